@@ -1,0 +1,694 @@
+//! The client: someone a firm serves (a person or an organisation), its invitation to the
+//! portal, which portal users reach it, and which items are on its portal.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::values::{ClientKind, DisplayName, Email, ExternalRef};
+use crate::{DomainError, EVENT_VERSION};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientCommand {
+    Register {
+        display_name: DisplayName,
+        kind: ClientKind,
+        email: Option<Email>,
+        external_ref: Option<ExternalRef>,
+    },
+    Rename {
+        display_name: DisplayName,
+    },
+    ChangeEmail {
+        email: Option<Email>,
+    },
+    /// InviteClient. `has_active_login` is read from the client's portal users by the caller:
+    /// their state lives in their own streams.
+    Invite {
+        invitation_id: Uuid,
+        expires_at: DateTime<Utc>,
+        has_active_login: bool,
+    },
+    RevokeInvitation,
+    AcceptInvitation {
+        invitation_id: Uuid,
+        portal_user_id: Uuid,
+        now: DateTime<Utc>,
+    },
+    AttachPortalUser {
+        portal_user_id: Uuid,
+    },
+    DetachPortalUser {
+        portal_user_id: Uuid,
+    },
+    AssignItem {
+        item_id: Uuid,
+    },
+    UnassignItem {
+        item_id: Uuid,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevocationReason {
+    /// Staff revoked it.
+    Revoked,
+    /// A newer invitation replaced it.
+    Replaced,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ClientEvent {
+    ClientRegistered {
+        display_name: DisplayName,
+        kind: ClientKind,
+        email: Option<Email>,
+        external_ref: Option<ExternalRef>,
+    },
+    ClientRenamed {
+        display_name: DisplayName,
+    },
+    ClientEmailChanged {
+        email: Option<Email>,
+    },
+    ClientInvited {
+        invitation_id: Uuid,
+        email: Email,
+        expires_at: DateTime<Utc>,
+    },
+    InvitationRevoked {
+        invitation_id: Uuid,
+        reason: RevocationReason,
+    },
+    InvitationAccepted {
+        invitation_id: Uuid,
+        portal_user_id: Uuid,
+    },
+    PortalUserAttached {
+        portal_user_id: Uuid,
+    },
+    PortalUserDetached {
+        portal_user_id: Uuid,
+    },
+    ItemAssigned {
+        item_id: Uuid,
+    },
+    ItemUnassigned {
+        item_id: Uuid,
+    },
+}
+
+impl DomainEvent for ClientEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::ClientRegistered { .. } => "ClientRegistered",
+            Self::ClientRenamed { .. } => "ClientRenamed",
+            Self::ClientEmailChanged { .. } => "ClientEmailChanged",
+            Self::ClientInvited { .. } => "ClientInvited",
+            Self::InvitationRevoked { .. } => "InvitationRevoked",
+            Self::InvitationAccepted { .. } => "InvitationAccepted",
+            Self::PortalUserAttached { .. } => "PortalUserAttached",
+            Self::PortalUserDetached { .. } => "PortalUserDetached",
+            Self::ItemAssigned { .. } => "ItemAssigned",
+            Self::ItemUnassigned { .. } => "ItemUnassigned",
+        }
+        .to_string()
+    }
+
+    fn event_version(&self) -> String {
+        EVENT_VERSION.to_string()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvitationState {
+    Open,
+    Revoked,
+    Accepted,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Invitation {
+    pub id: Uuid,
+    pub expires_at: DateTime<Utc>,
+    pub state: InvitationState,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientProfile {
+    pub display_name: DisplayName,
+    pub kind: ClientKind,
+    pub email: Option<Email>,
+    pub external_ref: Option<ExternalRef>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Client {
+    pub profile: Option<ClientProfile>,
+    /// The latest invitation; older ones are revoked by the time a newer one exists.
+    pub invitation: Option<Invitation>,
+    pub portal_users: BTreeSet<Uuid>,
+    pub items: BTreeSet<Uuid>,
+}
+
+impl Client {
+    fn profile(&self) -> Result<&ClientProfile, DomainError> {
+        self.profile.as_ref().ok_or(DomainError::NotFound("client"))
+    }
+
+    pub fn is_registered(&self) -> bool {
+        self.profile.is_some()
+    }
+
+    fn open_invitation(&self) -> Option<&Invitation> {
+        self.invitation
+            .as_ref()
+            .filter(|i| i.state == InvitationState::Open)
+    }
+
+    /// Whether an individual client's single portal-user place is taken.
+    fn has_no_room_for_another_user(&self, profile: &ClientProfile) -> bool {
+        profile.kind == ClientKind::Individual && !self.portal_users.is_empty()
+    }
+}
+
+impl Aggregate for Client {
+    const TYPE: &'static str = "client";
+    type Command = ClientCommand;
+    type Event = ClientEvent;
+    type Error = DomainError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: ClientCommand,
+        _services: &(),
+        sink: &EventSink<Self>,
+    ) -> Result<(), DomainError> {
+        use ClientCommand as C;
+        use ClientEvent as E;
+
+        if let C::Register {
+            display_name,
+            kind,
+            email,
+            external_ref,
+        } = command
+        {
+            if self.is_registered() {
+                return Err(DomainError::AlreadyExists("client"));
+            }
+            let event = E::ClientRegistered {
+                display_name,
+                kind,
+                email,
+                external_ref,
+            };
+            sink.write(event, self).await;
+            return Ok(());
+        }
+
+        let profile = self.profile()?.clone();
+        match command {
+            C::Register { .. } => unreachable!("handled above"),
+            C::Rename { display_name } => {
+                if display_name != profile.display_name {
+                    sink.write(E::ClientRenamed { display_name }, self).await;
+                }
+            }
+            C::ChangeEmail { email } => {
+                if email != profile.email {
+                    sink.write(E::ClientEmailChanged { email }, self).await;
+                }
+            }
+            C::Invite {
+                invitation_id,
+                expires_at,
+                has_active_login,
+            } => {
+                let email = profile.email.clone().ok_or(DomainError::ClientHasNoEmail)?;
+                if has_active_login {
+                    return Err(DomainError::ClientAlreadyActive);
+                }
+                if self.has_no_room_for_another_user(&profile) {
+                    return Err(DomainError::IndividualClientHasUser);
+                }
+                if let Some(previous) = self.open_invitation() {
+                    let replaced = E::InvitationRevoked {
+                        invitation_id: previous.id,
+                        reason: RevocationReason::Replaced,
+                    };
+                    sink.write(replaced, self).await;
+                }
+                let invited = E::ClientInvited {
+                    invitation_id,
+                    email,
+                    expires_at,
+                };
+                sink.write(invited, self).await;
+            }
+            C::RevokeInvitation => {
+                let open = self.open_invitation().ok_or(DomainError::NoOpenInvitation)?;
+                let revoked = E::InvitationRevoked {
+                    invitation_id: open.id,
+                    reason: RevocationReason::Revoked,
+                };
+                sink.write(revoked, self).await;
+            }
+            C::AcceptInvitation {
+                invitation_id,
+                portal_user_id,
+                now,
+            } => {
+                // One answer for unknown, replaced, revoked, used and expired: a link holder
+                // learns nothing about which.
+                let usable = self
+                    .open_invitation()
+                    .is_some_and(|i| i.id == invitation_id && now < i.expires_at);
+                if !usable {
+                    return Err(DomainError::InvitationInvalid);
+                }
+                if self.has_no_room_for_another_user(&profile) {
+                    return Err(DomainError::IndividualClientHasUser);
+                }
+                let accepted = E::InvitationAccepted {
+                    invitation_id,
+                    portal_user_id,
+                };
+                sink.write(accepted, self).await;
+                sink.write(E::PortalUserAttached { portal_user_id }, self)
+                    .await;
+            }
+            C::AttachPortalUser { portal_user_id } => {
+                if self.portal_users.contains(&portal_user_id) {
+                    return Err(DomainError::ClientAccessExists);
+                }
+                if self.has_no_room_for_another_user(&profile) {
+                    return Err(DomainError::IndividualClientHasUser);
+                }
+                sink.write(E::PortalUserAttached { portal_user_id }, self)
+                    .await;
+            }
+            C::DetachPortalUser { portal_user_id } => {
+                if !self.portal_users.contains(&portal_user_id) {
+                    return Err(DomainError::ClientAccessNotFound);
+                }
+                sink.write(E::PortalUserDetached { portal_user_id }, self)
+                    .await;
+            }
+            C::AssignItem { item_id } => {
+                if self.items.contains(&item_id) {
+                    return Err(DomainError::ItemAlreadyAssigned);
+                }
+                sink.write(E::ItemAssigned { item_id }, self).await;
+            }
+            C::UnassignItem { item_id } => {
+                if !self.items.contains(&item_id) {
+                    return Err(DomainError::ItemNotAssigned);
+                }
+                sink.write(E::ItemUnassigned { item_id }, self).await;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: ClientEvent) {
+        use ClientEvent as E;
+        match event {
+            E::ClientRegistered {
+                display_name,
+                kind,
+                email,
+                external_ref,
+            } => {
+                self.profile = Some(ClientProfile {
+                    display_name,
+                    kind,
+                    email,
+                    external_ref,
+                })
+            }
+            E::ClientRenamed { display_name } => {
+                if let Some(p) = self.profile.as_mut() {
+                    p.display_name = display_name;
+                }
+            }
+            E::ClientEmailChanged { email } => {
+                if let Some(p) = self.profile.as_mut() {
+                    p.email = email;
+                }
+            }
+            E::ClientInvited {
+                invitation_id,
+                expires_at,
+                ..
+            } => {
+                self.invitation = Some(Invitation {
+                    id: invitation_id,
+                    expires_at,
+                    state: InvitationState::Open,
+                })
+            }
+            E::InvitationRevoked { invitation_id, .. } => {
+                self.set_invitation_state(invitation_id, InvitationState::Revoked)
+            }
+            E::InvitationAccepted { invitation_id, .. } => {
+                self.set_invitation_state(invitation_id, InvitationState::Accepted)
+            }
+            E::PortalUserAttached { portal_user_id } => {
+                self.portal_users.insert(portal_user_id);
+            }
+            E::PortalUserDetached { portal_user_id } => {
+                self.portal_users.remove(&portal_user_id);
+            }
+            E::ItemAssigned { item_id } => {
+                self.items.insert(item_id);
+            }
+            E::ItemUnassigned { item_id } => {
+                self.items.remove(&item_id);
+            }
+        }
+    }
+}
+
+impl Client {
+    fn set_invitation_state(&mut self, invitation_id: Uuid, state: InvitationState) {
+        if let Some(i) = self.invitation.as_mut().filter(|i| i.id == invitation_id) {
+            i.state = state;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use cqrs_es::test::TestFramework;
+
+    type Given = TestFramework<Client>;
+    use ClientCommand as C;
+    use ClientEvent as E;
+
+    fn t(day: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, day, 12, 0, 0).unwrap()
+    }
+    fn id(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+    fn email() -> Email {
+        Email::parse("jo@example.org").unwrap()
+    }
+    fn registered(kind: ClientKind, email: Option<Email>) -> E {
+        E::ClientRegistered {
+            display_name: DisplayName::parse("Jo Smith").unwrap(),
+            kind,
+            email,
+            external_ref: None,
+        }
+    }
+    fn invite(n: u128, has_active_login: bool) -> C {
+        C::Invite {
+            invitation_id: id(n),
+            expires_at: t(15),
+            has_active_login,
+        }
+    }
+    fn invited(n: u128) -> E {
+        E::ClientInvited {
+            invitation_id: id(n),
+            email: email(),
+            expires_at: t(15),
+        }
+    }
+
+    #[tokio::test]
+    async fn registering_twice_is_refused() {
+        Given::with(())
+            .given(vec![registered(ClientKind::Individual, None)])
+            .when_async(C::Register {
+                display_name: DisplayName::parse("X").unwrap(),
+                kind: ClientKind::Individual,
+                email: None,
+                external_ref: None,
+            })
+            .await
+            .then_expect_error(DomainError::AlreadyExists("client"));
+    }
+
+    #[tokio::test]
+    async fn commands_on_an_unregistered_client_are_not_found() {
+        Given::with(())
+            .given_no_previous_events()
+            .when_async(invite(1, false))
+            .await
+            .then_expect_error(DomainError::NotFound("client"));
+    }
+
+    #[tokio::test]
+    async fn a_client_with_an_email_is_invited() {
+        Given::with(())
+            .given(vec![registered(ClientKind::Individual, Some(email()))])
+            .when_async(invite(1, false))
+            .await
+            .then_expect_events(vec![invited(1)]);
+    }
+
+    #[tokio::test]
+    async fn a_client_without_email_cannot_be_invited() {
+        Given::with(())
+            .given(vec![registered(ClientKind::Organisation, None)])
+            .when_async(invite(1, false))
+            .await
+            .then_expect_error(DomainError::ClientHasNoEmail);
+    }
+
+    #[tokio::test]
+    async fn a_client_with_an_active_login_is_not_invited() {
+        Given::with(())
+            .given(vec![registered(ClientKind::Organisation, Some(email()))])
+            .when_async(invite(1, true))
+            .await
+            .then_expect_error(DomainError::ClientAlreadyActive);
+    }
+
+    #[tokio::test]
+    async fn an_individual_with_a_portal_user_is_not_invited() {
+        Given::with(())
+            .given(vec![
+                registered(ClientKind::Individual, Some(email())),
+                E::PortalUserAttached {
+                    portal_user_id: id(9),
+                },
+            ])
+            .when_async(invite(1, false))
+            .await
+            .then_expect_error(DomainError::IndividualClientHasUser);
+    }
+
+    #[tokio::test]
+    async fn inviting_again_replaces_the_open_invitation() {
+        Given::with(())
+            .given(vec![registered(ClientKind::Individual, Some(email())), invited(1)])
+            .when_async(invite(2, false))
+            .await
+            .then_expect_events(vec![
+                E::InvitationRevoked {
+                    invitation_id: id(1),
+                    reason: RevocationReason::Replaced,
+                },
+                invited(2),
+            ]);
+    }
+
+    #[tokio::test]
+    async fn revoking_needs_an_open_invitation() {
+        Given::with(())
+            .given(vec![registered(ClientKind::Individual, Some(email()))])
+            .when_async(C::RevokeInvitation)
+            .await
+            .then_expect_error(DomainError::NoOpenInvitation);
+        Given::with(())
+            .given(vec![registered(ClientKind::Individual, Some(email())), invited(1)])
+            .when_async(C::RevokeInvitation)
+            .await
+            .then_expect_events(vec![E::InvitationRevoked {
+                invitation_id: id(1),
+                reason: RevocationReason::Revoked,
+            }]);
+    }
+
+    #[tokio::test]
+    async fn accepting_the_current_invitation_attaches_the_user() {
+        Given::with(())
+            .given(vec![registered(ClientKind::Individual, Some(email())), invited(1)])
+            .when_async(C::AcceptInvitation {
+                invitation_id: id(1),
+                portal_user_id: id(7),
+                now: t(2),
+            })
+            .await
+            .then_expect_events(vec![
+                E::InvitationAccepted {
+                    invitation_id: id(1),
+                    portal_user_id: id(7),
+                },
+                E::PortalUserAttached {
+                    portal_user_id: id(7),
+                },
+            ]);
+    }
+
+    #[tokio::test]
+    async fn expired_replaced_revoked_and_used_invitations_are_all_invalid() {
+        let base = || vec![registered(ClientKind::Organisation, Some(email())), invited(1)];
+        let accept = |n: u128, now| C::AcceptInvitation {
+            invitation_id: id(n),
+            portal_user_id: id(7),
+            now,
+        };
+        let cases: Vec<(Vec<E>, C)> = vec![
+            (base(), accept(1, t(15))),
+            (
+                [
+                    base(),
+                    vec![
+                        E::InvitationRevoked {
+                            invitation_id: id(1),
+                            reason: RevocationReason::Replaced,
+                        },
+                        invited(2),
+                    ],
+                ]
+                .concat(),
+                accept(1, t(2)),
+            ),
+            (
+                [
+                    base(),
+                    vec![E::InvitationRevoked {
+                        invitation_id: id(1),
+                        reason: RevocationReason::Revoked,
+                    }],
+                ]
+                .concat(),
+                accept(1, t(2)),
+            ),
+            (
+                [
+                    base(),
+                    vec![E::InvitationAccepted {
+                        invitation_id: id(1),
+                        portal_user_id: id(6),
+                    }],
+                ]
+                .concat(),
+                accept(1, t(2)),
+            ),
+            (base(), accept(99, t(2))),
+        ];
+        for (given, when) in cases {
+            Given::with(())
+                .given(given)
+                .when_async(when)
+                .await
+                .then_expect_error(DomainError::InvitationInvalid);
+        }
+    }
+
+    #[tokio::test]
+    async fn an_individual_client_takes_one_portal_user() {
+        Given::with(())
+            .given(vec![
+                registered(ClientKind::Individual, Some(email())),
+                E::PortalUserAttached {
+                    portal_user_id: id(1),
+                },
+            ])
+            .when_async(C::AttachPortalUser {
+                portal_user_id: id(2),
+            })
+            .await
+            .then_expect_error(DomainError::IndividualClientHasUser);
+    }
+
+    #[tokio::test]
+    async fn an_individual_whose_user_was_detached_takes_a_new_one() {
+        Given::with(())
+            .given(vec![
+                registered(ClientKind::Individual, Some(email())),
+                E::PortalUserAttached {
+                    portal_user_id: id(1),
+                },
+                E::PortalUserDetached {
+                    portal_user_id: id(1),
+                },
+            ])
+            .when_async(C::AttachPortalUser {
+                portal_user_id: id(2),
+            })
+            .await
+            .then_expect_events(vec![E::PortalUserAttached {
+                portal_user_id: id(2),
+            }]);
+    }
+
+    #[tokio::test]
+    async fn an_organisation_takes_many_portal_users() {
+        Given::with(())
+            .given(vec![
+                registered(ClientKind::Organisation, None),
+                E::PortalUserAttached {
+                    portal_user_id: id(1),
+                },
+            ])
+            .when_async(C::AttachPortalUser {
+                portal_user_id: id(2),
+            })
+            .await
+            .then_expect_events(vec![E::PortalUserAttached {
+                portal_user_id: id(2),
+            }]);
+    }
+
+    #[tokio::test]
+    async fn items_are_assigned_once_and_unassigned_only_when_assigned() {
+        let base = vec![registered(ClientKind::Organisation, None)];
+        Given::with(())
+            .given(base.clone())
+            .when_async(C::AssignItem { item_id: id(3) })
+            .await
+            .then_expect_events(vec![E::ItemAssigned { item_id: id(3) }]);
+        Given::with(())
+            .given([base.clone(), vec![E::ItemAssigned { item_id: id(3) }]].concat())
+            .when_async(C::AssignItem { item_id: id(3) })
+            .await
+            .then_expect_error(DomainError::ItemAlreadyAssigned);
+        Given::with(())
+            .given(base)
+            .when_async(C::UnassignItem { item_id: id(3) })
+            .await
+            .then_expect_error(DomainError::ItemNotAssigned);
+    }
+
+    #[tokio::test]
+    async fn unchanged_details_write_nothing() {
+        Given::with(())
+            .given(vec![registered(ClientKind::Individual, Some(email()))])
+            .when_async(C::ChangeEmail {
+                email: Some(email()),
+            })
+            .await
+            .then_expect_events(vec![]);
+        Given::with(())
+            .given(vec![registered(ClientKind::Individual, Some(email()))])
+            .when_async(C::ChangeEmail { email: None })
+            .await
+            .then_expect_events(vec![E::ClientEmailChanged { email: None }]);
+    }
+}

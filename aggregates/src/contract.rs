@@ -1,0 +1,304 @@
+//! A contract issued to a client for signature: its exact content (hashed), and whether it
+//! was signed — by whom, when, from where — or voided.
+
+use chrono::{DateTime, Utc};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::values::{ContractBody, ContractTitle, Reason, SignerName};
+use crate::{DomainError, EVENT_VERSION};
+
+/// SHA-256 (hex) over the title, a line feed, and the body: what a signer agrees to.
+pub fn content_sha256(title: &ContractTitle, body: &ContractBody) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(title.as_str().as_bytes());
+    hasher.update(b"\n");
+    hasher.update(body.as_str().as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ContractCommand {
+    Issue {
+        client_id: Uuid,
+        title: ContractTitle,
+        body: ContractBody,
+    },
+    Void {
+        reason: Option<Reason>,
+    },
+    /// SignContract, from the portal. `content_sha256` is what the signer was shown.
+    Sign {
+        portal_user_id: Uuid,
+        signer_name: SignerName,
+        content_sha256: String,
+        signed_at: DateTime<Utc>,
+        ip: Option<String>,
+        user_agent: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ContractEvent {
+    ContractIssued {
+        client_id: Uuid,
+        title: ContractTitle,
+        body: ContractBody,
+        content_sha256: String,
+    },
+    ContractVoided {
+        reason: Option<Reason>,
+    },
+    ContractSigned {
+        portal_user_id: Uuid,
+        signer_name: SignerName,
+        content_sha256: String,
+        signed_at: DateTime<Utc>,
+        ip: Option<String>,
+        user_agent: Option<String>,
+    },
+}
+
+impl DomainEvent for ContractEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::ContractIssued { .. } => "ContractIssued",
+            Self::ContractVoided { .. } => "ContractVoided",
+            Self::ContractSigned { .. } => "ContractSigned",
+        }
+        .to_string()
+    }
+    fn event_version(&self) -> String {
+        EVENT_VERSION.to_string()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContractStatus {
+    AwaitingSignature,
+    Signed,
+    Voided,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IssuedContract {
+    pub client_id: Uuid,
+    pub content_sha256: String,
+    pub status: ContractStatus,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Contract {
+    pub issued: Option<IssuedContract>,
+}
+
+impl Aggregate for Contract {
+    const TYPE: &'static str = "contract";
+    type Command = ContractCommand;
+    type Event = ContractEvent;
+    type Error = DomainError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: ContractCommand,
+        _services: &(),
+        sink: &EventSink<Self>,
+    ) -> Result<(), DomainError> {
+        if let ContractCommand::Issue {
+            client_id,
+            title,
+            body,
+        } = command
+        {
+            if self.issued.is_some() {
+                return Err(DomainError::AlreadyExists("contract"));
+            }
+            let content_sha256 = content_sha256(&title, &body);
+            let issued = ContractEvent::ContractIssued {
+                client_id,
+                title,
+                body,
+                content_sha256,
+            };
+            sink.write(issued, self).await;
+            return Ok(());
+        }
+        let contract = self
+            .issued
+            .clone()
+            .ok_or(DomainError::NotFound("contract"))?;
+        match contract.status {
+            ContractStatus::Signed => return Err(DomainError::ContractAlreadySigned),
+            ContractStatus::Voided => return Err(DomainError::ContractVoided),
+            ContractStatus::AwaitingSignature => {}
+        }
+        let event = match command {
+            ContractCommand::Issue { .. } => unreachable!("handled above"),
+            ContractCommand::Void { reason } => ContractEvent::ContractVoided { reason },
+            ContractCommand::Sign {
+                portal_user_id,
+                signer_name,
+                content_sha256,
+                signed_at,
+                ip,
+                user_agent,
+            } => {
+                if content_sha256 != contract.content_sha256 {
+                    return Err(DomainError::ContentChanged);
+                }
+                ContractEvent::ContractSigned {
+                    portal_user_id,
+                    signer_name,
+                    content_sha256,
+                    signed_at,
+                    ip,
+                    user_agent,
+                }
+            }
+        };
+        sink.write(event, self).await;
+        Ok(())
+    }
+
+    fn apply(&mut self, event: ContractEvent) {
+        match event {
+            ContractEvent::ContractIssued {
+                client_id,
+                content_sha256,
+                ..
+            } => {
+                self.issued = Some(IssuedContract {
+                    client_id,
+                    content_sha256,
+                    status: ContractStatus::AwaitingSignature,
+                })
+            }
+            ContractEvent::ContractVoided { .. } => self.set_status(ContractStatus::Voided),
+            ContractEvent::ContractSigned { .. } => self.set_status(ContractStatus::Signed),
+        }
+    }
+}
+
+impl Contract {
+    fn set_status(&mut self, status: ContractStatus) {
+        if let Some(c) = self.issued.as_mut() {
+            c.status = status;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use cqrs_es::test::TestFramework;
+
+    type Given = TestFramework<Contract>;
+
+    fn title() -> ContractTitle {
+        ContractTitle::parse("Letter of engagement").unwrap()
+    }
+    fn body() -> ContractBody {
+        ContractBody::parse("We will prepare your tax return.").unwrap()
+    }
+    fn issued() -> ContractEvent {
+        ContractEvent::ContractIssued {
+            client_id: Uuid::from_u128(1),
+            title: title(),
+            body: body(),
+            content_sha256: content_sha256(&title(), &body()),
+        }
+    }
+    fn sign(hash: String) -> ContractCommand {
+        ContractCommand::Sign {
+            portal_user_id: Uuid::from_u128(2),
+            signer_name: SignerName::parse("Jo Smith").unwrap(),
+            content_sha256: hash,
+            signed_at: Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap(),
+            ip: Some("127.0.0.1".into()),
+            user_agent: None,
+        }
+    }
+    fn signed() -> ContractEvent {
+        match sign(content_sha256(&title(), &body())) {
+            ContractCommand::Sign {
+                portal_user_id,
+                signer_name,
+                content_sha256,
+                signed_at,
+                ip,
+                user_agent,
+            } => ContractEvent::ContractSigned {
+                portal_user_id,
+                signer_name,
+                content_sha256,
+                signed_at,
+                ip,
+                user_agent,
+            },
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn the_hash_covers_title_and_body() {
+        let other = ContractTitle::parse("Other").unwrap();
+        assert_ne!(content_sha256(&title(), &body()), content_sha256(&other, &body()));
+        assert_eq!(content_sha256(&title(), &body()).len(), 64);
+    }
+
+    #[tokio::test]
+    async fn issuing_records_the_content_hash() {
+        Given::with(())
+            .given_no_previous_events()
+            .when_async(ContractCommand::Issue {
+                client_id: Uuid::from_u128(1),
+                title: title(),
+                body: body(),
+            })
+            .await
+            .then_expect_events(vec![issued()]);
+    }
+
+    #[tokio::test]
+    async fn signing_needs_the_current_content_hash() {
+        Given::with(())
+            .given(vec![issued()])
+            .when_async(sign("0".repeat(64)))
+            .await
+            .then_expect_error(DomainError::ContentChanged);
+        Given::with(())
+            .given(vec![issued()])
+            .when_async(sign(content_sha256(&title(), &body())))
+            .await
+            .then_expect_events(vec![signed()]);
+    }
+
+    #[tokio::test]
+    async fn a_signed_contract_cannot_be_voided_or_signed_again() {
+        Given::with(())
+            .given(vec![issued(), signed()])
+            .when_async(ContractCommand::Void { reason: None })
+            .await
+            .then_expect_error(DomainError::ContractAlreadySigned);
+        Given::with(())
+            .given(vec![issued(), signed()])
+            .when_async(sign(content_sha256(&title(), &body())))
+            .await
+            .then_expect_error(DomainError::ContractAlreadySigned);
+    }
+
+    #[tokio::test]
+    async fn a_voided_contract_cannot_be_signed() {
+        Given::with(())
+            .given(vec![issued(), ContractEvent::ContractVoided { reason: None }])
+            .when_async(sign(content_sha256(&title(), &body())))
+            .await
+            .then_expect_error(DomainError::ContractVoided);
+    }
+}

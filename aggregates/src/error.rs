@@ -1,0 +1,107 @@
+//! The one error type every aggregate refuses a command with, and how it is classified.
+
+/// How a refusal should be reported: the HTTP edge maps each to a status code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// The thing addressed does not exist (for this tenant).
+    NotFound,
+    /// A business rule forbids the command in the current state.
+    Conflict,
+    /// A one-time token or link is no longer usable.
+    Gone,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    #[error("{0} already exists")]
+    AlreadyExists(&'static str),
+    #[error("the client has no email address to send an invitation to")]
+    ClientHasNoEmail,
+    #[error("the client already has an active portal login")]
+    ClientAlreadyActive,
+    #[error("the client has no open invitation")]
+    NoOpenInvitation,
+    #[error("the invitation is not valid")]
+    InvitationInvalid,
+    #[error("an individual client can have only one portal user")]
+    IndividualClientHasUser,
+    #[error("the item is already on this client's portal")]
+    ItemAlreadyAssigned,
+    #[error("the item is not on this client's portal")]
+    ItemNotAssigned,
+    #[error("the username is already taken")]
+    UsernameTaken,
+    #[error("an item with this SKU already exists")]
+    SkuTaken,
+    #[error("the portal user's access has been removed")]
+    PortalUserRemoved,
+    #[error("the portal login is already disabled")]
+    AlreadyDisabled,
+    #[error("the portal login is not disabled")]
+    NotDisabled,
+    #[error("the portal user already has access to this client")]
+    ClientAccessExists,
+    #[error("the portal user has no access to this client")]
+    ClientAccessNotFound,
+    #[error("a portal user must keep access to at least one client")]
+    LastClientAccess,
+    #[error("the portal user is already active")]
+    AlreadyActive,
+    #[error("the activation link is not valid")]
+    ActivationInvalid,
+    #[error("the password reset link is not valid")]
+    ResetLinkInvalid,
+    #[error("the contract is already signed")]
+    ContractAlreadySigned,
+    #[error("the contract has been voided")]
+    ContractVoided,
+    #[error("the contract's content has changed since it was shown")]
+    ContentChanged,
+}
+
+impl DomainError {
+    /// Stable snake_case word for machines (problem+json `code`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound(_) => "not_found",
+            Self::AlreadyExists(_) => "already_exists",
+            Self::ClientHasNoEmail => "client_has_no_email",
+            Self::ClientAlreadyActive => "client_already_active",
+            Self::NoOpenInvitation => "no_open_invitation",
+            Self::InvitationInvalid => "invitation_invalid",
+            Self::IndividualClientHasUser => "individual_client_has_user",
+            Self::ItemAlreadyAssigned => "item_already_assigned",
+            Self::ItemNotAssigned => "item_not_assigned",
+            Self::UsernameTaken => "username_taken",
+            Self::SkuTaken => "sku_taken",
+            Self::PortalUserRemoved => "portal_user_removed",
+            Self::AlreadyDisabled => "already_disabled",
+            Self::NotDisabled => "not_disabled",
+            Self::ClientAccessExists => "client_access_exists",
+            Self::ClientAccessNotFound => "client_access_not_found",
+            Self::LastClientAccess => "last_client_access",
+            Self::AlreadyActive => "already_active",
+            Self::ActivationInvalid => "activation_invalid",
+            Self::ResetLinkInvalid => "reset_link_invalid",
+            Self::ContractAlreadySigned => "contract_already_signed",
+            Self::ContractVoided => "contract_voided",
+            Self::ContentChanged => "content_changed",
+        }
+    }
+
+    pub fn kind(&self) -> RefusalKind {
+        match self {
+            Self::NotFound(_) | Self::ItemNotAssigned | Self::ClientAccessNotFound => {
+                RefusalKind::NotFound
+            }
+            Self::InvitationInvalid | Self::ActivationInvalid | Self::ResetLinkInvalid => {
+                RefusalKind::Gone
+            }
+            _ => RefusalKind::Conflict,
+        }
+    }
+
+    }
+}

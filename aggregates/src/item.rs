@@ -1,0 +1,228 @@
+//! An item (product) a firm can put on customers' portals: its SKU, name, current price and
+//! image. The image bytes live outside the log; the event records their SHA-256.
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::{Deserialize, Serialize};
+
+use crate::values::{ItemName, Money, Sku};
+use crate::{DomainError, EVENT_VERSION};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ItemCommand {
+    Create {
+        sku: Sku,
+        name: ItemName,
+        unit_price: Money,
+    },
+    ChangePrice {
+        unit_price: Money,
+    },
+    SetImage {
+        sha256: String,
+        size_bytes: u64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ItemEvent {
+    ItemCreated {
+        sku: Sku,
+        name: ItemName,
+        unit_price: Money,
+    },
+    ItemPriceChanged {
+        unit_price: Money,
+        previous: Money,
+    },
+    ItemImageSet {
+        sha256: String,
+        size_bytes: u64,
+        content_type: String,
+    },
+}
+
+impl DomainEvent for ItemEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::ItemCreated { .. } => "ItemCreated",
+            Self::ItemPriceChanged { .. } => "ItemPriceChanged",
+            Self::ItemImageSet { .. } => "ItemImageSet",
+        }
+        .to_string()
+    }
+    fn event_version(&self) -> String {
+        EVENT_VERSION.to_string()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemDetails {
+    pub sku: Sku,
+    pub name: ItemName,
+    pub unit_price: Money,
+    pub image_sha256: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    pub details: Option<ItemDetails>,
+}
+
+impl Item {
+    pub fn exists(&self) -> bool {
+        self.details.is_some()
+    }
+}
+
+impl Aggregate for Item {
+    const TYPE: &'static str = "item";
+    type Command = ItemCommand;
+    type Event = ItemEvent;
+    type Error = DomainError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: ItemCommand,
+        _services: &(),
+        sink: &EventSink<Self>,
+    ) -> Result<(), DomainError> {
+        match (command, self.details.clone()) {
+            (ItemCommand::Create { .. }, Some(_)) => Err(DomainError::AlreadyExists("item")),
+            (
+                ItemCommand::Create {
+                    sku,
+                    name,
+                    unit_price,
+                },
+                None,
+            ) => {
+                let created = ItemEvent::ItemCreated {
+                    sku,
+                    name,
+                    unit_price,
+                };
+                sink.write(created, self).await;
+                Ok(())
+            }
+            (_, None) => Err(DomainError::NotFound("item")),
+            (ItemCommand::ChangePrice { unit_price }, Some(details)) => {
+                if unit_price != details.unit_price {
+                    let changed = ItemEvent::ItemPriceChanged {
+                        unit_price,
+                        previous: details.unit_price,
+                    };
+                    sink.write(changed, self).await;
+                }
+                Ok(())
+            }
+            (ItemCommand::SetImage { sha256, size_bytes }, Some(details)) => {
+                if details.image_sha256.as_deref() != Some(sha256.as_str()) {
+                    let set = ItemEvent::ItemImageSet {
+                        sha256,
+                        size_bytes,
+                        content_type: "image/png".into(),
+                    };
+                    sink.write(set, self).await;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn apply(&mut self, event: ItemEvent) {
+        match event {
+            ItemEvent::ItemCreated {
+                sku,
+                name,
+                unit_price,
+            } => {
+                self.details = Some(ItemDetails {
+                    sku,
+                    name,
+                    unit_price,
+                    image_sha256: None,
+                })
+            }
+            ItemEvent::ItemPriceChanged { unit_price, .. } => {
+                if let Some(d) = self.details.as_mut() {
+                    d.unit_price = unit_price;
+                }
+            }
+            ItemEvent::ItemImageSet { sha256, .. } => {
+                if let Some(d) = self.details.as_mut() {
+                    d.image_sha256 = Some(sha256);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cqrs_es::test::TestFramework;
+
+    type Given = TestFramework<Item>;
+
+    fn gbp(n: i64) -> Money {
+        Money::parse(n, "GBP").unwrap()
+    }
+    fn created() -> ItemEvent {
+        ItemEvent::ItemCreated {
+            sku: Sku::parse("TAX-RET").unwrap(),
+            name: ItemName::parse("Tax return").unwrap(),
+            unit_price: gbp(25000),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_price_change_records_the_previous_price() {
+        Given::with(())
+            .given(vec![created()])
+            .when_async(ItemCommand::ChangePrice {
+                unit_price: gbp(27500),
+            })
+            .await
+            .then_expect_events(vec![ItemEvent::ItemPriceChanged {
+                unit_price: gbp(27500),
+                previous: gbp(25000),
+            }]);
+    }
+
+    #[tokio::test]
+    async fn the_same_price_or_image_again_writes_nothing() {
+        Given::with(())
+            .given(vec![created()])
+            .when_async(ItemCommand::ChangePrice {
+                unit_price: gbp(25000),
+            })
+            .await
+            .then_expect_events(vec![]);
+        Given::with(())
+            .given(vec![
+                created(),
+                ItemEvent::ItemImageSet {
+                    sha256: "ab".into(),
+                    size_bytes: 3,
+                    content_type: "image/png".into(),
+                },
+            ])
+            .when_async(ItemCommand::SetImage {
+                sha256: "ab".into(),
+                size_bytes: 3,
+            })
+            .await
+            .then_expect_events(vec![]);
+    }
+
+    #[tokio::test]
+    async fn unknown_items_are_not_found() {
+        Given::with(())
+            .given_no_previous_events()
+            .when_async(ItemCommand::ChangePrice { unit_price: gbp(1) })
+            .await
+            .then_expect_error(DomainError::NotFound("item"));
+    }
+}

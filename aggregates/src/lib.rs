@@ -1,0 +1,17 @@
+//! The Portal Accounts domain: aggregates, their commands and events, and the rules that
+//! decide which commands are accepted. Pure: no SQL, no HTTP, no clock, no randomness —
+//! anything from outside (the time, fresh ids) arrives inside the command.
+
+pub mod client;
+pub mod contract;
+pub mod error;
+pub mod item;
+pub mod portal_user;
+pub mod tenant;
+pub mod values;
+
+pub use error::DomainError;
+
+/// Event payloads are stored as `{"<EventType>": {...}}`; this is the version every event
+/// type is written with today. Upcasters key on it when a payload shape changes.
+pub const EVENT_VERSION: &str = "1.0";
