@@ -102,6 +102,3 @@ impl DomainError {
             _ => RefusalKind::Conflict,
         }
     }
-
-    }
-}
