@@ -102,3 +102,4 @@ impl DomainError {
             _ => RefusalKind::Conflict,
         }
     }
+}
