@@ -8,6 +8,7 @@ pub mod error;
 pub mod item;
 pub mod portal_user;
 pub mod tenant;
+pub mod upcasting;
 pub mod values;
 
 pub use error::DomainError;

@@ -1,0 +1,113 @@
+//! The operator command line: `serve`, `migrate`, `tenant create`, `token create`.
+
+use aggregates::tenant::StaffRole;
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::app::App;
+use crate::commands::tenants;
+use crate::config::{DatabaseConfig, LogFormat, ServeConfig};
+use crate::db::Database;
+use crate::security::ServerSecret;
+
+#[derive(Debug, Parser)]
+#[command(name = "portal-accounts", version, about = "Event-sourced client-portal accounts")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service (the default when no command is given).
+    Serve(ServeConfig),
+    /// Apply database migrations (serve does this too).
+    Migrate(DatabaseConfig),
+    /// Manage tenants (firms).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage staff bearer tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant; prints its id.
+    Create {
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a staff token; prints it once (only its hash is stored).
+    Create {
+        /// The tenant's slug.
+        #[arg(long)]
+        tenant: String,
+        /// admin, staff, auditor or reporting.
+        #[arg(long, value_parser = |s: &str| StaffRole::parse(s))]
+        role: StaffRole,
+        #[arg(long)]
+        label: Option<String>,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
+}
+
+pub async fn run(cli: Cli) -> Result<()> {
+    let command = cli.command.unwrap_or_else(|| {
+        let Cli { command } = Cli::parse_from(["portal-accounts", "serve"]);
+        command.expect("serve parses")
+    });
+    match command {
+        Command::Serve(config) => {
+            crate::telemetry::init_logging(config.log_format);
+            crate::server::serve(config).await
+        }
+        Command::Migrate(database) => {
+            crate::telemetry::init_logging(LogFormat::Text);
+            with_app(&database, |_| async { Ok(()) }).await?;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+        Command::Tenant(TenantCommand::Create { slug, name, database }) => {
+            crate::telemetry::init_logging(LogFormat::Text);
+            let id = with_app(&database, |app| async move { Ok(tenants::create_tenant(&app, &slug, &name).await?) }).await?;
+            println!("{id}");
+            Ok(())
+        }
+        Command::Token(TokenCommand::Create { tenant, role, label, database }) => {
+            crate::telemetry::init_logging(LogFormat::Text);
+            let token = with_app(&database, |app| async move {
+                Ok(tenants::issue_staff_token(&app, &tenant, role, label).await?)
+            })
+            .await?;
+            println!("{token}");
+            Ok(())
+        }
+    }
+}
+
+/// Connects, migrates, runs `work`, and stops a private cluster this command started.
+async fn with_app<T, F, Fut>(database: &DatabaseConfig, work: F) -> Result<T>
+where
+    F: FnOnce(App) -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let db = Database::connect(database).await?;
+    let result = async {
+        db.migrate().await?;
+        let secret = ServerSecret::from_config(None, &database.data_dir)?;
+        work(App::new(db.pool.clone(), secret)).await
+    }
+    .await;
+    db.shutdown().await;
+    result
+}

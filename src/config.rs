@@ -1,0 +1,44 @@
+//! Service configuration: each setting from a `serve` flag or its environment variable.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Where the database is; shared by `serve` and the operator commands.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseConfig {
+    /// PostgreSQL to use. Unset: a private cluster under the data directory.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Holds the private cluster, the generated server secret and the e-mail outbox.
+    #[arg(long, env = "PORTAL_DATA_DIR", default_value = "./.portal-data")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+    /// Address to serve on; port 0 picks a free port (logged at start).
+    #[arg(long, env = "PORTAL_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Base URL put in e-mailed links. Default: http://<listen address>.
+    #[arg(long, env = "PORTAL_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// SMTP server for e-mail, e.g. smtp://127.0.0.1:2525. Unset: .eml files in the data dir.
+    #[arg(long, env = "PORTAL_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// Server secret for link tokens. Unset: generated once and kept in the data dir.
+    #[arg(long, env = "PORTAL_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// Log lines as human-readable text or as JSON objects.
+    #[arg(long, env = "PORTAL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}

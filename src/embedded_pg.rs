@@ -1,0 +1,252 @@
+//! A private PostgreSQL cluster under the data directory, started from the installed
+//! PostgreSQL binaries, for running the service (and its tests) with no database configured.
+//!
+//! The cluster listens only on a Unix socket inside its own directory, so it never competes
+//! for a TCP port with a system PostgreSQL. PostgreSQL refuses to run as root, so when we are
+//! root the cluster belongs to the `postgres` user and its tools run through `runuser`.
+
+use std::ffi::OsStr;
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use fs2::FileExt;
+use sha2::{Digest, Sha256};
+use sqlx::postgres::PgConnectOptions;
+
+const SUPERUSER: &str = "portal";
+const DATABASE: &str = "portal";
+const OS_USER_WHEN_ROOT: &str = "postgres";
+/// Unix socket paths are limited to ~107 bytes; leave room for `/.s.PGSQL.5432`.
+const MAX_SOCKET_DIR_LEN: usize = 90;
+
+pub struct EmbeddedPostgres {
+    data_dir: PathBuf,
+    cluster_dir: PathBuf,
+    bin_dir: PathBuf,
+    run_as: Option<&'static str>,
+    started_here: bool,
+}
+
+impl EmbeddedPostgres {
+    /// Where the cluster for `data_dir` lives; nothing is created yet.
+    pub fn for_data_dir(data_dir: &Path) -> Result<Self> {
+        fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+        let data_dir = data_dir.canonicalize()?;
+        let run_as = is_root().then_some(OS_USER_WHEN_ROOT);
+        let mut cluster_dir = data_dir.join("pg");
+        if run_as.is_some() && !reachable_by_others(&data_dir) {
+            // The postgres user cannot reach e.g. /root/...; keep the cluster where it can, at
+            // a place derived from the data directory so it is found again after a restart.
+            cluster_dir = fallback_dir("portal-accounts-pg", &data_dir);
+        }
+        if cluster_dir.as_os_str().len() > MAX_SOCKET_DIR_LEN {
+            cluster_dir = fallback_dir("portal-pg", &data_dir);
+        }
+        Ok(Self {
+            data_dir,
+            cluster_dir,
+            bin_dir: find_bin_dir()?,
+            run_as,
+            started_here: false,
+        })
+    }
+
+    pub fn cluster_dir(&self) -> &Path {
+        &self.cluster_dir
+    }
+
+    /// Creates the cluster on first use, starts it unless it already runs, and makes sure the
+    /// application database exists. Safe to call from several processes at once.
+    pub fn ensure_running(&mut self) -> Result<PgConnectOptions> {
+        let lock = self.lock()?;
+        if !self.cluster_dir.join("PG_VERSION").exists() {
+            self.init_cluster()?;
+        }
+        if !self.is_running() {
+            self.start()?;
+            self.started_here = true;
+        }
+        self.create_database()?;
+        drop(lock);
+        Ok(self.connect_options(DATABASE))
+    }
+
+    pub fn connect_options(&self, database: &str) -> PgConnectOptions {
+        PgConnectOptions::new()
+            .socket(&self.cluster_dir)
+            .port(5432)
+            .username(SUPERUSER)
+            .database(database)
+    }
+
+    /// Whether this process started the cluster (and so should stop it when done).
+    pub fn started_here(&self) -> bool {
+        self.started_here
+    }
+
+    pub fn stop(&mut self) -> Result<()> {
+        if self.is_running() {
+            self.pg_tool("pg_ctl", &os(&["stop", "-m", "fast", "-w", "-D"], &self.cluster_dir))?;
+        }
+        self.started_here = false;
+        Ok(())
+    }
+
+    fn lock(&self) -> Result<File> {
+        let path = self.data_dir.join("pg.lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        file.lock_exclusive()?;
+        Ok(file)
+    }
+
+    fn init_cluster(&self) -> Result<()> {
+        fs::create_dir_all(&self.cluster_dir)?;
+        fs::set_permissions(&self.cluster_dir, fs::Permissions::from_mode(0o700))?;
+        if let Some(user) = self.run_as {
+            // Let the postgres user pass through the data directory (not list it).
+            fs::set_permissions(&self.data_dir, fs::Permissions::from_mode(0o711))?;
+            run(Command::new("chown").arg(format!("{user}:")).arg(&self.cluster_dir))?;
+        }
+        tracing::info!(dir = %self.cluster_dir.display(), "creating private PostgreSQL cluster");
+        let mut args = os(&["-D"], &self.cluster_dir);
+        for a in ["-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--no-locale", "--no-instructions"] {
+            args.push(OsStr::new(a));
+        }
+        self.pg_tool("initdb", &args)?;
+        // Only the Unix socket in the cluster's own 0700 directory: nobody else can connect.
+        let conf = format!(
+            "\n# portal-accounts private cluster\nlisten_addresses = ''\nunix_socket_directories = '{}'\nport = 5432\nmax_connections = 200\nshared_buffers = 128MB\nfsync = on\n",
+            self.cluster_dir.display()
+        );
+        let conf_path = self.cluster_dir.join("postgresql.auto.conf");
+        let mut existing = fs::read_to_string(&conf_path).unwrap_or_default();
+        existing.push_str(&conf);
+        fs::write(&conf_path, existing)?;
+        if let Some(user) = self.run_as {
+            run(Command::new("chown").arg(format!("{user}:")).arg(&conf_path))?;
+        }
+        Ok(())
+    }
+
+    fn is_running(&self) -> bool {
+        self.pg_tool("pg_ctl", &os(&["status", "-D"], &self.cluster_dir))
+            .is_ok()
+    }
+
+    fn start(&self) -> Result<()> {
+        tracing::info!(dir = %self.cluster_dir.display(), "starting private PostgreSQL cluster");
+        let log = self.cluster_dir.join("server.log");
+        let mut args = os(&["start", "-w", "-t", "120", "-D"], &self.cluster_dir);
+        args.extend([OsStr::new("-l"), log.as_os_str()]);
+        self.pg_tool("pg_ctl", &args)
+        .with_context(|| format!("starting PostgreSQL; see {}", log.display()))
+    }
+
+    fn create_database(&self) -> Result<()> {
+        let sql = format!(
+            "SELECT 'CREATE DATABASE {DATABASE}' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '{DATABASE}')\\gexec"
+        );
+        let mut args = os(
+            &["-q", "-v", "ON_ERROR_STOP=1", "-U", SUPERUSER, "-d", "postgres", "-h"],
+            &self.cluster_dir,
+        );
+        args.extend([OsStr::new("-c"), OsStr::new(&sql)]);
+        self.pg_tool("psql", &args)
+    }
+
+    fn pg_tool(&self, tool: &str, args: &[&OsStr]) -> Result<()> {
+        let program = self.bin_dir.join(tool);
+        let mut cmd = match self.run_as {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user, "--"]).arg(&program);
+                c
+            }
+            None => Command::new(&program),
+        };
+        cmd.args(args);
+        // The cluster's tools must not inherit a libpq environment meant for another server.
+        for var in ["PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGDATA"] {
+            cmd.env_remove(var);
+        }
+        run(&mut cmd)
+    }
+}
+
+/// Flags followed by a path, as the arguments of one tool call.
+fn os<'a>(flags: &[&'a str], path: &'a Path) -> Vec<&'a OsStr> {
+    let mut args: Vec<&OsStr> = flags.iter().map(|f| OsStr::new(*f)).collect();
+    args.push(path.as_os_str());
+    args
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    let output = cmd
+        .output()
+        .with_context(|| format!("running {:?}", cmd.get_program()))?;
+    if !output.status.success() {
+        bail!(
+            "{:?} failed ({}): {}{}",
+            cmd.get_program(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim(),
+            String::from_utf8_lossy(&output.stdout).trim()
+        );
+    }
+    Ok(())
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Whether a user other than the owner can pass through every directory up to `dir`.
+fn reachable_by_others(dir: &Path) -> bool {
+    dir.ancestors()
+        .skip(1)
+        .all(|d| fs::metadata(d).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
+}
+
+fn fallback_dir(prefix: &str, data_dir: &Path) -> PathBuf {
+    let digest = Sha256::digest(data_dir.as_os_str().as_encoded_bytes());
+    let root = if prefix == "portal-pg" { "/tmp" } else { "/var/tmp" };
+    PathBuf::from(root).join(format!("{prefix}-{}", &hex::encode(digest)[..16]))
+}
+
+/// The newest installed PostgreSQL's bin directory (`PORTAL_PG_BIN` overrides).
+fn find_bin_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("PORTAL_PG_BIN") {
+        return Ok(PathBuf::from(dir));
+    }
+    let mut candidates: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let version = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").exists().then_some((version, bin))
+        })
+        .collect();
+    candidates.sort();
+    if let Some((_, bin)) = candidates.pop() {
+        return Ok(bin);
+    }
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if dir.join("initdb").exists() {
+            return Ok(dir);
+        }
+    }
+    bail!("no PostgreSQL binaries found (looked in /usr/lib/postgresql/*/bin); set DATABASE_URL or PORTAL_PG_BIN")
+}

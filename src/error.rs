@@ -1,0 +1,179 @@
+//! The one error type of the HTTP edge, and its problem+json (RFC 9457) rendering.
+
+use aggregates::error::RefusalKind;
+use aggregates::DomainError;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error("some fields are invalid")]
+    Validation(Vec<FieldError>),
+    #[error("{0}")]
+    Malformed(String),
+    #[error("missing or invalid credentials")]
+    Unauthorized,
+    #[error("{detail}")]
+    Forbidden { code: &'static str, detail: String },
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{detail}")]
+    Conflict { code: &'static str, detail: String },
+    #[error("the database is unreachable")]
+    Unavailable,
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl AppError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, message)])
+    }
+
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(e.into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Domain(e) => match e.kind() {
+                RefusalKind::NotFound => StatusCode::NOT_FOUND,
+                RefusalKind::Conflict => StatusCode::CONFLICT,
+                RefusalKind::Gone => StatusCode::GONE,
+            },
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Malformed(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Domain(e) => e.code(),
+            Self::Validation(_) => "validation_failed",
+            Self::Malformed(_) => "malformed_request",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden { code, .. } | Self::Conflict { code, .. } => code,
+            Self::NotFound(_) => "not_found",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::Unavailable => "database_unavailable",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        if is_unavailable(&e) {
+            Self::Unavailable
+        } else {
+            Self::Internal(e.into())
+        }
+    }
+}
+
+/// Errors that mean "the database cannot be reached now", as opposed to a faulty statement.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => true,
+        // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| matches!(c.as_ref(), "57P01" | "57P02" | "57P03" | "53300")),
+        _ => false,
+    }
+}
+
+/// The problem+json body every 4xx and 5xx carries.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    pub code: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
+        Self {
+            type_: format!("https://portal-accounts.dev/problems/{}", code.replace('_', "-")),
+            title: status.canonical_reason().unwrap_or("Error").to_string(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            code: code.to_string(),
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn into_response_with(self, extra: Option<(header::HeaderName, HeaderValue)>) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some((name, value)) = extra {
+            headers.insert(name, value);
+        }
+        response
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let detail = match &self {
+            // Internals stay in the log (with the request id), never in the body.
+            Self::Internal(e) => {
+                tracing::error!(error = ?e, "request failed");
+                "an internal error occurred; quote the x-request-id when reporting it".to_string()
+            }
+            Self::Unavailable => {
+                tracing::warn!("database unavailable");
+                self.to_string()
+            }
+            other => other.to_string(),
+        };
+        let mut problem = Problem::new(status, self.code(), detail);
+        if let Self::Validation(errors) = self {
+            problem.errors = errors;
+        }
+        let retry_after = (status == StatusCode::SERVICE_UNAVAILABLE)
+            .then(|| (header::RETRY_AFTER, HeaderValue::from_static("5")));
+        problem.into_response_with(retry_after)
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;

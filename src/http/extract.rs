@@ -1,0 +1,224 @@
+//! Request extractors that turn every malformed input into a problem+json answer: JSON
+//! bodies, ids in the path, raw bodies with a size limit, and who/where a request came from.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, JsonRejection};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use crate::error::{AppError, FieldError};
+
+/// JSON body limit for every route but image upload.
+pub const JSON_LIMIT: usize = 64 * 1024;
+
+/// A JSON body; wrong syntax, wrong shape, wrong media type and oversize all answer as
+/// API.md says (400 `malformed_request`, 413 `payload_too_large`).
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+/// A JSON body that may be left out entirely (then `T::default()`).
+pub struct JsonOrEmpty<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonOrEmpty<T>
+where
+    T: DeserializeOwned + Default,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(bytes_rejection)?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(T::default()));
+        }
+        serde_json::from_slice(&bytes)
+            .map(Self)
+            .map_err(|e| AppError::Malformed(format!("the body is not valid JSON of the expected shape: {e}")))
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> AppError {
+    match rejection {
+        JsonRejection::BytesRejection(b) => bytes_rejection(b),
+        JsonRejection::MissingJsonContentType(_) => {
+            AppError::Malformed("the body must be JSON, sent with Content-Type: application/json".into())
+        }
+        JsonRejection::JsonSyntaxError(e) => AppError::Malformed(format!("the body is not valid JSON: {}", source_text(&e))),
+        JsonRejection::JsonDataError(e) => AppError::Malformed(format!("the body does not have the expected shape: {}", source_text(&e))),
+        other => AppError::Malformed(other.body_text()),
+    }
+}
+
+fn source_text(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text = s.to_string();
+        source = s.source();
+    }
+    text
+}
+
+fn bytes_rejection(b: BytesRejection) -> AppError {
+    if b.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        AppError::PayloadTooLarge { limit: JSON_LIMIT }
+    } else {
+        AppError::Malformed(b.body_text())
+    }
+}
+
+/// A raw body under the route's limit (`DefaultBodyLimit`), with its declared content type.
+pub struct RawBody {
+    pub content_type: Option<String>,
+    pub bytes: Bytes,
+}
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+        let bytes = Bytes::from_request(req, state).await.map_err(|b| {
+            if b.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                AppError::PayloadTooLarge { limit: super::routes::items::IMAGE_LIMIT }
+            } else {
+                AppError::Malformed(b.body_text())
+            }
+        })?;
+        Ok(Self { content_type, bytes })
+    }
+}
+
+/// The one UUID in a route's path. Anything that is not a UUID names nothing here: 404.
+pub struct PathId(pub Uuid);
+
+/// The two UUIDs in a route's path, in order.
+pub struct PathIds(pub Uuid, pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        let [id] = path_uuids(parts, state).await?;
+        Ok(Self(id))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PathIds {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        let [a, b] = path_uuids(parts, state).await?;
+        Ok(Self(a, b))
+    }
+}
+
+async fn path_uuids<S: Send + Sync, const N: usize>(parts: &mut Parts, state: &S) -> Result<[Uuid; N], AppError> {
+    {
+        let Path(raw) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| AppError::NotFound("resource"))?;
+        let mut ids = [Uuid::nil(); N];
+        if raw.len() != N {
+            return Err(AppError::NotFound("resource"));
+        }
+        for (slot, (_, value)) in ids.iter_mut().zip(raw) {
+            *slot = Uuid::try_parse(&value).map_err(|_| AppError::NotFound("resource"))?;
+        }
+        Ok(ids)
+    }
+}
+
+/// Where a request came from, for event metadata.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub request_id: String,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl Origin {
+    pub fn from_parts(parts: &Parts) -> Self {
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|s| s.chars().take(512).collect::<String>())
+        };
+        Self {
+            request_id: header("x-request-id").unwrap_or_default(),
+            client_ip: parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| addr.ip().to_string()),
+            user_agent: header("user-agent"),
+        }
+    }
+}
+
+/// Collects field errors so one 422 reports every invalid field at once.
+#[derive(Default)]
+pub struct Checks {
+    errors: Vec<FieldError>,
+}
+
+impl Checks {
+    pub fn field<T>(&mut self, name: &str, result: Result<T, String>) -> Option<T> {
+        result
+            .map_err(|message| self.errors.push(FieldError::new(name, message)))
+            .ok()
+    }
+
+    pub fn optional<T>(&mut self, name: &str, raw: Option<&str>, parse: impl Fn(&str) -> Result<T, String>) -> Option<Option<T>> {
+        match raw {
+            None => Some(None),
+            Some(raw) => self.field(name, parse(raw)).map(Some),
+        }
+    }
+
+    pub fn finish(self) -> Result<(), AppError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(AppError::Validation(self.errors))
+        }
+    }
+}
+
+/// After `Checks::finish` succeeded every checked value is present.
+pub fn checked<T>(value: Option<T>) -> T {
+    value.expect("validated before use")
+}
+
+/// `null` and absent are different in a PATCH: absent leaves a field, null clears it.
+pub fn double_option<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    serde::Deserialize::deserialize(deserializer).map(Some)
+}

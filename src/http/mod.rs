@@ -1,0 +1,133 @@
+//! The HTTP API: routes, the middleware every request passes, and the OpenAPI document.
+
+pub mod auth;
+pub mod extract;
+pub mod idempotency;
+pub mod openapi;
+pub mod png;
+pub mod routes;
+
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::App;
+use crate::error::{Problem, PROBLEM_JSON};
+use crate::telemetry;
+use routes::{clients, contracts, items, ops, portal_users, settings};
+
+/// Every documented route, with its OpenAPI description.
+pub fn api_routes() -> OpenApiRouter<App> {
+    let image_upload = OpenApiRouter::new()
+        .routes(routes!(items::set_image, items::get_image))
+        .layer(DefaultBodyLimit::max(routes::items::IMAGE_LIMIT));
+    OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(clients::register_client))
+        .routes(routes!(clients::change_client))
+        .routes(routes!(clients::invite_client))
+        .routes(routes!(clients::revoke_invitation))
+        .routes(routes!(clients::bulk_invite))
+        .routes(routes!(clients::assign_item))
+        .routes(routes!(clients::unassign_item))
+        .routes(routes!(portal_users::create_portal_user))
+        .routes(routes!(portal_users::grant_client_access))
+        .routes(routes!(portal_users::revoke_client_access))
+        .routes(routes!(portal_users::reset_password))
+        .routes(routes!(portal_users::disable_login))
+        .routes(routes!(portal_users::enable_login))
+        .routes(routes!(portal_users::remove_portal_user))
+        .routes(routes!(items::create_item))
+        .routes(routes!(items::change_price))
+        .merge(image_upload)
+        .routes(routes!(contracts::issue_contract))
+        .routes(routes!(contracts::void_contract))
+        .routes(routes!(settings::set_portal))
+}
+
+pub fn router(app: App) -> Router {
+    let (api, spec) = api_routes().split_for_parts();
+    let spec = std::sync::Arc::new(spec);
+    let docs_page = openapi::docs_page(&spec);
+    let api = api.layer(middleware::from_fn_with_state(app.clone(), idempotency::middleware));
+    Router::new()
+        .merge(api)
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(move || async move { axum::Json(spec.as_ref().clone()) }))
+        .route("/docs", get(move || async move { axum::response::Html(docs_page.clone()) }))
+        .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "not_found", "no such route").into_response_with(None) })
+        .layer(DefaultBodyLimit::max(extract::JSON_LIMIT))
+        .layer(middleware::from_fn(telemetry::record_metrics))
+        .layer(middleware::map_response(problem_for_bare_errors))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(telemetry::request_span)
+                        .on_request(())
+                        .on_response(telemetry::on_response),
+                )
+                .layer(CatchPanicLayer::custom(|_| {
+                    Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "an internal error occurred")
+                        .into_response_with(None)
+                })),
+        )
+        .layer(middleware::from_fn(drop_unusable_request_id))
+        .with_state(app)
+}
+
+/// A caller's request id is echoed only if it is short and printable (it goes into logs).
+async fn drop_unusable_request_id(mut request: Request, next: Next) -> Response {
+    let usable = request.headers().get("x-request-id").is_none_or(|v| {
+        v.len() <= 128 && v.as_bytes().iter().all(|b| b.is_ascii_graphic())
+    });
+    if !usable {
+        request.headers_mut().remove("x-request-id");
+    }
+    next.run(request).await
+}
+
+/// Errors produced outside our handlers (405, framework rejections) become problem+json too.
+async fn problem_for_bare_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let code = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "malformed_request",
+        s if s.is_server_error() => "internal_error",
+        _ => "bad_request",
+    };
+    let mut problem = Problem::new(status, code, status.canonical_reason().unwrap_or("error")).into_response_with(None);
+    for name in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(v) = response.headers().get(&name) {
+            problem.headers_mut().insert(name, v.clone());
+        }
+    }
+    problem
+}
+
+/// How long a graceful shutdown waits for requests in flight.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+

@@ -1,0 +1,77 @@
+//! Staff routes for contracts: issue one to a client for signature, void it.
+
+use aggregates::values::{ContractBody, ContractTitle, Reason};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::PositionOnly;
+use crate::app::App;
+use crate::commands::contracts as service;
+use crate::error::{AppResult, Problem};
+use crate::http::auth::Writer;
+use crate::http::extract::{checked, Checks, JsonBody, JsonOrEmpty, PathId};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueContractBody {
+    pub title: String,
+    pub body: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContractIssued {
+    pub id: Uuid,
+    /// SHA-256 (hex) of the title, a line feed and the body: what a signer must confirm.
+    pub content_sha256: String,
+    pub position: i64,
+}
+
+#[utoipa::path(post, path = "/api/v1/clients/{id}/contracts", tag = "contracts",
+    params(("id" = Uuid, Path)), request_body = IssueContractBody,
+    responses((status = 201, body = ContractIssued), (status = 404, body = Problem), (status = 422, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn issue_contract(
+    State(app): State<App>,
+    Writer(meta): Writer,
+    PathId(client_id): PathId,
+    JsonBody(body): JsonBody<IssueContractBody>,
+) -> AppResult<(StatusCode, Json<ContractIssued>)> {
+    let mut v = Checks::default();
+    let title = v.field("title", ContractTitle::parse(&body.title));
+    let text = v.field("body", ContractBody::parse(&body.body));
+    v.finish()?;
+    let done = service::issue(&app, &meta, client_id, checked(title), checked(text)).await?;
+    let issued = ContractIssued {
+        id: done.value.id,
+        content_sha256: done.value.content_sha256,
+        position: done.position,
+    };
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VoidBody {
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/contracts/{id}/void", tag = "contracts",
+    params(("id" = Uuid, Path)), request_body(content = VoidBody, description = "optional"),
+    responses((status = 200, body = PositionOnly), (status = 409, description = "contract_already_signed, contract_voided", body = Problem), (status = 404, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn void_contract(
+    State(app): State<App>,
+    Writer(meta): Writer,
+    PathId(id): PathId,
+    JsonOrEmpty(body): JsonOrEmpty<VoidBody>,
+) -> AppResult<Json<PositionOnly>> {
+    let mut v = Checks::default();
+    let reason = v.optional("reason", body.reason.as_deref(), Reason::parse);
+    v.finish()?;
+    Ok(Json(service::void(&app, &meta, id, checked(reason)).await?.into()))
+}

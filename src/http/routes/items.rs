@@ -1,0 +1,106 @@
+//! Staff routes for items (products): create, price, PNG image.
+
+use aggregates::values::{ItemName, Money, Sku};
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::{Created, PositionOnly};
+use crate::app::App;
+use crate::commands::items as service;
+use crate::error::{AppError, AppResult, Problem};
+use crate::http::auth::{Reader, Writer};
+use crate::http::extract::{checked, Checks, JsonBody, PathId, RawBody};
+use crate::http::png;
+
+/// Largest image accepted.
+pub const IMAGE_LIMIT: usize = 2 * 1024 * 1024;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoneyBody {
+    /// In the currency's minor unit (pence for GBP).
+    pub amount_minor: i64,
+    /// ISO 4217, e.g. `GBP`.
+    pub currency: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateItemBody {
+    pub sku: String,
+    pub name: String,
+    pub unit_price: MoneyBody,
+}
+
+fn money(v: &mut Checks, m: &MoneyBody) -> Option<Money> {
+    match Money::parse(m.amount_minor, &m.currency) {
+        Ok(money) => Some(money),
+        Err((field, message)) => v.field(&format!("unit_price.{field}"), Err(message)),
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/items", tag = "items",
+    request_body = CreateItemBody,
+    responses((status = 201, body = Created), (status = 409, description = "sku_taken", body = Problem), (status = 422, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn create_item(
+    State(app): State<App>,
+    Writer(meta): Writer,
+    JsonBody(body): JsonBody<CreateItemBody>,
+) -> AppResult<(StatusCode, Json<Created>)> {
+    let mut v = Checks::default();
+    let sku = v.field("sku", Sku::parse(&body.sku));
+    let name = v.field("name", ItemName::parse(&body.name));
+    let price = money(&mut v, &body.unit_price);
+    v.finish()?;
+    let done = service::create(&app, &meta, checked(sku), checked(name), checked(price)).await?;
+    Ok((StatusCode::CREATED, Json(Created { id: done.value, position: done.position })))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PriceBody {
+    pub unit_price: MoneyBody,
+}
+
+#[utoipa::path(put, path = "/api/v1/items/{id}/price", tag = "items",
+    params(("id" = Uuid, Path)), request_body = PriceBody,
+    responses((status = 200, body = PositionOnly), (status = 404, body = Problem), (status = 422, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn change_price(
+    State(app): State<App>,
+    Writer(meta): Writer,
+    PathId(id): PathId,
+    JsonBody(body): JsonBody<PriceBody>,
+) -> AppResult<Json<PositionOnly>> {
+    let mut v = Checks::default();
+    let price = money(&mut v, &body.unit_price);
+    v.finish()?;
+    Ok(Json(service::change_price(&app, &meta, id, checked(price)).await?.into()))
+}
+
+#[utoipa::path(put, path = "/api/v1/items/{id}/image", tag = "items",
+    params(("id" = Uuid, Path)),
+    request_body(content = Vec<u8>, content_type = "image/png", description = "a PNG of at most 2 MiB"),
+    responses((status = 200, body = PositionOnly), (status = 413, body = Problem), (status = 422, description = "not a PNG", body = Problem), (status = 404, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn set_image(State(app): State<App>, Writer(meta): Writer, PathId(id): PathId, body: RawBody) -> AppResult<Json<PositionOnly>> {
+    if body.content_type.as_deref() != Some("image/png") {
+        return Err(AppError::invalid("content-type", "must be image/png"));
+    }
+    png::check(&body.bytes).map_err(|m| AppError::invalid("body", m))?;
+    Ok(Json(service::set_image(&app, &meta, id, body.bytes.to_vec()).await?.into()))
+}
+
+#[utoipa::path(get, path = "/api/v1/items/{id}/image", tag = "items",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, content_type = "image/png", body = Vec<u8>), (status = 404, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn get_image(State(app): State<App>, Reader(staff): Reader, PathId(id): PathId) -> AppResult<Response> {
+    let png = service::image(&app, staff.tenant_id, id).await?;
+    Ok(([(header::CONTENT_TYPE, "image/png"), (header::CACHE_CONTROL, "private, max-age=60")], png).into_response())
+}

@@ -1,0 +1,36 @@
+//! Operations endpoints: liveness, readiness, Prometheus metrics, the OpenAPI document and a
+//! browsable page of it.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::app::App;
+use crate::db::migrations_applied;
+use crate::error::{is_unavailable, AppError, Problem};
+
+/// The process is up.
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// The database answers and every migration is applied.
+pub async fn readyz(State(app): State<App>) -> Response {
+    match migrations_applied(app.pool()).await {
+        Ok(true) => Json(json!({"status": "ready"})).into_response(),
+        Err(e) if is_unavailable(&e) => AppError::Unavailable.into_response(),
+        // No migrations table yet, or not every migration applied.
+        Ok(false) | Err(_) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "migrations_pending", "migrations are not all applied")
+            .into_response_with(Some((header::RETRY_AFTER, header::HeaderValue::from_static("5")))),
+    }
+}
+
+pub async fn metrics() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::telemetry::prometheus().render(),
+    )
+        .into_response()
+}

@@ -1,0 +1,174 @@
+//! Staff routes for portal users: CreatePortalUser, group-login access, ResetPassword,
+//! DisableLogin / EnableLogin, and removing portal access.
+
+use aggregates::portal_user::LoginStatus;
+use aggregates::values::{Email, Reason, Username};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::PositionOnly;
+use crate::app::App;
+use crate::commands::portal_users::{self as service, NewPortalUser, ResetMode};
+use crate::error::{AppError, AppResult, Problem};
+use crate::http::auth::Writer;
+use crate::http::extract::{checked, Checks, PathId, PathIds, JsonBody, JsonOrEmpty};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePortalUserBody {
+    pub email: String,
+    /// Leave out to have one generated. 3–64 characters, unique in the firm ignoring case,
+    /// never changed afterwards.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// With a password the login is active at once; without, an activation e-mail is sent.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PortalUserCreated {
+    pub id: Uuid,
+    pub username: String,
+    /// `active` or `pending_activation`.
+    #[schema(value_type = String)]
+    pub status: LoginStatus,
+    pub position: i64,
+}
+
+#[utoipa::path(post, path = "/api/v1/clients/{id}/portal-users", tag = "portal users",
+    params(("id" = Uuid, Path)), request_body = CreatePortalUserBody,
+    responses((status = 201, body = PortalUserCreated),
+        (status = 409, description = "username_taken, individual_client_has_user", body = Problem),
+        (status = 422, body = Problem), (status = 404, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn create_portal_user(
+    State(app): State<App>,
+    Writer(meta): Writer,
+    PathId(client_id): PathId,
+    JsonBody(body): JsonBody<CreatePortalUserBody>,
+) -> AppResult<(StatusCode, Json<PortalUserCreated>)> {
+    let mut v = Checks::default();
+    let email = v.field("email", Email::parse(&body.email));
+    let username = v.optional("username", body.username.as_deref(), Username::parse);
+    v.finish()?;
+    let new = NewPortalUser {
+        client_id,
+        email: checked(email),
+        username: checked(username),
+        password: body.password,
+    };
+    let done = service::create(&app, &meta, new).await?;
+    let created = PortalUserCreated {
+        id: done.value.id,
+        username: done.value.username.to_string(),
+        status: done.value.status,
+        position: done.position,
+    };
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientAccessBody {
+    pub client_id: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/portal-users/{id}/client-access", tag = "portal users",
+    params(("id" = Uuid, Path)), request_body = ClientAccessBody,
+    responses((status = 200, body = PositionOnly),
+        (status = 409, description = "client_access_exists, individual_client_has_user, portal_user_removed", body = Problem),
+        (status = 404, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn grant_client_access(
+    State(app): State<App>,
+    Writer(meta): Writer,
+    PathId(user_id): PathId,
+    JsonBody(body): JsonBody<ClientAccessBody>,
+) -> AppResult<Json<PositionOnly>> {
+    let client_id = Uuid::try_parse(&body.client_id).map_err(|_| AppError::NotFound("client"))?;
+    Ok(Json(service::grant_client_access(&app, &meta, user_id, client_id).await?.into()))
+}
+
+#[utoipa::path(delete, path = "/api/v1/portal-users/{id}/client-access/{client_id}", tag = "portal users",
+    params(("id" = Uuid, Path), ("client_id" = Uuid, Path)),
+    responses((status = 200, body = PositionOnly),
+        (status = 409, description = "last_client_access", body = Problem),
+        (status = 404, description = "unknown user or client, client_access_not_found", body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn revoke_client_access(State(app): State<App>, Writer(meta): Writer, PathIds(user_id, client_id): PathIds) -> AppResult<Json<PositionOnly>> {
+    Ok(Json(service::revoke_client_access(&app, &meta, user_id, client_id).await?.into()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetBody {
+    /// `email_link` (the user gets a link; a pending user gets a new activation link) or
+    /// `set` (staff give the new password).
+    pub mode: String,
+    #[serde(default)]
+    pub new_password: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/portal-users/{id}/password-reset", tag = "portal users",
+    params(("id" = Uuid, Path)), request_body = PasswordResetBody,
+    responses((status = 200, body = PositionOnly), (status = 422, body = Problem), (status = 409, description = "portal_user_removed", body = Problem), (status = 404, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn reset_password(
+    State(app): State<App>,
+    Writer(meta): Writer,
+    PathId(user_id): PathId,
+    JsonBody(body): JsonBody<PasswordResetBody>,
+) -> AppResult<Json<PositionOnly>> {
+    let mode = match (body.mode.as_str(), body.new_password) {
+        ("email_link", None) => ResetMode::EmailLink,
+        ("email_link", Some(_)) => return Err(AppError::invalid("new_password", "is only for mode \"set\"")),
+        ("set", Some(new_password)) => ResetMode::Set { new_password },
+        ("set", None) => return Err(AppError::invalid("new_password", "is required for mode \"set\"")),
+        _ => return Err(AppError::invalid("mode", "must be \"email_link\" or \"set\"")),
+    };
+    Ok(Json(service::reset_password(&app, &meta, user_id, mode).await?.into()))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisableBody {
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/portal-users/{id}/disable", tag = "portal users",
+    params(("id" = Uuid, Path)), request_body(content = DisableBody, description = "optional"),
+    responses((status = 200, body = PositionOnly), (status = 409, description = "already_disabled, portal_user_removed", body = Problem), (status = 404, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn disable_login(
+    State(app): State<App>,
+    Writer(meta): Writer,
+    PathId(user_id): PathId,
+    JsonOrEmpty(body): JsonOrEmpty<DisableBody>,
+) -> AppResult<Json<PositionOnly>> {
+    let mut v = Checks::default();
+    let reason = v.optional("reason", body.reason.as_deref(), Reason::parse);
+    v.finish()?;
+    Ok(Json(service::disable(&app, &meta, user_id, checked(reason)).await?.into()))
+}
+
+#[utoipa::path(post, path = "/api/v1/portal-users/{id}/enable", tag = "portal users",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = PositionOnly), (status = 409, description = "not_disabled, portal_user_removed", body = Problem), (status = 404, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn enable_login(State(app): State<App>, Writer(meta): Writer, PathId(user_id): PathId) -> AppResult<Json<PositionOnly>> {
+    Ok(Json(service::enable(&app, &meta, user_id).await?.into()))
+}
+
+#[utoipa::path(delete, path = "/api/v1/portal-users/{id}", tag = "portal users",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = PositionOnly), (status = 409, description = "portal_user_removed", body = Problem), (status = 404, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn remove_portal_user(State(app): State<App>, Writer(meta): Writer, PathId(user_id): PathId) -> AppResult<Json<PositionOnly>> {
+    Ok(Json(service::remove(&app, &meta, user_id).await?.into()))
+}

@@ -1,0 +1,161 @@
+//! Secrets handling: staff bearer tokens (stored as SHA-256), portal password hashing
+//! (Argon2id, off the async runtime, bounded), and the server secret for emailed links.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use argon2::password_hash::{PasswordHasher as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+const STAFF_TOKEN_PREFIX: &str = "pat_";
+
+/// A new staff token: its id (public, used to find the row) and the bearer string shown once.
+pub fn new_staff_token() -> (Uuid, String) {
+    let id = Uuid::now_v7();
+    let mut secret = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    let token = format!("{STAFF_TOKEN_PREFIX}{}_{}", id.simple(), URL_SAFE_NO_PAD.encode(secret));
+    (id, token)
+}
+
+/// The token id inside a bearer string, if it has our shape.
+pub fn staff_token_id(token: &str) -> Option<Uuid> {
+    let rest = token.strip_prefix(STAFF_TOKEN_PREFIX)?;
+    let (id, _secret) = rest.split_once('_')?;
+    Uuid::try_parse(id).ok()
+}
+
+pub fn sha256(bytes: &[u8]) -> Vec<u8> {
+    Sha256::digest(bytes).to_vec()
+}
+
+/// Compares a presented token with a stored hash without leaking where they differ.
+pub fn token_matches(presented: &str, stored_hash: &[u8]) -> bool {
+    sha256(presented.as_bytes()).ct_eq(stored_hash).into()
+}
+
+/// Argon2id with OWASP's minimum parameters (19 MiB, 2 passes, 1 lane).
+fn argon2() -> Argon2<'static> {
+    let params = Params::new(19 * 1024, 2, 1, None).expect("valid Argon2 parameters");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Hashes passwords on the blocking pool, at most one per core at a time, so a burst of
+/// password work cannot starve request handling.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    permits: Arc<Semaphore>,
+}
+
+impl Default for PasswordHasher {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            permits: Arc::new(Semaphore::new(cores)),
+        }
+    }
+}
+
+impl PasswordHasher {
+    pub async fn hash(&self, password: String) -> Result<String> {
+        let _permit = self.permits.acquire().await?;
+        tokio::task::spawn_blocking(move || {
+            let salt = SaltString::generate(&mut rand::rngs::OsRng);
+            argon2()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))
+        })
+        .await?
+    }
+}
+
+/// The server secret that emailed link tokens are derived from.
+#[derive(Clone)]
+pub struct ServerSecret(Arc<Vec<u8>>);
+
+impl ServerSecret {
+    pub fn from_config(configured: Option<&str>, data_dir: &Path) -> Result<Self> {
+        if let Some(s) = configured {
+            anyhow::ensure!(s.len() >= 32, "PORTAL_SECRET must be at least 32 characters");
+            return Ok(Self(Arc::new(s.as_bytes().to_vec())));
+        }
+        let path = data_dir.join("secret.key");
+        if let Ok(existing) = std::fs::read_to_string(&path) {
+            return Ok(Self(Arc::new(hex::decode(existing.trim()).context("reading secret.key")?)));
+        }
+        std::fs::create_dir_all(data_dir)?;
+        let mut bytes = vec![0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        write_private(&path, hex::encode(&bytes).as_bytes())?;
+        Ok(Self(Arc::new(bytes)))
+    }
+
+    /// The token in an emailed link: an HMAC over what the link is for. The event log holds
+    /// only the link's id, so the token can be rebuilt but never read back from history.
+    pub fn link_token(&self, purpose: &str, tenant_id: Uuid, link_id: Uuid) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(purpose.as_bytes());
+        mac.update(tenant_id.as_bytes());
+        mac.update(link_id.as_bytes());
+        format!("{}.{}", link_id.simple(), URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    }
+
+    /// The link id a token stands for, if the token is authentic (constant-time check).
+    pub fn verify_link_token(&self, purpose: &str, tenant_id: Uuid, token: &str) -> Option<Uuid> {
+        let (id, _) = token.split_once('.')?;
+        let link_id = Uuid::try_parse(id).ok()?;
+        let expected = self.link_token(purpose, tenant_id, link_id);
+        bool::from(expected.as_bytes().ct_eq(token.as_bytes())).then_some(link_id)
+    }
+}
+
+fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(contents)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staff_tokens_round_trip_and_compare() {
+        let (id, token) = new_staff_token();
+        assert_eq!(staff_token_id(&token), Some(id));
+        let stored = sha256(token.as_bytes());
+        assert!(token_matches(&token, &stored));
+        assert!(!token_matches(&format!("{token}x"), &stored));
+        assert_eq!(staff_token_id("Bearer nonsense"), None);
+    }
+
+    #[test]
+    fn link_tokens_verify_only_for_their_purpose_and_tenant() {
+        let secret = ServerSecret(Arc::new(vec![7; 32]));
+        let (tenant, link) = (Uuid::now_v7(), Uuid::now_v7());
+        let token = secret.link_token("invitation", tenant, link);
+        assert_eq!(secret.verify_link_token("invitation", tenant, &token), Some(link));
+        assert_eq!(secret.verify_link_token("reset", tenant, &token), None);
+        assert_eq!(secret.verify_link_token("invitation", Uuid::now_v7(), &token), None);
+        let mut forged = token.clone();
+        forged.pop();
+        assert_eq!(secret.verify_link_token("invitation", tenant, &forged), None);
+    }
+}
