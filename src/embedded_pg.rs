@@ -148,22 +148,25 @@ impl EmbeddedPostgres {
         let mut args = os(&["start", "-w", "-t", "120", "-D"], &self.cluster_dir);
         args.extend([OsStr::new("-l"), log.as_os_str()]);
         self.pg_tool("pg_ctl", &args)
-        .with_context(|| format!("starting PostgreSQL; see {}", log.display()))
+            .map(drop)
+            .with_context(|| format!("starting PostgreSQL; see {}", log.display()))
     }
 
     fn create_database(&self) -> Result<()> {
-        let sql = format!(
-            "SELECT 'CREATE DATABASE {DATABASE}' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '{DATABASE}')\\gexec"
-        );
-        let mut args = os(
-            &["-q", "-v", "ON_ERROR_STOP=1", "-U", SUPERUSER, "-d", "postgres", "-h"],
-            &self.cluster_dir,
-        );
-        args.extend([OsStr::new("-c"), OsStr::new(&sql)]);
-        self.pg_tool("psql", &args)
+        let psql = |sql: &str| {
+            let mut args = os(&["-qtA", "-v", "ON_ERROR_STOP=1", "-U", SUPERUSER, "-d", "postgres", "-h"], &self.cluster_dir);
+            args.extend([OsStr::new("-c"), OsStr::new(sql)]);
+            self.pg_tool("psql", &args)
+        };
+        let exists = psql(&format!("SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"))?;
+        if exists.trim() != "1" {
+            psql(&format!("CREATE DATABASE {DATABASE}"))?;
+        }
+        Ok(())
     }
 
-    fn pg_tool(&self, tool: &str, args: &[&OsStr]) -> Result<()> {
+    /// Runs one of PostgreSQL's tools (as the cluster's owner) and returns what it printed.
+    fn pg_tool(&self, tool: &str, args: &[&OsStr]) -> Result<String> {
         let program = self.bin_dir.join(tool);
         let mut cmd = match self.run_as {
             Some(user) => {
@@ -189,7 +192,7 @@ fn os<'a>(flags: &[&'a str], path: &'a Path) -> Vec<&'a OsStr> {
     args
 }
 
-fn run(cmd: &mut Command) -> Result<()> {
+fn run(cmd: &mut Command) -> Result<String> {
     let output = cmd
         .output()
         .with_context(|| format!("running {:?}", cmd.get_program()))?;
@@ -202,7 +205,7 @@ fn run(cmd: &mut Command) -> Result<()> {
             String::from_utf8_lossy(&output.stdout).trim()
         );
     }
-    Ok(())
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 fn is_root() -> bool {

@@ -1,0 +1,187 @@
+//! Test harness: a real PostgreSQL (DATABASE_URL, or a private cluster shared by every test
+//! process under target/tmp) and the real HTTP server on a loopback port.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use aggregates::tenant::StaffRole;
+use portal_accounts::app::App;
+use portal_accounts::commands::tenants;
+use portal_accounts::config::DatabaseConfig;
+use portal_accounts::db::{pool_options, Database};
+use portal_accounts::security::ServerSecret;
+use reqwest::{Client, Method, RequestBuilder, Response};
+use serde_json::Value;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::PgPool;
+use tokio::sync::OnceCell;
+use uuid::Uuid;
+
+pub fn test_data_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("portal-test-data")
+}
+
+/// A pool on the one migrated test database (tests isolate by tenant). Each test has its
+/// own runtime, and connections belong to the runtime that opened them: a pool per caller.
+pub async fn pool() -> PgPool {
+    static OPTIONS: OnceCell<PgConnectOptions> = OnceCell::const_new();
+    let options = OPTIONS
+        .get_or_init(|| async {
+            let config = DatabaseConfig {
+                database_url: std::env::var("DATABASE_URL").ok(),
+                data_dir: test_data_dir(),
+            };
+            // Left running for the other test processes; `.ci/run` stops it at the end.
+            let db = Database::connect(&config).await.expect("test database");
+            db.migrate().await.expect("migrations");
+            db.pool.connect_options().as_ref().clone()
+        })
+        .await;
+    pool_options().max_connections(20).connect_lazy_with(options.clone())
+}
+
+pub fn app(pool: PgPool) -> App {
+    App::new(pool, ServerSecret::from_config(Some(&"s".repeat(32)), &test_data_dir()).unwrap())
+}
+
+/// A running server on 127.0.0.1 with its own listener, in this test's runtime.
+pub struct Server {
+    pub base: String,
+    pub app: App,
+    pub http: Client,
+}
+
+impl Server {
+    pub async fn start() -> Self {
+        let app = app(pool().await);
+        Self::start_with(app).await
+    }
+
+    pub async fn start_with(app: App) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = portal_accounts::http::router(app.clone());
+        tokio::spawn(async move {
+            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                .await
+                .unwrap();
+        });
+        Self {
+            base: format!("http://{addr}"),
+            app,
+            http: Client::new(),
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        self.app.pool()
+    }
+
+    /// A fresh tenant with one token per role.
+    pub async fn tenant(&self) -> Tenant {
+        let slug = format!("t-{}", Uuid::now_v7().simple());
+        let id = tenants::create_tenant(&self.app, &slug, "Test Firm").await.unwrap();
+        let mut tokens = Vec::new();
+        for role in [StaffRole::Admin, StaffRole::Staff, StaffRole::Auditor, StaffRole::Reporting] {
+            tokens.push(tenants::issue_staff_token(&self.app, &slug, role, Some("test".into())).await.unwrap());
+        }
+        Tenant {
+            id,
+            slug,
+            admin: tokens[0].clone(),
+            staff: tokens[1].clone(),
+            auditor: tokens[2].clone(),
+            reporting: tokens[3].clone(),
+        }
+    }
+
+    pub fn request(&self, method: Method, path: &str, token: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token)
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        send(self.request(Method::POST, path, token).json(&body)).await
+    }
+
+    pub async fn call(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.request(method, path, token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        send(req).await
+    }
+}
+
+pub async fn send(req: RequestBuilder) -> (u16, Value) {
+    let response: Response = req.send().await.unwrap();
+    let status = response.status().as_u16();
+    let is_problem = response
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.to_str().unwrap().starts_with("application/problem+json"));
+    assert!(response.headers().contains_key("x-request-id"), "every response has x-request-id");
+    let text = response.text().await.unwrap();
+    if status >= 400 {
+        assert!(is_problem, "error {status} must be problem+json: {text}");
+    }
+    let value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    (status, value)
+}
+
+pub struct Tenant {
+    pub id: Uuid,
+    pub slug: String,
+    pub admin: String,
+    pub staff: String,
+    pub auditor: String,
+    pub reporting: String,
+}
+
+/// A stored event as the tests inspect it.
+#[derive(Debug)]
+pub struct Row {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    pub payload: Value,
+    pub metadata: Value,
+    pub position: i64,
+}
+
+pub async fn events_of_tenant(pool: &PgPool, tenant: Uuid) -> Vec<Row> {
+    let rows: Vec<(String, String, i64, String, Value, Value, i64)> = sqlx::query_as(
+        "SELECT aggregate_type, aggregate_id, sequence, event_type, payload, metadata, global_position
+           FROM events WHERE tenant_id = $1 ORDER BY global_position",
+    )
+    .bind(tenant)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|(aggregate_type, aggregate_id, sequence, event_type, payload, metadata, position)| Row {
+            aggregate_type,
+            aggregate_id,
+            sequence,
+            event_type,
+            payload,
+            metadata,
+            position,
+        })
+        .collect()
+}
+
+pub async fn event_count(pool: &PgPool, tenant: Uuid) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM events WHERE tenant_id = $1")
+        .bind(tenant)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+pub fn id_of(v: &Value, field: &str) -> String {
+    v[field].as_str().unwrap_or_else(|| panic!("{field} in {v}")).to_string()
+}
