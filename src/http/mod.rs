@@ -56,6 +56,8 @@ pub fn api_routes() -> OpenApiRouter<App> {
 }
 
 pub fn router(app: App) -> Router {
+    // Install the recorder before the first request is counted.
+    telemetry::prometheus();
     let (api, spec) = api_routes().split_for_parts();
     let spec = std::sync::Arc::new(spec);
     let docs_page = openapi::docs_page(&spec);
