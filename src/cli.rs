@@ -8,10 +8,15 @@ use crate::app::App;
 use crate::commands::tenants;
 use crate::config::{DatabaseConfig, LogFormat, ServeConfig};
 use crate::db::Database;
+use crate::embedded_pg::EmbeddedPostgres;
 use crate::security::ServerSecret;
 
 #[derive(Debug, Parser)]
-#[command(name = "portal-accounts", version, about = "Event-sourced client-portal accounts")]
+#[command(
+    name = "portal-accounts",
+    version,
+    about = "Event-sourced client-portal accounts"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -29,6 +34,19 @@ pub enum Command {
     /// Manage staff bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The private PostgreSQL cluster (used when DATABASE_URL is unset).
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Stop the private cluster under the data directory if it is running (e.g. one left
+    /// behind by a crashed server or by the test suite).
+    Stop {
+        #[arg(long, env = "PORTAL_DATA_DIR", default_value = "./.portal-data")]
+        data_dir: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,13 +95,32 @@ pub async fn run(cli: Cli) -> Result<()> {
             eprintln!("migrations applied");
             Ok(())
         }
-        Command::Tenant(TenantCommand::Create { slug, name, database }) => {
+        Command::Tenant(TenantCommand::Create {
+            slug,
+            name,
+            database,
+        }) => {
             crate::telemetry::init_logging(LogFormat::Text);
-            let id = with_app(&database, |app| async move { Ok(tenants::create_tenant(&app, &slug, &name).await?) }).await?;
+            let id = with_app(&database, |app| async move {
+                Ok(tenants::create_tenant(&app, &slug, &name).await?)
+            })
+            .await?;
             println!("{id}");
             Ok(())
         }
-        Command::Token(TokenCommand::Create { tenant, role, label, database }) => {
+        Command::Db(DbCommand::Stop { data_dir }) => {
+            crate::telemetry::init_logging(LogFormat::Text);
+            if data_dir.join("pg.lock").exists() {
+                EmbeddedPostgres::for_data_dir(&data_dir)?.stop()?;
+            }
+            Ok(())
+        }
+        Command::Token(TokenCommand::Create {
+            tenant,
+            role,
+            label,
+            database,
+        }) => {
             crate::telemetry::init_logging(LogFormat::Text);
             let token = with_app(&database, |app| async move {
                 Ok(tenants::issue_staff_token(&app, &tenant, role, label).await?)

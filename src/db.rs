@@ -21,7 +21,11 @@ pub struct Database {
 impl Database {
     pub async fn connect(config: &DatabaseConfig) -> Result<Self> {
         let (options, embedded) = match &config.database_url {
-            Some(url) => (url.parse::<PgConnectOptions>().context("parsing DATABASE_URL")?, None),
+            Some(url) => (
+                url.parse::<PgConnectOptions>()
+                    .context("parsing DATABASE_URL")?,
+                None,
+            ),
             None => {
                 let data_dir = config.data_dir.clone();
                 let (options, embedded) = tokio::task::spawn_blocking(move || {
@@ -33,12 +37,18 @@ impl Database {
                 (options, Some(embedded))
             }
         };
-        let pool = pool_options().connect_with(quiet(options)).await.context("connecting to PostgreSQL")?;
+        let pool = pool_options()
+            .connect_with(quiet(options))
+            .await
+            .context("connecting to PostgreSQL")?;
         Ok(Self { pool, embedded })
     }
 
     pub async fn migrate(&self) -> Result<()> {
-        MIGRATOR.run(&self.pool).await.context("applying migrations")
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .context("applying migrations")
     }
 
     /// Closes the pool and stops the private cluster if this process started it.
@@ -48,8 +58,12 @@ impl Database {
             let stopped = tokio::task::spawn_blocking(move || pg.stop()).await;
             match stopped {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "stopping the private PostgreSQL cluster failed"),
-                Err(e) => tracing::warn!(error = %e, "stopping the private PostgreSQL cluster failed"),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "stopping the private PostgreSQL cluster failed")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "stopping the private PostgreSQL cluster failed")
+                }
             }
         }
     }
@@ -65,10 +79,9 @@ pub fn pool_options() -> PgPoolOptions {
 
 /// Statements are logged by our own spans; sqlx's per-statement logging would repeat them.
 pub fn quiet(options: PgConnectOptions) -> PgConnectOptions {
-    options.log_statements(log::LevelFilter::Debug).log_slow_statements(
-        log::LevelFilter::Warn,
-        Duration::from_secs(1),
-    )
+    options
+        .log_statements(log::LevelFilter::Debug)
+        .log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(1))
 }
 
 /// Whether every migration this binary knows has been applied.

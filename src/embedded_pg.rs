@@ -90,7 +90,10 @@ impl EmbeddedPostgres {
 
     pub fn stop(&mut self) -> Result<()> {
         if self.is_running() {
-            self.pg_tool("pg_ctl", &os(&["stop", "-m", "fast", "-w", "-D"], &self.cluster_dir))?;
+            self.pg_tool(
+                "pg_ctl",
+                &os(&["stop", "-m", "fast", "-w", "-D"], &self.cluster_dir),
+            )?;
         }
         self.started_here = false;
         Ok(())
@@ -114,11 +117,22 @@ impl EmbeddedPostgres {
         if let Some(user) = self.run_as {
             // Let the postgres user pass through the data directory (not list it).
             fs::set_permissions(&self.data_dir, fs::Permissions::from_mode(0o711))?;
-            run(Command::new("chown").arg(format!("{user}:")).arg(&self.cluster_dir))?;
+            run(Command::new("chown")
+                .arg(format!("{user}:"))
+                .arg(&self.cluster_dir))?;
         }
         tracing::info!(dir = %self.cluster_dir.display(), "creating private PostgreSQL cluster");
         let mut args = os(&["-D"], &self.cluster_dir);
-        for a in ["-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--no-locale", "--no-instructions"] {
+        for a in [
+            "-U",
+            SUPERUSER,
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
+            "--no-instructions",
+        ] {
             args.push(OsStr::new(a));
         }
         self.pg_tool("initdb", &args)?;
@@ -132,7 +146,9 @@ impl EmbeddedPostgres {
         existing.push_str(&conf);
         fs::write(&conf_path, existing)?;
         if let Some(user) = self.run_as {
-            run(Command::new("chown").arg(format!("{user}:")).arg(&conf_path))?;
+            run(Command::new("chown")
+                .arg(format!("{user}:"))
+                .arg(&conf_path))?;
         }
         Ok(())
     }
@@ -154,11 +170,25 @@ impl EmbeddedPostgres {
 
     fn create_database(&self) -> Result<()> {
         let psql = |sql: &str| {
-            let mut args = os(&["-qtA", "-v", "ON_ERROR_STOP=1", "-U", SUPERUSER, "-d", "postgres", "-h"], &self.cluster_dir);
+            let mut args = os(
+                &[
+                    "-qtA",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-U",
+                    SUPERUSER,
+                    "-d",
+                    "postgres",
+                    "-h",
+                ],
+                &self.cluster_dir,
+            );
             args.extend([OsStr::new("-c"), OsStr::new(sql)]);
             self.pg_tool("psql", &args)
         };
-        let exists = psql(&format!("SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"))?;
+        let exists = psql(&format!(
+            "SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"
+        ))?;
         if exists.trim() != "1" {
             psql(&format!("CREATE DATABASE {DATABASE}"))?;
         }
@@ -222,7 +252,11 @@ fn reachable_by_others(dir: &Path) -> bool {
 
 fn fallback_dir(prefix: &str, data_dir: &Path) -> PathBuf {
     let digest = Sha256::digest(data_dir.as_os_str().as_encoded_bytes());
-    let root = if prefix == "portal-pg" { "/tmp" } else { "/var/tmp" };
+    let root = if prefix == "portal-pg" {
+        "/tmp"
+    } else {
+        "/var/tmp"
+    };
     PathBuf::from(root).join(format!("{prefix}-{}", &hex::encode(digest)[..16]))
 }
 

@@ -129,7 +129,10 @@ pub struct Problem {
 impl Problem {
     pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
         Self {
-            type_: format!("https://portal-accounts.dev/problems/{}", code.replace('_', "-")),
+            type_: format!(
+                "https://portal-accounts.dev/problems/{}",
+                code.replace('_', "-")
+            ),
             title: status.canonical_reason().unwrap_or("Error").to_string(),
             status: status.as_u16(),
             detail: detail.into(),

@@ -23,7 +23,11 @@ pub fn new_staff_token() -> (Uuid, String) {
     let id = Uuid::now_v7();
     let mut secret = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut secret);
-    let token = format!("{STAFF_TOKEN_PREFIX}{}_{}", id.simple(), URL_SAFE_NO_PAD.encode(secret));
+    let token = format!(
+        "{STAFF_TOKEN_PREFIX}{}_{}",
+        id.simple(),
+        URL_SAFE_NO_PAD.encode(secret)
+    );
     (id, token)
 }
 
@@ -86,12 +90,17 @@ pub struct ServerSecret(Arc<Vec<u8>>);
 impl ServerSecret {
     pub fn from_config(configured: Option<&str>, data_dir: &Path) -> Result<Self> {
         if let Some(s) = configured {
-            anyhow::ensure!(s.len() >= 32, "PORTAL_SECRET must be at least 32 characters");
+            anyhow::ensure!(
+                s.len() >= 32,
+                "PORTAL_SECRET must be at least 32 characters"
+            );
             return Ok(Self(Arc::new(s.as_bytes().to_vec())));
         }
         let path = data_dir.join("secret.key");
         if let Ok(existing) = std::fs::read_to_string(&path) {
-            return Ok(Self(Arc::new(hex::decode(existing.trim()).context("reading secret.key")?)));
+            return Ok(Self(Arc::new(
+                hex::decode(existing.trim()).context("reading secret.key")?,
+            )));
         }
         std::fs::create_dir_all(data_dir)?;
         let mut bytes = vec![0u8; 32];
@@ -107,7 +116,11 @@ impl ServerSecret {
         mac.update(purpose.as_bytes());
         mac.update(tenant_id.as_bytes());
         mac.update(link_id.as_bytes());
-        format!("{}.{}", link_id.simple(), URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+        format!(
+            "{}.{}",
+            link_id.simple(),
+            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        )
     }
 
     /// The link id a token stands for, if the token is authentic (constant-time check).
@@ -151,11 +164,20 @@ mod tests {
         let secret = ServerSecret(Arc::new(vec![7; 32]));
         let (tenant, link) = (Uuid::now_v7(), Uuid::now_v7());
         let token = secret.link_token("invitation", tenant, link);
-        assert_eq!(secret.verify_link_token("invitation", tenant, &token), Some(link));
+        assert_eq!(
+            secret.verify_link_token("invitation", tenant, &token),
+            Some(link)
+        );
         assert_eq!(secret.verify_link_token("reset", tenant, &token), None);
-        assert_eq!(secret.verify_link_token("invitation", Uuid::now_v7(), &token), None);
+        assert_eq!(
+            secret.verify_link_token("invitation", Uuid::now_v7(), &token),
+            None
+        );
         let mut forged = token.clone();
         forged.pop();
-        assert_eq!(secret.verify_link_token("invitation", tenant, &forged), None);
+        assert_eq!(
+            secret.verify_link_token("invitation", tenant, &forged),
+            None
+        );
     }
 }

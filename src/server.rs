@@ -23,9 +23,12 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
     tracing::info!(%addr, "portal-accounts listening on http://{addr}");
 
     let router = crate::http::router(app);
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     tracing::info!("shutting down");
     db.shutdown().await;
     Ok(())

@@ -74,10 +74,26 @@ impl<A: Aggregate> Loaded<A> {
 /// Rows that must commit or fail together with the events (secrets and lookups).
 #[derive(Debug)]
 pub enum SideWrite {
-    Credential { portal_user_id: Uuid, password_hash: String },
-    ItemImage { item_id: Uuid, sha256: String, png: Vec<u8> },
-    Tenant { id: Uuid, slug: String, name: String },
-    StaffToken { id: Uuid, role: &'static str, label: Option<String>, token_hash: Vec<u8> },
+    Credential {
+        portal_user_id: Uuid,
+        password_hash: String,
+    },
+    ItemImage {
+        item_id: Uuid,
+        sha256: String,
+        png: Vec<u8>,
+    },
+    Tenant {
+        id: Uuid,
+        slug: String,
+        name: String,
+    },
+    StaffToken {
+        id: Uuid,
+        role: &'static str,
+        label: Option<String>,
+        token_hash: Vec<u8>,
+    },
 }
 
 struct StagedEvent {
@@ -115,7 +131,11 @@ impl UnitOfWork {
     }
 
     pub async fn load<A: Aggregate>(&mut self, id: Uuid) -> AppResult<Loaded<A>> {
-        Ok(self.load_many::<A>(&[id]).await?.pop().expect("one stream per id"))
+        Ok(self
+            .load_many::<A>(&[id])
+            .await?
+            .pop()
+            .expect("one stream per id"))
     }
 
     /// Loads several streams of one type in one query; ids of other tenants load empty.
@@ -162,14 +182,20 @@ impl UnitOfWork {
                 ))
             })?;
             let id = Uuid::parse_str(&aggregate_id).map_err(AppError::internal)?;
-            let loaded = by_id.entry(aggregate_id).or_insert_with(|| self.new_stream::<A>(id));
+            let loaded = by_id
+                .entry(aggregate_id)
+                .or_insert_with(|| self.new_stream::<A>(id));
             loaded.state.apply(event);
             loaded.stored = sequence as usize;
             self.seen_position = self.seen_position.max(position);
         }
         Ok(ids
             .iter()
-            .map(|id| by_id.remove(&id.to_string()).unwrap_or_else(|| self.new_stream(*id)))
+            .map(|id| {
+                by_id
+                    .remove(&id.to_string())
+                    .unwrap_or_else(|| self.new_stream(*id))
+            })
             .collect())
     }
 
@@ -260,7 +286,10 @@ async fn apply_side_write(
     write: &SideWrite,
 ) -> Result<(), sqlx::Error> {
     match write {
-        SideWrite::Credential { portal_user_id, password_hash } => {
+        SideWrite::Credential {
+            portal_user_id,
+            password_hash,
+        } => {
             sqlx::query(
                 "INSERT INTO portal_credentials (tenant_id, portal_user_id, password_hash)
                  VALUES ($1, $2, $3)
@@ -273,7 +302,11 @@ async fn apply_side_write(
             .execute(&mut **tx)
             .await?;
         }
-        SideWrite::ItemImage { item_id, sha256, png } => {
+        SideWrite::ItemImage {
+            item_id,
+            sha256,
+            png,
+        } => {
             sqlx::query(
                 "INSERT INTO item_images (tenant_id, item_id, sha256, png) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (tenant_id, item_id)
@@ -294,7 +327,12 @@ async fn apply_side_write(
                 .execute(&mut **tx)
                 .await?;
         }
-        SideWrite::StaffToken { id, role, label, token_hash } => {
+        SideWrite::StaffToken {
+            id,
+            role,
+            label,
+            token_hash,
+        } => {
             sqlx::query(
                 "INSERT INTO staff_tokens (id, tenant_id, role, label, token_hash) VALUES ($1, $2, $3, $4, $5)",
             )
@@ -387,13 +425,20 @@ impl EventStore {
 
     /// Runs `work` (load, decide, stage) and commits what it staged; on a concurrency
     /// conflict runs it again on fresh state, a bounded number of times, then answers 409.
-    pub async fn transact<T, F>(&self, meta: &CommandMeta, lock_key: Uuid, work: F) -> AppResult<Committed<T>>
+    pub async fn transact<T, F>(
+        &self,
+        meta: &CommandMeta,
+        lock_key: Uuid,
+        work: F,
+    ) -> AppResult<Committed<T>>
     where
         F: for<'u> Fn(&'u mut UnitOfWork) -> BoxFuture<'u, AppResult<T>>,
     {
         let mut hasher = DefaultHasher::new();
         lock_key.hash(&mut hasher);
-        let _queued = self.stripes[hasher.finish() as usize % LOCK_STRIPES].lock().await;
+        let _queued = self.stripes[hasher.finish() as usize % LOCK_STRIPES]
+            .lock()
+            .await;
 
         for attempt in 1..=MAX_ATTEMPTS {
             let mut uow = self.unit_of_work(meta);
@@ -401,8 +446,13 @@ impl EventStore {
             match uow.commit().await {
                 Ok(position) => return Ok(Committed { value, position }),
                 Err(CommitError::Conflict) => {
-                    metrics::counter!("command_conflicts_total", "command" => meta.command).increment(1);
-                    tracing::debug!(attempt, command = meta.command, "concurrent append; retrying");
+                    metrics::counter!("command_conflicts_total", "command" => meta.command)
+                        .increment(1);
+                    tracing::debug!(
+                        attempt,
+                        command = meta.command,
+                        "concurrent append; retrying"
+                    );
                     let cap = 2u64.saturating_pow(attempt).min(100);
                     let pause = rand::thread_rng().gen_range(1..=cap);
                     tokio::time::sleep(Duration::from_millis(pause)).await;

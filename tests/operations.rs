@@ -18,11 +18,20 @@ async fn health_readiness_metrics_and_docs() {
     assert_eq!(ready["status"], "ready");
 
     let t = s.tenant().await;
-    let _ = s.post("/api/v1/clients", &t.staff, json!({"display_name": "M", "kind": "individual"})).await;
+    let _ = s
+        .post(
+            "/api/v1/clients",
+            &t.staff,
+            json!({"display_name": "M", "kind": "individual"}),
+        )
+        .await;
     let metrics = get("/metrics").await.unwrap().text().await.unwrap();
     assert!(metrics.contains("http_requests_total{"), "{metrics}");
     assert!(metrics.contains(r#"route="/api/v1/clients""#), "{metrics}");
-    assert!(metrics.contains("http_request_duration_seconds_bucket"), "{metrics}");
+    assert!(
+        metrics.contains("http_request_duration_seconds_bucket"),
+        "{metrics}"
+    );
 
     let docs = get("/docs").await.unwrap().text().await.unwrap();
     assert!(docs.contains("/api/v1/clients/{id}/invitations"));
@@ -31,7 +40,15 @@ async fn health_readiness_metrics_and_docs() {
 #[tokio::test]
 async fn the_openapi_document_describes_every_staff_command_route() {
     let s = Server::start().await;
-    let spec: Value = s.http.get(format!("{}/openapi.json", s.base)).send().await.unwrap().json().await.unwrap();
+    let spec: Value = s
+        .http
+        .get(format!("{}/openapi.json", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let expected = [
         ("post", "/api/v1/clients"),
         ("patch", "/api/v1/clients/{id}"),
@@ -40,7 +57,10 @@ async fn the_openapi_document_describes_every_staff_command_route() {
         ("post", "/api/v1/invitations/bulk"),
         ("post", "/api/v1/clients/{id}/portal-users"),
         ("post", "/api/v1/portal-users/{id}/client-access"),
-        ("delete", "/api/v1/portal-users/{id}/client-access/{client_id}"),
+        (
+            "delete",
+            "/api/v1/portal-users/{id}/client-access/{client_id}",
+        ),
         ("post", "/api/v1/portal-users/{id}/password-reset"),
         ("post", "/api/v1/portal-users/{id}/disable"),
         ("post", "/api/v1/portal-users/{id}/enable"),
@@ -58,9 +78,15 @@ async fn the_openapi_document_describes_every_staff_command_route() {
     for (method, path) in expected {
         let op = &spec["paths"][path][method];
         assert!(op.is_object(), "{method} {path} missing from /openapi.json");
-        assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path} has no responses");
+        assert!(
+            op["responses"].as_object().is_some_and(|r| !r.is_empty()),
+            "{method} {path} has no responses"
+        );
     }
-    assert_eq!(spec["components"]["securitySchemes"]["staff_token"]["scheme"], "bearer");
+    assert_eq!(
+        spec["components"]["securitySchemes"]["staff_token"]["scheme"],
+        "bearer"
+    );
     assert!(spec["components"]["schemas"]["Problem"].is_object());
 }
 
@@ -69,28 +95,92 @@ async fn postgres_es_reads_the_streams_we_write() {
     let s = Server::start().await;
     let t = s.tenant().await;
     let (_, client) = s
-        .post("/api/v1/clients", &t.staff, json!({"display_name": "Jo", "kind": "individual", "email": "jo@example.org"}))
+        .post(
+            "/api/v1/clients",
+            &t.staff,
+            json!({"display_name": "Jo", "kind": "individual", "email": "jo@example.org"}),
+        )
         .await;
     let client = id_of(&client, "id");
-    let (status, _) = s.call(Method::POST, &format!("/api/v1/clients/{client}/invitations"), &t.staff, Some(json!({}))).await;
+    let (status, _) = s
+        .call(
+            Method::POST,
+            &format!("/api/v1/clients/{client}/invitations"),
+            &t.staff,
+            Some(json!({})),
+        )
+        .await;
     assert_eq!(status, 201);
 
     let repo = PostgresEventRepository::new(s.pool().clone());
-    let events = repo.get_events::<aggregates::client::Client>(&client).await.unwrap();
+    let events = repo
+        .get_events::<aggregates::client::Client>(&client)
+        .await
+        .unwrap();
     let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(types, ["ClientRegistered", "ClientInvited"]);
     assert_eq!(events[1].sequence, 2);
-    let decoded: aggregates::client::ClientEvent = serde_json::from_value(events[0].payload.clone()).unwrap();
-    assert!(matches!(decoded, aggregates::client::ClientEvent::ClientRegistered { .. }));
+    let decoded: aggregates::client::ClientEvent =
+        serde_json::from_value(events[0].payload.clone()).unwrap();
+    assert!(matches!(
+        decoded,
+        aggregates::client::ClientEvent::ClientRegistered { .. }
+    ));
 }
 
 #[tokio::test]
 async fn the_event_log_refuses_updates_and_deletes() {
     let s = Server::start().await;
     let t = s.tenant().await;
-    let update = sqlx::query("UPDATE events SET payload = '{}' WHERE tenant_id = $1").bind(t.id).execute(s.pool()).await;
+    let update = sqlx::query("UPDATE events SET payload = '{}' WHERE tenant_id = $1")
+        .bind(t.id)
+        .execute(s.pool())
+        .await;
     assert!(update.is_err());
-    let delete = sqlx::query("DELETE FROM events WHERE tenant_id = $1").bind(t.id).execute(s.pool()).await;
+    let delete = sqlx::query("DELETE FROM events WHERE tenant_id = $1")
+        .bind(t.id)
+        .execute(s.pool())
+        .await;
     assert!(delete.is_err());
     assert!(event_count(s.pool(), t.id).await > 0);
+}
+
+#[tokio::test]
+async fn an_unreachable_database_answers_503_with_retry_after() {
+    let dead = sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(std::time::Duration::from_millis(500))
+        .connect_lazy("postgres://nobody@127.0.0.1:1/nothing")
+        .unwrap();
+    let s = Server::start_with(app(dead)).await;
+    let (_, token) = portal_accounts::security::new_staff_token();
+    let response = s
+        .request(Method::POST, "/api/v1/clients", &token)
+        .json(&json!({"display_name": "X", "kind": "individual"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "5");
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["code"], "database_unavailable");
+    assert!(
+        !problem["detail"].as_str().unwrap().contains("127.0.0.1"),
+        "no internals in the body"
+    );
+    let ready = s
+        .http
+        .get(format!("{}/readyz", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    assert_eq!(
+        s.http
+            .get(format!("{}/healthz", s.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }

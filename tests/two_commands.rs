@@ -21,7 +21,13 @@ struct Running {
 fn command(data_dir: &std::path::Path) -> Command {
     let mut cmd = Command::new(BIN);
     // Exactly what a fresh shell would have: none of our variables.
-    for var in ["DATABASE_URL", "PORTAL_LISTEN", "PORTAL_SECRET", "PORTAL_SMTP_URL", "PORTAL_PUBLIC_URL"] {
+    for var in [
+        "DATABASE_URL",
+        "PORTAL_LISTEN",
+        "PORTAL_SECRET",
+        "PORTAL_SMTP_URL",
+        "PORTAL_PUBLIC_URL",
+    ] {
         cmd.env_remove(var);
     }
     cmd.env("PORTAL_DATA_DIR", data_dir);
@@ -43,18 +49,26 @@ fn start(data_dir: &std::path::Path) -> Running {
         }
     });
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        let line = lines
-            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
-            .expect("serve logged its address");
-        let v: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("log line is not JSON: {line}"));
+    let addr = loop {
+        let wait = deadline.saturating_duration_since(std::time::Instant::now());
+        let Ok(line) = lines.recv_timeout(wait) else {
+            break None;
+        };
+        let v: Value = serde_json::from_str(&line).unwrap_or_else(|_| json!({"unparsed": line}));
+        assert!(v.get("unparsed").is_none(), "log line is not JSON: {v}");
         if let Some(addr) = v["addr"].as_str() {
-            return Running {
-                child,
-                base: format!("http://{addr}"),
-                lines,
-            };
+            break Some(addr.to_string());
         }
+    };
+    let Some(addr) = addr else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("serve did not log its address");
+    };
+    Running {
+        child,
+        base: format!("http://{addr}"),
+        lines,
     }
 }
 
@@ -68,7 +82,11 @@ fn stop(mut running: Running) -> Vec<String> {
 
 fn cli(data_dir: &std::path::Path, args: &[&str]) -> String {
     let out = command(data_dir).args(args).output().unwrap();
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
@@ -78,20 +96,44 @@ async fn serve_with_no_configuration_runs_on_its_own_postgres_and_keeps_data() {
     let http = reqwest::Client::new();
 
     let running = start(&data_dir);
-    let ready: Value = http.get(format!("{}/readyz", running.base)).send().await.unwrap().json().await.unwrap();
+    let ready: Value = http
+        .get(format!("{}/readyz", running.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(ready["status"], "ready");
 
     // The operator commands find the running private cluster.
-    let tenant_id = cli(&data_dir, &["tenant", "create", "--slug", "acme", "--name", "Acme Accounting"]);
+    let tenant_id = cli(
+        &data_dir,
+        &[
+            "tenant",
+            "create",
+            "--slug",
+            "acme",
+            "--name",
+            "Acme Accounting",
+        ],
+    );
     assert!(uuid::Uuid::try_parse(&tenant_id).is_ok(), "{tenant_id}");
-    let token = cli(&data_dir, &["token", "create", "--tenant", "acme", "--role", "admin", "--label", "first"]);
+    let token = cli(
+        &data_dir,
+        &[
+            "token", "create", "--tenant", "acme", "--role", "admin", "--label", "first",
+        ],
+    );
     assert!(token.starts_with("pat_"));
 
     let password = "a very secret password 123";
     let created: Value = http
         .post(format!("{}/api/v1/clients", running.base))
         .bearer_auth(&token)
-        .json(&json!({"display_name": "Jo Smith", "kind": "organisation", "email": "jo@example.org"}))
+        .json(
+            &json!({"display_name": "Jo Smith", "kind": "organisation", "email": "jo@example.org"}),
+        )
         .send()
         .await
         .unwrap()
@@ -100,7 +142,10 @@ async fn serve_with_no_configuration_runs_on_its_own_postgres_and_keeps_data() {
         .unwrap();
     let client = created["id"].as_str().unwrap().to_string();
     let user = http
-        .post(format!("{}/api/v1/clients/{client}/portal-users", running.base))
+        .post(format!(
+            "{}/api/v1/clients/{client}/portal-users",
+            running.base
+        ))
         .bearer_auth(&token)
         .json(&json!({"email": "jo@example.org", "username": "josmith", "password": password}))
         .send()
@@ -120,26 +165,39 @@ async fn serve_with_no_configuration_runs_on_its_own_postgres_and_keeps_data() {
         .unwrap_or_else(|| panic!("a span per request: {logs:#?}"));
     assert_eq!(create_line["span"]["status"], 201);
     assert_eq!(create_line["span"]["tenant"], tenant_id);
-    assert!(create_line["span"]["request_id"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(create_line["span"]["request_id"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty()));
     assert!(create_line["span"]["latency_ms"].is_number());
     let all = logs.join("\n");
-    assert!(!all.contains(password) && !all.contains(&token) && !all.contains("argon2"), "a secret reached the log");
+    assert!(
+        !all.contains(password) && !all.contains(&token) && !all.contains("argon2"),
+        "a secret reached the log"
+    );
 
     // Data survives a restart; the cluster was stopped with the server and starts again.
     let running = start(&data_dir);
     let again = http
-        .post(format!("{}/api/v1/clients/{client}/portal-users", running.base))
+        .post(format!(
+            "{}/api/v1/clients/{client}/portal-users",
+            running.base
+        ))
         .bearer_auth(&token)
         .json(&json!({"email": "jo@example.org", "username": "JOSMITH"}))
         .send()
         .await
         .unwrap();
-    assert_eq!(again.status(), 409, "the username from before the restart is still taken");
+    assert_eq!(
+        again.status(),
+        409,
+        "the username from before the restart is still taken"
+    );
     stop(running);
 }
 
 fn tempdir() -> std::path::PathBuf {
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("serve-{}", uuid::Uuid::now_v7().simple()));
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("serve-{}", uuid::Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

@@ -254,7 +254,9 @@ impl Aggregate for Client {
                 sink.write(invited, self).await;
             }
             C::RevokeInvitation => {
-                let open = self.open_invitation().ok_or(DomainError::NoOpenInvitation)?;
+                let open = self
+                    .open_invitation()
+                    .ok_or(DomainError::NoOpenInvitation)?;
                 let revoked = E::InvitationRevoked {
                     invitation_id: open.id,
                     reason: RevocationReason::Revoked,
@@ -494,7 +496,10 @@ mod tests {
     #[tokio::test]
     async fn inviting_again_replaces_the_open_invitation() {
         Given::with(())
-            .given(vec![registered(ClientKind::Individual, Some(email())), invited(1)])
+            .given(vec![
+                registered(ClientKind::Individual, Some(email())),
+                invited(1),
+            ])
             .when_async(invite(2, false))
             .await
             .then_expect_events(vec![
@@ -514,7 +519,10 @@ mod tests {
             .await
             .then_expect_error(DomainError::NoOpenInvitation);
         Given::with(())
-            .given(vec![registered(ClientKind::Individual, Some(email())), invited(1)])
+            .given(vec![
+                registered(ClientKind::Individual, Some(email())),
+                invited(1),
+            ])
             .when_async(C::RevokeInvitation)
             .await
             .then_expect_events(vec![E::InvitationRevoked {
@@ -526,7 +534,10 @@ mod tests {
     #[tokio::test]
     async fn accepting_the_current_invitation_attaches_the_user() {
         Given::with(())
-            .given(vec![registered(ClientKind::Individual, Some(email())), invited(1)])
+            .given(vec![
+                registered(ClientKind::Individual, Some(email())),
+                invited(1),
+            ])
             .when_async(C::AcceptInvitation {
                 invitation_id: id(1),
                 portal_user_id: id(7),
@@ -546,7 +557,12 @@ mod tests {
 
     #[tokio::test]
     async fn expired_replaced_revoked_and_used_invitations_are_all_invalid() {
-        let base = || vec![registered(ClientKind::Organisation, Some(email())), invited(1)];
+        let base = || {
+            vec![
+                registered(ClientKind::Organisation, Some(email())),
+                invited(1),
+            ]
+        };
         let accept = |n: u128, now| C::AcceptInvitation {
             invitation_id: id(n),
             portal_user_id: id(7),

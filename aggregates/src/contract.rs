@@ -248,7 +248,10 @@ mod tests {
     #[test]
     fn the_hash_covers_title_and_body() {
         let other = ContractTitle::parse("Other").unwrap();
-        assert_ne!(content_sha256(&title(), &body()), content_sha256(&other, &body()));
+        assert_ne!(
+            content_sha256(&title(), &body()),
+            content_sha256(&other, &body())
+        );
         assert_eq!(content_sha256(&title(), &body()).len(), 64);
     }
 
@@ -296,7 +299,10 @@ mod tests {
     #[tokio::test]
     async fn a_voided_contract_cannot_be_signed() {
         Given::with(())
-            .given(vec![issued(), ContractEvent::ContractVoided { reason: None }])
+            .given(vec![
+                issued(),
+                ContractEvent::ContractVoided { reason: None },
+            ])
             .when_async(sign(content_sha256(&title(), &body())))
             .await
             .then_expect_error(DomainError::ContractVoided);

@@ -250,10 +250,10 @@ impl Aggregate for PortalUser {
 
         // Links presented by a portal user answer alike whatever is wrong with them.
         match &command {
-            C::Activate { .. } if !self.account.as_ref().is_some_and(|a| !a.removed) => {
+            C::Activate { .. } if self.account.as_ref().is_none_or(|a| a.removed) => {
                 return Err(DomainError::ActivationInvalid)
             }
-            C::CompleteReset { .. } if !self.account.as_ref().is_some_and(|a| !a.removed) => {
+            C::CompleteReset { .. } if self.account.as_ref().is_none_or(|a| a.removed) => {
                 return Err(DomainError::ResetLinkInvalid)
             }
             _ => {}
@@ -328,7 +328,8 @@ impl Aggregate for PortalUser {
             }
             C::Remove => {
                 let client_ids = account.clients.iter().copied().collect();
-                sink.write(E::PortalAccessRemoved { client_ids }, self).await;
+                sink.write(E::PortalAccessRemoved { client_ids }, self)
+                    .await;
             }
         }
         Ok(())
@@ -620,7 +621,10 @@ mod tests {
     #[tokio::test]
     async fn removal_records_the_clients_it_reached() {
         Given::with(())
-            .given(vec![created(true), E::ClientAccessGranted { client_id: id(2) }])
+            .given(vec![
+                created(true),
+                E::ClientAccessGranted { client_id: id(2) },
+            ])
             .when_async(C::Remove)
             .await
             .then_expect_events(vec![E::PortalAccessRemoved {
@@ -641,7 +645,10 @@ mod tests {
             .await
             .then_expect_error(DomainError::LastClientAccess);
         Given::with(())
-            .given(vec![created(true), E::ClientAccessGranted { client_id: id(2) }])
+            .given(vec![
+                created(true),
+                E::ClientAccessGranted { client_id: id(2) },
+            ])
             .when_async(C::RevokeClientAccess { client_id: id(1) })
             .await
             .then_expect_events(vec![E::ClientAccessRevoked { client_id: id(1) }]);

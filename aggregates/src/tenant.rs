@@ -39,16 +39,34 @@ impl StaffRole {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum TenantCommand {
-    Create { slug: String, name: String },
-    SetPortalActive { active: bool },
-    IssueStaffToken { token_id: Uuid, role: StaffRole, label: Option<String> },
+    Create {
+        slug: String,
+        name: String,
+    },
+    SetPortalActive {
+        active: bool,
+    },
+    IssueStaffToken {
+        token_id: Uuid,
+        role: StaffRole,
+        label: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum TenantEvent {
-    TenantCreated { slug: String, name: String },
-    PortalActivationChanged { active: bool },
-    StaffTokenIssued { token_id: Uuid, role: StaffRole, label: Option<String> },
+    TenantCreated {
+        slug: String,
+        name: String,
+    },
+    PortalActivationChanged {
+        active: bool,
+    },
+    StaffTokenIssued {
+        token_id: Uuid,
+        role: StaffRole,
+        label: Option<String>,
+    },
 }
 
 impl DomainEvent for TenantEvent {

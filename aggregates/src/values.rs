@@ -89,7 +89,10 @@ impl ContractBody {
             return Err("body must not be empty".into());
         }
         if raw.chars().count() > Self::MAX_CHARS {
-            return Err(format!("body must be at most {} characters", Self::MAX_CHARS));
+            return Err(format!(
+                "body must be at most {} characters",
+                Self::MAX_CHARS
+            ));
         }
         if raw
             .chars()
@@ -159,11 +162,7 @@ impl Username {
         let name = raw.trim();
         let len = name.chars().count();
         if !(Self::MIN..=Self::MAX).contains(&len) {
-            return Err(format!(
-                "must be {} to {} characters",
-                Self::MIN,
-                Self::MAX
-            ));
+            return Err(format!("must be {} to {} characters", Self::MIN, Self::MAX));
         }
         if !name
             .chars()
@@ -228,7 +227,10 @@ pub fn check_password(password: &str, username: &str) -> Result<(), String> {
     if !username.is_empty() && lowered.contains(&username.to_lowercase()) {
         return Err("must not contain the username".into());
     }
-    if password.chars().all(|c| c == password.chars().next().unwrap_or(' ')) {
+    if password
+        .chars()
+        .all(|c| c == password.chars().next().unwrap_or(' '))
+    {
         return Err("must not be one character repeated".into());
     }
     Ok(())
@@ -309,10 +311,16 @@ mod tests {
 
     #[test]
     fn emails() {
-        for ok in ["a@b.co", " jo.smith+tax@example.org ", "x@sub.example.co.uk"] {
+        for ok in [
+            "a@b.co",
+            " jo.smith+tax@example.org ",
+            "x@sub.example.co.uk",
+        ] {
             assert!(Email::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "a", "a@", "@b.co", "a@b", "a b@c.de", "a@b..c", "a@-b.com", "a@b.c@d"] {
+        for bad in [
+            "", "a", "a@", "@b.co", "a@b", "a b@c.de", "a@b..c", "a@-b.com", "a@b.c@d",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }
@@ -346,7 +354,10 @@ mod tests {
         assert!(DisplayName::parse("   ").is_err());
         assert!(DisplayName::parse(&"n".repeat(201)).is_err());
         assert!(DisplayName::parse("a\u{0}b").is_err());
-        assert_eq!(DisplayName::parse("  Acme Ltd ").unwrap().as_str(), "Acme Ltd");
+        assert_eq!(
+            DisplayName::parse("  Acme Ltd ").unwrap().as_str(),
+            "Acme Ltd"
+        );
     }
 
     #[test]

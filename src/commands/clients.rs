@@ -33,7 +33,10 @@ pub async fn register(app: &App, meta: &CommandMeta, new: NewClient) -> AppResul
         external_ref: new.external_ref,
     };
     let done = start::<Client>(app, &meta, id, command).await?;
-    Ok(Committed { value: id, position: done.position })
+    Ok(Committed {
+        value: id,
+        position: done.position,
+    })
 }
 
 /// `email`: `None` leaves it, `Some(None)` clears it.
@@ -51,10 +54,12 @@ pub async fn change_details(
             Box::pin(async move {
                 let mut client = registered_client(uow, id).await?;
                 if let Some(display_name) = display_name {
-                    uow.execute(&mut client, ClientCommand::Rename { display_name }).await?;
+                    uow.execute(&mut client, ClientCommand::Rename { display_name })
+                        .await?;
                 }
                 if let Some(email) = email {
-                    uow.execute(&mut client, ClientCommand::ChangeEmail { email }).await?;
+                    uow.execute(&mut client, ClientCommand::ChangeEmail { email })
+                        .await?;
                 }
                 Ok(())
             })
@@ -92,7 +97,11 @@ pub async fn invite(app: &App, meta: &CommandMeta, id: Uuid) -> AppResult<Commit
         .await
 }
 
-pub async fn revoke_invitation(app: &App, meta: &CommandMeta, id: Uuid) -> AppResult<Committed<()>> {
+pub async fn revoke_invitation(
+    app: &App,
+    meta: &CommandMeta,
+    id: Uuid,
+) -> AppResult<Committed<()>> {
     let meta = meta.with_command("RevokeInvitation");
     run_on::<Client>(app, &meta, id, ClientCommand::RevokeInvitation).await
 }
@@ -130,7 +139,11 @@ pub struct BulkOutcome {
 /// round trips, small enough that one conflict does not redo thousands.
 const BULK_CHUNK: usize = 250;
 
-pub async fn bulk_invite(app: &App, meta: &CommandMeta, selection: BulkSelection) -> AppResult<Committed<BulkOutcome>> {
+pub async fn bulk_invite(
+    app: &App,
+    meta: &CommandMeta,
+    selection: BulkSelection,
+) -> AppResult<Committed<BulkOutcome>> {
     let meta = meta.with_command("InviteClient");
     let filter_mode = matches!(selection, BulkSelection::NotInvited);
     let ids = match selection {
@@ -152,7 +165,10 @@ pub async fn bulk_invite(app: &App, meta: &CommandMeta, selection: BulkSelection
         outcome.invited.extend(done.value.invited);
         outcome.skipped.extend(done.value.skipped);
     }
-    Ok(Committed { value: outcome, position })
+    Ok(Committed {
+        value: outcome,
+        position,
+    })
 }
 
 async fn invite_chunk(
@@ -162,7 +178,8 @@ async fn invite_chunk(
     filter_mode: bool,
 ) -> AppResult<BulkOutcome> {
     let mut clients = uow.load_many::<Client>(ids).await?;
-    let registered: Vec<&Loaded<Client>> = clients.iter().filter(|c| c.state.is_registered()).collect();
+    let registered: Vec<&Loaded<Client>> =
+        clients.iter().filter(|c| c.state.is_registered()).collect();
     let active: HashMap<Uuid, bool> = registered
         .iter()
         .map(|c| c.id)
@@ -170,7 +187,10 @@ async fn invite_chunk(
         .collect();
     let mut outcome = BulkOutcome::default();
     for client in clients.iter_mut() {
-        let skip = |reason| BulkSkipped { client_id: client.id, reason };
+        let skip = |reason| BulkSkipped {
+            client_id: client.id,
+            reason,
+        };
         let Some(profile) = client.state.profile.as_ref() else {
             outcome.skipped.push(skip("not_found"));
             continue;
@@ -200,7 +220,10 @@ async fn invite_chunk(
             has_active_login: active[&client.id],
         };
         match uow.execute(client, command).await {
-            Ok(()) => outcome.invited.push(BulkInvited { client_id: client.id, invitation_id }),
+            Ok(()) => outcome.invited.push(BulkInvited {
+                client_id: client.id,
+                invitation_id,
+            }),
             Err(AppError::Domain(e)) => {
                 let reason = match e {
                     aggregates::DomainError::ClientHasNoEmail => "no_email",
@@ -208,7 +231,10 @@ async fn invite_chunk(
                     aggregates::DomainError::IndividualClientHasUser => "has_portal_user",
                     _ => return Err(e.into()),
                 };
-                outcome.skipped.push(BulkSkipped { client_id: client.id, reason });
+                outcome.skipped.push(BulkSkipped {
+                    client_id: client.id,
+                    reason,
+                });
             }
             Err(e) => return Err(e),
         }
@@ -239,7 +265,10 @@ async fn registered_client_ids(app: &App, tenant_id: Uuid) -> AppResult<Vec<Uuid
 
 /// For each client, whether any of its portal users can log in now. The users' state lives in
 /// their own streams, read here in one query.
-pub(crate) async fn has_active_login(uow: &mut UnitOfWork, clients: &[&Loaded<Client>]) -> AppResult<Vec<bool>> {
+pub(crate) async fn has_active_login(
+    uow: &mut UnitOfWork,
+    clients: &[&Loaded<Client>],
+) -> AppResult<Vec<bool>> {
     let user_ids: Vec<Uuid> = clients
         .iter()
         .flat_map(|c| c.state.portal_users.iter().copied())
@@ -264,7 +293,12 @@ pub(crate) async fn registered_client(uow: &mut UnitOfWork, id: Uuid) -> AppResu
     Ok(client)
 }
 
-pub async fn assign_item(app: &App, meta: &CommandMeta, client_id: Uuid, item_id: Uuid) -> AppResult<Committed<()>> {
+pub async fn assign_item(
+    app: &App,
+    meta: &CommandMeta,
+    client_id: Uuid,
+    item_id: Uuid,
+) -> AppResult<Committed<()>> {
     let meta = meta.with_command("AssignItem");
     app.store
         .transact(&meta, client_id, |uow| {
@@ -274,13 +308,25 @@ pub async fn assign_item(app: &App, meta: &CommandMeta, client_id: Uuid, item_id
                 if !item.state.exists() {
                     return Err(AppError::NotFound("item"));
                 }
-                uow.execute(&mut client, ClientCommand::AssignItem { item_id }).await
+                uow.execute(&mut client, ClientCommand::AssignItem { item_id })
+                    .await
             })
         })
         .await
 }
 
-pub async fn unassign_item(app: &App, meta: &CommandMeta, client_id: Uuid, item_id: Uuid) -> AppResult<Committed<()>> {
+pub async fn unassign_item(
+    app: &App,
+    meta: &CommandMeta,
+    client_id: Uuid,
+    item_id: Uuid,
+) -> AppResult<Committed<()>> {
     let meta = meta.with_command("UnassignItem");
-    run_on::<Client>(app, &meta, client_id, ClientCommand::UnassignItem { item_id }).await
+    run_on::<Client>(
+        app,
+        &meta,
+        client_id,
+        ClientCommand::UnassignItem { item_id },
+    )
+    .await
 }

@@ -31,7 +31,15 @@ pub async fn issue(
             Box::pin(async move {
                 registered_client(uow, client_id).await?;
                 let mut contract = uow.new_stream::<Contract>(id);
-                uow.execute(&mut contract, ContractCommand::Issue { client_id, title, body }).await?;
+                uow.execute(
+                    &mut contract,
+                    ContractCommand::Issue {
+                        client_id,
+                        title,
+                        body,
+                    },
+                )
+                .await?;
                 let content_sha256 = contract
                     .state
                     .issued
@@ -43,7 +51,12 @@ pub async fn issue(
         .await
 }
 
-pub async fn void(app: &App, meta: &CommandMeta, id: Uuid, reason: Option<Reason>) -> AppResult<Committed<()>> {
+pub async fn void(
+    app: &App,
+    meta: &CommandMeta,
+    id: Uuid,
+    reason: Option<Reason>,
+) -> AppResult<Committed<()>> {
     let meta = meta.with_command("VoidContract");
     run_on::<Contract>(app, &meta, id, ContractCommand::Void { reason }).await
 }

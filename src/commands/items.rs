@@ -9,20 +9,49 @@ use crate::app::App;
 use crate::error::{AppError, AppResult};
 use crate::store::{CommandMeta, Committed, SideWrite};
 
-pub async fn create(app: &App, meta: &CommandMeta, sku: Sku, name: ItemName, unit_price: Money) -> AppResult<Committed<Uuid>> {
+pub async fn create(
+    app: &App,
+    meta: &CommandMeta,
+    sku: Sku,
+    name: ItemName,
+    unit_price: Money,
+) -> AppResult<Committed<Uuid>> {
     let meta = meta.with_command("CreateItem");
     let id = Uuid::now_v7();
-    let done = start::<Item>(app, &meta, id, ItemCommand::Create { sku, name, unit_price }).await?;
-    Ok(Committed { value: id, position: done.position })
+    let done = start::<Item>(
+        app,
+        &meta,
+        id,
+        ItemCommand::Create {
+            sku,
+            name,
+            unit_price,
+        },
+    )
+    .await?;
+    Ok(Committed {
+        value: id,
+        position: done.position,
+    })
 }
 
-pub async fn change_price(app: &App, meta: &CommandMeta, id: Uuid, unit_price: Money) -> AppResult<Committed<()>> {
+pub async fn change_price(
+    app: &App,
+    meta: &CommandMeta,
+    id: Uuid,
+    unit_price: Money,
+) -> AppResult<Committed<()>> {
     let meta = meta.with_command("ChangeItemPrice");
     run_on::<Item>(app, &meta, id, ItemCommand::ChangePrice { unit_price }).await
 }
 
 /// Stores a PNG that the caller has already checked is one.
-pub async fn set_image(app: &App, meta: &CommandMeta, id: Uuid, png: Vec<u8>) -> AppResult<Committed<()>> {
+pub async fn set_image(
+    app: &App,
+    meta: &CommandMeta,
+    id: Uuid,
+    png: Vec<u8>,
+) -> AppResult<Committed<()>> {
     let meta = meta.with_command("SetItemImage");
     let sha256 = hex::encode(crate::security::sha256(&png));
     app.store
@@ -36,7 +65,11 @@ pub async fn set_image(app: &App, meta: &CommandMeta, id: Uuid, png: Vec<u8>) ->
                 };
                 uow.execute(&mut item, command).await?;
                 if uow.staged_events() > 0 {
-                    uow.side_write(SideWrite::ItemImage { item_id: id, sha256, png });
+                    uow.side_write(SideWrite::ItemImage {
+                        item_id: id,
+                        sha256,
+                        png,
+                    });
                 }
                 Ok(())
             })
@@ -46,10 +79,11 @@ pub async fn set_image(app: &App, meta: &CommandMeta, id: Uuid, png: Vec<u8>) ->
 
 /// The item's current image, if it has one (tenant-scoped).
 pub async fn image(app: &App, tenant_id: Uuid, id: Uuid) -> AppResult<Vec<u8>> {
-    let png: Option<Vec<u8>> = sqlx::query_scalar("SELECT png FROM item_images WHERE tenant_id = $1 AND item_id = $2")
-        .bind(tenant_id)
-        .bind(id)
-        .fetch_optional(app.pool())
-        .await?;
+    let png: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT png FROM item_images WHERE tenant_id = $1 AND item_id = $2")
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(app.pool())
+            .await?;
     png.ok_or(AppError::NotFound("item image"))
 }

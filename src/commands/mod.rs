@@ -16,7 +16,12 @@ use crate::error::AppResult;
 use crate::store::{CommandMeta, Committed, Loaded};
 
 /// One command on one existing stream.
-pub(crate) async fn run_on<A>(app: &App, meta: &CommandMeta, id: Uuid, command: A::Command) -> AppResult<Committed<()>>
+pub(crate) async fn run_on<A>(
+    app: &App,
+    meta: &CommandMeta,
+    id: Uuid,
+    command: A::Command,
+) -> AppResult<Committed<()>>
 where
     A: Aggregate<Services = (), Error = DomainError> + 'static,
     A::Command: Clone + Send + Sync + 'static,
@@ -33,7 +38,12 @@ where
 }
 
 /// The first command of a new stream whose id was just generated.
-pub(crate) async fn start<A>(app: &App, meta: &CommandMeta, id: Uuid, command: A::Command) -> AppResult<Committed<()>>
+pub(crate) async fn start<A>(
+    app: &App,
+    meta: &CommandMeta,
+    id: Uuid,
+    command: A::Command,
+) -> AppResult<Committed<()>>
 where
     A: Aggregate<Services = (), Error = DomainError> + 'static,
     A::Command: Clone + Send + Sync + 'static,

@@ -32,18 +32,30 @@ pub struct CreatedPortalUser {
 /// Attempts at a free generated username before giving up (each draws a new suffix).
 const USERNAME_DRAWS: usize = 8;
 
-pub async fn create(app: &App, meta: &CommandMeta, new: NewPortalUser) -> AppResult<Committed<CreatedPortalUser>> {
+pub async fn create(
+    app: &App,
+    meta: &CommandMeta,
+    new: NewPortalUser,
+) -> AppResult<Committed<CreatedPortalUser>> {
     let meta = meta.with_command("CreatePortalUser");
     let chosen = new.username.is_some();
     for _ in 0..USERNAME_DRAWS {
         let username = match &new.username {
             Some(u) => u.clone(),
-            None => Username::generate(new.email.as_str(), rand::thread_rng().gen_range(0..100_000)),
+            None => {
+                Username::generate(new.email.as_str(), rand::thread_rng().gen_range(0..100_000))
+            }
         };
         let password_hash = match &new.password {
             Some(p) => {
-                check_password(p, username.as_str()).map_err(|m| AppError::invalid("password", m))?;
-                Some(app.hasher.hash(p.clone()).await.map_err(AppError::internal)?)
+                check_password(p, username.as_str())
+                    .map_err(|m| AppError::invalid("password", m))?;
+                Some(
+                    app.hasher
+                        .hash(p.clone())
+                        .await
+                        .map_err(AppError::internal)?,
+                )
             }
             None => None,
         };
@@ -70,7 +82,8 @@ async fn create_with(
     };
     app.store
         .transact(meta, client_id, |uow| {
-            let (username, email, password_hash) = (username.clone(), new.email.clone(), password_hash.clone());
+            let (username, email, password_hash) =
+                (username.clone(), new.email.clone(), password_hash.clone());
             Box::pin(async move {
                 let mut client = registered_client(uow, client_id).await?;
                 let mut user = uow.new_stream::<PortalUser>(id);
@@ -83,13 +96,23 @@ async fn create_with(
                     activation,
                 };
                 uow.execute(&mut user, command).await?;
-                uow.execute(&mut client, ClientCommand::AttachPortalUser { portal_user_id: id })
-                    .await?;
+                uow.execute(
+                    &mut client,
+                    ClientCommand::AttachPortalUser { portal_user_id: id },
+                )
+                .await?;
                 if let Some(password_hash) = password_hash {
-                    uow.side_write(SideWrite::Credential { portal_user_id: id, password_hash });
+                    uow.side_write(SideWrite::Credential {
+                        portal_user_id: id,
+                        password_hash,
+                    });
                 }
                 let status = user.state.status().expect("just created");
-                Ok(CreatedPortalUser { id, username, status })
+                Ok(CreatedPortalUser {
+                    id,
+                    username,
+                    status,
+                })
             })
         })
         .await
@@ -104,31 +127,59 @@ async fn existing_user(uow: &mut UnitOfWork, id: Uuid) -> AppResult<Loaded<Porta
 }
 
 /// A group login reaching one more client's area.
-pub async fn grant_client_access(app: &App, meta: &CommandMeta, user_id: Uuid, client_id: Uuid) -> AppResult<Committed<()>> {
+pub async fn grant_client_access(
+    app: &App,
+    meta: &CommandMeta,
+    user_id: Uuid,
+    client_id: Uuid,
+) -> AppResult<Committed<()>> {
     let meta = meta.with_command("GrantClientAccess");
     app.store
         .transact(&meta, user_id, |uow| {
             Box::pin(async move {
                 let mut user = existing_user(uow, user_id).await?;
                 let mut client = registered_client(uow, client_id).await?;
-                uow.execute(&mut user, PortalUserCommand::GrantClientAccess { client_id }).await?;
-                uow.execute(&mut client, ClientCommand::AttachPortalUser { portal_user_id: user_id })
-                    .await
+                uow.execute(
+                    &mut user,
+                    PortalUserCommand::GrantClientAccess { client_id },
+                )
+                .await?;
+                uow.execute(
+                    &mut client,
+                    ClientCommand::AttachPortalUser {
+                        portal_user_id: user_id,
+                    },
+                )
+                .await
             })
         })
         .await
 }
 
-pub async fn revoke_client_access(app: &App, meta: &CommandMeta, user_id: Uuid, client_id: Uuid) -> AppResult<Committed<()>> {
+pub async fn revoke_client_access(
+    app: &App,
+    meta: &CommandMeta,
+    user_id: Uuid,
+    client_id: Uuid,
+) -> AppResult<Committed<()>> {
     let meta = meta.with_command("RevokeClientAccess");
     app.store
         .transact(&meta, user_id, |uow| {
             Box::pin(async move {
                 let mut user = existing_user(uow, user_id).await?;
                 let mut client = registered_client(uow, client_id).await?;
-                uow.execute(&mut user, PortalUserCommand::RevokeClientAccess { client_id }).await?;
-                uow.execute(&mut client, ClientCommand::DetachPortalUser { portal_user_id: user_id })
-                    .await
+                uow.execute(
+                    &mut user,
+                    PortalUserCommand::RevokeClientAccess { client_id },
+                )
+                .await?;
+                uow.execute(
+                    &mut client,
+                    ClientCommand::DetachPortalUser {
+                        portal_user_id: user_id,
+                    },
+                )
+                .await
             })
         })
         .await
@@ -140,7 +191,12 @@ pub enum ResetMode {
 }
 
 /// ResetPassword. Either way, any earlier reset link stops working.
-pub async fn reset_password(app: &App, meta: &CommandMeta, user_id: Uuid, mode: ResetMode) -> AppResult<Committed<()>> {
+pub async fn reset_password(
+    app: &App,
+    meta: &CommandMeta,
+    user_id: Uuid,
+    mode: ResetMode,
+) -> AppResult<Committed<()>> {
     let meta = meta.with_command("ResetPassword");
     match mode {
         ResetMode::EmailLink => {
@@ -150,12 +206,17 @@ pub async fn reset_password(app: &App, meta: &CommandMeta, user_id: Uuid, mode: 
                     Box::pin(async move {
                         let mut user = existing_user(uow, user_id).await?;
                         let activated = user.state.account.as_ref().is_some_and(|a| a.activated);
-                        let ttl = if activated { limits.reset_ttl } else { limits.activation_ttl };
+                        let ttl = if activated {
+                            limits.reset_ttl
+                        } else {
+                            limits.activation_ttl
+                        };
                         let link = OneTimeLink {
                             id: Uuid::now_v7(),
                             expires_at: Utc::now() + ttl,
                         };
-                        uow.execute(&mut user, PortalUserCommand::SendResetLink { link }).await
+                        uow.execute(&mut user, PortalUserCommand::SendResetLink { link })
+                            .await
                     })
                 })
                 .await
@@ -164,17 +225,29 @@ pub async fn reset_password(app: &App, meta: &CommandMeta, user_id: Uuid, mode: 
             let username = {
                 let mut probe = app.store.reader(&meta);
                 let user = existing_user(&mut probe, user_id).await?;
-                user.state.account.map(|a| a.username).expect("existing user has an account")
+                user.state
+                    .account
+                    .map(|a| a.username)
+                    .expect("existing user has an account")
             };
-            check_password(&new_password, username.as_str()).map_err(|m| AppError::invalid("new_password", m))?;
-            let password_hash = app.hasher.hash(new_password).await.map_err(AppError::internal)?;
+            check_password(&new_password, username.as_str())
+                .map_err(|m| AppError::invalid("new_password", m))?;
+            let password_hash = app
+                .hasher
+                .hash(new_password)
+                .await
+                .map_err(AppError::internal)?;
             app.store
                 .transact(&meta, user_id, |uow| {
                     let password_hash = password_hash.clone();
                     Box::pin(async move {
                         let mut user = existing_user(uow, user_id).await?;
-                        uow.execute(&mut user, PortalUserCommand::SetPasswordByStaff).await?;
-                        uow.side_write(SideWrite::Credential { portal_user_id: user_id, password_hash });
+                        uow.execute(&mut user, PortalUserCommand::SetPasswordByStaff)
+                            .await?;
+                        uow.side_write(SideWrite::Credential {
+                            portal_user_id: user_id,
+                            password_hash,
+                        });
                         Ok(())
                     })
                 })
@@ -183,7 +256,12 @@ pub async fn reset_password(app: &App, meta: &CommandMeta, user_id: Uuid, mode: 
     }
 }
 
-pub async fn disable(app: &App, meta: &CommandMeta, user_id: Uuid, reason: Option<Reason>) -> AppResult<Committed<()>> {
+pub async fn disable(
+    app: &App,
+    meta: &CommandMeta,
+    user_id: Uuid,
+    reason: Option<Reason>,
+) -> AppResult<Committed<()>> {
     let meta = meta.with_command("DisableLogin");
     run_on::<PortalUser>(app, &meta, user_id, PortalUserCommand::Disable { reason }).await
 }
@@ -210,7 +288,9 @@ pub async fn remove(app: &App, meta: &CommandMeta, user_id: Uuid) -> AppResult<C
                 uow.execute(&mut user, PortalUserCommand::Remove).await?;
                 for mut client in uow.load_many::<Client>(&client_ids).await? {
                     if client.state.portal_users.contains(&user_id) {
-                        let detach = ClientCommand::DetachPortalUser { portal_user_id: user_id };
+                        let detach = ClientCommand::DetachPortalUser {
+                            portal_user_id: user_id,
+                        };
                         uow.execute(&mut client, detach).await?;
                     }
                 }

@@ -54,7 +54,12 @@ pub async fn tenant_id_by_slug(app: &App, slug: &str) -> AppResult<Option<Uuid>>
 }
 
 /// Issues a staff bearer token; the returned string is the only copy there will ever be.
-pub async fn issue_staff_token(app: &App, tenant_slug: &str, role: StaffRole, label: Option<String>) -> AppResult<String> {
+pub async fn issue_staff_token(
+    app: &App,
+    tenant_slug: &str,
+    role: StaffRole,
+    label: Option<String>,
+) -> AppResult<String> {
     let tenant_id = tenant_id_by_slug(app, tenant_slug)
         .await?
         .ok_or(AppError::NotFound("tenant"))?;
@@ -85,8 +90,17 @@ pub async fn issue_staff_token(app: &App, tenant_slug: &str, role: StaffRole, la
     Ok(token)
 }
 
-pub async fn set_portal_active(app: &App, meta: &CommandMeta, active: bool) -> AppResult<Committed<()>> {
+pub async fn set_portal_active(
+    app: &App,
+    meta: &CommandMeta,
+    active: bool,
+) -> AppResult<Committed<()>> {
     let meta = meta.with_command("SetPortalActive");
-    run_on::<Tenant>(app, &meta, meta.tenant_id, TenantCommand::SetPortalActive { active }).await
+    run_on::<Tenant>(
+        app,
+        &meta,
+        meta.tenant_id,
+        TenantCommand::SetPortalActive { active },
+    )
+    .await
 }
-

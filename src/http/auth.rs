@@ -55,11 +55,13 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
 pub async fn authenticate(app: &App, parts: &Parts) -> AppResult<Staff> {
     let token = bearer(parts).ok_or(AppError::Unauthorized)?;
     let token_id = staff_token_id(token).ok_or(AppError::Unauthorized)?;
-    let row = sqlx::query("SELECT tenant_id, role, token_hash FROM staff_tokens WHERE id = $1 AND revoked_at IS NULL")
-        .bind(token_id)
-        .fetch_optional(app.pool())
-        .await?
-        .ok_or(AppError::Unauthorized)?;
+    let row = sqlx::query(
+        "SELECT tenant_id, role, token_hash FROM staff_tokens WHERE id = $1 AND revoked_at IS NULL",
+    )
+    .bind(token_id)
+    .fetch_optional(app.pool())
+    .await?
+    .ok_or(AppError::Unauthorized)?;
     let stored_hash: Vec<u8> = row.try_get("token_hash")?;
     if !token_matches(token, &stored_hash) {
         return Err(AppError::Unauthorized);

@@ -46,24 +46,33 @@ where
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(bytes_rejection)?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(bytes_rejection)?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(T::default()));
         }
-        serde_json::from_slice(&bytes)
-            .map(Self)
-            .map_err(|e| AppError::Malformed(format!("the body is not valid JSON of the expected shape: {e}")))
+        serde_json::from_slice(&bytes).map(Self).map_err(|e| {
+            AppError::Malformed(format!(
+                "the body is not valid JSON of the expected shape: {e}"
+            ))
+        })
     }
 }
 
 fn json_rejection(rejection: JsonRejection) -> AppError {
     match rejection {
         JsonRejection::BytesRejection(b) => bytes_rejection(b),
-        JsonRejection::MissingJsonContentType(_) => {
-            AppError::Malformed("the body must be JSON, sent with Content-Type: application/json".into())
+        JsonRejection::MissingJsonContentType(_) => AppError::Malformed(
+            "the body must be JSON, sent with Content-Type: application/json".into(),
+        ),
+        JsonRejection::JsonSyntaxError(e) => {
+            AppError::Malformed(format!("the body is not valid JSON: {}", source_text(&e)))
         }
-        JsonRejection::JsonSyntaxError(e) => AppError::Malformed(format!("the body is not valid JSON: {}", source_text(&e))),
-        JsonRejection::JsonDataError(e) => AppError::Malformed(format!("the body does not have the expected shape: {}", source_text(&e))),
+        JsonRejection::JsonDataError(e) => AppError::Malformed(format!(
+            "the body does not have the expected shape: {}",
+            source_text(&e)
+        )),
         other => AppError::Malformed(other.body_text()),
     }
 }
@@ -100,15 +109,26 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(|s| s.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+            .map(|s| {
+                s.split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase()
+            });
         let bytes = Bytes::from_request(req, state).await.map_err(|b| {
             if b.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                AppError::PayloadTooLarge { limit: super::routes::items::IMAGE_LIMIT }
+                AppError::PayloadTooLarge {
+                    limit: super::routes::items::IMAGE_LIMIT,
+                }
             } else {
                 AppError::Malformed(b.body_text())
             }
         })?;
-        Ok(Self { content_type, bytes })
+        Ok(Self {
+            content_type,
+            bytes,
+        })
     }
 }
 
@@ -136,7 +156,10 @@ impl<S: Send + Sync> FromRequestParts<S> for PathIds {
     }
 }
 
-async fn path_uuids<S: Send + Sync, const N: usize>(parts: &mut Parts, state: &S) -> Result<[Uuid; N], AppError> {
+async fn path_uuids<S: Send + Sync, const N: usize>(
+    parts: &mut Parts,
+    state: &S,
+) -> Result<[Uuid; N], AppError> {
     {
         let Path(raw) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
             .await
@@ -193,7 +216,12 @@ impl Checks {
             .ok()
     }
 
-    pub fn optional<T>(&mut self, name: &str, raw: Option<&str>, parse: impl Fn(&str) -> Result<T, String>) -> Option<Option<T>> {
+    pub fn optional<T>(
+        &mut self,
+        name: &str,
+        raw: Option<&str>,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Option<Option<T>> {
         match raw {
             None => Some(None),
             Some(raw) => self.field(name, parse(raw)).map(Some),

@@ -36,7 +36,10 @@ async fn run(app: &App, request: Request, next: Next) -> Result<Response, Respon
         .and_then(|v| v.to_str().ok())
         .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned)
-        .ok_or_else(|| AppError::invalid("Idempotency-Key", "must be 1 to 255 printable characters").into_response())?;
+        .ok_or_else(|| {
+            AppError::invalid("Idempotency-Key", "must be 1 to 255 printable characters")
+                .into_response()
+        })?;
 
     let (parts, body) = request.into_parts();
     // Without valid credentials there is no tenant to keep the key under: let the route
@@ -44,9 +47,12 @@ async fn run(app: &App, request: Request, next: Next) -> Result<Response, Respon
     let Ok(staff) = authenticate(app, &parts).await else {
         return Ok(next.run(Request::from_parts(parts, body)).await);
     };
-    let bytes = to_bytes(body, BUFFER_LIMIT)
-        .await
-        .map_err(|_| AppError::PayloadTooLarge { limit: BUFFER_LIMIT }.into_response())?;
+    let bytes = to_bytes(body, BUFFER_LIMIT).await.map_err(|_| {
+        AppError::PayloadTooLarge {
+            limit: BUFFER_LIMIT,
+        }
+        .into_response()
+    })?;
     let fingerprint = {
         let mut material = format!("{} {}\n", parts.method, parts.uri).into_bytes();
         material.extend_from_slice(&bytes);
@@ -70,7 +76,9 @@ async fn run(app: &App, request: Request, next: Next) -> Result<Response, Respon
         return Err(replay(app, staff.tenant_id, &key, &fingerprint).await);
     }
 
-    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
     let (mut head, body) = response.into_parts();
     let body = to_bytes(body, usize::MAX).await.unwrap_or_default();
     let outcome = if head.status.is_server_error() {
@@ -95,7 +103,8 @@ async fn run(app: &App, request: Request, next: Next) -> Result<Response, Respon
     if let Err(e) = outcome {
         tracing::error!(error = %e, "could not record the idempotent response");
     }
-    head.headers.insert("idempotent-replayed", HeaderValue::from_static("false"));
+    head.headers
+        .insert("idempotent-replayed", HeaderValue::from_static("false"));
     Ok(Response::from_parts(head, Body::from(body)))
 }
 
@@ -110,7 +119,8 @@ async fn replay(app: &App, tenant_id: Uuid, key: &str, fingerprint: &[u8]) -> Re
         Ok(None) => {
             return AppError::Conflict {
                 code: "idempotency_key_in_use",
-                detail: "a request with this Idempotency-Key just finished failing; retry it".into(),
+                detail: "a request with this Idempotency-Key just finished failing; retry it"
+                    .into(),
             }
             .into_response()
         }
@@ -134,9 +144,17 @@ async fn replay(app: &App, tenant_id: Uuid, key: &str, fingerprint: &[u8]) -> Re
         .into_response();
     };
     let status = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK);
-    let content_type = if status.is_client_error() { PROBLEM_JSON } else { "application/json" };
+    let content_type = if status.is_client_error() {
+        PROBLEM_JSON
+    } else {
+        "application/json"
+    };
     let mut response = (status, body).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+        .headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
     response
 }

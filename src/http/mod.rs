@@ -61,15 +61,27 @@ pub fn router(app: App) -> Router {
     let (api, spec) = api_routes().split_for_parts();
     let spec = std::sync::Arc::new(spec);
     let docs_page = openapi::docs_page(&spec);
-    let api = api.layer(middleware::from_fn_with_state(app.clone(), idempotency::middleware));
+    let api = api.layer(middleware::from_fn_with_state(
+        app.clone(),
+        idempotency::middleware,
+    ));
     Router::new()
         .merge(api)
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .route("/openapi.json", get(move || async move { axum::Json(spec.as_ref().clone()) }))
-        .route("/docs", get(move || async move { axum::response::Html(docs_page.clone()) }))
-        .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "not_found", "no such route").into_response_with(None) })
+        .route(
+            "/openapi.json",
+            get(move || async move { axum::Json(spec.as_ref().clone()) }),
+        )
+        .route(
+            "/docs",
+            get(move || async move { axum::response::Html(docs_page.clone()) }),
+        )
+        .fallback(|| async {
+            Problem::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+                .into_response_with(None)
+        })
         .layer(DefaultBodyLimit::max(extract::JSON_LIMIT))
         .layer(middleware::from_fn(telemetry::record_metrics))
         .layer(middleware::map_response(problem_for_bare_errors))
@@ -84,8 +96,12 @@ pub fn router(app: App) -> Router {
                         .on_response(telemetry::on_response),
                 )
                 .layer(CatchPanicLayer::custom(|_| {
-                    Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "an internal error occurred")
-                        .into_response_with(None)
+                    Problem::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal_error",
+                        "an internal error occurred",
+                    )
+                    .into_response_with(None)
                 })),
         )
         .layer(middleware::from_fn(drop_unusable_request_id))
@@ -94,9 +110,10 @@ pub fn router(app: App) -> Router {
 
 /// A caller's request id is echoed only if it is short and printable (it goes into logs).
 async fn drop_unusable_request_id(mut request: Request, next: Next) -> Response {
-    let usable = request.headers().get("x-request-id").is_none_or(|v| {
-        v.len() <= 128 && v.as_bytes().iter().all(|b| b.is_ascii_graphic())
-    });
+    let usable = request
+        .headers()
+        .get("x-request-id")
+        .is_none_or(|v| v.len() <= 128 && v.as_bytes().iter().all(|b| b.is_ascii_graphic()));
     if !usable {
         request.headers_mut().remove("x-request-id");
     }
@@ -121,7 +138,8 @@ async fn problem_for_bare_errors(response: Response) -> Response {
         s if s.is_server_error() => "internal_error",
         _ => "bad_request",
     };
-    let mut problem = Problem::new(status, code, status.canonical_reason().unwrap_or("error")).into_response_with(None);
+    let mut problem = Problem::new(status, code, status.canonical_reason().unwrap_or("error"))
+        .into_response_with(None);
     for name in [header::ALLOW, header::RETRY_AFTER] {
         if let Some(v) = response.headers().get(&name) {
             problem.headers_mut().insert(name, v.clone());
@@ -132,4 +150,3 @@ async fn problem_for_bare_errors(response: Response) -> Response {
 
 /// How long a graceful shutdown waits for requests in flight.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-

@@ -14,7 +14,9 @@ pub fn check(bytes: &[u8]) -> Result<(), String> {
         let kind = &header[4..8];
         let data_end = offset + 8 + length;
         let chunk = rest.get(offset + 4..data_end).ok_or("is a truncated PNG")?;
-        let crc = rest.get(data_end..data_end + 4).ok_or("is a truncated PNG")?;
+        let crc = rest
+            .get(data_end..data_end + 4)
+            .ok_or("is a truncated PNG")?;
         if crc32fast::hash(chunk).to_be_bytes() != crc {
             return Err("is a damaged PNG (chunk checksum mismatch)".into());
         }
@@ -52,7 +54,11 @@ pub fn tiny_png() -> Vec<u8> {
     let mut png = SIGNATURE.to_vec();
     chunk(&mut png, b"IHDR", &[0, 0, 0, 1, 0, 0, 0, 1, 8, 0, 0, 0, 0]);
     // zlib stream of one filter byte and one grey pixel.
-    chunk(&mut png, b"IDAT", &[0x78, 0x9c, 0x63, 0x60, 0x00, 0x00, 0x00, 0x02, 0x00, 0x01]);
+    chunk(
+        &mut png,
+        b"IDAT",
+        &[0x78, 0x9c, 0x63, 0x60, 0x00, 0x00, 0x00, 0x02, 0x00, 0x01],
+    );
     chunk(&mut png, b"IEND", &[]);
     png
 }

@@ -38,11 +38,16 @@ pub async fn pool() -> PgPool {
             db.pool.connect_options().as_ref().clone()
         })
         .await;
-    pool_options().max_connections(20).connect_lazy_with(options.clone())
+    pool_options()
+        .max_connections(20)
+        .connect_lazy_with(options.clone())
 }
 
 pub fn app(pool: PgPool) -> App {
-    App::new(pool, ServerSecret::from_config(Some(&"s".repeat(32)), &test_data_dir()).unwrap())
+    App::new(
+        pool,
+        ServerSecret::from_config(Some(&"s".repeat(32)), &test_data_dir()).unwrap(),
+    )
 }
 
 /// A running server on 127.0.0.1 with its own listener, in this test's runtime.
@@ -63,9 +68,12 @@ impl Server {
         let addr = listener.local_addr().unwrap();
         let router = portal_accounts::http::router(app.clone());
         tokio::spawn(async move {
-            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-                .await
-                .unwrap();
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .unwrap();
         });
         Self {
             base: format!("http://{addr}"),
@@ -81,10 +89,21 @@ impl Server {
     /// A fresh tenant with one token per role.
     pub async fn tenant(&self) -> Tenant {
         let slug = format!("t-{}", Uuid::now_v7().simple());
-        let id = tenants::create_tenant(&self.app, &slug, "Test Firm").await.unwrap();
+        let id = tenants::create_tenant(&self.app, &slug, "Test Firm")
+            .await
+            .unwrap();
         let mut tokens = Vec::new();
-        for role in [StaffRole::Admin, StaffRole::Staff, StaffRole::Auditor, StaffRole::Reporting] {
-            tokens.push(tenants::issue_staff_token(&self.app, &slug, role, Some("test".into())).await.unwrap());
+        for role in [
+            StaffRole::Admin,
+            StaffRole::Staff,
+            StaffRole::Auditor,
+            StaffRole::Reporting,
+        ] {
+            tokens.push(
+                tenants::issue_staff_token(&self.app, &slug, role, Some("test".into()))
+                    .await
+                    .unwrap(),
+            );
         }
         Tenant {
             id,
@@ -106,7 +125,13 @@ impl Server {
         send(self.request(Method::POST, path, token).json(&body)).await
     }
 
-    pub async fn call(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut req = self.request(method, path, token);
         if let Some(body) = body {
             req = req.json(&body);
@@ -122,7 +147,10 @@ pub async fn send(req: RequestBuilder) -> (u16, Value) {
         .headers()
         .get("content-type")
         .is_some_and(|v| v.to_str().unwrap().starts_with("application/problem+json"));
-    assert!(response.headers().contains_key("x-request-id"), "every response has x-request-id");
+    assert!(
+        response.headers().contains_key("x-request-id"),
+        "every response has x-request-id"
+    );
     let text = response.text().await.unwrap();
     if status >= 400 {
         assert!(is_problem, "error {status} must be problem+json: {text}");
@@ -162,15 +190,19 @@ pub async fn events_of_tenant(pool: &PgPool, tenant: Uuid) -> Vec<Row> {
     .await
     .unwrap();
     rows.into_iter()
-        .map(|(aggregate_type, aggregate_id, sequence, event_type, payload, metadata, position)| Row {
-            aggregate_type,
-            aggregate_id,
-            sequence,
-            event_type,
-            payload,
-            metadata,
-            position,
-        })
+        .map(
+            |(aggregate_type, aggregate_id, sequence, event_type, payload, metadata, position)| {
+                Row {
+                    aggregate_type,
+                    aggregate_id,
+                    sequence,
+                    event_type,
+                    payload,
+                    metadata,
+                    position,
+                }
+            },
+        )
         .collect()
 }
 
@@ -183,5 +215,8 @@ pub async fn event_count(pool: &PgPool, tenant: Uuid) -> i64 {
 }
 
 pub fn id_of(v: &Value, field: &str) -> String {
-    v[field].as_str().unwrap_or_else(|| panic!("{field} in {v}")).to_string()
+    v[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{field} in {v}"))
+        .to_string()
 }

@@ -11,10 +11,12 @@ use uuid::Uuid;
 
 use super::{Created, PositionOnly};
 use crate::app::App;
-use crate::commands::clients::{self as service, BulkInvited, BulkSelection, BulkSkipped, NewClient};
+use crate::commands::clients::{
+    self as service, BulkInvited, BulkSelection, BulkSkipped, NewClient,
+};
 use crate::error::{AppError, AppResult, Problem};
 use crate::http::auth::Writer;
-use crate::http::extract::{checked, double_option, Checks, PathId, PathIds, JsonBody};
+use crate::http::extract::{checked, double_option, Checks, JsonBody, PathId, PathIds};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -41,7 +43,11 @@ pub async fn register_client(
     let display_name = v.field("display_name", DisplayName::parse(&body.display_name));
     let kind = v.field("kind", ClientKind::parse(&body.kind));
     let email = v.optional("email", body.email.as_deref(), Email::parse);
-    let external_ref = v.optional("external_ref", body.external_ref.as_deref(), ExternalRef::parse);
+    let external_ref = v.optional(
+        "external_ref",
+        body.external_ref.as_deref(),
+        ExternalRef::parse,
+    );
     v.finish()?;
     let new = NewClient {
         display_name: checked(display_name),
@@ -50,7 +56,13 @@ pub async fn register_client(
         external_ref: checked(external_ref),
     };
     let done = service::register(&app, &meta, new).await?;
-    Ok((StatusCode::CREATED, Json(Created { id: done.value, position: done.position })))
+    Ok((
+        StatusCode::CREATED,
+        Json(Created {
+            id: done.value,
+            position: done.position,
+        }),
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -75,14 +87,19 @@ pub async fn change_client(
     JsonBody(body): JsonBody<ChangeClientBody>,
 ) -> AppResult<Json<PositionOnly>> {
     let mut v = Checks::default();
-    let display_name = v.optional("display_name", body.display_name.as_deref(), DisplayName::parse);
+    let display_name = v.optional(
+        "display_name",
+        body.display_name.as_deref(),
+        DisplayName::parse,
+    );
     let email = match body.email {
         None => Some(None),
         Some(None) => Some(Some(None)),
         Some(Some(raw)) => v.field("email", Email::parse(&raw)).map(|e| Some(Some(e))),
     };
     v.finish()?;
-    let done = service::change_details(&app, &meta, id, checked(display_name), checked(email)).await?;
+    let done =
+        service::change_details(&app, &meta, id, checked(display_name), checked(email)).await?;
     Ok(Json(done.into()))
 }
 
@@ -99,7 +116,11 @@ pub struct InvitationCreated {
         (status = 409, description = "client_has_no_email, client_already_active, individual_client_has_user", body = Problem),
         (status = 404, body = Problem)),
     security(("staff_token" = [])))]
-pub async fn invite_client(State(app): State<App>, Writer(meta): Writer, PathId(id): PathId) -> AppResult<(StatusCode, Json<InvitationCreated>)> {
+pub async fn invite_client(
+    State(app): State<App>,
+    Writer(meta): Writer,
+    PathId(id): PathId,
+) -> AppResult<(StatusCode, Json<InvitationCreated>)> {
     let done = service::invite(&app, &meta, id).await?;
     let body = InvitationCreated {
         invitation_id: done.value.invitation_id,
@@ -113,8 +134,14 @@ pub async fn invite_client(State(app): State<App>, Writer(meta): Writer, PathId(
     params(("id" = Uuid, Path)),
     responses((status = 200, body = PositionOnly), (status = 409, description = "no_open_invitation", body = Problem), (status = 404, body = Problem)),
     security(("staff_token" = [])))]
-pub async fn revoke_invitation(State(app): State<App>, Writer(meta): Writer, PathId(id): PathId) -> AppResult<Json<PositionOnly>> {
-    Ok(Json(service::revoke_invitation(&app, &meta, id).await?.into()))
+pub async fn revoke_invitation(
+    State(app): State<App>,
+    Writer(meta): Writer,
+    PathId(id): PathId,
+) -> AppResult<Json<PositionOnly>> {
+    Ok(Json(
+        service::revoke_invitation(&app, &meta, id).await?.into(),
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -148,20 +175,33 @@ pub async fn bulk_invite(
     let selection = match (body.client_ids, body.filter.as_deref()) {
         (Some(ids), None) => {
             if ids.is_empty() || ids.len() > BULK_MAX_IDS {
-                return Err(AppError::invalid("client_ids", format!("must list 1 to {BULK_MAX_IDS} client ids")));
+                return Err(AppError::invalid(
+                    "client_ids",
+                    format!("must list 1 to {BULK_MAX_IDS} client ids"),
+                ));
             }
             let mut v = Checks::default();
             let parsed: Vec<Option<Uuid>> = ids
                 .iter()
                 .enumerate()
-                .map(|(i, s)| v.field(&format!("client_ids[{i}]"), Uuid::try_parse(s).map_err(|_| "is not a UUID".into())))
+                .map(|(i, s)| {
+                    v.field(
+                        &format!("client_ids[{i}]"),
+                        Uuid::try_parse(s).map_err(|_| "is not a UUID".into()),
+                    )
+                })
                 .collect();
             v.finish()?;
             BulkSelection::Ids(parsed.into_iter().map(checked).collect())
         }
         (None, Some("not_invited")) => BulkSelection::NotInvited,
         (None, Some(_)) => return Err(AppError::invalid("filter", "must be \"not_invited\"")),
-        _ => return Err(AppError::invalid("client_ids", "give either client_ids or filter, not both")),
+        _ => {
+            return Err(AppError::invalid(
+                "client_ids",
+                "give either client_ids or filter, not both",
+            ))
+        }
     };
     let done = service::bulk_invite(&app, &meta, selection).await?;
     Ok(Json(BulkInviteResult {
@@ -196,6 +236,14 @@ pub async fn assign_item(
     params(("id" = Uuid, Path), ("item_id" = Uuid, Path)),
     responses((status = 200, body = PositionOnly), (status = 404, description = "unknown client or item_not_assigned", body = Problem)),
     security(("staff_token" = [])))]
-pub async fn unassign_item(State(app): State<App>, Writer(meta): Writer, PathIds(client_id, item_id): PathIds) -> AppResult<Json<PositionOnly>> {
-    Ok(Json(service::unassign_item(&app, &meta, client_id, item_id).await?.into()))
+pub async fn unassign_item(
+    State(app): State<App>,
+    Writer(meta): Writer,
+    PathIds(client_id, item_id): PathIds,
+) -> AppResult<Json<PositionOnly>> {
+    Ok(Json(
+        service::unassign_item(&app, &meta, client_id, item_id)
+            .await?
+            .into(),
+    ))
 }

@@ -73,5 +73,9 @@ pub async fn void_contract(
     let mut v = Checks::default();
     let reason = v.optional("reason", body.reason.as_deref(), Reason::parse);
     v.finish()?;
-    Ok(Json(service::void(&app, &meta, id, checked(reason)).await?.into()))
+    Ok(Json(
+        service::void(&app, &meta, id, checked(reason))
+            .await?
+            .into(),
+    ))
 }

@@ -58,7 +58,13 @@ pub async fn create_item(
     let price = money(&mut v, &body.unit_price);
     v.finish()?;
     let done = service::create(&app, &meta, checked(sku), checked(name), checked(price)).await?;
-    Ok((StatusCode::CREATED, Json(Created { id: done.value, position: done.position })))
+    Ok((
+        StatusCode::CREATED,
+        Json(Created {
+            id: done.value,
+            position: done.position,
+        }),
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -80,7 +86,11 @@ pub async fn change_price(
     let mut v = Checks::default();
     let price = money(&mut v, &body.unit_price);
     v.finish()?;
-    Ok(Json(service::change_price(&app, &meta, id, checked(price)).await?.into()))
+    Ok(Json(
+        service::change_price(&app, &meta, id, checked(price))
+            .await?
+            .into(),
+    ))
 }
 
 #[utoipa::path(put, path = "/api/v1/items/{id}/image", tag = "items",
@@ -88,19 +98,39 @@ pub async fn change_price(
     request_body(content = Vec<u8>, content_type = "image/png", description = "a PNG of at most 2 MiB"),
     responses((status = 200, body = PositionOnly), (status = 413, body = Problem), (status = 422, description = "not a PNG", body = Problem), (status = 404, body = Problem)),
     security(("staff_token" = [])))]
-pub async fn set_image(State(app): State<App>, Writer(meta): Writer, PathId(id): PathId, body: RawBody) -> AppResult<Json<PositionOnly>> {
+pub async fn set_image(
+    State(app): State<App>,
+    Writer(meta): Writer,
+    PathId(id): PathId,
+    body: RawBody,
+) -> AppResult<Json<PositionOnly>> {
     if body.content_type.as_deref() != Some("image/png") {
         return Err(AppError::invalid("content-type", "must be image/png"));
     }
     png::check(&body.bytes).map_err(|m| AppError::invalid("body", m))?;
-    Ok(Json(service::set_image(&app, &meta, id, body.bytes.to_vec()).await?.into()))
+    Ok(Json(
+        service::set_image(&app, &meta, id, body.bytes.to_vec())
+            .await?
+            .into(),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/items/{id}/image", tag = "items",
     params(("id" = Uuid, Path)),
     responses((status = 200, content_type = "image/png", body = Vec<u8>), (status = 404, body = Problem)),
     security(("staff_token" = [])))]
-pub async fn get_image(State(app): State<App>, Reader(staff): Reader, PathId(id): PathId) -> AppResult<Response> {
+pub async fn get_image(
+    State(app): State<App>,
+    Reader(staff): Reader,
+    PathId(id): PathId,
+) -> AppResult<Response> {
     let png = service::image(&app, staff.tenant_id, id).await?;
-    Ok(([(header::CONTENT_TYPE, "image/png"), (header::CACHE_CONTROL, "private, max-age=60")], png).into_response())
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/png"),
+            (header::CACHE_CONTROL, "private, max-age=60"),
+        ],
+        png,
+    )
+        .into_response())
 }

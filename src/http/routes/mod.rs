@@ -20,7 +20,9 @@ pub struct PositionOnly {
 
 impl From<crate::store::Committed<()>> for PositionOnly {
     fn from(c: crate::store::Committed<()>) -> Self {
-        Self { position: c.position }
+        Self {
+            position: c.position,
+        }
     }
 }
 

@@ -22,8 +22,15 @@ pub async fn readyz(State(app): State<App>) -> Response {
         Ok(true) => Json(json!({"status": "ready"})).into_response(),
         Err(e) if is_unavailable(&e) => AppError::Unavailable.into_response(),
         // No migrations table yet, or not every migration applied.
-        Ok(false) | Err(_) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "migrations_pending", "migrations are not all applied")
-            .into_response_with(Some((header::RETRY_AFTER, header::HeaderValue::from_static("5")))),
+        Ok(false) | Err(_) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "migrations_pending",
+            "migrations are not all applied",
+        )
+        .into_response_with(Some((
+            header::RETRY_AFTER,
+            header::HeaderValue::from_static("5"),
+        ))),
     }
 }
 

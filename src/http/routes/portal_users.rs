@@ -15,7 +15,7 @@ use crate::app::App;
 use crate::commands::portal_users::{self as service, NewPortalUser, ResetMode};
 use crate::error::{AppError, AppResult, Problem};
 use crate::http::auth::Writer;
-use crate::http::extract::{checked, Checks, PathId, PathIds, JsonBody, JsonOrEmpty};
+use crate::http::extract::{checked, Checks, JsonBody, JsonOrEmpty, PathId, PathIds};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -91,7 +91,11 @@ pub async fn grant_client_access(
     JsonBody(body): JsonBody<ClientAccessBody>,
 ) -> AppResult<Json<PositionOnly>> {
     let client_id = Uuid::try_parse(&body.client_id).map_err(|_| AppError::NotFound("client"))?;
-    Ok(Json(service::grant_client_access(&app, &meta, user_id, client_id).await?.into()))
+    Ok(Json(
+        service::grant_client_access(&app, &meta, user_id, client_id)
+            .await?
+            .into(),
+    ))
 }
 
 #[utoipa::path(delete, path = "/api/v1/portal-users/{id}/client-access/{client_id}", tag = "portal users",
@@ -100,8 +104,16 @@ pub async fn grant_client_access(
         (status = 409, description = "last_client_access", body = Problem),
         (status = 404, description = "unknown user or client, client_access_not_found", body = Problem)),
     security(("staff_token" = [])))]
-pub async fn revoke_client_access(State(app): State<App>, Writer(meta): Writer, PathIds(user_id, client_id): PathIds) -> AppResult<Json<PositionOnly>> {
-    Ok(Json(service::revoke_client_access(&app, &meta, user_id, client_id).await?.into()))
+pub async fn revoke_client_access(
+    State(app): State<App>,
+    Writer(meta): Writer,
+    PathIds(user_id, client_id): PathIds,
+) -> AppResult<Json<PositionOnly>> {
+    Ok(Json(
+        service::revoke_client_access(&app, &meta, user_id, client_id)
+            .await?
+            .into(),
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -126,12 +138,31 @@ pub async fn reset_password(
 ) -> AppResult<Json<PositionOnly>> {
     let mode = match (body.mode.as_str(), body.new_password) {
         ("email_link", None) => ResetMode::EmailLink,
-        ("email_link", Some(_)) => return Err(AppError::invalid("new_password", "is only for mode \"set\"")),
+        ("email_link", Some(_)) => {
+            return Err(AppError::invalid(
+                "new_password",
+                "is only for mode \"set\"",
+            ))
+        }
         ("set", Some(new_password)) => ResetMode::Set { new_password },
-        ("set", None) => return Err(AppError::invalid("new_password", "is required for mode \"set\"")),
-        _ => return Err(AppError::invalid("mode", "must be \"email_link\" or \"set\"")),
+        ("set", None) => {
+            return Err(AppError::invalid(
+                "new_password",
+                "is required for mode \"set\"",
+            ))
+        }
+        _ => {
+            return Err(AppError::invalid(
+                "mode",
+                "must be \"email_link\" or \"set\"",
+            ))
+        }
     };
-    Ok(Json(service::reset_password(&app, &meta, user_id, mode).await?.into()))
+    Ok(Json(
+        service::reset_password(&app, &meta, user_id, mode)
+            .await?
+            .into(),
+    ))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -154,14 +185,22 @@ pub async fn disable_login(
     let mut v = Checks::default();
     let reason = v.optional("reason", body.reason.as_deref(), Reason::parse);
     v.finish()?;
-    Ok(Json(service::disable(&app, &meta, user_id, checked(reason)).await?.into()))
+    Ok(Json(
+        service::disable(&app, &meta, user_id, checked(reason))
+            .await?
+            .into(),
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/portal-users/{id}/enable", tag = "portal users",
     params(("id" = Uuid, Path)),
     responses((status = 200, body = PositionOnly), (status = 409, description = "not_disabled, portal_user_removed", body = Problem), (status = 404, body = Problem)),
     security(("staff_token" = [])))]
-pub async fn enable_login(State(app): State<App>, Writer(meta): Writer, PathId(user_id): PathId) -> AppResult<Json<PositionOnly>> {
+pub async fn enable_login(
+    State(app): State<App>,
+    Writer(meta): Writer,
+    PathId(user_id): PathId,
+) -> AppResult<Json<PositionOnly>> {
     Ok(Json(service::enable(&app, &meta, user_id).await?.into()))
 }
 
@@ -169,6 +208,10 @@ pub async fn enable_login(State(app): State<App>, Writer(meta): Writer, PathId(u
     params(("id" = Uuid, Path)),
     responses((status = 200, body = PositionOnly), (status = 409, description = "portal_user_removed", body = Problem), (status = 404, body = Problem)),
     security(("staff_token" = [])))]
-pub async fn remove_portal_user(State(app): State<App>, Writer(meta): Writer, PathId(user_id): PathId) -> AppResult<Json<PositionOnly>> {
+pub async fn remove_portal_user(
+    State(app): State<App>,
+    Writer(meta): Writer,
+    PathId(user_id): PathId,
+) -> AppResult<Json<PositionOnly>> {
     Ok(Json(service::remove(&app, &meta, user_id).await?.into()))
 }

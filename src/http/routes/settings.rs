@@ -23,6 +23,14 @@ pub struct PortalSettingsBody {
     request_body = PortalSettingsBody,
     responses((status = 200, body = PositionOnly), (status = 403, body = Problem)),
     security(("staff_token" = [])))]
-pub async fn set_portal(State(app): State<App>, Admin(meta): Admin, JsonBody(body): JsonBody<PortalSettingsBody>) -> AppResult<Json<PositionOnly>> {
-    Ok(Json(tenants::set_portal_active(&app, &meta, body.active).await?.into()))
+pub async fn set_portal(
+    State(app): State<App>,
+    Admin(meta): Admin,
+    JsonBody(body): JsonBody<PortalSettingsBody>,
+) -> AppResult<Json<PositionOnly>> {
+    Ok(Json(
+        tenants::set_portal_active(&app, &meta, body.active)
+            .await?
+            .into(),
+    ))
 }
