@@ -34,9 +34,25 @@ pub enum Command {
     /// Manage staff bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Auditing the event log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// The private PostgreSQL cluster (used when DATABASE_URL is unset).
     #[command(subcommand)]
     Db(DbCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute every tenant's hash chain (or one tenant's) and report the first break.
+    /// Exits non-zero when any chain is broken.
+    Verify {
+        /// The tenant's slug; all tenants when absent.
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,6 +122,38 @@ pub async fn run(cli: Cli) -> Result<()> {
             })
             .await?;
             println!("{id}");
+            Ok(())
+        }
+        Command::Audit(AuditCommand::Verify { tenant, database }) => {
+            crate::telemetry::init_logging(LogFormat::Text);
+            let all_ok = with_app(&database, |app| async move {
+                let mut all_ok = true;
+                for (id, slug) in crate::audit::verify::tenants(app.pool()).await? {
+                    if tenant.as_ref().is_some_and(|t| t != &slug) {
+                        continue;
+                    }
+                    let started = std::time::Instant::now();
+                    let report = crate::audit::verify::verify_tenant(app.pool(), id).await?;
+                    let seconds = started.elapsed().as_secs_f64();
+                    println!(
+                        "{slug}\t{}\tchecked={}\t{:.0} events/s\t{}",
+                        if report.ok { "ok" } else { "BROKEN" },
+                        report.checked,
+                        report.checked as f64 / seconds.max(1e-9),
+                        report.problem.as_deref().map_or_else(
+                            || format!("head={}", report.head_hash.as_deref().unwrap_or("-")),
+                            |p| format!(
+                                "first_broken_position={:?} {p}",
+                                report.first_broken_position
+                            )
+                        )
+                    );
+                    all_ok &= report.ok;
+                }
+                Ok(all_ok)
+            })
+            .await?;
+            anyhow::ensure!(all_ok, "the event log failed verification");
             Ok(())
         }
         Command::Db(DbCommand::Stop { data_dir }) => {

@@ -3,6 +3,7 @@
 //! application services and the HTTP API. The domain lives in the `aggregates` crate.
 
 pub mod app;
+pub mod audit;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use aggregates::DomainError;
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::persist::SerializedEvent;
+use cqrs_es::persist::{EventUpcaster, SerializedEvent};
 use cqrs_es::{Aggregate, DomainEvent};
 use futures::future::BoxFuture;
 use rand::Rng;
@@ -69,6 +69,37 @@ impl<A: Aggregate> Loaded<A> {
     pub fn exists(&self) -> bool {
         self.stored + self.staged > 0
     }
+}
+
+/// Turns a stored payload into a domain event, lifting old payload shapes first.
+pub fn decode_event<A: Aggregate>(
+    aggregate_id: &str,
+    sequence: i64,
+    event_type: String,
+    event_version: String,
+    payload: Value,
+    upcasters: &[Box<dyn EventUpcaster>],
+) -> AppResult<A::Event> {
+    let mut serialized = SerializedEvent::new(
+        aggregate_id.to_string(),
+        sequence as usize,
+        A::TYPE.to_string(),
+        event_type,
+        event_version,
+        payload,
+        Value::Null,
+    );
+    for upcaster in upcasters {
+        if upcaster.can_upcast(&serialized.event_type, &serialized.event_version) {
+            serialized = upcaster.upcast(serialized);
+        }
+    }
+    serde_json::from_value(serialized.payload).map_err(|e| {
+        AppError::internal(anyhow::anyhow!(
+            "stored {} event {aggregate_id}#{sequence} does not deserialize: {e}",
+            A::TYPE
+        ))
+    })
 }
 
 /// Rows that must commit or fail together with the events (secrets and lookups).
@@ -159,28 +190,14 @@ impl UnitOfWork {
             let aggregate_id: String = row.try_get("aggregate_id")?;
             let sequence: i64 = row.try_get("sequence")?;
             let position: i64 = row.try_get("global_position")?;
-            let mut serialized = SerializedEvent::new(
-                aggregate_id.clone(),
-                sequence as usize,
-                A::TYPE.to_string(),
+            let event: A::Event = decode_event::<A>(
+                &aggregate_id,
+                sequence,
                 row.try_get("event_type")?,
                 row.try_get("event_version")?,
                 row.try_get("payload")?,
-                row.try_get("metadata")?,
-            );
-            for upcaster in &upcasters {
-                if upcaster.can_upcast(&serialized.event_type, &serialized.event_version) {
-                    serialized = upcaster.upcast(serialized);
-                }
-            }
-            let event: A::Event = serde_json::from_value(serialized.payload).map_err(|e| {
-                AppError::internal(anyhow::anyhow!(
-                    "stored {} event {}#{} does not deserialize: {e}",
-                    A::TYPE,
-                    aggregate_id,
-                    sequence
-                ))
-            })?;
+                &upcasters,
+            )?;
             let id = Uuid::parse_str(&aggregate_id).map_err(AppError::internal)?;
             let loaded = by_id
                 .entry(aggregate_id)

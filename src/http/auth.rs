@@ -112,3 +112,16 @@ impl FromRequestParts<App> for Reader {
         Ok(Self(authenticate(app, parts).await?))
     }
 }
+
+/// A caller allowed to read the audit routes (auditor or admin).
+pub struct Auditor(pub Staff);
+
+impl FromRequestParts<App> for Auditor {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> AppResult<Self> {
+        let staff = authenticate(app, parts).await?;
+        staff.allow(&[StaffRole::Admin, StaffRole::Auditor])?;
+        Ok(Self(staff))
+    }
+}

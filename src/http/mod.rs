@@ -25,7 +25,7 @@ use utoipa_axum::routes;
 use crate::app::App;
 use crate::error::{Problem, PROBLEM_JSON};
 use crate::telemetry;
-use routes::{clients, contracts, items, ops, portal_users, settings};
+use routes::{audit, clients, contracts, items, ops, portal_users, settings};
 
 /// Every documented route, with its OpenAPI description.
 pub fn api_routes() -> OpenApiRouter<App> {
@@ -53,6 +53,11 @@ pub fn api_routes() -> OpenApiRouter<App> {
         .routes(routes!(contracts::issue_contract))
         .routes(routes!(contracts::void_contract))
         .routes(routes!(settings::set_portal))
+        .routes(routes!(audit::events))
+        .routes(routes!(audit::client_history))
+        .routes(routes!(audit::stream_as_of))
+        .routes(routes!(audit::export))
+        .routes(routes!(audit::verify_chain))
 }
 
 pub fn router(app: App) -> Router {

@@ -13,7 +13,7 @@ use crate::error::{FieldError, Problem};
     components(schemas(Problem, FieldError)),
     tags(
         (name = "clients"), (name = "invitations"), (name = "portal users"),
-        (name = "items"), (name = "contracts"), (name = "settings")
+        (name = "items"), (name = "contracts"), (name = "settings"), (name = "audit")
     )
 )]
 struct ApiDoc;

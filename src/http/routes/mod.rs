@@ -1,6 +1,7 @@
 //! Route handlers, one module per resource. Handlers only translate: HTTP in, validated
 //! domain values to an application service, JSON out.
 
+pub mod audit;
 pub mod clients;
 pub mod contracts;
 pub mod items;
