@@ -1,6 +1,6 @@
 -- Tamper evidence: every event is chained to the previous event of the same tenant.
 --
--- chain_seq  1, 2, 3 … per tenant, with no gaps, assigned under a per-tenant row lock that
+-- chain_seq  1, 2, 3 … per tenant, with no gaps, assigned under a per-tenant advisory lock that
 --            is held until commit: it is also the tenant's commit order.
 -- prev_hash  the previous event's event_hash (32 zero bytes for the first).
 -- event_hash sha256(prev_hash || the event's canonical text, see event_chain_text).
@@ -34,21 +34,32 @@ $$;
 CREATE FUNCTION events_chain() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     tenant uuid := (NEW.metadata ->> 'tenant_id')::uuid;
-    head   audit_chain_heads%ROWTYPE;
+    last_seq bigint;
+    last_hash bytea;
 BEGIN
-    INSERT INTO audit_chain_heads (tenant_id, last_seq, last_hash)
-        VALUES (tenant, 0, '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea)
-        ON CONFLICT (tenant_id) DO NOTHING;
     -- Serialises this tenant's writers until commit, so chain order is commit order.
-    SELECT * INTO head FROM audit_chain_heads WHERE tenant_id = tenant FOR UPDATE;
-    NEW.chain_seq := head.last_seq + 1;
-    NEW.prev_hash := head.last_hash;
+    PERFORM pg_advisory_xact_lock(1936020338, hashtext(tenant::text));
+    -- A fresh snapshot (read committed) sees the previous holder's events, and this
+    -- statement's earlier rows.
+    SELECT e.chain_seq, e.event_hash INTO last_seq, last_hash
+      FROM events e WHERE e.tenant_id = tenant ORDER BY e.chain_seq DESC LIMIT 1;
+    NEW.chain_seq := COALESCE(last_seq, 0) + 1;
+    NEW.prev_hash := COALESCE(last_hash, '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea);
     NEW.event_hash := sha256(NEW.prev_hash || event_chain_text(
         NEW.chain_seq, NEW.global_position, NEW.aggregate_type, NEW.aggregate_id, NEW.sequence,
         NEW.event_type, NEW.event_version, NEW.recorded_at, NEW.payload, NEW.metadata));
-    UPDATE audit_chain_heads SET last_seq = NEW.chain_seq, last_hash = NEW.event_hash
-        WHERE tenant_id = tenant;
     RETURN NEW;
+END $$;
+
+-- The head of each chain, once per statement: a deleted tail leaves no gap, but a head
+-- that is ahead of the log gives it away.
+CREATE FUNCTION events_chain_head() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO audit_chain_heads (tenant_id, last_seq, last_hash)
+    SELECT DISTINCT ON (tenant_id) tenant_id, chain_seq, event_hash
+      FROM appended ORDER BY tenant_id, chain_seq DESC
+    ON CONFLICT (tenant_id) DO UPDATE SET last_seq = EXCLUDED.last_seq, last_hash = EXCLUDED.last_hash;
+    RETURN NULL;
 END $$;
 
 -- Chain the events written before this migration, tenant by tenant in position order.
@@ -93,6 +104,9 @@ CREATE UNIQUE INDEX events_tenant_chain ON events (tenant_id, chain_seq);
 
 CREATE TRIGGER events_chain BEFORE INSERT ON events
     FOR EACH ROW EXECUTE FUNCTION events_chain();
+CREATE TRIGGER events_chain_head AFTER INSERT ON events
+    REFERENCING NEW TABLE AS appended
+    FOR EACH STATEMENT EXECUTE FUNCTION events_chain_head();
 
 -- Auditors' client history finds the client's contracts through their issue events.
 CREATE INDEX events_contract_client ON events ((payload #>> '{ContractIssued,client_id}'))

@@ -14,4 +14,5 @@ pub mod http;
 pub mod security;
 pub mod server;
 pub mod store;
+pub mod synthetic;
 pub mod telemetry;

@@ -1,0 +1,68 @@
+//! Benchmark: `audit verify` over a large tenant log, beside the raw rate at which the same
+//! PostgreSQL hands the same rows to a client, measured in the same run.
+//!
+//!     cargo bench --bench audit_verify                # 1,000,000 events
+//!     cargo bench --bench audit_verify -- 200000      # another size
+//!
+//! Uses DATABASE_URL, or a private cluster under target/bench-data. Results: docs/performance.md.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use futures::TryStreamExt;
+use portal_accounts::app::App;
+use portal_accounts::audit::verify::verify_tenant;
+use portal_accounts::commands::tenants::create_tenant;
+use portal_accounts::config::DatabaseConfig;
+use portal_accounts::db::Database;
+use portal_accounts::security::ServerSecret;
+use portal_accounts::synthetic::append_events;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let events: i64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let data_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
+    let config = DatabaseConfig {
+        database_url: std::env::var("DATABASE_URL").ok(),
+        data_dir: data_dir.clone(),
+    };
+    let db = Database::connect(&config).await?;
+    db.migrate().await?;
+    let pool = db.pool.clone();
+    let app = App::new(pool.clone(), ServerSecret::from_config(None, &data_dir)?);
+    let tenant = create_tenant(&app, &format!("bench-{}", uuid::Uuid::now_v7().simple()), "Bench").await?;
+
+    let started = Instant::now();
+    append_events(&pool, tenant, events, 200).await?;
+    let appended = started.elapsed().as_secs_f64();
+    sqlx::query("ANALYZE events").execute(&pool).await?;
+
+    // The floor: the same columns, same order, read and discarded.
+    let started = Instant::now();
+    let mut rows = sqlx::query(
+        "SELECT chain_seq, global_position, aggregate_type, aggregate_id, sequence, event_type, event_version,
+                (extract(epoch FROM recorded_at) * 1000000)::bigint, payload::text, metadata::text, prev_hash, event_hash
+           FROM events WHERE tenant_id = $1 ORDER BY chain_seq",
+    )
+    .bind(tenant)
+    .fetch(&pool);
+    let mut raw = 0i64;
+    while rows.try_next().await?.is_some() {
+        raw += 1;
+    }
+    drop(rows);
+    let raw_seconds = started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    let report = verify_tenant(&pool, tenant).await?;
+    let verify_seconds = started.elapsed().as_secs_f64();
+    anyhow::ensure!(report.ok, "verification failed: {report:?}");
+
+    println!("events in tenant log        {}", report.checked);
+    println!("append (trigger-chained)    {appended:.1} s  ({:.0} events/s)", events as f64 / appended);
+    println!("raw read of the same rows   {raw_seconds:.2} s  ({:.0} rows/s)", raw as f64 / raw_seconds);
+    println!("audit verify                {verify_seconds:.2} s  ({:.0} events/s)", report.checked as f64 / verify_seconds);
+    println!("verify / raw read           {:.0}%", 100.0 * raw_seconds / verify_seconds);
+    db.shutdown().await;
+    Ok(())
+}
