@@ -20,7 +20,10 @@ use portal_accounts::synthetic::append_events;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let events: i64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let events: i64 = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let data_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
     let config = DatabaseConfig {
         database_url: std::env::var("DATABASE_URL").ok(),
@@ -30,7 +33,12 @@ async fn main() -> anyhow::Result<()> {
     db.migrate().await?;
     let pool = db.pool.clone();
     let app = App::new(pool.clone(), ServerSecret::from_config(None, &data_dir)?);
-    let tenant = create_tenant(&app, &format!("bench-{}", uuid::Uuid::now_v7().simple()), "Bench").await?;
+    let tenant = create_tenant(
+        &app,
+        &format!("bench-{}", uuid::Uuid::now_v7().simple()),
+        "Bench",
+    )
+    .await?;
 
     let started = Instant::now();
     append_events(&pool, tenant, events, 200).await?;
@@ -59,10 +67,22 @@ async fn main() -> anyhow::Result<()> {
     anyhow::ensure!(report.ok, "verification failed: {report:?}");
 
     println!("events in tenant log        {}", report.checked);
-    println!("append (trigger-chained)    {appended:.1} s  ({:.0} events/s)", events as f64 / appended);
-    println!("raw read of the same rows   {raw_seconds:.2} s  ({:.0} rows/s)", raw as f64 / raw_seconds);
-    println!("audit verify                {verify_seconds:.2} s  ({:.0} events/s)", report.checked as f64 / verify_seconds);
-    println!("verify / raw read           {:.0}%", 100.0 * raw_seconds / verify_seconds);
+    println!(
+        "append (trigger-chained)    {appended:.1} s  ({:.0} events/s)",
+        events as f64 / appended
+    );
+    println!(
+        "raw read of the same rows   {raw_seconds:.2} s  ({:.0} rows/s)",
+        raw as f64 / raw_seconds
+    );
+    println!(
+        "audit verify                {verify_seconds:.2} s  ({:.0} events/s)",
+        report.checked as f64 / verify_seconds
+    );
+    println!(
+        "verify / raw read           {:.0}%",
+        100.0 * raw_seconds / verify_seconds
+    );
     db.shutdown().await;
     Ok(())
 }

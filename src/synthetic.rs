@@ -6,7 +6,12 @@ use uuid::Uuid;
 
 /// Appends `count` price-change events for `tenant_id`, 1,000 per item stream, each payload
 /// padded to about `payload_bytes`. Written in batches of 50,000 rows per statement.
-pub async fn append_events(pool: &PgPool, tenant_id: Uuid, count: i64, payload_bytes: i32) -> Result<(), sqlx::Error> {
+pub async fn append_events(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    count: i64,
+    payload_bytes: i32,
+) -> Result<(), sqlx::Error> {
     let base: i64 = sqlx::query_scalar("SELECT COALESCE(max(sequence), 0) FROM events WHERE tenant_id = $1 AND event_type = 'ItemPriceChanged'")
         .bind(tenant_id)
         .fetch_one(pool)

@@ -1,7 +1,7 @@
 //! Recomputes a tenant's hash chain from the stored columns, independently of the database
 //! function that wrote it, and reports the first event where it breaks.
 
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Row};
@@ -23,93 +23,60 @@ pub struct Verification {
 }
 
 const GENESIS: [u8; 32] = [0; 32];
+/// Chain links verified per query; ranges are verified concurrently and joined in order.
+const RANGE: i64 = 100_000;
+
+/// What one range of the chain looked like.
+struct RangeReport {
+    checked: i64,
+    /// The first row's prev_hash, to join with the range before.
+    first_prev: Option<(i64, Vec<u8>)>,
+    last_hash: Option<Vec<u8>>,
+    broken: Option<(i64, String)>,
+}
 
 pub async fn verify_tenant(pool: &PgPool, tenant_id: Uuid) -> AppResult<Verification> {
-    let mut rows = sqlx::query(
-        "SELECT chain_seq, global_position, aggregate_type, aggregate_id, sequence, event_type, event_version,
-                (extract(epoch FROM recorded_at) * 1000000)::bigint AS recorded_us,
-                payload::text AS payload, metadata::text AS metadata, prev_hash, event_hash
-           FROM events WHERE tenant_id = $1 ORDER BY chain_seq",
-    )
-    .bind(tenant_id)
-    .fetch(pool);
-
-    let mut expected_seq = 1i64;
-    let mut previous = GENESIS.to_vec();
-    let mut checked = 0i64;
-    let mut text = Vec::with_capacity(1024);
-    let broken = |position: i64, checked: i64, problem: String| Verification {
-        ok: false,
-        checked,
-        first_broken_position: Some(position),
-        problem: Some(problem),
-        head_hash: None,
-    };
-    while let Some(row) = rows.try_next().await? {
-        let seq: i64 = row.try_get("chain_seq")?;
-        let position: i64 = row.try_get("global_position")?;
-        let prev_hash: &[u8] = row.try_get("prev_hash")?;
-        let event_hash: &[u8] = row.try_get("event_hash")?;
-        checked += 1;
-        if seq != expected_seq {
-            return Ok(broken(
-                position,
-                checked,
-                format!(
-                    "event {expected_seq} of the chain is missing or out of order (found {seq})"
-                ),
-            ));
-        }
-        if prev_hash != previous.as_slice() {
-            return Ok(broken(
-                position,
-                checked,
-                "does not link to the event before it".into(),
-            ));
-        }
-        text.clear();
-        for (i, part) in [
-            seq.to_string().as_str(),
-            position.to_string().as_str(),
-            row.try_get::<&str, _>("aggregate_type")?,
-            row.try_get::<&str, _>("aggregate_id")?,
-            row.try_get::<i64, _>("sequence")?.to_string().as_str(),
-            row.try_get::<&str, _>("event_type")?,
-            row.try_get::<&str, _>("event_version")?,
-            row.try_get::<i64, _>("recorded_us")?.to_string().as_str(),
-            row.try_get::<&str, _>("payload")?,
-            row.try_get::<&str, _>("metadata")?,
-        ]
-        .iter()
-        .enumerate()
-        {
-            if i > 0 {
-                text.push(b'\n');
-            }
-            text.extend_from_slice(part.as_bytes());
-        }
-        let mut hasher = Sha256::new();
-        hasher.update(prev_hash);
-        hasher.update(&text);
-        if hasher.finalize().as_slice() != event_hash {
-            return Ok(broken(
-                position,
-                checked,
-                "content does not match its hash (altered)".into(),
-            ));
-        }
-        previous = event_hash.to_vec();
-        expected_seq += 1;
-    }
-    drop(rows);
-
-    // A deleted tail leaves no gap to find: the chain head remembers how long the chain was.
-    let head: Option<(i64, Vec<u8>)> =
+    let (head_seq, head_hash): (i64, Vec<u8>) =
         sqlx::query_as("SELECT last_seq, last_hash FROM audit_chain_heads WHERE tenant_id = $1")
             .bind(tenant_id)
             .fetch_optional(pool)
+            .await?
+            .unwrap_or((0, GENESIS.to_vec()));
+    let present: i64 =
+        sqlx::query_scalar("SELECT COALESCE(max(chain_seq), 0) FROM events WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .fetch_one(pool)
             .await?;
-    let (head_seq, head_hash) = head.unwrap_or((0, GENESIS.to_vec()));
+    let last = head_seq.max(present);
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut ranges = futures::stream::iter((0..((last + RANGE - 1) / RANGE).max(1)).map(|i| {
+        let from = i * RANGE + 1;
+        verify_range(pool, tenant_id, from, (from + RANGE - 1).min(last.max(1)))
+    }))
+    .buffered(workers);
+
+    let mut checked = 0;
+    let mut previous = GENESIS.to_vec();
+    while let Some(range) = ranges.try_next().await? {
+        if let Some((position, prev)) = &range.first_prev {
+            if *prev != previous && range.broken.as_ref().is_none_or(|(p, _)| p != position) {
+                return Ok(broken(
+                    *position,
+                    checked + 1,
+                    "does not link to the event before it".into(),
+                ));
+            }
+        }
+        if let Some((position, problem)) = range.broken {
+            return Ok(broken(position, checked + range.checked, problem));
+        }
+        checked += range.checked;
+        if let Some(hash) = range.last_hash {
+            previous = hash;
+        }
+    }
+
+    // A deleted tail leaves no gap to find: the chain head remembers how long the chain was.
     if head_seq != checked || head_hash != previous {
         return Ok(Verification {
             ok: false,
@@ -126,6 +93,96 @@ pub async fn verify_tenant(pool: &PgPool, tenant_id: Uuid) -> AppResult<Verifica
         problem: None,
         head_hash: (checked > 0).then(|| hex::encode(&previous)),
     })
+}
+
+fn broken(position: i64, checked: i64, problem: String) -> Verification {
+    Verification {
+        ok: false,
+        checked,
+        first_broken_position: Some(position),
+        problem: Some(problem),
+        head_hash: None,
+    }
+}
+
+/// Checks links `from..=to` of the chain: no gaps, each row linked to the one before it
+/// (the first row's link is checked by the caller) and each row's hash matching its content.
+async fn verify_range(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    from: i64,
+    to: i64,
+) -> AppResult<RangeReport> {
+    let mut rows = sqlx::query(
+        "SELECT chain_seq, global_position, aggregate_type, aggregate_id, sequence, event_type, event_version,
+                (extract(epoch FROM recorded_at) * 1000000)::bigint AS recorded_us,
+                payload::text AS payload, metadata::text AS metadata, prev_hash, event_hash
+           FROM events WHERE tenant_id = $1 AND chain_seq BETWEEN $2 AND $3 ORDER BY chain_seq",
+    )
+    .bind(tenant_id)
+    .bind(from)
+    .bind(to)
+    .fetch(pool);
+
+    let mut report = RangeReport {
+        checked: 0,
+        first_prev: None,
+        last_hash: None,
+        broken: None,
+    };
+    let mut expected_seq = from;
+    let mut text = Vec::with_capacity(1024);
+    while let Some(row) = rows.try_next().await? {
+        let seq: i64 = row.try_get("chain_seq")?;
+        let position: i64 = row.try_get("global_position")?;
+        let prev_hash: &[u8] = row.try_get("prev_hash")?;
+        let event_hash: &[u8] = row.try_get("event_hash")?;
+        report.checked += 1;
+        let problem = if seq != expected_seq {
+            Some(format!(
+                "event {expected_seq} of the chain is missing or out of order (found {seq})"
+            ))
+        } else if report.first_prev.is_some() && report.last_hash.as_deref() != Some(prev_hash) {
+            Some("does not link to the event before it".to_string())
+        } else {
+            text.clear();
+            for (i, part) in [
+                seq.to_string().as_str(),
+                position.to_string().as_str(),
+                row.try_get::<&str, _>("aggregate_type")?,
+                row.try_get::<&str, _>("aggregate_id")?,
+                row.try_get::<i64, _>("sequence")?.to_string().as_str(),
+                row.try_get::<&str, _>("event_type")?,
+                row.try_get::<&str, _>("event_version")?,
+                row.try_get::<i64, _>("recorded_us")?.to_string().as_str(),
+                row.try_get::<&str, _>("payload")?,
+                row.try_get::<&str, _>("metadata")?,
+            ]
+            .iter()
+            .enumerate()
+            {
+                if i > 0 {
+                    text.push(b'\n');
+                }
+                text.extend_from_slice(part.as_bytes());
+            }
+            let mut hasher = Sha256::new();
+            hasher.update(prev_hash);
+            hasher.update(&text);
+            (hasher.finalize().as_slice() != event_hash)
+                .then(|| "content does not match its hash (altered)".to_string())
+        };
+        if report.first_prev.is_none() {
+            report.first_prev = Some((position, prev_hash.to_vec()));
+        }
+        if let Some(problem) = problem {
+            report.broken = Some((position, problem));
+            return Ok(report);
+        }
+        report.last_hash = Some(event_hash.to_vec());
+        expected_seq += 1;
+    }
+    Ok(report)
 }
 
 pub async fn tenants(pool: &PgPool) -> AppResult<Vec<(Uuid, String)>> {
