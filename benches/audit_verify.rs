@@ -12,7 +12,7 @@ use std::time::Instant;
 use futures::TryStreamExt;
 use portal_accounts::app::App;
 use portal_accounts::audit::verify::verify_tenant;
-use portal_accounts::commands::tenants::create_tenant;
+use portal_accounts::commands::tenants::{create_tenant, tenant_id_by_slug};
 use portal_accounts::config::DatabaseConfig;
 use portal_accounts::db::Database;
 use portal_accounts::security::ServerSecret;
@@ -33,23 +33,31 @@ async fn main() -> anyhow::Result<()> {
     db.migrate().await?;
     let pool = db.pool.clone();
     let app = App::new(pool.clone(), ServerSecret::from_config(None, &data_dir)?);
-    let tenant = create_tenant(
-        &app,
-        &format!("bench-{}", uuid::Uuid::now_v7().simple()),
-        "Bench",
-    )
-    .await?;
-
-    let started = Instant::now();
-    append_events(&pool, tenant, events, 200).await?;
-    let appended = started.elapsed().as_secs_f64();
-    sqlx::query("ANALYZE events").execute(&pool).await?;
+    // The log for a size is generated once per database and reused by later runs.
+    let slug = format!("bench-{events}");
+    let tenant = match tenant_id_by_slug(&app, &slug).await? {
+        Some(id) => id,
+        None => {
+            let id = create_tenant(&app, &slug, "Bench").await?;
+            let started = Instant::now();
+            append_events(&pool, id, events, 200).await?;
+            let appended = started.elapsed().as_secs_f64();
+            println!(
+                "append (trigger-chained)    {appended:.1} s  ({:.0} events/s)",
+                events as f64 / appended
+            );
+            sqlx::query("ANALYZE events").execute(&pool).await?;
+            id
+        }
+    };
 
     // The floor: the same columns, same order, read and discarded.
     let started = Instant::now();
     let mut rows = sqlx::query(
-        "SELECT chain_seq, global_position, aggregate_type, aggregate_id, sequence, event_type, event_version,
-                (extract(epoch FROM recorded_at) * 1000000)::bigint, payload::text, metadata::text, prev_hash, event_hash
+        "SELECT chain_seq, global_position, prev_hash, event_hash,
+                concat_ws(E'\\n', chain_seq, global_position, aggregate_type, aggregate_id, sequence,
+                    event_type, event_version, (extract(epoch FROM recorded_at) * 1000000)::bigint,
+                    payload::text, metadata::text)
            FROM events WHERE tenant_id = $1 ORDER BY chain_seq",
     )
     .bind(tenant)
@@ -67,10 +75,6 @@ async fn main() -> anyhow::Result<()> {
     anyhow::ensure!(report.ok, "verification failed: {report:?}");
 
     println!("events in tenant log        {}", report.checked);
-    println!(
-        "append (trigger-chained)    {appended:.1} s  ({:.0} events/s)",
-        events as f64 / appended
-    );
     println!(
         "raw read of the same rows   {raw_seconds:.2} s  ({:.0} rows/s)",
         raw as f64 / raw_seconds

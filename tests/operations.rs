@@ -38,7 +38,7 @@ async fn health_readiness_metrics_and_docs() {
 }
 
 #[tokio::test]
-async fn the_openapi_document_describes_every_staff_command_route() {
+async fn the_openapi_document_describes_every_route() {
     let s = Server::start().await;
     let spec: Value = s
         .http
@@ -74,6 +74,11 @@ async fn the_openapi_document_describes_every_staff_command_route() {
         ("post", "/api/v1/clients/{id}/contracts"),
         ("post", "/api/v1/contracts/{id}/void"),
         ("put", "/api/v1/settings/portal"),
+        ("get", "/api/v1/audit/events"),
+        ("get", "/api/v1/audit/clients/{id}/history"),
+        ("get", "/api/v1/audit/streams/{stream_type}/{stream_id}"),
+        ("get", "/api/v1/audit/export"),
+        ("get", "/api/v1/audit/verify"),
     ];
     for (method, path) in expected {
         let op = &spec["paths"][path][method];
