@@ -134,26 +134,7 @@ pub async fn grant_client_access(
     client_id: Uuid,
 ) -> AppResult<Committed<()>> {
     let meta = meta.with_command("GrantClientAccess");
-    app.store
-        .transact(&meta, user_id, |uow| {
-            Box::pin(async move {
-                let mut user = existing_user(uow, user_id).await?;
-                let mut client = registered_client(uow, client_id).await?;
-                uow.execute(
-                    &mut user,
-                    PortalUserCommand::GrantClientAccess { client_id },
-                )
-                .await?;
-                uow.execute(
-                    &mut client,
-                    ClientCommand::AttachPortalUser {
-                        portal_user_id: user_id,
-                    },
-                )
-                .await
-            })
-        })
-        .await
+    change_client_access(app, &meta, user_id, client_id, true).await
 }
 
 pub async fn revoke_client_access(
@@ -163,23 +144,41 @@ pub async fn revoke_client_access(
     client_id: Uuid,
 ) -> AppResult<Committed<()>> {
     let meta = meta.with_command("RevokeClientAccess");
+    change_client_access(app, &meta, user_id, client_id, false).await
+}
+
+/// Access is recorded on both sides — the login's clients and the client's logins — in one
+/// commit, so the individual-client rule and the login's last-client rule both hold.
+async fn change_client_access(
+    app: &App,
+    meta: &CommandMeta,
+    user_id: Uuid,
+    client_id: Uuid,
+    grant: bool,
+) -> AppResult<Committed<()>> {
+    let (user_command, client_command) = if grant {
+        (
+            PortalUserCommand::GrantClientAccess { client_id },
+            ClientCommand::AttachPortalUser {
+                portal_user_id: user_id,
+            },
+        )
+    } else {
+        (
+            PortalUserCommand::RevokeClientAccess { client_id },
+            ClientCommand::DetachPortalUser {
+                portal_user_id: user_id,
+            },
+        )
+    };
     app.store
-        .transact(&meta, user_id, |uow| {
+        .transact(meta, user_id, |uow| {
+            let (user_command, client_command) = (user_command.clone(), client_command.clone());
             Box::pin(async move {
                 let mut user = existing_user(uow, user_id).await?;
                 let mut client = registered_client(uow, client_id).await?;
-                uow.execute(
-                    &mut user,
-                    PortalUserCommand::RevokeClientAccess { client_id },
-                )
-                .await?;
-                uow.execute(
-                    &mut client,
-                    ClientCommand::DetachPortalUser {
-                        portal_user_id: user_id,
-                    },
-                )
-                .await
+                uow.execute(&mut user, user_command).await?;
+                uow.execute(&mut client, client_command).await
             })
         })
         .await
