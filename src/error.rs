@@ -43,6 +43,8 @@ pub enum AppError {
     Conflict { code: &'static str, detail: String },
     #[error("the database is unreachable")]
     Unavailable,
+    #[error("the read models have not reached position {position} yet; try again")]
+    ProjectionLag { position: i64 },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -71,6 +73,7 @@ impl AppError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ProjectionLag { .. } => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -85,6 +88,7 @@ impl AppError {
             Self::NotFound(_) => "not_found",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::Unavailable => "database_unavailable",
+            Self::ProjectionLag { .. } => "projection_lag",
             Self::Internal(_) => "internal_error",
         }
     }

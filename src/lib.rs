@@ -11,6 +11,7 @@ pub mod db;
 pub mod embedded_pg;
 pub mod error;
 pub mod http;
+pub mod reads;
 pub mod security;
 pub mod server;
 pub mod store;

@@ -22,6 +22,10 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "portal-accounts listening on http://{addr}");
 
+    let (stop_projections, stopping) = tokio::sync::watch::channel(false);
+    let engine = projections::Engine::new(db.pool.clone(), projections::all());
+    let projecting = tokio::spawn(engine.run(stopping));
+
     let router = crate::http::router(app);
     axum::serve(
         listener,
@@ -30,6 +34,8 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
     .with_graceful_shutdown(shutdown_signal())
     .await?;
     tracing::info!("shutting down");
+    let _ = stop_projections.send(true);
+    let _ = projecting.await;
     db.shutdown().await;
     Ok(())
 }

@@ -33,8 +33,9 @@ pub fn api_routes() -> OpenApiRouter<App> {
         .routes(routes!(items::set_image, items::get_image))
         .layer(DefaultBodyLimit::max(routes::items::IMAGE_LIMIT));
     OpenApiRouter::with_openapi(openapi::base())
-        .routes(routes!(clients::register_client))
-        .routes(routes!(clients::change_client))
+        .routes(routes!(clients::register_client, clients::list_clients))
+        .routes(routes!(clients::change_client, clients::get_client))
+        .routes(routes!(clients::invitation_dashboard))
         .routes(routes!(clients::invite_client))
         .routes(routes!(clients::revoke_invitation))
         .routes(routes!(clients::bulk_invite))
@@ -46,7 +47,10 @@ pub fn api_routes() -> OpenApiRouter<App> {
         .routes(routes!(portal_users::reset_password))
         .routes(routes!(portal_users::disable_login))
         .routes(routes!(portal_users::enable_login))
-        .routes(routes!(portal_users::remove_portal_user))
+        .routes(routes!(
+            portal_users::remove_portal_user,
+            portal_users::get_portal_user
+        ))
         .routes(routes!(items::create_item))
         .routes(routes!(items::change_price))
         .merge(image_upload)

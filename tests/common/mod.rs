@@ -55,6 +55,8 @@ pub struct Server {
     pub base: String,
     pub app: App,
     pub http: Client,
+    /// Dropping the server stops its projection engine, if it runs one.
+    _stop_projections: Option<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Server {
@@ -79,7 +81,36 @@ impl Server {
             base: format!("http://{addr}"),
             app,
             http: Client::new(),
+            _stop_projections: None,
         }
+    }
+
+    /// A server that also runs the projection engine, started once the read models have
+    /// caught up with everything already in the (shared) test database.
+    pub async fn start_reading() -> Self {
+        let mut s = Self::start().await;
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let engine = projections::Engine::new(s.pool().clone(), projections::all());
+        tokio::spawn(engine.run(stopping));
+        s._stop_projections = Some(stop);
+        let newest: i64 =
+            sqlx::query_scalar("SELECT COALESCE(max(global_position), 0) FROM events")
+                .fetch_one(s.pool())
+                .await
+                .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+        while newest > 0
+            && !projections::engine::includes(s.pool(), &["clients"], newest)
+                .await
+                .unwrap()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "read models did not catch up"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        s
     }
 
     pub fn pool(&self) -> &PgPool {

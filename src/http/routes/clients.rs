@@ -1,7 +1,7 @@
 //! Staff routes for clients, their invitations and the items on their portal.
 
 use aggregates::values::{ClientKind, DisplayName, Email, ExternalRef};
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -15,8 +15,9 @@ use crate::commands::clients::{
     self as service, BulkInvited, BulkSelection, BulkSkipped, NewClient,
 };
 use crate::error::{AppError, AppResult, Problem};
-use crate::http::auth::Writer;
+use crate::http::auth::{Reader, Writer};
 use crate::http::extract::{checked, double_option, Checks, JsonBody, PathId, PathIds};
+use crate::reads::{self, ClientDetail, ClientSummary, InvitationDashboard};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -246,4 +247,119 @@ pub async fn unassign_item(
             .await?
             .into(),
     ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ListClientsQuery {
+    /// not_invited, invited, invitation_expired, active or disabled.
+    pub status: Option<String>,
+    /// Part of the name, e-mail or external reference (case-insensitive).
+    pub q: Option<String>,
+    /// 1–200, default 50.
+    pub limit: Option<String>,
+    /// `next_cursor` of the page before.
+    pub cursor: Option<String>,
+    /// Wait (≤ 5 s) until the read models include this position.
+    pub min_position: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientPage {
+    pub items: Vec<ClientSummary>,
+    pub next_cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/clients", tag = "clients", params(ListClientsQuery),
+    responses((status = 200, body = ClientPage), (status = 422, body = Problem), (status = 504, description = "projection_lag", body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn list_clients(
+    State(app): State<App>,
+    Reader(staff): Reader,
+    Query(q): Query<ListClientsQuery>,
+) -> AppResult<Json<ClientPage>> {
+    let mut v = Checks::default();
+    let min_position = v.field("min_position", parse_position(q.min_position.as_deref()));
+    let status = v.optional("status", q.status.as_deref(), |s| {
+        reads::CLIENT_STATUSES
+            .contains(&s)
+            .then(|| s.to_string())
+            .ok_or_else(|| format!("must be one of {}", reads::CLIENT_STATUSES.join(", ")))
+    });
+    let limit = v.field(
+        "limit",
+        match q.limit.as_deref().map(str::parse::<i64>) {
+            None => Ok(50),
+            Some(Ok(n)) if (1..=200).contains(&n) => Ok(n),
+            _ => Err("must be a whole number from 1 to 200".to_string()),
+        },
+    );
+    let after = v.optional("cursor", q.cursor.as_deref(), |c| {
+        reads::decode_cursor(c).ok_or_else(|| "is not a cursor this API gave out".to_string())
+    });
+    let search = v.optional("q", q.q.as_deref(), |s| {
+        (s.chars().count() <= 200)
+            .then(|| s.trim().to_string())
+            .ok_or_else(|| "must be at most 200 characters".to_string())
+    });
+    v.finish()?;
+    reads::wait_for(app.pool(), checked(min_position)).await?;
+    let query = reads::ClientQuery {
+        status: checked(status),
+        search: checked(search).filter(|s| !s.is_empty()),
+        limit: checked(limit),
+        after: checked(after),
+    };
+    let (items, next_cursor) = reads::list_clients(app.pool(), staff.tenant_id, &query).await?;
+    Ok(Json(ClientPage { items, next_cursor }))
+}
+
+/// `min_position`: absent, or a position ≥ 0.
+pub fn parse_position(raw: Option<&str>) -> Result<Option<i64>, String> {
+    match raw.map(str::parse::<i64>) {
+        None => Ok(None),
+        Some(Ok(n)) if n >= 0 => Ok(Some(n)),
+        _ => Err("must be a position (a whole number ≥ 0)".into()),
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct MinPosition {
+    /// Wait (≤ 5 s) until the read models include this position.
+    pub min_position: Option<String>,
+}
+
+impl MinPosition {
+    pub async fn wait(&self, app: &App) -> AppResult<()> {
+        let position = parse_position(self.min_position.as_deref())
+            .map_err(|m| AppError::invalid("min_position", m))?;
+        reads::wait_for(app.pool(), position).await
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/clients/{id}", tag = "clients", params(("id" = Uuid, Path), MinPosition),
+    responses((status = 200, body = ClientDetail), (status = 404, body = Problem), (status = 504, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn get_client(
+    State(app): State<App>,
+    Reader(staff): Reader,
+    PathId(id): PathId,
+    Query(q): Query<MinPosition>,
+) -> AppResult<Json<ClientDetail>> {
+    q.wait(&app).await?;
+    let client = reads::client(app.pool(), staff.tenant_id, id)
+        .await?
+        .ok_or(AppError::NotFound("client"))?;
+    Ok(Json(client))
+}
+
+#[utoipa::path(get, path = "/api/v1/dashboard/invitations", tag = "invitations", params(MinPosition),
+    responses((status = 200, body = InvitationDashboard), (status = 504, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn invitation_dashboard(
+    State(app): State<App>,
+    Reader(staff): Reader,
+    Query(q): Query<MinPosition>,
+) -> AppResult<Json<InvitationDashboard>> {
+    q.wait(&app).await?;
+    Ok(Json(reads::dashboard(app.pool(), staff.tenant_id).await?))
 }

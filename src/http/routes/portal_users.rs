@@ -14,8 +14,10 @@ use super::PositionOnly;
 use crate::app::App;
 use crate::commands::portal_users::{self as service, NewPortalUser, ResetMode};
 use crate::error::{AppError, AppResult, Problem};
-use crate::http::auth::Writer;
+use crate::http::auth::{Reader, Writer};
 use crate::http::extract::{checked, Checks, JsonBody, JsonOrEmpty, PathId, PathIds};
+use crate::http::routes::clients::MinPosition;
+use crate::reads::{self, PortalUserDetail};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -214,4 +216,20 @@ pub async fn remove_portal_user(
     PathId(user_id): PathId,
 ) -> AppResult<Json<PositionOnly>> {
     Ok(Json(service::remove(&app, &meta, user_id).await?.into()))
+}
+
+#[utoipa::path(get, path = "/api/v1/portal-users/{id}", tag = "portal users", params(("id" = Uuid, Path), MinPosition),
+    responses((status = 200, body = PortalUserDetail), (status = 404, body = Problem), (status = 504, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn get_portal_user(
+    State(app): State<App>,
+    Reader(staff): Reader,
+    PathId(id): PathId,
+    axum::extract::Query(q): axum::extract::Query<MinPosition>,
+) -> AppResult<Json<PortalUserDetail>> {
+    q.wait(&app).await?;
+    let user = reads::portal_user(app.pool(), staff.tenant_id, id)
+        .await?
+        .ok_or(AppError::NotFound("portal user"))?;
+    Ok(Json(user))
 }

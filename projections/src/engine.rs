@@ -1,0 +1,288 @@
+//! The projection engine: reads the log in commit-safe order in batches, applies each batch
+//! and moves the checkpoint in one transaction, records events it cannot apply, and wakes on
+//! NOTIFY with a polling fallback. One runner per projection across processes: the
+//! checkpoint row is locked (SKIP LOCKED) for the length of each batch.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use sqlx::postgres::{PgListener, PgRow};
+use sqlx::{PgConnection, PgPool, Row};
+use tokio::sync::{watch, Notify};
+use uuid::Uuid;
+
+/// One row of the `events` table as projections see it.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub global_position: i64,
+    pub tx_id: String,
+    pub tenant_id: Uuid,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    /// The event's own fields (the stored `{"Type": {...}}` wrapper removed).
+    pub data: serde_json::Value,
+    pub metadata: serde_json::Value,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl StoredEvent {
+    fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
+        let event_type: String = row.try_get("event_type")?;
+        let payload: serde_json::Value = row.try_get("payload")?;
+        Ok(Self {
+            global_position: row.try_get("global_position")?,
+            tx_id: row.try_get("tx_id")?,
+            tenant_id: row.try_get("tenant_id")?,
+            aggregate_type: row.try_get("aggregate_type")?,
+            aggregate_id: row.try_get("aggregate_id")?,
+            sequence: row.try_get("sequence")?,
+            data: payload.get(&event_type).cloned().unwrap_or(payload),
+            event_type,
+            event_version: row.try_get("event_version")?,
+            metadata: row.try_get("metadata")?,
+            recorded_at: row.try_get("recorded_at")?,
+        })
+    }
+
+    /// A UUID field of the event's data.
+    pub fn uuid(&self, field: &str) -> Result<Uuid, sqlx::Error> {
+        self.data
+            .get(field)
+            .and_then(|v| v.as_str())
+            .and_then(|s| Uuid::try_parse(s).ok())
+            .ok_or_else(|| {
+                sqlx::Error::Protocol(format!("{} has no UUID {field}", self.event_type))
+            })
+    }
+
+    pub fn text(&self, field: &str) -> Option<&str> {
+        self.data.get(field).and_then(|v| v.as_str())
+    }
+
+    pub fn stream_uuid(&self) -> Result<Uuid, sqlx::Error> {
+        Uuid::try_parse(&self.aggregate_id).map_err(|e| sqlx::Error::Protocol(e.to_string()))
+    }
+}
+
+/// A read model: applies events to its tables inside the engine's transaction.
+pub trait Projection: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn apply<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        event: &'a StoredEvent,
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>>;
+}
+
+pub struct Engine {
+    pool: PgPool,
+    projections: Vec<Arc<dyn Projection>>,
+    batch_size: i64,
+}
+
+/// Events read per transaction.
+pub const DEFAULT_BATCH: i64 = 500;
+/// How often to look for events when no NOTIFY arrives.
+const POLL: Duration = Duration::from_secs(1);
+
+impl Engine {
+    pub fn new(pool: PgPool, projections: Vec<Arc<dyn Projection>>) -> Self {
+        Self {
+            pool,
+            projections,
+            batch_size: DEFAULT_BATCH,
+        }
+    }
+
+    pub fn with_batch_size(mut self, batch_size: i64) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.projections.iter().map(|p| p.name()).collect()
+    }
+
+    /// Applies one batch of `projection`: the number of events it covered (0: nothing new),
+    /// or `None` when another runner holds this projection right now.
+    pub async fn step(&self, projection: &dyn Projection) -> Result<Option<usize>, sqlx::Error> {
+        sqlx::query("INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING")
+            .bind(projection.name())
+            .execute(&self.pool)
+            .await?;
+        match self.batch(projection, false).await {
+            Ok(n) => Ok(n),
+            Err(e) => {
+                // Apply the batch again one event at a time, so a poisoned event is recorded
+                // and skipped while the rest still apply. (A lost connection fails here too.)
+                tracing::warn!(projection = projection.name(), error = %e, "batch failed; isolating the event");
+                self.batch(projection, true).await
+            }
+        }
+    }
+
+    async fn batch(
+        &self,
+        projection: &dyn Projection,
+        isolate: bool,
+    ) -> Result<Option<usize>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let checkpoint: Option<(String, i64)> = sqlx::query_as(
+            "SELECT last_tx::text, last_position FROM projection_checkpoints WHERE name = $1 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(projection.name())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((last_tx, last_position)) = checkpoint else {
+            return Ok(None);
+        };
+        // Only transactions older than every running one: a later-committing event with a
+        // lower position cannot be overtaken.
+        let rows = sqlx::query(
+            "SELECT global_position, tx_id::text AS tx_id, tenant_id, aggregate_type, aggregate_id, sequence,
+                    event_type, event_version, payload, metadata, recorded_at
+               FROM events
+              WHERE (tx_id, global_position) > ($1::xid8, $2)
+                AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+              ORDER BY tx_id, global_position
+              LIMIT $3",
+        )
+        .bind(&last_tx)
+        .bind(last_position)
+        .bind(self.batch_size)
+        .fetch_all(&mut *tx)
+        .await?;
+        let Some(last) = rows.last() else {
+            return Ok(Some(0));
+        };
+        let (end_tx, end_position): (String, i64) =
+            (last.try_get("tx_id")?, last.try_get("global_position")?);
+        for row in &rows {
+            let event = StoredEvent::from_row(row)?;
+            if !isolate {
+                projection.apply(&mut tx, &event).await?;
+                continue;
+            }
+            sqlx::query("SAVEPOINT one_event").execute(&mut *tx).await?;
+            if let Err(e) = projection.apply(&mut tx, &event).await {
+                sqlx::query("ROLLBACK TO SAVEPOINT one_event")
+                    .execute(&mut *tx)
+                    .await?;
+                tracing::error!(projection = projection.name(), position = event.global_position, error = %e, "event could not be projected");
+                metrics::counter!("projection_failures_total", "projection" => projection.name())
+                    .increment(1);
+                sqlx::query(
+                    "INSERT INTO projection_failures (projection, global_position, event_type, error)
+                     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                )
+                .bind(projection.name())
+                .bind(event.global_position)
+                .bind(&event.event_type)
+                .bind(e.to_string())
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        sqlx::query("UPDATE projection_checkpoints SET last_tx = $2::xid8, last_position = $3, updated_at = now() WHERE name = $1")
+            .bind(projection.name())
+            .bind(&end_tx)
+            .bind(end_position)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        metrics::gauge!("projection_position", "projection" => projection.name())
+            .set(end_position as f64);
+        Ok(Some(rows.len()))
+    }
+
+    /// Applies batches until `projection` has caught up with what is committed now; while
+    /// another runner holds it, waits for that runner.
+    pub async fn catch_up(&self, projection: &dyn Projection) -> Result<usize, sqlx::Error> {
+        let mut total = 0;
+        loop {
+            match self.step(projection).await? {
+                Some(0) => return Ok(total),
+                Some(n) => total += n,
+                None => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    }
+
+    /// Like `catch_up`, but gives up at once when another runner holds the projection (it
+    /// will do the work): what the background loop wants.
+    async fn catch_up_unless_held(&self, projection: &dyn Projection) -> Result<(), sqlx::Error> {
+        while let Some(n) = self.step(projection).await? {
+            if n == 0 {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs every projection until `shutdown` turns true.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let wake = Arc::new(Notify::new());
+        let listener = tokio::spawn(listen(self.pool.clone(), wake.clone()));
+        let engine = Arc::new(self);
+        let mut runners = Vec::new();
+        for projection in engine.projections.clone() {
+            let (engine, wake, mut shutdown) = (engine.clone(), wake.clone(), shutdown.clone());
+            runners.push(tokio::spawn(async move {
+                loop {
+                    if let Err(e) = engine.catch_up_unless_held(projection.as_ref()).await {
+                        tracing::warn!(projection = projection.name(), error = %e, "projection paused; retrying");
+                    }
+                    tokio::select! {
+                        () = wake.notified() => {}
+                        () = tokio::time::sleep(POLL) => {}
+                        _ = shutdown.changed() => return,
+                    }
+                }
+            }));
+        }
+        let _ = shutdown.changed().await;
+        for runner in runners {
+            let _ = runner.await;
+        }
+        listener.abort();
+    }
+}
+
+async fn listen(pool: PgPool, wake: Arc<Notify>) {
+    loop {
+        let listening = async {
+            let mut listener = PgListener::connect_with(&pool).await?;
+            listener.listen("events_appended").await?;
+            loop {
+                listener.recv().await?;
+                wake.notify_waiters();
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), sqlx::Error>(())
+        };
+        if let Err(e) = listening.await {
+            tracing::debug!(error = %e, "event listener lost its connection; polling meanwhile");
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Whether every projection named has applied the event at `position` (false if there is no
+/// such event yet).
+pub async fn includes(pool: &PgPool, names: &[&str], position: i64) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) = cardinality($2::text[])
+                AND COALESCE(bool_and((e.tx_id, e.global_position) <= (c.last_tx, c.last_position)), false)
+           FROM events e CROSS JOIN projection_checkpoints c
+          WHERE e.global_position = $1 AND c.name = ANY($2)",
+    )
+    .bind(position)
+    .bind(names)
+    .fetch_one(pool)
+    .await
+}
