@@ -34,12 +34,24 @@ pub enum Command {
     /// Manage staff bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Read models: where each projection stands.
+    #[command(subcommand)]
+    Projections(ProjectionsCommand),
     /// Auditing the event log.
     #[command(subcommand)]
     Audit(AuditCommand),
     /// The private PostgreSQL cluster (used when DATABASE_URL is unset).
     #[command(subcommand)]
     Db(DbCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsCommand {
+    /// Position, lag and failed events of each projection.
+    Status {
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -122,6 +134,25 @@ pub async fn run(cli: Cli) -> Result<()> {
             })
             .await?;
             println!("{id}");
+            Ok(())
+        }
+        Command::Projections(ProjectionsCommand::Status { database }) => {
+            crate::telemetry::init_logging(LogFormat::Text);
+            let all = with_app(&database, |app| async move {
+                Ok(projections::engine::status(app.pool()).await?)
+            })
+            .await?;
+            println!("projection\tposition\tlag\tfailed_events\tupdated_at");
+            for p in all {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    p.name,
+                    p.position,
+                    p.lag,
+                    p.failures,
+                    p.updated_at.to_rfc3339()
+                );
+            }
             Ok(())
         }
         Command::Audit(AuditCommand::Verify { tenant, database }) => {

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::error::{AppError, AppResult};
 
 /// The read models every staff read route depends on.
-pub const READ_MODELS: &[&str] = &["clients"];
+pub const READ_MODELS: &[&str] = &["clients", "items", "contracts"];
 /// The longest a read waits for `min_position`.
 const MAX_WAIT: Duration = Duration::from_secs(5);
 
@@ -260,4 +260,101 @@ pub async fn dashboard(pool: &PgPool, tenant_id: Uuid) -> AppResult<InvitationDa
         active: row.try_get("active")?,
         disabled: row.try_get("disabled")?,
     })
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Price {
+    pub amount_minor: i64,
+    pub currency: String,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ClientItem {
+    pub item_id: Uuid,
+    pub sku: String,
+    pub name: String,
+    /// The item's current price.
+    pub unit_price: Price,
+    pub has_image: bool,
+    pub assigned_at: DateTime<Utc>,
+}
+
+/// The items on a client's portal with today's prices; `None` for an unknown client.
+pub async fn client_items(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    client_id: Uuid,
+) -> AppResult<Option<Vec<ClientItem>>> {
+    let known: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM rm_clients WHERE tenant_id = $1 AND client_id = $2)",
+    )
+    .bind(tenant_id)
+    .bind(client_id)
+    .fetch_one(pool)
+    .await?;
+    if !known {
+        return Ok(None);
+    }
+    let rows = sqlx::query(
+        "SELECT i.item_id, i.sku, i.name, i.amount_minor, i.currency, i.has_image, ci.assigned_at
+           FROM rm_client_items ci JOIN rm_items i USING (tenant_id, item_id)
+          WHERE ci.tenant_id = $1 AND ci.client_id = $2
+          ORDER BY i.name, i.item_id",
+    )
+    .bind(tenant_id)
+    .bind(client_id)
+    .fetch_all(pool)
+    .await?;
+    let items = rows
+        .iter()
+        .map(|r| {
+            Ok(ClientItem {
+                item_id: r.try_get("item_id")?,
+                sku: r.try_get("sku")?,
+                name: r.try_get("name")?,
+                unit_price: Price {
+                    amount_minor: r.try_get("amount_minor")?,
+                    currency: r.try_get("currency")?,
+                },
+                has_image: r.try_get("has_image")?,
+                assigned_at: r.try_get("assigned_at")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok(Some(items))
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ContractView {
+    pub id: Uuid,
+    pub client_id: Uuid,
+    pub title: String,
+    pub content_sha256: String,
+    /// awaiting_signature, signed or voided.
+    pub status: String,
+    pub signed_by: Option<String>,
+    pub signed_at: Option<DateTime<Utc>>,
+    pub issued_at: DateTime<Utc>,
+}
+
+pub async fn contract(pool: &PgPool, tenant_id: Uuid, id: Uuid) -> AppResult<Option<ContractView>> {
+    let row = sqlx::query("SELECT * FROM rm_contracts WHERE tenant_id = $1 AND contract_id = $2")
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    row.map(|r| {
+        Ok(ContractView {
+            id: r.try_get("contract_id")?,
+            client_id: r.try_get("client_id")?,
+            title: r.try_get("title")?,
+            content_sha256: r.try_get("content_sha256")?,
+            status: r.try_get("status")?,
+            signed_by: r.try_get("signed_by")?,
+            signed_at: r.try_get("signed_at")?,
+            issued_at: r.try_get("issued_at")?,
+        })
+    })
+    .transpose()
+    .map_err(|e: sqlx::Error| e.into())
 }

@@ -78,6 +78,8 @@ async fn the_openapi_document_describes_every_route() {
         ("get", "/api/v1/clients/{id}"),
         ("get", "/api/v1/portal-users/{id}"),
         ("get", "/api/v1/dashboard/invitations"),
+        ("get", "/api/v1/clients/{id}/items"),
+        ("get", "/api/v1/contracts/{id}"),
         ("get", "/api/v1/audit/events"),
         ("get", "/api/v1/audit/clients/{id}/history"),
         ("get", "/api/v1/audit/streams/{stream_type}/{stream_id}"),

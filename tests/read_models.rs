@@ -292,6 +292,12 @@ impl Projection for Counting {
     fn name(&self) -> &'static str {
         self.0
     }
+    fn tables(&self) -> &'static [&'static str] {
+        &["test_applications"]
+    }
+    fn event_types(&self) -> &'static [&'static str] {
+        &["ClientRegistered", "TenantCreated", "StaffTokenIssued"]
+    }
     fn apply<'a>(
         &'a self,
         tx: &'a mut PgConnection,
@@ -330,7 +336,8 @@ async fn counting_from_now(s: &Server, name: &'static str) -> Arc<Counting> {
 
 async fn applications(s: &Server, name: &str, tenant: uuid::Uuid) -> (i64, i64, i64) {
     sqlx::query_as(
-        "SELECT count(*), count(DISTINCT a.global_position), (SELECT count(*) FROM events WHERE tenant_id = $2)
+        "SELECT count(*), count(DISTINCT a.global_position),
+                (SELECT count(*) FROM events WHERE tenant_id = $2 AND event_type IN ('ClientRegistered', 'TenantCreated', 'StaffTokenIssued'))
            FROM test_applications a JOIN events e USING (global_position)
           WHERE a.projection = $1 AND e.tenant_id = $2",
     )
@@ -416,4 +423,209 @@ async fn an_engine_killed_between_batches_resumes_without_duplicates_or_gaps() {
         (events, events),
         "every event exactly once"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item_lists_show_the_current_price_and_contracts_their_status() {
+    let s = Server::start_reading().await;
+    let t = s.tenant().await;
+    let (_, a) = s
+        .post(
+            "/api/v1/clients",
+            &t.staff,
+            json!({"display_name": "A", "kind": "organisation"}),
+        )
+        .await;
+    let (_, b) = s
+        .post(
+            "/api/v1/clients",
+            &t.staff,
+            json!({"display_name": "B", "kind": "organisation"}),
+        )
+        .await;
+    let (a, b) = (id_of(&a, "id"), id_of(&b, "id"));
+    let (_, item) = s
+        .post("/api/v1/items", &t.staff, json!({"sku": "PAYROLL", "name": "Payroll", "unit_price": {"amount_minor": 5000, "currency": "GBP"}}))
+        .await;
+    let item = id_of(&item, "id");
+    let (_, other) = s
+        .post("/api/v1/items", &t.staff, json!({"sku": "AUDIT", "name": "Audit", "unit_price": {"amount_minor": 90000, "currency": "GBP"}}))
+        .await;
+    let other = id_of(&other, "id");
+    for client in [&a, &b] {
+        s.post(
+            &format!("/api/v1/clients/{client}/items"),
+            &t.staff,
+            json!({"item_id": item}),
+        )
+        .await;
+    }
+    s.post(
+        &format!("/api/v1/clients/{a}/items"),
+        &t.staff,
+        json!({"item_id": other}),
+    )
+    .await;
+    send(
+        s.request(
+            Method::PUT,
+            &format!("/api/v1/items/{item}/image"),
+            &t.staff,
+        )
+        .header("content-type", "image/png")
+        .body(portal_accounts::http::png::tiny_png()),
+    )
+    .await;
+    let (_, priced) = s
+        .call(
+            Method::PUT,
+            &format!("/api/v1/items/{item}/price"),
+            &t.staff,
+            Some(json!({"unit_price": {"amount_minor": 5500, "currency": "GBP"}})),
+        )
+        .await;
+    let (_, removed) = s
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/clients/{a}/items/{other}"),
+            &t.staff,
+            None,
+        )
+        .await;
+    let position = priced["position"]
+        .as_i64()
+        .unwrap()
+        .max(removed["position"].as_i64().unwrap());
+
+    for client in [&a, &b] {
+        let (status, list) = get(
+            &s,
+            &format!("/api/v1/clients/{client}/items?min_position={position}"),
+            &t.reporting,
+        )
+        .await;
+        assert_eq!(status, 200, "{list}");
+        let items = list["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{list}");
+        assert_eq!(items[0]["item_id"], item);
+        assert_eq!(
+            items[0]["unit_price"],
+            json!({"amount_minor": 5500, "currency": "GBP"})
+        );
+        assert_eq!(items[0]["has_image"], true);
+        assert!(items[0]["assigned_at"].is_string());
+    }
+
+    let (_, contract) = s
+        .post(
+            &format!("/api/v1/clients/{a}/contracts"),
+            &t.staff,
+            json!({"title": "LoE", "body": "Terms"}),
+        )
+        .await;
+    let id = id_of(&contract, "id");
+    let (status, c) = get(
+        &s,
+        &format!(
+            "/api/v1/contracts/{id}?min_position={}",
+            contract["position"]
+        ),
+        &t.staff,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (c["status"].as_str(), c["client_id"].as_str()),
+        (Some("awaiting_signature"), Some(a.as_str()))
+    );
+    assert_eq!(c["content_sha256"], contract["content_sha256"]);
+    let (_, voided) = s
+        .post(&format!("/api/v1/contracts/{id}/void"), &t.staff, json!({}))
+        .await;
+    let (_, c) = get(
+        &s,
+        &format!("/api/v1/contracts/{id}?min_position={}", voided["position"]),
+        &t.staff,
+    )
+    .await;
+    assert_eq!(
+        (c["status"].as_str(), &c["signed_by"]),
+        (Some("voided"), &Value::Null)
+    );
+
+    let stranger = s.tenant().await;
+    for path in [
+        format!("/api/v1/contracts/{id}"),
+        format!("/api/v1/clients/{a}/items"),
+    ] {
+        let (status, _) = get(&s, &path, &stranger.staff).await;
+        assert_eq!(status, 404, "{path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poisoned_event_is_recorded_and_does_not_stall_the_read_model() {
+    let s = Server::start_reading().await;
+    let t = s.tenant().await;
+    let (_, client) = s
+        .post(
+            "/api/v1/clients",
+            &t.staff,
+            json!({"display_name": "Before", "kind": "individual"}),
+        )
+        .await;
+    let client = id_of(&client, "id");
+    // An invitation event without its expiry: the clients projection cannot apply it.
+    let poisoned: i64 = sqlx::query_scalar(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         VALUES ('client', $1, 2, 'ClientInvited', '1.0', $2, $3) RETURNING global_position",
+    )
+    .bind(&client)
+    .bind(json!({"ClientInvited": {"invitation_id": uuid::Uuid::now_v7(), "email": "x@example.org"}}))
+    .bind(json!({"tenant_id": t.id, "actor": "system", "request_id": "test", "command": "Test"}))
+    .fetch_one(s.pool())
+    .await
+    .unwrap();
+    let (_, after) = s
+        .post(
+            "/api/v1/clients",
+            &t.staff,
+            json!({"display_name": "After", "kind": "individual"}),
+        )
+        .await;
+    let (status, c) = get(
+        &s,
+        &format!(
+            "/api/v1/clients/{}?min_position={}",
+            id_of(&after, "id"),
+            after["position"]
+        ),
+        &t.staff,
+    )
+    .await;
+    assert_eq!(
+        (status, c["display_name"].as_str()),
+        (200, Some("After")),
+        "the read model moved on"
+    );
+    let failure: (String, String) = sqlx::query_as("SELECT event_type, error FROM projection_failures WHERE projection = 'clients' AND global_position = $1")
+        .bind(poisoned)
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(failure.0, "ClientInvited");
+    let metrics = s
+        .http
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("projection_failed_events{projection=\"clients\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("projection_lag_positions{projection=\"clients\"}"));
 }

@@ -14,6 +14,28 @@ impl Projection for Clients {
         "clients"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["rm_clients", "rm_portal_users", "rm_portal_user_clients"]
+    }
+
+    fn event_types(&self) -> &'static [&'static str] {
+        &[
+            "ClientRegistered",
+            "ClientRenamed",
+            "ClientEmailChanged",
+            "ClientInvited",
+            "InvitationRevoked",
+            "InvitationAccepted",
+            "PortalUserAttached",
+            "PortalUserDetached",
+            "PortalUserCreated",
+            "PortalUserActivated",
+            "LoginDisabled",
+            "LoginEnabled",
+            "PortalAccessRemoved",
+        ]
+    }
+
     fn apply<'a>(
         &'a self,
         tx: &'a mut PgConnection,

@@ -72,11 +72,29 @@ impl StoredEvent {
 /// A read model: applies events to its tables inside the engine's transaction.
 pub trait Projection: Send + Sync {
     fn name(&self) -> &'static str;
+    /// The tables it writes (emptied and refilled by a rebuild).
+    fn tables(&self) -> &'static [&'static str];
+    /// The event types it reads; the engine does not fetch the others for it.
+    fn event_types(&self) -> &'static [&'static str];
     fn apply<'a>(
         &'a self,
         tx: &'a mut PgConnection,
         event: &'a StoredEvent,
     ) -> BoxFuture<'a, Result<(), sqlx::Error>>;
+    /// Applies a batch in log order. Projections override this to turn runs of events into
+    /// single statements; by default each event is applied in turn.
+    fn apply_batch<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        events: &'a [StoredEvent],
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            for event in events {
+                self.apply(tx, event).await?;
+            }
+            Ok(())
+        })
+    }
 }
 
 pub struct Engine {
@@ -142,51 +160,75 @@ impl Engine {
             return Ok(None);
         };
         // Only transactions older than every running one: a later-committing event with a
-        // lower position cannot be overtaken.
+        // lower position cannot be overtaken. The horizon is fixed once, so the statements
+        // below agree on what is finished even though each has its own snapshot.
+        let horizon: String =
+            sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+                .fetch_one(&mut *tx)
+                .await?;
         let rows = sqlx::query(
             "SELECT global_position, tx_id::text AS tx_id, tenant_id, aggregate_type, aggregate_id, sequence,
                     event_type, event_version, payload, metadata, recorded_at
                FROM events
               WHERE (tx_id, global_position) > ($1::xid8, $2)
-                AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+                AND tx_id < $3::xid8
+                AND event_type = ANY($4)
               ORDER BY tx_id, global_position
-              LIMIT $3",
+              LIMIT $5",
         )
         .bind(&last_tx)
         .bind(last_position)
+        .bind(&horizon)
+        .bind(projection.event_types())
         .bind(self.batch_size)
         .fetch_all(&mut *tx)
         .await?;
-        let Some(last) = rows.last() else {
+        let end: Option<(String, i64)> = if rows.len() as i64 == self.batch_size {
+            let last = rows.last().expect("a full batch");
+            Some((last.try_get("tx_id")?, last.try_get("global_position")?))
+        } else {
+            // Caught up: move past the events of other types too.
+            sqlx::query_as(
+                "SELECT tx_id::text, global_position FROM events
+                  WHERE (tx_id, global_position) > ($1::xid8, $2) AND tx_id < $3::xid8
+                  ORDER BY tx_id DESC, global_position DESC LIMIT 1",
+            )
+            .bind(&last_tx)
+            .bind(last_position)
+            .bind(&horizon)
+            .fetch_optional(&mut *tx)
+            .await?
+        };
+        let Some((end_tx, end_position)) = end else {
             return Ok(Some(0));
         };
-        let (end_tx, end_position): (String, i64) =
-            (last.try_get("tx_id")?, last.try_get("global_position")?);
-        for row in &rows {
-            let event = StoredEvent::from_row(row)?;
-            if !isolate {
-                projection.apply(&mut tx, &event).await?;
-                continue;
-            }
-            sqlx::query("SAVEPOINT one_event").execute(&mut *tx).await?;
-            if let Err(e) = projection.apply(&mut tx, &event).await {
-                sqlx::query("ROLLBACK TO SAVEPOINT one_event")
+        let events = rows
+            .iter()
+            .map(StoredEvent::from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        if isolate {
+            for event in &events {
+                sqlx::query("SAVEPOINT one_event").execute(&mut *tx).await?;
+                if let Err(e) = projection.apply(&mut tx, event).await {
+                    sqlx::query("ROLLBACK TO SAVEPOINT one_event")
+                        .execute(&mut *tx)
+                        .await?;
+                    tracing::error!(projection = projection.name(), position = event.global_position, error = %e, "event could not be projected");
+                    metrics::counter!("projection_failures_total", "projection" => projection.name()).increment(1);
+                    sqlx::query(
+                        "INSERT INTO projection_failures (projection, global_position, event_type, error)
+                         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(projection.name())
+                    .bind(event.global_position)
+                    .bind(&event.event_type)
+                    .bind(e.to_string())
                     .execute(&mut *tx)
                     .await?;
-                tracing::error!(projection = projection.name(), position = event.global_position, error = %e, "event could not be projected");
-                metrics::counter!("projection_failures_total", "projection" => projection.name())
-                    .increment(1);
-                sqlx::query(
-                    "INSERT INTO projection_failures (projection, global_position, event_type, error)
-                     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                )
-                .bind(projection.name())
-                .bind(event.global_position)
-                .bind(&event.event_type)
-                .bind(e.to_string())
-                .execute(&mut *tx)
-                .await?;
+                }
             }
+        } else {
+            projection.apply_batch(&mut tx, &events).await?;
         }
         sqlx::query("UPDATE projection_checkpoints SET last_tx = $2::xid8, last_position = $3, updated_at = now() WHERE name = $1")
             .bind(projection.name())
@@ -197,7 +239,8 @@ impl Engine {
         tx.commit().await?;
         metrics::gauge!("projection_position", "projection" => projection.name())
             .set(end_position as f64);
-        Ok(Some(rows.len()))
+        // Counted as progress even when only other types' events were passed over.
+        Ok(Some(events.len().max(1)))
     }
 
     /// Applies batches until `projection` has caught up with what is committed now; while
@@ -285,4 +328,37 @@ pub async fn includes(pool: &PgPool, names: &[&str], position: i64) -> Result<bo
     .bind(names)
     .fetch_one(pool)
     .await
+}
+
+/// Where a projection stands, for operators and `/metrics`.
+#[derive(Debug, Clone)]
+pub struct ProjectionStatus {
+    pub name: String,
+    pub position: i64,
+    /// Positions between the projection and the newest event in the log.
+    pub lag: i64,
+    pub failures: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub async fn status(pool: &PgPool) -> Result<Vec<ProjectionStatus>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT c.name, c.last_position, c.updated_at,
+                GREATEST((SELECT COALESCE(max(global_position), 0) FROM events) - c.last_position, 0) AS lag,
+                (SELECT count(*) FROM projection_failures f WHERE f.projection = c.name) AS failures
+           FROM projection_checkpoints c ORDER BY c.name",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ProjectionStatus {
+                name: r.try_get("name")?,
+                position: r.try_get("last_position")?,
+                lag: r.try_get("lag")?,
+                failures: r.try_get("failures")?,
+                updated_at: r.try_get("updated_at")?,
+            })
+        })
+        .collect()
 }

@@ -5,11 +5,17 @@
 //! the rows it covers.
 
 pub mod clients;
+pub mod contracts;
 pub mod engine;
+pub mod items;
 
 pub use engine::{Engine, Projection, StoredEvent};
 
 /// Every read model the service maintains.
 pub fn all() -> Vec<std::sync::Arc<dyn Projection>> {
-    vec![std::sync::Arc::new(clients::Clients)]
+    vec![
+        std::sync::Arc::new(clients::Clients),
+        std::sync::Arc::new(items::Items),
+        std::sync::Arc::new(contracts::Contracts),
+    ]
 }

@@ -100,7 +100,7 @@ impl Server {
                 .unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
         while newest > 0
-            && !projections::engine::includes(s.pool(), &["clients"], newest)
+            && !projections::engine::includes(s.pool(), portal_accounts::reads::READ_MODELS, newest)
                 .await
                 .unwrap()
         {

@@ -17,7 +17,7 @@ use crate::commands::clients::{
 use crate::error::{AppError, AppResult, Problem};
 use crate::http::auth::{Reader, Writer};
 use crate::http::extract::{checked, double_option, Checks, JsonBody, PathId, PathIds};
-use crate::reads::{self, ClientDetail, ClientSummary, InvitationDashboard};
+use crate::reads::{self, ClientDetail, ClientItem, ClientSummary, InvitationDashboard};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -362,4 +362,25 @@ pub async fn invitation_dashboard(
 ) -> AppResult<Json<InvitationDashboard>> {
     q.wait(&app).await?;
     Ok(Json(reads::dashboard(app.pool(), staff.tenant_id).await?))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientItems {
+    pub items: Vec<ClientItem>,
+}
+
+#[utoipa::path(get, path = "/api/v1/clients/{id}/items", tag = "items", params(("id" = Uuid, Path), MinPosition),
+    responses((status = 200, body = ClientItems), (status = 404, body = Problem), (status = 504, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn list_client_items(
+    State(app): State<App>,
+    Reader(staff): Reader,
+    PathId(id): PathId,
+    Query(q): Query<MinPosition>,
+) -> AppResult<Json<ClientItems>> {
+    q.wait(&app).await?;
+    let items = reads::client_items(app.pool(), staff.tenant_id, id)
+        .await?
+        .ok_or(AppError::NotFound("client"))?;
+    Ok(Json(ClientItems { items }))
 }

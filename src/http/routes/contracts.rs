@@ -11,9 +11,12 @@ use uuid::Uuid;
 use super::PositionOnly;
 use crate::app::App;
 use crate::commands::contracts as service;
+use crate::error::AppError;
 use crate::error::{AppResult, Problem};
-use crate::http::auth::Writer;
+use crate::http::auth::{Reader, Writer};
 use crate::http::extract::{checked, Checks, JsonBody, JsonOrEmpty, PathId};
+use crate::http::routes::clients::MinPosition;
+use crate::reads::{self, ContractView};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -78,4 +81,20 @@ pub async fn void_contract(
             .await?
             .into(),
     ))
+}
+
+#[utoipa::path(get, path = "/api/v1/contracts/{id}", tag = "contracts", params(("id" = Uuid, Path), MinPosition),
+    responses((status = 200, body = ContractView), (status = 404, body = Problem), (status = 504, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn get_contract(
+    State(app): State<App>,
+    Reader(staff): Reader,
+    PathId(id): PathId,
+    axum::extract::Query(q): axum::extract::Query<MinPosition>,
+) -> AppResult<Json<ContractView>> {
+    q.wait(&app).await?;
+    let contract = reads::contract(app.pool(), staff.tenant_id, id)
+        .await?
+        .ok_or(AppError::NotFound("contract"))?;
+    Ok(Json(contract))
 }

@@ -34,7 +34,23 @@ pub async fn readyz(State(app): State<App>) -> Response {
     }
 }
 
-pub async fn metrics() -> Response {
+pub async fn metrics(State(app): State<App>) -> Response {
+    // Projection positions are read at scrape time, so they are right whichever replica runs
+    // the projections.
+    match projections::engine::status(app.pool()).await {
+        Ok(all) => {
+            for p in all {
+                let name = p.name.clone();
+                metrics::gauge!("projection_position", "projection" => name.clone())
+                    .set(p.position as f64);
+                metrics::gauge!("projection_lag_positions", "projection" => name.clone())
+                    .set(p.lag as f64);
+                metrics::gauge!("projection_failed_events", "projection" => name)
+                    .set(p.failures as f64);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "projection status unavailable for /metrics"),
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         crate::telemetry::prometheus().render(),
