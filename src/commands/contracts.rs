@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::clients::registered_client;
 use super::run_on;
 use crate::app::App;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::store::{CommandMeta, Committed};
 
 #[derive(Debug, Clone)]
@@ -59,4 +59,62 @@ pub async fn void(
 ) -> AppResult<Committed<()>> {
     let meta = meta.with_command("VoidContract");
     run_on::<Contract>(app, &meta, id, ContractCommand::Void { reason }).await
+}
+
+/// What a portal user submits to sign a contract.
+pub struct Signature {
+    pub portal_user_id: Uuid,
+    pub signer_name: aggregates::values::SignerName,
+    pub content_sha256: String,
+}
+
+/// SignContract: a portal user with access to the contract's client signs the content they
+/// were shown. (The portal route that calls this arrives with the portal API.)
+pub async fn sign(
+    app: &App,
+    meta: &CommandMeta,
+    id: Uuid,
+    signature: Signature,
+) -> AppResult<Committed<()>> {
+    let meta = meta.with_command("SignContract");
+    let Signature {
+        portal_user_id,
+        signer_name,
+        content_sha256,
+    } = signature;
+    app.store
+        .transact(&meta, id, |uow| {
+            let (signer_name, content_sha256) = (signer_name.clone(), content_sha256.clone());
+            Box::pin(async move {
+                let mut contract = uow.load::<Contract>(id).await?;
+                let client_id = contract
+                    .state
+                    .issued
+                    .as_ref()
+                    .map(|c| c.client_id)
+                    .ok_or(AppError::NotFound("contract"))?;
+                let user = uow
+                    .load::<aggregates::portal_user::PortalUser>(portal_user_id)
+                    .await?;
+                let reaches_client =
+                    user.state.account.as_ref().is_some_and(|a| {
+                        !a.removed && !a.disabled && a.clients.contains(&client_id)
+                    });
+                if !reaches_client {
+                    // Another client's contract is, to this user, no contract at all.
+                    return Err(AppError::NotFound("contract"));
+                }
+                let meta = uow.meta().clone();
+                let command = ContractCommand::Sign {
+                    portal_user_id,
+                    signer_name,
+                    content_sha256,
+                    signed_at: chrono::Utc::now(),
+                    ip: meta.client_ip,
+                    user_agent: meta.user_agent,
+                };
+                uow.execute(&mut contract, command).await
+            })
+        })
+        .await
 }
