@@ -52,6 +52,13 @@ pub enum ProjectionsCommand {
         #[command(flatten)]
         database: DatabaseConfig,
     },
+    /// Rebuild a read model (or all) from the first event, while the service keeps serving.
+    Rebuild {
+        /// clients, items or contracts; all when absent.
+        name: Option<String>,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -154,6 +161,33 @@ pub async fn run(cli: Cli) -> Result<()> {
                 );
             }
             Ok(())
+        }
+        Command::Projections(ProjectionsCommand::Rebuild { name, database }) => {
+            crate::telemetry::init_logging(LogFormat::Text);
+            with_app(&database, |app| async move {
+                let all = projections::all();
+                let chosen: Vec<_> = all
+                    .iter()
+                    .filter(|p| name.as_deref().is_none_or(|n| n == p.name()))
+                    .collect();
+                anyhow::ensure!(
+                    !chosen.is_empty(),
+                    "no projection is called {}",
+                    name.unwrap_or_default()
+                );
+                let engine = projections::Engine::new(app.pool().clone(), all.clone());
+                for projection in chosen {
+                    let started = std::time::Instant::now();
+                    let applied = engine.rebuild(projection.as_ref()).await?;
+                    println!(
+                        "{}\trebuilt from {applied} events in {:.1} s",
+                        projection.name(),
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+                Ok(())
+            })
+            .await
         }
         Command::Audit(AuditCommand::Verify { tenant, database }) => {
             crate::telemetry::init_logging(LogFormat::Text);

@@ -97,6 +97,22 @@ pub trait Projection: Send + Sync {
     }
 }
 
+/// Where a batch goes: the live tables and checkpoint, or a rebuild's.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    checkpoint: &'a str,
+    schema: Option<&'a str>,
+}
+
+impl<'a> Target<'a> {
+    fn live(projection: &'a dyn Projection) -> Self {
+        Self {
+            checkpoint: projection.name(),
+            schema: None,
+        }
+    }
+}
+
 pub struct Engine {
     pool: PgPool,
     projections: Vec<Arc<dyn Projection>>,
@@ -129,17 +145,25 @@ impl Engine {
     /// Applies one batch of `projection`: the number of events it covered (0: nothing new),
     /// or `None` when another runner holds this projection right now.
     pub async fn step(&self, projection: &dyn Projection) -> Result<Option<usize>, sqlx::Error> {
+        self.step_into(projection, Target::live(projection)).await
+    }
+
+    async fn step_into(
+        &self,
+        projection: &dyn Projection,
+        target: Target<'_>,
+    ) -> Result<Option<usize>, sqlx::Error> {
         sqlx::query("INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING")
-            .bind(projection.name())
+            .bind(target.checkpoint)
             .execute(&self.pool)
             .await?;
-        match self.batch(projection, false).await {
+        match self.batch(projection, target, false).await {
             Ok(n) => Ok(n),
             Err(e) => {
                 // Apply the batch again one event at a time, so a poisoned event is recorded
                 // and skipped while the rest still apply. (A lost connection fails here too.)
                 tracing::warn!(projection = projection.name(), error = %e, "batch failed; isolating the event");
-                self.batch(projection, true).await
+                self.batch(projection, target, true).await
             }
         }
     }
@@ -147,13 +171,20 @@ impl Engine {
     async fn batch(
         &self,
         projection: &dyn Projection,
+        target: Target<'_>,
         isolate: bool,
     ) -> Result<Option<usize>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
+        if let Some(schema) = target.schema {
+            // The projection's unqualified table names now mean the rebuild's fresh tables.
+            sqlx::query(&format!("SET LOCAL search_path TO {schema}, public"))
+                .execute(&mut *tx)
+                .await?;
+        }
         let checkpoint: Option<(String, i64)> = sqlx::query_as(
             "SELECT last_tx::text, last_position FROM projection_checkpoints WHERE name = $1 FOR UPDATE SKIP LOCKED",
         )
-        .bind(projection.name())
+        .bind(target.checkpoint)
         .fetch_optional(&mut *tx)
         .await?;
         let Some((last_tx, last_position)) = checkpoint else {
@@ -231,7 +262,7 @@ impl Engine {
             projection.apply_batch(&mut tx, &events).await?;
         }
         sqlx::query("UPDATE projection_checkpoints SET last_tx = $2::xid8, last_position = $3, updated_at = now() WHERE name = $1")
-            .bind(projection.name())
+            .bind(target.checkpoint)
             .bind(&end_tx)
             .bind(end_position)
             .execute(&mut *tx)
@@ -243,8 +274,9 @@ impl Engine {
         Ok(Some(events.len().max(1)))
     }
 
-    /// Applies batches until `projection` has caught up with what is committed now; while
-    /// another runner holds it, waits for that runner.
+    /// Applies batches until `projection` has reached the commit horizon (every transaction
+    /// older than the oldest still running); while another runner holds it, waits for that
+    /// runner. A transaction left open anywhere in the cluster holds the horizon back.
     pub async fn catch_up(&self, projection: &dyn Projection) -> Result<usize, sqlx::Error> {
         let mut total = 0;
         loop {
@@ -265,6 +297,86 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Rebuilds `projection` from the first event into fresh tables, then swaps their
+    /// contents in under the live checkpoint's lock, in one transaction: readers see the old
+    /// rows until the commit and the new ones after it, and never wait.
+    pub async fn rebuild(&self, projection: &dyn Projection) -> Result<usize, sqlx::Error> {
+        let name = projection.name();
+        let schema = format!(
+            "rebuild_{}",
+            name.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+        );
+        let checkpoint = format!("{name}__rebuild");
+        sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .execute(&self.pool)
+            .await?;
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&self.pool)
+            .await?;
+        for table in projection.tables() {
+            sqlx::query(&format!(
+                "CREATE TABLE {schema}.{table} (LIKE public.{table} INCLUDING ALL)"
+            ))
+            .execute(&self.pool)
+            .await?;
+        }
+        sqlx::query("DELETE FROM projection_checkpoints WHERE name = $1")
+            .bind(&checkpoint)
+            .execute(&self.pool)
+            .await?;
+        let target = Target {
+            checkpoint: &checkpoint,
+            schema: Some(&schema),
+        };
+        let mut applied = 0;
+        loop {
+            match self.step_into(projection, target).await? {
+                Some(0) => break,
+                Some(n) => applied += n,
+                None => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+
+        let mut tx = self.pool.begin().await?;
+        // Holding the live checkpoint keeps the live runner out until the swap commits.
+        sqlx::query("INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("SELECT 1 FROM projection_checkpoints WHERE name = $1 FOR UPDATE")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        for table in projection.tables() {
+            sqlx::query(&format!("DELETE FROM public.{table}"))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(&format!(
+                "INSERT INTO public.{table} SELECT * FROM {schema}.{table}"
+            ))
+            .execute(&mut *tx)
+            .await?;
+        }
+        // The live runner carries on from where the rebuild stopped.
+        sqlx::query(
+            "UPDATE projection_checkpoints l SET last_tx = r.last_tx, last_position = r.last_position, updated_at = now()
+               FROM projection_checkpoints r WHERE l.name = $1 AND r.name = $2",
+        )
+        .bind(name)
+        .bind(&checkpoint)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM projection_checkpoints WHERE name = $1")
+            .bind(&checkpoint)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+            .execute(&self.pool)
+            .await?;
+        Ok(applied)
     }
 
     /// Runs every projection until `shutdown` turns true.

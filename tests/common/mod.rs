@@ -43,6 +43,24 @@ pub async fn pool() -> PgPool {
         .connect_lazy_with(options.clone())
 }
 
+/// A database of its own, migrated, for tests that replay or rebuild the whole log.
+pub async fn fresh_database() -> PgPool {
+    let shared = pool().await;
+    let name = format!("t_{}", Uuid::now_v7().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&shared)
+        .await
+        .unwrap();
+    let options = shared.connect_options().as_ref().clone().database(&name);
+    let fresh = pool_options()
+        .max_connections(20)
+        .connect_with(options)
+        .await
+        .unwrap();
+    portal_accounts::db::MIGRATOR.run(&fresh).await.unwrap();
+    fresh
+}
+
 pub fn app(pool: PgPool) -> App {
     App::new(
         pool,
