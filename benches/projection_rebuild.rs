@@ -1,0 +1,87 @@
+//! Benchmark: rebuilding the read models from 1,000,000 events — events per second and peak
+//! memory — beside the raw rate at which the same PostgreSQL returns those rows to a client
+//! (one keyset-ordered stream), measured in the same run.
+//!
+//!     cargo bench --bench projection_rebuild            # 1,000,000 events
+//!     cargo bench --bench projection_rebuild -- 200000
+//!
+//! Uses DATABASE_URL, or the private cluster under target/bench-data (shared with the audit
+//! bench, whose generated log it reuses). Results: docs/performance.md.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use futures::TryStreamExt;
+use portal_accounts::app::App;
+use portal_accounts::commands::tenants::{create_tenant, tenant_id_by_slug};
+use portal_accounts::config::DatabaseConfig;
+use portal_accounts::db::Database;
+use portal_accounts::security::ServerSecret;
+use portal_accounts::synthetic::append_events;
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_default();
+    kb / 1024.0
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let events: i64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let data_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
+    let config = DatabaseConfig {
+        database_url: std::env::var("DATABASE_URL").ok(),
+        data_dir: data_dir.clone(),
+    };
+    let db = Database::connect(&config).await?;
+    db.migrate().await?;
+    let pool = db.pool.clone();
+    let app = App::new(pool.clone(), ServerSecret::from_config(None, &data_dir)?);
+    let slug = format!("bench-{events}");
+    if tenant_id_by_slug(&app, &slug).await?.is_none() {
+        let id = create_tenant(&app, &slug, "Bench").await?;
+        append_events(&pool, id, events, 200).await?;
+        sqlx::query("ANALYZE events").execute(&pool).await?;
+    }
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&pool).await?;
+
+    // The floor: every event, in the engine's order, streamed and discarded.
+    let started = Instant::now();
+    let mut rows = sqlx::query(
+        "SELECT global_position, tx_id::text, tenant_id, aggregate_type, aggregate_id, sequence,
+                event_type, event_version, payload, metadata, recorded_at
+           FROM events ORDER BY tx_id, global_position",
+    )
+    .fetch(&pool);
+    let mut raw = 0i64;
+    while rows.try_next().await?.is_some() {
+        raw += 1;
+    }
+    drop(rows);
+    let raw_seconds = started.elapsed().as_secs_f64();
+    let memory_before = peak_rss_mib();
+
+    let engine = projections::Engine::new(pool.clone(), projections::all());
+    let started = Instant::now();
+    for projection in projections::all() {
+        engine.rebuild(projection.as_ref()).await?;
+    }
+    let rebuild_seconds = started.elapsed().as_secs_f64();
+
+    println!("events in the log               {total}");
+    println!("raw read, engine order          {raw_seconds:.2} s  ({:.0} rows/s)", raw as f64 / raw_seconds);
+    println!(
+        "rebuild of all read models      {rebuild_seconds:.2} s  ({:.0} events/s per read model, {:.0} events/s over all {})",
+        total as f64 / (rebuild_seconds / projections::all().len() as f64),
+        total as f64 / rebuild_seconds,
+        projections::all().len()
+    );
+    println!("rebuild / raw read (per model)  {:.0}%", 100.0 * (raw_seconds / (rebuild_seconds / projections::all().len() as f64)));
+    println!("peak memory                     {memory_before:.0} MiB before rebuild, {:.0} MiB after", peak_rss_mib());
+    db.shutdown().await;
+    Ok(())
+}
