@@ -31,7 +31,10 @@ fn peak_rss_mib() -> f64 {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let events: i64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let events: i64 = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let data_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
     let config = DatabaseConfig {
         database_url: std::env::var("DATABASE_URL").ok(),
@@ -47,7 +50,9 @@ async fn main() -> anyhow::Result<()> {
         append_events(&pool, id, events, 200).await?;
         sqlx::query("ANALYZE events").execute(&pool).await?;
     }
-    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&pool).await?;
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await?;
 
     // The floor: every event, in the engine's order, streamed and discarded.
     let started = Instant::now();
@@ -73,15 +78,24 @@ async fn main() -> anyhow::Result<()> {
     let rebuild_seconds = started.elapsed().as_secs_f64();
 
     println!("events in the log               {total}");
-    println!("raw read, engine order          {raw_seconds:.2} s  ({:.0} rows/s)", raw as f64 / raw_seconds);
+    println!(
+        "raw read, engine order          {raw_seconds:.2} s  ({:.0} rows/s)",
+        raw as f64 / raw_seconds
+    );
     println!(
         "rebuild of all read models      {rebuild_seconds:.2} s  ({:.0} events/s per read model, {:.0} events/s over all {})",
         total as f64 / (rebuild_seconds / projections::all().len() as f64),
         total as f64 / rebuild_seconds,
         projections::all().len()
     );
-    println!("rebuild / raw read (per model)  {:.0}%", 100.0 * (raw_seconds / (rebuild_seconds / projections::all().len() as f64)));
-    println!("peak memory                     {memory_before:.0} MiB before rebuild, {:.0} MiB after", peak_rss_mib());
+    println!(
+        "rebuild / raw read (per model)  {:.0}%",
+        100.0 * (raw_seconds / (rebuild_seconds / projections::all().len() as f64))
+    );
+    println!(
+        "peak memory                     {memory_before:.0} MiB before rebuild, {:.0} MiB after",
+        peak_rss_mib()
+    );
     db.shutdown().await;
     Ok(())
 }
