@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use cqrs_es::persist::{EventUpcaster, SerializedEvent};
 use futures::future::BoxFuture;
 use sqlx::postgres::{PgListener, PgRow};
 use sqlx::{PgConnection, PgPool, Row};
@@ -31,20 +32,43 @@ pub struct StoredEvent {
 }
 
 impl StoredEvent {
-    fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
-        let event_type: String = row.try_get("event_type")?;
-        let payload: serde_json::Value = row.try_get("payload")?;
+    /// Reads a row and lifts its payload to today's shape with the same upcasters the write
+    /// side applies, so projections only ever see current event shapes.
+    fn from_row(row: &PgRow, upcasters: &[Box<dyn EventUpcaster>]) -> Result<Self, sqlx::Error> {
+        let mut stored = SerializedEvent::new(
+            row.try_get("aggregate_id")?,
+            row.try_get::<i64, _>("sequence")? as usize,
+            row.try_get("aggregate_type")?,
+            row.try_get("event_type")?,
+            row.try_get("event_version")?,
+            row.try_get("payload")?,
+            row.try_get("metadata")?,
+        );
+        for upcaster in upcasters {
+            if upcaster.can_upcast(&stored.event_type, &stored.event_version) {
+                stored = upcaster.upcast(stored);
+            }
+        }
+        let SerializedEvent {
+            aggregate_id,
+            sequence,
+            aggregate_type,
+            event_type,
+            event_version,
+            payload,
+            metadata,
+        } = stored;
         Ok(Self {
             global_position: row.try_get("global_position")?,
             tx_id: row.try_get("tx_id")?,
             tenant_id: row.try_get("tenant_id")?,
-            aggregate_type: row.try_get("aggregate_type")?,
-            aggregate_id: row.try_get("aggregate_id")?,
-            sequence: row.try_get("sequence")?,
+            aggregate_type,
+            aggregate_id,
+            sequence: sequence as i64,
             data: payload.get(&event_type).cloned().unwrap_or(payload),
             event_type,
-            event_version: row.try_get("event_version")?,
-            metadata: row.try_get("metadata")?,
+            event_version,
+            metadata,
             recorded_at: row.try_get("recorded_at")?,
         })
     }
@@ -233,9 +257,10 @@ impl Engine {
         let Some((end_tx, end_position)) = end else {
             return Ok(Some(0));
         };
+        let upcasters = aggregates::upcasting::upcasters();
         let events = rows
             .iter()
-            .map(StoredEvent::from_row)
+            .map(|row| StoredEvent::from_row(row, &upcasters))
             .collect::<Result<Vec<_>, _>>()?;
         if isolate {
             for event in &events {
