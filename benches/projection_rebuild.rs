@@ -69,11 +69,14 @@ async fn main() -> anyhow::Result<()> {
     drop(rows);
     let raw_seconds = started.elapsed().as_secs_f64();
     let memory_before = peak_rss_mib();
+    eprintln!("raw read done: {raw} rows in {raw_seconds:.1} s");
 
     let engine = projections::Engine::new(pool.clone(), projections::all());
     let started = Instant::now();
     for projection in projections::all() {
+        let t = Instant::now();
         engine.rebuild(projection.as_ref()).await?;
+        eprintln!("rebuilt {} in {:.1} s", projection.name(), t.elapsed().as_secs_f64());
     }
     let rebuild_seconds = started.elapsed().as_secs_f64();
 
