@@ -59,7 +59,7 @@ async fn main() -> anyhow::Result<()> {
     let mut rows = sqlx::query(
         "SELECT global_position, tx_id::text, tenant_id, aggregate_type, aggregate_id, sequence,
                 event_type, event_version, payload, metadata, recorded_at
-           FROM events ORDER BY tx_id, global_position",
+           FROM events ORDER BY events.tx_id, events.global_position",
     )
     .fetch(&pool);
     let mut raw = 0i64;
@@ -76,7 +76,11 @@ async fn main() -> anyhow::Result<()> {
     for projection in projections::all() {
         let t = Instant::now();
         engine.rebuild(projection.as_ref()).await?;
-        eprintln!("rebuilt {} in {:.1} s", projection.name(), t.elapsed().as_secs_f64());
+        eprintln!(
+            "rebuilt {} in {:.1} s",
+            projection.name(),
+            t.elapsed().as_secs_f64()
+        );
     }
     let rebuild_seconds = started.elapsed().as_secs_f64();
 

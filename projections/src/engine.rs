@@ -60,7 +60,7 @@ impl StoredEvent {
         } = stored;
         Ok(Self {
             global_position: row.try_get("global_position")?,
-            tx_id: row.try_get("tx_id")?,
+            tx_id: row.try_get("tx_text")?,
             tenant_id: row.try_get("tenant_id")?,
             aggregate_type,
             aggregate_id,
@@ -222,13 +222,15 @@ impl Engine {
                 .fetch_one(&mut *tx)
                 .await?;
         let rows = sqlx::query(
-            "SELECT global_position, tx_id::text AS tx_id, tenant_id, aggregate_type, aggregate_id, sequence,
+            // `tx_text`, not `tx_id`: an output column named tx_id would make ORDER BY sort the
+            // text ("1000" < "999"), skipping events and defeating the index.
+            "SELECT global_position, tx_id::text AS tx_text, tenant_id, aggregate_type, aggregate_id, sequence,
                     event_type, event_version, payload, metadata, recorded_at
                FROM events
               WHERE (tx_id, global_position) > ($1::xid8, $2)
                 AND tx_id < $3::xid8
                 AND event_type = ANY($4)
-              ORDER BY tx_id, global_position
+              ORDER BY events.tx_id, events.global_position
               LIMIT $5",
         )
         .bind(&last_tx)
@@ -240,13 +242,13 @@ impl Engine {
         .await?;
         let end: Option<(String, i64)> = if rows.len() as i64 == self.batch_size {
             let last = rows.last().expect("a full batch");
-            Some((last.try_get("tx_id")?, last.try_get("global_position")?))
+            Some((last.try_get("tx_text")?, last.try_get("global_position")?))
         } else {
             // Caught up: move past the events of other types too.
             sqlx::query_as(
-                "SELECT tx_id::text, global_position FROM events
+                "SELECT tx_id::text AS tx_text, global_position FROM events
                   WHERE (tx_id, global_position) > ($1::xid8, $2) AND tx_id < $3::xid8
-                  ORDER BY tx_id DESC, global_position DESC LIMIT 1",
+                  ORDER BY events.tx_id DESC, events.global_position DESC LIMIT 1",
             )
             .bind(&last_tx)
             .bind(last_position)
