@@ -66,22 +66,24 @@ async fn apply(tx: &mut PgConnection, e: &StoredEvent) -> Result<(), sqlx::Error
             .await?;
         }
         "ClientRenamed" => {
-            update_client(
+            update(
                 tx,
                 e,
+                Row::Client,
                 "display_name = $4",
                 e.text("display_name").unwrap_or_default(),
             )
             .await?;
         }
         "ClientEmailChanged" => {
-            sqlx::query("UPDATE rm_clients SET email = $3, last_position = $4 WHERE tenant_id = $1 AND client_id = $2")
-                .bind(tenant)
-                .bind(e.stream_uuid()?)
-                .bind(e.text("email"))
-                .bind(position)
-                .execute(tx)
-                .await?;
+            update(
+                tx,
+                e,
+                Row::Client,
+                "email = $4",
+                e.text("email").map(str::to_owned),
+            )
+            .await?
         }
         "ClientInvited" => {
             let expires_at = e
@@ -153,54 +155,48 @@ async fn apply(tx: &mut PgConnection, e: &StoredEvent) -> Result<(), sqlx::Error
             .await?;
         }
         "PortalUserActivated" => {
-            update_user(
+            update(
                 tx,
                 e,
+                Row::User,
                 "activated_at = COALESCE(activated_at, $4)",
                 e.recorded_at,
             )
             .await?
         }
-        "LoginDisabled" => update_user(tx, e, "disabled = $4", true).await?,
-        "LoginEnabled" => update_user(tx, e, "disabled = $4", false).await?,
-        "PortalAccessRemoved" => update_user(tx, e, "removed = $4", true).await?,
+        "LoginDisabled" => update(tx, e, Row::User, "disabled = $4", true).await?,
+        "LoginEnabled" => update(tx, e, Row::User, "disabled = $4", false).await?,
+        "PortalAccessRemoved" => update(tx, e, Row::User, "removed = $4", true).await?,
         _ => {}
     }
     Ok(())
 }
 
-async fn update_client<T>(
-    tx: &mut PgConnection,
-    e: &StoredEvent,
-    set: &str,
-    value: T,
-) -> Result<(), sqlx::Error>
-where
-    T: Send + for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
-{
-    let sql = format!(
-        "UPDATE rm_clients SET {set}, last_position = $3 WHERE tenant_id = $1 AND client_id = $2"
-    );
-    sqlx::query(&sql)
-        .bind(e.tenant_id)
-        .bind(e.stream_uuid()?)
-        .bind(e.global_position)
-        .bind(value)
-        .execute(tx)
-        .await?;
-    Ok(())
+/// The row an event's stream owns: a client in `rm_clients` or a login in `rm_portal_users`.
+#[derive(Clone, Copy)]
+enum Row {
+    Client,
+    User,
 }
 
-async fn update_user<T>(
+/// Sets one column (`set` uses `$4` for `value`) on the row of the event's stream, and
+/// records the event's position on it.
+async fn update<T>(
     tx: &mut PgConnection,
     e: &StoredEvent,
+    row: Row,
     set: &str,
     value: T,
 ) -> Result<(), sqlx::Error>
 where
     T: Send + for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
 {
-    let sql = format!("UPDATE rm_portal_users SET {set}, last_position = $3 WHERE tenant_id = $1 AND portal_user_id = $2");
+    let (table, key) = match row {
+        Row::Client => ("rm_clients", "client_id"),
+        Row::User => ("rm_portal_users", "portal_user_id"),
+    };
+    let sql =
+        format!("UPDATE {table} SET {set}, last_position = $3 WHERE tenant_id = $1 AND {key} = $2");
     sqlx::query(&sql)
         .bind(e.tenant_id)
         .bind(e.stream_uuid()?)
