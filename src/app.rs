@@ -4,6 +4,7 @@
 use chrono::Duration;
 use sqlx::PgPool;
 
+use crate::portal_login::LoginQueues;
 use crate::security::{PasswordHasher, ServerSecret};
 use crate::store::EventStore;
 
@@ -13,14 +14,23 @@ pub struct App {
     pub hasher: PasswordHasher,
     pub secret: ServerSecret,
     pub limits: Limits,
+    pub login_queues: LoginQueues,
 }
 
-/// How long emailed links stay usable.
+/// How long emailed links and sessions stay usable, and when failed logins lock a login.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub invitation_ttl: Duration,
     pub activation_ttl: Duration,
     pub reset_ttl: Duration,
+    pub session_ttl: Duration,
+    /// This many failures within `lockout_window` lock the login for `lockout_duration`.
+    pub lockout_failures: i32,
+    pub lockout_window: Duration,
+    pub lockout_duration: Duration,
+    /// At most this many "forgot password" links per login per `lockout_window`, so the
+    /// form cannot be used to flood someone's inbox.
+    pub forgot_links_per_window: i64,
 }
 
 impl Default for Limits {
@@ -29,6 +39,11 @@ impl Default for Limits {
             invitation_ttl: Duration::days(14),
             activation_ttl: Duration::days(7),
             reset_ttl: Duration::hours(2),
+            session_ttl: Duration::hours(8),
+            lockout_failures: 5,
+            lockout_window: Duration::minutes(15),
+            lockout_duration: Duration::minutes(15),
+            forgot_links_per_window: 3,
         }
     }
 }
@@ -40,6 +55,7 @@ impl App {
             hasher: PasswordHasher::default(),
             secret,
             limits: Limits::default(),
+            login_queues: LoginQueues::default(),
         }
     }
 

@@ -38,6 +38,12 @@ pub struct ServeConfig {
     /// Server secret for link tokens. Unset: generated once and kept in the data dir.
     #[arg(long, env = "PORTAL_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
+    /// Sender address of e-mails (the firm's name is shown as the sender's name).
+    #[arg(long, env = "PORTAL_MAIL_FROM", default_value = "portal@localhost")]
+    pub mail_from: String,
+    /// First retry delay after a temporary SMTP failure, in milliseconds; doubles per attempt.
+    #[arg(long, env = "PORTAL_MAIL_RETRY_BASE_MS", default_value_t = 30_000)]
+    pub mail_retry_base_ms: u64,
     /// Log lines as human-readable text or as JSON objects.
     #[arg(long, env = "PORTAL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -33,6 +33,11 @@ pub enum AppError {
     Malformed(String),
     #[error("missing or invalid credentials")]
     Unauthorized,
+    /// A portal login refused without saying whether the username exists.
+    #[error("the username or password is not correct")]
+    InvalidCredentials,
+    #[error("too many failed logins; try again later")]
+    LockedOut { retry_after_secs: u64 },
     #[error("{detail}")]
     Forbidden { code: &'static str, detail: String },
     #[error("no such {0}")]
@@ -67,7 +72,8 @@ impl AppError {
             },
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Malformed(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::LockedOut { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -84,6 +90,8 @@ impl AppError {
             Self::Validation(_) => "validation_failed",
             Self::Malformed(_) => "malformed_request",
             Self::Unauthorized => "unauthorized",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::LockedOut { .. } => "locked_out",
             Self::Forbidden { code, .. } | Self::Conflict { code, .. } => code,
             Self::NotFound(_) => "not_found",
             Self::PayloadTooLarge { .. } => "payload_too_large",
@@ -174,11 +182,18 @@ impl IntoResponse for AppError {
             other => other.to_string(),
         };
         let mut problem = Problem::new(status, self.code(), detail);
-        if let Self::Validation(errors) = self {
-            problem.errors = errors;
-        }
-        let retry_after = (status == StatusCode::SERVICE_UNAVAILABLE)
-            .then(|| (header::RETRY_AFTER, HeaderValue::from_static("5")));
+        let retry_after = match self {
+            Self::Validation(errors) => {
+                problem.errors = errors;
+                None
+            }
+            Self::LockedOut { retry_after_secs } => Some((
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs.max(1)),
+            )),
+            Self::Unavailable => Some((header::RETRY_AFTER, HeaderValue::from_static("5"))),
+            _ => None,
+        };
         problem.into_response_with(retry_after)
     }
 }

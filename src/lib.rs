@@ -11,6 +11,8 @@ pub mod db;
 pub mod embedded_pg;
 pub mod error;
 pub mod http;
+pub mod mail;
+pub mod portal_login;
 pub mod reads;
 pub mod security;
 pub mod server;

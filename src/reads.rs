@@ -19,7 +19,8 @@ const MAX_WAIT: Duration = Duration::from_secs(5);
 
 /// Waits until the read models include `position` (bounded), or answers 504.
 pub async fn wait_for(pool: &PgPool, position: Option<i64>) -> AppResult<()> {
-    let Some(position) = position else {
+    // Position 0 is "before the first event": every read model has it.
+    let Some(position) = position.filter(|p| *p > 0) else {
         return Ok(());
     };
     let started = Instant::now();
@@ -343,18 +344,172 @@ pub async fn contract(pool: &PgPool, tenant_id: Uuid, id: Uuid) -> AppResult<Opt
         .bind(id)
         .fetch_optional(pool)
         .await?;
-    row.map(|r| {
-        Ok(ContractView {
-            id: r.try_get("contract_id")?,
-            client_id: r.try_get("client_id")?,
-            title: r.try_get("title")?,
-            content_sha256: r.try_get("content_sha256")?,
-            status: r.try_get("status")?,
-            signed_by: r.try_get("signed_by")?,
-            signed_at: r.try_get("signed_at")?,
-            issued_at: r.try_get("issued_at")?,
-        })
+    Ok(row.as_ref().map(contract_view).transpose()?)
+}
+
+fn contract_view(r: &sqlx::postgres::PgRow) -> Result<ContractView, sqlx::Error> {
+    Ok(ContractView {
+        id: r.try_get("contract_id")?,
+        client_id: r.try_get("client_id")?,
+        title: r.try_get("title")?,
+        content_sha256: r.try_get("content_sha256")?,
+        status: r.try_get("status")?,
+        signed_by: r.try_get("signed_by")?,
+        signed_at: r.try_get("signed_at")?,
+        issued_at: r.try_get("issued_at")?,
     })
-    .transpose()
-    .map_err(|e: sqlx::Error| e.into())
+}
+
+/// Awaiting-signature and signed contracts of the given clients (what a portal user sees).
+pub async fn contracts_of_clients(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    client_ids: &[Uuid],
+) -> AppResult<Vec<ContractView>> {
+    let rows = sqlx::query(
+        "SELECT * FROM rm_contracts
+          WHERE tenant_id = $1 AND client_id = ANY($2) AND status <> 'voided'
+          ORDER BY issued_at DESC, contract_id",
+    )
+    .bind(tenant_id)
+    .bind(client_ids)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.iter().map(contract_view).collect::<Result<_, _>>()?)
+}
+
+/// A contract's title and body, from the event that issued it (they never change).
+pub async fn contract_text(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> AppResult<Option<(String, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT payload #>> '{ContractIssued,title}', payload #>> '{ContractIssued,body}'
+           FROM events
+          WHERE aggregate_type = 'contract' AND aggregate_id = $1 AND tenant_id = $2
+            AND event_type = 'ContractIssued'",
+    )
+    .bind(id.to_string())
+    .bind(tenant_id)
+    .fetch_optional(pool)
+    .await?)
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Notification {
+    /// invitation, activation or password_reset.
+    pub kind: String,
+    pub to: String,
+    /// pending, sent or failed.
+    pub status: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    /// When the next attempt is due (pending only).
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+/// E-mails about a client: its invitations and the links sent to the logins that reach it.
+/// `None` for an unknown client.
+pub async fn notifications(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    client_id: Uuid,
+) -> AppResult<Option<Vec<Notification>>> {
+    let known: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM events
+                         WHERE aggregate_type = 'client' AND aggregate_id = $2 AND tenant_id = $1
+                           AND event_type = 'ClientRegistered')",
+    )
+    .bind(tenant_id)
+    .bind(client_id.to_string())
+    .fetch_one(pool)
+    .await?;
+    if !known {
+        return Ok(None);
+    }
+    let rows = sqlx::query(
+        "SELECT kind, to_address, status, attempts, last_error, created_at, sent_at,
+                CASE WHEN status = 'pending' THEN next_attempt_at END AS next_attempt_at
+           FROM notifications n
+          WHERE n.tenant_id = $1
+            AND (n.client_id = $2
+                 OR n.portal_user_id IN (SELECT portal_user_id FROM rm_portal_user_clients
+                                          WHERE tenant_id = $1 AND client_id = $2))
+          ORDER BY n.created_at, n.source_position",
+    )
+    .bind(tenant_id)
+    .bind(client_id)
+    .fetch_all(pool)
+    .await?;
+    let items = rows
+        .iter()
+        .map(|r| {
+            Ok(Notification {
+                kind: r.try_get("kind")?,
+                to: r.try_get("to_address")?,
+                status: r.try_get("status")?,
+                attempts: r.try_get("attempts")?,
+                last_error: r.try_get("last_error")?,
+                created_at: r.try_get("created_at")?,
+                sent_at: r.try_get("sent_at")?,
+                next_attempt_at: r.try_get("next_attempt_at")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok(Some(items))
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct LoginRecord {
+    /// Order of the attempt (page with `after`).
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    /// null when the username typed matched no login.
+    pub portal_user_id: Option<Uuid>,
+    /// succeeded, invalid_credentials, login_disabled, locked_out or portal_inactive.
+    pub outcome: String,
+    pub session_id: Option<Uuid>,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// The tenant's login attempts after `after`, oldest first, optionally for one login.
+pub async fn logins(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    portal_user_id: Option<Uuid>,
+    after: i64,
+    limit: i64,
+) -> AppResult<Vec<LoginRecord>> {
+    let rows = sqlx::query(
+        "SELECT id, at, portal_user_id, outcome, session_id, client_ip, user_agent, request_id
+           FROM portal_logins
+          WHERE tenant_id = $1 AND id > $2 AND ($3::uuid IS NULL OR portal_user_id = $3)
+          ORDER BY id LIMIT $4",
+    )
+    .bind(tenant_id)
+    .bind(after)
+    .bind(portal_user_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(LoginRecord {
+                id: r.try_get("id")?,
+                at: r.try_get("at")?,
+                portal_user_id: r.try_get("portal_user_id")?,
+                outcome: r.try_get("outcome")?,
+                session_id: r.try_get("session_id")?,
+                client_ip: r.try_get("client_ip")?,
+                user_agent: r.try_get("user_agent")?,
+                request_id: r.try_get("request_id")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use argon2::password_hash::{PasswordHasher as _, SaltString};
+use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -58,13 +58,31 @@ fn argon2() -> Argon2<'static> {
 #[derive(Clone)]
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,
+    capacity: usize,
+    dummy: Arc<String>,
 }
 
 impl Default for PasswordHasher {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self::with_permits(cores)
+    }
+}
+
+impl PasswordHasher {
+    pub fn with_permits(permits: usize) -> Self {
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        let dummy = argon2()
+            .hash_password(
+                b"no such login: compared so failures take alike time",
+                &salt,
+            )
+            .expect("hashing a constant")
+            .to_string();
         Self {
-            permits: Arc::new(Semaphore::new(cores)),
+            permits: Arc::new(Semaphore::new(permits.max(1))),
+            capacity: permits.max(1),
+            dummy: Arc::new(dummy),
         }
     }
 }
@@ -80,6 +98,28 @@ impl PasswordHasher {
                 .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))
         })
         .await?
+    }
+
+    /// Checks a password against a stored PHC string (or, with `None`, against a dummy hash
+    /// of the same cost, so an unknown username takes as long as a wrong password).
+    pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool> {
+        let _permit = self.permits.acquire().await?;
+        let dummy = self.dummy.clone();
+        tokio::task::spawn_blocking(move || {
+            let phc = stored.as_deref().unwrap_or(dummy.as_str());
+            let parsed = argon2::PasswordHash::new(phc)
+                .map_err(|e| anyhow::anyhow!("stored hash unreadable: {e}"))?;
+            let ok = argon2()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok();
+            Ok(ok && stored.is_some())
+        })
+        .await?
+    }
+
+    /// How many hashes may run at once (one per core by default).
+    pub fn permits(&self) -> usize {
+        self.capacity
     }
 }
 
@@ -109,27 +149,84 @@ impl ServerSecret {
         Ok(Self(Arc::new(bytes)))
     }
 
-    /// The token in an emailed link: an HMAC over what the link is for. The event log holds
-    /// only the link's id, so the token can be rebuilt but never read back from history.
-    pub fn link_token(&self, purpose: &str, tenant_id: Uuid, link_id: Uuid) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
-        mac.update(purpose.as_bytes());
-        mac.update(tenant_id.as_bytes());
-        mac.update(link_id.as_bytes());
+    /// The token in an emailed link: the stream and link ids it is for, and an HMAC over
+    /// them and the purpose. The event log holds only the link's id, so the token can be
+    /// rebuilt by the mailer but never read back from history.
+    pub fn link_token(&self, purpose: &str, tenant_id: Uuid, link: LinkRef) -> String {
         format!(
-            "{}.{}",
-            link_id.simple(),
-            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+            "{}.{}.{}",
+            link.stream_id.simple(),
+            link.link_id.simple(),
+            URL_SAFE_NO_PAD.encode(self.link_mac(purpose, tenant_id, link))
         )
     }
 
-    /// The link id a token stands for, if the token is authentic (constant-time check).
-    pub fn verify_link_token(&self, purpose: &str, tenant_id: Uuid, token: &str) -> Option<Uuid> {
-        let (id, _) = token.split_once('.')?;
-        let link_id = Uuid::try_parse(id).ok()?;
-        let expected = self.link_token(purpose, tenant_id, link_id);
-        bool::from(expected.as_bytes().ct_eq(token.as_bytes())).then_some(link_id)
+    /// The stream and link a token stands for, if the token is authentic (constant-time).
+    pub fn verify_link_token(
+        &self,
+        purpose: &str,
+        tenant_id: Uuid,
+        token: &str,
+    ) -> Option<LinkRef> {
+        let mut parts = token.splitn(3, '.');
+        let stream_id = Uuid::try_parse(parts.next()?).ok()?;
+        let link_id = Uuid::try_parse(parts.next()?).ok()?;
+        let presented = URL_SAFE_NO_PAD.decode(parts.next()?).ok()?;
+        let link = LinkRef { stream_id, link_id };
+        let expected = self.link_mac(purpose, tenant_id, link);
+        bool::from(expected.as_slice().ct_eq(&presented)).then_some(link)
     }
+
+    fn link_mac(&self, purpose: &str, tenant_id: Uuid, link: LinkRef) -> Vec<u8> {
+        let mut mac = self.mac();
+        mac.update(purpose.as_bytes());
+        mac.update(tenant_id.as_bytes());
+        mac.update(link.stream_id.as_bytes());
+        mac.update(link.link_id.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// Keys failed-login counting by what was typed without storing it.
+    pub fn username_key(&self, tenant_id: Uuid, username: &str) -> Vec<u8> {
+        let mut mac = self.mac();
+        mac.update(b"login-throttle");
+        mac.update(tenant_id.as_bytes());
+        mac.update(username.trim().to_lowercase().as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length")
+    }
+}
+
+/// What an emailed link points at: the stream (client or portal user) and the link's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkRef {
+    pub stream_id: Uuid,
+    pub link_id: Uuid,
+}
+
+const SESSION_TOKEN_PREFIX: &str = "pss_";
+
+/// A new portal session: its id (the row key) and the bearer string handed out once.
+pub fn new_session_token() -> (Uuid, String) {
+    let id = Uuid::now_v7();
+    let mut secret = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    let token = format!(
+        "{SESSION_TOKEN_PREFIX}{}_{}",
+        id.simple(),
+        URL_SAFE_NO_PAD.encode(secret)
+    );
+    (id, token)
+}
+
+/// The session id inside a portal bearer string, if it has our shape.
+pub fn session_token_id(token: &str) -> Option<Uuid> {
+    let rest = token.strip_prefix(SESSION_TOKEN_PREFIX)?;
+    let (id, _secret) = rest.split_once('_')?;
+    Uuid::try_parse(id).ok()
 }
 
 fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
@@ -162,7 +259,11 @@ mod tests {
     #[test]
     fn link_tokens_verify_only_for_their_purpose_and_tenant() {
         let secret = ServerSecret(Arc::new(vec![7; 32]));
-        let (tenant, link) = (Uuid::now_v7(), Uuid::now_v7());
+        let tenant = Uuid::now_v7();
+        let link = LinkRef {
+            stream_id: Uuid::now_v7(),
+            link_id: Uuid::now_v7(),
+        };
         let token = secret.link_token("invitation", tenant, link);
         assert_eq!(
             secret.verify_link_token("invitation", tenant, &token),
@@ -179,5 +280,36 @@ mod tests {
             secret.verify_link_token("invitation", tenant, &forged),
             None
         );
+        // Pointing an authentic MAC at another stream fails too.
+        let other_stream = format!("{}{}", Uuid::now_v7().simple(), &token[32..]);
+        assert_eq!(
+            secret.verify_link_token("invitation", tenant, &other_stream),
+            None
+        );
+    }
+
+    #[test]
+    fn session_tokens_carry_their_id() {
+        let (id, token) = new_session_token();
+        assert_eq!(session_token_id(&token), Some(id));
+        assert_eq!(session_token_id(&token.replace("pss_", "pat_")), None);
+    }
+
+    #[tokio::test]
+    async fn passwords_verify_and_unknown_users_never_match() {
+        let hasher = PasswordHasher::with_permits(1);
+        let stored = hasher.hash("correct horse battery".into()).await.unwrap();
+        assert!(hasher
+            .verify("correct horse battery".into(), Some(stored.clone()))
+            .await
+            .unwrap());
+        assert!(!hasher.verify("wrong".into(), Some(stored)).await.unwrap());
+        assert!(!hasher
+            .verify(
+                "no such login: compared so failures take alike time".into(),
+                None
+            )
+            .await
+            .unwrap());
     }
 }

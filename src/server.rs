@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 use crate::app::App;
 use crate::config::ServeConfig;
 use crate::db::Database;
+use crate::mail::MailConfig;
 use crate::security::ServerSecret;
 
 pub async fn serve(config: ServeConfig) -> Result<()> {
@@ -22,9 +23,24 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "portal-accounts listening on http://{addr}");
 
-    let (stop_projections, stopping) = tokio::sync::watch::channel(false);
-    let engine = projections::Engine::new(db.pool.clone(), projections::all());
-    let projecting = tokio::spawn(engine.run(stopping));
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let mut mail = MailConfig::new(
+        config.smtp_url.clone(),
+        &config.database.data_dir,
+        &public_url,
+    );
+    mail.from_address = config.mail_from.clone();
+    mail.retry_base = std::time::Duration::from_millis(config.mail_retry_base_ms);
+    match &mail.smtp_url {
+        Some(_) => tracing::info!("e-mail goes out over SMTP"),
+        None => {
+            tracing::info!(outbox = %mail.outbox_dir.display(), "no PORTAL_SMTP_URL: e-mails are written as .eml files")
+        }
+    }
+    let background = Background::start(&app, &mail)?;
 
     let router = crate::http::router(app);
     axum::serve(
@@ -34,10 +50,38 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
     .with_graceful_shutdown(shutdown_signal())
     .await?;
     tracing::info!("shutting down");
-    let _ = stop_projections.send(true);
-    let _ = projecting.await;
+    background.stop().await;
     db.shutdown().await;
     Ok(())
+}
+
+/// The work a server does besides answering requests: the projection engine, the
+/// notifications consumer and the mail sender.
+pub struct Background {
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Background {
+    pub fn start(app: &App, mail: &MailConfig) -> Result<Self> {
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let engine = projections::Engine::new(app.pool().clone(), projections::all());
+        let mut tasks = vec![tokio::spawn(engine.run(stopping.clone()))];
+        tasks.extend(crate::mail::spawn(
+            app.pool().clone(),
+            app.secret.clone(),
+            mail,
+            stopping,
+        )?);
+        Ok(Self { stop, tasks })
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -125,6 +125,14 @@ pub enum SideWrite {
         label: Option<String>,
         token_hash: Vec<u8>,
     },
+    /// Ends a portal user's open sessions with the change that makes them invalid (disable,
+    /// removal, a new password), so no request is served on the old footing after commit.
+    EndSessions {
+        portal_user_id: Uuid,
+        reason: &'static str,
+    },
+    /// A new password or a removed login also lifts a login lockout.
+    ClearLoginThrottle { portal_user_id: Uuid },
 }
 
 struct StagedEvent {
@@ -358,6 +366,29 @@ async fn apply_side_write(
             .bind(role)
             .bind(label)
             .bind(token_hash)
+            .execute(&mut **tx)
+            .await?;
+        }
+        SideWrite::EndSessions {
+            portal_user_id,
+            reason,
+        } => {
+            sqlx::query(
+                "UPDATE portal_sessions SET ended_at = now(), end_reason = $3
+                  WHERE tenant_id = $1 AND portal_user_id = $2 AND ended_at IS NULL",
+            )
+            .bind(tenant_id)
+            .bind(portal_user_id)
+            .bind(reason)
+            .execute(&mut **tx)
+            .await?;
+        }
+        SideWrite::ClearLoginThrottle { portal_user_id } => {
+            sqlx::query(
+                "DELETE FROM portal_login_throttle WHERE tenant_id = $1 AND portal_user_id = $2",
+            )
+            .bind(tenant_id)
+            .bind(portal_user_id)
             .execute(&mut **tx)
             .await?;
         }

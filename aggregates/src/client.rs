@@ -136,6 +136,8 @@ pub enum InvitationState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Invitation {
     pub id: Uuid,
+    /// Where it was sent: the address the login made from it gets.
+    pub email: Email,
     pub expires_at: DateTime<Utc>,
     pub state: InvitationState,
 }
@@ -166,7 +168,7 @@ impl Client {
         self.profile.is_some()
     }
 
-    fn open_invitation(&self) -> Option<&Invitation> {
+    pub fn open_invitation(&self) -> Option<&Invitation> {
         self.invitation
             .as_ref()
             .filter(|i| i.state == InvitationState::Open)
@@ -348,11 +350,12 @@ impl Aggregate for Client {
             }
             E::ClientInvited {
                 invitation_id,
+                email,
                 expires_at,
-                ..
             } => {
                 self.invitation = Some(Invitation {
                     id: invitation_id,
+                    email,
                     expires_at,
                     state: InvitationState::Open,
                 })

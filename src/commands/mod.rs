@@ -4,6 +4,7 @@
 pub mod clients;
 pub mod contracts;
 pub mod items;
+pub mod portal;
 pub mod portal_users;
 pub mod tenants;
 

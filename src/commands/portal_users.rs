@@ -243,16 +243,29 @@ pub async fn reset_password(
                         let mut user = existing_user(uow, user_id).await?;
                         uow.execute(&mut user, PortalUserCommand::SetPasswordByStaff)
                             .await?;
-                        uow.side_write(SideWrite::Credential {
-                            portal_user_id: user_id,
-                            password_hash,
-                        });
+                        store_new_password(uow, user_id, password_hash);
                         Ok(())
                     })
                 })
                 .await
         }
     }
+}
+
+/// What goes with every new password, in the same commit: the hash, the end of the
+/// sessions opened with the old one, and the end of any lockout.
+pub(crate) fn store_new_password(uow: &mut UnitOfWork, user_id: Uuid, password_hash: String) {
+    uow.side_write(SideWrite::Credential {
+        portal_user_id: user_id,
+        password_hash,
+    });
+    uow.side_write(SideWrite::EndSessions {
+        portal_user_id: user_id,
+        reason: "password_changed",
+    });
+    uow.side_write(SideWrite::ClearLoginThrottle {
+        portal_user_id: user_id,
+    });
 }
 
 pub async fn disable(
@@ -262,7 +275,21 @@ pub async fn disable(
     reason: Option<Reason>,
 ) -> AppResult<Committed<()>> {
     let meta = meta.with_command("DisableLogin");
-    run_on::<PortalUser>(app, &meta, user_id, PortalUserCommand::Disable { reason }).await
+    app.store
+        .transact(&meta, user_id, |uow| {
+            let reason = reason.clone();
+            Box::pin(async move {
+                let mut user = existing_user(uow, user_id).await?;
+                uow.execute(&mut user, PortalUserCommand::Disable { reason })
+                    .await?;
+                uow.side_write(SideWrite::EndSessions {
+                    portal_user_id: user_id,
+                    reason: "disabled",
+                });
+                Ok(())
+            })
+        })
+        .await
 }
 
 pub async fn enable(app: &App, meta: &CommandMeta, user_id: Uuid) -> AppResult<Committed<()>> {
@@ -285,6 +312,10 @@ pub async fn remove(app: &App, meta: &CommandMeta, user_id: Uuid) -> AppResult<C
                     .map(|a| a.clients.iter().copied().collect())
                     .unwrap_or_default();
                 uow.execute(&mut user, PortalUserCommand::Remove).await?;
+                uow.side_write(SideWrite::EndSessions {
+                    portal_user_id: user_id,
+                    reason: "removed",
+                });
                 for mut client in uow.load_many::<Client>(&client_ids).await? {
                     if client.state.portal_users.contains(&user_id) {
                         let detach = ClientCommand::DetachPortalUser {

@@ -5,6 +5,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod openapi;
 pub mod png;
+pub mod portal_auth;
 pub mod routes;
 
 use std::time::Duration;
@@ -25,7 +26,7 @@ use utoipa_axum::routes;
 use crate::app::App;
 use crate::error::{Problem, PROBLEM_JSON};
 use crate::telemetry;
-use routes::{audit, clients, contracts, items, ops, portal_users, settings};
+use routes::{audit, clients, contracts, items, ops, portal, portal_users, settings};
 
 /// Every documented route, with its OpenAPI description.
 pub fn api_routes() -> OpenApiRouter<App> {
@@ -63,12 +64,32 @@ pub fn api_routes() -> OpenApiRouter<App> {
         .routes(routes!(audit::stream_as_of))
         .routes(routes!(audit::export))
         .routes(routes!(audit::verify_chain))
+        .routes(routes!(audit::logins))
+        .routes(routes!(clients::list_notifications))
+}
+
+/// The Portal API, for the firms' clients (no staff token, no Idempotency-Key handling).
+pub fn portal_routes() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(portal::accept_invitation))
+        .routes(routes!(portal::activate))
+        .routes(routes!(portal::login))
+        .routes(routes!(portal::forgot_password))
+        .routes(routes!(portal::reset_password))
+        .routes(routes!(portal::logout))
+        .routes(routes!(portal::me))
+        .routes(routes!(portal::client_items))
+        .routes(routes!(portal::list_contracts))
+        .routes(routes!(portal::get_contract))
+        .routes(routes!(portal::sign_contract))
 }
 
 pub fn router(app: App) -> Router {
     // Install the recorder before the first request is counted.
     telemetry::prometheus();
-    let (api, spec) = api_routes().split_for_parts();
+    let (api, mut spec) = api_routes().split_for_parts();
+    let (portal, portal_spec) = portal_routes().split_for_parts();
+    spec.merge(portal_spec);
     let spec = std::sync::Arc::new(spec);
     let docs_page = openapi::docs_page(&spec);
     let api = api.layer(middleware::from_fn_with_state(
@@ -77,6 +98,7 @@ pub fn router(app: App) -> Router {
     ));
     Router::new()
         .merge(api)
+        .merge(portal)
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -30,6 +30,17 @@ pub fn base() -> Spec {
                 .build(),
         ),
     );
+    components.add_security_scheme(
+        "portal_session",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some(
+                    "A portal session token from `POST /portal/v1/{tenant_slug}/login`",
+                ))
+                .build(),
+        ),
+    );
     spec
 }
 

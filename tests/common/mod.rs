@@ -2,6 +2,8 @@
 //! process under target/tmp) and the real HTTP server on a loopback port.
 #![allow(dead_code)]
 
+pub mod smtp;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -75,6 +77,8 @@ pub struct Server {
     pub http: Client,
     /// Dropping the server stops its projection engine, if it runs one.
     _stop_projections: Option<tokio::sync::watch::Sender<bool>>,
+    /// Projections, notifications consumer and mail sender, when started with mail.
+    pub background: Option<portal_accounts::server::Background>,
 }
 
 impl Server {
@@ -100,6 +104,36 @@ impl Server {
             app,
             http: Client::new(),
             _stop_projections: None,
+            background: None,
+        }
+    }
+
+    /// A server on a database of its own (so its mail sender sees only this test's e-mails)
+    /// running everything a portal flow needs, with e-mail going to `smtp_url`.
+    pub async fn start_mailing(smtp_url: &str) -> Self {
+        Self::start_mailing_with(app(fresh_database().await), smtp_url).await
+    }
+
+    pub async fn start_mailing_with(app: App, smtp_url: &str) -> Self {
+        let mut s = Self::start_with(app).await;
+        s.start_background(Some(smtp_url.to_string()));
+        s
+    }
+
+    /// (Re)starts projections and mail; retries come quickly (200 ms, doubling).
+    pub fn start_background(&mut self, smtp_url: Option<String>) {
+        let mut mail =
+            portal_accounts::mail::MailConfig::new(smtp_url, &test_data_dir(), &self.base);
+        mail.outbox_dir = test_data_dir().join(format!("outbox-{}", Uuid::now_v7().simple()));
+        mail.retry_base = std::time::Duration::from_millis(200);
+        self.background =
+            Some(portal_accounts::server::Background::start(&self.app, &mail).unwrap());
+    }
+
+    /// Stops projections and mail as a shutdown (or crash) would.
+    pub async fn stop_background(&mut self) {
+        if let Some(background) = self.background.take() {
+            background.stop().await;
         }
     }
 

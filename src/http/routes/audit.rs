@@ -18,6 +18,7 @@ use crate::audit::{self, AuditEvent};
 use crate::error::{AppError, AppResult, Problem};
 use crate::http::auth::Auditor;
 use crate::http::extract::PathId;
+use crate::reads;
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct EventsQuery {
@@ -148,4 +149,45 @@ pub async fn verify_chain(
     Ok(Json(
         verify::verify_tenant(app.pool(), staff.tenant_id).await?,
     ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct LoginsQuery {
+    /// Only attempts after this id (0 for the first page).
+    pub after: Option<String>,
+    /// At most this many (1–1000, default 100).
+    pub limit: Option<String>,
+    /// Only attempts on this portal user's login.
+    pub portal_user_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginsPage {
+    pub logins: Vec<reads::LoginRecord>,
+    pub next_after: Option<i64>,
+}
+
+/// Portal login attempts, kept beside the event log rather than in account streams.
+#[utoipa::path(get, path = "/api/v1/audit/logins", tag = "audit", params(LoginsQuery),
+    responses((status = 200, body = LoginsPage), (status = 403, body = Problem), (status = 422, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn logins(
+    State(app): State<App>,
+    Auditor(staff): Auditor,
+    Query(q): Query<LoginsQuery>,
+) -> AppResult<Json<LoginsPage>> {
+    let after = number(q.after.as_deref(), "after", 0, i64::MAX)?;
+    let limit = number(q.limit.as_deref(), "limit", 100, 1000)?.max(1);
+    let user = q
+        .portal_user_id
+        .as_deref()
+        .map(|s| {
+            Uuid::try_parse(s).map_err(|_| AppError::invalid("portal_user_id", "must be a UUID"))
+        })
+        .transpose()?;
+    let logins = reads::logins(app.pool(), staff.tenant_id, user, after, limit).await?;
+    let next_after = (logins.len() as i64 == limit)
+        .then(|| logins.last().map(|l| l.id))
+        .flatten();
+    Ok(Json(LoginsPage { logins, next_after }))
 }

@@ -384,3 +384,23 @@ pub async fn list_client_items(
         .ok_or(AppError::NotFound("client"))?;
     Ok(Json(ClientItems { items }))
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Notifications {
+    /// Oldest first. Never carries the link or its token.
+    pub items: Vec<reads::Notification>,
+}
+
+#[utoipa::path(get, path = "/api/v1/clients/{id}/notifications", tag = "clients", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Notifications), (status = 404, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn list_notifications(
+    State(app): State<App>,
+    Reader(staff): Reader,
+    PathId(id): PathId,
+) -> AppResult<Json<Notifications>> {
+    let items = reads::notifications(app.pool(), staff.tenant_id, id)
+        .await?
+        .ok_or(AppError::NotFound("client"))?;
+    Ok(Json(Notifications { items }))
+}

@@ -6,6 +6,7 @@ pub mod clients;
 pub mod contracts;
 pub mod items;
 pub mod ops;
+pub mod portal;
 pub mod portal_users;
 pub mod settings;
 

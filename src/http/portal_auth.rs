@@ -1,0 +1,132 @@
+//! Who a portal request is for: the tenant named by the `{tenant_slug}` in its path (with
+//! its portal on or off), and, on routes behind a login, the portal user of the bearer
+//! session token.
+
+use aggregates::portal_user::{Account, PortalUser};
+use aggregates::tenant::Tenant;
+use axum::extract::{FromRequestParts, RawPathParams};
+use axum::http::request::Parts;
+use uuid::Uuid;
+
+use super::auth::bearer;
+use super::extract::Origin;
+use crate::app::App;
+use crate::error::{AppError, AppResult};
+use crate::portal_login::{self, portal_inactive, SessionUser};
+use crate::store::CommandMeta;
+
+/// The firm whose portal a request addresses.
+#[derive(Debug, Clone)]
+pub struct PortalTenant {
+    pub id: Uuid,
+    pub active: bool,
+    pub origin: Origin,
+}
+
+impl PortalTenant {
+    /// Metadata for a command started from the portal by `actor`.
+    pub fn meta(&self, actor: String) -> CommandMeta {
+        CommandMeta {
+            tenant_id: self.id,
+            actor,
+            request_id: self.origin.request_id.clone(),
+            client_ip: self.origin.client_ip.clone(),
+            user_agent: self.origin.user_agent.clone(),
+            command: "",
+        }
+    }
+
+    /// Refuses everything but the login itself (which records the refusal) while the firm
+    /// has its portal switched off.
+    pub fn require_active(&self) -> AppResult<()> {
+        if self.active {
+            Ok(())
+        } else {
+            Err(portal_inactive())
+        }
+    }
+}
+
+impl FromRequestParts<App> for PortalTenant {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> AppResult<Self> {
+        let params = RawPathParams::from_request_parts(parts, app)
+            .await
+            .map_err(|_| AppError::NotFound("portal"))?;
+        let slug = params
+            .iter()
+            .find(|(name, _)| *name == "tenant_slug")
+            .map(|(_, value)| value.to_string())
+            .ok_or(AppError::NotFound("portal"))?;
+        let id: Uuid = sqlx::query_scalar("SELECT id FROM tenants WHERE slug = $1")
+            .bind(&slug)
+            .fetch_optional(app.pool())
+            .await?
+            .ok_or(AppError::NotFound("portal"))?;
+        tracing::Span::current().record("tenant", tracing::field::display(id));
+        let origin = Origin::from_parts(parts);
+        let probe = CommandMeta {
+            tenant_id: id,
+            actor: "portal".into(),
+            request_id: origin.request_id.clone(),
+            client_ip: None,
+            user_agent: None,
+            command: "",
+        };
+        let tenant = app.store.reader(&probe).load::<Tenant>(id).await?;
+        Ok(Self {
+            id,
+            active: !tenant.state.portal_inactive,
+            origin,
+        })
+    }
+}
+
+/// A logged-in portal user whose login is still usable, with its account as of now.
+pub struct PortalSession {
+    pub tenant: PortalTenant,
+    pub session: SessionUser,
+    pub account: Account,
+}
+
+impl PortalSession {
+    pub fn meta(&self) -> CommandMeta {
+        self.tenant
+            .meta(format!("portal_user:{}", self.session.portal_user_id))
+    }
+
+    /// Whether this login reaches the client's portal area (access is read from the log,
+    /// so a revoked access stops working at once).
+    pub fn reaches(&self, client_id: Uuid) -> bool {
+        self.account.clients.contains(&client_id)
+    }
+}
+
+impl FromRequestParts<App> for PortalSession {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> AppResult<Self> {
+        let tenant = PortalTenant::from_request_parts(parts, app).await?;
+        let token = bearer(parts).ok_or(AppError::Unauthorized)?.to_string();
+        let session = portal_login::authenticate(app, tenant.id, &token).await?;
+        tenant.require_active()?;
+        let user = app
+            .store
+            .reader(&tenant.meta("portal".into()))
+            .load::<PortalUser>(session.portal_user_id)
+            .await?;
+        // Disabling or removing a login ends its sessions in the same commit; this is the
+        // belt to those braces.
+        let account = user
+            .state
+            .account
+            .filter(|a| a.activated && !a.disabled && !a.removed)
+            .ok_or(AppError::Unauthorized)?;
+        Ok(Self {
+            tenant,
+            session,
+            account,
+        })
+    }
+}

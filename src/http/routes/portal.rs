@@ -1,0 +1,384 @@
+//! The Portal API (`/portal/v1/{tenant_slug}/…`): what a firm's clients use — accept an
+//! invitation, activate, log in and out, reset a forgotten password, see their items and
+//! contracts and sign them.
+
+use aggregates::client::Client;
+use aggregates::contract::Contract;
+use aggregates::values::{SignerName, Username};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::app::App;
+use crate::commands::{contracts, portal as service};
+use crate::error::{AppError, AppResult, Problem};
+use crate::http::extract::{checked, Checks, JsonBody};
+use crate::http::portal_auth::{PortalSession, PortalTenant};
+use crate::portal_login;
+use crate::reads::{self, ClientItem, ContractView};
+
+/// Actor recorded for commands started by following an e-mailed link.
+const LINK_ACTOR: &str = "portal_link";
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInvitationBody {
+    /// The `token` query parameter of the invitation e-mail's link.
+    pub token: String,
+    /// 3–64 characters, unique in the firm ignoring case, never changed afterwards.
+    pub username: String,
+    /// 12–256 characters, not containing the username.
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PortalUserRef {
+    pub portal_user_id: Uuid,
+}
+
+#[utoipa::path(post, path = "/portal/v1/{tenant_slug}/invitations/accept", tag = "portal",
+    params(("tenant_slug" = String, Path)), request_body = AcceptInvitationBody,
+    responses((status = 201, body = PortalUserRef),
+        (status = 410, description = "invitation_invalid: expired, revoked, replaced or used", body = Problem),
+        (status = 409, description = "username_taken", body = Problem),
+        (status = 422, body = Problem), (status = 403, description = "portal_inactive", body = Problem)))]
+pub async fn accept_invitation(
+    State(app): State<App>,
+    tenant: PortalTenant,
+    JsonBody(body): JsonBody<AcceptInvitationBody>,
+) -> AppResult<(StatusCode, Json<PortalUserRef>)> {
+    tenant.require_active()?;
+    let mut v = Checks::default();
+    let username = v.field("username", Username::parse(&body.username));
+    v.finish()?;
+    let meta = tenant.meta(LINK_ACTOR.into());
+    let done =
+        service::accept_invitation(&app, &meta, &body.token, checked(username), body.password)
+            .await?;
+    let created = PortalUserRef {
+        portal_user_id: done.value,
+    };
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActivateBody {
+    /// The `token` query parameter of the activation e-mail's link.
+    pub token: String,
+    pub password: String,
+}
+
+#[utoipa::path(post, path = "/portal/v1/{tenant_slug}/activate", tag = "portal",
+    params(("tenant_slug" = String, Path)), request_body = ActivateBody,
+    responses((status = 200, body = PortalUserRef),
+        (status = 410, description = "activation_invalid", body = Problem),
+        (status = 422, body = Problem), (status = 403, description = "portal_inactive", body = Problem)))]
+pub async fn activate(
+    State(app): State<App>,
+    tenant: PortalTenant,
+    JsonBody(body): JsonBody<ActivateBody>,
+) -> AppResult<Json<PortalUserRef>> {
+    tenant.require_active()?;
+    let meta = tenant.meta(LINK_ACTOR.into());
+    let done = service::activate(&app, &meta, &body.token, body.password).await?;
+    Ok(Json(PortalUserRef {
+        portal_user_id: done.value,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionIssued {
+    /// Send as `Authorization: Bearer <session_token>`. Shown once; only its hash is kept.
+    pub session_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[utoipa::path(post, path = "/portal/v1/{tenant_slug}/login", tag = "portal",
+    params(("tenant_slug" = String, Path)), request_body = LoginBody,
+    responses((status = 200, body = SessionIssued),
+        (status = 401, description = "invalid_credentials (unknown username and wrong password alike)", body = Problem),
+        (status = 403, description = "login_disabled, portal_inactive", body = Problem),
+        (status = 429, description = "locked_out, with Retry-After", body = Problem)))]
+pub async fn login(
+    State(app): State<App>,
+    tenant: PortalTenant,
+    JsonBody(body): JsonBody<LoginBody>,
+) -> AppResult<Json<SessionIssued>> {
+    if body.username.len() > 256 || body.password.len() > 1024 {
+        return Err(AppError::InvalidCredentials);
+    }
+    let meta = tenant.meta("portal".into());
+    let session =
+        portal_login::login(&app, &meta, tenant.active, &body.username, body.password).await?;
+    Ok(Json(SessionIssued {
+        session_token: session.token,
+        expires_at: session.expires_at,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForgotBody {
+    pub username: String,
+}
+
+#[utoipa::path(post, path = "/portal/v1/{tenant_slug}/password/forgot", tag = "portal",
+    params(("tenant_slug" = String, Path)), request_body = ForgotBody,
+    responses((status = 202, description = "Always, whether or not the username exists"),
+        (status = 403, description = "portal_inactive", body = Problem)))]
+pub async fn forgot_password(
+    State(app): State<App>,
+    tenant: PortalTenant,
+    JsonBody(body): JsonBody<ForgotBody>,
+) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
+    tenant.require_active()?;
+    let meta = tenant.meta(LINK_ACTOR.into());
+    // Done after answering, so the answer's timing says nothing about the username either.
+    if body.username.len() <= 256 {
+        tokio::spawn(async move {
+            if let Err(e) = service::forgot_password(&app, &meta, &body.username).await {
+                tracing::warn!(error = %e, request_id = %meta.request_id, "forgot-password request failed");
+            }
+        });
+    }
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({}))))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetBody {
+    /// The `token` query parameter of the reset e-mail's link.
+    pub token: String,
+    pub new_password: String,
+}
+
+#[utoipa::path(post, path = "/portal/v1/{tenant_slug}/password/reset", tag = "portal",
+    params(("tenant_slug" = String, Path)), request_body = ResetBody,
+    responses((status = 200, body = PortalUserRef),
+        (status = 410, description = "reset_link_invalid: expired, used or replaced", body = Problem),
+        (status = 422, body = Problem), (status = 403, description = "portal_inactive", body = Problem)))]
+pub async fn reset_password(
+    State(app): State<App>,
+    tenant: PortalTenant,
+    JsonBody(body): JsonBody<ResetBody>,
+) -> AppResult<Json<PortalUserRef>> {
+    tenant.require_active()?;
+    let meta = tenant.meta(LINK_ACTOR.into());
+    let done = service::complete_reset(&app, &meta, &body.token, body.new_password).await?;
+    Ok(Json(PortalUserRef {
+        portal_user_id: done.value,
+    }))
+}
+
+#[utoipa::path(post, path = "/portal/v1/{tenant_slug}/logout", tag = "portal",
+    params(("tenant_slug" = String, Path)),
+    responses((status = 204, description = "The session is over"), (status = 401, body = Problem)),
+    security(("portal_session" = [])))]
+pub async fn logout(State(app): State<App>, session: PortalSession) -> AppResult<StatusCode> {
+    portal_login::logout(&app, session.tenant.id, session.session).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PortalClient {
+    pub id: Uuid,
+    pub display_name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    pub portal_user_id: Uuid,
+    pub username: String,
+    pub clients: Vec<PortalClient>,
+}
+
+#[utoipa::path(get, path = "/portal/v1/{tenant_slug}/me", tag = "portal",
+    params(("tenant_slug" = String, Path)),
+    responses((status = 200, body = Me), (status = 401, body = Problem)),
+    security(("portal_session" = [])))]
+pub async fn me(State(app): State<App>, session: PortalSession) -> AppResult<Json<Me>> {
+    let ids: Vec<Uuid> = session.account.clients.iter().copied().collect();
+    let loaded = app
+        .store
+        .reader(&session.meta())
+        .load_many::<Client>(&ids)
+        .await?;
+    let clients = loaded
+        .into_iter()
+        .filter_map(|c| {
+            let name = c.state.profile?.display_name;
+            Some(PortalClient {
+                id: c.id,
+                display_name: name.to_string(),
+            })
+        })
+        .collect();
+    Ok(Json(Me {
+        portal_user_id: session.session.portal_user_id,
+        username: session.account.username.to_string(),
+        clients,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PortalItems {
+    pub items: Vec<ClientItem>,
+}
+
+/// A path id that is not a UUID names nothing this user can see.
+fn path_uuid(raw: &str, what: &'static str) -> AppResult<Uuid> {
+    Uuid::try_parse(raw).map_err(|_| AppError::NotFound(what))
+}
+
+#[utoipa::path(get, path = "/portal/v1/{tenant_slug}/clients/{client_id}/items", tag = "portal",
+    params(("tenant_slug" = String, Path), ("client_id" = Uuid, Path)),
+    responses((status = 200, body = PortalItems),
+        (status = 404, description = "not a client this login reaches", body = Problem)),
+    security(("portal_session" = [])))]
+pub async fn client_items(
+    State(app): State<App>,
+    session: PortalSession,
+    Path(path): Path<(String, String)>,
+) -> AppResult<Json<PortalItems>> {
+    let client_id = path_uuid(&path.1, "client")?;
+    if !session.reaches(client_id) {
+        return Err(AppError::NotFound("client"));
+    }
+    let items = reads::client_items(app.pool(), session.tenant.id, client_id)
+        .await?
+        .unwrap_or_default();
+    Ok(Json(PortalItems { items }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PortalContracts {
+    /// Awaiting signature and signed contracts of every client this login reaches.
+    pub items: Vec<ContractView>,
+}
+
+#[utoipa::path(get, path = "/portal/v1/{tenant_slug}/contracts", tag = "portal",
+    params(("tenant_slug" = String, Path)),
+    responses((status = 200, body = PortalContracts), (status = 401, body = Problem)),
+    security(("portal_session" = [])))]
+pub async fn list_contracts(
+    State(app): State<App>,
+    session: PortalSession,
+) -> AppResult<Json<PortalContracts>> {
+    let clients: Vec<Uuid> = session.account.clients.iter().copied().collect();
+    let items = reads::contracts_of_clients(app.pool(), session.tenant.id, &clients).await?;
+    Ok(Json(PortalContracts { items }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PortalContract {
+    pub id: Uuid,
+    pub client_id: Uuid,
+    pub title: String,
+    /// The text to read before signing.
+    pub body: String,
+    /// What `sign` must be sent back: SHA-256 of the title, a line feed and the body.
+    pub content_sha256: String,
+    /// awaiting_signature, signed or voided.
+    pub status: String,
+}
+
+#[utoipa::path(get, path = "/portal/v1/{tenant_slug}/contracts/{id}", tag = "portal",
+    params(("tenant_slug" = String, Path), ("id" = Uuid, Path)),
+    responses((status = 200, body = PortalContract), (status = 404, body = Problem)),
+    security(("portal_session" = [])))]
+pub async fn get_contract(
+    State(app): State<App>,
+    session: PortalSession,
+    Path(path): Path<(String, String)>,
+) -> AppResult<Json<PortalContract>> {
+    let id = path_uuid(&path.1, "contract")?;
+    let contract = app
+        .store
+        .reader(&session.meta())
+        .load::<Contract>(id)
+        .await?;
+    let issued = contract
+        .state
+        .issued
+        .filter(|c| session.reaches(c.client_id))
+        .ok_or(AppError::NotFound("contract"))?;
+    let (title, body) = reads::contract_text(app.pool(), session.tenant.id, id)
+        .await?
+        .ok_or(AppError::NotFound("contract"))?;
+    let status = serde_json::to_value(issued.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    Ok(Json(PortalContract {
+        id,
+        client_id: issued.client_id,
+        title,
+        body,
+        content_sha256: issued.content_sha256,
+        status,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignBody {
+    /// The name the signer types, recorded with the signature.
+    pub signer_name: String,
+    /// The `content_sha256` of the contract as shown to the signer.
+    pub content_sha256: String,
+    /// Must be `true`: the signer agrees to the contract.
+    pub agree: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Signed {
+    pub position: i64,
+}
+
+#[utoipa::path(post, path = "/portal/v1/{tenant_slug}/contracts/{id}/sign", tag = "portal",
+    params(("tenant_slug" = String, Path), ("id" = Uuid, Path)), request_body = SignBody,
+    responses((status = 200, body = Signed),
+        (status = 409, description = "content_changed, contract_already_signed, contract_voided", body = Problem),
+        (status = 404, body = Problem), (status = 422, body = Problem)),
+    security(("portal_session" = [])))]
+pub async fn sign_contract(
+    State(app): State<App>,
+    session: PortalSession,
+    Path(path): Path<(String, String)>,
+    JsonBody(body): JsonBody<SignBody>,
+) -> AppResult<Json<Signed>> {
+    let id = path_uuid(&path.1, "contract")?;
+    let mut v = Checks::default();
+    let signer_name = v.field("signer_name", SignerName::parse(&body.signer_name));
+    let agreed = v.field(
+        "agree",
+        if body.agree {
+            Ok(())
+        } else {
+            Err("must be true to sign".to_string())
+        },
+    );
+    v.finish()?;
+    checked(agreed);
+    let signature = contracts::Signature {
+        portal_user_id: session.session.portal_user_id,
+        signer_name: checked(signer_name),
+        content_sha256: body.content_sha256.trim().to_ascii_lowercase(),
+    };
+    let done = contracts::sign(&app, &session.meta(), id, signature).await?;
+    Ok(Json(Signed {
+        position: done.position,
+    }))
+}

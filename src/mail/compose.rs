@@ -1,0 +1,217 @@
+//! The e-mails themselves: plain text and HTML bodies for each kind, with the link rebuilt
+//! from the notification's link id and the server secret (the link is never stored).
+
+use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::Message;
+use uuid::Uuid;
+
+use super::notifications::kind;
+use crate::commands::portal::purpose;
+use crate::security::{LinkRef, ServerSecret};
+
+/// A notification as the sender claims it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Due {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub tenant_slug: String,
+    pub tenant_name: String,
+    pub kind: String,
+    pub to_address: String,
+    pub recipient_name: String,
+    pub username: Option<String>,
+    pub link_stream_id: Uuid,
+    pub link_id: Uuid,
+    pub link_expires_at: chrono::DateTime<chrono::Utc>,
+    pub attempts: i32,
+}
+
+pub struct Composer {
+    pub secret: ServerSecret,
+    /// Base of the links, without a trailing slash.
+    pub public_url: String,
+    /// Sender address; the firm's name is shown as the sender's name.
+    pub from_address: String,
+}
+
+impl Composer {
+    pub fn message(&self, due: &Due) -> anyhow::Result<Message> {
+        let (purpose, page) = match due.kind.as_str() {
+            kind::INVITATION => (purpose::INVITATION, "accept-invitation"),
+            kind::ACTIVATION => (purpose::ACTIVATION, "activate"),
+            kind::PASSWORD_RESET => (purpose::RESET, "reset-password"),
+            other => anyhow::bail!("unknown notification kind {other}"),
+        };
+        let token = self.secret.link_token(
+            purpose,
+            due.tenant_id,
+            LinkRef {
+                stream_id: due.link_stream_id,
+                link_id: due.link_id,
+            },
+        );
+        let link = format!(
+            "{}/portal/{}/{page}?token={token}",
+            self.public_url, due.tenant_slug
+        );
+        let text = Text::for_kind(due, &link);
+        let from = Mailbox::new(Some(due.tenant_name.clone()), self.from_address.parse()?);
+        let to = Mailbox::new(None, due.to_address.parse()?);
+        let html = format!(
+            "<!doctype html><html><body style=\"font-family: sans-serif\">\
+             <p>{greeting}</p><p>{intro}</p>\
+             <p><a href=\"{link}\" style=\"display:inline-block;padding:10px 16px;background:#1d4ed8;color:#fff;text-decoration:none;border-radius:4px\">{action}</a></p>\
+             <p>{expiry}</p><p style=\"color:#666\">{ignore}</p></body></html>",
+            greeting = escape(&text.greeting),
+            intro = escape(&text.intro),
+            link = escape(&link),
+            action = escape(text.action),
+            expiry = escape(&text.expiry),
+            ignore = escape(text.ignore),
+        );
+        let plain = format!(
+            "{}\n\n{}\n\n{}:\n{link}\n\n{}\n\n{}\n",
+            text.greeting, text.intro, text.action, text.expiry, text.ignore
+        );
+        Ok(Message::builder()
+            .from(from)
+            .to(to)
+            .subject(text.subject)
+            // The same id on every attempt: a message sent twice (a crash between the SMTP
+            // server's OK and our record of it) can be recognised as one.
+            .message_id(Some(format!("<{}@portal-accounts>", due.id)))
+            .multipart(
+                MultiPart::alternative()
+                    .singlepart(
+                        SinglePart::builder()
+                            .header(ContentType::TEXT_PLAIN)
+                            .header(ContentTransferEncoding::QuotedPrintable)
+                            .body(plain),
+                    )
+                    .singlepart(
+                        SinglePart::builder()
+                            .header(ContentType::TEXT_HTML)
+                            .header(ContentTransferEncoding::QuotedPrintable)
+                            .body(html),
+                    ),
+            )
+            .map(|mut m| {
+                m.headers_mut().insert_raw(HeaderValue::new(
+                    HeaderName::new_from_ascii_str("X-Portal-Notification"),
+                    due.kind.clone(),
+                ));
+                m
+            })?)
+    }
+}
+
+struct Text {
+    subject: String,
+    greeting: String,
+    intro: String,
+    action: &'static str,
+    expiry: String,
+    ignore: &'static str,
+}
+
+impl Text {
+    fn for_kind(due: &Due, _link: &str) -> Self {
+        let firm = &due.tenant_name;
+        let until = due.link_expires_at.format("%e %B %Y, %H:%M UTC");
+        let greeting = if due.recipient_name.is_empty() {
+            "Hello,".to_string()
+        } else {
+            format!("Hello {},", due.recipient_name)
+        };
+        match due.kind.as_str() {
+            kind::INVITATION => Self {
+                subject: format!("{firm} invites you to your client portal"),
+                greeting,
+                intro: format!(
+                    "{firm} has set up a client portal for you. Follow the link to choose your username and password."
+                ),
+                action: "Accept the invitation",
+                expiry: format!("The link works once and until {until}."),
+                ignore: "If you were not expecting this e-mail, you can ignore it.",
+            },
+            kind::ACTIVATION => Self {
+                subject: format!("Activate your {firm} portal login"),
+                greeting,
+                intro: format!(
+                    "{firm} has created a portal login for you{}. Follow the link to choose your password.",
+                    due.username
+                        .as_deref()
+                        .map(|u| format!(" with the username {u}"))
+                        .unwrap_or_default()
+                ),
+                action: "Activate your login",
+                expiry: format!("The link works once and until {until}."),
+                ignore: "If you were not expecting this e-mail, you can ignore it.",
+            },
+            _ => Self {
+                subject: format!("Reset your {firm} portal password"),
+                greeting,
+                intro: "A password reset was requested for your portal login. Follow the link to choose a new password.".to_string(),
+                action: "Choose a new password",
+                expiry: format!(
+                    "The link works once, until {until}, and stops working if a newer one is sent."
+                ),
+                ignore: "If you did not ask for this, ignore this e-mail: your password stays as it is.",
+            },
+        }
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_escaped_in_html_and_the_link_verifies() {
+        let secret =
+            ServerSecret::from_config(Some(&"k".repeat(32)), std::path::Path::new("/nonexistent"))
+                .unwrap();
+        let composer = Composer {
+            secret: secret.clone(),
+            public_url: "http://portal.example".into(),
+            from_address: "portal@example.com".into(),
+        };
+        let due = Due {
+            id: Uuid::now_v7(),
+            tenant_id: Uuid::now_v7(),
+            tenant_slug: "acme".into(),
+            tenant_name: "Acme & Co".into(),
+            kind: kind::INVITATION.into(),
+            to_address: "zoe@example.com".into(),
+            recipient_name: "<b>Zoë</b>".into(),
+            username: None,
+            link_stream_id: Uuid::now_v7(),
+            link_id: Uuid::now_v7(),
+            link_expires_at: chrono::Utc::now(),
+            attempts: 0,
+        };
+        let raw = String::from_utf8(composer.message(&due).unwrap().formatted()).unwrap();
+        let unfolded = raw.replace("=\r\n", "");
+        let html = &unfolded[unfolded.find("text/html").expect("an HTML part")..];
+        assert!(!html.contains("<b>Z"), "unescaped name in {html}");
+        assert!(html.contains("&lt;b&gt;Z"), "escaped name in {html}");
+        let token = secret.link_token(
+            purpose::INVITATION,
+            due.tenant_id,
+            LinkRef {
+                stream_id: due.link_stream_id,
+                link_id: due.link_id,
+            },
+        );
+        assert!(unfolded.contains(&token), "link token missing");
+        assert!(raw.contains(&format!("<{}@portal-accounts>", due.id)));
+    }
+}

@@ -1,0 +1,215 @@
+//! Delivers owed e-mails: claims due notifications (a lease, so a crashed sender's claims
+//! come back), sends each through SMTP or into the file outbox, and records the outcome —
+//! sent, retried later with exponential back-off, or failed for good.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lettre::transport::smtp::AsyncSmtpTransport;
+use lettre::{AsyncTransport, Message, Tokio1Executor};
+use sqlx::postgres::PgListener;
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+use super::compose::{Composer, Due};
+use super::MailConfig;
+
+/// How long a claimed notification stays reserved for the sender that claimed it.
+const LEASE: Duration = Duration::from_secs(300);
+/// Claimed per round.
+const CLAIM: i64 = 32;
+/// How often to look for due retries when no NOTIFY arrives.
+const POLL: Duration = Duration::from_secs(1);
+
+pub enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// `.eml` files in a directory (no SMTP server configured).
+    Files(PathBuf),
+}
+
+/// What became of one delivery attempt.
+enum Delivery {
+    Sent,
+    /// Worth trying again (connection refused, 4xx).
+    Retry(String),
+    /// Will not get better by retrying (5xx, bad address, link already expired).
+    Fail(String),
+}
+
+impl Transport {
+    pub fn from_config(config: &MailConfig) -> anyhow::Result<Self> {
+        Ok(match &config.smtp_url {
+            Some(url) => Self::Smtp(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)?
+                    .timeout(Some(Duration::from_secs(20)))
+                    .build(),
+            ),
+            None => {
+                std::fs::create_dir_all(&config.outbox_dir)?;
+                Self::Files(config.outbox_dir.clone())
+            }
+        })
+    }
+
+    async fn deliver(&self, message: Message, due: &Due) -> Delivery {
+        match self {
+            Self::Smtp(smtp) => match smtp.send(message).await {
+                Ok(_) => Delivery::Sent,
+                Err(e) if e.is_permanent() => Delivery::Fail(e.to_string()),
+                Err(e) => Delivery::Retry(e.to_string()),
+            },
+            Self::Files(dir) => {
+                let name = format!("{}-{}.eml", due.tenant_slug, due.id);
+                let partial = dir.join(format!(".{name}.partial"));
+                let written = tokio::fs::write(&partial, message.formatted()).await;
+                match written.and(tokio::fs::rename(&partial, dir.join(name)).await) {
+                    Ok(()) => Delivery::Sent,
+                    Err(e) => Delivery::Retry(format!("writing the outbox file: {e}")),
+                }
+            }
+        }
+    }
+}
+
+pub struct Sender {
+    pool: PgPool,
+    transport: Transport,
+    composer: Composer,
+    retry_base: Duration,
+    max_attempts: i32,
+}
+
+impl Sender {
+    pub fn new(
+        pool: PgPool,
+        transport: Transport,
+        composer: Composer,
+        config: &MailConfig,
+    ) -> Self {
+        Self {
+            pool,
+            transport,
+            composer,
+            retry_base: config.retry_base,
+            max_attempts: config.max_attempts,
+        }
+    }
+
+    /// Sends until `shutdown` turns true, woken by new notifications and by due retries.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut listener = None;
+        loop {
+            if let Err(e) = self.send_due().await {
+                tracing::warn!(error = %e, "mail sender paused; retrying");
+            }
+            if listener.is_none() {
+                listener = connect_listener(&self.pool).await;
+            }
+            let notified = async {
+                match listener.as_mut() {
+                    Some(l) => l.recv().await.map(|_| ()),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                r = notified => if r.is_err() { listener = None },
+                () = tokio::time::sleep(POLL) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// Delivers every notification that is due now; the number handled.
+    pub async fn send_due(&self) -> Result<usize, sqlx::Error> {
+        let mut handled = 0;
+        loop {
+            let batch = self.claim().await?;
+            if batch.is_empty() {
+                return Ok(handled);
+            }
+            for due in &batch {
+                let outcome = self.attempt(due).await;
+                self.record(due, outcome).await?;
+            }
+            handled += batch.len();
+        }
+    }
+
+    async fn claim(&self) -> Result<Vec<Due>, sqlx::Error> {
+        sqlx::query_as(
+            "UPDATE notifications n
+                SET attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => $2)
+               FROM tenants t
+              WHERE t.id = n.tenant_id
+                AND n.id IN (SELECT id FROM notifications
+                              WHERE status = 'pending' AND next_attempt_at <= now()
+                              ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+          RETURNING n.id, n.tenant_id, t.slug AS tenant_slug, t.name AS tenant_name, n.kind,
+                    n.to_address, n.recipient_name, n.username, n.link_stream_id, n.link_id,
+                    n.link_expires_at, n.attempts",
+        )
+        .bind(CLAIM)
+        .bind(LEASE.as_secs_f64())
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    async fn attempt(&self, due: &Due) -> Delivery {
+        if due.link_expires_at <= chrono::Utc::now() {
+            return Delivery::Fail("the link expired before the e-mail could be sent".into());
+        }
+        let message = match self.composer.message(due) {
+            Ok(m) => m,
+            Err(e) => return Delivery::Fail(format!("cannot build the message: {e}")),
+        };
+        self.transport.deliver(message, due).await
+    }
+
+    async fn record(&self, due: &Due, outcome: Delivery) -> Result<(), sqlx::Error> {
+        let (status, error, retry_in) = match outcome {
+            Delivery::Sent => ("sent", None, None),
+            Delivery::Retry(e) if due.attempts < self.max_attempts => {
+                ("pending", Some(e), Some(self.back_off(due.attempts)))
+            }
+            Delivery::Retry(e) | Delivery::Fail(e) => ("failed", Some(e), None),
+        };
+        match status {
+            "sent" => {
+                metrics::counter!("emails_sent_total", "kind" => due.kind.clone()).increment(1);
+                tracing::info!(notification = %due.id, kind = %due.kind, attempts = due.attempts, "e-mail sent");
+            }
+            _ => {
+                metrics::counter!("email_failures_total", "kind" => due.kind.clone()).increment(1);
+                tracing::warn!(notification = %due.id, kind = %due.kind, attempts = due.attempts, status, error = ?error, "e-mail not sent");
+            }
+        }
+        sqlx::query(
+            "UPDATE notifications
+                SET status = $2, last_error = $3,
+                    sent_at = CASE WHEN $2 = 'sent' THEN now() END,
+                    next_attempt_at = now() + make_interval(secs => COALESCE($4, 0))
+              WHERE id = $1",
+        )
+        .bind(due.id)
+        .bind(status)
+        .bind(error.map(|e| e.chars().take(500).collect::<String>()))
+        .bind(retry_in.map(|d| d.as_secs_f64()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// base, 2×base, 4×base … capped at an hour.
+    fn back_off(&self, attempts: i32) -> Duration {
+        let factor = 2u32.saturating_pow(attempts.saturating_sub(1).max(0) as u32);
+        self.retry_base
+            .saturating_mul(factor)
+            .min(Duration::from_secs(3600))
+    }
+}
+
+async fn connect_listener(pool: &PgPool) -> Option<PgListener> {
+    let mut listener = PgListener::connect_with(pool).await.ok()?;
+    listener.listen("notifications_pending").await.ok()?;
+    Some(listener)
+}

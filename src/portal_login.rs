@@ -1,0 +1,317 @@
+//! Portal logins and sessions: the password check with its lockout, session tokens (kept
+//! hashed, expiring, ended by logout or by account changes), and the login history auditors
+//! read. Logins are not events: they would grow every account stream by one event per login
+//! (docs/decisions.md).
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use aggregates::portal_user::{LoginStatus, PortalUser};
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use crate::app::App;
+use crate::commands::portal::user_id_by_username;
+use crate::error::{AppError, AppResult};
+use crate::security::{new_session_token, session_token_id, sha256, token_matches};
+use crate::store::CommandMeta;
+
+/// A session handed to a portal user after a good login.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The portal user behind a valid session token.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionUser {
+    pub session_id: Uuid,
+    pub portal_user_id: Uuid,
+}
+
+/// Attempts on one typed username queue here in this process, so a burst of parallel
+/// guesses is counted one by one instead of all passing the lockout check together.
+#[derive(Clone)]
+pub struct LoginQueues(Arc<Vec<Mutex<()>>>);
+
+impl Default for LoginQueues {
+    fn default() -> Self {
+        Self(Arc::new((0..256).map(|_| Mutex::new(())).collect()))
+    }
+}
+
+impl LoginQueues {
+    fn for_key(&self, key: &[u8]) -> &Mutex<()> {
+        let mut h = DefaultHasher::new();
+        key.hash(&mut h);
+        &self.0[h.finish() as usize % self.0.len()]
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Succeeded,
+    InvalidCredentials,
+    LoginDisabled,
+    LockedOut,
+    PortalInactive,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::LoginDisabled => "login_disabled",
+            Self::LockedOut => "locked_out",
+            Self::PortalInactive => "portal_inactive",
+        }
+    }
+}
+
+struct Attempt<'a> {
+    meta: &'a CommandMeta,
+    username_key: &'a [u8],
+    portal_user_id: Option<Uuid>,
+}
+
+/// Checks a username and password. Unknown usernames, logins without a password yet,
+/// removed logins and wrong passwords all answer `invalid_credentials` after the same
+/// Argon2id work; a disabled login is only named once the password was right.
+pub async fn login(
+    app: &App,
+    meta: &CommandMeta,
+    portal_active: bool,
+    username: &str,
+    password: String,
+) -> AppResult<NewSession> {
+    let username_key = app.secret.username_key(meta.tenant_id, username);
+    let user_id = user_id_by_username(app, meta.tenant_id, username).await?;
+    let attempt = Attempt {
+        meta,
+        username_key: &username_key,
+        portal_user_id: user_id,
+    };
+    if !portal_active {
+        record(app, &attempt, Outcome::PortalInactive, None).await?;
+        return Err(portal_inactive());
+    }
+    let _queued = app.login_queues.for_key(&username_key).lock().await;
+
+    if let Some(retry_after_secs) = locked_for(app, meta.tenant_id, &username_key).await? {
+        record(app, &attempt, Outcome::LockedOut, None).await?;
+        return Err(AppError::LockedOut { retry_after_secs });
+    }
+
+    let (status, stored_hash) = match user_id {
+        Some(id) => {
+            let user = app.store.reader(meta).load::<PortalUser>(id).await?;
+            let hash: Option<String> = sqlx::query_scalar(
+                "SELECT password_hash FROM portal_credentials WHERE tenant_id = $1 AND portal_user_id = $2",
+            )
+            .bind(meta.tenant_id)
+            .bind(id)
+            .fetch_optional(app.pool())
+            .await?;
+            (user.state.status(), hash)
+        }
+        None => (None, None),
+    };
+    let usable = matches!(status, Some(LoginStatus::Active | LoginStatus::Disabled));
+    let stored_hash = stored_hash.filter(|_| usable);
+    let password_ok = app
+        .hasher
+        .verify(password, stored_hash)
+        .await
+        .map_err(AppError::internal)?;
+
+    if !password_ok {
+        count_failure(app, &attempt).await?;
+        return Err(AppError::InvalidCredentials);
+    }
+    if status == Some(LoginStatus::Disabled) {
+        record(app, &attempt, Outcome::LoginDisabled, None).await?;
+        return Err(AppError::Forbidden {
+            code: "login_disabled",
+            detail: "this portal login has been disabled; contact the firm".into(),
+        });
+    }
+    let portal_user_id = user_id.expect("a matching password belongs to a login");
+    start_session(app, &attempt, portal_user_id).await
+}
+
+pub fn portal_inactive() -> AppError {
+    AppError::Forbidden {
+        code: "portal_inactive",
+        detail: "this firm's client portal is switched off".into(),
+    }
+}
+
+/// Seconds until the lock on this username lifts, if it is locked.
+async fn locked_for(app: &App, tenant_id: Uuid, username_key: &[u8]) -> AppResult<Option<u64>> {
+    let remaining: Option<f64> = sqlx::query_scalar(
+        "SELECT EXTRACT(EPOCH FROM (locked_until - now()))::float8 FROM portal_login_throttle
+          WHERE tenant_id = $1 AND username_key = $2 AND locked_until > now()",
+    )
+    .bind(tenant_id)
+    .bind(username_key)
+    .fetch_optional(app.pool())
+    .await?;
+    Ok(remaining.map(|s| s.ceil().max(1.0) as u64))
+}
+
+/// Counts a failure in the username's window; the failure that reaches the limit locks the
+/// login (this attempt still answers 401; the next ones 429).
+async fn count_failure(app: &App, attempt: &Attempt<'_>) -> AppResult<()> {
+    let limits = app.limits;
+    let mut tx = app.pool().begin().await?;
+    sqlx::query(
+        "INSERT INTO portal_login_throttle (tenant_id, username_key, portal_user_id, failures, window_started_at)
+         VALUES ($1, $2, $3, 1, now())
+         ON CONFLICT (tenant_id, username_key) DO UPDATE SET
+             portal_user_id = COALESCE(EXCLUDED.portal_user_id, portal_login_throttle.portal_user_id),
+             failures = CASE WHEN portal_login_throttle.window_started_at < now() - make_interval(secs => $4)
+                             THEN 1 ELSE portal_login_throttle.failures + 1 END,
+             window_started_at = CASE WHEN portal_login_throttle.window_started_at < now() - make_interval(secs => $4)
+                             THEN now() ELSE portal_login_throttle.window_started_at END",
+    )
+    .bind(attempt.meta.tenant_id)
+    .bind(attempt.username_key)
+    .bind(attempt.portal_user_id)
+    .bind(limits.lockout_window.num_seconds() as f64)
+    .execute(&mut *tx)
+    .await?;
+    let locked = sqlx::query(
+        "UPDATE portal_login_throttle
+            SET locked_until = now() + make_interval(secs => $4), failures = 0, window_started_at = now()
+          WHERE tenant_id = $1 AND username_key = $2 AND failures >= $3",
+    )
+    .bind(attempt.meta.tenant_id)
+    .bind(attempt.username_key)
+    .bind(limits.lockout_failures)
+    .bind(limits.lockout_duration.num_seconds() as f64)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        > 0;
+    insert_history(&mut tx, attempt, Outcome::InvalidCredentials, None).await?;
+    tx.commit().await?;
+    if locked {
+        metrics::counter!("portal_lockouts_total").increment(1);
+        tracing::warn!(portal_user_id = ?attempt.portal_user_id, "portal login locked after repeated failures");
+    }
+    metrics::counter!("portal_logins_total", "outcome" => "invalid_credentials").increment(1);
+    Ok(())
+}
+
+async fn start_session(
+    app: &App,
+    attempt: &Attempt<'_>,
+    portal_user_id: Uuid,
+) -> AppResult<NewSession> {
+    let (session_id, token) = new_session_token();
+    let expires_at = Utc::now() + app.limits.session_ttl;
+    let mut tx = app.pool().begin().await?;
+    sqlx::query(
+        "INSERT INTO portal_sessions (id, tenant_id, portal_user_id, token_hash, expires_at)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(session_id)
+    .bind(attempt.meta.tenant_id)
+    .bind(portal_user_id)
+    .bind(sha256(token.as_bytes()))
+    .bind(expires_at)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM portal_login_throttle WHERE tenant_id = $1 AND username_key = $2")
+        .bind(attempt.meta.tenant_id)
+        .bind(attempt.username_key)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO portal_last_login (tenant_id, portal_user_id, at) VALUES ($1, $2, now())
+         ON CONFLICT (tenant_id, portal_user_id) DO UPDATE SET at = EXCLUDED.at",
+    )
+    .bind(attempt.meta.tenant_id)
+    .bind(portal_user_id)
+    .execute(&mut *tx)
+    .await?;
+    insert_history(&mut tx, attempt, Outcome::Succeeded, Some(session_id)).await?;
+    tx.commit().await?;
+    metrics::counter!("portal_logins_total", "outcome" => "succeeded").increment(1);
+    Ok(NewSession { token, expires_at })
+}
+
+async fn record(
+    app: &App,
+    attempt: &Attempt<'_>,
+    outcome: Outcome,
+    session_id: Option<Uuid>,
+) -> AppResult<()> {
+    let mut conn = app.pool().acquire().await?;
+    insert_history(&mut conn, attempt, outcome, session_id).await?;
+    metrics::counter!("portal_logins_total", "outcome" => outcome.as_str()).increment(1);
+    Ok(())
+}
+
+async fn insert_history(
+    conn: &mut sqlx::PgConnection,
+    attempt: &Attempt<'_>,
+    outcome: Outcome,
+    session_id: Option<Uuid>,
+) -> Result<(), sqlx::Error> {
+    let meta = attempt.meta;
+    sqlx::query(
+        "INSERT INTO portal_logins (tenant_id, portal_user_id, username_key, outcome, session_id, client_ip, user_agent, request_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(meta.tenant_id)
+    .bind(attempt.portal_user_id)
+    .bind(attempt.username_key)
+    .bind(outcome.as_str())
+    .bind(session_id)
+    .bind(&meta.client_ip)
+    .bind(&meta.user_agent)
+    .bind(&meta.request_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The portal user a bearer session token belongs to, if the session is open and unexpired.
+pub async fn authenticate(app: &App, tenant_id: Uuid, token: &str) -> AppResult<SessionUser> {
+    let session_id = session_token_id(token).ok_or(AppError::Unauthorized)?;
+    let row = sqlx::query(
+        "SELECT portal_user_id, token_hash FROM portal_sessions
+          WHERE id = $1 AND tenant_id = $2 AND ended_at IS NULL AND expires_at > now()",
+    )
+    .bind(session_id)
+    .bind(tenant_id)
+    .fetch_optional(app.pool())
+    .await?
+    .ok_or(AppError::Unauthorized)?;
+    let stored: Vec<u8> = row.try_get("token_hash")?;
+    if !token_matches(token, &stored) {
+        return Err(AppError::Unauthorized);
+    }
+    Ok(SessionUser {
+        session_id,
+        portal_user_id: row.try_get("portal_user_id")?,
+    })
+}
+
+pub async fn logout(app: &App, tenant_id: Uuid, session: SessionUser) -> AppResult<()> {
+    sqlx::query(
+        "UPDATE portal_sessions SET ended_at = now(), end_reason = 'logout'
+          WHERE id = $1 AND tenant_id = $2 AND ended_at IS NULL",
+    )
+    .bind(session.session_id)
+    .bind(tenant_id)
+    .execute(app.pool())
+    .await?;
+    Ok(())
+}
