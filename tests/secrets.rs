@@ -1,0 +1,198 @@
+//! No password, password hash, session token, link token or link appears in any event
+//! payload, event metadata, notification row or log line — checked by running every portal
+//! flow with debug logging captured, then scanning everything for every secret used.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use common::smtp::SmtpSink;
+use common::{id_of, send, Server};
+use reqwest::Method;
+use serde_json::json;
+use uuid::Uuid;
+
+/// Every log line of this test process, as JSON, spans included.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn no_secret_reaches_events_metadata_notifications_or_logs() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    tracing_subscriber::fmt()
+        .json()
+        .with_current_span(true)
+        .with_span_list(true)
+        .with_env_filter("debug")
+        .with_writer(move || writer.clone())
+        .init();
+
+    let sink = SmtpSink::start().await;
+    let s = Server::start_mailing(&sink.url()).await;
+    let t = s.tenant().await;
+    let mut secrets: Vec<String> = Vec::new();
+    let portal = |path: &str| format!("{}/portal/v1/{}{path}", s.base, t.slug);
+
+    // Invitation → accept.
+    let to = format!("secret-{}@client.test", Uuid::now_v7().simple());
+    let (_, client) = s
+        .post(
+            "/api/v1/clients",
+            &t.staff,
+            json!({"display_name": "Sam Secret", "kind": "organisation", "email": to}),
+        )
+        .await;
+    let client = id_of(&client, "id");
+    s.post(
+        &format!("/api/v1/clients/{client}/invitations"),
+        &t.staff,
+        json!({}),
+    )
+    .await;
+    let invitation = sink.wait_for(&to, 1).await.remove(0);
+    let first_password = "first secret passphrase 1";
+    let (status, _) = send(s.http.post(portal("/invitations/accept")).json(&json!({
+        "token": invitation.token(), "username": "sam.secret", "password": first_password
+    })))
+    .await;
+    assert_eq!(status, 201);
+    secrets.extend([invitation.token(), invitation.link(), first_password.into()]);
+
+    // Login, a wrong password, forgot → reset.
+    let (_, session) = send(s.http.post(portal("/login")).json(&json!({
+        "username": "sam.secret", "password": first_password
+    })))
+    .await;
+    secrets.push(id_of(&session, "session_token"));
+    let wrong = "typed the wrong secret";
+    send(
+        s.http
+            .post(portal("/login"))
+            .json(&json!({"username": "sam.secret", "password": wrong})),
+    )
+    .await;
+    secrets.push(wrong.into());
+    send(
+        s.http
+            .post(portal("/password/forgot"))
+            .json(&json!({"username": "sam.secret"})),
+    )
+    .await;
+    let reset = sink.wait_for(&to, 2).await.remove(1);
+    let second_password = "second secret passphrase 2";
+    let (status, _) = send(s.http.post(portal("/password/reset")).json(&json!({
+        "token": reset.token(), "new_password": second_password
+    })))
+    .await;
+    assert_eq!(status, 200);
+    secrets.extend([reset.token(), reset.link(), second_password.into()]);
+
+    // A staff-made login: activation link; and a password staff type.
+    let (_, made) = s
+        .post(
+            &format!("/api/v1/clients/{client}/portal-users"),
+            &t.staff,
+            json!({"email": to, "username": "sam.second"}),
+        )
+        .await;
+    let activation = sink.wait_for(&to, 3).await.remove(2);
+    let third_password = "third secret passphrase 3";
+    let (status, _) = send(s.http.post(portal("/activate")).json(&json!({
+        "token": activation.token(), "password": third_password
+    })))
+    .await;
+    assert_eq!(status, 200);
+    let staff_password = "staff typed secret 4";
+    let (status, _) = s
+        .post(
+            &format!("/api/v1/portal-users/{}/password-reset", id_of(&made, "id")),
+            &t.staff,
+            json!({"mode": "set", "new_password": staff_password}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, staff_made_session) = send(s.http.post(portal("/login")).json(&json!({
+        "username": "sam.second", "password": staff_password
+    })))
+    .await;
+    secrets.extend([
+        activation.token(),
+        activation.link(),
+        third_password.into(),
+        staff_password.into(),
+        id_of(&staff_made_session, "session_token"),
+        t.staff.clone(),
+    ]);
+    let hashes: Vec<String> =
+        sqlx::query_scalar("SELECT password_hash FROM portal_credentials WHERE tenant_id = $1")
+            .bind(t.id)
+            .fetch_all(s.pool())
+            .await
+            .unwrap();
+    assert_eq!(hashes.len(), 2);
+    for hash in hashes {
+        // The whole PHC string and its hash part alone.
+        secrets.push(hash.rsplit('$').next().unwrap().to_string());
+        secrets.push(hash);
+    }
+
+    let events = common::events_of_tenant(s.pool(), t.id).await;
+    let notifications: Vec<String> =
+        sqlx::query_scalar("SELECT row_to_json(n)::text FROM notifications n WHERE tenant_id = $1")
+            .bind(t.id)
+            .fetch_all(s.pool())
+            .await
+            .unwrap();
+    let (_, log_api) = s
+        .call(
+            Method::GET,
+            &format!("/api/v1/clients/{client}/notifications"),
+            &t.staff,
+            None,
+        )
+        .await;
+    assert_eq!(notifications.len(), 3);
+    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(logged.lines().count() > 50, "logs were captured");
+    assert!(
+        logged.contains("/portal/v1/"),
+        "request spans were captured"
+    );
+
+    for secret in &secrets {
+        for event in &events {
+            assert!(
+                !event.payload.to_string().contains(secret.as_str()),
+                "secret in payload of {}",
+                event.event_type
+            );
+            assert!(
+                !event.metadata.to_string().contains(secret.as_str()),
+                "secret in metadata of {}",
+                event.event_type
+            );
+        }
+        for row in &notifications {
+            assert!(!row.contains(secret.as_str()), "secret in notification row");
+        }
+        assert!(
+            !log_api.to_string().contains(secret.as_str()),
+            "secret in notification log"
+        );
+        if let Some(line) = logged.lines().find(|l| l.contains(secret.as_str())) {
+            panic!("secret in log line: {line}");
+        }
+    }
+}
