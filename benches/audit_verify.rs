@@ -6,16 +6,11 @@
 //!
 //! Uses DATABASE_URL, or a private cluster under target/bench-data. Results: docs/performance.md.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use futures::TryStreamExt;
-use portal_accounts::app::App;
 use portal_accounts::audit::verify::verify_tenant;
 use portal_accounts::commands::tenants::{create_tenant, tenant_id_by_slug};
-use portal_accounts::config::DatabaseConfig;
-use portal_accounts::db::Database;
-use portal_accounts::security::ServerSecret;
 use portal_accounts::synthetic::append_events;
 
 #[tokio::main]
@@ -24,15 +19,8 @@ async fn main() -> anyhow::Result<()> {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(1_000_000);
-    let data_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
-    let config = DatabaseConfig {
-        database_url: std::env::var("DATABASE_URL").ok(),
-        data_dir: data_dir.clone(),
-    };
-    let db = Database::connect(&config).await?;
-    db.migrate().await?;
+    let (db, app) = portal_accounts::synthetic::bench_app(env!("CARGO_MANIFEST_DIR")).await?;
     let pool = db.pool.clone();
-    let app = App::new(pool.clone(), ServerSecret::from_config(None, &data_dir)?);
     // The log for a size is generated once per database and reused by later runs.
     let slug = format!("bench-{events}");
     let tenant = match tenant_id_by_slug(&app, &slug).await? {

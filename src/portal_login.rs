@@ -14,7 +14,6 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::app::App;
-use crate::commands::portal::user_id_by_username;
 use crate::error::{AppError, AppResult};
 use crate::security::{new_session_token, session_token_id, sha256, token_matches};
 use crate::store::CommandMeta;
@@ -90,37 +89,34 @@ pub async fn login(
     password: String,
 ) -> AppResult<NewSession> {
     let username_key = app.secret.username_key(meta.tenant_id, username);
-    let user_id = user_id_by_username(app, meta.tenant_id, username).await?;
+    // Attempts on one name queue here, so each sees the failures counted before it.
+    let _queued = app.login_queues.for_key(&username_key).lock().await;
+    let found = find_login(app, meta.tenant_id, username, &username_key).await?;
     let attempt = Attempt {
         meta,
         username_key: &username_key,
-        portal_user_id: user_id,
+        portal_user_id: found.portal_user_id,
     };
     if !portal_active {
         record(app, &attempt, Outcome::PortalInactive, None).await?;
         return Err(portal_inactive());
     }
-    let _queued = app.login_queues.for_key(&username_key).lock().await;
-
-    if let Some(retry_after_secs) = locked_for(app, meta.tenant_id, &username_key).await? {
+    if let Some(retry_after_secs) = found.locked_for {
         record(app, &attempt, Outcome::LockedOut, None).await?;
         return Err(AppError::LockedOut { retry_after_secs });
     }
-
-    let (status, stored_hash) = match user_id {
-        Some(id) => {
-            let user = app.store.reader(meta).load::<PortalUser>(id).await?;
-            let hash: Option<String> = sqlx::query_scalar(
-                "SELECT password_hash FROM portal_credentials WHERE tenant_id = $1 AND portal_user_id = $2",
-            )
-            .bind(meta.tenant_id)
-            .bind(id)
-            .fetch_optional(app.pool())
-            .await?;
-            (user.state.status(), hash)
-        }
-        None => (None, None),
+    let user_id = found.portal_user_id;
+    let status = match user_id {
+        Some(id) => app
+            .store
+            .reader(meta)
+            .load::<PortalUser>(id)
+            .await?
+            .state
+            .status(),
+        None => None,
     };
+    let stored_hash = found.password_hash;
     let usable = matches!(status, Some(LoginStatus::Active | LoginStatus::Disabled));
     let stored_hash = stored_hash.filter(|_| usable);
     let password_ok = app
@@ -151,17 +147,45 @@ pub fn portal_inactive() -> AppError {
     }
 }
 
-/// Seconds until the lock on this username lifts, if it is locked.
-async fn locked_for(app: &App, tenant_id: Uuid, username_key: &[u8]) -> AppResult<Option<u64>> {
-    let remaining: Option<f64> = sqlx::query_scalar(
-        "SELECT EXTRACT(EPOCH FROM (locked_until - now()))::float8 FROM portal_login_throttle
-          WHERE tenant_id = $1 AND username_key = $2 AND locked_until > now()",
-    )
-    .bind(tenant_id)
-    .bind(username_key)
-    .fetch_optional(app.pool())
-    .await?;
-    Ok(remaining.map(|s| s.ceil().max(1.0) as u64))
+/// What a login attempt needs to know before checking the password.
+struct FoundLogin {
+    portal_user_id: Option<Uuid>,
+    password_hash: Option<String>,
+    /// Seconds until a lock on this username lifts, if it is locked.
+    locked_for: Option<u64>,
+}
+
+/// The login a typed username names (through the index that keeps usernames unique), its
+/// password hash and any lock on the name — in one round trip.
+async fn find_login(
+    app: &App,
+    tenant_id: Uuid,
+    username: &str,
+    username_key: &[u8],
+) -> AppResult<FoundLogin> {
+    let (user_id, password_hash, locked_for): (Option<String>, Option<String>, Option<f64>) =
+        sqlx::query_as(
+            "WITH u AS (SELECT aggregate_id FROM events
+                         WHERE tenant_id = $1 AND event_type = 'PortalUserCreated'
+                           AND lower(payload #>> '{PortalUserCreated,username}') = lower($2))
+             SELECT (SELECT aggregate_id FROM u),
+                    (SELECT c.password_hash FROM portal_credentials c, u
+                      WHERE c.tenant_id = $1 AND c.portal_user_id = u.aggregate_id::uuid),
+                    (SELECT EXTRACT(EPOCH FROM (locked_until - now()))::float8 FROM portal_login_throttle
+                      WHERE tenant_id = $1 AND username_key = $3 AND locked_until > now())",
+        )
+        .bind(tenant_id)
+        .bind(username.trim())
+        .bind(username_key)
+        .fetch_one(app.pool())
+        .await?;
+    Ok(FoundLogin {
+        portal_user_id: user_id
+            .map(|s| Uuid::parse_str(&s).map_err(AppError::internal))
+            .transpose()?,
+        password_hash,
+        locked_for: locked_for.map(|s| s.ceil().max(1.0) as u64),
+    })
 }
 
 /// Counts a failure in the username's window; the failure that reaches the limit locks the
@@ -215,33 +239,33 @@ async fn start_session(
 ) -> AppResult<NewSession> {
     let (session_id, token) = new_session_token();
     let expires_at = Utc::now() + app.limits.session_ttl;
-    let mut tx = app.pool().begin().await?;
+    let meta = attempt.meta;
+    // One statement, so one round trip and atomic: the session, the end of any failure
+    // count, the last-login time and the history row.
     sqlx::query(
-        "INSERT INTO portal_sessions (id, tenant_id, portal_user_id, token_hash, expires_at)
-         VALUES ($1, $2, $3, $4, $5)",
+        "WITH session AS (
+              INSERT INTO portal_sessions (id, tenant_id, portal_user_id, token_hash, expires_at)
+              VALUES ($1, $2, $3, $4, $5)),
+          unthrottled AS (
+              DELETE FROM portal_login_throttle WHERE tenant_id = $2 AND username_key = $6),
+          last_login AS (
+              INSERT INTO portal_last_login (tenant_id, portal_user_id, at) VALUES ($2, $3, now())
+              ON CONFLICT (tenant_id, portal_user_id) DO UPDATE SET at = EXCLUDED.at)
+         INSERT INTO portal_logins (tenant_id, portal_user_id, username_key, outcome, session_id, client_ip, user_agent, request_id)
+         VALUES ($2, $3, $6, $10, $1, $7, $8, $9)",
     )
     .bind(session_id)
-    .bind(attempt.meta.tenant_id)
+    .bind(meta.tenant_id)
     .bind(portal_user_id)
     .bind(sha256(token.as_bytes()))
     .bind(expires_at)
-    .execute(&mut *tx)
+    .bind(attempt.username_key)
+    .bind(&meta.client_ip)
+    .bind(&meta.user_agent)
+    .bind(&meta.request_id)
+    .bind(Outcome::Succeeded.as_str())
+    .execute(app.pool())
     .await?;
-    sqlx::query("DELETE FROM portal_login_throttle WHERE tenant_id = $1 AND username_key = $2")
-        .bind(attempt.meta.tenant_id)
-        .bind(attempt.username_key)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "INSERT INTO portal_last_login (tenant_id, portal_user_id, at) VALUES ($1, $2, now())
-         ON CONFLICT (tenant_id, portal_user_id) DO UPDATE SET at = EXCLUDED.at",
-    )
-    .bind(attempt.meta.tenant_id)
-    .bind(portal_user_id)
-    .execute(&mut *tx)
-    .await?;
-    insert_history(&mut tx, attempt, Outcome::Succeeded, Some(session_id)).await?;
-    tx.commit().await?;
     metrics::counter!("portal_logins_total", "outcome" => "succeeded").increment(1);
     Ok(NewSession { token, expires_at })
 }

@@ -42,3 +42,20 @@ pub async fn append_events(
     }
     Ok(())
 }
+
+/// The benches' database: DATABASE_URL, or the private cluster under `target/bench-data`
+/// (kept between runs, so generated logs are reused), migrated, with an app on it.
+pub async fn bench_app(
+    manifest_dir: &str,
+) -> anyhow::Result<(crate::db::Database, crate::app::App)> {
+    let data_dir = std::path::PathBuf::from(manifest_dir).join("target/bench-data");
+    let config = crate::config::DatabaseConfig {
+        database_url: std::env::var("DATABASE_URL").ok(),
+        data_dir: data_dir.clone(),
+    };
+    let db = crate::db::Database::connect(&config).await?;
+    db.migrate().await?;
+    let secret = crate::security::ServerSecret::from_config(None, &data_dir)?;
+    let app = crate::app::App::new(db.pool.clone(), secret);
+    Ok((db, app))
+}

@@ -3,7 +3,6 @@
 //! session token.
 
 use aggregates::portal_user::{Account, PortalUser};
-use aggregates::tenant::Tenant;
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use uuid::Uuid;
@@ -59,27 +58,23 @@ impl FromRequestParts<App> for PortalTenant {
             .find(|(name, _)| *name == "tenant_slug")
             .map(|(_, value)| value.to_string())
             .ok_or(AppError::NotFound("portal"))?;
-        let id: Uuid = sqlx::query_scalar("SELECT id FROM tenants WHERE slug = $1")
-            .bind(&slug)
-            .fetch_optional(app.pool())
-            .await?
-            .ok_or(AppError::NotFound("portal"))?;
+        // The portal switch is the tenant stream's latest PortalActivationChanged (on when
+        // there is none): read in the same query as the slug, as every portal request needs it.
+        let (id, active): (Uuid, bool) = sqlx::query_as(
+            "SELECT t.id, COALESCE((SELECT (e.payload #>> '{PortalActivationChanged,active}')::boolean
+                                      FROM events e
+                                     WHERE e.aggregate_type = 'tenant' AND e.aggregate_id = t.id::text
+                                       AND e.event_type = 'PortalActivationChanged'
+                                     ORDER BY e.sequence DESC LIMIT 1), true)
+               FROM tenants t WHERE t.slug = $1",
+        )
+        .bind(&slug)
+        .fetch_optional(app.pool())
+        .await?
+        .ok_or(AppError::NotFound("portal"))?;
         tracing::Span::current().record("tenant", tracing::field::display(id));
         let origin = Origin::from_parts(parts);
-        let probe = CommandMeta {
-            tenant_id: id,
-            actor: "portal".into(),
-            request_id: origin.request_id.clone(),
-            client_ip: None,
-            user_agent: None,
-            command: "",
-        };
-        let tenant = app.store.reader(&probe).load::<Tenant>(id).await?;
-        Ok(Self {
-            id,
-            active: !tenant.state.portal_inactive,
-            origin,
-        })
+        Ok(Self { id, active, origin })
     }
 }
 

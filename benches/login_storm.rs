@@ -1,0 +1,190 @@
+//! Benchmark: portal logins per second under 32 concurrent clients, against the Argon2id
+//! verifications per second this machine manages (one thread per core) in the same run, and
+//! the latency of a cheap staff read while the storm lasts.
+//!
+//!     cargo bench --bench login_storm            # 10 s storm
+//!     cargo bench --bench login_storm -- 20      # seconds
+//!
+//! Uses DATABASE_URL, or the private cluster under target/bench-data. Results:
+//! docs/performance.md.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aggregates::values::{ClientKind, DisplayName, Email, Username};
+use portal_accounts::commands::tenants::{create_tenant, issue_staff_token};
+use portal_accounts::commands::{clients, portal_users};
+use portal_accounts::security::verify_password_blocking;
+use portal_accounts::store::CommandMeta;
+use serde_json::json;
+use uuid::Uuid;
+
+const CLIENTS: usize = 32;
+const PASSWORD: &str = "storm trooper passphrase";
+
+/// The service's own Argon2id check (security.rs), run flat out on one thread per core.
+fn argon2_verifications_per_second(phc: String, seconds: f64) -> f64 {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let done = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let threads: Vec<_> = (0..cores)
+        .map(|_| {
+            let (done, phc) = (done.clone(), phc.clone());
+            std::thread::spawn(move || {
+                while started.elapsed().as_secs_f64() < seconds {
+                    assert!(verify_password_blocking(PASSWORD.as_bytes(), &phc).unwrap());
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let seconds: f64 = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(10.0);
+    let (_db, app) = portal_accounts::synthetic::bench_app(env!("CARGO_MANIFEST_DIR")).await?;
+
+    // A firm with one organisation client and 32 active logins.
+    let slug = format!("login-{}", Uuid::now_v7().simple());
+    let tenant_id = create_tenant(&app, &slug, "Login Bench").await?;
+    let staff_token =
+        issue_staff_token(&app, &slug, aggregates::tenant::StaffRole::Staff, None).await?;
+    let meta = CommandMeta {
+        tenant_id,
+        actor: "operator".into(),
+        request_id: "bench".into(),
+        client_ip: None,
+        user_agent: None,
+        command: "",
+    };
+    let new = clients::NewClient {
+        display_name: DisplayName::parse("Storm Ltd").unwrap(),
+        kind: ClientKind::Organisation,
+        email: None,
+        external_ref: None,
+    };
+    let client = clients::register(&app, &meta, new).await?.value;
+    let mut usernames = Vec::new();
+    for n in 0..CLIENTS {
+        let username = format!("storm{n}");
+        portal_users::create(
+            &app,
+            &meta,
+            portal_users::NewPortalUser {
+                client_id: client,
+                email: Email::parse(&format!("storm{n}@bench.test")).unwrap(),
+                username: Some(Username::parse(&username).unwrap()),
+                password: Some(PASSWORD.into()),
+            },
+        )
+        .await?;
+        usernames.push(username);
+    }
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let router = portal_accounts::http::router(app.clone());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+
+    let phc = app.hasher.hash(PASSWORD.into()).await?;
+    let hashes_per_second =
+        tokio::task::spawn_blocking(move || argon2_verifications_per_second(phc, seconds.min(5.0)))
+            .await?;
+
+    let http = reqwest::Client::new();
+    let stop = Arc::new(AtomicBool::new(false));
+    let logins = Arc::new(AtomicU64::new(0));
+    let failures = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut storm = Vec::new();
+    for username in usernames {
+        let (http, stop, logins, failures) =
+            (http.clone(), stop.clone(), logins.clone(), failures.clone());
+        let url = format!("{base}/portal/v1/{slug}/login");
+        storm.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let response = http
+                    .post(&url)
+                    .json(&json!({"username": username, "password": PASSWORD}))
+                    .send()
+                    .await;
+                match response {
+                    Ok(r) if r.status() == 200 => logins.fetch_add(1, Ordering::Relaxed),
+                    _ => failures.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        }));
+    }
+    // The cheap staff read, issued back to back while the storm lasts.
+    let read_url = format!("{base}/api/v1/clients/{client}");
+    let reader = {
+        let (http, stop) = (http.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                let r = http.get(&read_url).bearer_auth(&staff_token).send().await;
+                if let Ok(r) = r {
+                    let ok = r.status().is_success() || r.status() == 404;
+                    let _ = r.bytes().await;
+                    if ok {
+                        latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            latencies
+        })
+    };
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = started.elapsed().as_secs_f64();
+    for s in storm {
+        s.await?;
+    }
+    let mut latencies = reader.await?;
+    latencies.sort_by(f64::total_cmp);
+
+    let logins_per_second = logins.load(Ordering::Relaxed) as f64 / elapsed;
+    println!(
+        "cores: {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!("argon2id verifications/s (all cores): {hashes_per_second:.1}");
+    println!(
+        "logins/s with {CLIENTS} concurrent clients over {elapsed:.1} s: {logins_per_second:.1} ({:.0}% of the hash rate); failed requests: {}",
+        100.0 * logins_per_second / hashes_per_second,
+        failures.load(Ordering::Relaxed)
+    );
+    println!(
+        "staff read during the storm: {} requests, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        latencies.len(),
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
+        latencies.last().copied().unwrap_or(f64::NAN)
+    );
+    Ok(())
+}
