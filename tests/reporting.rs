@@ -55,7 +55,17 @@ async fn the_documented_reports_answer_correctly() {
             json!({"email": "a@example.org", "password": "a long enough password"}),
         )
         .await;
+    let username = id_of(&user, "username");
     let user = uuid::Uuid::try_parse(&id_of(&user, "id")).unwrap();
+    for password in ["not the right one", "a long enough password"] {
+        let login = json!({"username": username, "password": password});
+        s.http
+            .post(format!("{}/portal/v1/{}/login", s.base, t.slug))
+            .json(&login)
+            .send()
+            .await
+            .unwrap();
+    }
     s.post(
         &format!("/api/v1/clients/{birch}/portal-users"),
         &t.staff,
@@ -128,8 +138,15 @@ async fn the_documented_reports_answer_correctly() {
         .await;
     assert_eq!(status, 200);
 
+    // What the mail consumer makes of the link-issuing events (no sender runs here).
+    let notifications = portal_accounts::mail::notifications::Notifications;
+    projections::Engine::new(s.pool().clone(), vec![])
+        .catch_up(&notifications)
+        .await
+        .unwrap();
+
     let reports = documented_reports();
-    assert_eq!(reports.len(), 5, "{reports:?}");
+    assert_eq!(reports.len(), 7, "{reports:?}");
     for (name, sql) in &reports {
         let query = sqlx::query(sql);
         let query = if sql.contains("$1") {
@@ -176,6 +193,24 @@ async fn the_documented_reports_answer_correctly() {
             "Contracts signed per month" => {
                 assert_eq!(rows.len(), 1);
                 assert_eq!(rows[0].get::<i64, _>("signed"), 1);
+            }
+            "E-mails not delivered" => {
+                let got: Vec<(String, String, i64)> = rows
+                    .iter()
+                    .map(|r| (r.get("kind"), r.get("status"), r.get("emails")))
+                    .collect();
+                assert_eq!(
+                    got,
+                    [
+                        ("activation".into(), "pending".into(), 1),
+                        ("invitation".into(), "pending".into(), 2)
+                    ]
+                );
+            }
+            "Failed logins per day" => {
+                assert_eq!(rows.len(), 1);
+                let counts: (i64, i64) = (rows[0].get("succeeded"), rows[0].get("failed"));
+                assert_eq!(counts, (1, 1));
             }
             other => panic!("a report without a check: {other}"),
         }
