@@ -1,8 +1,12 @@
 //! What every request handler and operator command shares: the store, the password hasher,
 //! the link secret and the product's time limits.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
 use chrono::Duration;
 use sqlx::PgPool;
+use uuid::Uuid;
 
 use crate::portal_login::LoginQueues;
 use crate::security::{PasswordHasher, ServerSecret};
@@ -15,6 +19,31 @@ pub struct App {
     pub secret: ServerSecret,
     pub limits: Limits,
     pub login_queues: LoginQueues,
+    pub tenant_slugs: TenantSlugs,
+}
+
+/// Tenant ids by slug, remembered: every portal request names its firm by slug, and a
+/// slug never changes owner (tenants are not deleted or renamed).
+#[derive(Clone, Default)]
+pub struct TenantSlugs(Arc<RwLock<HashMap<String, Uuid>>>);
+
+impl TenantSlugs {
+    pub async fn resolve(&self, pool: &PgPool, slug: &str) -> Result<Option<Uuid>, sqlx::Error> {
+        if let Some(id) = self.0.read().expect("slug cache").get(slug) {
+            return Ok(Some(*id));
+        }
+        let id: Option<Uuid> = sqlx::query_scalar("SELECT id FROM tenants WHERE slug = $1")
+            .bind(slug)
+            .fetch_optional(pool)
+            .await?;
+        if let Some(id) = id {
+            self.0
+                .write()
+                .expect("slug cache")
+                .insert(slug.to_string(), id);
+        }
+        Ok(id)
+    }
 }
 
 /// How long emailed links and sessions stay usable, and when failed logins lock a login.
@@ -56,6 +85,7 @@ impl App {
             secret,
             limits: Limits::default(),
             login_queues: LoginQueues::default(),
+            tenant_slugs: TenantSlugs::default(),
         }
     }
 

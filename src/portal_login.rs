@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::app::App;
 use crate::error::{AppError, AppResult};
 use crate::security::{new_session_token, session_token_id, sha256, token_matches};
-use crate::store::CommandMeta;
+use crate::store::{replay_json, CommandMeta};
 
 /// A session handed to a portal user after a good login.
 #[derive(Debug, Clone)]
@@ -84,7 +84,6 @@ struct Attempt<'a> {
 pub async fn login(
     app: &App,
     meta: &CommandMeta,
-    portal_active: bool,
     username: &str,
     password: String,
 ) -> AppResult<NewSession> {
@@ -97,7 +96,7 @@ pub async fn login(
         username_key: &username_key,
         portal_user_id: found.portal_user_id,
     };
-    if !portal_active {
+    if !found.portal_active {
         record(app, &attempt, Outcome::PortalInactive, None).await?;
         return Err(portal_inactive());
     }
@@ -106,16 +105,7 @@ pub async fn login(
         return Err(AppError::LockedOut { retry_after_secs });
     }
     let user_id = found.portal_user_id;
-    let status = match user_id {
-        Some(id) => app
-            .store
-            .reader(meta)
-            .load::<PortalUser>(id)
-            .await?
-            .state
-            .status(),
-        None => None,
-    };
+    let status = found.account.as_ref().and_then(PortalUser::status);
     let stored_hash = found.password_hash;
     let usable = matches!(status, Some(LoginStatus::Active | LoginStatus::Disabled));
     let stored_hash = stored_hash.filter(|_| usable);
@@ -147,42 +137,79 @@ pub fn portal_inactive() -> AppError {
     }
 }
 
+/// Whether the firm's portal is on: the tenant stream's latest PortalActivationChanged (on
+/// when there is none). `$1` is the tenant id.
+const PORTAL_ACTIVE: &str = "COALESCE((SELECT (e.payload #>> '{PortalActivationChanged,active}')::boolean
+                                 FROM events e
+                                WHERE e.aggregate_type = 'tenant' AND e.aggregate_id = ($1::uuid)::text
+                                  AND e.event_type = 'PortalActivationChanged'
+                                ORDER BY e.sequence DESC LIMIT 1), true)";
+
+pub async fn portal_active(app: &App, tenant_id: Uuid) -> AppResult<bool> {
+    Ok(sqlx::query_scalar(&format!("SELECT {PORTAL_ACTIVE}"))
+        .bind(tenant_id)
+        .fetch_one(app.pool())
+        .await?)
+}
+
 /// What a login attempt needs to know before checking the password.
 struct FoundLogin {
+    portal_active: bool,
     portal_user_id: Option<Uuid>,
+    /// The login as its stream says, replayed by the domain.
+    account: Option<PortalUser>,
     password_hash: Option<String>,
     /// Seconds until a lock on this username lifts, if it is locked.
     locked_for: Option<u64>,
 }
 
-/// The login a typed username names (through the index that keeps usernames unique), its
-/// password hash and any lock on the name — in one round trip.
+/// Everything a login decides on, in one round trip: the portal switch, the login a typed
+/// username names (through the index that keeps usernames unique) with its stream, its
+/// password hash, and any lock on the name.
 async fn find_login(
     app: &App,
     tenant_id: Uuid,
     username: &str,
     username_key: &[u8],
 ) -> AppResult<FoundLogin> {
-    let (user_id, password_hash, locked_for): (Option<String>, Option<String>, Option<f64>) =
-        sqlx::query_as(
-            "WITH u AS (SELECT aggregate_id FROM events
-                         WHERE tenant_id = $1 AND event_type = 'PortalUserCreated'
-                           AND lower(payload #>> '{PortalUserCreated,username}') = lower($2))
-             SELECT (SELECT aggregate_id FROM u),
-                    (SELECT c.password_hash FROM portal_credentials c, u
-                      WHERE c.tenant_id = $1 AND c.portal_user_id = u.aggregate_id::uuid),
-                    (SELECT EXTRACT(EPOCH FROM (locked_until - now()))::float8 FROM portal_login_throttle
-                      WHERE tenant_id = $1 AND username_key = $3 AND locked_until > now())",
-        )
-        .bind(tenant_id)
-        .bind(username.trim())
-        .bind(username_key)
-        .fetch_one(app.pool())
-        .await?;
+    type Row = (
+        bool,
+        Option<String>,
+        Option<serde_json::Value>,
+        Option<String>,
+        Option<f64>,
+    );
+    let (portal_active, user_id, stream, password_hash, locked_for): Row = sqlx::query_as(&format!(
+        "WITH u AS (SELECT aggregate_id FROM events
+                     WHERE tenant_id = $1 AND event_type = 'PortalUserCreated'
+                       AND lower(payload #>> '{{PortalUserCreated,username}}') = lower($2))
+         SELECT {PORTAL_ACTIVE},
+                (SELECT aggregate_id FROM u),
+                (SELECT json_agg(json_build_array(e.sequence, e.event_type, e.event_version, e.payload)
+                                 ORDER BY e.sequence)
+                   FROM events e, u
+                  WHERE e.aggregate_type = 'portal_user' AND e.aggregate_id = u.aggregate_id
+                    AND e.tenant_id = $1),
+                (SELECT c.password_hash FROM portal_credentials c, u
+                  WHERE c.tenant_id = $1 AND c.portal_user_id = u.aggregate_id::uuid),
+                (SELECT EXTRACT(EPOCH FROM (locked_until - now()))::float8 FROM portal_login_throttle
+                  WHERE tenant_id = $1 AND username_key = $3 AND locked_until > now())"
+    ))
+    .bind(tenant_id)
+    .bind(username.trim())
+    .bind(username_key)
+    .fetch_one(app.pool())
+    .await?;
+    let account = match (&user_id, stream) {
+        (Some(id), Some(events)) => Some(replay_json::<PortalUser>(id, events)?),
+        _ => None,
+    };
     Ok(FoundLogin {
+        portal_active,
         portal_user_id: user_id
             .map(|s| Uuid::parse_str(&s).map_err(AppError::internal))
             .transpose()?,
+        account,
         password_hash,
         locked_for: locked_for.map(|s| s.ceil().max(1.0) as u64),
     })

@@ -114,7 +114,11 @@ impl Default for PasswordHasher {
 impl PasswordHasher {
     pub fn with_threads(threads: usize) -> Self {
         let threads = threads.max(1);
-        let (jobs, queue) = std::sync::mpsc::sync_channel::<HashJob>(threads);
+        // Two jobs per thread in flight: one running, one waiting in the channel, so a thread
+        // that finishes starts the next hash at once instead of idling until the runtime
+        // schedules the task that hands it over.
+        let in_flight = threads * 2;
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<HashJob>(in_flight);
         let queue = Arc::new(std::sync::Mutex::new(queue));
         for n in 0..threads {
             let queue = queue.clone();
@@ -142,7 +146,7 @@ impl PasswordHasher {
             .to_string();
         Self {
             jobs,
-            permits: Arc::new(tokio::sync::Semaphore::new(threads)),
+            permits: Arc::new(tokio::sync::Semaphore::new(in_flight)),
             threads,
             dummy: Arc::new(dummy),
         }
@@ -150,8 +154,8 @@ impl PasswordHasher {
 
     /// Runs `work` on a hashing thread and waits for it without blocking the runtime.
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-        // One permit per thread: work waits here, as a task, never in the channel, so the
-        // send below cannot block.
+        // Work beyond what the channel holds waits here, as a task, so the send below
+        // cannot block.
         let _permit = self.permits.acquire().await?;
         let (done, result) = tokio::sync::oneshot::channel();
         let job: HashJob = Box::new(move || {

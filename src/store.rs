@@ -102,6 +102,27 @@ pub fn decode_event<A: Aggregate>(
     })
 }
 
+/// An aggregate's state from its events given as a JSON array of
+/// `[sequence, event_type, event_version, payload]` (as `json_agg` builds them), for reads
+/// that fetch a stream inside a larger query.
+pub fn replay_json<A: Aggregate>(aggregate_id: &str, events: Value) -> AppResult<A> {
+    let upcasters = aggregates::upcasting::upcasters();
+    let mut state = A::default();
+    let rows: Vec<(i64, String, String, Value)> =
+        serde_json::from_value(events).map_err(AppError::internal)?;
+    for (sequence, event_type, event_version, payload) in rows {
+        state.apply(decode_event::<A>(
+            aggregate_id,
+            sequence,
+            event_type,
+            event_version,
+            payload,
+            &upcasters,
+        )?);
+    }
+    Ok(state)
+}
+
 /// Rows that must commit or fail together with the events (secrets and lookups).
 #[derive(Debug)]
 pub enum SideWrite {

@@ -18,7 +18,6 @@ use crate::store::CommandMeta;
 #[derive(Debug, Clone)]
 pub struct PortalTenant {
     pub id: Uuid,
-    pub active: bool,
     pub origin: Origin,
 }
 
@@ -35,10 +34,10 @@ impl PortalTenant {
         }
     }
 
-    /// Refuses everything but the login itself (which records the refusal) while the firm
-    /// has its portal switched off.
-    pub fn require_active(&self) -> AppResult<()> {
-        if self.active {
+    /// Refuses while the firm has its portal switched off (the login itself checks this
+    /// in its own query, and records the refusal).
+    pub async fn require_active(&self, app: &App) -> AppResult<()> {
+        if portal_login::portal_active(app, self.id).await? {
             Ok(())
         } else {
             Err(portal_inactive())
@@ -58,23 +57,16 @@ impl FromRequestParts<App> for PortalTenant {
             .find(|(name, _)| *name == "tenant_slug")
             .map(|(_, value)| value.to_string())
             .ok_or(AppError::NotFound("portal"))?;
-        // The portal switch is the tenant stream's latest PortalActivationChanged (on when
-        // there is none): read in the same query as the slug, as every portal request needs it.
-        let (id, active): (Uuid, bool) = sqlx::query_as(
-            "SELECT t.id, COALESCE((SELECT (e.payload #>> '{PortalActivationChanged,active}')::boolean
-                                      FROM events e
-                                     WHERE e.aggregate_type = 'tenant' AND e.aggregate_id = t.id::text
-                                       AND e.event_type = 'PortalActivationChanged'
-                                     ORDER BY e.sequence DESC LIMIT 1), true)
-               FROM tenants t WHERE t.slug = $1",
-        )
-        .bind(&slug)
-        .fetch_optional(app.pool())
-        .await?
-        .ok_or(AppError::NotFound("portal"))?;
+        let id = app
+            .tenant_slugs
+            .resolve(app.pool(), &slug)
+            .await?
+            .ok_or(AppError::NotFound("portal"))?;
         tracing::Span::current().record("tenant", tracing::field::display(id));
-        let origin = Origin::from_parts(parts);
-        Ok(Self { id, active, origin })
+        Ok(Self {
+            id,
+            origin: Origin::from_parts(parts),
+        })
     }
 }
 
@@ -105,7 +97,7 @@ impl FromRequestParts<App> for PortalSession {
         let tenant = PortalTenant::from_request_parts(parts, app).await?;
         let token = bearer(parts).ok_or(AppError::Unauthorized)?.to_string();
         let session = portal_login::authenticate(app, tenant.id, &token).await?;
-        tenant.require_active()?;
+        tenant.require_active(app).await?;
         let user = app
             .store
             .reader(&tenant.meta("portal".into()))

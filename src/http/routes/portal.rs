@@ -51,7 +51,7 @@ pub async fn accept_invitation(
     tenant: PortalTenant,
     JsonBody(body): JsonBody<AcceptInvitationBody>,
 ) -> AppResult<(StatusCode, Json<PortalUserRef>)> {
-    tenant.require_active()?;
+    tenant.require_active(&app).await?;
     let mut v = Checks::default();
     let username = v.field("username", Username::parse(&body.username));
     v.finish()?;
@@ -83,7 +83,7 @@ pub async fn activate(
     tenant: PortalTenant,
     JsonBody(body): JsonBody<ActivateBody>,
 ) -> AppResult<Json<PortalUserRef>> {
-    tenant.require_active()?;
+    tenant.require_active(&app).await?;
     let meta = tenant.meta(LINK_ACTOR.into());
     let done = service::activate(&app, &meta, &body.token, body.password).await?;
     Ok(Json(PortalUserRef {
@@ -120,8 +120,7 @@ pub async fn login(
         return Err(AppError::InvalidCredentials);
     }
     let meta = tenant.meta("portal".into());
-    let session =
-        portal_login::login(&app, &meta, tenant.active, &body.username, body.password).await?;
+    let session = portal_login::login(&app, &meta, &body.username, body.password).await?;
     Ok(Json(SessionIssued {
         session_token: session.token,
         expires_at: session.expires_at,
@@ -143,7 +142,7 @@ pub async fn forgot_password(
     tenant: PortalTenant,
     JsonBody(body): JsonBody<ForgotBody>,
 ) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
-    tenant.require_active()?;
+    tenant.require_active(&app).await?;
     let meta = tenant.meta(LINK_ACTOR.into());
     // Done after answering, so the answer's timing says nothing about the username either.
     if body.username.len() <= 256 {
@@ -174,7 +173,7 @@ pub async fn reset_password(
     tenant: PortalTenant,
     JsonBody(body): JsonBody<ResetBody>,
 ) -> AppResult<Json<PortalUserRef>> {
-    tenant.require_active()?;
+    tenant.require_active(&app).await?;
     let meta = tenant.meta(LINK_ACTOR.into());
     let done = service::complete_reset(&app, &meta, &body.token, body.new_password).await?;
     Ok(Json(PortalUserRef {
