@@ -26,7 +26,7 @@ use utoipa_axum::routes;
 use crate::app::App;
 use crate::error::{Problem, PROBLEM_JSON};
 use crate::telemetry;
-use routes::{audit, clients, contracts, items, ops, portal, portal_users, settings};
+use routes::{audit, clients, contracts, items, link_pages, ops, portal, portal_users, settings};
 
 /// Every documented route, with its OpenAPI description.
 pub fn api_routes() -> OpenApiRouter<App> {
@@ -99,6 +99,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .merge(api)
         .merge(portal)
+        .route("/portal/{tenant_slug}/{page}", get(link_pages::link_page))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod clients;
 pub mod contracts;
 pub mod items;
+pub mod link_pages;
 pub mod ops;
 pub mod portal;
 pub mod portal_users;
