@@ -192,8 +192,15 @@ async fn a_client_follows_the_invitation_email_logs_in_sees_items_and_signs() {
     assert_eq!(page.headers()["referrer-policy"], "no-referrer");
     assert_eq!(page.headers()["cache-control"], "no-store");
     let html = page.text().await.unwrap();
-    assert!(html.contains(&format!("/portal/v1/{}/invitations/accept", t.slug)), "{html}");
-    let (status, body) = send(s.http.get(format!("{}/portal/no-such-firm/activate", s.base))).await;
+    assert!(
+        html.contains(&format!("/portal/v1/{}/invitations/accept", t.slug)),
+        "{html}"
+    );
+    let (status, body) = send(
+        s.http
+            .get(format!("{}/portal/no-such-firm/activate", s.base)),
+    )
+    .await;
     assert_eq!((status, body["code"].clone()), (404, json!("not_found")));
 
     let (status, accepted) = portal(
@@ -928,4 +935,93 @@ async fn bad_portal_input_gets_clear_errors() {
     )
     .await;
     assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn a_taken_username_leaves_the_invitation_usable_and_reset_links_expire() {
+    let sink = SmtpSink::start().await;
+    let mut app = common::app(common::fresh_database().await);
+    app.limits.reset_ttl = chrono::Duration::seconds(2);
+    let s = Server::start_mailing_with(app, &sink.url()).await;
+    let t = s.tenant().await;
+    let (_, _, taken, first_to) = invited_and_accepted(&s, &sink, &t).await;
+
+    let to = email("second");
+    let client = client_with_email(&s, &t, "individual", &to).await;
+    invite(&s, &t, &client).await;
+    let token = sink.wait_for(&to, 1).await[0].token();
+    let accept = |username: &str| {
+        let body = json!({"token": token, "username": username, "password": PASSWORD});
+        portal(
+            &s,
+            &t,
+            Method::POST,
+            "/invitations/accept",
+            None,
+            Some(body),
+        )
+    };
+    let (status, body) = accept(&taken.to_uppercase()).await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (409, json!("username_taken"))
+    );
+    assert_eq!(
+        accept("a.free.name").await.0,
+        201,
+        "the invitation was not used up"
+    );
+
+    portal(
+        &s,
+        &t,
+        Method::POST,
+        "/password/forgot",
+        None,
+        Some(json!({"username": taken})),
+    )
+    .await;
+    let reset = sink.wait_for(&first_to, 2).await[1].token();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (status, body) = portal(
+        &s,
+        &t,
+        Method::POST,
+        "/password/reset",
+        None,
+        Some(json!({"token": reset, "new_password": "too late for this link"})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (410, json!("reset_link_invalid"))
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_username_costs_as_much_as_a_wrong_password() {
+    let sink = SmtpSink::start().await;
+    let s = Server::start_mailing(&sink.url()).await;
+    let t = s.tenant().await;
+    let (_, _, username, _) = invited_and_accepted(&s, &sink, &t).await;
+    let fastest = |name: String| {
+        let (s, t) = (&s, &t);
+        async move {
+            let mut best = std::time::Duration::MAX;
+            for _ in 0..3 {
+                let started = std::time::Instant::now();
+                assert_eq!(login(s, t, &name, "not the password at all").await.0, 401);
+                best = best.min(started.elapsed());
+            }
+            best
+        }
+    };
+    let wrong_password = fastest(username).await;
+    let unknown_user = fastest("nobody-here".to_string()).await;
+    // Both pay for one Argon2id check (about 15 ms in release, more here); a refusal that
+    // skipped it would take a millisecond or two.
+    assert!(
+        unknown_user.as_secs_f64() > 0.6 * wrong_password.as_secs_f64(),
+        "unknown {unknown_user:?} vs wrong password {wrong_password:?}"
+    );
 }
