@@ -85,6 +85,19 @@ async fn the_openapi_document_describes_every_route() {
         ("get", "/api/v1/audit/streams/{stream_type}/{stream_id}"),
         ("get", "/api/v1/audit/export"),
         ("get", "/api/v1/audit/verify"),
+        ("get", "/api/v1/audit/logins"),
+        ("get", "/api/v1/clients/{id}/notifications"),
+        ("post", "/portal/v1/{tenant_slug}/invitations/accept"),
+        ("post", "/portal/v1/{tenant_slug}/activate"),
+        ("post", "/portal/v1/{tenant_slug}/login"),
+        ("post", "/portal/v1/{tenant_slug}/password/forgot"),
+        ("post", "/portal/v1/{tenant_slug}/password/reset"),
+        ("post", "/portal/v1/{tenant_slug}/logout"),
+        ("get", "/portal/v1/{tenant_slug}/me"),
+        ("get", "/portal/v1/{tenant_slug}/clients/{client_id}/items"),
+        ("get", "/portal/v1/{tenant_slug}/contracts"),
+        ("get", "/portal/v1/{tenant_slug}/contracts/{id}"),
+        ("post", "/portal/v1/{tenant_slug}/contracts/{id}/sign"),
     ];
     for (method, path) in expected {
         let op = &spec["paths"][path][method];

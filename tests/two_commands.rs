@@ -153,6 +153,58 @@ async fn serve_with_no_configuration_runs_on_its_own_postgres_and_keeps_data() {
         .unwrap();
     assert_eq!(user.status(), 201);
 
+    // With no SMTP server configured, the invitation e-mail lands in the data dir's outbox;
+    // its link points at this server, and the client can accept and log in with it.
+    let kim: Value = http
+        .post(format!("{}/api/v1/clients", running.base))
+        .bearer_auth(&token)
+        .json(&json!({"display_name": "Kim", "kind": "individual", "email": "kim@example.org"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let invited = http
+        .post(format!(
+            "{}/api/v1/clients/{}/invitations",
+            running.base,
+            kim["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invited.status(), 201);
+    let eml = wait_for_eml(&data_dir.join("outbox")).await;
+    let unfolded = eml.replace("=\r\n", "").replace("=3D", "=");
+    let prefix = format!("{}/portal/acme/accept-invitation?token=", running.base);
+    let at = unfolded.find(&prefix).expect("a link to this server") + prefix.len();
+    let link_token: String = unfolded[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        .collect();
+    let accepted = http
+        .post(format!(
+            "{}/portal/v1/acme/invitations/accept",
+            running.base
+        ))
+        .json(&json!({"token": link_token, "username": "kim", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 201);
+    let session: Value = http
+        .post(format!("{}/portal/v1/acme/login", running.base))
+        .json(&json!({"username": "kim", "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let session = session["session_token"].as_str().unwrap().to_string();
+
     let logs = stop(running);
     let request_lines: Vec<Value> = logs
         .iter()
@@ -171,7 +223,11 @@ async fn serve_with_no_configuration_runs_on_its_own_postgres_and_keeps_data() {
     assert!(create_line["span"]["latency_ms"].is_number());
     let all = logs.join("\n");
     assert!(
-        !all.contains(password) && !all.contains(&token) && !all.contains("argon2"),
+        !all.contains(password)
+            && !all.contains(&token)
+            && !all.contains("argon2")
+            && !all.contains(&link_token)
+            && !all.contains(&session),
         "a secret reached the log"
     );
 
@@ -193,6 +249,26 @@ async fn serve_with_no_configuration_runs_on_its_own_postgres_and_keeps_data() {
         "the username from before the restart is still taken"
     );
     stop(running);
+}
+
+/// The first `.eml` file written to `outbox`, once there is one.
+async fn wait_for_eml(outbox: &std::path::Path) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let found = std::fs::read_dir(outbox)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().ends_with(".eml"));
+        if let Some(file) = found {
+            return std::fs::read_to_string(file.path()).unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no e-mail in {outbox:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 fn tempdir() -> std::path::PathBuf {
