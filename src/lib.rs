@@ -10,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod embedded_pg;
 pub mod error;
+pub mod housekeeping;
 pub mod http;
 pub mod mail;
 pub mod portal_login;

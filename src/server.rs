@@ -56,7 +56,7 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
 }
 
 /// The work a server does besides answering requests: the projection engine, the
-/// notifications consumer and the mail sender.
+/// notifications consumer, the mail sender and housekeeping.
 pub struct Background {
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -66,7 +66,13 @@ impl Background {
     pub fn start(app: &App, mail: &MailConfig) -> Result<Self> {
         let (stop, stopping) = tokio::sync::watch::channel(false);
         let engine = projections::Engine::new(app.pool().clone(), projections::all());
-        let mut tasks = vec![tokio::spawn(engine.run(stopping.clone()))];
+        let mut tasks = vec![
+            tokio::spawn(engine.run(stopping.clone())),
+            tokio::spawn(crate::housekeeping::run(
+                app.pool().clone(),
+                stopping.clone(),
+            )),
+        ];
         tasks.extend(crate::mail::spawn(
             app.pool().clone(),
             app.secret.clone(),

@@ -1025,3 +1025,47 @@ async fn an_unknown_username_costs_as_much_as_a_wrong_password() {
         "unknown {unknown_user:?} vs wrong password {wrong_password:?}"
     );
 }
+
+#[tokio::test]
+async fn housekeeping_prunes_idle_counters_and_old_sessions_but_keeps_history() {
+    let pool = common::fresh_database().await;
+    let tenant = Uuid::now_v7();
+    let user = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO portal_login_throttle (tenant_id, username_key, failures, window_started_at, locked_until)
+         VALUES ($1, 'old', 3, now() - interval '2 days', NULL),
+                ($1, 'recent', 3, now() - interval '1 hour', NULL),
+                ($1, 'locked', 0, now() - interval '2 days', now() + interval '1 hour')",
+    )
+    .bind(tenant)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO portal_sessions (id, tenant_id, portal_user_id, token_hash, created_at, expires_at, ended_at)
+         VALUES ($2, $1, $3, 'x', now() - interval '40 days', now() - interval '39 days', NULL),
+                ($4, $1, $3, 'x', now(), now() + interval '8 hours', NULL)",
+    )
+    .bind(tenant)
+    .bind(Uuid::now_v7())
+    .bind(user)
+    .bind(Uuid::now_v7())
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        portal_accounts::housekeeping::prune(&pool).await.unwrap(),
+        2
+    );
+    let keys: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT username_key FROM portal_login_throttle ORDER BY username_key")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(keys, [b"locked".to_vec(), b"recent".to_vec()]);
+    let sessions: i64 = sqlx::query_scalar("SELECT count(*) FROM portal_sessions")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(sessions, 1);
+}
