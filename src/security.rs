@@ -268,6 +268,15 @@ impl ServerSecret {
         mac.finalize().into_bytes().to_vec()
     }
 
+    /// A keyed fingerprint of a request body (kept to recognise an idempotent retry): keyed,
+    /// so a body holding a password cannot be guessed back from the stored value.
+    pub fn request_fingerprint(&self, material: &[u8]) -> Vec<u8> {
+        let mut mac = self.mac();
+        mac.update(b"idempotency");
+        mac.update(material);
+        mac.finalize().into_bytes().to_vec()
+    }
+
     fn mac(&self) -> Hmac<Sha256> {
         Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length")
     }

@@ -14,7 +14,6 @@ use uuid::Uuid;
 use super::auth::authenticate;
 use crate::app::App;
 use crate::error::{AppError, PROBLEM_JSON};
-use crate::security::sha256;
 
 const HEADER: &str = "idempotency-key";
 /// Bodies are buffered to hash them; nothing larger than the largest route accepts.
@@ -56,7 +55,7 @@ async fn run(app: &App, request: Request, next: Next) -> Result<Response, Respon
     let fingerprint = {
         let mut material = format!("{} {}\n", parts.method, parts.uri).into_bytes();
         material.extend_from_slice(&bytes);
-        sha256(&material)
+        app.secret.request_fingerprint(&material)
     };
 
     let claimed = sqlx::query(
