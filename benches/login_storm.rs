@@ -165,11 +165,14 @@ async fn main() -> anyhow::Result<()> {
         let (http, stop, logins, failures) =
             (http.clone(), stop.clone(), logins.clone(), failures.clone());
         let url = format!("{base}/portal/v1/{slug}/login");
+        // Serialised once: the load generator shares the machine, so it should cost little.
+        let body = json!({"username": username, "password": PASSWORD}).to_string();
         storm.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let response = http
                     .post(&url)
-                    .json(&json!({"username": username, "password": PASSWORD}))
+                    .header("content-type", "application/json")
+                    .body(body.clone())
                     .send()
                     .await;
                 match response {

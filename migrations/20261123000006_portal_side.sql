@@ -85,13 +85,9 @@ CREATE TABLE portal_login_throttle (
 CREATE INDEX portal_login_throttle_by_user ON portal_login_throttle (tenant_id, portal_user_id)
     WHERE portal_user_id IS NOT NULL;
 
--- When each portal user last logged in (one row per user, kept by the login itself).
-CREATE TABLE portal_last_login (
-    tenant_id      uuid NOT NULL,
-    portal_user_id uuid NOT NULL,
-    at             timestamptz NOT NULL,
-    PRIMARY KEY (tenant_id, portal_user_id)
-);
+-- A login's last success, found without scanning its failures.
+CREATE INDEX portal_logins_last_success ON portal_logins (tenant_id, portal_user_id, id DESC)
+    WHERE outcome = 'succeeded';
 
 -- Staff see `locked` while a lockout lasts, and the last login time. Both come from the
 -- login tables above, so the views are redefined (the client view depends on the user view).
@@ -100,7 +96,12 @@ DROP VIEW rm_portal_user_status;
 
 CREATE VIEW rm_portal_user_status AS
 SELECT u.tenant_id, u.portal_user_id, u.username, u.email, u.created_at, u.activated_at,
-       u.disabled, u.removed, ll.at AS last_login_at, u.last_position,
+       u.disabled, u.removed,
+       (SELECT l.at FROM portal_logins l
+         WHERE l.tenant_id = u.tenant_id AND l.portal_user_id = u.portal_user_id
+           AND l.outcome = 'succeeded'
+         ORDER BY l.id DESC LIMIT 1) AS last_login_at,
+       u.last_position,
        CASE WHEN u.removed THEN 'removed'
             WHEN u.disabled THEN 'disabled'
             WHEN u.activated_at IS NULL THEN 'pending_activation'
@@ -108,8 +109,7 @@ SELECT u.tenant_id, u.portal_user_id, u.username, u.email, u.created_at, u.activ
                           WHERE t.tenant_id = u.tenant_id AND t.portal_user_id = u.portal_user_id
                             AND t.locked_until > now()) THEN 'locked'
             ELSE 'active' END AS status
-  FROM rm_portal_users u
-  LEFT JOIN portal_last_login ll USING (tenant_id, portal_user_id);
+  FROM rm_portal_users u;
 
 -- Unchanged except that a locked login still makes its client `active`.
 CREATE VIEW rm_client_status AS

@@ -268,16 +268,13 @@ async fn start_session(
     let expires_at = Utc::now() + app.limits.session_ttl;
     let meta = attempt.meta;
     // One statement, so one round trip and atomic: the session, the end of any failure
-    // count, the last-login time and the history row.
+    // count and the history row (which staff's "last login" is read from).
     sqlx::query(
         "WITH session AS (
               INSERT INTO portal_sessions (id, tenant_id, portal_user_id, token_hash, expires_at)
               VALUES ($1, $2, $3, $4, $5)),
           unthrottled AS (
-              DELETE FROM portal_login_throttle WHERE tenant_id = $2 AND username_key = $6),
-          last_login AS (
-              INSERT INTO portal_last_login (tenant_id, portal_user_id, at) VALUES ($2, $3, now())
-              ON CONFLICT (tenant_id, portal_user_id) DO UPDATE SET at = EXCLUDED.at)
+              DELETE FROM portal_login_throttle WHERE tenant_id = $2 AND username_key = $6)
          INSERT INTO portal_logins (tenant_id, portal_user_id, username_key, outcome, session_id, client_ip, user_agent, request_id)
          VALUES ($2, $3, $6, $10, $1, $7, $8, $9)",
     )
