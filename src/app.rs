@@ -8,9 +8,9 @@ use chrono::Duration;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::portal_login::LoginQueues;
 use crate::security::{PasswordHasher, ServerSecret};
 use crate::store::EventStore;
+use crate::stripes::Stripes;
 
 #[derive(Clone)]
 pub struct App {
@@ -18,7 +18,9 @@ pub struct App {
     pub hasher: PasswordHasher,
     pub secret: ServerSecret,
     pub limits: Limits,
-    pub login_queues: LoginQueues,
+    /// Login attempts on one typed name queue here, so a burst of parallel guesses is
+    /// counted one by one instead of all passing the lockout check together.
+    pub login_queues: Stripes,
     pub tenant_slugs: TenantSlugs,
 }
 
@@ -84,7 +86,7 @@ impl App {
             hasher: PasswordHasher::default(),
             secret,
             limits: Limits::default(),
-            login_queues: LoginQueues::default(),
+            login_queues: Stripes::default(),
             tenant_slugs: TenantSlugs::default(),
         }
     }

@@ -18,5 +18,6 @@ pub mod reads;
 pub mod security;
 pub mod server;
 pub mod store;
+pub mod stripes;
 pub mod synthetic;
 pub mod telemetry;

@@ -3,14 +3,10 @@
 //! read. Logins are not events: they would grow every account stream by one event per login
 //! (docs/decisions.md).
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
-use std::sync::Arc;
-
 use aggregates::portal_user::{LoginStatus, PortalUser};
+use aggregates::tenant::Tenant;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
-use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::app::App;
@@ -30,25 +26,6 @@ pub struct NewSession {
 pub struct SessionUser {
     pub session_id: Uuid,
     pub portal_user_id: Uuid,
-}
-
-/// Attempts on one typed username queue here in this process, so a burst of parallel
-/// guesses is counted one by one instead of all passing the lockout check together.
-#[derive(Clone)]
-pub struct LoginQueues(Arc<Vec<Mutex<()>>>);
-
-impl Default for LoginQueues {
-    fn default() -> Self {
-        Self(Arc::new((0..256).map(|_| Mutex::new(())).collect()))
-    }
-}
-
-impl LoginQueues {
-    fn for_key(&self, key: &[u8]) -> &Mutex<()> {
-        let mut h = DefaultHasher::new();
-        key.hash(&mut h);
-        &self.0[h.finish() as usize % self.0.len()]
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +66,7 @@ pub async fn login(
 ) -> AppResult<NewSession> {
     let username_key = app.secret.username_key(meta.tenant_id, username);
     // Attempts on one name queue here, so each sees the failures counted before it.
-    let _queued = app.login_queues.for_key(&username_key).lock().await;
+    let _queued = app.login_queues.queue(&username_key).await;
     let found = find_login(app, meta.tenant_id, username, &username_key).await?;
     let attempt = Attempt {
         meta,
@@ -137,23 +114,31 @@ pub fn portal_inactive() -> AppError {
     }
 }
 
-/// Whether the firm's portal is on: the tenant stream's latest PortalActivationChanged (on
-/// when there is none). `$1` is the tenant id.
-const PORTAL_ACTIVE: &str = "COALESCE((SELECT (e.payload #>> '{PortalActivationChanged,active}')::boolean
-                                 FROM events e
-                                WHERE e.aggregate_type = 'tenant' AND e.aggregate_id = ($1::uuid)::text
-                                  AND e.event_type = 'PortalActivationChanged'
-                                ORDER BY e.sequence DESC LIMIT 1), true)";
+/// Whether the firm's portal is on, as its tenant stream says.
+pub async fn portal_active(app: &App, meta: &CommandMeta) -> AppResult<bool> {
+    let tenant = app
+        .store
+        .reader(meta)
+        .load::<Tenant>(meta.tenant_id)
+        .await?;
+    Ok(!tenant.state.portal_inactive)
+}
 
-pub async fn portal_active(app: &App, tenant_id: Uuid) -> AppResult<bool> {
-    Ok(sqlx::query_scalar(&format!("SELECT {PORTAL_ACTIVE}"))
-        .bind(tenant_id)
-        .fetch_one(app.pool())
-        .await?)
+/// SQL for one stream's events as a JSON array for `replay_json`, so a read can take a
+/// stream along in a larger query; `aggregate_id` is an SQL expression, `$1` the tenant.
+fn stream_json(aggregate_type: &str, aggregate_id: &str) -> String {
+    format!(
+        "(SELECT json_agg(json_build_array(e.sequence, e.event_type, e.event_version, e.payload)
+                          ORDER BY e.sequence)
+            FROM events e
+           WHERE e.aggregate_type = '{aggregate_type}' AND e.aggregate_id = {aggregate_id}
+             AND e.tenant_id = $1)"
+    )
 }
 
 /// What a login attempt needs to know before checking the password.
 struct FoundLogin {
+    /// The firm's portal switch.
     portal_active: bool,
     portal_user_id: Option<Uuid>,
     /// The login as its stream says, replayed by the domain.
@@ -173,39 +158,42 @@ async fn find_login(
     username_key: &[u8],
 ) -> AppResult<FoundLogin> {
     type Row = (
-        bool,
+        Option<serde_json::Value>,
         Option<String>,
         Option<serde_json::Value>,
         Option<String>,
         Option<f64>,
     );
-    let (portal_active, user_id, stream, password_hash, locked_for): Row = sqlx::query_as(&format!(
-        "WITH u AS (SELECT aggregate_id FROM events
-                     WHERE tenant_id = $1 AND event_type = 'PortalUserCreated'
-                       AND lower(payload #>> '{{PortalUserCreated,username}}') = lower($2))
-         SELECT {PORTAL_ACTIVE},
-                (SELECT aggregate_id FROM u),
-                (SELECT json_agg(json_build_array(e.sequence, e.event_type, e.event_version, e.payload)
-                                 ORDER BY e.sequence)
-                   FROM events e, u
-                  WHERE e.aggregate_type = 'portal_user' AND e.aggregate_id = u.aggregate_id
-                    AND e.tenant_id = $1),
-                (SELECT c.password_hash FROM portal_credentials c, u
-                  WHERE c.tenant_id = $1 AND c.portal_user_id = u.aggregate_id::uuid),
-                (SELECT EXTRACT(EPOCH FROM (locked_until - now()))::float8 FROM portal_login_throttle
-                  WHERE tenant_id = $1 AND username_key = $3 AND locked_until > now())"
-    ))
+    let (tenant_stream, user_id, user_stream, password_hash, locked_for): Row =
+        sqlx::query_as(&format!(
+            "WITH u AS (SELECT aggregate_id FROM events
+                         WHERE tenant_id = $1 AND event_type = 'PortalUserCreated'
+                           AND lower(payload #>> '{{PortalUserCreated,username}}') = lower($2))
+             SELECT {},
+                    (SELECT aggregate_id FROM u),
+                    {},
+                    (SELECT c.password_hash FROM portal_credentials c, u
+                      WHERE c.tenant_id = $1 AND c.portal_user_id = u.aggregate_id::uuid),
+                    (SELECT EXTRACT(EPOCH FROM (locked_until - now()))::float8 FROM portal_login_throttle
+                      WHERE tenant_id = $1 AND username_key = $3 AND locked_until > now())",
+            stream_json("tenant", "($1::uuid)::text"),
+            stream_json("portal_user", "(SELECT aggregate_id FROM u)"),
+        ))
     .bind(tenant_id)
     .bind(username.trim())
     .bind(username_key)
     .fetch_one(app.pool())
     .await?;
-    let account = match (&user_id, stream) {
+    let account = match (&user_id, user_stream) {
         (Some(id), Some(events)) => Some(replay_json::<PortalUser>(id, events)?),
         _ => None,
     };
+    let tenant: Tenant = match tenant_stream {
+        Some(events) => replay_json(&tenant_id.to_string(), events)?,
+        None => Tenant::default(),
+    };
     Ok(FoundLogin {
-        portal_active,
+        portal_active: !tenant.portal_inactive,
         portal_user_id: user_id
             .map(|s| Uuid::parse_str(&s).map_err(AppError::internal))
             .transpose()?,

@@ -7,8 +7,6 @@
 //! conflict. The table stays postgres-es-compatible (a test reads it with postgres-es).
 
 use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::Arc;
 use std::time::Duration;
 
 use aggregates::DomainError;
@@ -19,10 +17,10 @@ use futures::future::BoxFuture;
 use rand::Rng;
 use serde_json::Value;
 use sqlx::{PgPool, Postgres, Row, Transaction};
-use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
+use crate::stripes::Stripes;
 
 /// Who asked for a change, and from where: stored as each event's metadata.
 #[derive(Debug, Clone)]
@@ -455,21 +453,20 @@ pub struct Committed<T> {
 }
 
 const MAX_ATTEMPTS: u32 = 12;
-const LOCK_STRIPES: usize = 256;
 
 #[derive(Clone)]
 pub struct EventStore {
     pool: PgPool,
     /// Commands on the same stream from this process queue here instead of racing each other
     /// into optimistic-concurrency retries; across processes the retries still decide.
-    stripes: Arc<Vec<Mutex<()>>>,
+    stripes: Stripes,
 }
 
 impl EventStore {
     pub fn new(pool: PgPool) -> Self {
         Self {
             pool,
-            stripes: Arc::new((0..LOCK_STRIPES).map(|_| Mutex::new(())).collect()),
+            stripes: Stripes::default(),
         }
     }
 
@@ -503,11 +500,7 @@ impl EventStore {
     where
         F: for<'u> Fn(&'u mut UnitOfWork) -> BoxFuture<'u, AppResult<T>>,
     {
-        let mut hasher = DefaultHasher::new();
-        lock_key.hash(&mut hasher);
-        let _queued = self.stripes[hasher.finish() as usize % LOCK_STRIPES]
-            .lock()
-            .await;
+        let _queued = self.stripes.queue(&lock_key).await;
 
         for attempt in 1..=MAX_ATTEMPTS {
             let mut uow = self.unit_of_work(meta);

@@ -37,7 +37,7 @@ impl PortalTenant {
     /// Refuses while the firm has its portal switched off (the login itself checks this
     /// in its own query, and records the refusal).
     pub async fn require_active(&self, app: &App) -> AppResult<()> {
-        if portal_login::portal_active(app, self.id).await? {
+        if portal_login::portal_active(app, &self.meta("portal".into())).await? {
             Ok(())
         } else {
             Err(portal_inactive())
