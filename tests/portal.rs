@@ -551,6 +551,7 @@ async fn forgot_password_answers_alike_and_reset_links_work_once_and_only_the_ne
     )
     .await;
     let third = sink.wait_for(&to, 4).await[3].clone();
+    let before_staff_set = session(&s, &t, &username, new_password).await;
     let (status, _) = s
         .post(
             &format!("/api/v1/portal-users/{user}/password-reset"),
@@ -560,8 +561,28 @@ async fn forgot_password_answers_alike_and_reset_links_work_once_and_only_the_ne
         .await;
     assert_eq!(status, 200);
     assert_eq!(reset(third.token(), "too late for this one").await.0, 410);
+    let (status, _) = portal(&s, &t, Method::GET, "/me", Some(&before_staff_set), None).await;
+    assert_eq!(status, 401, "a password set by staff ends the sessions too");
 
-    let kinds: Vec<Value> = notifications_until(&s, &t, &client, |n| n.len() >= 4)
+    // Staff can also send the link.
+    let (status, _) = s
+        .post(
+            &format!("/api/v1/portal-users/{user}/password-reset"),
+            &t.staff,
+            json!({"mode": "email_link"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let from_staff = sink.wait_for(&to, 5).await[4].clone();
+    assert_eq!(
+        reset(from_staff.token(), "chosen after staff sent it")
+            .await
+            .0,
+        200
+    );
+    session(&s, &t, &username, "chosen after staff sent it").await;
+
+    let kinds: Vec<Value> = notifications_until(&s, &t, &client, |n| n.len() >= 5)
         .await
         .iter()
         .map(|n| n["kind"].clone())
