@@ -56,7 +56,8 @@ CREATE TABLE portal_logins (
     portal_user_id uuid,
     username_key   bytea NOT NULL,
     outcome        text NOT NULL CHECK (outcome IN
-                     ('succeeded', 'invalid_credentials', 'login_disabled', 'locked_out', 'portal_inactive')),
+                     ('succeeded', 'invalid_credentials', 'login_disabled', 'locked_out',
+                      'rate_limited', 'portal_inactive')),
     session_id     uuid,
     client_ip      text,
     user_agent     text,
@@ -71,16 +72,19 @@ CREATE TRIGGER portal_logins_no_update_or_delete BEFORE UPDATE OR DELETE ON port
 CREATE TRIGGER portal_logins_no_truncate BEFORE TRUNCATE ON portal_logins
     FOR EACH STATEMENT EXECUTE FUNCTION events_are_append_only();
 
--- Failed-login counting per typed username (known or not, so lockouts cannot be used to
--- discover which usernames exist). A row is a window of failures and, once too many, a lock.
+-- Failed-login counting. A row counts the failures on one key in a window and, once too
+-- many, holds a lock. Two kinds of key, both HMACs: a typed username (known or not, so
+-- lockouts cannot be used to discover which usernames exist), and a client address (so
+-- one password tried across many names is stopped too).
 CREATE TABLE portal_login_throttle (
     tenant_id         uuid NOT NULL,
-    username_key      bytea NOT NULL,
+    key               bytea NOT NULL,
+    -- The login a username key names, if any (so staff can see it `locked`).
     portal_user_id    uuid,
     failures          integer NOT NULL,
     window_started_at timestamptz NOT NULL,
     locked_until      timestamptz,
-    PRIMARY KEY (tenant_id, username_key)
+    PRIMARY KEY (tenant_id, key)
 );
 CREATE INDEX portal_login_throttle_by_user ON portal_login_throttle (tenant_id, portal_user_id)
     WHERE portal_user_id IS NOT NULL;

@@ -22,6 +22,9 @@ pub struct App {
     /// counted one by one instead of all passing the lockout check together.
     pub login_queues: Stripes,
     pub tenant_slugs: TenantSlugs,
+    /// Take the client's address from the last `X-Forwarded-For` hop (behind a proxy that
+    /// sets it) instead of the TCP peer.
+    pub trust_forwarded_for: bool,
 }
 
 /// Tenant ids by slug, remembered: every portal request names its firm by slug, and a
@@ -59,6 +62,9 @@ pub struct Limits {
     pub lockout_failures: i32,
     pub lockout_window: Duration,
     pub lockout_duration: Duration,
+    /// This many failures from one client address within `lockout_window`, whatever the
+    /// names tried, refuse that address for `lockout_duration` (password spraying).
+    pub address_failures: i32,
     /// At most this many "forgot password" links per login per `lockout_window`, so the
     /// form cannot be used to flood someone's inbox.
     pub forgot_links_per_window: i64,
@@ -74,6 +80,7 @@ impl Default for Limits {
             lockout_failures: 5,
             lockout_window: Duration::minutes(15),
             lockout_duration: Duration::minutes(15),
+            address_failures: 50,
             forgot_links_per_window: 3,
         }
     }
@@ -88,6 +95,7 @@ impl App {
             limits: Limits::default(),
             login_queues: Stripes::default(),
             tenant_slugs: TenantSlugs::default(),
+            trust_forwarded_for: false,
         }
     }
 

@@ -44,6 +44,10 @@ pub struct ServeConfig {
     /// First retry delay after a temporary SMTP failure, in milliseconds; doubles per attempt.
     #[arg(long, env = "PORTAL_MAIL_RETRY_BASE_MS", default_value_t = 30_000)]
     pub mail_retry_base_ms: u64,
+    /// Behind a reverse proxy: take the client's address (event metadata, login history,
+    /// per-address login limits) from the last X-Forwarded-For hop, not the TCP peer.
+    #[arg(long, env = "PORTAL_TRUST_FORWARDED_FOR", default_value_t = false)]
+    pub trust_forwarded_for: bool,
     /// Log lines as human-readable text or as JSON objects.
     #[arg(long, env = "PORTAL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -38,6 +38,8 @@ pub enum AppError {
     InvalidCredentials,
     #[error("too many failed logins; try again later")]
     LockedOut { retry_after_secs: u64 },
+    #[error("too many failed attempts from this address; try again later")]
+    RateLimited { retry_after_secs: u64 },
     #[error("{detail}")]
     Forbidden { code: &'static str, detail: String },
     #[error("no such {0}")]
@@ -73,7 +75,7 @@ impl AppError {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Malformed(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            Self::LockedOut { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::LockedOut { .. } | Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -92,6 +94,7 @@ impl AppError {
             Self::Unauthorized => "unauthorized",
             Self::InvalidCredentials => "invalid_credentials",
             Self::LockedOut { .. } => "locked_out",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Forbidden { code, .. } | Self::Conflict { code, .. } => code,
             Self::NotFound(_) => "not_found",
             Self::PayloadTooLarge { .. } => "payload_too_large",

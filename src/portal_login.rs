@@ -34,6 +34,7 @@ enum Outcome {
     InvalidCredentials,
     LoginDisabled,
     LockedOut,
+    RateLimited,
     PortalInactive,
 }
 
@@ -44,6 +45,7 @@ impl Outcome {
             Self::InvalidCredentials => "invalid_credentials",
             Self::LoginDisabled => "login_disabled",
             Self::LockedOut => "locked_out",
+            Self::RateLimited => "rate_limited",
             Self::PortalInactive => "portal_inactive",
         }
     }
@@ -52,6 +54,8 @@ impl Outcome {
 struct Attempt<'a> {
     meta: &'a CommandMeta,
     username_key: &'a [u8],
+    /// The client's address as a throttle key, when the address is known.
+    address_key: Option<&'a [u8]>,
     portal_user_id: Option<Uuid>,
 }
 
@@ -65,12 +69,24 @@ pub async fn login(
     password: String,
 ) -> AppResult<NewSession> {
     let username_key = app.secret.username_key(meta.tenant_id, username);
+    let address_key = meta
+        .client_ip
+        .as_deref()
+        .map(|ip| app.secret.address_key(meta.tenant_id, ip));
     // Attempts on one name queue here, so each sees the failures counted before it.
     let _queued = app.login_queues.queue(&username_key).await;
-    let found = find_login(app, meta.tenant_id, username, &username_key).await?;
+    let found = find_login(
+        app,
+        meta.tenant_id,
+        username,
+        &username_key,
+        address_key.as_deref(),
+    )
+    .await?;
     let attempt = Attempt {
         meta,
         username_key: &username_key,
+        address_key: address_key.as_deref(),
         portal_user_id: found.portal_user_id,
     };
     if !found.portal_active {
@@ -80,6 +96,10 @@ pub async fn login(
     if let Some(retry_after_secs) = found.locked_for {
         record(app, &attempt, Outcome::LockedOut, None).await?;
         return Err(AppError::LockedOut { retry_after_secs });
+    }
+    if let Some(retry_after_secs) = found.address_locked_for {
+        record(app, &attempt, Outcome::RateLimited, None).await?;
+        return Err(AppError::RateLimited { retry_after_secs });
     }
     let user_id = found.portal_user_id;
     let status = found.account.as_ref().and_then(PortalUser::status);
@@ -146,16 +166,19 @@ struct FoundLogin {
     password_hash: Option<String>,
     /// Seconds until a lock on this username lifts, if it is locked.
     locked_for: Option<u64>,
+    /// Seconds until a lock on the client's address lifts, if it is locked.
+    address_locked_for: Option<u64>,
 }
 
 /// Everything a login decides on, in one round trip: the portal switch, the login a typed
 /// username names (through the index that keeps usernames unique) with its stream, its
-/// password hash, and any lock on the name.
+/// password hash, and any lock on the name or on the client's address.
 async fn find_login(
     app: &App,
     tenant_id: Uuid,
     username: &str,
     username_key: &[u8],
+    address_key: Option<&[u8]>,
 ) -> AppResult<FoundLogin> {
     type Row = (
         Option<serde_json::Value>,
@@ -163,8 +186,9 @@ async fn find_login(
         Option<serde_json::Value>,
         Option<String>,
         Option<f64>,
+        Option<f64>,
     );
-    let (tenant_stream, user_id, user_stream, password_hash, locked_for): Row =
+    let (tenant_stream, user_id, user_stream, password_hash, locked_for, address_locked_for): Row =
         sqlx::query_as(&format!(
             "WITH u AS (SELECT aggregate_id FROM events
                          WHERE tenant_id = $1 AND event_type = 'PortalUserCreated'
@@ -175,13 +199,16 @@ async fn find_login(
                     (SELECT c.password_hash FROM portal_credentials c, u
                       WHERE c.tenant_id = $1 AND c.portal_user_id = u.aggregate_id::uuid),
                     (SELECT EXTRACT(EPOCH FROM (locked_until - now()))::float8 FROM portal_login_throttle
-                      WHERE tenant_id = $1 AND username_key = $3 AND locked_until > now())",
+                      WHERE tenant_id = $1 AND key = $3 AND locked_until > now()),
+                    (SELECT EXTRACT(EPOCH FROM (locked_until - now()))::float8 FROM portal_login_throttle
+                      WHERE tenant_id = $1 AND key = $4 AND locked_until > now())",
             stream_json("tenant", "($1::uuid)::text"),
             stream_json("portal_user", "(SELECT aggregate_id FROM u)"),
         ))
     .bind(tenant_id)
     .bind(username.trim())
     .bind(username_key)
+    .bind(address_key)
     .fetch_one(app.pool())
     .await?;
     let account = match (&user_id, user_stream) {
@@ -199,49 +226,65 @@ async fn find_login(
             .transpose()?,
         account,
         password_hash,
-        locked_for: locked_for.map(|s| s.ceil().max(1.0) as u64),
+        locked_for: locked_for.map(seconds),
+        address_locked_for: address_locked_for.map(seconds),
     })
 }
 
-/// Counts a failure in the username's window; the failure that reaches the limit locks the
-/// login (this attempt still answers 401; the next ones 429).
+fn seconds(remaining: f64) -> u64 {
+    remaining.ceil().max(1.0) as u64
+}
+
+/// Counts a failure against the typed name and the client's address; the failure that
+/// reaches a limit locks that key (this attempt still answers 401; the next ones 429).
 async fn count_failure(app: &App, attempt: &Attempt<'_>) -> AppResult<()> {
     let limits = app.limits;
     let mut tx = app.pool().begin().await?;
-    sqlx::query(
-        "INSERT INTO portal_login_throttle (tenant_id, username_key, portal_user_id, failures, window_started_at)
-         VALUES ($1, $2, $3, 1, now())
-         ON CONFLICT (tenant_id, username_key) DO UPDATE SET
-             portal_user_id = COALESCE(EXCLUDED.portal_user_id, portal_login_throttle.portal_user_id),
-             failures = CASE WHEN portal_login_throttle.window_started_at < now() - make_interval(secs => $4)
-                             THEN 1 ELSE portal_login_throttle.failures + 1 END,
-             window_started_at = CASE WHEN portal_login_throttle.window_started_at < now() - make_interval(secs => $4)
-                             THEN now() ELSE portal_login_throttle.window_started_at END",
-    )
-    .bind(attempt.meta.tenant_id)
-    .bind(attempt.username_key)
-    .bind(attempt.portal_user_id)
-    .bind(limits.lockout_window.num_seconds() as f64)
-    .execute(&mut *tx)
-    .await?;
-    let locked = sqlx::query(
-        "UPDATE portal_login_throttle
-            SET locked_until = now() + make_interval(secs => $4), failures = 0, window_started_at = now()
-          WHERE tenant_id = $1 AND username_key = $2 AND failures >= $3",
-    )
-    .bind(attempt.meta.tenant_id)
-    .bind(attempt.username_key)
-    .bind(limits.lockout_failures)
-    .bind(limits.lockout_duration.num_seconds() as f64)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        > 0;
+    let mut keys = vec![(
+        attempt.username_key,
+        attempt.portal_user_id,
+        limits.lockout_failures,
+    )];
+    if let Some(address_key) = attempt.address_key {
+        keys.push((address_key, None, limits.address_failures));
+    }
+    let mut locked = false;
+    for (key, portal_user_id, limit) in keys {
+        sqlx::query(
+            "INSERT INTO portal_login_throttle (tenant_id, key, portal_user_id, failures, window_started_at)
+             VALUES ($1, $2, $3, 1, now())
+             ON CONFLICT (tenant_id, key) DO UPDATE SET
+                 portal_user_id = COALESCE(EXCLUDED.portal_user_id, portal_login_throttle.portal_user_id),
+                 failures = CASE WHEN portal_login_throttle.window_started_at < now() - make_interval(secs => $4)
+                                 THEN 1 ELSE portal_login_throttle.failures + 1 END,
+                 window_started_at = CASE WHEN portal_login_throttle.window_started_at < now() - make_interval(secs => $4)
+                                 THEN now() ELSE portal_login_throttle.window_started_at END",
+        )
+        .bind(attempt.meta.tenant_id)
+        .bind(key)
+        .bind(portal_user_id)
+        .bind(limits.lockout_window.num_seconds() as f64)
+        .execute(&mut *tx)
+        .await?;
+        locked |= sqlx::query(
+            "UPDATE portal_login_throttle
+                SET locked_until = now() + make_interval(secs => $4), failures = 0, window_started_at = now()
+              WHERE tenant_id = $1 AND key = $2 AND failures >= $3",
+        )
+        .bind(attempt.meta.tenant_id)
+        .bind(key)
+        .bind(limit)
+        .bind(limits.lockout_duration.num_seconds() as f64)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+    }
     insert_history(&mut tx, attempt, Outcome::InvalidCredentials, None).await?;
     tx.commit().await?;
     if locked {
         metrics::counter!("portal_lockouts_total").increment(1);
-        tracing::warn!(portal_user_id = ?attempt.portal_user_id, "portal login locked after repeated failures");
+        tracing::warn!(portal_user_id = ?attempt.portal_user_id, "portal login or client address locked after repeated failures");
     }
     metrics::counter!("portal_logins_total", "outcome" => "invalid_credentials").increment(1);
     Ok(())
@@ -262,7 +305,7 @@ async fn start_session(
               INSERT INTO portal_sessions (id, tenant_id, portal_user_id, token_hash, expires_at)
               VALUES ($1, $2, $3, $4, $5)),
           unthrottled AS (
-              DELETE FROM portal_login_throttle WHERE tenant_id = $2 AND username_key = $6)
+              DELETE FROM portal_login_throttle WHERE tenant_id = $2 AND key = $6)
          INSERT INTO portal_logins (tenant_id, portal_user_id, username_key, outcome, session_id, client_ip, user_agent, request_id)
          VALUES ($2, $3, $6, $10, $1, $7, $8, $9)",
     )

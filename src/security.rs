@@ -259,6 +259,15 @@ impl ServerSecret {
         mac.finalize().into_bytes().to_vec()
     }
 
+    /// Keys failed-login counting by the client's address without storing it.
+    pub fn address_key(&self, tenant_id: Uuid, address: &str) -> Vec<u8> {
+        let mut mac = self.mac();
+        mac.update(b"login-throttle-address");
+        mac.update(tenant_id.as_bytes());
+        mac.update(address.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
     /// Keys failed-login counting by what was typed without storing it.
     pub fn username_key(&self, tenant_id: Uuid, username: &str) -> Vec<u8> {
         let mut mac = self.mac();

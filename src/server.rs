@@ -15,7 +15,8 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
     let db = Database::connect(&config.database).await?;
     db.migrate().await?;
     let secret = ServerSecret::from_config(config.secret.as_deref(), &config.database.data_dir)?;
-    let app = App::new(db.pool.clone(), secret);
+    let mut app = App::new(db.pool.clone(), secret);
+    app.trust_forwarded_for = config.trust_forwarded_for;
 
     let listener = TcpListener::bind(&config.listen)
         .await

@@ -1053,7 +1053,7 @@ async fn housekeeping_prunes_idle_counters_and_old_sessions_but_keeps_history() 
     let tenant = Uuid::now_v7();
     let user = Uuid::now_v7();
     sqlx::query(
-        "INSERT INTO portal_login_throttle (tenant_id, username_key, failures, window_started_at, locked_until)
+        "INSERT INTO portal_login_throttle (tenant_id, key, failures, window_started_at, locked_until)
          VALUES ($1, 'old', 3, now() - interval '2 days', NULL),
                 ($1, 'recent', 3, now() - interval '1 hour', NULL),
                 ($1, 'locked', 0, now() - interval '2 days', now() + interval '1 hour')",
@@ -1079,7 +1079,7 @@ async fn housekeeping_prunes_idle_counters_and_old_sessions_but_keeps_history() 
         2
     );
     let keys: Vec<Vec<u8>> =
-        sqlx::query_scalar("SELECT username_key FROM portal_login_throttle ORDER BY username_key")
+        sqlx::query_scalar("SELECT key FROM portal_login_throttle ORDER BY key")
             .fetch_all(&pool)
             .await
             .unwrap();
@@ -1089,4 +1089,46 @@ async fn housekeeping_prunes_idle_counters_and_old_sessions_but_keeps_history() 
         .await
         .unwrap();
     assert_eq!(sessions, 1);
+}
+
+#[tokio::test]
+async fn one_address_trying_many_names_is_refused_for_a_while() {
+    let sink = SmtpSink::start().await;
+    let mut app = common::app(common::fresh_database().await);
+    app.limits.address_failures = 4;
+    app.trust_forwarded_for = true;
+    let s = Server::start_mailing_with(app, &sink.url()).await;
+    let t = s.tenant().await;
+    let (_, user, username, _) = invited_and_accepted(&s, &sink, &t).await;
+    let attempt = |name: String, password: &'static str, address: &'static str| {
+        let req = s
+            .http
+            .post(format!("{}/portal/v1/{}/login", s.base, t.slug))
+            .header("x-forwarded-for", format!("198.51.100.1, {address}"))
+            .json(&json!({"username": name, "password": password}));
+        async move { send(req).await }
+    };
+    // One password sprayed over four names: each name has only one failure.
+    for n in 0..4 {
+        let (status, _) = attempt(format!("spray{n}"), "Winter2026!Winter", "203.0.113.9").await;
+        assert_eq!(status, 401);
+    }
+    let (status, body) = attempt(username.clone(), PASSWORD, "203.0.113.9").await;
+    assert_eq!((status, body["code"].clone()), (429, json!("rate_limited")));
+    // The login itself is not locked: from elsewhere it works.
+    let (status, _) = attempt(username, PASSWORD, "192.0.2.44").await;
+    assert_eq!(status, 200);
+
+    let logins = staff_get(&s, &t.auditor, "/api/v1/audit/logins").await;
+    let rows = logins["logins"].as_array().unwrap();
+    assert!(
+        rows.iter().all(|l| l["client_ip"] != json!("198.51.100.1")),
+        "the claimed hop is not trusted"
+    );
+    let refused = rows
+        .iter()
+        .find(|l| l["outcome"] == "rate_limited")
+        .expect("the refusal is in the history");
+    assert_eq!(refused["client_ip"], json!("203.0.113.9"));
+    assert_eq!(refused["portal_user_id"], json!(user));
 }

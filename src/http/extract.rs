@@ -175,6 +175,10 @@ async fn path_uuids<S: Send + Sync, const N: usize>(
     }
 }
 
+/// The client's address when a trusted proxy named it (see `client_address`).
+#[derive(Debug, Clone)]
+pub struct ForwardedFor(pub String);
+
 /// Where a request came from, for event metadata.
 #[derive(Debug, Clone)]
 pub struct Origin {
@@ -194,10 +198,13 @@ impl Origin {
         };
         Self {
             request_id: header("x-request-id").unwrap_or_default(),
-            client_ip: parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip().to_string()),
+            client_ip: match parts.extensions.get::<ForwardedFor>() {
+                Some(ForwardedFor(ip)) => Some(ip.clone()),
+                None => parts
+                    .extensions
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|ConnectInfo(addr)| addr.ip().to_string()),
+            },
             user_agent: header("user-agent"),
         }
     }

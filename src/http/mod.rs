@@ -138,7 +138,33 @@ pub fn router(app: App) -> Router {
                 })),
         )
         .layer(middleware::from_fn(drop_unusable_request_id))
+        .layer(middleware::from_fn_with_state(app.clone(), client_address))
         .with_state(app)
+}
+
+/// Behind a trusted proxy, the client is the last `X-Forwarded-For` hop (the one our proxy
+/// appended; earlier hops are whatever the client claimed). Ignored unless configured.
+async fn client_address(
+    axum::extract::State(app): axum::extract::State<App>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if app.trust_forwarded_for {
+        let last_hop = request
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .last()
+            .and_then(|hop| hop.trim().parse::<std::net::IpAddr>().ok());
+        if let Some(ip) = last_hop {
+            request
+                .extensions_mut()
+                .insert(extract::ForwardedFor(ip.to_string()));
+        }
+    }
+    next.run(request).await
 }
 
 /// A caller's request id is echoed only if it is short and printable (it goes into logs).
