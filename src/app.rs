@@ -68,6 +68,9 @@ pub struct Limits {
     /// At most this many "forgot password" links per login per `lockout_window`, so the
     /// form cannot be used to flood someone's inbox.
     pub forgot_links_per_window: i64,
+    /// At most this many "forgot password" requests per client address per
+    /// `lockout_window`; beyond, they are answered alike and ignored.
+    pub forgot_requests_per_address: i32,
 }
 
 impl Default for Limits {
@@ -82,6 +85,7 @@ impl Default for Limits {
             lockout_duration: Duration::minutes(15),
             address_failures: 50,
             forgot_links_per_window: 3,
+            forgot_requests_per_address: 20,
         }
     }
 }

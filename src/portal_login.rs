@@ -72,7 +72,7 @@ pub async fn login(
     let address_key = meta
         .client_ip
         .as_deref()
-        .map(|ip| app.secret.address_key(meta.tenant_id, ip));
+        .map(|ip| app.secret.address_key("login", meta.tenant_id, ip));
     // Attempts on one name queue here, so each sees the failures counted before it.
     let _queued = app.login_queues.queue(&username_key).await;
     let found = find_login(
@@ -250,6 +250,46 @@ async fn count_failure(app: &App, attempt: &Attempt<'_>) -> AppResult<()> {
     }
     let mut locked = false;
     for (key, portal_user_id, limit) in keys {
+        let counted = Count {
+            tenant_id: attempt.meta.tenant_id,
+            key,
+            portal_user_id,
+            limit,
+        };
+        locked |= counted.add(&mut tx, &limits).await?.just_locked;
+    }
+    insert_history(&mut tx, attempt, Outcome::InvalidCredentials, None).await?;
+    tx.commit().await?;
+    if locked {
+        metrics::counter!("portal_lockouts_total").increment(1);
+        tracing::warn!(portal_user_id = ?attempt.portal_user_id, "portal login or client address locked after repeated failures");
+    }
+    metrics::counter!("portal_logins_total", "outcome" => "invalid_credentials").increment(1);
+    Ok(())
+}
+
+/// One more failure (or request) on a throttle key.
+pub struct Count<'a> {
+    pub tenant_id: Uuid,
+    pub key: &'a [u8],
+    pub portal_user_id: Option<Uuid>,
+    /// This many within `lockout_window` lock the key for `lockout_duration`.
+    pub limit: i32,
+}
+
+pub struct Counted {
+    /// This one reached the limit.
+    pub just_locked: bool,
+    /// The key is locked now (by this one or earlier).
+    pub locked: bool,
+}
+
+impl Count<'_> {
+    pub async fn add(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        limits: &crate::app::Limits,
+    ) -> Result<Counted, sqlx::Error> {
         sqlx::query(
             "INSERT INTO portal_login_throttle (tenant_id, key, portal_user_id, failures, window_started_at)
              VALUES ($1, $2, $3, 1, now())
@@ -260,34 +300,34 @@ async fn count_failure(app: &App, attempt: &Attempt<'_>) -> AppResult<()> {
                  window_started_at = CASE WHEN portal_login_throttle.window_started_at < now() - make_interval(secs => $4)
                                  THEN now() ELSE portal_login_throttle.window_started_at END",
         )
-        .bind(attempt.meta.tenant_id)
-        .bind(key)
-        .bind(portal_user_id)
+        .bind(self.tenant_id)
+        .bind(self.key)
+        .bind(self.portal_user_id)
         .bind(limits.lockout_window.num_seconds() as f64)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
-        locked |= sqlx::query(
-            "UPDATE portal_login_throttle
-                SET locked_until = now() + make_interval(secs => $4), failures = 0, window_started_at = now()
-              WHERE tenant_id = $1 AND key = $2 AND failures >= $3",
+        let (just_locked, locked): (bool, bool) = sqlx::query_as(
+            "WITH locking AS (
+                 UPDATE portal_login_throttle
+                    SET locked_until = now() + make_interval(secs => $4), failures = 0, window_started_at = now()
+                  WHERE tenant_id = $1 AND key = $2 AND failures >= $3
+                 RETURNING 1)
+             SELECT EXISTS (SELECT 1 FROM locking),
+                    EXISTS (SELECT 1 FROM locking)
+                    OR EXISTS (SELECT 1 FROM portal_login_throttle
+                                WHERE tenant_id = $1 AND key = $2 AND locked_until > now())",
         )
-        .bind(attempt.meta.tenant_id)
-        .bind(key)
-        .bind(limit)
+        .bind(self.tenant_id)
+        .bind(self.key)
+        .bind(self.limit)
         .bind(limits.lockout_duration.num_seconds() as f64)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            > 0;
+        .fetch_one(&mut *conn)
+        .await?;
+        Ok(Counted {
+            just_locked,
+            locked,
+        })
     }
-    insert_history(&mut tx, attempt, Outcome::InvalidCredentials, None).await?;
-    tx.commit().await?;
-    if locked {
-        metrics::counter!("portal_lockouts_total").increment(1);
-        tracing::warn!(portal_user_id = ?attempt.portal_user_id, "portal login or client address locked after repeated failures");
-    }
-    metrics::counter!("portal_logins_total", "outcome" => "invalid_credentials").increment(1);
-    Ok(())
 }
 
 async fn start_session(

@@ -259,10 +259,13 @@ impl ServerSecret {
         mac.finalize().into_bytes().to_vec()
     }
 
-    /// Keys failed-login counting by the client's address without storing it.
-    pub fn address_key(&self, tenant_id: Uuid, address: &str) -> Vec<u8> {
+    /// Keys counting by the client's address (per `purpose`: failed logins, reset
+    /// requests) without storing the address.
+    pub fn address_key(&self, purpose: &str, tenant_id: Uuid, address: &str) -> Vec<u8> {
         let mut mac = self.mac();
-        mac.update(b"login-throttle-address");
+        mac.update(b"throttle-address:");
+        mac.update(purpose.as_bytes());
+        mac.update(b":");
         mac.update(tenant_id.as_bytes());
         mac.update(address.as_bytes());
         mac.finalize().into_bytes().to_vec()

@@ -1132,3 +1132,31 @@ async fn one_address_trying_many_names_is_refused_for_a_while() {
     assert_eq!(refused["client_ip"], json!("203.0.113.9"));
     assert_eq!(refused["portal_user_id"], json!(user));
 }
+
+#[tokio::test]
+async fn one_address_cannot_flood_a_firm_with_reset_emails() {
+    let sink = SmtpSink::start().await;
+    let mut app = common::app(common::fresh_database().await);
+    app.limits.forgot_requests_per_address = 2;
+    app.trust_forwarded_for = true;
+    let s = Server::start_mailing_with(app, &sink.url()).await;
+    let t = s.tenant().await;
+    let (_, _, username, to) = invited_and_accepted(&s, &sink, &t).await;
+    let forgot = |name: String, address: &'static str| {
+        let req = s
+            .http
+            .post(format!("{}/portal/v1/{}/password/forgot", s.base, t.slug))
+            .header("x-forwarded-for", address)
+            .json(&json!({"username": name}));
+        async move { send(req).await.0 }
+    };
+    assert_eq!(forgot("someone-else".into(), "203.0.113.7").await, 202);
+    assert_eq!(forgot("another-one".into(), "203.0.113.7").await, 202);
+    // Over the address's limit: answered alike, but no e-mail goes out.
+    assert_eq!(forgot(username.clone(), "203.0.113.7").await, 202);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(sink.mails_to(&to).len(), 1, "only the invitation");
+    // The same login asked from elsewhere gets its link.
+    assert_eq!(forgot(username, "192.0.2.8").await, 202);
+    sink.wait_for(&to, 2).await;
+}

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::portal_users::store_new_password;
 use crate::app::App;
 use crate::error::{AppError, AppResult};
+use crate::portal_login::Count;
 use crate::security::LinkRef;
 use crate::store::{CommandMeta, Committed, SideWrite};
 
@@ -215,6 +216,24 @@ pub async fn user_id_by_username(
 /// out recently.
 pub async fn forgot_password(app: &App, meta: &CommandMeta, username: &str) -> AppResult<()> {
     let meta = meta.with_command("RequestPasswordReset");
+    // One address asking for many names' links is refused quietly (the answer is 202 all
+    // the same): the form must not become a way to flood a firm's clients with e-mail.
+    if let Some(ip) = meta.client_ip.as_deref() {
+        let key = app.secret.address_key("forgot", meta.tenant_id, ip);
+        let count = Count {
+            tenant_id: meta.tenant_id,
+            key: &key,
+            portal_user_id: None,
+            limit: app.limits.forgot_requests_per_address,
+        };
+        let mut conn = app.pool().acquire().await?;
+        let counted = count.add(&mut conn, &app.limits).await?;
+        // The request that reaches the limit is still served; the ones after it are not.
+        if counted.locked && !counted.just_locked {
+            tracing::info!("reset link not sent: too many requests from this address");
+            return Ok(());
+        }
+    }
     let Some(user_id) = user_id_by_username(app, meta.tenant_id, username).await? else {
         return Ok(());
     };
