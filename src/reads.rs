@@ -396,10 +396,11 @@ pub async fn contract_text(
     .await?)
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct Notification {
     /// invitation, activation or password_reset.
     pub kind: String,
+    #[sqlx(rename = "to_address")]
     pub to: String,
     /// pending, sent or failed.
     pub status: String,
@@ -430,7 +431,7 @@ pub async fn notifications(
     if !known {
         return Ok(None);
     }
-    let rows = sqlx::query(
+    let items = sqlx::query_as(
         "SELECT kind, to_address, status, attempts, last_error, created_at, sent_at,
                 CASE WHEN status = 'pending' THEN next_attempt_at END AS next_attempt_at
            FROM notifications n
@@ -444,25 +445,10 @@ pub async fn notifications(
     .bind(client_id)
     .fetch_all(pool)
     .await?;
-    let items = rows
-        .iter()
-        .map(|r| {
-            Ok(Notification {
-                kind: r.try_get("kind")?,
-                to: r.try_get("to_address")?,
-                status: r.try_get("status")?,
-                attempts: r.try_get("attempts")?,
-                last_error: r.try_get("last_error")?,
-                created_at: r.try_get("created_at")?,
-                sent_at: r.try_get("sent_at")?,
-                next_attempt_at: r.try_get("next_attempt_at")?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()?;
     Ok(Some(items))
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct LoginRecord {
     /// Order of the attempt (page with `after`).
     pub id: i64,
@@ -485,7 +471,7 @@ pub async fn logins(
     after: i64,
     limit: i64,
 ) -> AppResult<Vec<LoginRecord>> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT id, at, portal_user_id, outcome, session_id, client_ip, user_agent, request_id
            FROM portal_logins
           WHERE tenant_id = $1 AND id > $2 AND ($3::uuid IS NULL OR portal_user_id = $3)
@@ -496,20 +482,5 @@ pub async fn logins(
     .bind(portal_user_id)
     .bind(limit)
     .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(LoginRecord {
-                id: r.try_get("id")?,
-                at: r.try_get("at")?,
-                portal_user_id: r.try_get("portal_user_id")?,
-                outcome: r.try_get("outcome")?,
-                session_id: r.try_get("session_id")?,
-                client_ip: r.try_get("client_ip")?,
-                user_agent: r.try_get("user_agent")?,
-                request_id: r.try_get("request_id")?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(Into::into)
+    .await?)
 }
