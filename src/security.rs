@@ -100,7 +100,6 @@ type HashJob = Box<dyn FnOnce() + Send>;
 pub struct PasswordHasher {
     jobs: std::sync::mpsc::SyncSender<HashJob>,
     permits: Arc<tokio::sync::Semaphore>,
-    threads: usize,
     dummy: Arc<String>,
 }
 
@@ -147,7 +146,6 @@ impl PasswordHasher {
         Self {
             jobs,
             permits: Arc::new(tokio::sync::Semaphore::new(in_flight)),
-            threads,
             dummy: Arc::new(dummy),
         }
     }
@@ -188,11 +186,6 @@ impl PasswordHasher {
             Ok(ok && stored.is_some())
         })
         .await?
-    }
-
-    /// How many hashes may run at once (one per core by default).
-    pub fn threads(&self) -> usize {
-        self.threads
     }
 }
 

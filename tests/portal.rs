@@ -16,6 +16,17 @@ fn email(tag: &str) -> String {
     format!("{tag}-{}@client.test", Uuid::now_v7().simple())
 }
 
+/// An SMTP sink, a server on a database of its own mailing to it (with `tune` applied to
+/// its settings first) and a fresh firm on it.
+async fn mailing(tune: impl FnOnce(&mut portal_accounts::app::App)) -> (SmtpSink, Server, Tenant) {
+    let sink = SmtpSink::start().await;
+    let mut app = common::app(common::fresh_database().await);
+    tune(&mut app);
+    let s = Server::start_mailing_with(app, &sink.url()).await;
+    let t = s.tenant().await;
+    (sink, s, t)
+}
+
 /// A portal request, optionally with a session token.
 async fn portal(
     s: &Server,
@@ -139,9 +150,7 @@ async fn notifications_until(
 
 #[tokio::test]
 async fn a_client_follows_the_invitation_email_logs_in_sees_items_and_signs() {
-    let sink = SmtpSink::start().await;
-    let s = Server::start_mailing(&sink.url()).await;
-    let t = s.tenant().await;
+    let (sink, s, t) = mailing(|_| {}).await;
     let to = email("flow");
     let client = client_with_email(&s, &t, "individual", &to).await;
     let (_, item) = s
@@ -344,11 +353,10 @@ async fn a_client_follows_the_invitation_email_logs_in_sees_items_and_signs() {
 
 #[tokio::test]
 async fn replaced_revoked_expired_forged_and_foreign_invitation_tokens_answer_alike() {
-    let sink = SmtpSink::start().await;
-    let mut app = common::app(common::fresh_database().await);
-    app.limits.invitation_ttl = chrono::Duration::seconds(3);
-    let s = Server::start_mailing_with(app, &sink.url()).await;
-    let t = s.tenant().await;
+    let (sink, s, t) = mailing(|app| {
+        app.limits.invitation_ttl = chrono::Duration::seconds(3);
+    })
+    .await;
     let other = s.tenant().await;
     let to = email("tok");
     let client = client_with_email(&s, &t, "organisation", &to).await;
@@ -417,9 +425,7 @@ async fn replaced_revoked_expired_forged_and_foreign_invitation_tokens_answer_al
 
 #[tokio::test]
 async fn a_staff_created_login_is_activated_from_its_email_once() {
-    let sink = SmtpSink::start().await;
-    let s = Server::start_mailing(&sink.url()).await;
-    let t = s.tenant().await;
+    let (sink, s, t) = mailing(|_| {}).await;
     let to = email("act");
     let client = client_with_email(&s, &t, "organisation", &to).await;
     let (status, created) = s
@@ -482,9 +488,7 @@ async fn a_staff_created_login_is_activated_from_its_email_once() {
 
 #[tokio::test]
 async fn forgot_password_answers_alike_and_reset_links_work_once_and_only_the_newest() {
-    let sink = SmtpSink::start().await;
-    let s = Server::start_mailing(&sink.url()).await;
-    let t = s.tenant().await;
+    let (sink, s, t) = mailing(|_| {}).await;
     let (client, user, username, to) = invited_and_accepted(&s, &sink, &t).await;
     let old_session = session(&s, &t, &username, PASSWORD).await;
 
@@ -596,9 +600,7 @@ async fn forgot_password_answers_alike_and_reset_links_work_once_and_only_the_ne
 
 #[tokio::test]
 async fn logins_refuse_alike_and_disable_remove_and_switch_off_take_effect() {
-    let sink = SmtpSink::start().await;
-    let s = Server::start_mailing(&sink.url()).await;
-    let t = s.tenant().await;
+    let (sink, s, t) = mailing(|_| {}).await;
     let (_client, user, username, _) = invited_and_accepted(&s, &sink, &t).await;
 
     let (s1, wrong_password) = login(&s, &t, &username, "not the password at all").await;
@@ -727,12 +729,11 @@ async fn logins_refuse_alike_and_disable_remove_and_switch_off_take_effect() {
 
 #[tokio::test]
 async fn repeated_failures_lock_a_login_for_a_while_known_or_not() {
-    let sink = SmtpSink::start().await;
-    let mut app = common::app(common::fresh_database().await);
-    app.limits.lockout_duration = chrono::Duration::seconds(2);
-    app.limits.lockout_window = chrono::Duration::seconds(2);
-    let s = Server::start_mailing_with(app, &sink.url()).await;
-    let t = s.tenant().await;
+    let (sink, s, t) = mailing(|app| {
+        app.limits.lockout_duration = chrono::Duration::seconds(2);
+        app.limits.lockout_window = chrono::Duration::seconds(2);
+    })
+    .await;
     let (_, user, username, _) = invited_and_accepted(&s, &sink, &t).await;
 
     for name in [username.as_str(), "ghost-user"] {
@@ -795,9 +796,7 @@ async fn issue_contract(s: &Server, t: &Tenant, client: &str, title: &str) -> (S
 
 #[tokio::test]
 async fn a_portal_user_reaches_only_its_own_clients_and_signs_only_what_it_was_shown() {
-    let sink = SmtpSink::start().await;
-    let s = Server::start_mailing(&sink.url()).await;
-    let t = s.tenant().await;
+    let (sink, s, t) = mailing(|_| {}).await;
     let (mine, user, username, _) = invited_and_accepted(&s, &sink, &t).await;
     let theirs = client_with_email(&s, &t, "organisation", &email("other")).await;
     let token = session(&s, &t, &username, PASSWORD).await;
@@ -913,9 +912,7 @@ async fn a_portal_user_reaches_only_its_own_clients_and_signs_only_what_it_was_s
 
 #[tokio::test]
 async fn bad_portal_input_gets_clear_errors() {
-    let sink = SmtpSink::start().await;
-    let s = Server::start_mailing(&sink.url()).await;
-    let t = s.tenant().await;
+    let (_sink, s, t) = mailing(|_| {}).await;
     let post = |path: &str, body: &str| {
         s.http
             .post(format!("{}/portal/v1/{}{path}", s.base, t.slug))
@@ -960,11 +957,10 @@ async fn bad_portal_input_gets_clear_errors() {
 
 #[tokio::test]
 async fn a_taken_username_leaves_the_invitation_usable_and_reset_links_expire() {
-    let sink = SmtpSink::start().await;
-    let mut app = common::app(common::fresh_database().await);
-    app.limits.reset_ttl = chrono::Duration::seconds(2);
-    let s = Server::start_mailing_with(app, &sink.url()).await;
-    let t = s.tenant().await;
+    let (sink, s, t) = mailing(|app| {
+        app.limits.reset_ttl = chrono::Duration::seconds(2);
+    })
+    .await;
     let (_, _, taken, first_to) = invited_and_accepted(&s, &sink, &t).await;
 
     let to = email("second");
@@ -1021,9 +1017,7 @@ async fn a_taken_username_leaves_the_invitation_usable_and_reset_links_expire() 
 
 #[tokio::test]
 async fn an_unknown_username_costs_as_much_as_a_wrong_password() {
-    let sink = SmtpSink::start().await;
-    let s = Server::start_mailing(&sink.url()).await;
-    let t = s.tenant().await;
+    let (sink, s, t) = mailing(|_| {}).await;
     let (_, _, username, _) = invited_and_accepted(&s, &sink, &t).await;
     let fastest = |name: String| {
         let (s, t) = (&s, &t);
@@ -1093,12 +1087,11 @@ async fn housekeeping_prunes_idle_counters_and_old_sessions_but_keeps_history() 
 
 #[tokio::test]
 async fn one_address_trying_many_names_is_refused_for_a_while() {
-    let sink = SmtpSink::start().await;
-    let mut app = common::app(common::fresh_database().await);
-    app.limits.address_failures = 4;
-    app.trust_forwarded_for = true;
-    let s = Server::start_mailing_with(app, &sink.url()).await;
-    let t = s.tenant().await;
+    let (sink, s, t) = mailing(|app| {
+        app.limits.address_failures = 4;
+        app.trust_forwarded_for = true;
+    })
+    .await;
     let (_, user, username, _) = invited_and_accepted(&s, &sink, &t).await;
     let attempt = |name: String, password: &'static str, address: &'static str| {
         let req = s
@@ -1135,12 +1128,11 @@ async fn one_address_trying_many_names_is_refused_for_a_while() {
 
 #[tokio::test]
 async fn one_address_cannot_flood_a_firm_with_reset_emails() {
-    let sink = SmtpSink::start().await;
-    let mut app = common::app(common::fresh_database().await);
-    app.limits.forgot_requests_per_address = 2;
-    app.trust_forwarded_for = true;
-    let s = Server::start_mailing_with(app, &sink.url()).await;
-    let t = s.tenant().await;
+    let (sink, s, t) = mailing(|app| {
+        app.limits.forgot_requests_per_address = 2;
+        app.trust_forwarded_for = true;
+    })
+    .await;
     let (_, _, username, to) = invited_and_accepted(&s, &sink, &t).await;
     let forgot = |name: String, address: &'static str| {
         let req = s

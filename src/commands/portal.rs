@@ -192,7 +192,7 @@ async fn set_password_by_link(
 
 /// The portal user a typed username names in this tenant (any case), read from the creation
 /// events through the same index that keeps usernames unique.
-pub async fn user_id_by_username(
+async fn user_id_by_username(
     app: &App,
     tenant_id: Uuid,
     username: &str,
