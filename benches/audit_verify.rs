@@ -6,12 +6,15 @@
 //!
 //! Uses DATABASE_URL, or a private cluster under target/bench-data. Results: docs/performance.md.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::time::Instant;
 
 use futures::TryStreamExt;
 use portal_accounts::audit::verify::verify_tenant;
-use portal_accounts::commands::tenants::{create_tenant, tenant_id_by_slug};
-use portal_accounts::synthetic::append_events;
+use portal_accounts::services::tenants::{create_tenant, tenant_id_by_slug};
+use support::synthetic::append_events;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -19,7 +22,7 @@ async fn main() -> anyhow::Result<()> {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(1_000_000);
-    let (db, app) = portal_accounts::synthetic::bench_app(env!("CARGO_MANIFEST_DIR")).await?;
+    let (db, app) = support::synthetic::bench_app(env!("CARGO_MANIFEST_DIR")).await?;
     let pool = db.pool.clone();
     // The log for a size is generated once per database and reused by later runs.
     let slug = format!("bench-{events}");
@@ -58,7 +61,11 @@ async fn main() -> anyhow::Result<()> {
     let raw_seconds = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
-    let report = verify_tenant(&pool, tenant).await?;
+    // The operator edge hands out the tenant's scope, as `audit verify` does.
+    let scope = portal_accounts::auth::operator::tenant(&pool, &slug)
+        .await?
+        .expect("the bench tenant exists");
+    let report = verify_tenant(&scope).await?;
     let verify_seconds = started.elapsed().as_secs_f64();
     anyhow::ensure!(report.ok, "verification failed: {report:?}");
 

@@ -8,15 +8,18 @@
 //! Uses DATABASE_URL, or the private cluster under target/bench-data. Results:
 //! docs/performance.md.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aggregates::values::{ClientKind, DisplayName, Email, Username};
-use portal_accounts::commands::tenants::{create_tenant, issue_staff_token};
-use portal_accounts::commands::{clients, portal_users};
 use portal_accounts::security::verify_password_blocking;
+use portal_accounts::services::tenants::{create_tenant, issue_staff_token};
+use portal_accounts::services::{clients, portal_users};
 use portal_accounts::store::CommandMeta;
 use serde_json::json;
 use uuid::Uuid;
@@ -99,7 +102,7 @@ async fn main() -> anyhow::Result<()> {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(10.0);
-    let (_db, app) = portal_accounts::synthetic::bench_app(env!("CARGO_MANIFEST_DIR")).await?;
+    let (_db, app) = support::synthetic::bench_app(env!("CARGO_MANIFEST_DIR")).await?;
 
     // A firm with one organisation client and 32 active logins.
     let slug = format!("login-{}", Uuid::now_v7().simple());

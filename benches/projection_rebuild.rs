@@ -8,11 +8,14 @@
 //! Uses DATABASE_URL, or the private cluster under target/bench-data (shared with the audit
 //! bench, whose generated log it reuses). Results: docs/performance.md.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::time::Instant;
 
 use futures::TryStreamExt;
-use portal_accounts::commands::tenants::{create_tenant, tenant_id_by_slug};
-use portal_accounts::synthetic::append_events;
+use portal_accounts::services::tenants::{create_tenant, tenant_id_by_slug};
+use support::synthetic::append_events;
 
 fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -30,7 +33,7 @@ async fn main() -> anyhow::Result<()> {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(1_000_000);
-    let (db, app) = portal_accounts::synthetic::bench_app(env!("CARGO_MANIFEST_DIR")).await?;
+    let (db, app) = support::synthetic::bench_app(env!("CARGO_MANIFEST_DIR")).await?;
     let pool = db.pool.clone();
     let slug = format!("bench-{events}");
     if tenant_id_by_slug(&app, &slug).await?.is_none() {
@@ -114,13 +117,13 @@ async fn main() -> anyhow::Result<()> {
     let mut waits = Vec::new();
     for i in 0..500 {
         ticker.tick().await;
-        let new = portal_accounts::commands::clients::NewClient {
+        let new = portal_accounts::services::clients::NewClient {
             display_name: aggregates::values::DisplayName::parse(&format!("Lag {i}")).unwrap(),
             kind: aggregates::values::ClientKind::Organisation,
             email: None,
             external_ref: None,
         };
-        let done = portal_accounts::commands::clients::register(&app, &meta, new).await?;
+        let done = portal_accounts::services::clients::register(&app, &meta, new).await?;
         let committed = Instant::now();
         let pool = pool.clone();
         waits.push(tokio::spawn(async move {

@@ -1,16 +1,13 @@
 //! What every request handler and operator command shares: the store, the password hasher,
 //! the link secret and the product's time limits.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-
 use chrono::Duration;
 use sqlx::PgPool;
-use uuid::Uuid;
 
+use crate::auth::portal::TenantSlugs;
 use crate::security::{PasswordHasher, ServerSecret};
+use crate::store::stripes::Stripes;
 use crate::store::EventStore;
-use crate::stripes::Stripes;
 
 #[derive(Clone)]
 pub struct App {
@@ -25,30 +22,6 @@ pub struct App {
     /// Take the client's address from the last `X-Forwarded-For` hop (behind a proxy that
     /// sets it) instead of the TCP peer.
     pub trust_forwarded_for: bool,
-}
-
-/// Tenant ids by slug, remembered: every portal request names its firm by slug, and a
-/// slug never changes owner (tenants are not deleted or renamed).
-#[derive(Clone, Default)]
-pub struct TenantSlugs(Arc<RwLock<HashMap<String, Uuid>>>);
-
-impl TenantSlugs {
-    pub async fn resolve(&self, pool: &PgPool, slug: &str) -> Result<Option<Uuid>, sqlx::Error> {
-        if let Some(id) = self.0.read().expect("slug cache").get(slug) {
-            return Ok(Some(*id));
-        }
-        let id: Option<Uuid> = sqlx::query_scalar("SELECT id FROM tenants WHERE slug = $1")
-            .bind(slug)
-            .fetch_optional(pool)
-            .await?;
-        if let Some(id) = id {
-            self.0
-                .write()
-                .expect("slug cache")
-                .insert(slug.to_string(), id);
-        }
-        Ok(id)
-    }
 }
 
 /// How long emailed links and sessions stay usable, and when failed logins lock a login.

@@ -1,23 +1,17 @@
 //! Portal Accounts: an event-sourced, multi-tenant service for client-portal accounts.
-//! This crate is the server: configuration, the private database, the event store, the
-//! application services and the HTTP API. The domain lives in the `aggregates` crate.
+//! This crate is the server, in layers (docs/architecture.md): `http` (the edge) calls
+//! `services` (commands), `reads`, `portal` (logins and sessions), `audit` and `mail`, which
+//! use `store` (the write side) and the `eventlog` crate (every read of the log); `auth`
+//! is where a request becomes a tenant scope; `runtime` wires it all and runs it.
 
 pub mod app;
 pub mod audit;
-pub mod cli;
-pub mod commands;
-pub mod config;
-pub mod db;
-pub mod embedded_pg;
-pub mod error;
-pub mod housekeeping;
+pub mod auth;
 pub mod http;
 pub mod mail;
-pub mod portal_login;
+pub mod portal;
 pub mod reads;
+pub mod runtime;
 pub mod security;
-pub mod server;
+pub mod services;
 pub mod store;
-pub mod stripes;
-pub mod synthetic;
-pub mod telemetry;

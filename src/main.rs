@@ -1,7 +1,7 @@
 //! The `portal-accounts` binary: parses the command line and runs it.
 
 use clap::Parser;
-use portal_accounts::cli::{self, Cli};
+use portal_accounts::runtime::cli::{self, Cli};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {

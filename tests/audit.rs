@@ -535,7 +535,7 @@ async fn exporting_a_large_log_streams_in_flat_memory() {
     const EVENTS: i64 = 100_000;
     let s = Server::start().await;
     let t = s.tenant().await;
-    portal_accounts::synthetic::append_events(s.pool(), t.id, EVENTS, 1000)
+    common::synthetic::append_events(s.pool(), t.id, EVENTS, 1000)
         .await
         .unwrap();
 

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
+use eventlog::Envelope;
 use futures::future::BoxFuture;
-use projections::{Engine, Projection, StoredEvent};
+use projections::{Engine, Projection, ProjectionError};
 use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection};
@@ -295,14 +296,16 @@ impl Projection for Counting {
     fn tables(&self) -> &'static [&'static str] {
         &["test_applications"]
     }
-    fn event_types(&self) -> &'static [&'static str] {
-        &["ClientRegistered", "TenantCreated", "StaffTokenIssued"]
+    fn event_types(&self) -> Vec<&'static str> {
+        use aggregates::client::ClientEventKind as C;
+        use aggregates::tenant::TenantEventKind as T;
+        aggregates::event_names![C::ClientRegistered, T::TenantCreated, T::StaffTokenIssued]
     }
     fn apply<'a>(
         &'a self,
         tx: &'a mut PgConnection,
-        e: &'a StoredEvent,
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+        e: &'a Envelope,
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(async move {
             sqlx::query(
                 "INSERT INTO test_applications (projection, global_position) VALUES ($1, $2)",
@@ -310,8 +313,8 @@ impl Projection for Counting {
             .bind(self.0)
             .bind(e.global_position)
             .execute(tx)
-            .await
-            .map(drop)
+            .await?;
+            Ok(())
         })
     }
 }

@@ -10,7 +10,7 @@ use aggregates::values::{
 };
 use common::*;
 use portal_accounts::app::App;
-use portal_accounts::commands::{clients, contracts, items, portal_users};
+use portal_accounts::services::{client_items, clients, contracts, items, portal_users};
 use portal_accounts::store::CommandMeta;
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -193,7 +193,7 @@ async fn run(app: &App, meta: &CommandMeta, ops: &[Op]) {
     let (mut cs, mut us, mut is, mut ks) = (vec![], vec![], vec![], vec![]);
     for (n, op) in ops.iter().enumerate() {
         let email = |e: bool| e.then(|| Email::parse(&format!("p{n}@example.org")).unwrap());
-        let outcome: Result<(), portal_accounts::error::AppError> = async {
+        let outcome: Result<(), portal_accounts::http::error::AppError> = async {
             match op.clone() {
                 Op::Register {
                     individual,
@@ -275,12 +275,12 @@ async fn run(app: &App, meta: &CommandMeta, ops: &[Op]) {
                 }
                 Op::Assign { client, item } => {
                     if let (Some(c), Some(i)) = (pick(&cs, client), pick(&is, item)) {
-                        clients::assign_item(app, meta, c, i).await?;
+                        client_items::assign_item(app, meta, c, i).await?;
                     }
                 }
                 Op::Unassign { client, item } => {
                     if let (Some(c), Some(i)) = (pick(&cs, client), pick(&is, item)) {
-                        clients::unassign_item(app, meta, c, i).await?;
+                        client_items::unassign_item(app, meta, c, i).await?;
                     }
                 }
                 Op::Issue(i) => {
@@ -309,7 +309,7 @@ async fn run(app: &App, meta: &CommandMeta, ops: &[Op]) {
         }
         .await
         .map_err(|e| match e {
-            portal_accounts::error::AppError::Domain(_) => e,
+            portal_accounts::http::error::AppError::Domain(_) => e,
             other => panic!("{op:?} failed unexpectedly: {other}"),
         });
         let _ = outcome;
@@ -325,10 +325,10 @@ proptest! {
         runtime.block_on(async {
             static DB: tokio::sync::OnceCell<sqlx::postgres::PgConnectOptions> = tokio::sync::OnceCell::const_new();
             let options = DB.get_or_init(|| async { fresh_database().await.connect_options().as_ref().clone() }).await;
-            let pool = portal_accounts::db::pool_options().max_connections(10).connect_with(options.clone()).await.unwrap();
+            let pool = portal_accounts::runtime::db::pool_options().max_connections(10).connect_with(options.clone()).await.unwrap();
             let app = app(pool.clone());
             let slug = format!("p-{}", Uuid::now_v7().simple());
-            let tenant = portal_accounts::commands::tenants::create_tenant(&app, &slug, "Prop").await.unwrap();
+            let tenant = portal_accounts::services::tenants::create_tenant(&app, &slug, "Prop").await.unwrap();
             let meta = CommandMeta { tenant_id: tenant, actor: "system".into(), request_id: "prop".into(), client_ip: None, user_agent: None, command: "" };
             run(&app, &meta, &ops).await;
             caught_up(&pool).await;

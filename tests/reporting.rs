@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use portal_accounts::commands::contracts::{self, Signature};
+use portal_accounts::services::contracts::{self, Signature};
 use portal_accounts::store::CommandMeta;
 use serde_json::json;
 use sqlx::Row;

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
+use strum::{EnumDiscriminants, IntoStaticStr, VariantArray};
 use uuid::Uuid;
 
 use crate::values::{ClientKind, DisplayName, Email, ExternalRef};
@@ -62,7 +63,8 @@ pub enum RevocationReason {
     Replaced,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, IntoStaticStr, EnumDiscriminants)]
+#[strum_discriminants(name(ClientEventKind), derive(Hash, IntoStaticStr, VariantArray))]
 pub enum ClientEvent {
     ClientRegistered {
         display_name: DisplayName,
@@ -105,19 +107,7 @@ pub enum ClientEvent {
 
 impl DomainEvent for ClientEvent {
     fn event_type(&self) -> String {
-        match self {
-            Self::ClientRegistered { .. } => "ClientRegistered",
-            Self::ClientRenamed { .. } => "ClientRenamed",
-            Self::ClientEmailChanged { .. } => "ClientEmailChanged",
-            Self::ClientInvited { .. } => "ClientInvited",
-            Self::InvitationRevoked { .. } => "InvitationRevoked",
-            Self::InvitationAccepted { .. } => "InvitationAccepted",
-            Self::PortalUserAttached { .. } => "PortalUserAttached",
-            Self::PortalUserDetached { .. } => "PortalUserDetached",
-            Self::ItemAssigned { .. } => "ItemAssigned",
-            Self::ItemUnassigned { .. } => "ItemUnassigned",
-        }
-        .to_string()
+        <&'static str>::from(self).to_string()
     }
 
     fn event_version(&self) -> String {

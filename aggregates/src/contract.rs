@@ -6,6 +6,7 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use strum::{EnumDiscriminants, IntoStaticStr, VariantArray};
 use uuid::Uuid;
 
 use crate::values::{ContractBody, ContractTitle, Reason, SignerName};
@@ -41,7 +42,8 @@ pub enum ContractCommand {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, IntoStaticStr, EnumDiscriminants)]
+#[strum_discriminants(name(ContractEventKind), derive(Hash, IntoStaticStr, VariantArray))]
 pub enum ContractEvent {
     ContractIssued {
         client_id: Uuid,
@@ -64,12 +66,7 @@ pub enum ContractEvent {
 
 impl DomainEvent for ContractEvent {
     fn event_type(&self) -> String {
-        match self {
-            Self::ContractIssued { .. } => "ContractIssued",
-            Self::ContractVoided { .. } => "ContractVoided",
-            Self::ContractSigned { .. } => "ContractSigned",
-        }
-        .to_string()
+        <&'static str>::from(self).to_string()
     }
     fn event_version(&self) -> String {
         EVENT_VERSION.to_string()

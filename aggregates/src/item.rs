@@ -4,6 +4,7 @@
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
+use strum::{EnumDiscriminants, IntoStaticStr, VariantArray};
 
 use crate::values::{ItemName, Money, Sku};
 use crate::{DomainError, EVENT_VERSION};
@@ -24,7 +25,8 @@ pub enum ItemCommand {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, IntoStaticStr, EnumDiscriminants)]
+#[strum_discriminants(name(ItemEventKind), derive(Hash, IntoStaticStr, VariantArray))]
 pub enum ItemEvent {
     ItemCreated {
         sku: Sku,
@@ -44,12 +46,7 @@ pub enum ItemEvent {
 
 impl DomainEvent for ItemEvent {
     fn event_type(&self) -> String {
-        match self {
-            Self::ItemCreated { .. } => "ItemCreated",
-            Self::ItemPriceChanged { .. } => "ItemPriceChanged",
-            Self::ItemImageSet { .. } => "ItemImageSet",
-        }
-        .to_string()
+        <&'static str>::from(self).to_string()
     }
     fn event_version(&self) -> String {
         EVENT_VERSION.to_string()

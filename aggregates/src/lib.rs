@@ -5,6 +5,8 @@
 pub mod client;
 pub mod contract;
 pub mod error;
+pub mod events;
+pub mod ids;
 pub mod item;
 pub mod portal_user;
 pub mod tenant;

@@ -4,6 +4,7 @@
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
+use strum::{EnumDiscriminants, IntoStaticStr, VariantArray};
 use uuid::Uuid;
 
 use crate::{DomainError, EVENT_VERSION};
@@ -53,7 +54,8 @@ pub enum TenantCommand {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, IntoStaticStr, EnumDiscriminants)]
+#[strum_discriminants(name(TenantEventKind), derive(Hash, IntoStaticStr, VariantArray))]
 pub enum TenantEvent {
     TenantCreated {
         slug: String,
@@ -71,12 +73,7 @@ pub enum TenantEvent {
 
 impl DomainEvent for TenantEvent {
     fn event_type(&self) -> String {
-        match self {
-            Self::TenantCreated { .. } => "TenantCreated",
-            Self::PortalActivationChanged { .. } => "PortalActivationChanged",
-            Self::StaffTokenIssued { .. } => "StaffTokenIssued",
-        }
-        .to_string()
+        <&'static str>::from(self).to_string()
     }
     fn event_version(&self) -> String {
         EVENT_VERSION.to_string()

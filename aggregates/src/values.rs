@@ -251,6 +251,14 @@ impl ClientKind {
             _ => Err("must be \"individual\" or \"organisation\"".into()),
         }
     }
+
+    /// The stored and shown spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Individual => "individual",
+            Self::Organisation => "organisation",
+        }
+    }
 }
 
 /// A stock-keeping unit: the firm's product code.

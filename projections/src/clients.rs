@@ -2,10 +2,16 @@
 //! status, and which user reaches which client — behind the client list, client and
 //! portal-user detail and the invitation dashboard.
 
+use aggregates::client::{ClientEvent, ClientEventKind as C};
+use aggregates::event_names;
+use aggregates::events::AnyEvent;
+use aggregates::portal_user::{PortalUserEvent, PortalUserEventKind as U};
+use eventlog::Envelope;
 use futures::future::BoxFuture;
 use sqlx::PgConnection;
+use uuid::Uuid;
 
-use crate::engine::{Projection, StoredEvent};
+use crate::engine::{Projection, ProjectionError};
 
 pub struct Clients;
 
@@ -18,156 +24,193 @@ impl Projection for Clients {
         &["rm_clients", "rm_portal_users", "rm_portal_user_clients"]
     }
 
-    fn event_types(&self) -> &'static [&'static str] {
-        &[
-            "ClientRegistered",
-            "ClientRenamed",
-            "ClientEmailChanged",
-            "ClientInvited",
-            "InvitationRevoked",
-            "InvitationAccepted",
-            "PortalUserAttached",
-            "PortalUserDetached",
-            "PortalUserCreated",
-            "PortalUserActivated",
-            "LoginDisabled",
-            "LoginEnabled",
-            "PortalAccessRemoved",
+    fn event_types(&self) -> Vec<&'static str> {
+        event_names![
+            C::ClientRegistered,
+            C::ClientRenamed,
+            C::ClientEmailChanged,
+            C::ClientInvited,
+            C::InvitationRevoked,
+            C::InvitationAccepted,
+            C::PortalUserAttached,
+            C::PortalUserDetached,
+            U::PortalUserCreated,
+            U::PortalUserActivated,
+            U::LoginDisabled,
+            U::LoginEnabled,
+            U::PortalAccessRemoved,
         ]
     }
 
     fn apply<'a>(
         &'a self,
         tx: &'a mut PgConnection,
-        e: &'a StoredEvent,
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+        e: &'a Envelope,
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(apply(tx, e))
     }
 }
 
-async fn apply(tx: &mut PgConnection, e: &StoredEvent) -> Result<(), sqlx::Error> {
-    let tenant = e.tenant_id;
-    let position = e.global_position;
-    match e.event_type.as_str() {
-        "ClientRegistered" => {
+async fn apply(tx: &mut PgConnection, e: &Envelope) -> Result<(), ProjectionError> {
+    match &e.event {
+        AnyEvent::Client(event) => apply_client(tx, e, event).await,
+        AnyEvent::PortalUser(event) => apply_user(tx, e, event).await,
+        _ => Ok(()),
+    }
+}
+
+async fn apply_client(
+    tx: &mut PgConnection,
+    e: &Envelope,
+    event: &ClientEvent,
+) -> Result<(), ProjectionError> {
+    let (tenant, client_id, position) = (e.tenant.uuid(), e.stream_uuid()?, e.global_position);
+    match event {
+        ClientEvent::ClientRegistered {
+            display_name,
+            kind,
+            email,
+            external_ref,
+        } => {
             sqlx::query(
                 "INSERT INTO rm_clients (tenant_id, client_id, display_name, kind, email, external_ref, registered_at, last_position)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
             )
             .bind(tenant)
-            .bind(e.stream_uuid()?)
-            .bind(e.text("display_name").unwrap_or_default())
-            .bind(e.text("kind").unwrap_or_default())
-            .bind(e.text("email"))
-            .bind(e.text("external_ref"))
+            .bind(client_id)
+            .bind(display_name.as_str())
+            .bind(kind.as_str())
+            .bind(email.as_ref().map(|m| m.as_str()))
+            .bind(external_ref.as_ref().map(|r| r.as_str()))
             .bind(e.recorded_at)
             .bind(position)
             .execute(tx)
             .await?;
         }
-        "ClientRenamed" => {
+        ClientEvent::ClientRenamed { display_name } => {
             update(
                 tx,
                 e,
                 Row::Client,
                 "display_name = $4",
-                e.text("display_name").unwrap_or_default(),
+                display_name.as_str(),
             )
             .await?;
         }
-        "ClientEmailChanged" => {
-            update(
-                tx,
-                e,
-                Row::Client,
-                "email = $4",
-                e.text("email").map(str::to_owned),
-            )
-            .await?
+        ClientEvent::ClientEmailChanged { email } => {
+            let email = email.as_ref().map(|m| m.as_str().to_owned());
+            update(tx, e, Row::Client, "email = $4", email).await?;
         }
-        "ClientInvited" => {
-            let expires_at = e
-                .text("expires_at")
-                .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-                .ok_or_else(|| sqlx::Error::Protocol("ClientInvited without expires_at".into()))?;
+        ClientEvent::ClientInvited {
+            invitation_id,
+            expires_at,
+            ..
+        } => {
             sqlx::query(
                 "UPDATE rm_clients SET invitation_id = $3, invitation_state = 'open', invited_at = $4,
                         invitation_expires_at = $5, last_position = $6
                   WHERE tenant_id = $1 AND client_id = $2",
             )
             .bind(tenant)
-            .bind(e.stream_uuid()?)
-            .bind(e.uuid("invitation_id")?)
+            .bind(client_id)
+            .bind(invitation_id)
             .bind(e.recorded_at)
             .bind(expires_at)
             .bind(position)
             .execute(tx)
             .await?;
         }
-        "InvitationRevoked" | "InvitationAccepted" => {
-            let state = if e.event_type == "InvitationRevoked" {
-                "revoked"
-            } else {
-                "accepted"
-            };
-            sqlx::query(
-                "UPDATE rm_clients SET invitation_state = $4, last_position = $5
-                  WHERE tenant_id = $1 AND client_id = $2 AND invitation_id = $3",
-            )
-            .bind(tenant)
-            .bind(e.stream_uuid()?)
-            .bind(e.uuid("invitation_id")?)
-            .bind(state)
-            .bind(position)
-            .execute(tx)
-            .await?;
+        ClientEvent::InvitationRevoked { invitation_id, .. } => {
+            invitation_state(tx, e, *invitation_id, "revoked").await?;
         }
-        "PortalUserAttached" => {
+        ClientEvent::InvitationAccepted { invitation_id, .. } => {
+            invitation_state(tx, e, *invitation_id, "accepted").await?;
+        }
+        ClientEvent::PortalUserAttached { portal_user_id } => {
             sqlx::query("INSERT INTO rm_portal_user_clients (tenant_id, client_id, portal_user_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
                 .bind(tenant)
-                .bind(e.stream_uuid()?)
-                .bind(e.uuid("portal_user_id")?)
+                .bind(client_id)
+                .bind(portal_user_id)
                 .execute(tx)
                 .await?;
         }
-        "PortalUserDetached" => {
+        ClientEvent::PortalUserDetached { portal_user_id } => {
             sqlx::query("DELETE FROM rm_portal_user_clients WHERE tenant_id = $1 AND client_id = $2 AND portal_user_id = $3")
                 .bind(tenant)
-                .bind(e.stream_uuid()?)
-                .bind(e.uuid("portal_user_id")?)
+                .bind(client_id)
+                .bind(portal_user_id)
                 .execute(tx)
                 .await?;
         }
-        "PortalUserCreated" => {
-            let activated = e.data.get("activated").and_then(|v| v.as_bool()) == Some(true);
+        ClientEvent::ItemAssigned { .. } | ClientEvent::ItemUnassigned { .. } => {}
+    }
+    Ok(())
+}
+
+async fn invitation_state(
+    tx: &mut PgConnection,
+    e: &Envelope,
+    invitation_id: Uuid,
+    state: &str,
+) -> Result<(), ProjectionError> {
+    sqlx::query(
+        "UPDATE rm_clients SET invitation_state = $4, last_position = $5
+          WHERE tenant_id = $1 AND client_id = $2 AND invitation_id = $3",
+    )
+    .bind(e.tenant.uuid())
+    .bind(e.stream_uuid()?)
+    .bind(invitation_id)
+    .bind(state)
+    .bind(e.global_position)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+async fn apply_user(
+    tx: &mut PgConnection,
+    e: &Envelope,
+    event: &PortalUserEvent,
+) -> Result<(), ProjectionError> {
+    match event {
+        PortalUserEvent::PortalUserCreated {
+            username,
+            email,
+            activated,
+            ..
+        } => {
             sqlx::query(
                 "INSERT INTO rm_portal_users (tenant_id, portal_user_id, username, email, created_at, activated_at, last_position)
                  VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
             )
-            .bind(tenant)
+            .bind(e.tenant.uuid())
             .bind(e.stream_uuid()?)
-            .bind(e.text("username").unwrap_or_default())
-            .bind(e.text("email").unwrap_or_default())
+            .bind(username.as_str())
+            .bind(email.as_str())
             .bind(e.recorded_at)
             .bind(activated.then_some(e.recorded_at))
-            .bind(position)
+            .bind(e.global_position)
             .execute(tx)
             .await?;
         }
-        "PortalUserActivated" => {
-            update(
-                tx,
-                e,
-                Row::User,
-                "activated_at = COALESCE(activated_at, $4)",
-                e.recorded_at,
-            )
-            .await?
+        PortalUserEvent::PortalUserActivated { .. } => {
+            let set = "activated_at = COALESCE(activated_at, $4)";
+            update(tx, e, Row::User, set, e.recorded_at).await?
         }
-        "LoginDisabled" => update(tx, e, Row::User, "disabled = $4", true).await?,
-        "LoginEnabled" => update(tx, e, Row::User, "disabled = $4", false).await?,
-        "PortalAccessRemoved" => update(tx, e, Row::User, "removed = $4", true).await?,
-        _ => {}
+        PortalUserEvent::LoginDisabled { .. } => {
+            update(tx, e, Row::User, "disabled = $4", true).await?
+        }
+        PortalUserEvent::LoginEnabled {} => {
+            update(tx, e, Row::User, "disabled = $4", false).await?
+        }
+        PortalUserEvent::PortalAccessRemoved { .. } => {
+            update(tx, e, Row::User, "removed = $4", true).await?
+        }
+        PortalUserEvent::ActivationLinkIssued { .. }
+        | PortalUserEvent::PasswordChanged { .. }
+        | PortalUserEvent::PasswordResetLinkIssued { .. }
+        | PortalUserEvent::ClientAccessGranted { .. }
+        | PortalUserEvent::ClientAccessRevoked { .. } => {}
     }
     Ok(())
 }
@@ -183,11 +226,11 @@ enum Row {
 /// records the event's position on it.
 async fn update<T>(
     tx: &mut PgConnection,
-    e: &StoredEvent,
+    e: &Envelope,
     row: Row,
     set: &str,
     value: T,
-) -> Result<(), sqlx::Error>
+) -> Result<(), ProjectionError>
 where
     T: Send + for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
 {
@@ -198,7 +241,7 @@ where
     let sql =
         format!("UPDATE {table} SET {set}, last_position = $3 WHERE tenant_id = $1 AND {key} = $2");
     sqlx::query(&sql)
-        .bind(e.tenant_id)
+        .bind(e.tenant.uuid())
         .bind(e.stream_uuid()?)
         .bind(e.global_position)
         .bind(value)

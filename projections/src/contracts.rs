@@ -1,9 +1,13 @@
 //! Read model "contracts": each contract issued to a client and its signature status.
 
+use aggregates::contract::{ContractEvent, ContractEventKind as K};
+use aggregates::event_names;
+use aggregates::events::AnyEvent;
+use eventlog::Envelope;
 use futures::future::BoxFuture;
 use sqlx::PgConnection;
 
-use crate::engine::{Projection, StoredEvent};
+use crate::engine::{Projection, ProjectionError};
 
 pub struct Contracts;
 
@@ -16,69 +20,77 @@ impl Projection for Contracts {
         &["rm_contracts"]
     }
 
-    fn event_types(&self) -> &'static [&'static str] {
-        &["ContractIssued", "ContractVoided", "ContractSigned"]
+    fn event_types(&self) -> Vec<&'static str> {
+        event_names![K::ContractIssued, K::ContractVoided, K::ContractSigned]
     }
 
     fn apply<'a>(
         &'a self,
         tx: &'a mut PgConnection,
-        e: &'a StoredEvent,
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+        e: &'a Envelope,
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(apply(tx, e))
     }
 }
 
-async fn apply(tx: &mut PgConnection, e: &StoredEvent) -> Result<(), sqlx::Error> {
-    match e.event_type.as_str() {
-        "ContractIssued" => {
+async fn apply(tx: &mut PgConnection, e: &Envelope) -> Result<(), ProjectionError> {
+    let AnyEvent::Contract(event) = &e.event else {
+        return Ok(());
+    };
+    let (tenant, contract_id, position) = (e.tenant.uuid(), e.stream_uuid()?, e.global_position);
+    match event {
+        ContractEvent::ContractIssued {
+            client_id,
+            title,
+            content_sha256,
+            ..
+        } => {
             sqlx::query(
                 "INSERT INTO rm_contracts (tenant_id, contract_id, client_id, title, content_sha256, status, issued_at, last_position)
                  VALUES ($1, $2, $3, $4, $5, 'awaiting_signature', $6, $7) ON CONFLICT DO NOTHING",
             )
-            .bind(e.tenant_id)
-            .bind(e.stream_uuid()?)
-            .bind(e.uuid("client_id")?)
-            .bind(e.text("title").unwrap_or_default())
-            .bind(e.text("content_sha256").unwrap_or_default())
+            .bind(tenant)
+            .bind(contract_id)
+            .bind(client_id)
+            .bind(title.as_str())
+            .bind(content_sha256)
             .bind(e.recorded_at)
-            .bind(e.global_position)
+            .bind(position)
             .execute(tx)
             .await?;
         }
-        "ContractVoided" => {
+        ContractEvent::ContractVoided { .. } => {
             sqlx::query(
                 "UPDATE rm_contracts SET status = 'voided', voided_at = $3, last_position = $4
                   WHERE tenant_id = $1 AND contract_id = $2",
             )
-            .bind(e.tenant_id)
-            .bind(e.stream_uuid()?)
+            .bind(tenant)
+            .bind(contract_id)
             .bind(e.recorded_at)
-            .bind(e.global_position)
+            .bind(position)
             .execute(tx)
             .await?;
         }
-        "ContractSigned" => {
-            let signed_at = e
-                .text("signed_at")
-                .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-                .map(|t| t.with_timezone(&chrono::Utc))
-                .unwrap_or(e.recorded_at);
+        ContractEvent::ContractSigned {
+            portal_user_id,
+            signer_name,
+            signed_at,
+            ..
+        } => {
             sqlx::query(
                 "UPDATE rm_contracts SET status = 'signed', signed_by = $3, signed_by_portal_user_id = $4,
                         signed_at = $5, last_position = $6
                   WHERE tenant_id = $1 AND contract_id = $2",
             )
-            .bind(e.tenant_id)
-            .bind(e.stream_uuid()?)
-            .bind(e.text("signer_name"))
-            .bind(e.uuid("portal_user_id")?)
+            .bind(tenant)
+            .bind(contract_id)
+            .bind(signer_name.as_str())
+            .bind(portal_user_id)
             .bind(signed_at)
-            .bind(e.global_position)
+            .bind(position)
             .execute(tx)
             .await?;
         }
-        _ => {}
     }
     Ok(())
 }

@@ -1,10 +1,19 @@
 //! Read model "items": the catalogue with each item's current price, and the items on each
 //! client's portal (joined at read time, so a price change shows on every list at once).
 
+use std::collections::HashMap;
+
+use aggregates::client::{ClientEvent, ClientEventKind as C};
+use aggregates::event_names;
+use aggregates::events::AnyEvent;
+use aggregates::item::{ItemEvent, ItemEventKind as I};
+use aggregates::values::Money;
+use eventlog::Envelope;
 use futures::future::BoxFuture;
 use sqlx::PgConnection;
+use uuid::Uuid;
 
-use crate::engine::{Projection, StoredEvent};
+use crate::engine::{Projection, ProjectionError};
 
 pub struct Items;
 
@@ -17,21 +26,21 @@ impl Projection for Items {
         &["rm_items", "rm_client_items"]
     }
 
-    fn event_types(&self) -> &'static [&'static str] {
-        &[
-            "ItemCreated",
-            "ItemPriceChanged",
-            "ItemImageSet",
-            "ItemAssigned",
-            "ItemUnassigned",
+    fn event_types(&self) -> Vec<&'static str> {
+        event_names![
+            I::ItemCreated,
+            I::ItemPriceChanged,
+            I::ItemImageSet,
+            C::ItemAssigned,
+            C::ItemUnassigned,
         ]
     }
 
     fn apply<'a>(
         &'a self,
         tx: &'a mut PgConnection,
-        e: &'a StoredEvent,
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+        e: &'a Envelope,
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(apply(tx, e))
     }
 
@@ -40,17 +49,17 @@ impl Projection for Items {
     fn apply_batch<'a>(
         &'a self,
         tx: &'a mut PgConnection,
-        events: &'a [StoredEvent],
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+        events: &'a [Envelope],
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(async move {
             let mut rest = events;
             while let Some(first) = rest.first() {
                 let run = rest
                     .iter()
-                    .take_while(|e| e.event_type == first.event_type)
+                    .take_while(|e| e.event.kind() == first.event.kind())
                     .count();
                 let (now, later) = rest.split_at(run);
-                if first.event_type == "ItemPriceChanged" && run > 1 {
+                if first.event.kind() == I::ItemPriceChanged.into() && run > 1 {
                     price_changes(tx, now).await?;
                 } else {
                     for event in now {
@@ -64,21 +73,24 @@ impl Projection for Items {
     }
 }
 
-async fn price_changes(tx: &mut PgConnection, run: &[StoredEvent]) -> Result<(), sqlx::Error> {
-    let mut latest: std::collections::HashMap<(uuid::Uuid, uuid::Uuid), &StoredEvent> =
-        std::collections::HashMap::new();
+async fn price_changes(tx: &mut PgConnection, run: &[Envelope]) -> Result<(), ProjectionError> {
+    let mut latest: HashMap<(Uuid, Uuid), (&Money, i64)> = HashMap::new();
     for e in run {
-        latest.insert((e.tenant_id, e.stream_uuid()?), e);
+        if let AnyEvent::Item(ItemEvent::ItemPriceChanged { unit_price, .. }) = &e.event {
+            latest.insert(
+                (e.tenant.uuid(), e.stream_uuid()?),
+                (unit_price, e.global_position),
+            );
+        }
     }
     let (mut tenants, mut items, mut amounts, mut currencies, mut positions) =
         (vec![], vec![], vec![], vec![], vec![]);
-    for ((tenant, item), e) in latest {
-        let (amount, currency) = price(e);
+    for ((tenant, item), (price, position)) in latest {
         tenants.push(tenant);
         items.push(item);
-        amounts.push(amount);
-        currencies.push(currency);
-        positions.push(e.global_position);
+        amounts.push(price.amount_minor);
+        currencies.push(price.currency.clone());
+        positions.push(position);
     }
     sqlx::query(
         "UPDATE rm_items i SET amount_minor = u.amount, currency = u.currency, last_position = u.position
@@ -96,72 +108,57 @@ async fn price_changes(tx: &mut PgConnection, run: &[StoredEvent]) -> Result<(),
     Ok(())
 }
 
-fn price(e: &StoredEvent) -> (i64, String) {
-    let p = &e.data["unit_price"];
-    (
-        p["amount_minor"].as_i64().unwrap_or_default(),
-        p["currency"].as_str().unwrap_or_default().to_string(),
-    )
-}
-
-async fn apply(tx: &mut PgConnection, e: &StoredEvent) -> Result<(), sqlx::Error> {
-    match e.event_type.as_str() {
-        "ItemCreated" => {
-            let (amount, currency) = price(e);
+async fn apply(tx: &mut PgConnection, e: &Envelope) -> Result<(), ProjectionError> {
+    let (tenant, stream, position) = (e.tenant.uuid(), e.stream_uuid()?, e.global_position);
+    match &e.event {
+        AnyEvent::Item(ItemEvent::ItemCreated {
+            sku,
+            name,
+            unit_price,
+        }) => {
             sqlx::query(
                 "INSERT INTO rm_items (tenant_id, item_id, sku, name, amount_minor, currency, created_at, last_position)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
             )
-            .bind(e.tenant_id)
-            .bind(e.stream_uuid()?)
-            .bind(e.text("sku").unwrap_or_default())
-            .bind(e.text("name").unwrap_or_default())
-            .bind(amount)
-            .bind(currency)
+            .bind(tenant)
+            .bind(stream)
+            .bind(sku.as_str())
+            .bind(name.as_str())
+            .bind(unit_price.amount_minor)
+            .bind(&unit_price.currency)
             .bind(e.recorded_at)
-            .bind(e.global_position)
+            .bind(position)
             .execute(tx)
             .await?;
         }
-        "ItemPriceChanged" => {
-            let (amount, currency) = price(e);
-            sqlx::query(
-                "UPDATE rm_items SET amount_minor = $3, currency = $4, last_position = $5
-                  WHERE tenant_id = $1 AND item_id = $2",
-            )
-            .bind(e.tenant_id)
-            .bind(e.stream_uuid()?)
-            .bind(amount)
-            .bind(currency)
-            .bind(e.global_position)
-            .execute(tx)
-            .await?;
+        AnyEvent::Item(ItemEvent::ItemPriceChanged { .. }) => {
+            price_changes(tx, std::slice::from_ref(e)).await?;
         }
-        "ItemImageSet" => {
+        AnyEvent::Item(ItemEvent::ItemImageSet { .. }) => {
             sqlx::query("UPDATE rm_items SET has_image = true, last_position = $3 WHERE tenant_id = $1 AND item_id = $2")
-                .bind(e.tenant_id)
-                .bind(e.stream_uuid()?)
-                .bind(e.global_position)
+                .bind(tenant)
+                .bind(stream)
+                .bind(position)
                 .execute(tx)
                 .await?;
         }
-        "ItemAssigned" => {
+        AnyEvent::Client(ClientEvent::ItemAssigned { item_id }) => {
             sqlx::query(
                 "INSERT INTO rm_client_items (tenant_id, client_id, item_id, assigned_at) VALUES ($1, $2, $3, $4)
                  ON CONFLICT DO NOTHING",
             )
-            .bind(e.tenant_id)
-            .bind(e.stream_uuid()?)
-            .bind(e.uuid("item_id")?)
+            .bind(tenant)
+            .bind(stream)
+            .bind(item_id)
             .bind(e.recorded_at)
             .execute(tx)
             .await?;
         }
-        "ItemUnassigned" => {
+        AnyEvent::Client(ClientEvent::ItemUnassigned { item_id }) => {
             sqlx::query("DELETE FROM rm_client_items WHERE tenant_id = $1 AND client_id = $2 AND item_id = $3")
-                .bind(e.tenant_id)
-                .bind(e.stream_uuid()?)
-                .bind(e.uuid("item_id")?)
+                .bind(tenant)
+                .bind(stream)
+                .bind(item_id)
                 .execute(tx)
                 .await?;
         }

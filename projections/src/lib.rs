@@ -9,7 +9,7 @@ pub mod contracts;
 pub mod engine;
 pub mod items;
 
-pub use engine::{Engine, Projection, StoredEvent};
+pub use engine::{Engine, Projection, ProjectionError};
 
 /// Every read model the service maintains.
 pub fn all() -> Vec<std::sync::Arc<dyn Projection>> {

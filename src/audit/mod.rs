@@ -5,15 +5,17 @@ pub mod describe;
 pub mod replay;
 pub mod verify;
 
+use aggregates::ids::ClientId;
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt, TryStreamExt};
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
-use uuid::Uuid;
 
-use crate::error::{AppError, AppResult};
+use crate::auth::TenantScope;
+
+use crate::reads::error::{ReadError, ReadResult};
 
 /// One event as auditors see it. `payload` is the event's own fields; secrets never exist
 /// in events, so nothing needs hiding here.
@@ -55,6 +57,10 @@ fn from_row(row: &PgRow) -> Result<AuditEvent, sqlx::Error> {
     let stored: Value = row.try_get("payload")?;
     let metadata: Value = row.try_get("metadata")?;
     let payload = stored.get(&event_type).cloned().unwrap_or(stored);
+    let summary = match eventlog::event_of_row(row) {
+        Ok(event) => describe::summary(&event),
+        Err(e) => format!("{event_type} (not readable by this version: {e})"),
+    };
     let meta = |k: &str| metadata.get(k).and_then(Value::as_str).map(str::to_owned);
     Ok(AuditEvent {
         position: row.try_get("global_position")?,
@@ -62,7 +68,7 @@ fn from_row(row: &PgRow) -> Result<AuditEvent, sqlx::Error> {
         stream_type: row.try_get("aggregate_type")?,
         stream_id: row.try_get("aggregate_id")?,
         sequence: row.try_get("sequence")?,
-        summary: describe::summary(&event_type, &payload),
+        summary,
         event_type,
         event_version: row.try_get("event_version")?,
         recorded_at: row.try_get("recorded_at")?,
@@ -79,33 +85,32 @@ fn from_row(row: &PgRow) -> Result<AuditEvent, sqlx::Error> {
 
 /// The tenant-chain place to continue after a position the reader last saw. Paging runs in
 /// chain order, which is commit order, so an event that commits late is never skipped.
-async fn chain_cursor(pool: &PgPool, tenant_id: Uuid, after: i64) -> AppResult<i64> {
+async fn chain_cursor(scope: &TenantScope, after: i64) -> ReadResult<i64> {
     Ok(sqlx::query_scalar(
         "SELECT COALESCE(
             (SELECT chain_seq FROM events WHERE tenant_id = $1 AND global_position = $2),
             (SELECT max(chain_seq) FROM events WHERE tenant_id = $1 AND global_position <= $2),
             0)",
     )
-    .bind(tenant_id)
+    .bind(scope.id())
     .bind(after)
-    .fetch_one(pool)
+    .fetch_one(scope.pool())
     .await?)
 }
 
 pub async fn events_page(
-    pool: &PgPool,
-    tenant_id: Uuid,
+    scope: &TenantScope,
     after: i64,
     limit: i64,
-) -> AppResult<Vec<AuditEvent>> {
-    let from = chain_cursor(pool, tenant_id, after).await?;
+) -> ReadResult<Vec<AuditEvent>> {
+    let from = chain_cursor(scope, after).await?;
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM events WHERE tenant_id = $1 AND chain_seq > $2 ORDER BY chain_seq LIMIT $3"
     ))
-    .bind(tenant_id)
+    .bind(scope.id())
     .bind(from)
     .bind(limit)
-    .fetch_all(pool)
+    .fetch_all(scope.pool())
     .await?;
     Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
 }
@@ -113,19 +118,12 @@ pub async fn events_page(
 /// Every event about a client: its own stream, every portal user that ever reached it, and
 /// its contracts, in commit order. `None` when the tenant has no such client.
 pub async fn client_history(
-    pool: &PgPool,
-    tenant_id: Uuid,
-    client_id: Uuid,
-) -> AppResult<Option<Vec<AuditEvent>>> {
+    scope: &TenantScope,
+    client_id: ClientId,
+) -> ReadResult<Option<Vec<AuditEvent>>> {
+    let related = eventlog::queries::client_related_streams_sql();
     let rows = sqlx::query(&format!(
-        "WITH users AS (
-             SELECT DISTINCT payload #>> '{{PortalUserAttached,portal_user_id}}' AS id FROM events
-              WHERE tenant_id = $1 AND aggregate_type = 'client' AND aggregate_id = $2
-                AND event_type = 'PortalUserAttached'),
-         contracts AS (
-             SELECT aggregate_id AS id FROM events
-              WHERE tenant_id = $1 AND event_type = 'ContractIssued'
-                AND payload #>> '{{ContractIssued,client_id}}' = $2)
+        "WITH {related}
          SELECT {COLUMNS} FROM events
           WHERE tenant_id = $1
             AND ((aggregate_type = 'client' AND aggregate_id = $2)
@@ -133,9 +131,9 @@ pub async fn client_history(
               OR (aggregate_type = 'contract' AND aggregate_id IN (SELECT id FROM contracts)))
           ORDER BY chain_seq"
     ))
-    .bind(tenant_id)
+    .bind(scope.id())
     .bind(client_id.to_string())
-    .fetch_all(pool)
+    .fetch_all(scope.pool())
     .await?;
     let events: Vec<AuditEvent> = rows.iter().map(from_row).collect::<Result<_, _>>()?;
     let exists = events.iter().any(|e| e.stream_type == "client");
@@ -145,23 +143,22 @@ pub async fn client_history(
 /// The tenant's events after `after`, one NDJSON line each, read from the database as they
 /// are written to the client: memory stays flat however long the log.
 pub fn export(
-    pool: PgPool,
-    tenant_id: Uuid,
+    scope: TenantScope,
     after: i64,
-) -> impl Stream<Item = Result<Vec<u8>, AppError>> + Send + 'static {
+) -> impl Stream<Item = Result<Vec<u8>, ReadError>> + Send + 'static {
     futures::stream::once(async move {
-        let from = chain_cursor(&pool, tenant_id, after).await?;
+        let from = chain_cursor(&scope, after).await?;
         let rows = sqlx::query(concat!(
             "SELECT ",
             columns!(),
             " FROM events WHERE tenant_id = $1 AND chain_seq > $2 ORDER BY chain_seq"
         ))
-        .bind(tenant_id)
+        .bind(scope.id())
         .bind(from)
-        .fetch_owned(pool);
-        Ok::<_, AppError>(rows.map_err(AppError::from).and_then(|row| async move {
+        .fetch_owned(scope.pool().clone());
+        Ok::<_, ReadError>(rows.map_err(ReadError::from).and_then(|row| async move {
             let event = from_row(&row)?;
-            let mut line = serde_json::to_vec(&event).map_err(AppError::internal)?;
+            let mut line = serde_json::to_vec(&event).map_err(ReadError::internal)?;
             line.push(b'\n');
             Ok(line)
         }))

@@ -13,8 +13,8 @@ use serde_json::Value;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
-use crate::error::{AppError, AppResult};
-use crate::store::decode_event;
+use crate::auth::TenantScope;
+use crate::reads::error::{ReadError, ReadResult};
 
 /// Up to which point to replay.
 #[derive(Debug, Clone, Copy)]
@@ -54,12 +54,12 @@ pub struct ReplayedState {
 
 /// `None` when the tenant has no such stream, or it had no event yet at that point.
 pub async fn replay(
-    pool: &PgPool,
-    tenant_id: Uuid,
+    scope: &TenantScope,
     stream_type: &str,
     stream_id: Uuid,
     as_of: AsOf,
-) -> AppResult<Option<ReplayedState>> {
+) -> ReadResult<Option<ReplayedState>> {
+    let (pool, tenant_id) = (scope.pool(), scope.id());
     match stream_type {
         Client::TYPE => replay_as::<Client>(pool, tenant_id, stream_id, as_of).await,
         PortalUser::TYPE => replay_as::<PortalUser>(pool, tenant_id, stream_id, as_of).await,
@@ -75,7 +75,7 @@ async fn replay_as<A: Aggregate>(
     tenant_id: Uuid,
     stream_id: Uuid,
     as_of: AsOf,
-) -> AppResult<Option<ReplayedState>> {
+) -> ReadResult<Option<ReplayedState>> {
     let (position, time) = match as_of {
         AsOf::Latest => (i64::MAX, None),
         AsOf::Position(p) => (p, None),
@@ -97,16 +97,14 @@ async fn replay_as<A: Aggregate>(
     let Some(last) = rows.last() else {
         return Ok(None);
     };
-    let upcasters = aggregates::upcasting::upcasters();
     let mut state = A::default();
     for row in &rows {
-        let event = decode_event::<A>(
+        let event = eventlog::decode::<A>(
             &stream_id.to_string(),
             row.try_get("sequence")?,
             row.try_get("event_type")?,
             row.try_get("event_version")?,
             row.try_get("payload")?,
-            &upcasters,
         )?;
         state.apply(event);
     }
@@ -116,6 +114,6 @@ async fn replay_as<A: Aggregate>(
         version: last.try_get("sequence")?,
         last_position: last.try_get("global_position")?,
         last_recorded_at: last.try_get("recorded_at")?,
-        state: serde_json::to_value(&state).map_err(AppError::internal)?,
+        state: serde_json::to_value(&state).map_err(ReadError::internal)?,
     }))
 }

@@ -7,7 +7,8 @@ use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
-use crate::error::AppResult;
+use crate::auth::TenantScope;
+use crate::reads::error::ReadResult;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Verification {
@@ -35,7 +36,8 @@ struct RangeReport {
     broken: Option<(i64, String)>,
 }
 
-pub async fn verify_tenant(pool: &PgPool, tenant_id: Uuid) -> AppResult<Verification> {
+pub async fn verify_tenant(scope: &TenantScope) -> ReadResult<Verification> {
+    let (pool, tenant_id) = (scope.pool(), scope.id());
     let (head_seq, head_hash): (i64, Vec<u8>) =
         sqlx::query_as("SELECT last_seq, last_hash FROM audit_chain_heads WHERE tenant_id = $1")
             .bind(tenant_id)
@@ -113,7 +115,7 @@ async fn verify_range(
     tenant_id: Uuid,
     from: i64,
     to: i64,
-) -> AppResult<RangeReport> {
+) -> ReadResult<RangeReport> {
     let mut rows = sqlx::query(
         // The text is assembled here, in the query, not by the trigger's function: the two
         // must agree for the chain to verify. One column per row keeps decoding cheap.
@@ -165,12 +167,4 @@ async fn verify_range(
         expected_seq += 1;
     }
     Ok(report)
-}
-
-pub async fn tenants(pool: &PgPool) -> AppResult<Vec<(Uuid, String)>> {
-    Ok(
-        sqlx::query_as("SELECT id, slug FROM tenants ORDER BY created_at")
-            .fetch_all(pool)
-            .await?,
-    )
 }

@@ -11,10 +11,12 @@ use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use crate::error::{AppError, FieldError};
+use crate::http::error::{AppError, FieldError};
 
 /// JSON body limit for every route but image upload.
 pub const JSON_LIMIT: usize = 64 * 1024;
+/// Body limit of the image upload route.
+pub const IMAGE_LIMIT: usize = 2 * 1024 * 1024;
 
 /// A JSON body; wrong syntax, wrong shape, wrong media type and oversize all answer as
 /// API.md says (400 `malformed_request`, 413 `payload_too_large`).
@@ -118,9 +120,7 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
             });
         let bytes = Bytes::from_request(req, state).await.map_err(|b| {
             if b.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                AppError::PayloadTooLarge {
-                    limit: super::routes::items::IMAGE_LIMIT,
-                }
+                AppError::PayloadTooLarge { limit: IMAGE_LIMIT }
             } else {
                 AppError::Malformed(b.body_text())
             }

@@ -13,11 +13,11 @@ use uuid::Uuid;
 
 use super::auth::authenticate;
 use crate::app::App;
-use crate::error::{AppError, PROBLEM_JSON};
+use crate::http::error::{AppError, PROBLEM_JSON};
 
 const HEADER: &str = "idempotency-key";
 /// Bodies are buffered to hash them; nothing larger than the largest route accepts.
-const BUFFER_LIMIT: usize = super::routes::items::IMAGE_LIMIT + 1024;
+const BUFFER_LIMIT: usize = super::extract::IMAGE_LIMIT + 1024;
 
 pub async fn middleware(State(app): State<App>, request: Request, next: Next) -> Response {
     if request.method() != Method::POST || !request.headers().contains_key(HEADER) {
@@ -62,7 +62,7 @@ async fn run(app: &App, request: Request, next: Next) -> Result<Response, Respon
         "INSERT INTO idempotency_keys (tenant_id, key, request_hash) VALUES ($1, $2, $3)
          ON CONFLICT (tenant_id, key) DO NOTHING",
     )
-    .bind(staff.tenant_id)
+    .bind(staff.tenant_id())
     .bind(&key)
     .bind(&fingerprint)
     .execute(app.pool())
@@ -72,7 +72,7 @@ async fn run(app: &App, request: Request, next: Next) -> Result<Response, Respon
         == 1;
 
     if !claimed {
-        return Err(replay(app, staff.tenant_id, &key, &fingerprint).await);
+        return Err(replay(app, staff.tenant_id(), &key, &fingerprint).await);
     }
 
     let response = next
@@ -83,7 +83,7 @@ async fn run(app: &App, request: Request, next: Next) -> Result<Response, Respon
     let outcome = if head.status.is_server_error() {
         // Nothing was decided: free the key so the client's retry runs for real.
         sqlx::query("DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2")
-            .bind(staff.tenant_id)
+            .bind(staff.tenant_id())
             .bind(&key)
             .execute(app.pool())
             .await
@@ -92,7 +92,7 @@ async fn run(app: &App, request: Request, next: Next) -> Result<Response, Respon
             "UPDATE idempotency_keys SET status_code = $3, response_body = $4, completed_at = now()
               WHERE tenant_id = $1 AND key = $2",
         )
-        .bind(staff.tenant_id)
+        .bind(staff.tenant_id())
         .bind(&key)
         .bind(i32::from(head.status.as_u16()))
         .bind(body.as_ref())
@@ -127,7 +127,7 @@ async fn replay(app: &App, tenant_id: Uuid, key: &str, fingerprint: &[u8]) -> Re
     };
     let stored_hash: Vec<u8> = row.get("request_hash");
     if stored_hash != fingerprint {
-        return AppError::Validation(vec![crate::error::FieldError::new(
+        return AppError::Validation(vec![crate::http::error::FieldError::new(
             "Idempotency-Key",
             "was already used for a different request",
         )])

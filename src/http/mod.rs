@@ -1,6 +1,7 @@
 //! The HTTP API: routes, the middleware every request passes, and the OpenAPI document.
 
 pub mod auth;
+pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod openapi;
@@ -24,24 +25,30 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::App;
-use crate::error::{Problem, PROBLEM_JSON};
-use crate::telemetry;
-use routes::{audit, clients, contracts, items, link_pages, ops, portal, portal_users, settings};
+use crate::http::error::{Problem, PROBLEM_JSON};
+use crate::runtime::telemetry;
+use routes::{
+    audit, client_items, clients, contracts, invitations, items, link_pages, ops, portal,
+    portal_users, settings,
+};
 
 /// Every documented route, with its OpenAPI description.
 pub fn api_routes() -> OpenApiRouter<App> {
     let image_upload = OpenApiRouter::new()
         .routes(routes!(items::set_image, items::get_image))
-        .layer(DefaultBodyLimit::max(routes::items::IMAGE_LIMIT));
+        .layer(DefaultBodyLimit::max(extract::IMAGE_LIMIT));
     OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(clients::register_client, clients::list_clients))
         .routes(routes!(clients::change_client, clients::get_client))
-        .routes(routes!(clients::invitation_dashboard))
-        .routes(routes!(clients::invite_client))
-        .routes(routes!(clients::revoke_invitation))
-        .routes(routes!(clients::bulk_invite))
-        .routes(routes!(clients::assign_item, clients::list_client_items))
-        .routes(routes!(clients::unassign_item))
+        .routes(routes!(invitations::invitation_dashboard))
+        .routes(routes!(invitations::invite_client))
+        .routes(routes!(invitations::revoke_invitation))
+        .routes(routes!(invitations::bulk_invite))
+        .routes(routes!(
+            client_items::assign_item,
+            client_items::list_client_items
+        ))
+        .routes(routes!(client_items::unassign_item))
         .routes(routes!(portal_users::create_portal_user))
         .routes(routes!(portal_users::grant_client_access))
         .routes(routes!(portal_users::revoke_client_access))

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi as Spec, PathItem};
 use utoipa::OpenApi;
 
-use crate::error::{FieldError, Problem};
+use crate::http::error::{FieldError, Problem};
 
 #[derive(OpenApi)]
 #[openapi(

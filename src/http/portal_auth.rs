@@ -10,22 +10,27 @@ use uuid::Uuid;
 use super::auth::bearer;
 use super::extract::Origin;
 use crate::app::App;
-use crate::error::{AppError, AppResult};
-use crate::portal_login::{self, portal_inactive, SessionUser};
+use crate::auth::TenantScope;
+use crate::http::error::{AppError, AppResult};
+use crate::portal::{self, portal_inactive, SessionUser};
 use crate::store::CommandMeta;
 
 /// The firm whose portal a request addresses.
 #[derive(Debug, Clone)]
 pub struct PortalTenant {
-    pub id: Uuid,
+    pub scope: TenantScope,
     pub origin: Origin,
 }
 
 impl PortalTenant {
+    pub fn id(&self) -> Uuid {
+        self.scope.id()
+    }
+
     /// Metadata for a command started from the portal by `actor`.
     pub fn meta(&self, actor: String) -> CommandMeta {
         CommandMeta {
-            tenant_id: self.id,
+            tenant_id: self.scope.id(),
             actor,
             request_id: self.origin.request_id.clone(),
             client_ip: self.origin.client_ip.clone(),
@@ -37,10 +42,10 @@ impl PortalTenant {
     /// Refuses while the firm has its portal switched off (the login itself checks this
     /// in its own query, and records the refusal).
     pub async fn require_active(&self, app: &App) -> AppResult<()> {
-        if portal_login::portal_active(app, &self.meta("portal".into())).await? {
+        if portal::portal_active(app, &self.meta("portal".into())).await? {
             Ok(())
         } else {
-            Err(portal_inactive())
+            Err(portal_inactive().into())
         }
     }
 }
@@ -57,14 +62,14 @@ impl FromRequestParts<App> for PortalTenant {
             .find(|(name, _)| *name == "tenant_slug")
             .map(|(_, value)| value.to_string())
             .ok_or(AppError::NotFound("portal"))?;
-        let id = app
+        let scope = app
             .tenant_slugs
             .resolve(app.pool(), &slug)
             .await?
             .ok_or(AppError::NotFound("portal"))?;
-        tracing::Span::current().record("tenant", tracing::field::display(id));
+        tracing::Span::current().record("tenant", tracing::field::display(scope.id()));
         Ok(Self {
-            id,
+            scope,
             origin: Origin::from_parts(parts),
         })
     }
@@ -86,7 +91,7 @@ impl PortalSession {
     /// Whether this login reaches the client's portal area (access is read from the log,
     /// so a revoked access stops working at once).
     pub fn reaches(&self, client_id: Uuid) -> bool {
-        self.account.clients.contains(&client_id)
+        self.account.can_act_for(client_id)
     }
 }
 
@@ -96,7 +101,7 @@ impl FromRequestParts<App> for PortalSession {
     async fn from_request_parts(parts: &mut Parts, app: &App) -> AppResult<Self> {
         let tenant = PortalTenant::from_request_parts(parts, app).await?;
         let token = bearer(parts).ok_or(AppError::Unauthorized)?.to_string();
-        let session = portal_login::authenticate(app, tenant.id, &token).await?;
+        let session = portal::sessions::authenticate(&tenant.scope, &token).await?;
         tenant.require_active(app).await?;
         let user = app
             .store
@@ -108,7 +113,7 @@ impl FromRequestParts<App> for PortalSession {
         let account = user
             .state
             .account
-            .filter(|a| a.activated && !a.disabled && !a.removed)
+            .filter(Account::can_log_in)
             .ok_or(AppError::Unauthorized)?;
         Ok(Self {
             tenant,

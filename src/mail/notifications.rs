@@ -3,11 +3,16 @@
 //! its own checkpoint, so each is owed exactly once however often the process restarts.
 //! Not a rebuildable read model: rebuilding it would send every e-mail again.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
+use aggregates::client::{ClientEvent, ClientEventKind as C};
+use aggregates::event_names;
+use aggregates::events::{AnyEvent, EventKind};
+use aggregates::ids::TenantId;
+use aggregates::portal_user::{PortalUserEvent, PortalUserEventKind as U};
+use eventlog::Envelope;
 use futures::future::BoxFuture;
-use projections::{Projection, StoredEvent};
-use serde_json::Value;
+use projections::{Projection, ProjectionError};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -31,117 +36,160 @@ impl Projection for Notifications {
         &["notifications"]
     }
 
-    fn event_types(&self) -> &'static [&'static str] {
-        &[
-            "ClientInvited",
-            "ActivationLinkIssued",
-            "PasswordResetLinkIssued",
+    fn event_types(&self) -> Vec<&'static str> {
+        event_names![
+            C::ClientInvited,
+            U::ActivationLinkIssued,
+            U::PasswordResetLinkIssued
         ]
     }
 
     fn apply<'a>(
         &'a self,
         tx: &'a mut PgConnection,
-        event: &'a StoredEvent,
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+        event: &'a Envelope,
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         self.apply_batch(tx, std::slice::from_ref(event))
     }
 
-    /// The whole batch in three statements: the names of the clients and logins involved,
-    /// then one INSERT for every e-mail.
+    /// The whole batch in a statement per tenant for the names of the clients and logins
+    /// involved, then one INSERT for every e-mail.
     fn apply_batch<'a>(
         &'a self,
         tx: &'a mut PgConnection,
-        events: &'a [StoredEvent],
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+        events: &'a [Envelope],
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(async move {
-            let client_ids: Vec<String> = events
-                .iter()
-                .filter(|e| e.aggregate_type == "client")
-                .map(|e| e.aggregate_id.clone())
-                .collect();
-            let user_ids: Vec<String> = events
-                .iter()
-                .filter(|e| e.aggregate_type == "portal_user")
-                .map(|e| e.aggregate_id.clone())
-                .collect();
-            let client_names: HashMap<String, String> = sqlx::query_as(
-                "SELECT DISTINCT ON (aggregate_id) aggregate_id, payload -> event_type ->> 'display_name'
-                   FROM events
-                  WHERE aggregate_type = 'client' AND aggregate_id = ANY($1)
-                    AND event_type IN ('ClientRegistered', 'ClientRenamed')
-                  ORDER BY aggregate_id, sequence DESC",
-            )
-            .bind(&client_ids)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .collect();
-            let users: HashMap<String, Value> = sqlx::query_as(
-                "SELECT aggregate_id, payload -> 'PortalUserCreated' FROM events
-                  WHERE aggregate_type = 'portal_user' AND aggregate_id = ANY($1)
-                    AND event_type = 'PortalUserCreated'",
-            )
-            .bind(&user_ids)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .collect();
-
+            let recipients = Recipients::of(tx, events).await?;
             let mut rows = Rows::default();
             for event in events {
-                let expires_at = event
-                    .text("expires_at")
-                    .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-                    .map(|t| t.with_timezone(&chrono::Utc))
-                    .ok_or_else(|| sqlx::Error::Protocol("link without expiry".into()))?;
                 let stream_id = event.stream_uuid()?;
-                match event.event_type.as_str() {
-                    "ClientInvited" => rows.push(Row {
+                let row = match &event.event {
+                    AnyEvent::Client(ClientEvent::ClientInvited {
+                        invitation_id,
+                        email,
+                        expires_at,
+                    }) => Row {
                         position: event.global_position,
-                        tenant_id: event.tenant_id,
+                        tenant_id: event.tenant.uuid(),
                         kind: kind::INVITATION,
                         client_id: Some(stream_id),
                         portal_user_id: None,
-                        to: event.text("email").unwrap_or_default().to_string(),
-                        name: client_names
-                            .get(&event.aggregate_id)
+                        to: email.as_str().to_string(),
+                        name: recipients
+                            .client_names
+                            .get(&stream_id)
                             .cloned()
                             .unwrap_or_default(),
                         username: None,
                         link_stream_id: stream_id,
-                        link_id: event.uuid("invitation_id")?,
-                        expires_at,
-                    }),
-                    "ActivationLinkIssued" | "PasswordResetLinkIssued" => {
-                        let created = users.get(&event.aggregate_id).ok_or_else(|| {
-                            sqlx::Error::Protocol(format!("no PortalUserCreated for {stream_id}"))
-                        })?;
-                        let field = |name: &str| created[name].as_str().map(str::to_string);
-                        let (kind, link_field) = if event.event_type == "ActivationLinkIssued" {
-                            (kind::ACTIVATION, "activation_id")
-                        } else {
-                            (kind::PASSWORD_RESET, "reset_id")
+                        link_id: *invitation_id,
+                        expires_at: *expires_at,
+                    },
+                    AnyEvent::PortalUser(
+                        link @ (PortalUserEvent::ActivationLinkIssued { .. }
+                        | PortalUserEvent::PasswordResetLinkIssued { .. }),
+                    ) => {
+                        let (kind, link_id, expires_at) = match link {
+                            PortalUserEvent::ActivationLinkIssued {
+                                activation_id,
+                                expires_at,
+                            } => (kind::ACTIVATION, *activation_id, *expires_at),
+                            PortalUserEvent::PasswordResetLinkIssued {
+                                reset_id,
+                                expires_at,
+                            } => (kind::PASSWORD_RESET, *reset_id, *expires_at),
+                            _ => unreachable!("matched above"),
                         };
-                        rows.push(Row {
+                        let login = recipients.logins.get(&stream_id).ok_or_else(|| {
+                            ProjectionError::Sql(sqlx::Error::Protocol(format!(
+                                "no PortalUserCreated for {stream_id}"
+                            )))
+                        })?;
+                        Row {
                             position: event.global_position,
-                            tenant_id: event.tenant_id,
+                            tenant_id: event.tenant.uuid(),
                             kind,
-                            client_id: field("client_id").and_then(|s| Uuid::try_parse(&s).ok()),
+                            client_id: Some(login.client_id),
                             portal_user_id: Some(stream_id),
-                            to: field("email").unwrap_or_default(),
-                            name: field("username").unwrap_or_default(),
-                            username: field("username"),
+                            to: login.email.clone(),
+                            name: login.username.clone(),
+                            username: Some(login.username.clone()),
                             link_stream_id: stream_id,
-                            link_id: event.uuid(link_field)?,
+                            link_id,
                             expires_at,
-                        })
+                        }
+                    }
+                    _ => continue,
+                };
+                rows.push(row);
+            }
+            rows.insert(tx).await?;
+            Ok(())
+        })
+    }
+}
+
+/// What a login's e-mail needs from its creation event.
+struct Login {
+    client_id: Uuid,
+    email: String,
+    username: String,
+}
+
+/// The names and addresses behind a batch's e-mails, read from the log per tenant.
+#[derive(Default)]
+struct Recipients {
+    client_names: HashMap<Uuid, String>,
+    logins: HashMap<Uuid, Login>,
+}
+
+impl Recipients {
+    async fn of(tx: &mut PgConnection, events: &[Envelope]) -> Result<Self, ProjectionError> {
+        let mut streams: HashMap<TenantId, BTreeSet<Uuid>> = HashMap::new();
+        for event in events {
+            streams
+                .entry(event.tenant)
+                .or_default()
+                .insert(event.stream_uuid()?);
+        }
+        let kinds: [EventKind; 3] = [
+            C::ClientRegistered.into(),
+            C::ClientRenamed.into(),
+            U::PortalUserCreated.into(),
+        ];
+        let mut found = Self::default();
+        for (tenant, ids) in streams {
+            let ids: Vec<Uuid> = ids.into_iter().collect();
+            for e in eventlog::queries::events_of_kinds(&mut *tx, tenant, &ids, &kinds).await? {
+                match e.event {
+                    AnyEvent::Client(
+                        ClientEvent::ClientRegistered { display_name, .. }
+                        | ClientEvent::ClientRenamed { display_name },
+                    ) => {
+                        // In stream order: the last name wins.
+                        found
+                            .client_names
+                            .insert(e.stream_id, display_name.to_string());
+                    }
+                    AnyEvent::PortalUser(PortalUserEvent::PortalUserCreated {
+                        client_id,
+                        username,
+                        email,
+                        ..
+                    }) => {
+                        let login = Login {
+                            client_id,
+                            email: email.as_str().to_string(),
+                            username: username.as_str().to_string(),
+                        };
+                        found.logins.insert(e.stream_id, login);
                     }
                     _ => {}
                 }
             }
-            rows.insert(tx).await
-        })
+        }
+        Ok(found)
     }
 }
 

@@ -3,16 +3,18 @@
 #![allow(dead_code)]
 
 pub mod smtp;
+#[path = "../../benches/support/synthetic.rs"]
+pub mod synthetic;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use aggregates::tenant::StaffRole;
 use portal_accounts::app::App;
-use portal_accounts::commands::tenants;
-use portal_accounts::config::DatabaseConfig;
-use portal_accounts::db::{pool_options, Database};
+use portal_accounts::runtime::config::DatabaseConfig;
+use portal_accounts::runtime::db::{pool_options, Database};
 use portal_accounts::security::ServerSecret;
+use portal_accounts::services::tenants;
 use reqwest::{Client, Method, RequestBuilder, Response};
 use serde_json::Value;
 use sqlx::postgres::PgConnectOptions;
@@ -59,7 +61,10 @@ pub async fn fresh_database() -> PgPool {
         .connect_with(options)
         .await
         .unwrap();
-    portal_accounts::db::MIGRATOR.run(&fresh).await.unwrap();
+    portal_accounts::runtime::db::MIGRATOR
+        .run(&fresh)
+        .await
+        .unwrap();
     fresh
 }
 
@@ -78,7 +83,7 @@ pub struct Server {
     /// Dropping the server stops its projection engine, if it runs one.
     _stop_projections: Option<tokio::sync::watch::Sender<bool>>,
     /// Projections, notifications consumer and mail sender, when started with mail.
-    pub background: Option<portal_accounts::server::Background>,
+    pub background: Option<portal_accounts::runtime::server::Background>,
 }
 
 impl Server {
@@ -127,7 +132,7 @@ impl Server {
         mail.outbox_dir = test_data_dir().join(format!("outbox-{}", Uuid::now_v7().simple()));
         mail.retry_base = std::time::Duration::from_millis(200);
         self.background =
-            Some(portal_accounts::server::Background::start(&self.app, &mail).unwrap());
+            Some(portal_accounts::runtime::server::Background::start(&self.app, &mail).unwrap());
     }
 
     /// Stops projections and mail as a shutdown (or crash) would.

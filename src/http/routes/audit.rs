@@ -2,7 +2,7 @@
 //! moment, the NDJSON export and chain verification.
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -11,12 +11,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::app::App;
+use aggregates::ids::{ClientId, PortalUserId};
+
 use crate::audit::replay::{self, AsOf, ReplayedState};
 use crate::audit::verify::{self, Verification};
 use crate::audit::{self, AuditEvent};
-use crate::error::{AppError, AppResult, Problem};
 use crate::http::auth::Auditor;
+use crate::http::error::{AppError, AppResult, Problem};
 use crate::http::extract::PathId;
 use crate::reads;
 
@@ -52,13 +53,12 @@ fn number(raw: Option<&str>, field: &str, default: i64, max: i64) -> AppResult<i
     responses((status = 200, body = EventsPage), (status = 403, body = Problem), (status = 422, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn events(
-    State(app): State<App>,
     Auditor(staff): Auditor,
     Query(q): Query<EventsQuery>,
 ) -> AppResult<Json<EventsPage>> {
     let after = number(q.after.as_deref(), "after", 0, i64::MAX)?;
     let limit = number(q.limit.as_deref(), "limit", 100, 1000)?.max(1);
-    let events = audit::events_page(app.pool(), staff.tenant_id, after, limit).await?;
+    let events = audit::events_page(&staff.scope, after, limit).await?;
     let next_after = (events.len() as i64 == limit)
         .then(|| events.last().map(|e| e.position))
         .flatten();
@@ -76,11 +76,10 @@ pub struct ClientHistory {
     responses((status = 200, body = ClientHistory), (status = 404, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn client_history(
-    State(app): State<App>,
     Auditor(staff): Auditor,
     PathId(client_id): PathId,
 ) -> AppResult<Json<ClientHistory>> {
-    let events = audit::client_history(app.pool(), staff.tenant_id, client_id)
+    let events = audit::client_history(&staff.scope, ClientId::from_uuid(client_id))
         .await?
         .ok_or(AppError::NotFound("client"))?;
     Ok(Json(ClientHistory { client_id, events }))
@@ -97,14 +96,13 @@ pub struct AsOfQuery {
     responses((status = 200, body = ReplayedState), (status = 404, body = Problem), (status = 422, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn stream_as_of(
-    State(app): State<App>,
     Auditor(staff): Auditor,
     Path((stream_type, stream_id)): Path<(String, String)>,
     Query(q): Query<AsOfQuery>,
 ) -> AppResult<Json<ReplayedState>> {
     let stream_id = Uuid::try_parse(&stream_id).map_err(|_| AppError::NotFound("stream"))?;
     let as_of = AsOf::parse(q.as_of.as_deref()).map_err(|m| AppError::invalid("as_of", m))?;
-    let state = replay::replay(app.pool(), staff.tenant_id, &stream_type, stream_id, as_of)
+    let state = replay::replay(&staff.scope, &stream_type, stream_id, as_of)
         .await?
         .ok_or(AppError::NotFound("stream"))?;
     Ok(Json(state))
@@ -119,13 +117,9 @@ pub struct ExportQuery {
 #[utoipa::path(get, path = "/api/v1/audit/export", tag = "audit", params(ExportQuery),
     responses((status = 200, content_type = "application/x-ndjson", description = "one event (as in /audit/events) per line, in commit order")),
     security(("staff_token" = [])))]
-pub async fn export(
-    State(app): State<App>,
-    Auditor(staff): Auditor,
-    Query(q): Query<ExportQuery>,
-) -> AppResult<Response> {
+pub async fn export(Auditor(staff): Auditor, Query(q): Query<ExportQuery>) -> AppResult<Response> {
     let after = number(q.after.as_deref(), "after", 0, i64::MAX)?;
-    let lines = audit::export(app.pool().clone(), staff.tenant_id, after).map(|line| {
+    let lines = audit::export(staff.scope.clone(), after).map(|line| {
         line.map_err(|e| {
             // Headers are gone by now: end the stream; the client sees a truncated body.
             tracing::error!(error = %e, "audit export failed mid-stream");
@@ -142,13 +136,8 @@ pub async fn export(
 #[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit",
     responses((status = 200, body = Verification)),
     security(("staff_token" = [])))]
-pub async fn verify_chain(
-    State(app): State<App>,
-    Auditor(staff): Auditor,
-) -> AppResult<Json<Verification>> {
-    Ok(Json(
-        verify::verify_tenant(app.pool(), staff.tenant_id).await?,
-    ))
+pub async fn verify_chain(Auditor(staff): Auditor) -> AppResult<Json<Verification>> {
+    Ok(Json(verify::verify_tenant(&staff.scope).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -163,7 +152,7 @@ pub struct LoginsQuery {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LoginsPage {
-    pub logins: Vec<reads::LoginRecord>,
+    pub logins: Vec<reads::logins::LoginRecord>,
     pub next_after: Option<i64>,
 }
 
@@ -172,7 +161,6 @@ pub struct LoginsPage {
     responses((status = 200, body = LoginsPage), (status = 403, body = Problem), (status = 422, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn logins(
-    State(app): State<App>,
     Auditor(staff): Auditor,
     Query(q): Query<LoginsQuery>,
 ) -> AppResult<Json<LoginsPage>> {
@@ -185,7 +173,13 @@ pub async fn logins(
             Uuid::try_parse(s).map_err(|_| AppError::invalid("portal_user_id", "must be a UUID"))
         })
         .transpose()?;
-    let logins = reads::logins(app.pool(), staff.tenant_id, user, after, limit).await?;
+    let logins = reads::logins::page(
+        &staff.scope,
+        user.map(PortalUserId::from_uuid),
+        after,
+        limit,
+    )
+    .await?;
     let next_after = (logins.len() as i64 == limit)
         .then(|| logins.last().map(|l| l.id))
         .flatten();

@@ -9,14 +9,16 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::PositionOnly;
+use aggregates::ids::ContractId;
+
 use crate::app::App;
-use crate::commands::contracts as service;
-use crate::error::AppError;
-use crate::error::{AppResult, Problem};
 use crate::http::auth::{Reader, Writer};
+use crate::http::error::AppError;
+use crate::http::error::{AppResult, Problem};
 use crate::http::extract::{checked, Checks, JsonBody, JsonOrEmpty, PathId};
-use crate::http::routes::clients::MinPosition;
-use crate::reads::{self, ContractView};
+use crate::http::routes::MinPosition;
+use crate::reads::contracts::{self, ContractView};
+use crate::services::contracts as service;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -93,7 +95,7 @@ pub async fn get_contract(
     axum::extract::Query(q): axum::extract::Query<MinPosition>,
 ) -> AppResult<Json<ContractView>> {
     q.wait(&app).await?;
-    let contract = reads::contract(app.pool(), staff.tenant_id, id)
+    let contract = contracts::contract(&staff.scope, ContractId::from_uuid(id))
         .await?
         .ok_or(AppError::NotFound("contract"))?;
     Ok(Json(contract))

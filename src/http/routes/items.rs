@@ -9,15 +9,17 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::{Created, PositionOnly};
+use aggregates::ids::ItemId;
+
 use crate::app::App;
-use crate::commands::items as service;
-use crate::error::{AppError, AppResult, Problem};
 use crate::http::auth::{Reader, Writer};
+use crate::http::error::{AppError, AppResult, Problem};
 use crate::http::extract::{checked, Checks, JsonBody, PathId, RawBody};
 use crate::http::png;
+use crate::services::items as service;
 
 /// Largest image accepted.
-pub const IMAGE_LIMIT: usize = 2 * 1024 * 1024;
+pub use crate::http::extract::IMAGE_LIMIT;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -119,12 +121,10 @@ pub async fn set_image(
     params(("id" = Uuid, Path)),
     responses((status = 200, content_type = "image/png", body = Vec<u8>), (status = 404, body = Problem)),
     security(("staff_token" = [])))]
-pub async fn get_image(
-    State(app): State<App>,
-    Reader(staff): Reader,
-    PathId(id): PathId,
-) -> AppResult<Response> {
-    let png = service::image(&app, staff.tenant_id, id).await?;
+pub async fn get_image(Reader(staff): Reader, PathId(id): PathId) -> AppResult<Response> {
+    let png = crate::reads::items::image(&staff.scope, ItemId::from_uuid(id))
+        .await?
+        .ok_or(AppError::NotFound("item image"))?;
     Ok((
         [
             (header::CONTENT_TYPE, "image/png"),

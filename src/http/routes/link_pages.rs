@@ -7,7 +7,7 @@ use axum::http::{header, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::app::App;
-use crate::error::{AppError, AppResult};
+use crate::http::error::{AppError, AppResult};
 
 const TEMPLATE: &str = include_str!("../pages/link.html");
 

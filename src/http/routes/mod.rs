@@ -2,14 +2,20 @@
 //! domain values to an application service, JSON out.
 
 pub mod audit;
+pub mod client_items;
 pub mod clients;
 pub mod contracts;
+pub mod invitations;
 pub mod items;
 pub mod link_pages;
 pub mod ops;
 pub mod portal;
 pub mod portal_users;
 pub mod settings;
+
+use crate::app::App;
+use crate::http::error::{AppError, AppResult};
+use crate::reads;
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -34,4 +40,26 @@ impl From<crate::store::Committed<()>> for PositionOnly {
 pub struct Created {
     pub id: uuid::Uuid,
     pub position: i64,
+}
+
+pub fn parse_position(raw: Option<&str>) -> Result<Option<i64>, String> {
+    match raw.map(str::parse::<i64>) {
+        None => Ok(None),
+        Some(Ok(n)) if n >= 0 => Ok(Some(n)),
+        _ => Err("must be a position (a whole number ≥ 0)".into()),
+    }
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct MinPosition {
+    /// Wait (≤ 5 s) until the read models include this position.
+    pub min_position: Option<String>,
+}
+
+impl MinPosition {
+    pub async fn wait(&self, app: &App) -> AppResult<()> {
+        let position = parse_position(self.min_position.as_deref())
+            .map_err(|m| AppError::invalid("min_position", m))?;
+        Ok(reads::wait_for(app.pool(), position).await?)
+    }
 }

@@ -8,8 +8,8 @@ use axum::Json;
 use serde_json::json;
 
 use crate::app::App;
-use crate::db::migrations_applied;
-use crate::error::{is_unavailable, AppError, Problem};
+use crate::http::error::{is_unavailable, AppError, Problem};
+use crate::runtime::db::migrations_applied;
 
 /// The process is up.
 pub async fn healthz() -> Json<serde_json::Value> {
@@ -53,7 +53,7 @@ pub async fn metrics(State(app): State<App>) -> Response {
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        crate::telemetry::prometheus().render(),
+        crate::runtime::telemetry::prometheus().render(),
     )
         .into_response()
 }

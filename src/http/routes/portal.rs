@@ -13,13 +13,15 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use aggregates::ids::{ClientId, ContractId};
+
 use crate::app::App;
-use crate::commands::{contracts, portal as service};
-use crate::error::{AppError, AppResult, Problem};
+use crate::http::error::{AppError, AppResult, Problem};
 use crate::http::extract::{checked, Checks, JsonBody};
 use crate::http::portal_auth::{PortalSession, PortalTenant};
-use crate::portal_login;
-use crate::reads::{self, ClientItem, ContractView};
+use crate::portal;
+use crate::reads::{self, contracts::ContractView, items::ClientItem};
+use crate::services::{contracts, portal as service};
 
 /// Actor recorded for commands started by following an e-mailed link.
 const LINK_ACTOR: &str = "portal_link";
@@ -120,7 +122,7 @@ pub async fn login(
         return Err(AppError::InvalidCredentials);
     }
     let meta = tenant.meta("portal".into());
-    let session = portal_login::login(&app, &meta, &body.username, body.password).await?;
+    let session = portal::login(&app, &tenant.scope, &meta, &body.username, body.password).await?;
     Ok(Json(SessionIssued {
         session_token: session.token,
         expires_at: session.expires_at,
@@ -144,8 +146,9 @@ pub async fn forgot_password(
 ) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
     tenant.require_active(&app).await?;
     let meta = tenant.meta(LINK_ACTOR.into());
-    // Done after answering, so the answer's timing says nothing about the username either.
-    if body.username.len() <= 256 {
+    // The address limit counts now, in arrival order; the rest is done after answering, so
+    // the answer's timing says nothing about the username.
+    if body.username.len() <= 256 && service::admit_forgot_request(&app, &meta).await? {
         tokio::spawn(async move {
             if let Err(e) = service::forgot_password(&app, &meta, &body.username).await {
                 tracing::warn!(error = %e, request_id = %meta.request_id, "forgot-password request failed");
@@ -185,8 +188,8 @@ pub async fn reset_password(
     params(("tenant_slug" = String, Path)),
     responses((status = 204, description = "The session is over"), (status = 401, body = Problem)),
     security(("portal_session" = [])))]
-pub async fn logout(State(app): State<App>, session: PortalSession) -> AppResult<StatusCode> {
-    portal_login::logout(&app, session.tenant.id, session.session).await?;
+pub async fn logout(session: PortalSession) -> AppResult<StatusCode> {
+    portal::sessions::logout(&session.tenant.scope, session.session).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -247,7 +250,6 @@ fn path_uuid(raw: &str, what: &'static str) -> AppResult<Uuid> {
         (status = 404, description = "not a client this login reaches", body = Problem)),
     security(("portal_session" = [])))]
 pub async fn client_items(
-    State(app): State<App>,
     session: PortalSession,
     Path(path): Path<(String, String)>,
 ) -> AppResult<Json<PortalItems>> {
@@ -255,7 +257,7 @@ pub async fn client_items(
     if !session.reaches(client_id) {
         return Err(AppError::NotFound("client"));
     }
-    let items = reads::client_items(app.pool(), session.tenant.id, client_id)
+    let items = reads::items::client_items(&session.tenant.scope, ClientId::from_uuid(client_id))
         .await?
         .unwrap_or_default();
     Ok(Json(PortalItems { items }))
@@ -271,12 +273,14 @@ pub struct PortalContracts {
     params(("tenant_slug" = String, Path)),
     responses((status = 200, body = PortalContracts), (status = 401, body = Problem)),
     security(("portal_session" = [])))]
-pub async fn list_contracts(
-    State(app): State<App>,
-    session: PortalSession,
-) -> AppResult<Json<PortalContracts>> {
-    let clients: Vec<Uuid> = session.account.clients.iter().copied().collect();
-    let items = reads::contracts_of_clients(app.pool(), session.tenant.id, &clients).await?;
+pub async fn list_contracts(session: PortalSession) -> AppResult<Json<PortalContracts>> {
+    let clients: Vec<ClientId> = session
+        .account
+        .clients
+        .iter()
+        .map(|c| ClientId::from_uuid(*c))
+        .collect();
+    let items = reads::contracts::contracts_of_clients(&session.tenant.scope, &clients).await?;
     Ok(Json(PortalContracts { items }))
 }
 
@@ -313,9 +317,10 @@ pub async fn get_contract(
         .issued
         .filter(|c| session.reaches(c.client_id))
         .ok_or(AppError::NotFound("contract"))?;
-    let (title, body) = reads::contract_text(app.pool(), session.tenant.id, id)
-        .await?
-        .ok_or(AppError::NotFound("contract"))?;
+    let (title, body) =
+        reads::contracts::contract_text(&session.tenant.scope, ContractId::from_uuid(id))
+            .await?
+            .ok_or(AppError::NotFound("contract"))?;
     let status = serde_json::to_value(issued.status)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))

@@ -11,13 +11,15 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::PositionOnly;
+use aggregates::ids::PortalUserId;
+
 use crate::app::App;
-use crate::commands::portal_users::{self as service, NewPortalUser, ResetMode};
-use crate::error::{AppError, AppResult, Problem};
 use crate::http::auth::{Reader, Writer};
+use crate::http::error::{AppError, AppResult, Problem};
 use crate::http::extract::{checked, Checks, JsonBody, JsonOrEmpty, PathId, PathIds};
-use crate::http::routes::clients::MinPosition;
-use crate::reads::{self, PortalUserDetail};
+use crate::http::routes::MinPosition;
+use crate::reads::{self, portal_users::PortalUserDetail};
+use crate::services::portal_users::{self as service, NewPortalUser, ResetMode};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -228,7 +230,7 @@ pub async fn get_portal_user(
     axum::extract::Query(q): axum::extract::Query<MinPosition>,
 ) -> AppResult<Json<PortalUserDetail>> {
     q.wait(&app).await?;
-    let user = reads::portal_user(app.pool(), staff.tenant_id, id)
+    let user = reads::portal_users::portal_user(&staff.scope, PortalUserId::from_uuid(id))
         .await?
         .ok_or(AppError::NotFound("portal user"))?;
     Ok(Json(user))

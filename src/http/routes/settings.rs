@@ -7,10 +7,10 @@ use utoipa::ToSchema;
 
 use super::PositionOnly;
 use crate::app::App;
-use crate::commands::tenants;
-use crate::error::{AppResult, Problem};
 use crate::http::auth::Admin;
+use crate::http::error::{AppResult, Problem};
 use crate::http::extract::JsonBody;
+use crate::services::tenants;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -1,0 +1,165 @@
+//! Every event of every aggregate as one type, and the names of their kinds. Readers of the
+//! log (projections, the audit describer, the mail consumer) match on these instead of
+//! reading JSON by string keys, so a renamed field or event fails to compile.
+
+use cqrs_es::Aggregate;
+use serde::de::DeserializeOwned;
+
+use crate::client::{Client, ClientEvent, ClientEventKind};
+use crate::contract::{Contract, ContractEvent, ContractEventKind};
+use crate::item::{Item, ItemEvent, ItemEventKind};
+use crate::portal_user::{PortalUser, PortalUserEvent, PortalUserEventKind};
+use crate::tenant::{Tenant, TenantEvent, TenantEventKind};
+
+/// An event of any aggregate.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnyEvent {
+    Client(ClientEvent),
+    PortalUser(PortalUserEvent),
+    Item(ItemEvent),
+    Contract(ContractEvent),
+    Tenant(TenantEvent),
+}
+
+/// Why a stored payload is not an event this code knows.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("unknown stream type {0}")]
+    UnknownStreamType(String),
+    #[error("{aggregate_type} event does not deserialize: {source}")]
+    Payload {
+        aggregate_type: String,
+        source: serde_json::Error,
+    },
+}
+
+impl AnyEvent {
+    /// Decodes a stored payload (`{"<EventType>": {...}}`, already upcast) of a stream of
+    /// `aggregate_type`.
+    pub fn decode(aggregate_type: &str, payload: serde_json::Value) -> Result<Self, DecodeError> {
+        fn of<A: Aggregate>(payload: serde_json::Value) -> Result<A::Event, DecodeError>
+        where
+            A::Event: DeserializeOwned,
+        {
+            serde_json::from_value(payload).map_err(|source| DecodeError::Payload {
+                aggregate_type: A::TYPE.to_string(),
+                source,
+            })
+        }
+        Ok(match aggregate_type {
+            Client::TYPE => Self::Client(of::<Client>(payload)?),
+            PortalUser::TYPE => Self::PortalUser(of::<PortalUser>(payload)?),
+            Item::TYPE => Self::Item(of::<Item>(payload)?),
+            Contract::TYPE => Self::Contract(of::<Contract>(payload)?),
+            Tenant::TYPE => Self::Tenant(of::<Tenant>(payload)?),
+            other => return Err(DecodeError::UnknownStreamType(other.to_string())),
+        })
+    }
+
+    /// The stored event type name (`ClientRegistered`, …).
+    pub fn event_type(&self) -> &'static str {
+        self.kind().name()
+    }
+
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Self::Client(e) => EventKind::Client(e.into()),
+            Self::PortalUser(e) => EventKind::PortalUser(e.into()),
+            Self::Item(e) => EventKind::Item(e.into()),
+            Self::Contract(e) => EventKind::Contract(e.into()),
+            Self::Tenant(e) => EventKind::Tenant(e.into()),
+        }
+    }
+}
+
+/// The kind of an event without its fields: what a reader declares it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    Client(ClientEventKind),
+    PortalUser(PortalUserEventKind),
+    Item(ItemEventKind),
+    Contract(ContractEventKind),
+    Tenant(TenantEventKind),
+}
+
+impl EventKind {
+    /// The name events of this kind are stored under (the `event_type` column).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Client(k) => k.into(),
+            Self::PortalUser(k) => k.into(),
+            Self::Item(k) => k.into(),
+            Self::Contract(k) => k.into(),
+            Self::Tenant(k) => k.into(),
+        }
+    }
+
+    /// The stream type events of this kind belong to.
+    pub fn stream_type(self) -> &'static str {
+        match self {
+            Self::Client(_) => Client::TYPE,
+            Self::PortalUser(_) => PortalUser::TYPE,
+            Self::Item(_) => Item::TYPE,
+            Self::Contract(_) => Contract::TYPE,
+            Self::Tenant(_) => Tenant::TYPE,
+        }
+    }
+}
+
+macro_rules! kind_from {
+    ($($variant:ident($kind:ty)),*) => {$(
+        impl From<$kind> for EventKind {
+            fn from(kind: $kind) -> Self {
+                Self::$variant(kind)
+            }
+        }
+    )*};
+}
+kind_from!(
+    Client(ClientEventKind),
+    PortalUser(PortalUserEventKind),
+    Item(ItemEventKind),
+    Contract(ContractEventKind),
+    Tenant(TenantEventKind)
+);
+
+/// The names of a list of event kinds, e.g.
+/// `event_names![ClientEventKind::ClientRegistered, PortalUserEventKind::LoginDisabled]`.
+#[macro_export]
+macro_rules! event_names {
+    ($($kind:expr),* $(,)?) => {
+        vec![$($crate::events::EventKind::from($kind).name()),*]
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_names_are_the_stored_event_types() {
+        assert_eq!(
+            EventKind::from(ClientEventKind::ClientRegistered).name(),
+            "ClientRegistered"
+        );
+        assert_eq!(
+            EventKind::from(PortalUserEventKind::LoginEnabled).name(),
+            "LoginEnabled"
+        );
+        let names = event_names![
+            ItemEventKind::ItemPriceChanged,
+            TenantEventKind::TenantCreated
+        ];
+        assert_eq!(names, vec!["ItemPriceChanged", "TenantCreated"]);
+    }
+
+    #[test]
+    fn decodes_by_stream_type_and_names_itself() {
+        let payload = serde_json::json!({"ClientRenamed": {"display_name": "Jo"}});
+        let event = AnyEvent::decode("client", payload).unwrap();
+        assert_eq!(event.event_type(), "ClientRenamed");
+        assert!(AnyEvent::decode("nope", serde_json::json!({})).is_err());
+        let wrong_field = serde_json::json!({"ClientRenamed": {"name": "Jo"}});
+        assert!(AnyEvent::decode("client", wrong_field).is_err());
+    }
+}

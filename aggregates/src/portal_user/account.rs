@@ -1,0 +1,56 @@
+//! A login's account state as its events leave it, and the rules read from it: its status,
+//! whether it may log in, and whether it may act for a client.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::OneTimeLink;
+use crate::values::{Email, Username};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginStatus {
+    PendingActivation,
+    Active,
+    Disabled,
+    Removed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    pub username: Username,
+    pub email: Email,
+    pub clients: BTreeSet<Uuid>,
+    pub activated: bool,
+    pub disabled: bool,
+    pub removed: bool,
+    pub activation: Option<OneTimeLink>,
+    pub reset: Option<OneTimeLink>,
+}
+
+impl Account {
+    /// Whether this login may log in and be served now: activated, not disabled, not removed.
+    pub fn can_log_in(&self) -> bool {
+        self.status() == LoginStatus::Active
+    }
+
+    /// Whether this login may act for a client (see its items and contracts, sign): it can
+    /// log in and has access to that client. The one statement of this rule.
+    pub fn can_act_for(&self, client_id: Uuid) -> bool {
+        self.can_log_in() && self.clients.contains(&client_id)
+    }
+
+    pub fn status(&self) -> LoginStatus {
+        if self.removed {
+            LoginStatus::Removed
+        } else if self.disabled {
+            LoginStatus::Disabled
+        } else if self.activated {
+            LoginStatus::Active
+        } else {
+            LoginStatus::PendingActivation
+        }
+    }
+}

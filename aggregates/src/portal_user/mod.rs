@@ -1,0 +1,624 @@
+//! A portal user: one login (username, password kept outside the log) that reaches one or
+//! more clients' portal areas, with its activation, password resets and disabling.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::{Deserialize, Serialize};
+use strum::{EnumDiscriminants, IntoStaticStr, VariantArray};
+use uuid::Uuid;
+
+mod account;
+
+pub use account::{Account, LoginStatus};
+
+use crate::values::{Email, Reason, Username};
+use crate::{DomainError, EVENT_VERSION};
+
+/// A one-time emailed link: only its id and expiry are recorded; the token in the URL is
+/// derived from the id with a server secret and never stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OneTimeLink {
+    pub id: Uuid,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl OneTimeLink {
+    fn is_usable(link: Option<&Self>, id: Uuid, now: DateTime<Utc>) -> bool {
+        link.is_some_and(|l| l.id == id && now < l.expires_at)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "via")]
+pub enum Origin {
+    /// Staff created the login (CreatePortalUser).
+    Staff,
+    /// The client accepted an emailed invitation and chose username and password.
+    Invitation { invitation_id: Uuid },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PasswordMethod {
+    SetByStaff,
+    ResetLink,
+    ActivationLink,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PortalUserCommand {
+    /// CreatePortalUser, or the portal user made by accepting an invitation.
+    /// `has_password`: a password was given (kept by the caller, outside the log), so the
+    /// login is active at once; otherwise `activation` is the link to email.
+    Create {
+        client_id: Uuid,
+        username: Username,
+        email: Email,
+        origin: Origin,
+        has_password: bool,
+        activation: OneTimeLink,
+    },
+    GrantClientAccess {
+        client_id: Uuid,
+    },
+    RevokeClientAccess {
+        client_id: Uuid,
+    },
+    /// ResetPassword in email-link mode (a pending user gets a fresh activation link instead).
+    SendResetLink {
+        link: OneTimeLink,
+    },
+    /// ResetPassword in set mode: staff typed the new password.
+    SetPasswordByStaff,
+    Activate {
+        activation_id: Uuid,
+        now: DateTime<Utc>,
+    },
+    CompleteReset {
+        reset_id: Uuid,
+        now: DateTime<Utc>,
+    },
+    Disable {
+        reason: Option<Reason>,
+    },
+    Enable,
+    Remove,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, IntoStaticStr, EnumDiscriminants)]
+#[strum_discriminants(name(PortalUserEventKind), derive(Hash, IntoStaticStr, VariantArray))]
+pub enum PortalUserEvent {
+    PortalUserCreated {
+        client_id: Uuid,
+        username: Username,
+        email: Email,
+        origin: Origin,
+        activated: bool,
+    },
+    ActivationLinkIssued {
+        activation_id: Uuid,
+        expires_at: DateTime<Utc>,
+    },
+    PortalUserActivated {
+        method: PasswordMethod,
+    },
+    PasswordChanged {
+        method: PasswordMethod,
+    },
+    PasswordResetLinkIssued {
+        reset_id: Uuid,
+        expires_at: DateTime<Utc>,
+    },
+    ClientAccessGranted {
+        client_id: Uuid,
+    },
+    ClientAccessRevoked {
+        client_id: Uuid,
+    },
+    LoginDisabled {
+        reason: Option<Reason>,
+    },
+    LoginEnabled {},
+    PortalAccessRemoved {
+        client_ids: Vec<Uuid>,
+    },
+}
+
+impl DomainEvent for PortalUserEvent {
+    fn event_type(&self) -> String {
+        <&'static str>::from(self).to_string()
+    }
+
+    fn event_version(&self) -> String {
+        EVENT_VERSION.to_string()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PortalUser {
+    pub account: Option<Account>,
+}
+
+impl PortalUser {
+    /// The account, if it exists and has not been removed.
+    fn live_account(&self) -> Result<&Account, DomainError> {
+        let account = self
+            .account
+            .as_ref()
+            .ok_or(DomainError::NotFound("portal user"))?;
+        if account.removed {
+            return Err(DomainError::PortalUserRemoved);
+        }
+        Ok(account)
+    }
+
+    pub fn status(&self) -> Option<LoginStatus> {
+        self.account.as_ref().map(Account::status)
+    }
+}
+
+impl Aggregate for PortalUser {
+    const TYPE: &'static str = "portal_user";
+    type Command = PortalUserCommand;
+    type Event = PortalUserEvent;
+    type Error = DomainError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: PortalUserCommand,
+        _services: &(),
+        sink: &EventSink<Self>,
+    ) -> Result<(), DomainError> {
+        use PortalUserCommand as C;
+        use PortalUserEvent as E;
+
+        if let C::Create {
+            client_id,
+            username,
+            email,
+            origin,
+            has_password,
+            activation,
+        } = command
+        {
+            if self.account.is_some() {
+                return Err(DomainError::AlreadyExists("portal user"));
+            }
+            let activated = has_password || matches!(origin, Origin::Invitation { .. });
+            let created = E::PortalUserCreated {
+                client_id,
+                username,
+                email,
+                origin,
+                activated,
+            };
+            sink.write(created, self).await;
+            if !activated {
+                let link = E::ActivationLinkIssued {
+                    activation_id: activation.id,
+                    expires_at: activation.expires_at,
+                };
+                sink.write(link, self).await;
+            }
+            return Ok(());
+        }
+
+        // Links presented by a portal user answer alike whatever is wrong with them.
+        match &command {
+            C::Activate { .. } if self.account.as_ref().is_none_or(|a| a.removed) => {
+                return Err(DomainError::ActivationInvalid)
+            }
+            C::CompleteReset { .. } if self.account.as_ref().is_none_or(|a| a.removed) => {
+                return Err(DomainError::ResetLinkInvalid)
+            }
+            _ => {}
+        }
+
+        let account = self.live_account()?.clone();
+        match command {
+            C::Create { .. } => unreachable!("handled above"),
+            C::GrantClientAccess { client_id } => {
+                if account.clients.contains(&client_id) {
+                    return Err(DomainError::ClientAccessExists);
+                }
+                sink.write(E::ClientAccessGranted { client_id }, self).await;
+            }
+            C::RevokeClientAccess { client_id } => {
+                if !account.clients.contains(&client_id) {
+                    return Err(DomainError::ClientAccessNotFound);
+                }
+                if account.clients.len() == 1 {
+                    return Err(DomainError::LastClientAccess);
+                }
+                sink.write(E::ClientAccessRevoked { client_id }, self).await;
+            }
+            C::SendResetLink { link } => {
+                let event = if account.activated {
+                    E::PasswordResetLinkIssued {
+                        reset_id: link.id,
+                        expires_at: link.expires_at,
+                    }
+                } else {
+                    E::ActivationLinkIssued {
+                        activation_id: link.id,
+                        expires_at: link.expires_at,
+                    }
+                };
+                sink.write(event, self).await;
+            }
+            C::SetPasswordByStaff => {
+                let method = PasswordMethod::SetByStaff;
+                sink.write(E::PasswordChanged { method }, self).await;
+                if !account.activated {
+                    sink.write(E::PortalUserActivated { method }, self).await;
+                }
+            }
+            C::Activate { activation_id, now } => {
+                if account.activated
+                    || !OneTimeLink::is_usable(account.activation.as_ref(), activation_id, now)
+                {
+                    return Err(DomainError::ActivationInvalid);
+                }
+                let method = PasswordMethod::ActivationLink;
+                sink.write(E::PortalUserActivated { method }, self).await;
+            }
+            C::CompleteReset { reset_id, now } => {
+                if !OneTimeLink::is_usable(account.reset.as_ref(), reset_id, now) {
+                    return Err(DomainError::ResetLinkInvalid);
+                }
+                let method = PasswordMethod::ResetLink;
+                sink.write(E::PasswordChanged { method }, self).await;
+            }
+            C::Disable { reason } => {
+                if account.disabled {
+                    return Err(DomainError::AlreadyDisabled);
+                }
+                sink.write(E::LoginDisabled { reason }, self).await;
+            }
+            C::Enable => {
+                if !account.disabled {
+                    return Err(DomainError::NotDisabled);
+                }
+                sink.write(E::LoginEnabled {}, self).await;
+            }
+            C::Remove => {
+                let client_ids = account.clients.iter().copied().collect();
+                sink.write(E::PortalAccessRemoved { client_ids }, self)
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: PortalUserEvent) {
+        use PortalUserEvent as E;
+        if let E::PortalUserCreated {
+            client_id,
+            username,
+            email,
+            activated,
+            ..
+        } = event
+        {
+            self.account = Some(Account {
+                username,
+                email,
+                clients: BTreeSet::from([client_id]),
+                activated,
+                disabled: false,
+                removed: false,
+                activation: None,
+                reset: None,
+            });
+            return;
+        }
+        let Some(account) = self.account.as_mut() else {
+            return;
+        };
+        match event {
+            E::PortalUserCreated { .. } => {}
+            E::ActivationLinkIssued {
+                activation_id,
+                expires_at,
+            } => {
+                account.activation = Some(OneTimeLink {
+                    id: activation_id,
+                    expires_at,
+                })
+            }
+            E::PortalUserActivated { .. } => {
+                account.activated = true;
+                account.activation = None;
+            }
+            E::PasswordChanged { .. } => account.reset = None,
+            E::PasswordResetLinkIssued {
+                reset_id,
+                expires_at,
+            } => {
+                account.reset = Some(OneTimeLink {
+                    id: reset_id,
+                    expires_at,
+                })
+            }
+            E::ClientAccessGranted { client_id } => {
+                account.clients.insert(client_id);
+            }
+            E::ClientAccessRevoked { client_id } => {
+                account.clients.remove(&client_id);
+            }
+            E::LoginDisabled { .. } => account.disabled = true,
+            E::LoginEnabled {} => account.disabled = false,
+            E::PortalAccessRemoved { .. } => {
+                account.removed = true;
+                account.activation = None;
+                account.reset = None;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use cqrs_es::test::TestFramework;
+    use PortalUserCommand as C;
+    use PortalUserEvent as E;
+
+    type Given = TestFramework<PortalUser>;
+
+    fn t(day: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, day, 12, 0, 0).unwrap()
+    }
+    fn id(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+    fn link(n: u128) -> OneTimeLink {
+        OneTimeLink {
+            id: id(n),
+            expires_at: t(10),
+        }
+    }
+    fn create(has_password: bool) -> C {
+        C::Create {
+            client_id: id(1),
+            username: Username::parse("josmith").unwrap(),
+            email: Email::parse("jo@example.org").unwrap(),
+            origin: Origin::Staff,
+            has_password,
+            activation: link(50),
+        }
+    }
+    fn created(activated: bool) -> E {
+        E::PortalUserCreated {
+            client_id: id(1),
+            username: Username::parse("josmith").unwrap(),
+            email: Email::parse("jo@example.org").unwrap(),
+            origin: Origin::Staff,
+            activated,
+        }
+    }
+    fn pending() -> Vec<E> {
+        vec![
+            created(false),
+            E::ActivationLinkIssued {
+                activation_id: id(50),
+                expires_at: t(10),
+            },
+        ]
+    }
+
+    #[tokio::test]
+    async fn with_a_password_the_login_is_active_at_once() {
+        Given::with(())
+            .given_no_previous_events()
+            .when_async(create(true))
+            .await
+            .then_expect_events(vec![created(true)]);
+    }
+
+    #[tokio::test]
+    async fn without_a_password_an_activation_link_is_issued() {
+        Given::with(())
+            .given_no_previous_events()
+            .when_async(create(false))
+            .await
+            .then_expect_events(pending());
+    }
+
+    #[tokio::test]
+    async fn activation_works_once_and_not_after_expiry() {
+        Given::with(())
+            .given(pending())
+            .when_async(C::Activate {
+                activation_id: id(50),
+                now: t(2),
+            })
+            .await
+            .then_expect_events(vec![E::PortalUserActivated {
+                method: PasswordMethod::ActivationLink,
+            }]);
+        Given::with(())
+            .given(pending())
+            .when_async(C::Activate {
+                activation_id: id(50),
+                now: t(10),
+            })
+            .await
+            .then_expect_error(DomainError::ActivationInvalid);
+        Given::with(())
+            .given(
+                [
+                    pending(),
+                    vec![E::PortalUserActivated {
+                        method: PasswordMethod::ActivationLink,
+                    }],
+                ]
+                .concat(),
+            )
+            .when_async(C::Activate {
+                activation_id: id(50),
+                now: t(2),
+            })
+            .await
+            .then_expect_error(DomainError::ActivationInvalid);
+    }
+
+    #[tokio::test]
+    async fn a_newer_reset_link_or_a_staff_set_password_voids_the_old_link() {
+        let issued = |n| E::PasswordResetLinkIssued {
+            reset_id: id(n),
+            expires_at: t(10),
+        };
+        Given::with(())
+            .given(vec![created(true), issued(60), issued(61)])
+            .when_async(C::CompleteReset {
+                reset_id: id(60),
+                now: t(2),
+            })
+            .await
+            .then_expect_error(DomainError::ResetLinkInvalid);
+        Given::with(())
+            .given(vec![
+                created(true),
+                issued(60),
+                E::PasswordChanged {
+                    method: PasswordMethod::SetByStaff,
+                },
+            ])
+            .when_async(C::CompleteReset {
+                reset_id: id(60),
+                now: t(2),
+            })
+            .await
+            .then_expect_error(DomainError::ResetLinkInvalid);
+        Given::with(())
+            .given(vec![created(true), issued(60)])
+            .when_async(C::CompleteReset {
+                reset_id: id(60),
+                now: t(2),
+            })
+            .await
+            .then_expect_events(vec![E::PasswordChanged {
+                method: PasswordMethod::ResetLink,
+            }]);
+    }
+
+    #[tokio::test]
+    async fn reset_by_email_link_for_a_pending_user_resends_activation() {
+        Given::with(())
+            .given(pending())
+            .when_async(C::SendResetLink { link: link(70) })
+            .await
+            .then_expect_events(vec![E::ActivationLinkIssued {
+                activation_id: id(70),
+                expires_at: t(10),
+            }]);
+    }
+
+    #[tokio::test]
+    async fn staff_setting_a_pending_users_password_activates_it() {
+        Given::with(())
+            .given(pending())
+            .when_async(C::SetPasswordByStaff)
+            .await
+            .then_expect_events(vec![
+                E::PasswordChanged {
+                    method: PasswordMethod::SetByStaff,
+                },
+                E::PortalUserActivated {
+                    method: PasswordMethod::SetByStaff,
+                },
+            ]);
+    }
+
+    #[tokio::test]
+    async fn disable_and_enable_alternate() {
+        Given::with(())
+            .given(vec![created(true)])
+            .when_async(C::Enable)
+            .await
+            .then_expect_error(DomainError::NotDisabled);
+        Given::with(())
+            .given(vec![created(true), E::LoginDisabled { reason: None }])
+            .when_async(C::Disable { reason: None })
+            .await
+            .then_expect_error(DomainError::AlreadyDisabled);
+        Given::with(())
+            .given(vec![created(true), E::LoginDisabled { reason: None }])
+            .when_async(C::Enable)
+            .await
+            .then_expect_events(vec![E::LoginEnabled {}]);
+    }
+
+    #[tokio::test]
+    async fn a_removed_user_refuses_everything() {
+        let removed = vec![
+            created(true),
+            E::PortalAccessRemoved {
+                client_ids: vec![id(1)],
+            },
+        ];
+        for cmd in [
+            C::Disable { reason: None },
+            C::SetPasswordByStaff,
+            C::Remove,
+            C::GrantClientAccess { client_id: id(2) },
+        ] {
+            Given::with(())
+                .given(removed.clone())
+                .when_async(cmd)
+                .await
+                .then_expect_error(DomainError::PortalUserRemoved);
+        }
+    }
+
+    #[tokio::test]
+    async fn removal_records_the_clients_it_reached() {
+        Given::with(())
+            .given(vec![
+                created(true),
+                E::ClientAccessGranted { client_id: id(2) },
+            ])
+            .when_async(C::Remove)
+            .await
+            .then_expect_events(vec![E::PortalAccessRemoved {
+                client_ids: vec![id(1), id(2)],
+            }]);
+    }
+
+    #[tokio::test]
+    async fn group_access_is_granted_once_and_the_last_client_is_kept() {
+        Given::with(())
+            .given(vec![created(true)])
+            .when_async(C::GrantClientAccess { client_id: id(1) })
+            .await
+            .then_expect_error(DomainError::ClientAccessExists);
+        Given::with(())
+            .given(vec![created(true)])
+            .when_async(C::RevokeClientAccess { client_id: id(1) })
+            .await
+            .then_expect_error(DomainError::LastClientAccess);
+        Given::with(())
+            .given(vec![
+                created(true),
+                E::ClientAccessGranted { client_id: id(2) },
+            ])
+            .when_async(C::RevokeClientAccess { client_id: id(1) })
+            .await
+            .then_expect_events(vec![E::ClientAccessRevoked { client_id: id(1) }]);
+    }
+
+    #[tokio::test]
+    async fn unknown_users_are_not_found() {
+        Given::with(())
+            .given_no_previous_events()
+            .when_async(C::Disable { reason: None })
+            .await
+            .then_expect_error(DomainError::NotFound("portal user"));
+    }
+}

@@ -1,0 +1,243 @@
+//! Every query of the `events` table by readers, and all SQL that looks inside a payload's
+//! JSON. Event names come from the domain's event kinds (`EventKind::name`), never from
+//! string literals, and every query is scoped to one tenant.
+
+use aggregates::events::{AnyEvent, EventKind};
+use aggregates::ids::{PortalUserId, TenantId};
+use aggregates::portal_user::PortalUserEventKind;
+use cqrs_es::Aggregate;
+use sqlx::{PgExecutor, Row};
+use uuid::Uuid;
+
+use crate::decode::Stored;
+use crate::LogError;
+
+/// One stored event of a known aggregate, decoded, with its place in the stream and log.
+pub struct StreamEvent<E> {
+    pub stream_id: Uuid,
+    pub sequence: i64,
+    pub global_position: i64,
+    pub recorded_at: chrono::DateTime<chrono::Utc>,
+    pub event: E,
+}
+
+/// The events of several streams of one aggregate type in one query, in stream order.
+pub async fn load_streams<'c, A: Aggregate>(
+    db: impl PgExecutor<'c>,
+    tenant: TenantId,
+    ids: &[Uuid],
+) -> Result<Vec<StreamEvent<A::Event>>, LogError> {
+    let keys: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    let rows = sqlx::query(
+        "SELECT aggregate_id, sequence, event_type, event_version, payload, global_position, recorded_at
+           FROM events
+          WHERE aggregate_type = $1 AND aggregate_id = ANY($2) AND tenant_id = $3
+          ORDER BY aggregate_id, sequence",
+    )
+    .bind(A::TYPE)
+    .bind(&keys)
+    .bind(tenant.uuid())
+    .fetch_all(db)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let stream_id: String = row.try_get("aggregate_id")?;
+            let sequence: i64 = row.try_get("sequence")?;
+            let event = Stored {
+                stream_type: A::TYPE,
+                stream_id: &stream_id,
+                sequence,
+                event_type: row.try_get("event_type")?,
+                event_version: row.try_get("event_version")?,
+                payload: row.try_get("payload")?,
+            }
+            .decode_as::<A>()?;
+            Ok(StreamEvent {
+                stream_id: parse_id(A::TYPE, &stream_id, sequence)?,
+                sequence,
+                global_position: row.try_get("global_position")?,
+                recorded_at: row.try_get("recorded_at")?,
+                event,
+            })
+        })
+        .collect()
+}
+
+/// The events of the given kinds in the given streams of one tenant, decoded, in stream order.
+pub async fn events_of_kinds<'c>(
+    db: impl PgExecutor<'c>,
+    tenant: TenantId,
+    stream_ids: &[Uuid],
+    kinds: &[EventKind],
+) -> Result<Vec<StreamEvent<AnyEvent>>, LogError> {
+    let keys: Vec<String> = stream_ids.iter().map(Uuid::to_string).collect();
+    let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+    let rows = sqlx::query(
+        "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, global_position, recorded_at
+           FROM events
+          WHERE tenant_id = $1 AND aggregate_id = ANY($2) AND event_type = ANY($3)
+          ORDER BY aggregate_id, sequence",
+    )
+    .bind(tenant.uuid())
+    .bind(&keys)
+    .bind(&names)
+    .fetch_all(db)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let stream_type: String = row.try_get("aggregate_type")?;
+            let stream_id: String = row.try_get("aggregate_id")?;
+            let sequence: i64 = row.try_get("sequence")?;
+            let event = Stored {
+                stream_type: &stream_type,
+                stream_id: &stream_id,
+                sequence,
+                event_type: row.try_get("event_type")?,
+                event_version: row.try_get("event_version")?,
+                payload: row.try_get("payload")?,
+            }
+            .decode_any()?;
+            Ok(StreamEvent {
+                stream_id: parse_id(&stream_type, &stream_id, sequence)?,
+                sequence,
+                global_position: row.try_get("global_position")?,
+                recorded_at: row.try_get("recorded_at")?,
+                event,
+            })
+        })
+        .collect()
+}
+
+/// The ids of the tenant's streams that hold an event of `kind` (e.g. every registered
+/// client), in log order.
+pub async fn streams_with<'c>(
+    db: impl PgExecutor<'c>,
+    tenant: TenantId,
+    kind: EventKind,
+) -> Result<Vec<Uuid>, LogError> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT aggregate_id FROM events
+          WHERE tenant_id = $1 AND aggregate_type = $2 AND event_type = $3
+          ORDER BY global_position",
+    )
+    .bind(tenant.uuid())
+    .bind(kind.stream_type())
+    .bind(kind.name())
+    .fetch_all(db)
+    .await?;
+    ids.iter()
+        .map(|id| parse_id(kind.stream_type(), id, 0))
+        .collect()
+}
+
+/// Whether the tenant's stream `stream_id` holds an event of `kind`.
+pub async fn stream_has<'c>(
+    db: impl PgExecutor<'c>,
+    tenant: TenantId,
+    stream_id: Uuid,
+    kind: EventKind,
+) -> Result<bool, LogError> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM events
+                         WHERE tenant_id = $1 AND aggregate_type = $2 AND aggregate_id = $3
+                           AND event_type = $4)",
+    )
+    .bind(tenant.uuid())
+    .bind(kind.stream_type())
+    .bind(stream_id.to_string())
+    .bind(kind.name())
+    .fetch_one(db)
+    .await?)
+}
+
+/// How many events of the given kinds a stream gained in the last `seconds`.
+pub async fn recent_count<'c>(
+    db: impl PgExecutor<'c>,
+    tenant: TenantId,
+    stream_id: Uuid,
+    kinds: &[EventKind],
+    seconds: f64,
+) -> Result<i64, LogError> {
+    let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM events
+          WHERE aggregate_id = $1 AND tenant_id = $2 AND event_type = ANY($3)
+            AND recorded_at > now() - make_interval(secs => $4)",
+    )
+    .bind(stream_id.to_string())
+    .bind(tenant.uuid())
+    .bind(&names)
+    .bind(seconds)
+    .fetch_one(db)
+    .await?)
+}
+
+/// SQL selecting the id (text) of the login whose username is `$username` in tenant
+/// `$tenant`, any case, through the index that keeps usernames unique. The one place the
+/// username lookup is written; `tenant` and `username` are the placeholders to use.
+pub fn login_by_username_sql(tenant: &str, username: &str) -> String {
+    let created = EventKind::from(PortalUserEventKind::PortalUserCreated).name();
+    format!(
+        "SELECT aggregate_id FROM events
+          WHERE tenant_id = {tenant} AND event_type = '{created}'
+            AND lower(payload #>> '{{{created},username}}') = lower({username})"
+    )
+}
+
+/// The login a typed username names in this tenant (any case).
+pub async fn login_by_username<'c>(
+    db: impl PgExecutor<'c>,
+    tenant: TenantId,
+    username: &str,
+) -> Result<Option<PortalUserId>, LogError> {
+    let id: Option<String> = sqlx::query_scalar(&login_by_username_sql("$1", "$2"))
+        .bind(tenant.uuid())
+        .bind(username.trim())
+        .fetch_optional(db)
+        .await?;
+    id.map(|s| parse_id("portal_user", &s, 0).map(PortalUserId::from_uuid))
+        .transpose()
+}
+
+/// SQL for one stream's events as a JSON array for `decode::replay_json`, so a read can take
+/// a stream along in a larger query; `stream_id` is an SQL expression, `tenant` the tenant
+/// placeholder.
+pub fn stream_json_sql(stream_type: &str, stream_id: &str, tenant: &str) -> String {
+    format!(
+        "(SELECT json_agg(json_build_array(e.sequence, e.event_type, e.event_version, e.payload)
+                          ORDER BY e.sequence)
+            FROM events e
+           WHERE e.aggregate_type = '{stream_type}' AND e.aggregate_id = {stream_id}
+             AND e.tenant_id = {tenant})"
+    )
+}
+
+/// SQL for the streams that belong to a client's history (`$1` the tenant, `$2` the client
+/// id as text): the portal users it ever had attached and the contracts issued to it.
+pub fn client_related_streams_sql() -> String {
+    use aggregates::client::ClientEventKind;
+    use aggregates::contract::ContractEventKind;
+    let attached = EventKind::from(ClientEventKind::PortalUserAttached).name();
+    let issued = EventKind::from(ContractEventKind::ContractIssued).name();
+    format!(
+        "users AS (
+             SELECT DISTINCT payload #>> '{{{attached},portal_user_id}}' AS id FROM events
+              WHERE tenant_id = $1 AND aggregate_type = 'client' AND aggregate_id = $2
+                AND event_type = '{attached}'),
+         contracts AS (
+             SELECT aggregate_id AS id FROM events
+              WHERE tenant_id = $1 AND event_type = '{issued}'
+                AND payload #>> '{{{issued},client_id}}' = $2)"
+    )
+}
+
+fn parse_id(stream_type: &str, raw: &str, sequence: i64) -> Result<Uuid, LogError> {
+    Uuid::try_parse(raw).map_err(|e| {
+        LogError::Decode(crate::DecodeError {
+            stream_type: stream_type.to_string(),
+            stream_id: raw.to_string(),
+            sequence,
+            reason: format!("stream id is not a UUID: {e}"),
+        })
+    })
+}

@@ -1,0 +1,333 @@
+//! The projection engine: reads the log in commit-safe order in batches, applies each batch
+//! and moves the checkpoint in one transaction, records events it cannot apply, and wakes on
+//! NOTIFY with a polling fallback. One runner per projection across processes: the
+//! checkpoint row is locked (SKIP LOCKED) for the length of each batch.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use eventlog::{Envelope, LogError, ENVELOPE_COLUMNS};
+use futures::future::BoxFuture;
+use sqlx::postgres::PgListener;
+use sqlx::{PgConnection, PgPool, Row};
+use tokio::sync::{watch, Notify};
+
+mod rebuild;
+mod status;
+
+pub use status::{includes, status, ProjectionStatus};
+
+/// Why a projection could not apply an event: the database, or an event it cannot read.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+impl From<eventlog::DecodeError> for ProjectionError {
+    fn from(e: eventlog::DecodeError) -> Self {
+        Self::Log(e.into())
+    }
+}
+
+/// A read model: applies events to its tables inside the engine's transaction.
+pub trait Projection: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// The tables it writes (emptied and refilled by a rebuild).
+    fn tables(&self) -> &'static [&'static str];
+    /// The event types it reads (from the domain's event kinds, see `event_names!`); the
+    /// engine does not fetch the others for it.
+    fn event_types(&self) -> Vec<&'static str>;
+    fn apply<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        event: &'a Envelope,
+    ) -> BoxFuture<'a, Result<(), ProjectionError>>;
+    /// Applies a batch in log order. Projections override this to turn runs of events into
+    /// single statements; by default each event is applied in turn.
+    fn apply_batch<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        events: &'a [Envelope],
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
+        Box::pin(async move {
+            for event in events {
+                self.apply(tx, event).await?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Where a batch goes: the live tables and checkpoint, or a rebuild's.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    checkpoint: &'a str,
+    schema: Option<&'a str>,
+}
+
+impl<'a> Target<'a> {
+    fn live(projection: &'a dyn Projection) -> Self {
+        Self {
+            checkpoint: projection.name(),
+            schema: None,
+        }
+    }
+}
+
+pub struct Engine {
+    pool: PgPool,
+    projections: Vec<Arc<dyn Projection>>,
+    batch_size: i64,
+}
+
+/// Events read per transaction.
+pub const DEFAULT_BATCH: i64 = 500;
+/// How often to look for events when no NOTIFY arrives.
+const POLL: Duration = Duration::from_secs(1);
+
+impl Engine {
+    pub fn new(pool: PgPool, projections: Vec<Arc<dyn Projection>>) -> Self {
+        Self {
+            pool,
+            projections,
+            batch_size: DEFAULT_BATCH,
+        }
+    }
+
+    pub fn with_batch_size(mut self, batch_size: i64) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.projections.iter().map(|p| p.name()).collect()
+    }
+
+    /// Applies one batch of `projection`: the number of events it covered (0: nothing new),
+    /// or `None` when another runner holds this projection right now.
+    pub async fn step(
+        &self,
+        projection: &dyn Projection,
+    ) -> Result<Option<usize>, ProjectionError> {
+        self.step_into(projection, Target::live(projection)).await
+    }
+
+    async fn step_into(
+        &self,
+        projection: &dyn Projection,
+        target: Target<'_>,
+    ) -> Result<Option<usize>, ProjectionError> {
+        sqlx::query("INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING")
+            .bind(target.checkpoint)
+            .execute(&self.pool)
+            .await?;
+        match self.batch(projection, target, false).await {
+            Ok(n) => Ok(n),
+            Err(e) => {
+                // Apply the batch again one event at a time, so a poisoned event is recorded
+                // and skipped while the rest still apply. (A lost connection fails here too.)
+                tracing::warn!(projection = projection.name(), error = %e, "batch failed; isolating the event");
+                self.batch(projection, target, true).await
+            }
+        }
+    }
+
+    async fn batch(
+        &self,
+        projection: &dyn Projection,
+        target: Target<'_>,
+        isolate: bool,
+    ) -> Result<Option<usize>, ProjectionError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(schema) = target.schema {
+            // The projection's unqualified table names now mean the rebuild's fresh tables.
+            sqlx::query(&format!("SET LOCAL search_path TO {schema}, public"))
+                .execute(&mut *tx)
+                .await?;
+        }
+        let checkpoint: Option<(String, i64)> = sqlx::query_as(
+            "SELECT last_tx::text, last_position FROM projection_checkpoints WHERE name = $1 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(target.checkpoint)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((last_tx, last_position)) = checkpoint else {
+            return Ok(None);
+        };
+        // Only transactions older than every running one: a later-committing event with a
+        // lower position cannot be overtaken. The horizon is fixed once, so the statements
+        // below agree on what is finished even though each has its own snapshot.
+        let horizon: String =
+            sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+                .fetch_one(&mut *tx)
+                .await?;
+        let rows = sqlx::query(&format!(
+            // The columns name the transaction id `tx_text`: an output column named tx_id
+            // would make ORDER BY sort the text ("1000" < "999"), skipping events and
+            // defeating the index.
+            "SELECT {ENVELOPE_COLUMNS}
+               FROM events
+              WHERE (tx_id, global_position) > ($1::xid8, $2)
+                AND tx_id < $3::xid8
+                AND event_type = ANY($4)
+              ORDER BY events.tx_id, events.global_position
+              LIMIT $5",
+        ))
+        .bind(&last_tx)
+        .bind(last_position)
+        .bind(&horizon)
+        .bind(projection.event_types())
+        .bind(self.batch_size)
+        .fetch_all(&mut *tx)
+        .await?;
+        let end: Option<(String, i64)> = if rows.len() as i64 == self.batch_size {
+            let last = rows.last().expect("a full batch");
+            Some((last.try_get("tx_text")?, last.try_get("global_position")?))
+        } else {
+            // Caught up: move past the events of other types too.
+            sqlx::query_as(
+                "SELECT tx_id::text AS tx_text, global_position FROM events
+                  WHERE (tx_id, global_position) > ($1::xid8, $2) AND tx_id < $3::xid8
+                  ORDER BY events.tx_id DESC, events.global_position DESC LIMIT 1",
+            )
+            .bind(&last_tx)
+            .bind(last_position)
+            .bind(&horizon)
+            .fetch_optional(&mut *tx)
+            .await?
+        };
+        let Some((end_tx, end_position)) = end else {
+            return Ok(Some(0));
+        };
+        // A row that does not decode is a poisoned event like one that does not apply.
+        let decoded = rows
+            .iter()
+            .map(|row| {
+                let place = (row.try_get("global_position")?, row.try_get("event_type")?);
+                Ok((place, Envelope::from_row(row)))
+            })
+            .collect::<Result<Vec<((i64, String), Result<Envelope, LogError>)>, sqlx::Error>>()?;
+        let count = decoded.len();
+        if isolate {
+            for ((position, event_type), event) in decoded {
+                sqlx::query("SAVEPOINT one_event").execute(&mut *tx).await?;
+                let applied = match event {
+                    Ok(event) => projection.apply(&mut tx, &event).await,
+                    Err(e) => Err(ProjectionError::Log(e)),
+                };
+                if let Err(e) = applied {
+                    sqlx::query("ROLLBACK TO SAVEPOINT one_event")
+                        .execute(&mut *tx)
+                        .await?;
+                    tracing::error!(projection = projection.name(), position, error = %e, "event could not be projected");
+                    metrics::counter!("projection_failures_total", "projection" => projection.name()).increment(1);
+                    sqlx::query(
+                        "INSERT INTO projection_failures (projection, global_position, event_type, error)
+                         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(projection.name())
+                    .bind(position)
+                    .bind(&event_type)
+                    .bind(e.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        } else {
+            let events = decoded
+                .into_iter()
+                .map(|(_, event)| event)
+                .collect::<Result<Vec<_>, _>>()?;
+            projection.apply_batch(&mut tx, &events).await?;
+        }
+        sqlx::query("UPDATE projection_checkpoints SET last_tx = $2::xid8, last_position = $3, updated_at = now() WHERE name = $1")
+            .bind(target.checkpoint)
+            .bind(&end_tx)
+            .bind(end_position)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        metrics::gauge!("projection_position", "projection" => projection.name())
+            .set(end_position as f64);
+        // Counted as progress even when only other types' events were passed over.
+        Ok(Some(count.max(1)))
+    }
+
+    /// Applies batches until `projection` has reached the commit horizon (every transaction
+    /// older than the oldest still running); while another runner holds it, waits for that
+    /// runner. A transaction left open anywhere in the cluster holds the horizon back.
+    pub async fn catch_up(&self, projection: &dyn Projection) -> Result<usize, ProjectionError> {
+        let mut total = 0;
+        loop {
+            match self.step(projection).await? {
+                Some(0) => return Ok(total),
+                Some(n) => total += n,
+                None => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    }
+
+    /// Like `catch_up`, but gives up at once when another runner holds the projection (it
+    /// will do the work): what the background loop wants.
+    async fn catch_up_unless_held(
+        &self,
+        projection: &dyn Projection,
+    ) -> Result<(), ProjectionError> {
+        while let Some(n) = self.step(projection).await? {
+            if n == 0 {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs every projection until `shutdown` turns true.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let wake = Arc::new(Notify::new());
+        let listener = tokio::spawn(listen(self.pool.clone(), wake.clone()));
+        let engine = Arc::new(self);
+        let mut runners = Vec::new();
+        for projection in engine.projections.clone() {
+            let (engine, wake, mut shutdown) = (engine.clone(), wake.clone(), shutdown.clone());
+            runners.push(tokio::spawn(async move {
+                loop {
+                    if let Err(e) = engine.catch_up_unless_held(projection.as_ref()).await {
+                        tracing::warn!(projection = projection.name(), error = %e, "projection paused; retrying");
+                    }
+                    tokio::select! {
+                        () = wake.notified() => {}
+                        () = tokio::time::sleep(POLL) => {}
+                        _ = shutdown.changed() => return,
+                    }
+                }
+            }));
+        }
+        let _ = shutdown.changed().await;
+        for runner in runners {
+            let _ = runner.await;
+        }
+        listener.abort();
+    }
+}
+
+async fn listen(pool: PgPool, wake: Arc<Notify>) {
+    loop {
+        let listening = async {
+            let mut listener = PgListener::connect_with(&pool).await?;
+            listener.listen("events_appended").await?;
+            loop {
+                listener.recv().await?;
+                wake.notify_waiters();
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), sqlx::Error>(())
+        };
+        if let Err(e) = listening.await {
+            tracing::debug!(error = %e, "event listener lost its connection; polling meanwhile");
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}

@@ -1,0 +1,53 @@
+//! Where the projections stand: whether they include a position (read-your-writes), and
+//! their position, lag and failures for operators and `/metrics`.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgPool, Row};
+
+/// Whether every projection named has applied the event at `position` (false if there is no
+/// such event yet).
+pub async fn includes(pool: &PgPool, names: &[&str], position: i64) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) = cardinality($2::text[])
+                AND COALESCE(bool_and((e.tx_id, e.global_position) <= (c.last_tx, c.last_position)), false)
+           FROM events e CROSS JOIN projection_checkpoints c
+          WHERE e.global_position = $1 AND c.name = ANY($2)",
+    )
+    .bind(position)
+    .bind(names)
+    .fetch_one(pool)
+    .await
+}
+
+/// Where a projection stands, for operators and `/metrics`.
+#[derive(Debug, Clone)]
+pub struct ProjectionStatus {
+    pub name: String,
+    pub position: i64,
+    /// Positions between the projection and the newest event in the log.
+    pub lag: i64,
+    pub failures: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub async fn status(pool: &PgPool) -> Result<Vec<ProjectionStatus>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT c.name, c.last_position, c.updated_at,
+                GREATEST((SELECT COALESCE(max(global_position), 0) FROM events) - c.last_position, 0) AS lag,
+                (SELECT count(*) FROM projection_failures f WHERE f.projection = c.name) AS failures
+           FROM projection_checkpoints c ORDER BY c.name",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ProjectionStatus {
+                name: r.try_get("name")?,
+                position: r.try_get("last_position")?,
+                lag: r.try_get("lag")?,
+                failures: r.try_get("failures")?,
+                updated_at: r.try_get("updated_at")?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,44 @@
+//! The tenant-scoped handle on the database that reads and queries take.
+
+use aggregates::ids::TenantId;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// One tenant's view of the database: queries made through it carry its tenant id. Only
+/// the authentication edges in `auth` can make one.
+#[derive(Debug, Clone)]
+pub struct TenantScope {
+    tenant: TenantId,
+    pool: PgPool,
+}
+
+impl TenantScope {
+    pub(super) fn new(pool: PgPool, tenant: TenantId) -> Self {
+        Self { tenant, pool }
+    }
+
+    pub fn tenant(&self) -> TenantId {
+        self.tenant
+    }
+
+    /// The tenant id to bind as `tenant_id` in a query.
+    pub fn id(&self) -> Uuid {
+        self.tenant.uuid()
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// The tenant a slug names (the one lookup of `tenants` by slug).
+pub(super) async fn tenant_by_slug(
+    pool: &PgPool,
+    slug: &str,
+) -> Result<Option<TenantId>, sqlx::Error> {
+    let id: Option<Uuid> = sqlx::query_scalar("SELECT id FROM tenants WHERE slug = $1")
+        .bind(slug)
+        .fetch_optional(pool)
+        .await?;
+    Ok(id.map(TenantId::from_uuid))
+}

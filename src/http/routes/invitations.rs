@@ -1,0 +1,140 @@
+//! Invitations: invite a client (again), revoke, invite many at once, and the invitation
+//! dashboard ("82 clients not invited").
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{MinPosition, PositionOnly};
+
+use crate::app::App;
+use crate::http::auth::{Reader, Writer};
+use crate::http::error::{AppError, AppResult, Problem};
+use crate::http::extract::{checked, Checks, JsonBody, PathId};
+use crate::reads::clients::InvitationDashboard;
+use crate::reads::{self};
+use crate::services::clients::{self as service, BulkInvited, BulkSelection, BulkSkipped};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvitationCreated {
+    pub invitation_id: Uuid,
+    pub expires_at: DateTime<Utc>,
+    pub position: i64,
+}
+
+#[utoipa::path(post, path = "/api/v1/clients/{id}/invitations", tag = "invitations",
+    params(("id" = Uuid, Path)),
+    responses((status = 201, body = InvitationCreated),
+        (status = 409, description = "client_has_no_email, client_already_active, individual_client_has_user", body = Problem),
+        (status = 404, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn invite_client(
+    State(app): State<App>,
+    Writer(meta): Writer,
+    PathId(id): PathId,
+) -> AppResult<(StatusCode, Json<InvitationCreated>)> {
+    let done = service::invite(&app, &meta, id).await?;
+    let body = InvitationCreated {
+        invitation_id: done.value.invitation_id,
+        expires_at: done.value.expires_at,
+        position: done.position,
+    };
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/clients/{id}/invitations/current", tag = "invitations",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = PositionOnly), (status = 409, description = "no_open_invitation", body = Problem), (status = 404, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn revoke_invitation(
+    State(app): State<App>,
+    Writer(meta): Writer,
+    PathId(id): PathId,
+) -> AppResult<Json<PositionOnly>> {
+    Ok(Json(
+        service::revoke_invitation(&app, &meta, id).await?.into(),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkInviteBody {
+    #[serde(default)]
+    pub client_ids: Option<Vec<String>>,
+    /// `not_invited`: every client the dashboard counts as not invited.
+    #[serde(default)]
+    pub filter: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkInviteResult {
+    pub invited: Vec<BulkInvited>,
+    pub skipped: Vec<BulkSkipped>,
+    pub position: i64,
+}
+
+const BULK_MAX_IDS: usize = 5_000;
+
+#[utoipa::path(post, path = "/api/v1/invitations/bulk", tag = "invitations",
+    request_body = BulkInviteBody,
+    responses((status = 200, body = BulkInviteResult), (status = 422, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn bulk_invite(
+    State(app): State<App>,
+    Writer(meta): Writer,
+    JsonBody(body): JsonBody<BulkInviteBody>,
+) -> AppResult<Json<BulkInviteResult>> {
+    let selection = match (body.client_ids, body.filter.as_deref()) {
+        (Some(ids), None) => {
+            if ids.is_empty() || ids.len() > BULK_MAX_IDS {
+                return Err(AppError::invalid(
+                    "client_ids",
+                    format!("must list 1 to {BULK_MAX_IDS} client ids"),
+                ));
+            }
+            let mut v = Checks::default();
+            let parsed: Vec<Option<Uuid>> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    v.field(
+                        &format!("client_ids[{i}]"),
+                        Uuid::try_parse(s).map_err(|_| "is not a UUID".into()),
+                    )
+                })
+                .collect();
+            v.finish()?;
+            BulkSelection::Ids(parsed.into_iter().map(checked).collect())
+        }
+        (None, Some("not_invited")) => BulkSelection::NotInvited,
+        (None, Some(_)) => return Err(AppError::invalid("filter", "must be \"not_invited\"")),
+        _ => {
+            return Err(AppError::invalid(
+                "client_ids",
+                "give either client_ids or filter, not both",
+            ))
+        }
+    };
+    let done = service::bulk_invite(&app, &meta, selection).await?;
+    Ok(Json(BulkInviteResult {
+        invited: done.value.invited,
+        skipped: done.value.skipped,
+        position: done.position,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/dashboard/invitations", tag = "invitations", params(MinPosition),
+    responses((status = 200, body = InvitationDashboard), (status = 504, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn invitation_dashboard(
+    State(app): State<App>,
+    Reader(staff): Reader,
+    Query(q): Query<MinPosition>,
+) -> AppResult<Json<InvitationDashboard>> {
+    q.wait(&app).await?;
+    Ok(Json(reads::clients::dashboard(&staff.scope).await?))
+}

@@ -1,0 +1,205 @@
+//! Portal logins: the password check with its lockout and address limits, sessions, and
+//! the login history auditors read. Logins are not events: they would grow every account
+//! stream by one event per login (docs/decisions.md).
+
+mod history;
+pub mod sessions;
+pub mod throttle;
+
+use aggregates::portal_user::{LoginStatus, PortalUser};
+use aggregates::tenant::Tenant;
+use eventlog::{queries, replay_json};
+use uuid::Uuid;
+
+use crate::app::App;
+use crate::auth::TenantScope;
+use crate::services::error::{ServiceError, ServiceResult};
+use crate::store::CommandMeta;
+use history::{insert_history, record, Attempt, Outcome};
+pub use sessions::{NewSession, SessionUser};
+use throttle::{seconds, Count};
+
+/// Checks a username and password. Unknown usernames, logins without a password yet,
+/// removed logins and wrong passwords all answer `invalid_credentials` after the same
+/// Argon2id work; a disabled login is only named once the password was right.
+pub async fn login(
+    app: &App,
+    scope: &TenantScope,
+    meta: &CommandMeta,
+    username: &str,
+    password: String,
+) -> ServiceResult<NewSession> {
+    let username_key = app.secret.username_key(meta.tenant_id, username);
+    let address_key = meta
+        .client_ip
+        .as_deref()
+        .map(|ip| app.secret.address_key("login", meta.tenant_id, ip));
+    // Attempts on one name queue here, so each sees the failures counted before it.
+    let _queued = app.login_queues.queue(&username_key).await;
+    let found = find_login(scope, username, &username_key, address_key.as_deref()).await?;
+    let attempt = Attempt {
+        meta,
+        username_key: &username_key,
+        address_key: address_key.as_deref(),
+        portal_user_id: found.portal_user_id,
+    };
+    if !found.portal_active {
+        record(scope, &attempt, Outcome::PortalInactive, None).await?;
+        return Err(portal_inactive());
+    }
+    if let Some(retry_after_secs) = found.locked_for {
+        record(scope, &attempt, Outcome::LockedOut, None).await?;
+        return Err(ServiceError::LockedOut { retry_after_secs });
+    }
+    if let Some(retry_after_secs) = found.address_locked_for {
+        record(scope, &attempt, Outcome::RateLimited, None).await?;
+        return Err(ServiceError::RateLimited { retry_after_secs });
+    }
+    let user_id = found.portal_user_id;
+    let status = found.account.as_ref().and_then(PortalUser::status);
+    let stored_hash = found.password_hash;
+    let usable = matches!(status, Some(LoginStatus::Active | LoginStatus::Disabled));
+    let stored_hash = stored_hash.filter(|_| usable);
+    let password_ok = app
+        .hasher
+        .verify(password, stored_hash)
+        .await
+        .map_err(ServiceError::internal)?;
+
+    if !password_ok {
+        count_failure(app, scope, &attempt).await?;
+        return Err(ServiceError::InvalidCredentials);
+    }
+    if status == Some(LoginStatus::Disabled) {
+        record(scope, &attempt, Outcome::LoginDisabled, None).await?;
+        return Err(ServiceError::Forbidden {
+            code: "login_disabled",
+            detail: "this portal login has been disabled; contact the firm".into(),
+        });
+    }
+    let portal_user_id = user_id.expect("a matching password belongs to a login");
+    sessions::start(scope, app.limits.session_ttl, &attempt, portal_user_id).await
+}
+
+pub fn portal_inactive() -> ServiceError {
+    ServiceError::Forbidden {
+        code: "portal_inactive",
+        detail: "this firm's client portal is switched off".into(),
+    }
+}
+
+/// Whether the firm's portal is on, as its tenant stream says.
+pub async fn portal_active(app: &App, meta: &CommandMeta) -> ServiceResult<bool> {
+    let tenant = app
+        .store
+        .reader(meta)
+        .load::<Tenant>(meta.tenant_id)
+        .await?;
+    Ok(!tenant.state.portal_inactive)
+}
+
+/// What a login attempt needs to know before checking the password.
+struct FoundLogin {
+    /// The firm's portal switch.
+    portal_active: bool,
+    portal_user_id: Option<Uuid>,
+    /// The login as its stream says, replayed by the domain.
+    account: Option<PortalUser>,
+    password_hash: Option<String>,
+    /// Seconds until a lock on this username lifts, if it is locked.
+    locked_for: Option<u64>,
+    /// Seconds until a lock on the client's address lifts, if it is locked.
+    address_locked_for: Option<u64>,
+}
+
+/// Everything a login decides on, in one round trip: the portal switch, the login a typed
+/// username names (through the index that keeps usernames unique) with its stream, its
+/// password hash, and any lock on the name or on the client's address.
+async fn find_login(
+    scope: &TenantScope,
+    username: &str,
+    username_key: &[u8],
+    address_key: Option<&[u8]>,
+) -> ServiceResult<FoundLogin> {
+    type Row = (
+        Option<serde_json::Value>,
+        Option<String>,
+        Option<serde_json::Value>,
+        Option<String>,
+        Option<f64>,
+        Option<f64>,
+    );
+    let (tenant_stream, user_id, user_stream, password_hash, locked_for, address_locked_for): Row =
+        sqlx::query_as(&format!(
+            "WITH u AS ({})
+             SELECT {},
+                    (SELECT aggregate_id FROM u),
+                    {},
+                    (SELECT c.password_hash FROM portal_credentials c, u
+                      WHERE c.tenant_id = $1 AND c.portal_user_id = u.aggregate_id::uuid),
+                    (SELECT EXTRACT(EPOCH FROM (locked_until - now()))::float8 FROM portal_login_throttle
+                      WHERE tenant_id = $1 AND key = $3 AND locked_until > now()),
+                    (SELECT EXTRACT(EPOCH FROM (locked_until - now()))::float8 FROM portal_login_throttle
+                      WHERE tenant_id = $1 AND key = $4 AND locked_until > now())",
+            queries::login_by_username_sql("$1", "$2"),
+            queries::stream_json_sql("tenant", "($1::uuid)::text", "$1"),
+            queries::stream_json_sql("portal_user", "(SELECT aggregate_id FROM u)", "$1"),
+        ))
+    .bind(scope.id())
+    .bind(username.trim())
+    .bind(username_key)
+    .bind(address_key)
+    .fetch_one(scope.pool())
+    .await?;
+    let account = match (&user_id, user_stream) {
+        (Some(id), Some(events)) => Some(replay_json::<PortalUser>(id, events)?),
+        _ => None,
+    };
+    let tenant: Tenant = match tenant_stream {
+        Some(events) => replay_json(&scope.id().to_string(), events)?,
+        None => Tenant::default(),
+    };
+    Ok(FoundLogin {
+        portal_active: !tenant.portal_inactive,
+        portal_user_id: user_id
+            .map(|s| Uuid::parse_str(&s).map_err(ServiceError::internal))
+            .transpose()?,
+        account,
+        password_hash,
+        locked_for: locked_for.map(seconds),
+        address_locked_for: address_locked_for.map(seconds),
+    })
+}
+
+/// Counts a failure against the typed name and the client's address; the failure that
+/// reaches a limit locks that key (this attempt still answers 401; the next ones 429).
+async fn count_failure(app: &App, scope: &TenantScope, attempt: &Attempt<'_>) -> ServiceResult<()> {
+    let limits = app.limits;
+    let mut tx = scope.pool().begin().await?;
+    let mut keys = vec![(
+        attempt.username_key,
+        attempt.portal_user_id,
+        limits.lockout_failures,
+    )];
+    if let Some(address_key) = attempt.address_key {
+        keys.push((address_key, None, limits.address_failures));
+    }
+    let mut locked = false;
+    for (key, portal_user_id, limit) in keys {
+        let counted = Count {
+            tenant_id: scope.id(),
+            key,
+            portal_user_id,
+            limit,
+        };
+        locked |= counted.add(&mut tx, &limits).await?.just_locked;
+    }
+    insert_history(&mut tx, attempt, Outcome::InvalidCredentials, None).await?;
+    tx.commit().await?;
+    if locked {
+        metrics::counter!("portal_lockouts_total").increment(1);
+        tracing::warn!(portal_user_id = ?attempt.portal_user_id, "portal login or client address locked after repeated failures");
+    }
+    metrics::counter!("portal_logins_total", "outcome" => "invalid_credentials").increment(1);
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! Portal sessions: tokens kept hashed, expiring, ended by logout or by account changes
+//! (the store ends them in the same commit as a disable, removal or new password).
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::history::{Attempt, Outcome};
+use crate::auth::TenantScope;
+use crate::security::{new_session_token, session_token_id, sha256, token_matches};
+use crate::services::error::{ServiceError, ServiceResult};
+
+/// A session handed to a portal user after a good login.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The portal user behind a valid session token.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionUser {
+    pub session_id: Uuid,
+    pub portal_user_id: Uuid,
+}
+
+/// Opens a session after a good password.
+pub(super) async fn start(
+    scope: &TenantScope,
+    ttl: chrono::Duration,
+    attempt: &Attempt<'_>,
+    portal_user_id: Uuid,
+) -> ServiceResult<NewSession> {
+    let (session_id, token) = new_session_token();
+    let expires_at = Utc::now() + ttl;
+    let meta = attempt.meta;
+    // One statement, so one round trip and atomic: the session, the end of any failure
+    // count and the history row (which staff's "last login" is read from).
+    sqlx::query(
+        "WITH session AS (
+              INSERT INTO portal_sessions (id, tenant_id, portal_user_id, token_hash, expires_at)
+              VALUES ($1, $2, $3, $4, $5)),
+          unthrottled AS (
+              DELETE FROM portal_login_throttle WHERE tenant_id = $2 AND key = $6)
+         INSERT INTO portal_logins (tenant_id, portal_user_id, username_key, outcome, session_id, client_ip, user_agent, request_id)
+         VALUES ($2, $3, $6, $10, $1, $7, $8, $9)",
+    )
+    .bind(session_id)
+    .bind(scope.id())
+    .bind(portal_user_id)
+    .bind(sha256(token.as_bytes()))
+    .bind(expires_at)
+    .bind(attempt.username_key)
+    .bind(&meta.client_ip)
+    .bind(&meta.user_agent)
+    .bind(&meta.request_id)
+    .bind(Outcome::Succeeded.as_str())
+    .execute(scope.pool())
+    .await?;
+    metrics::counter!("portal_logins_total", "outcome" => "succeeded").increment(1);
+    Ok(NewSession { token, expires_at })
+}
+
+/// The portal user a bearer session token belongs to, if the session is open and unexpired.
+pub async fn authenticate(scope: &TenantScope, token: &str) -> ServiceResult<SessionUser> {
+    let session_id = session_token_id(token).ok_or(ServiceError::Unauthorized)?;
+    let row = sqlx::query(
+        "SELECT portal_user_id, token_hash FROM portal_sessions
+          WHERE id = $1 AND tenant_id = $2 AND ended_at IS NULL AND expires_at > now()",
+    )
+    .bind(session_id)
+    .bind(scope.id())
+    .fetch_optional(scope.pool())
+    .await?
+    .ok_or(ServiceError::Unauthorized)?;
+    let stored: Vec<u8> = row.try_get("token_hash")?;
+    if !token_matches(token, &stored) {
+        return Err(ServiceError::Unauthorized);
+    }
+    Ok(SessionUser {
+        session_id,
+        portal_user_id: row.try_get("portal_user_id")?,
+    })
+}
+
+pub async fn logout(scope: &TenantScope, session: SessionUser) -> ServiceResult<()> {
+    sqlx::query(
+        "UPDATE portal_sessions SET ended_at = now(), end_reason = 'logout'
+          WHERE id = $1 AND tenant_id = $2 AND ended_at IS NULL",
+    )
+    .bind(session.session_id)
+    .bind(scope.id())
+    .execute(scope.pool())
+    .await?;
+    Ok(())
+}

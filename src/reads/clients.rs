@@ -1,0 +1,197 @@
+//! The client list (status filter, search, cursor paging), a client with its portal users,
+//! and the invitation dashboard: the "clients" read model.
+
+use aggregates::ids::ClientId;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::error::ReadResult;
+use crate::auth::TenantScope;
+
+pub const CLIENT_STATUSES: &[&str] = &[
+    "not_invited",
+    "invited",
+    "invitation_expired",
+    "active",
+    "disabled",
+];
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ClientSummary {
+    pub id: Uuid,
+    pub display_name: String,
+    pub kind: String,
+    pub email: Option<String>,
+    pub has_email: bool,
+    pub external_ref: Option<String>,
+    /// not_invited, invited, invitation_expired, active or disabled.
+    pub status: String,
+    pub invited_at: Option<DateTime<Utc>>,
+    pub invitation_expires_at: Option<DateTime<Utc>>,
+    pub registered_at: DateTime<Utc>,
+}
+
+fn summary(row: &sqlx::postgres::PgRow) -> Result<ClientSummary, sqlx::Error> {
+    Ok(ClientSummary {
+        id: row.try_get("client_id")?,
+        display_name: row.try_get("display_name")?,
+        kind: row.try_get("kind")?,
+        email: row.try_get("email")?,
+        has_email: row.try_get("has_email")?,
+        external_ref: row.try_get("external_ref")?,
+        status: row.try_get("status")?,
+        invited_at: row.try_get("invited_at")?,
+        invitation_expires_at: row.try_get("invitation_expires_at")?,
+        registered_at: row.try_get("registered_at")?,
+    })
+}
+
+/// Where a page of the client list continues: the last row's sort key.
+pub fn encode_cursor(name: &str, id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&(name, id)).unwrap_or_default())
+}
+
+pub fn decode_cursor(raw: &str) -> Option<(String, Uuid)> {
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(raw).ok()?).ok()
+}
+
+pub struct ClientQuery {
+    pub status: Option<String>,
+    pub search: Option<String>,
+    pub limit: i64,
+    pub after: Option<(String, Uuid)>,
+}
+
+pub async fn list(
+    scope: &TenantScope,
+    q: &ClientQuery,
+) -> ReadResult<(Vec<ClientSummary>, Option<String>)> {
+    let pattern = q.search.as_ref().map(|s| {
+        let escaped = s
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        format!("%{escaped}%")
+    });
+    let (after_name, after_id) = q.after.clone().unzip();
+    let rows = sqlx::query(
+        "SELECT *, lower(display_name) AS sort_name FROM rm_client_status
+          WHERE tenant_id = $1
+            AND ($2::text IS NULL OR status = $2)
+            AND ($3::text IS NULL OR display_name ILIKE $3 OR email ILIKE $3 OR external_ref ILIKE $3)
+            AND ($4::text IS NULL OR (lower(display_name), client_id) > ($4, $5))
+          ORDER BY lower(display_name), client_id
+          LIMIT $6",
+    )
+    .bind(scope.id())
+    .bind(&q.status)
+    .bind(pattern)
+    .bind(after_name)
+    .bind(after_id)
+    .bind(q.limit + 1)
+    .fetch_all(scope.pool())
+    .await?;
+    let more = rows.len() as i64 > q.limit;
+    let page = &rows[..rows.len().min(q.limit as usize)];
+    let next = match (more, page.last()) {
+        (true, Some(last)) => Some(encode_cursor(
+            &last.try_get::<String, _>("sort_name")?,
+            last.try_get("client_id")?,
+        )),
+        _ => None,
+    };
+    Ok((page.iter().map(summary).collect::<Result<_, _>>()?, next))
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PortalUserBrief {
+    pub id: Uuid,
+    pub username: String,
+    pub email: String,
+    /// pending_activation, active, disabled, locked or removed.
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ClientDetail {
+    #[serde(flatten)]
+    pub client: ClientSummary,
+    pub portal_users: Vec<PortalUserBrief>,
+}
+
+pub async fn client(scope: &TenantScope, id: ClientId) -> ReadResult<Option<ClientDetail>> {
+    let Some(row) =
+        sqlx::query("SELECT * FROM rm_client_status WHERE tenant_id = $1 AND client_id = $2")
+            .bind(scope.id())
+            .bind(id.uuid())
+            .fetch_optional(scope.pool())
+            .await?
+    else {
+        return Ok(None);
+    };
+    let users = sqlx::query(
+        "SELECT s.portal_user_id, s.username, s.email, s.status
+           FROM rm_portal_user_clients pc JOIN rm_portal_user_status s USING (tenant_id, portal_user_id)
+          WHERE pc.tenant_id = $1 AND pc.client_id = $2 ORDER BY s.created_at",
+    )
+    .bind(scope.id())
+    .bind(id.uuid())
+    .fetch_all(scope.pool())
+    .await?;
+    let portal_users = users
+        .iter()
+        .map(|r| {
+            Ok(PortalUserBrief {
+                id: r.try_get("portal_user_id")?,
+                username: r.try_get("username")?,
+                email: r.try_get("email")?,
+                status: r.try_get("status")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok(Some(ClientDetail {
+        client: summary(&row)?,
+        portal_users,
+    }))
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct InvitationDashboard {
+    pub total_clients: i64,
+    pub not_invited: i64,
+    /// The part of `not_invited` that has no e-mail address (cannot be invited yet).
+    pub not_invited_without_email: i64,
+    pub invited: i64,
+    pub invitation_expired: i64,
+    pub active: i64,
+    pub disabled: i64,
+}
+
+pub async fn dashboard(scope: &TenantScope) -> ReadResult<InvitationDashboard> {
+    let row = sqlx::query(
+        "SELECT count(*) AS total_clients,
+                count(*) FILTER (WHERE status = 'not_invited') AS not_invited,
+                count(*) FILTER (WHERE status = 'not_invited' AND NOT has_email) AS not_invited_without_email,
+                count(*) FILTER (WHERE status = 'invited') AS invited,
+                count(*) FILTER (WHERE status = 'invitation_expired') AS invitation_expired,
+                count(*) FILTER (WHERE status = 'active') AS active,
+                count(*) FILTER (WHERE status = 'disabled') AS disabled
+           FROM rm_client_status WHERE tenant_id = $1",
+    )
+    .bind(scope.id())
+    .fetch_one(scope.pool())
+    .await?;
+    Ok(InvitationDashboard {
+        total_clients: row.try_get("total_clients")?,
+        not_invited: row.try_get("not_invited")?,
+        not_invited_without_email: row.try_get("not_invited_without_email")?,
+        invited: row.try_get("invited")?,
+        invitation_expired: row.try_get("invitation_expired")?,
+        active: row.try_get("active")?,
+        disabled: row.try_get("disabled")?,
+    })
+}

@@ -1,0 +1,84 @@
+//! Contracts as staff and portal users see them, and a contract's text.
+
+use aggregates::contract::{ContractEvent, ContractEventKind};
+use aggregates::events::AnyEvent;
+use aggregates::ids::{ClientId, ContractId};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::error::ReadResult;
+use crate::auth::TenantScope;
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ContractView {
+    pub id: Uuid,
+    pub client_id: Uuid,
+    pub title: String,
+    pub content_sha256: String,
+    /// awaiting_signature, signed or voided.
+    pub status: String,
+    pub signed_by: Option<String>,
+    pub signed_at: Option<DateTime<Utc>>,
+    pub issued_at: DateTime<Utc>,
+}
+
+pub async fn contract(scope: &TenantScope, id: ContractId) -> ReadResult<Option<ContractView>> {
+    let row = sqlx::query("SELECT * FROM rm_contracts WHERE tenant_id = $1 AND contract_id = $2")
+        .bind(scope.id())
+        .bind(id.uuid())
+        .fetch_optional(scope.pool())
+        .await?;
+    Ok(row.as_ref().map(contract_view).transpose()?)
+}
+
+fn contract_view(r: &sqlx::postgres::PgRow) -> Result<ContractView, sqlx::Error> {
+    Ok(ContractView {
+        id: r.try_get("contract_id")?,
+        client_id: r.try_get("client_id")?,
+        title: r.try_get("title")?,
+        content_sha256: r.try_get("content_sha256")?,
+        status: r.try_get("status")?,
+        signed_by: r.try_get("signed_by")?,
+        signed_at: r.try_get("signed_at")?,
+        issued_at: r.try_get("issued_at")?,
+    })
+}
+
+/// Awaiting-signature and signed contracts of the given clients (what a portal user sees).
+pub async fn contracts_of_clients(
+    scope: &TenantScope,
+    client_ids: &[ClientId],
+) -> ReadResult<Vec<ContractView>> {
+    let rows = sqlx::query(
+        "SELECT * FROM rm_contracts
+          WHERE tenant_id = $1 AND client_id = ANY($2) AND status <> 'voided'
+          ORDER BY issued_at DESC, contract_id",
+    )
+    .bind(scope.id())
+    .bind(client_ids.iter().map(|c| c.uuid()).collect::<Vec<_>>())
+    .fetch_all(scope.pool())
+    .await?;
+    Ok(rows.iter().map(contract_view).collect::<Result<_, _>>()?)
+}
+
+/// A contract's title and body, from the event that issued it (they never change).
+pub async fn contract_text(
+    scope: &TenantScope,
+    id: ContractId,
+) -> ReadResult<Option<(String, String)>> {
+    let issued = eventlog::queries::events_of_kinds(
+        scope.pool(),
+        scope.tenant(),
+        &[id.uuid()],
+        &[ContractEventKind::ContractIssued.into()],
+    )
+    .await?;
+    Ok(issued.into_iter().find_map(|e| match e.event {
+        AnyEvent::Contract(ContractEvent::ContractIssued { title, body, .. }) => {
+            Some((title.as_str().to_string(), body.as_str().to_string()))
+        }
+        _ => None,
+    }))
+}

@@ -1,0 +1,22 @@
+//! What a read (of the read models, the audit log or the login history) can answer besides
+//! rows.
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("the database is unreachable")]
+    Unavailable,
+    #[error("the read models have not reached position {position} yet; try again")]
+    ProjectionLag { position: i64 },
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+pub type ReadResult<T> = Result<T, ReadError>;
+
+impl ReadError {
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+eventlog::database_errors_into!(ReadError);

@@ -1,0 +1,82 @@
+//! The items on a client's portal with today's prices.
+
+use aggregates::ids::{ClientId, ItemId};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::error::ReadResult;
+use crate::auth::TenantScope;
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Price {
+    pub amount_minor: i64,
+    pub currency: String,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ClientItem {
+    pub item_id: Uuid,
+    pub sku: String,
+    pub name: String,
+    /// The item's current price.
+    pub unit_price: Price,
+    pub has_image: bool,
+    pub assigned_at: DateTime<Utc>,
+}
+
+/// The items on a client's portal with today's prices; `None` for an unknown client.
+pub async fn client_items(
+    scope: &TenantScope,
+    client_id: ClientId,
+) -> ReadResult<Option<Vec<ClientItem>>> {
+    let known: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM rm_clients WHERE tenant_id = $1 AND client_id = $2)",
+    )
+    .bind(scope.id())
+    .bind(client_id.uuid())
+    .fetch_one(scope.pool())
+    .await?;
+    if !known {
+        return Ok(None);
+    }
+    let rows = sqlx::query(
+        "SELECT i.item_id, i.sku, i.name, i.amount_minor, i.currency, i.has_image, ci.assigned_at
+           FROM rm_client_items ci JOIN rm_items i USING (tenant_id, item_id)
+          WHERE ci.tenant_id = $1 AND ci.client_id = $2
+          ORDER BY i.name, i.item_id",
+    )
+    .bind(scope.id())
+    .bind(client_id.uuid())
+    .fetch_all(scope.pool())
+    .await?;
+    let items = rows
+        .iter()
+        .map(|r| {
+            Ok(ClientItem {
+                item_id: r.try_get("item_id")?,
+                sku: r.try_get("sku")?,
+                name: r.try_get("name")?,
+                unit_price: Price {
+                    amount_minor: r.try_get("amount_minor")?,
+                    currency: r.try_get("currency")?,
+                },
+                has_image: r.try_get("has_image")?,
+                assigned_at: r.try_get("assigned_at")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok(Some(items))
+}
+
+/// An item's image (PNG bytes), if it has one.
+pub async fn image(scope: &TenantScope, id: ItemId) -> ReadResult<Option<Vec<u8>>> {
+    Ok(
+        sqlx::query_scalar("SELECT png FROM item_images WHERE tenant_id = $1 AND item_id = $2")
+            .bind(scope.id())
+            .bind(id.uuid())
+            .fetch_optional(scope.pool())
+            .await?,
+    )
+}

@@ -1,0 +1,45 @@
+//! The login history (`portal_logins`) as auditors page through it.
+
+use aggregates::ids::PortalUserId;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::error::ReadResult;
+use crate::auth::TenantScope;
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, sqlx::FromRow)]
+pub struct LoginRecord {
+    /// Order of the attempt (page with `after`).
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    /// null when the username typed matched no login.
+    pub portal_user_id: Option<Uuid>,
+    /// succeeded, invalid_credentials, login_disabled, locked_out or portal_inactive.
+    pub outcome: String,
+    pub session_id: Option<Uuid>,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// The tenant's login attempts after `after`, oldest first, optionally for one login.
+pub async fn page(
+    scope: &TenantScope,
+    portal_user_id: Option<PortalUserId>,
+    after: i64,
+    limit: i64,
+) -> ReadResult<Vec<LoginRecord>> {
+    Ok(sqlx::query_as(
+        "SELECT id, at, portal_user_id, outcome, session_id, client_ip, user_agent, request_id
+           FROM portal_logins
+          WHERE tenant_id = $1 AND id > $2 AND ($3::uuid IS NULL OR portal_user_id = $3)
+          ORDER BY id LIMIT $4",
+    )
+    .bind(scope.id())
+    .bind(after)
+    .bind(portal_user_id.map(PortalUserId::uuid))
+    .bind(limit)
+    .fetch_all(scope.pool())
+    .await?)
+}

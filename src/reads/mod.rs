@@ -1,0 +1,40 @@
+//! Queries on the read-model tables (built by the `projections` crate), one file per
+//! resource, each taking the caller's `TenantScope`; and waiting for the read models to
+//! include a given position (read-your-writes).
+
+pub mod clients;
+pub mod contracts;
+pub mod error;
+pub mod items;
+pub mod logins;
+pub mod notifications;
+pub mod portal_users;
+
+use std::time::{Duration, Instant};
+
+use sqlx::PgPool;
+
+use error::{ReadError, ReadResult};
+
+/// The read models every staff read route depends on.
+pub const READ_MODELS: &[&str] = &["clients", "items", "contracts"];
+/// The longest a read waits for `min_position`.
+const MAX_WAIT: Duration = Duration::from_secs(5);
+
+/// Waits until the read models include `position` (bounded), or answers 504.
+pub async fn wait_for(pool: &PgPool, position: Option<i64>) -> ReadResult<()> {
+    // Position 0 is "before the first event": every read model has it.
+    let Some(position) = position.filter(|p| *p > 0) else {
+        return Ok(());
+    };
+    let started = Instant::now();
+    loop {
+        if projections::engine::includes(pool, READ_MODELS, position).await? {
+            return Ok(());
+        }
+        if started.elapsed() >= MAX_WAIT {
+            return Err(ReadError::ProjectionLag { position });
+        }
+        tokio::time::sleep(Duration::from_millis(15)).await;
+    }
+}

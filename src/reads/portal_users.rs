@@ -1,0 +1,52 @@
+//! A portal login as staff see it.
+
+use aggregates::ids::PortalUserId;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::error::ReadResult;
+use crate::auth::TenantScope;
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PortalUserDetail {
+    pub id: Uuid,
+    pub username: String,
+    pub email: String,
+    pub status: String,
+    pub client_ids: Vec<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub activated_at: Option<DateTime<Utc>>,
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+pub async fn portal_user(
+    scope: &TenantScope,
+    id: PortalUserId,
+) -> ReadResult<Option<PortalUserDetail>> {
+    let row = sqlx::query(
+        "SELECT s.*, ARRAY(SELECT client_id FROM rm_portal_user_clients pc
+                            WHERE pc.tenant_id = s.tenant_id AND pc.portal_user_id = s.portal_user_id
+                            ORDER BY client_id) AS client_ids
+           FROM rm_portal_user_status s WHERE s.tenant_id = $1 AND s.portal_user_id = $2",
+    )
+    .bind(scope.id())
+    .bind(id.uuid())
+    .fetch_optional(scope.pool())
+    .await?;
+    row.map(|r| {
+        Ok(PortalUserDetail {
+            id: r.try_get("portal_user_id")?,
+            username: r.try_get("username")?,
+            email: r.try_get("email")?,
+            status: r.try_get("status")?,
+            client_ids: r.try_get("client_ids")?,
+            created_at: r.try_get("created_at")?,
+            activated_at: r.try_get("activated_at")?,
+            last_login_at: r.try_get("last_login_at")?,
+        })
+    })
+    .transpose()
+    .map_err(|e: sqlx::Error| e.into())
+}

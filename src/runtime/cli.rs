@@ -1,0 +1,263 @@
+//! The operator command line: `serve`, `migrate`, `tenant create`, `token create`.
+
+use aggregates::tenant::StaffRole;
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::app::App;
+use crate::runtime::config::{DatabaseConfig, LogFormat, ServeConfig};
+use crate::runtime::db::Database;
+use crate::runtime::embedded_pg::EmbeddedPostgres;
+use crate::security::ServerSecret;
+use crate::services::tenants;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "portal-accounts",
+    version,
+    about = "Event-sourced client-portal accounts"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service (the default when no command is given).
+    Serve(ServeConfig),
+    /// Apply database migrations (serve does this too).
+    Migrate(DatabaseConfig),
+    /// Manage tenants (firms).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage staff bearer tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Read models: where each projection stands.
+    #[command(subcommand)]
+    Projections(ProjectionsCommand),
+    /// Auditing the event log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// The private PostgreSQL cluster (used when DATABASE_URL is unset).
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsCommand {
+    /// Position, lag and failed events of each projection.
+    Status {
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
+    /// Rebuild a read model (or all) from the first event, while the service keeps serving.
+    Rebuild {
+        /// clients, items or contracts; all when absent.
+        name: Option<String>,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute every tenant's hash chain (or one tenant's) and report the first break.
+    /// Exits non-zero when any chain is broken.
+    Verify {
+        /// The tenant's slug; all tenants when absent.
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Stop the private cluster under the data directory if it is running (e.g. one left
+    /// behind by a crashed server or by the test suite).
+    Stop {
+        #[arg(long, env = "PORTAL_DATA_DIR", default_value = "./.portal-data")]
+        data_dir: std::path::PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant; prints its id.
+    Create {
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a staff token; prints it once (only its hash is stored).
+    Create {
+        /// The tenant's slug.
+        #[arg(long)]
+        tenant: String,
+        /// admin, staff, auditor or reporting.
+        #[arg(long, value_parser = |s: &str| StaffRole::parse(s))]
+        role: StaffRole,
+        #[arg(long)]
+        label: Option<String>,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
+}
+
+pub async fn run(cli: Cli) -> Result<()> {
+    let command = cli.command.unwrap_or_else(|| {
+        let Cli { command } = Cli::parse_from(["portal-accounts", "serve"]);
+        command.expect("serve parses")
+    });
+    match command {
+        Command::Serve(config) => {
+            crate::runtime::telemetry::init_logging(config.log_format);
+            crate::runtime::server::serve(config).await
+        }
+        Command::Migrate(database) => {
+            crate::runtime::telemetry::init_logging(LogFormat::Text);
+            with_app(&database, |_| async { Ok(()) }).await?;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+        Command::Tenant(TenantCommand::Create {
+            slug,
+            name,
+            database,
+        }) => {
+            crate::runtime::telemetry::init_logging(LogFormat::Text);
+            let id = with_app(&database, |app| async move {
+                Ok(tenants::create_tenant(&app, &slug, &name).await?)
+            })
+            .await?;
+            println!("{id}");
+            Ok(())
+        }
+        Command::Projections(ProjectionsCommand::Status { database }) => {
+            crate::runtime::telemetry::init_logging(LogFormat::Text);
+            let all = with_app(&database, |app| async move {
+                Ok(projections::engine::status(app.pool()).await?)
+            })
+            .await?;
+            println!("projection\tposition\tlag\tfailed_events\tupdated_at");
+            for p in all {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    p.name,
+                    p.position,
+                    p.lag,
+                    p.failures,
+                    p.updated_at.to_rfc3339()
+                );
+            }
+            Ok(())
+        }
+        Command::Projections(ProjectionsCommand::Rebuild { name, database }) => {
+            crate::runtime::telemetry::init_logging(LogFormat::Text);
+            with_app(&database, |app| async move {
+                let all = projections::all();
+                let chosen: Vec<_> = all
+                    .iter()
+                    .filter(|p| name.as_deref().is_none_or(|n| n == p.name()))
+                    .collect();
+                anyhow::ensure!(
+                    !chosen.is_empty(),
+                    "no projection is called {}",
+                    name.unwrap_or_default()
+                );
+                let engine = projections::Engine::new(app.pool().clone(), all.clone());
+                for projection in chosen {
+                    let started = std::time::Instant::now();
+                    let applied = engine.rebuild(projection.as_ref()).await?;
+                    println!(
+                        "{}\trebuilt from {applied} events in {:.1} s",
+                        projection.name(),
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+                Ok(())
+            })
+            .await
+        }
+        Command::Audit(AuditCommand::Verify { tenant, database }) => {
+            crate::runtime::telemetry::init_logging(LogFormat::Text);
+            let all_ok = with_app(&database, |app| async move {
+                let mut all_ok = true;
+                for (scope, slug) in crate::auth::operator::every_tenant(app.pool()).await? {
+                    if tenant.as_ref().is_some_and(|t| t != &slug) {
+                        continue;
+                    }
+                    let started = std::time::Instant::now();
+                    let report = crate::audit::verify::verify_tenant(&scope).await?;
+                    let seconds = started.elapsed().as_secs_f64();
+                    println!(
+                        "{slug}\t{}\tchecked={}\t{:.0} events/s\t{}",
+                        if report.ok { "ok" } else { "BROKEN" },
+                        report.checked,
+                        report.checked as f64 / seconds.max(1e-9),
+                        report.problem.as_deref().map_or_else(
+                            || format!("head={}", report.head_hash.as_deref().unwrap_or("-")),
+                            |p| format!(
+                                "first_broken_position={:?} {p}",
+                                report.first_broken_position
+                            )
+                        )
+                    );
+                    all_ok &= report.ok;
+                }
+                Ok(all_ok)
+            })
+            .await?;
+            anyhow::ensure!(all_ok, "the event log failed verification");
+            Ok(())
+        }
+        Command::Db(DbCommand::Stop { data_dir }) => {
+            crate::runtime::telemetry::init_logging(LogFormat::Text);
+            if data_dir.join("pg.lock").exists() {
+                EmbeddedPostgres::for_data_dir(&data_dir)?.stop()?;
+            }
+            Ok(())
+        }
+        Command::Token(TokenCommand::Create {
+            tenant,
+            role,
+            label,
+            database,
+        }) => {
+            crate::runtime::telemetry::init_logging(LogFormat::Text);
+            let token = with_app(&database, |app| async move {
+                Ok(tenants::issue_staff_token(&app, &tenant, role, label).await?)
+            })
+            .await?;
+            println!("{token}");
+            Ok(())
+        }
+    }
+}
+
+/// Connects, migrates, runs `work`, and stops a private cluster this command started.
+async fn with_app<T, F, Fut>(database: &DatabaseConfig, work: F) -> Result<T>
+where
+    F: FnOnce(App) -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let db = Database::connect(database).await?;
+    let result = async {
+        db.migrate().await?;
+        let secret = ServerSecret::from_config(None, &database.data_dir)?;
+        work(App::new(db.pool.clone(), secret)).await
+    }
+    .await;
+    db.shutdown().await;
+    result
+}

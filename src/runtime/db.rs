@@ -1,0 +1,93 @@
+//! Connecting to PostgreSQL — the configured one, or the private cluster — and migrating it.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool};
+
+use crate::runtime::config::DatabaseConfig;
+use crate::runtime::embedded_pg::EmbeddedPostgres;
+
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// A pool, and the private cluster behind it when there is one.
+pub struct Database {
+    pub pool: PgPool,
+    embedded: Option<EmbeddedPostgres>,
+}
+
+impl Database {
+    pub async fn connect(config: &DatabaseConfig) -> Result<Self> {
+        let (options, embedded) = match &config.database_url {
+            Some(url) => (
+                url.parse::<PgConnectOptions>()
+                    .context("parsing DATABASE_URL")?,
+                None,
+            ),
+            None => {
+                let data_dir = config.data_dir.clone();
+                let (options, embedded) = tokio::task::spawn_blocking(move || {
+                    let mut pg = EmbeddedPostgres::for_data_dir(&data_dir)?;
+                    let options = pg.ensure_running()?;
+                    anyhow::Ok((options, pg))
+                })
+                .await??;
+                (options, Some(embedded))
+            }
+        };
+        let pool = pool_options()
+            .connect_with(quiet(options))
+            .await
+            .context("connecting to PostgreSQL")?;
+        Ok(Self { pool, embedded })
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .context("applying migrations")
+    }
+
+    /// Closes the pool and stops the private cluster if this process started it.
+    pub async fn shutdown(mut self) {
+        self.pool.close().await;
+        if let Some(mut pg) = self.embedded.take().filter(EmbeddedPostgres::started_here) {
+            let stopped = tokio::task::spawn_blocking(move || pg.stop()).await;
+            match stopped {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "stopping the private PostgreSQL cluster failed")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "stopping the private PostgreSQL cluster failed")
+                }
+            }
+        }
+    }
+}
+
+pub fn pool_options() -> PgPoolOptions {
+    // A short acquire timeout turns an unreachable database into a prompt 503, not a hang.
+    PgPoolOptions::new()
+        .max_connections(32)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+}
+
+/// Statements are logged by our own spans; sqlx's per-statement logging would repeat them.
+pub fn quiet(options: PgConnectOptions) -> PgConnectOptions {
+    options
+        .log_statements(log::LevelFilter::Debug)
+        .log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(1))
+}
+
+/// Whether every migration this binary knows has been applied.
+pub async fn migrations_applied(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+        .fetch_one(pool)
+        .await?;
+    Ok(applied as usize >= MIGRATOR.iter().count())
+}

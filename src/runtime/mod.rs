@@ -1,0 +1,10 @@
+//! Running the service: configuration, the database (private cluster or `DATABASE_URL`),
+//! the operator CLI, the server with its background tasks, logging and metrics.
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod embedded_pg;
+pub mod housekeeping;
+pub mod server;
+pub mod telemetry;

@@ -1,0 +1,110 @@
+//! `serve`: connect (or start the private cluster), migrate, listen, and shut down cleanly.
+
+use std::net::SocketAddr;
+
+use anyhow::{Context, Result};
+use tokio::net::TcpListener;
+
+use crate::app::App;
+use crate::mail::MailConfig;
+use crate::runtime::config::ServeConfig;
+use crate::runtime::db::Database;
+use crate::security::ServerSecret;
+
+pub async fn serve(config: ServeConfig) -> Result<()> {
+    let db = Database::connect(&config.database).await?;
+    db.migrate().await?;
+    let secret = ServerSecret::from_config(config.secret.as_deref(), &config.database.data_dir)?;
+    let mut app = App::new(db.pool.clone(), secret);
+    app.trust_forwarded_for = config.trust_forwarded_for;
+
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "portal-accounts listening on http://{addr}");
+
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let mut mail = MailConfig::new(
+        config.smtp_url.clone(),
+        &config.database.data_dir,
+        &public_url,
+    );
+    mail.from_address = config.mail_from.clone();
+    mail.retry_base = std::time::Duration::from_millis(config.mail_retry_base_ms);
+    match &mail.smtp_url {
+        Some(_) => tracing::info!("e-mail goes out over SMTP"),
+        None => {
+            tracing::info!(outbox = %mail.outbox_dir.display(), "no PORTAL_SMTP_URL: e-mails are written as .eml files")
+        }
+    }
+    let background = Background::start(&app, &mail)?;
+
+    let router = crate::http::router(app);
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    tracing::info!("shutting down");
+    background.stop().await;
+    db.shutdown().await;
+    Ok(())
+}
+
+/// The work a server does besides answering requests: the projection engine, the
+/// notifications consumer, the mail sender and housekeeping.
+pub struct Background {
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Background {
+    pub fn start(app: &App, mail: &MailConfig) -> Result<Self> {
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let engine = projections::Engine::new(app.pool().clone(), projections::all());
+        let mut tasks = vec![
+            tokio::spawn(engine.run(stopping.clone())),
+            tokio::spawn(crate::runtime::housekeeping::run(
+                app.pool().clone(),
+                stopping.clone(),
+            )),
+        ];
+        tasks.extend(crate::mail::spawn(
+            app.pool().clone(),
+            app.secret.clone(),
+            mail,
+            stopping,
+        )?);
+        Ok(Self { stop, tasks })
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,304 @@
+//! Client commands: register, change details, InviteClient (single and bulk), revoke the
+//! invitation. (Items on a client's portal: `client_items`.)
+
+use std::collections::HashMap;
+
+use aggregates::client::{Client, ClientCommand};
+use aggregates::portal_user::{LoginStatus, PortalUser};
+use aggregates::values::{ClientKind, DisplayName, Email, ExternalRef};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::{run_on, start};
+use crate::app::App;
+use crate::services::error::{ServiceError, ServiceResult};
+use crate::store::{CommandMeta, Committed, Loaded, UnitOfWork};
+
+pub struct NewClient {
+    pub display_name: DisplayName,
+    pub kind: ClientKind,
+    pub email: Option<Email>,
+    pub external_ref: Option<ExternalRef>,
+}
+
+pub async fn register(
+    app: &App,
+    meta: &CommandMeta,
+    new: NewClient,
+) -> ServiceResult<Committed<Uuid>> {
+    let meta = meta.with_command("RegisterClient");
+    let id = Uuid::now_v7();
+    let command = ClientCommand::Register {
+        display_name: new.display_name,
+        kind: new.kind,
+        email: new.email,
+        external_ref: new.external_ref,
+    };
+    let done = start::<Client>(app, &meta, id, command).await?;
+    Ok(Committed {
+        value: id,
+        position: done.position,
+    })
+}
+
+/// `email`: `None` leaves it, `Some(None)` clears it.
+pub async fn change_details(
+    app: &App,
+    meta: &CommandMeta,
+    id: Uuid,
+    display_name: Option<DisplayName>,
+    email: Option<Option<Email>>,
+) -> ServiceResult<Committed<()>> {
+    let meta = meta.with_command("ChangeClientDetails");
+    app.store
+        .transact(&meta, id, |uow| {
+            let (display_name, email) = (display_name.clone(), email.clone());
+            Box::pin(async move {
+                let mut client = registered_client(uow, id).await?;
+                if let Some(display_name) = display_name {
+                    uow.execute(&mut client, ClientCommand::Rename { display_name })
+                        .await?;
+                }
+                if let Some(email) = email {
+                    uow.execute(&mut client, ClientCommand::ChangeEmail { email })
+                        .await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Invitation {
+    pub invitation_id: Uuid,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub async fn invite(
+    app: &App,
+    meta: &CommandMeta,
+    id: Uuid,
+) -> ServiceResult<Committed<Invitation>> {
+    let meta = meta.with_command("InviteClient");
+    let invitation = Invitation {
+        invitation_id: Uuid::now_v7(),
+        expires_at: Utc::now() + app.limits.invitation_ttl,
+    };
+    app.store
+        .transact(&meta, id, |uow| {
+            let invitation = invitation.clone();
+            Box::pin(async move {
+                let mut client = registered_client(uow, id).await?;
+                let has_active_login = has_active_login(uow, &[&client]).await?[0];
+                let command = ClientCommand::Invite {
+                    invitation_id: invitation.invitation_id,
+                    expires_at: invitation.expires_at,
+                    has_active_login,
+                };
+                uow.execute(&mut client, command).await?;
+                Ok(invitation)
+            })
+        })
+        .await
+}
+
+pub async fn revoke_invitation(
+    app: &App,
+    meta: &CommandMeta,
+    id: Uuid,
+) -> ServiceResult<Committed<()>> {
+    let meta = meta.with_command("RevokeInvitation");
+    run_on::<Client>(app, &meta, id, ClientCommand::RevokeInvitation).await
+}
+
+/// Which clients a bulk invitation is for.
+#[derive(Debug, Clone)]
+pub enum BulkSelection {
+    Ids(Vec<Uuid>),
+    /// Every client that has never been invited (or whose invitation was revoked) and has
+    /// no portal login: the dashboard's "not invited".
+    NotInvited,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BulkInvited {
+    pub client_id: Uuid,
+    pub invitation_id: Uuid,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BulkSkipped {
+    pub client_id: Uuid,
+    /// `no_email`, `already_active`, `already_invited`, `not_found`, or `has_portal_user`
+    /// (an individual client whose one portal login exists but is not active yet).
+    pub reason: &'static str,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BulkOutcome {
+    pub invited: Vec<BulkInvited>,
+    pub skipped: Vec<BulkSkipped>,
+}
+
+/// Clients per transaction: large enough to make a dashboard's "invite all" a handful of
+/// round trips, small enough that one conflict does not redo thousands.
+const BULK_CHUNK: usize = 250;
+
+pub async fn bulk_invite(
+    app: &App,
+    meta: &CommandMeta,
+    selection: BulkSelection,
+) -> ServiceResult<Committed<BulkOutcome>> {
+    let meta = meta.with_command("InviteClient");
+    let filter_mode = matches!(selection, BulkSelection::NotInvited);
+    let ids = match selection {
+        BulkSelection::Ids(ids) => dedup(ids),
+        BulkSelection::NotInvited => registered_client_ids(app, meta.tenant_id).await?,
+    };
+    let mut outcome = BulkOutcome::default();
+    let mut position = 0;
+    for chunk in ids.chunks(BULK_CHUNK) {
+        let expires_at = Utc::now() + app.limits.invitation_ttl;
+        let done = app
+            .store
+            .transact(&meta, meta.tenant_id, |uow| {
+                let chunk = chunk.to_vec();
+                Box::pin(async move { invite_chunk(uow, &chunk, expires_at, filter_mode).await })
+            })
+            .await?;
+        position = position.max(done.position);
+        outcome.invited.extend(done.value.invited);
+        outcome.skipped.extend(done.value.skipped);
+    }
+    Ok(Committed {
+        value: outcome,
+        position,
+    })
+}
+
+async fn invite_chunk(
+    uow: &mut UnitOfWork,
+    ids: &[Uuid],
+    expires_at: DateTime<Utc>,
+    filter_mode: bool,
+) -> ServiceResult<BulkOutcome> {
+    let mut clients = uow.load_many::<Client>(ids).await?;
+    let registered: Vec<&Loaded<Client>> =
+        clients.iter().filter(|c| c.state.is_registered()).collect();
+    let active: HashMap<Uuid, bool> = registered
+        .iter()
+        .map(|c| c.id)
+        .zip(has_active_login(uow, &registered).await?)
+        .collect();
+    let mut outcome = BulkOutcome::default();
+    for client in clients.iter_mut() {
+        let skip = |reason| BulkSkipped {
+            client_id: client.id,
+            reason,
+        };
+        let Some(profile) = client.state.profile.as_ref() else {
+            outcome.skipped.push(skip("not_found"));
+            continue;
+        };
+        let open_invitation = client
+            .state
+            .invitation
+            .as_ref()
+            .is_some_and(|i| i.state == aggregates::client::InvitationState::Open);
+        if filter_mode && (open_invitation || !client.state.portal_users.is_empty()) {
+            // Invited (or expired, or with a login) since the list was drawn up.
+            if active[&client.id] {
+                outcome.skipped.push(skip("already_active"));
+            } else if open_invitation {
+                outcome.skipped.push(skip("already_invited"));
+            }
+            continue;
+        }
+        if profile.email.is_none() {
+            outcome.skipped.push(skip("no_email"));
+            continue;
+        }
+        let invitation_id = Uuid::now_v7();
+        let command = ClientCommand::Invite {
+            invitation_id,
+            expires_at,
+            has_active_login: active[&client.id],
+        };
+        match uow.execute(client, command).await {
+            Ok(()) => outcome.invited.push(BulkInvited {
+                client_id: client.id,
+                invitation_id,
+            }),
+            Err(crate::store::StoreError::Refused(e)) => {
+                let reason = match e {
+                    aggregates::DomainError::ClientHasNoEmail => "no_email",
+                    aggregates::DomainError::ClientAlreadyActive => "already_active",
+                    aggregates::DomainError::IndividualClientHasUser => "has_portal_user",
+                    _ => return Err(e.into()),
+                };
+                outcome.skipped.push(BulkSkipped {
+                    client_id: client.id,
+                    reason,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(outcome)
+}
+
+fn dedup(ids: Vec<Uuid>) -> Vec<Uuid> {
+    let mut seen = std::collections::HashSet::new();
+    ids.into_iter().filter(|id| seen.insert(*id)).collect()
+}
+
+/// All clients of the tenant that could be "not invited": registered, no portal user, no
+/// open invitation. Read from the log (the write side does not wait for read models).
+async fn registered_client_ids(app: &App, tenant_id: Uuid) -> ServiceResult<Vec<Uuid>> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT aggregate_id FROM events
+          WHERE tenant_id = $1 AND aggregate_type = 'client' AND event_type = 'ClientRegistered'
+          ORDER BY global_position",
+    )
+    .bind(tenant_id)
+    .fetch_all(app.pool())
+    .await?;
+    ids.iter()
+        .map(|s| Uuid::parse_str(s).map_err(ServiceError::internal))
+        .collect()
+}
+
+/// For each client, whether any of its portal users can log in now. The users' state lives in
+/// their own streams, read here in one query.
+pub(crate) async fn has_active_login(
+    uow: &mut UnitOfWork,
+    clients: &[&Loaded<Client>],
+) -> ServiceResult<Vec<bool>> {
+    let user_ids: Vec<Uuid> = clients
+        .iter()
+        .flat_map(|c| c.state.portal_users.iter().copied())
+        .collect();
+    let users = uow.load_many::<PortalUser>(&user_ids).await?;
+    let active: std::collections::HashSet<Uuid> = users
+        .iter()
+        .filter(|u| u.state.status() == Some(LoginStatus::Active))
+        .map(|u| u.id)
+        .collect();
+    Ok(clients
+        .iter()
+        .map(|c| c.state.portal_users.iter().any(|u| active.contains(u)))
+        .collect())
+}
+
+pub(crate) async fn registered_client(
+    uow: &mut UnitOfWork,
+    id: Uuid,
+) -> ServiceResult<Loaded<Client>> {
+    let client = uow.load::<Client>(id).await?;
+    if !client.state.is_registered() {
+        return Err(ServiceError::NotFound("client"));
+    }
+    Ok(client)
+}

@@ -1,0 +1,73 @@
+//! What a command (or a login) can answer besides success: the domain's refusals and the
+//! service's own. No HTTP here: `http::error` maps each to a status and a problem+json.
+
+use crate::store::StoreError;
+use aggregates::DomainError;
+
+/// One invalid input field and why.
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error("some fields are invalid")]
+    Validation(Vec<FieldError>),
+    #[error("missing or invalid credentials")]
+    Unauthorized,
+    /// A portal login refused without saying whether the username exists.
+    #[error("the username or password is not correct")]
+    InvalidCredentials,
+    #[error("too many failed logins; try again later")]
+    LockedOut { retry_after_secs: u64 },
+    #[error("too many failed attempts from this address; try again later")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("{detail}")]
+    Forbidden { code: &'static str, detail: String },
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    #[error("{detail}")]
+    Conflict { code: &'static str, detail: String },
+    #[error("the database is unreachable")]
+    Unavailable,
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+impl ServiceError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, message)])
+    }
+
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+eventlog::database_errors_into!(ServiceError);
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Refused(domain) => Self::Domain(domain),
+            StoreError::Conflict { code, detail } => Self::Conflict { code, detail },
+            StoreError::Unavailable => Self::Unavailable,
+            StoreError::Internal(e) => Self::Internal(e),
+        }
+    }
+}

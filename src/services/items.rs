@@ -1,0 +1,78 @@
+//! Item commands: create a product, change its price, set its PNG image.
+
+use aggregates::item::{Item, ItemCommand};
+use aggregates::values::{ItemName, Money, Sku};
+use uuid::Uuid;
+
+use super::{run_on, start};
+use crate::app::App;
+use crate::services::error::ServiceResult;
+use crate::store::{CommandMeta, Committed, SideWrite};
+
+pub async fn create(
+    app: &App,
+    meta: &CommandMeta,
+    sku: Sku,
+    name: ItemName,
+    unit_price: Money,
+) -> ServiceResult<Committed<Uuid>> {
+    let meta = meta.with_command("CreateItem");
+    let id = Uuid::now_v7();
+    let done = start::<Item>(
+        app,
+        &meta,
+        id,
+        ItemCommand::Create {
+            sku,
+            name,
+            unit_price,
+        },
+    )
+    .await?;
+    Ok(Committed {
+        value: id,
+        position: done.position,
+    })
+}
+
+pub async fn change_price(
+    app: &App,
+    meta: &CommandMeta,
+    id: Uuid,
+    unit_price: Money,
+) -> ServiceResult<Committed<()>> {
+    let meta = meta.with_command("ChangeItemPrice");
+    run_on::<Item>(app, &meta, id, ItemCommand::ChangePrice { unit_price }).await
+}
+
+/// Stores a PNG that the caller has already checked is one.
+pub async fn set_image(
+    app: &App,
+    meta: &CommandMeta,
+    id: Uuid,
+    png: Vec<u8>,
+) -> ServiceResult<Committed<()>> {
+    let meta = meta.with_command("SetItemImage");
+    let sha256 = hex::encode(crate::security::sha256(&png));
+    app.store
+        .transact(&meta, id, |uow| {
+            let (sha256, png) = (sha256.clone(), png.clone());
+            Box::pin(async move {
+                let mut item = uow.load::<Item>(id).await?;
+                let command = ItemCommand::SetImage {
+                    sha256: sha256.clone(),
+                    size_bytes: png.len() as u64,
+                };
+                uow.execute(&mut item, command).await?;
+                if uow.staged_events() > 0 {
+                    uow.side_write(SideWrite::ItemImage {
+                        item_id: id,
+                        sha256,
+                        png,
+                    });
+                }
+                Ok(())
+            })
+        })
+        .await
+}

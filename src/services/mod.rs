@@ -1,0 +1,63 @@
+//! Application services: each staff or operator command as one function that loads the
+//! aggregates it needs, lets the domain decide, and commits the result. No HTTP here.
+
+pub mod client_items;
+pub mod clients;
+pub mod contracts;
+pub mod error;
+pub mod items;
+pub mod portal;
+pub mod portal_users;
+pub mod tenants;
+
+use aggregates::DomainError;
+use cqrs_es::Aggregate;
+use uuid::Uuid;
+
+use crate::app::App;
+use crate::services::error::ServiceResult;
+use crate::store::{CommandMeta, Committed, Loaded};
+
+/// One command on one existing stream.
+pub(crate) async fn run_on<A>(
+    app: &App,
+    meta: &CommandMeta,
+    id: Uuid,
+    command: A::Command,
+) -> ServiceResult<Committed<()>>
+where
+    A: Aggregate<Services = (), Error = DomainError> + 'static,
+    A::Command: Clone + Send + Sync + 'static,
+{
+    app.store
+        .transact(meta, id, |uow| {
+            let command = command.clone();
+            Box::pin(async move {
+                let mut target = uow.load::<A>(id).await?;
+                Ok(uow.execute(&mut target, command).await?)
+            })
+        })
+        .await
+}
+
+/// The first command of a new stream whose id was just generated.
+pub(crate) async fn start<A>(
+    app: &App,
+    meta: &CommandMeta,
+    id: Uuid,
+    command: A::Command,
+) -> ServiceResult<Committed<()>>
+where
+    A: Aggregate<Services = (), Error = DomainError> + 'static,
+    A::Command: Clone + Send + Sync + 'static,
+{
+    app.store
+        .transact(meta, id, |uow| {
+            let command = command.clone();
+            Box::pin(async move {
+                let mut target: Loaded<A> = uow.new_stream(id);
+                Ok(uow.execute(&mut target, command).await?)
+            })
+        })
+        .await
+}

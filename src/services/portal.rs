@@ -1,0 +1,293 @@
+//! Commands a portal user starts by following an emailed link or using the login page:
+//! accept an invitation, activate a staff-made login, ask for and complete a password reset.
+//! Links arrive as tokens; a token that is forged, expired, replaced or used answers alike.
+
+use aggregates::client::{Client, ClientCommand};
+use aggregates::portal_user::{OneTimeLink, Origin, PortalUser, PortalUserCommand};
+use aggregates::values::{check_password, Username};
+use aggregates::DomainError;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::portal_users::store_new_password;
+use crate::app::App;
+use crate::portal::throttle::Count;
+use crate::security::LinkRef;
+use crate::services::error::{ServiceError, ServiceResult};
+use crate::store::{CommandMeta, Committed, SideWrite};
+
+/// What each kind of emailed link is for: part of its MAC, so one kind cannot stand in for
+/// another.
+pub mod purpose {
+    pub const INVITATION: &str = "invitation";
+    pub const ACTIVATION: &str = "activation";
+    pub const RESET: &str = "password_reset";
+}
+
+fn link(
+    app: &App,
+    meta: &CommandMeta,
+    purpose: &str,
+    token: &str,
+    gone: DomainError,
+) -> ServiceResult<LinkRef> {
+    app.secret
+        .verify_link_token(purpose, meta.tenant_id, token.trim())
+        .ok_or(ServiceError::Domain(gone))
+}
+
+/// Accepts an invitation: a new, active portal user with the chosen username and password,
+/// attached to the invited client; the invitation is used up.
+pub async fn accept_invitation(
+    app: &App,
+    meta: &CommandMeta,
+    token: &str,
+    username: Username,
+    password: String,
+) -> ServiceResult<Committed<Uuid>> {
+    let meta = meta.with_command("AcceptInvitation");
+    let LinkRef {
+        stream_id: client_id,
+        link_id: invitation_id,
+    } = link(
+        app,
+        &meta,
+        purpose::INVITATION,
+        token,
+        DomainError::InvitationInvalid,
+    )?;
+    let portal_user_id = Uuid::now_v7();
+    let accept = move || ClientCommand::AcceptInvitation {
+        invitation_id,
+        portal_user_id,
+        now: Utc::now(),
+    };
+    // Refuse a dead link before spending a password hash on it: a dry run on current state
+    // (nothing a reader stages is committed). The domain decides again on commit.
+    let mut probe = app.store.reader(&meta);
+    let mut client = probe.load::<Client>(client_id).await?;
+    probe.execute(&mut client, accept()).await?;
+    check_password(&password, username.as_str())
+        .map_err(|m| ServiceError::invalid("password", m))?;
+    let password_hash = app
+        .hasher
+        .hash(password)
+        .await
+        .map_err(ServiceError::internal)?;
+    app.store
+        .transact(&meta, client_id, |uow| {
+            let (username, password_hash) = (username.clone(), password_hash.clone());
+            Box::pin(async move {
+                let mut client = uow.load::<Client>(client_id).await?;
+                let email = client
+                    .state
+                    .open_invitation()
+                    .filter(|i| i.id == invitation_id)
+                    .map(|i| i.email.clone())
+                    .ok_or(DomainError::InvitationInvalid)?;
+                uow.execute(&mut client, accept()).await?;
+                let mut user = uow.new_stream::<PortalUser>(portal_user_id);
+                let create = PortalUserCommand::Create {
+                    client_id,
+                    username,
+                    email,
+                    origin: Origin::Invitation { invitation_id },
+                    has_password: true,
+                    // Unused: a login made from an invitation is active at once.
+                    activation: OneTimeLink {
+                        id: Uuid::nil(),
+                        expires_at: Utc::now(),
+                    },
+                };
+                uow.execute(&mut user, create).await?;
+                uow.side_write(SideWrite::Credential {
+                    portal_user_id,
+                    password_hash,
+                });
+                Ok(portal_user_id)
+            })
+        })
+        .await
+}
+
+/// Sets the first password of a login staff created without one.
+pub async fn activate(
+    app: &App,
+    meta: &CommandMeta,
+    token: &str,
+    password: String,
+) -> ServiceResult<Committed<Uuid>> {
+    let meta = meta.with_command("ActivatePortalUser");
+    let LinkRef {
+        stream_id: user_id,
+        link_id: activation_id,
+    } = link(
+        app,
+        &meta,
+        purpose::ACTIVATION,
+        token,
+        DomainError::ActivationInvalid,
+    )?;
+    let command = |now| PortalUserCommand::Activate { activation_id, now };
+    set_password_by_link(app, &meta, user_id, password, command).await
+}
+
+/// Completes a password reset from an emailed link; ends the login's sessions.
+pub async fn complete_reset(
+    app: &App,
+    meta: &CommandMeta,
+    token: &str,
+    new_password: String,
+) -> ServiceResult<Committed<Uuid>> {
+    let meta = meta.with_command("CompletePasswordReset");
+    let LinkRef {
+        stream_id: user_id,
+        link_id: reset_id,
+    } = link(
+        app,
+        &meta,
+        purpose::RESET,
+        token,
+        DomainError::ResetLinkInvalid,
+    )?;
+    let command = |now| PortalUserCommand::CompleteReset { reset_id, now };
+    set_password_by_link(app, &meta, user_id, new_password, command).await
+}
+
+async fn set_password_by_link(
+    app: &App,
+    meta: &CommandMeta,
+    user_id: Uuid,
+    password: String,
+    command: impl Fn(DateTime<Utc>) -> PortalUserCommand + Send + Sync,
+) -> ServiceResult<Committed<Uuid>> {
+    // The link must still work before a hash is spent on it: a dry run on current state
+    // (nothing a reader stages is committed). The domain decides again on commit.
+    let mut probe = app.store.reader(meta);
+    let mut user = probe.load::<PortalUser>(user_id).await?;
+    probe.execute(&mut user, command(Utc::now())).await?;
+    let username = user
+        .state
+        .account
+        .as_ref()
+        .map(|a| a.username.clone())
+        .ok_or(ServiceError::NotFound("portal user"))?;
+    check_password(&password, username.as_str())
+        .map_err(|m| ServiceError::invalid("password", m))?;
+    let password_hash = app
+        .hasher
+        .hash(password)
+        .await
+        .map_err(ServiceError::internal)?;
+    app.store
+        .transact(meta, user_id, |uow| {
+            let (password_hash, command) = (password_hash.clone(), command(Utc::now()));
+            Box::pin(async move {
+                let mut user = uow.load::<PortalUser>(user_id).await?;
+                uow.execute(&mut user, command).await?;
+                store_new_password(uow, user_id, password_hash);
+                Ok(user_id)
+            })
+        })
+        .await
+}
+
+/// The portal user a typed username names in this tenant (any case), read from the creation
+/// events through the same index that keeps usernames unique.
+async fn user_id_by_username(
+    app: &App,
+    tenant_id: Uuid,
+    username: &str,
+) -> ServiceResult<Option<Uuid>> {
+    let id: Option<String> = sqlx::query_scalar(
+        "SELECT aggregate_id FROM events
+          WHERE tenant_id = $1 AND event_type = 'PortalUserCreated'
+            AND lower(payload #>> '{PortalUserCreated,username}') = lower($2)",
+    )
+    .bind(tenant_id)
+    .bind(username.trim())
+    .fetch_optional(app.pool())
+    .await?;
+    id.map(|s| Uuid::parse_str(&s).map_err(ServiceError::internal))
+        .transpose()
+}
+
+/// Whether a "forgot password" request from this address is served: one address asking
+/// for many names' links is refused quietly (the answer is 202 all the same), so the form
+/// cannot become a way to flood a firm's clients with e-mail. Counted before the request
+/// is answered, so requests count in the order they arrive; it says nothing about the
+/// username.
+pub async fn admit_forgot_request(app: &App, meta: &CommandMeta) -> ServiceResult<bool> {
+    let Some(ip) = meta.client_ip.as_deref() else {
+        return Ok(true);
+    };
+    let key = app.secret.address_key("forgot", meta.tenant_id, ip);
+    let count = Count {
+        tenant_id: meta.tenant_id,
+        key: &key,
+        portal_user_id: None,
+        limit: app.limits.forgot_requests_per_address,
+    };
+    let mut conn = app.pool().acquire().await?;
+    let counted = count.add(&mut conn, &app.limits).await?;
+    // The request that reaches the limit is still served; the ones after it are not.
+    let admitted = !counted.locked || counted.just_locked;
+    if !admitted {
+        tracing::info!("reset link not sent: too many requests from this address");
+    }
+    Ok(admitted)
+}
+
+/// "Forgot password" (admitted by `admit_forgot_request`): emails a reset link (or, to a
+/// login never activated, a fresh activation link). Says nothing to the caller about
+/// whether the username exists, and quietly does nothing for unknown, disabled or removed
+/// logins or when too many links went out recently.
+pub async fn forgot_password(app: &App, meta: &CommandMeta, username: &str) -> ServiceResult<()> {
+    let meta = meta.with_command("RequestPasswordReset");
+    let Some(user_id) = user_id_by_username(app, meta.tenant_id, username).await? else {
+        return Ok(());
+    };
+    let recent_links: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events
+          WHERE aggregate_type = 'portal_user' AND aggregate_id = $1 AND tenant_id = $2
+            AND event_type IN ('PasswordResetLinkIssued', 'ActivationLinkIssued')
+            AND recorded_at > now() - make_interval(secs => $3)",
+    )
+    .bind(user_id.to_string())
+    .bind(meta.tenant_id)
+    .bind(app.limits.lockout_window.num_seconds() as f64)
+    .fetch_one(app.pool())
+    .await?;
+    if recent_links >= app.limits.forgot_links_per_window {
+        tracing::info!(%user_id, "reset link not sent: too many recently");
+        return Ok(());
+    }
+    let limits = app.limits;
+    let outcome = app
+        .store
+        .transact(&meta, user_id, |uow| {
+            Box::pin(async move {
+                let mut user = uow.load::<PortalUser>(user_id).await?;
+                let Some(account) = user.state.account.as_ref() else {
+                    return Ok(());
+                };
+                if account.disabled || account.removed {
+                    return Ok(());
+                }
+                let ttl = if account.activated {
+                    limits.reset_ttl
+                } else {
+                    limits.activation_ttl
+                };
+                let link = OneTimeLink {
+                    id: Uuid::now_v7(),
+                    expires_at: Utc::now() + ttl,
+                };
+                Ok(uow
+                    .execute(&mut user, PortalUserCommand::SendResetLink { link })
+                    .await?)
+            })
+        })
+        .await;
+    outcome.map(|_| ())
+}

@@ -1,0 +1,132 @@
+//! The write side's event store: loads aggregates from the `events` table (tenant-scoped,
+//! through `eventlog`) and commits a unit of work — events for one or more streams plus the
+//! secret-side rows that go with them — in one transaction and one INSERT, with optimistic
+//! concurrency.
+//!
+//! Why not postgres-es's `persist`: it writes one round trip per event, one stream per
+//! transaction, returns no positions and reports every unique violation as the same
+//! conflict. The table stays postgres-es-compatible (a test reads it with postgres-es).
+
+mod commit;
+mod side_writes;
+pub mod stripes;
+mod unit_of_work;
+
+use std::time::Duration;
+
+use aggregates::DomainError;
+use futures::future::BoxFuture;
+use rand::Rng;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use commit::CommitError;
+pub use side_writes::SideWrite;
+use stripes::Stripes;
+pub use unit_of_work::{CommandMeta, Loaded, UnitOfWork};
+
+/// Why the store could not load or commit.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The domain refused the command (or a uniqueness rule spanning aggregates did).
+    #[error(transparent)]
+    Refused(DomainError),
+    #[error("{detail}")]
+    Conflict { code: &'static str, detail: String },
+    #[error("the database is unreachable")]
+    Unavailable,
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+impl StoreError {
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+eventlog::database_errors_into!(StoreError);
+
+/// A command's outcome: what it returns, and the global position of its last event (or of
+/// the newest event it read, when it wrote nothing).
+#[derive(Debug)]
+pub struct Committed<T> {
+    pub value: T,
+    pub position: i64,
+}
+
+const MAX_ATTEMPTS: u32 = 12;
+
+#[derive(Clone)]
+pub struct EventStore {
+    pool: PgPool,
+    /// Commands on the same stream from this process queue here instead of racing each other
+    /// into optimistic-concurrency retries; across processes the retries still decide.
+    stripes: Stripes,
+}
+
+impl EventStore {
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            stripes: Stripes::default(),
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// A unit of work for reading current state only; nothing it stages is ever committed.
+    pub fn reader(&self, meta: &CommandMeta) -> UnitOfWork {
+        self.unit_of_work(meta)
+    }
+
+    fn unit_of_work(&self, meta: &CommandMeta) -> UnitOfWork {
+        UnitOfWork::new(self.pool.clone(), meta.clone())
+    }
+
+    /// Runs `work` (load, decide, stage) and commits what it staged; on a concurrency
+    /// conflict runs it again on fresh state, a bounded number of times, then answers 409.
+    pub async fn transact<T, E, F>(
+        &self,
+        meta: &CommandMeta,
+        lock_key: Uuid,
+        work: F,
+    ) -> Result<Committed<T>, E>
+    where
+        E: From<StoreError>,
+        F: for<'u> Fn(&'u mut UnitOfWork) -> BoxFuture<'u, Result<T, E>>,
+    {
+        let _queued = self.stripes.queue(&lock_key).await;
+
+        for attempt in 1..=MAX_ATTEMPTS {
+            let mut uow = self.unit_of_work(meta);
+            let value = work(&mut uow).await?;
+            match uow.commit().await {
+                Ok(position) => return Ok(Committed { value, position }),
+                Err(CommitError::Conflict) => {
+                    metrics::counter!("command_conflicts_total", "command" => meta.command)
+                        .increment(1);
+                    tracing::debug!(
+                        attempt,
+                        command = meta.command,
+                        "concurrent append; retrying"
+                    );
+                    let cap = 2u64.saturating_pow(attempt).min(100);
+                    let pause = rand::thread_rng().gen_range(1..=cap);
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
+                Err(CommitError::Refused(e)) => return Err(e.into()),
+                Err(CommitError::Sql(e)) => return Err(StoreError::from(e).into()),
+            }
+        }
+        Err(StoreError::Conflict {
+            code: "concurrent_modification",
+            detail: "the record kept changing while this command ran; try again".into(),
+        }
+        .into())
+    }
+}

@@ -1,0 +1,224 @@
+//! A unit of work: the streams one command loads, the events the domain decides on and the
+//! side rows that go with them, committed in one transaction and one INSERT.
+
+use std::collections::HashMap;
+
+use aggregates::ids::TenantId;
+use aggregates::DomainError;
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde_json::Value;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::commit::CommitError;
+use super::side_writes::SideWrite;
+use super::{StoreError, StoreResult};
+
+/// Who asked for a change, and from where: stored as each event's metadata.
+#[derive(Debug, Clone)]
+pub struct CommandMeta {
+    pub tenant_id: Uuid,
+    /// `staff_token:<id>`, `portal_user:<id>`, `operator` or `system`.
+    pub actor: String,
+    pub request_id: String,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// The command's name as the product says it (InviteClient, DisableLogin, …).
+    pub command: &'static str,
+}
+
+impl CommandMeta {
+    pub fn with_command(&self, command: &'static str) -> Self {
+        Self {
+            command,
+            ..self.clone()
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        serde_json::json!({
+            "tenant_id": self.tenant_id,
+            "actor": self.actor,
+            "request_id": self.request_id,
+            "client_ip": self.client_ip,
+            "user_agent": self.user_agent,
+            "command": self.command,
+        })
+    }
+}
+
+/// An aggregate as loaded for a command, with how many of its events are already stored.
+pub struct Loaded<A: Aggregate> {
+    pub id: Uuid,
+    pub state: A,
+    stored: usize,
+    staged: usize,
+}
+
+impl<A: Aggregate> Loaded<A> {
+    pub fn exists(&self) -> bool {
+        self.stored + self.staged > 0
+    }
+}
+
+struct StagedEvent {
+    aggregate_type: &'static str,
+    aggregate_id: String,
+    sequence: i64,
+    event_type: String,
+    event_version: String,
+    payload: Value,
+}
+
+/// The events and side rows one command produces, committed atomically.
+pub struct UnitOfWork {
+    pool: PgPool,
+    meta: CommandMeta,
+    events: Vec<StagedEvent>,
+    side_writes: Vec<SideWrite>,
+    /// Highest position among the events loaded: the answer when nothing new is written.
+    seen_position: i64,
+}
+
+impl UnitOfWork {
+    pub(super) fn new(pool: PgPool, meta: CommandMeta) -> Self {
+        Self {
+            pool,
+            meta,
+            events: Vec::new(),
+            side_writes: Vec::new(),
+            seen_position: 0,
+        }
+    }
+
+    pub fn meta(&self) -> &CommandMeta {
+        &self.meta
+    }
+
+    /// A stream that is known to be new (its id was just generated): nothing to read.
+    pub fn new_stream<A: Aggregate>(&self, id: Uuid) -> Loaded<A> {
+        Loaded {
+            id,
+            state: A::default(),
+            stored: 0,
+            staged: 0,
+        }
+    }
+
+    pub async fn load<A: Aggregate>(&mut self, id: Uuid) -> StoreResult<Loaded<A>> {
+        Ok(self
+            .load_many::<A>(&[id])
+            .await?
+            .pop()
+            .expect("one stream per id"))
+    }
+
+    /// Loads several streams of one type in one query; ids of other tenants load empty.
+    pub async fn load_many<A: Aggregate>(&mut self, ids: &[Uuid]) -> StoreResult<Vec<Loaded<A>>> {
+        let tenant = TenantId::from_uuid(self.meta.tenant_id);
+        let stored = eventlog::queries::load_streams::<A>(&self.pool, tenant, ids).await?;
+        let mut by_id: HashMap<Uuid, Loaded<A>> = HashMap::new();
+        for e in stored {
+            let loaded = by_id
+                .entry(e.stream_id)
+                .or_insert_with(|| self.new_stream::<A>(e.stream_id));
+            loaded.state.apply(e.event);
+            loaded.stored = e.sequence as usize;
+            self.seen_position = self.seen_position.max(e.global_position);
+        }
+        Ok(ids
+            .iter()
+            .map(|id| by_id.remove(id).unwrap_or_else(|| self.new_stream(*id)))
+            .collect())
+    }
+
+    /// Runs a command against a loaded aggregate and stages the events it emits.
+    pub async fn execute<A>(
+        &mut self,
+        target: &mut Loaded<A>,
+        command: A::Command,
+    ) -> StoreResult<()>
+    where
+        A: Aggregate<Services = (), Error = DomainError>,
+    {
+        let sink = EventSink::default();
+        target
+            .state
+            .handle(command, &(), &sink)
+            .await
+            .map_err(StoreError::Refused)?;
+        for event in sink.collect().await {
+            target.staged += 1;
+            let payload = serde_json::to_value(&event).map_err(StoreError::internal)?;
+            self.events.push(StagedEvent {
+                aggregate_type: A::TYPE,
+                aggregate_id: target.id.to_string(),
+                sequence: (target.stored + target.staged) as i64,
+                event_type: event.event_type(),
+                event_version: event.event_version(),
+                payload,
+            });
+        }
+        Ok(())
+    }
+
+    pub fn side_write(&mut self, write: SideWrite) {
+        self.side_writes.push(write);
+    }
+
+    pub fn staged_events(&self) -> usize {
+        self.events.len()
+    }
+
+    pub(super) async fn commit(self) -> Result<i64, CommitError> {
+        if self.events.is_empty() && self.side_writes.is_empty() {
+            return Ok(self.seen_position);
+        }
+        let mut tx = self.pool.begin().await.map_err(CommitError::Sql)?;
+        let mut position = self.seen_position;
+        if !self.events.is_empty() {
+            let metadata = self.meta.to_json();
+            let n = self.events.len();
+            let mut types = Vec::with_capacity(n);
+            let mut ids = Vec::with_capacity(n);
+            let mut seqs = Vec::with_capacity(n);
+            let mut event_types = Vec::with_capacity(n);
+            let mut versions = Vec::with_capacity(n);
+            let mut payloads = Vec::with_capacity(n);
+            for e in self.events {
+                types.push(e.aggregate_type);
+                ids.push(e.aggregate_id);
+                seqs.push(e.sequence);
+                event_types.push(e.event_type);
+                versions.push(e.event_version);
+                payloads.push(e.payload);
+            }
+            let metadatas = vec![metadata; n];
+            let positions: Vec<i64> = sqlx::query_scalar(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])
+                 RETURNING global_position",
+            )
+            .bind(&types)
+            .bind(&ids)
+            .bind(&seqs)
+            .bind(&event_types)
+            .bind(&versions)
+            .bind(&payloads)
+            .bind(&metadatas)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(CommitError::from_insert)?;
+            position = positions.into_iter().max().unwrap_or(position);
+        }
+        for write in &self.side_writes {
+            write
+                .apply(&mut tx, self.meta.tenant_id)
+                .await
+                .map_err(CommitError::from_insert)?;
+        }
+        tx.commit().await.map_err(CommitError::Sql)?;
+        Ok(position)
+    }
+}
