@@ -6,10 +6,11 @@ use aggregates::events::{AnyEvent, EventKind};
 use aggregates::ids::{PortalUserId, TenantId};
 use aggregates::portal_user::PortalUserEventKind;
 use cqrs_es::Aggregate;
+use sqlx::postgres::PgRow;
 use sqlx::{PgExecutor, Row};
 use uuid::Uuid;
 
-use crate::decode::Stored;
+use crate::decode::{DecodeError, Stored};
 use crate::LogError;
 
 /// One stored event of a known aggregate, decoded, with its place in the stream and log.
@@ -29,7 +30,7 @@ pub async fn load_streams<'c, A: Aggregate>(
 ) -> Result<Vec<StreamEvent<A::Event>>, LogError> {
     let keys: Vec<String> = ids.iter().map(Uuid::to_string).collect();
     let rows = sqlx::query(
-        "SELECT aggregate_id, sequence, event_type, event_version, payload, global_position, recorded_at
+        "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, global_position, recorded_at
            FROM events
           WHERE aggregate_type = $1 AND aggregate_id = ANY($2) AND tenant_id = $3
           ORDER BY aggregate_id, sequence",
@@ -40,26 +41,7 @@ pub async fn load_streams<'c, A: Aggregate>(
     .fetch_all(db)
     .await?;
     rows.iter()
-        .map(|row| {
-            let stream_id: String = row.try_get("aggregate_id")?;
-            let sequence: i64 = row.try_get("sequence")?;
-            let event = Stored {
-                stream_type: A::TYPE,
-                stream_id: &stream_id,
-                sequence,
-                event_type: row.try_get("event_type")?,
-                event_version: row.try_get("event_version")?,
-                payload: row.try_get("payload")?,
-            }
-            .decode_as::<A>()?;
-            Ok(StreamEvent {
-                stream_id: parse_id(A::TYPE, &stream_id, sequence)?,
-                sequence,
-                global_position: row.try_get("global_position")?,
-                recorded_at: row.try_get("recorded_at")?,
-                event,
-            })
-        })
+        .map(|row| stream_event(row, |stored| stored.decode_as::<A>()))
         .collect()
 }
 
@@ -84,28 +66,34 @@ pub async fn events_of_kinds<'c>(
     .fetch_all(db)
     .await?;
     rows.iter()
-        .map(|row| {
-            let stream_type: String = row.try_get("aggregate_type")?;
-            let stream_id: String = row.try_get("aggregate_id")?;
-            let sequence: i64 = row.try_get("sequence")?;
-            let event = Stored {
-                stream_type: &stream_type,
-                stream_id: &stream_id,
-                sequence,
-                event_type: row.try_get("event_type")?,
-                event_version: row.try_get("event_version")?,
-                payload: row.try_get("payload")?,
-            }
-            .decode_any()?;
-            Ok(StreamEvent {
-                stream_id: parse_id(&stream_type, &stream_id, sequence)?,
-                sequence,
-                global_position: row.try_get("global_position")?,
-                recorded_at: row.try_get("recorded_at")?,
-                event,
-            })
-        })
+        .map(|row| stream_event(row, |stored| stored.decode_any()))
         .collect()
+}
+
+/// One row of the two queries above (`aggregate_type, aggregate_id, sequence, event_type,
+/// event_version, payload, global_position, recorded_at`), decoded by `decode`.
+fn stream_event<E>(
+    row: &PgRow,
+    decode: impl FnOnce(Stored<'_>) -> Result<E, DecodeError>,
+) -> Result<StreamEvent<E>, LogError> {
+    let stream_type: String = row.try_get("aggregate_type")?;
+    let stream_id: String = row.try_get("aggregate_id")?;
+    let sequence: i64 = row.try_get("sequence")?;
+    let event = decode(Stored {
+        stream_type: &stream_type,
+        stream_id: &stream_id,
+        sequence,
+        event_type: row.try_get("event_type")?,
+        event_version: row.try_get("event_version")?,
+        payload: row.try_get("payload")?,
+    })?;
+    Ok(StreamEvent {
+        stream_id: parse_id(&stream_type, &stream_id, sequence)?,
+        sequence,
+        global_position: row.try_get("global_position")?,
+        recorded_at: row.try_get("recorded_at")?,
+        event,
+    })
 }
 
 /// The ids of the tenant's streams that hold an event of `kind` (e.g. every registered

@@ -29,15 +29,7 @@ where
     A: Aggregate<Services = (), Error = DomainError> + 'static,
     A::Command: Clone + Send + Sync + 'static,
 {
-    app.store
-        .transact(meta, id, |uow| {
-            let command = command.clone();
-            Box::pin(async move {
-                let mut target = uow.load::<A>(id).await?;
-                Ok(uow.execute(&mut target, command).await?)
-            })
-        })
-        .await
+    one_command::<A>(app, meta, id, command, Stream::Existing).await
 }
 
 /// The first command of a new stream whose id was just generated.
@@ -51,11 +43,36 @@ where
     A: Aggregate<Services = (), Error = DomainError> + 'static,
     A::Command: Clone + Send + Sync + 'static,
 {
+    one_command::<A>(app, meta, id, command, Stream::New).await
+}
+
+#[derive(Clone, Copy)]
+enum Stream {
+    /// Load it (it may not exist; the domain decides what that means).
+    Existing,
+    /// Its id was just generated: nothing to read.
+    New,
+}
+
+async fn one_command<A>(
+    app: &App,
+    meta: &CommandMeta,
+    id: Uuid,
+    command: A::Command,
+    stream: Stream,
+) -> ServiceResult<Committed<()>>
+where
+    A: Aggregate<Services = (), Error = DomainError> + 'static,
+    A::Command: Clone + Send + Sync + 'static,
+{
     app.store
         .transact(meta, id, |uow| {
             let command = command.clone();
             Box::pin(async move {
-                let mut target: Loaded<A> = uow.new_stream(id);
+                let mut target: Loaded<A> = match stream {
+                    Stream::Existing => uow.load::<A>(id).await?,
+                    Stream::New => uow.new_stream(id),
+                };
                 Ok(uow.execute(&mut target, command).await?)
             })
         })
