@@ -1,6 +1,7 @@
 //! What every request handler and operator command shares: the store, the password hasher,
 //! the link secret and the product's time limits.
 
+use aggregates::portal_user::{LinkLifetimes, PortalUserCommand};
 use chrono::Duration;
 use sqlx::PgPool;
 
@@ -44,6 +45,20 @@ pub struct Limits {
     /// At most this many "forgot password" requests per client address per
     /// `lockout_window`; beyond, they are answered alike and ignored.
     pub forgot_requests_per_address: i32,
+}
+
+impl Limits {
+    /// A "send a reset link" command under these limits (the domain picks which link).
+    pub fn reset_link_command(&self, now: chrono::DateTime<chrono::Utc>) -> PortalUserCommand {
+        PortalUserCommand::SendResetLink {
+            link_id: uuid::Uuid::now_v7(),
+            now,
+            lifetimes: LinkLifetimes {
+                reset: self.reset_ttl,
+                activation: self.activation_ttl,
+            },
+        }
+    }
 }
 
 impl Default for Limits {

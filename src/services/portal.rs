@@ -274,18 +274,8 @@ pub async fn forgot_password(app: &App, meta: &CommandMeta, username: &str) -> S
                 if account.disabled || account.removed {
                     return Ok(());
                 }
-                let ttl = if account.activated {
-                    limits.reset_ttl
-                } else {
-                    limits.activation_ttl
-                };
-                let link = OneTimeLink {
-                    id: Uuid::now_v7(),
-                    expires_at: Utc::now() + ttl,
-                };
-                Ok(uow
-                    .execute(&mut user, PortalUserCommand::SendResetLink { link })
-                    .await?)
+                let command = limits.reset_link_command(Utc::now());
+                Ok(uow.execute(&mut user, command).await?)
             })
         })
         .await;

@@ -204,19 +204,8 @@ pub async fn reset_password(
                     let limits = app.limits;
                     Box::pin(async move {
                         let mut user = existing_user(uow, user_id).await?;
-                        let activated = user.state.account.as_ref().is_some_and(|a| a.activated);
-                        let ttl = if activated {
-                            limits.reset_ttl
-                        } else {
-                            limits.activation_ttl
-                        };
-                        let link = OneTimeLink {
-                            id: Uuid::now_v7(),
-                            expires_at: Utc::now() + ttl,
-                        };
-                        Ok(uow
-                            .execute(&mut user, PortalUserCommand::SendResetLink { link })
-                            .await?)
+                        let command = limits.reset_link_command(Utc::now());
+                        Ok(uow.execute(&mut user, command).await?)
                     })
                 })
                 .await

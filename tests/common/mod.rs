@@ -2,7 +2,9 @@
 //! process under target/tmp) and the real HTTP server on a loopback port.
 #![allow(dead_code)]
 
+pub mod portal_flow;
 pub mod smtp;
+pub mod staff;
 #[path = "../../benches/support/synthetic.rs"]
 pub mod synthetic;
 
@@ -307,4 +309,14 @@ pub fn id_of(v: &Value, field: &str) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("{field} in {v}"))
         .to_string()
+}
+
+/// The event types of one stream, in order.
+pub fn types_of(events: &[Row], stream: impl std::fmt::Display) -> Vec<&str> {
+    let stream = stream.to_string();
+    events
+        .iter()
+        .filter(|e| e.aggregate_id == stream)
+        .map(|e| e.event_type.as_str())
+        .collect()
 }

@@ -17,6 +17,13 @@ pub use account::{Account, LoginStatus};
 use crate::values::{Email, Reason, Username};
 use crate::{DomainError, EVENT_VERSION};
 
+/// How long each kind of emailed link stays usable (the firm's policy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkLifetimes {
+    pub reset: chrono::Duration,
+    pub activation: chrono::Duration,
+}
+
 /// A one-time emailed link: only its id and expiry are recorded; the token in the URL is
 /// derived from the id with a server secret and never stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,8 +75,13 @@ pub enum PortalUserCommand {
         client_id: Uuid,
     },
     /// ResetPassword in email-link mode (a pending user gets a fresh activation link instead).
+    /// ResetPassword by e-mail (staff) or "forgot password" (the user): a reset link, or,
+    /// to a login never activated, a fresh activation link; each kind lives as long as
+    /// `lifetimes` says.
     SendResetLink {
-        link: OneTimeLink,
+        link_id: Uuid,
+        now: DateTime<Utc>,
+        lifetimes: LinkLifetimes,
     },
     /// ResetPassword in set mode: staff typed the new password.
     SetPasswordByStaff,
@@ -236,16 +248,20 @@ impl Aggregate for PortalUser {
                 }
                 sink.write(E::ClientAccessRevoked { client_id }, self).await;
             }
-            C::SendResetLink { link } => {
+            C::SendResetLink {
+                link_id,
+                now,
+                lifetimes,
+            } => {
                 let event = if account.activated {
                     E::PasswordResetLinkIssued {
-                        reset_id: link.id,
-                        expires_at: link.expires_at,
+                        reset_id: link_id,
+                        expires_at: now + lifetimes.reset,
                     }
                 } else {
                     E::ActivationLinkIssued {
-                        activation_id: link.id,
-                        expires_at: link.expires_at,
+                        activation_id: link_id,
+                        expires_at: now + lifetimes.activation,
                     }
                 };
                 sink.write(event, self).await;
@@ -512,11 +528,37 @@ mod tests {
     async fn reset_by_email_link_for_a_pending_user_resends_activation() {
         Given::with(())
             .given(pending())
-            .when_async(C::SendResetLink { link: link(70) })
+            .when_async(C::SendResetLink {
+                link_id: id(70),
+                now: t(1),
+                lifetimes: LinkLifetimes {
+                    reset: chrono::Duration::hours(2),
+                    activation: chrono::Duration::days(7),
+                },
+            })
             .await
             .then_expect_events(vec![E::ActivationLinkIssued {
                 activation_id: id(70),
-                expires_at: t(10),
+                expires_at: t(1) + chrono::Duration::days(7),
+            }]);
+    }
+
+    #[tokio::test]
+    async fn reset_by_email_link_for_an_active_user_lasts_as_long_as_a_reset_link() {
+        Given::with(())
+            .given(vec![created(true)])
+            .when_async(C::SendResetLink {
+                link_id: id(71),
+                now: t(1),
+                lifetimes: LinkLifetimes {
+                    reset: chrono::Duration::hours(2),
+                    activation: chrono::Duration::days(7),
+                },
+            })
+            .await
+            .then_expect_events(vec![E::PasswordResetLinkIssued {
+                reset_id: id(71),
+                expires_at: t(1) + chrono::Duration::hours(2),
             }]);
     }
 

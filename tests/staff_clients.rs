@@ -1,0 +1,294 @@
+//! Staff commands on clients over HTTP against PostgreSQL: register, change, invite (one
+//! and in bulk), the portal switch; each writes the events it should, with metadata, and
+//! answers with the position of its last event.
+
+mod common;
+
+use common::*;
+use reqwest::Method;
+use serde_json::json;
+
+#[tokio::test]
+async fn registering_changing_and_inviting_a_client() {
+    let s = Server::start().await;
+    let t = s.tenant().await;
+
+    let (status, created) = s
+        .post(
+            "/api/v1/clients",
+            &t.staff,
+            json!({"display_name": " Jo Smith ", "kind": "individual", "email": "jo@example.org", "external_ref": "PM-1"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let client = id_of(&created, "id");
+
+    let (status, changed) = s
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/clients/{client}"),
+            &t.staff,
+            Some(json!({"display_name": "Jo Smith-Jones"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{changed}");
+    assert!(changed["position"].as_i64().unwrap() > created["position"].as_i64().unwrap());
+
+    let (status, invited) = s
+        .post(
+            &format!("/api/v1/clients/{client}/invitations"),
+            &t.staff,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 201, "{invited}");
+    let first_invitation = id_of(&invited, "invitation_id");
+    assert!(invited["expires_at"].as_str().unwrap().ends_with('Z'));
+
+    // Inviting again replaces the first invitation.
+    let (status, again) = s
+        .post(
+            &format!("/api/v1/clients/{client}/invitations"),
+            &t.staff,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = s
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/clients/{client}/invitations/current"),
+            &t.staff,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, problem) = s
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/clients/{client}/invitations/current"),
+            &t.staff,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("no_open_invitation"))
+    );
+
+    // Clearing the email makes the client uninvitable.
+    let (status, _) = s
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/clients/{client}"),
+            &t.staff,
+            Some(json!({"email": null})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, problem) = s
+        .post(
+            &format!("/api/v1/clients/{client}/invitations"),
+            &t.staff,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("client_has_no_email"))
+    );
+
+    let events = events_of_tenant(s.pool(), t.id).await;
+    let client_events: Vec<&str> = events
+        .iter()
+        .filter(|e| e.aggregate_id == client)
+        .map(|e| e.event_type.as_str())
+        .collect();
+    assert_eq!(
+        client_events,
+        [
+            "ClientRegistered",
+            "ClientRenamed",
+            "ClientInvited",
+            "InvitationRevoked",
+            "ClientInvited",
+            "InvitationRevoked",
+            "ClientEmailChanged"
+        ]
+    );
+    let registered = events
+        .iter()
+        .find(|e| e.event_type == "ClientRegistered")
+        .unwrap();
+    assert_eq!(
+        registered.payload["ClientRegistered"]["display_name"],
+        "Jo Smith"
+    );
+    assert_eq!(
+        registered.payload["ClientRegistered"]["external_ref"],
+        "PM-1"
+    );
+    let replaced = events
+        .iter()
+        .find(|e| e.event_type == "InvitationRevoked")
+        .unwrap();
+    assert_eq!(
+        replaced.payload["InvitationRevoked"]["invitation_id"],
+        first_invitation
+    );
+    assert_eq!(replaced.payload["InvitationRevoked"]["reason"], "replaced");
+    let second_invite = events
+        .iter()
+        .filter(|e| e.event_type == "ClientInvited")
+        .nth(1)
+        .unwrap();
+    assert_eq!(
+        again["position"].as_i64(),
+        Some(second_invite.position),
+        "position of the command's last event"
+    );
+
+    // Every event carries who, where and why.
+    for e in events.iter().filter(|e| e.aggregate_type == "client") {
+        let m = &e.metadata;
+        assert_eq!(m["tenant_id"], t.id.to_string());
+        assert!(
+            m["actor"].as_str().unwrap().starts_with("staff_token:"),
+            "{m}"
+        );
+        assert!(!m["request_id"].as_str().unwrap().is_empty());
+        assert_eq!(m["client_ip"], "127.0.0.1");
+        assert!(m["command"].as_str().unwrap().len() > 3);
+        assert!(m.get("user_agent").is_some());
+    }
+    let invite_meta = &events
+        .iter()
+        .find(|e| e.event_type == "ClientInvited")
+        .unwrap()
+        .metadata;
+    assert_eq!(invite_meta["command"], "InviteClient");
+}
+
+#[tokio::test]
+async fn the_portal_switch_is_for_admins() {
+    let s = Server::start().await;
+    let t = s.tenant().await;
+    let (status, problem) = s
+        .call(
+            Method::PUT,
+            "/api/v1/settings/portal",
+            &t.staff,
+            Some(json!({"active": false})),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (403, Some("forbidden_role"))
+    );
+    let (status, _) = s
+        .call(
+            Method::PUT,
+            "/api/v1/settings/portal",
+            &t.admin,
+            Some(json!({"active": false})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let events = events_of_tenant(s.pool(), t.id).await;
+    let last = events.last().unwrap();
+    assert_eq!(
+        (
+            last.event_type.as_str(),
+            &last.payload["PortalActivationChanged"]["active"]
+        ),
+        ("PortalActivationChanged", &json!(false))
+    );
+}
+
+#[tokio::test]
+async fn bulk_invitations_by_ids_and_by_filter() {
+    let s = Server::start().await;
+    let t = s.tenant().await;
+    let mut with_email = Vec::new();
+    for i in 0..5 {
+        let (_, c) = s
+            .post("/api/v1/clients", &t.staff, json!({"display_name": format!("C{i}"), "kind": "individual", "email": format!("c{i}@example.org")}))
+            .await;
+        with_email.push(id_of(&c, "id"));
+    }
+    let (_, no_email) = s
+        .post(
+            "/api/v1/clients",
+            &t.staff,
+            json!({"display_name": "No mail", "kind": "individual"}),
+        )
+        .await;
+    let no_email = id_of(&no_email, "id");
+    let unknown = uuid::Uuid::now_v7().to_string();
+
+    let (status, result) = s
+        .post(
+            "/api/v1/invitations/bulk",
+            &t.staff,
+            json!({"client_ids": [with_email[0], with_email[1], no_email, unknown]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{result}");
+    assert_eq!(result["invited"].as_array().unwrap().len(), 2);
+    let reasons: Vec<(&str, &str)> = result["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["client_id"].as_str().unwrap(),
+                s["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            (no_email.as_str(), "no_email"),
+            (unknown.as_str(), "not_found")
+        ]
+    );
+
+    let (status, result) = s
+        .post(
+            "/api/v1/invitations/bulk",
+            &t.staff,
+            json!({"filter": "not_invited"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{result}");
+    let invited: Vec<&str> = result["invited"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["client_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        invited,
+        &with_email[2..]
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()[..]
+    );
+    let skipped: Vec<&str> = result["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(skipped, ["already_invited", "already_invited", "no_email"]);
+
+    let invitations: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE tenant_id = $1 AND event_type = 'ClientInvited'",
+    )
+    .bind(t.id)
+    .fetch_one(s.pool())
+    .await
+    .unwrap();
+    assert_eq!(invitations, 5);
+}
