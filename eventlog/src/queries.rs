@@ -165,9 +165,10 @@ pub async fn recent_count<'c>(
 /// username lookup is written; `tenant` and `username` are the placeholders to use.
 pub fn login_by_username_sql(tenant: &str, username: &str) -> String {
     let created = EventKind::from(PortalUserEventKind::PortalUserCreated).name();
+    let stream = <aggregates::portal_user::PortalUser as Aggregate>::TYPE;
     format!(
         "SELECT aggregate_id FROM events
-          WHERE tenant_id = {tenant} AND event_type = '{created}'
+          WHERE tenant_id = {tenant} AND aggregate_type = '{stream}' AND event_type = '{created}'
             AND lower(payload #>> '{{{created},username}}') = lower({username})"
     )
 }
@@ -200,23 +201,32 @@ pub fn stream_json_sql(stream_type: &str, stream_id: &str, tenant: &str) -> Stri
     )
 }
 
-/// SQL for the streams that belong to a client's history (`$1` the tenant, `$2` the client
-/// id as text): the portal users it ever had attached and the contracts issued to it.
-pub fn client_related_streams_sql() -> String {
-    use aggregates::client::ClientEventKind;
-    use aggregates::contract::ContractEventKind;
+/// SQL for a client's history (`$1` the tenant, `$2` the client id as text): the CTEs
+/// naming the portal users it ever had attached and the contracts issued to it, and the
+/// condition on `events` that selects the client's own stream and those.
+pub fn client_history_sql() -> (String, String) {
+    use aggregates::client::{Client, ClientEventKind};
+    use aggregates::contract::{Contract, ContractEventKind};
+    use aggregates::portal_user::PortalUser;
     let attached = EventKind::from(ClientEventKind::PortalUserAttached).name();
     let issued = EventKind::from(ContractEventKind::ContractIssued).name();
-    format!(
+    let (client, user, contract) = (Client::TYPE, PortalUser::TYPE, Contract::TYPE);
+    let ctes = format!(
         "users AS (
              SELECT DISTINCT payload #>> '{{{attached},portal_user_id}}' AS id FROM events
-              WHERE tenant_id = $1 AND aggregate_type = 'client' AND aggregate_id = $2
+              WHERE tenant_id = $1 AND aggregate_type = '{client}' AND aggregate_id = $2
                 AND event_type = '{attached}'),
          contracts AS (
              SELECT aggregate_id AS id FROM events
               WHERE tenant_id = $1 AND event_type = '{issued}'
                 AND payload #>> '{{{issued},client_id}}' = $2)"
-    )
+    );
+    let condition = format!(
+        "((aggregate_type = '{client}' AND aggregate_id = $2)
+          OR (aggregate_type = '{user}' AND aggregate_id IN (SELECT id FROM users))
+          OR (aggregate_type = '{contract}' AND aggregate_id IN (SELECT id FROM contracts)))"
+    );
+    (ctes, condition)
 }
 
 fn parse_id(stream_type: &str, raw: &str, sequence: i64) -> Result<Uuid, LogError> {

@@ -5,8 +5,10 @@ pub mod describe;
 pub mod replay;
 pub mod verify;
 
+use aggregates::client::Client;
 use aggregates::ids::ClientId;
 use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
 use futures::{Stream, StreamExt, TryStreamExt};
 use serde::Serialize;
 use serde_json::Value;
@@ -121,14 +123,11 @@ pub async fn client_history(
     scope: &TenantScope,
     client_id: ClientId,
 ) -> ReadResult<Option<Vec<AuditEvent>>> {
-    let related = eventlog::queries::client_related_streams_sql();
+    let (related, in_history) = eventlog::queries::client_history_sql();
     let rows = sqlx::query(&format!(
         "WITH {related}
          SELECT {COLUMNS} FROM events
-          WHERE tenant_id = $1
-            AND ((aggregate_type = 'client' AND aggregate_id = $2)
-              OR (aggregate_type = 'portal_user' AND aggregate_id IN (SELECT id FROM users))
-              OR (aggregate_type = 'contract' AND aggregate_id IN (SELECT id FROM contracts)))
+          WHERE tenant_id = $1 AND {in_history}
           ORDER BY chain_seq"
     ))
     .bind(scope.id())
@@ -136,7 +135,7 @@ pub async fn client_history(
     .fetch_all(scope.pool())
     .await?;
     let events: Vec<AuditEvent> = rows.iter().map(from_row).collect::<Result<_, _>>()?;
-    let exists = events.iter().any(|e| e.stream_type == "client");
+    let exists = events.iter().any(|e| e.stream_type == Client::TYPE);
     Ok(exists.then_some(events))
 }
 

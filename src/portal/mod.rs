@@ -8,6 +8,7 @@ pub mod throttle;
 
 use aggregates::portal_user::{LoginStatus, PortalUser};
 use aggregates::tenant::Tenant;
+use cqrs_es::Aggregate;
 use eventlog::{queries, replay_json};
 use uuid::Uuid;
 
@@ -142,8 +143,8 @@ async fn find_login(
                     (SELECT EXTRACT(EPOCH FROM (locked_until - now()))::float8 FROM portal_login_throttle
                       WHERE tenant_id = $1 AND key = $4 AND locked_until > now())",
             queries::login_by_username_sql("$1", "$2"),
-            queries::stream_json_sql("tenant", "($1::uuid)::text", "$1"),
-            queries::stream_json_sql("portal_user", "(SELECT aggregate_id FROM u)", "$1"),
+            queries::stream_json_sql(Tenant::TYPE, "($1::uuid)::text", "$1"),
+            queries::stream_json_sql(PortalUser::TYPE, "(SELECT aggregate_id FROM u)", "$1"),
         ))
     .bind(scope.id())
     .bind(username.trim())

@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 
-use aggregates::client::{Client, ClientCommand};
+use aggregates::client::{Client, ClientCommand, ClientEventKind};
+use aggregates::ids::TenantId;
 use aggregates::portal_user::{LoginStatus, PortalUser};
 use aggregates::values::{ClientKind, DisplayName, Email, ExternalRef};
 use chrono::{DateTime, Utc};
@@ -257,17 +258,9 @@ fn dedup(ids: Vec<Uuid>) -> Vec<Uuid> {
 /// All clients of the tenant that could be "not invited": registered, no portal user, no
 /// open invitation. Read from the log (the write side does not wait for read models).
 async fn registered_client_ids(app: &App, tenant_id: Uuid) -> ServiceResult<Vec<Uuid>> {
-    let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT aggregate_id FROM events
-          WHERE tenant_id = $1 AND aggregate_type = 'client' AND event_type = 'ClientRegistered'
-          ORDER BY global_position",
-    )
-    .bind(tenant_id)
-    .fetch_all(app.pool())
-    .await?;
-    ids.iter()
-        .map(|s| Uuid::parse_str(s).map_err(ServiceError::internal))
-        .collect()
+    let registered = ClientEventKind::ClientRegistered.into();
+    let tenant = TenantId::from_uuid(tenant_id);
+    Ok(eventlog::queries::streams_with(app.pool(), tenant, registered).await?)
 }
 
 /// For each client, whether any of its portal users can log in now. The users' state lives in

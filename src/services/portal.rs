@@ -3,7 +3,10 @@
 //! Links arrive as tokens; a token that is forged, expired, replaced or used answers alike.
 
 use aggregates::client::{Client, ClientCommand};
-use aggregates::portal_user::{OneTimeLink, Origin, PortalUser, PortalUserCommand};
+use aggregates::ids::{PortalUserId, TenantId};
+use aggregates::portal_user::{
+    OneTimeLink, Origin, PortalUser, PortalUserCommand, PortalUserEventKind,
+};
 use aggregates::values::{check_password, Username};
 use aggregates::DomainError;
 use chrono::{DateTime, Utc};
@@ -118,18 +121,18 @@ pub async fn activate(
     password: String,
 ) -> ServiceResult<Committed<Uuid>> {
     let meta = meta.with_command("ActivatePortalUser");
-    let LinkRef {
-        stream_id: user_id,
-        link_id: activation_id,
-    } = link(
+    let link = link(
         app,
         &meta,
         purpose::ACTIVATION,
         token,
         DomainError::ActivationInvalid,
     )?;
-    let command = |now| PortalUserCommand::Activate { activation_id, now };
-    set_password_by_link(app, &meta, user_id, password, command).await
+    let command = |now| PortalUserCommand::Activate {
+        activation_id: link.link_id,
+        now,
+    };
+    set_password_by_link(app, &meta, link.stream_id, password, command).await
 }
 
 /// Completes a password reset from an emailed link; ends the login's sessions.
@@ -140,18 +143,18 @@ pub async fn complete_reset(
     new_password: String,
 ) -> ServiceResult<Committed<Uuid>> {
     let meta = meta.with_command("CompletePasswordReset");
-    let LinkRef {
-        stream_id: user_id,
-        link_id: reset_id,
-    } = link(
+    let link = link(
         app,
         &meta,
         purpose::RESET,
         token,
         DomainError::ResetLinkInvalid,
     )?;
-    let command = |now| PortalUserCommand::CompleteReset { reset_id, now };
-    set_password_by_link(app, &meta, user_id, new_password, command).await
+    let command = |now| PortalUserCommand::CompleteReset {
+        reset_id: link.link_id,
+        now,
+    };
+    set_password_by_link(app, &meta, link.stream_id, new_password, command).await
 }
 
 async fn set_password_by_link(
@@ -192,26 +195,6 @@ async fn set_password_by_link(
         .await
 }
 
-/// The portal user a typed username names in this tenant (any case), read from the creation
-/// events through the same index that keeps usernames unique.
-async fn user_id_by_username(
-    app: &App,
-    tenant_id: Uuid,
-    username: &str,
-) -> ServiceResult<Option<Uuid>> {
-    let id: Option<String> = sqlx::query_scalar(
-        "SELECT aggregate_id FROM events
-          WHERE tenant_id = $1 AND event_type = 'PortalUserCreated'
-            AND lower(payload #>> '{PortalUserCreated,username}') = lower($2)",
-    )
-    .bind(tenant_id)
-    .bind(username.trim())
-    .fetch_optional(app.pool())
-    .await?;
-    id.map(|s| Uuid::parse_str(&s).map_err(ServiceError::internal))
-        .transpose()
-}
-
 /// Whether a "forgot password" request from this address is served: one address asking
 /// for many names' links is refused quietly (the answer is 202 all the same), so the form
 /// cannot become a way to flood a firm's clients with e-mail. Counted before the request
@@ -244,20 +227,18 @@ pub async fn admit_forgot_request(app: &App, meta: &CommandMeta) -> ServiceResul
 /// logins or when too many links went out recently.
 pub async fn forgot_password(app: &App, meta: &CommandMeta, username: &str) -> ServiceResult<()> {
     let meta = meta.with_command("RequestPasswordReset");
-    let Some(user_id) = user_id_by_username(app, meta.tenant_id, username).await? else {
+    let tenant = TenantId::from_uuid(meta.tenant_id);
+    let found = eventlog::queries::login_by_username(app.pool(), tenant, username).await?;
+    let Some(user_id) = found.map(PortalUserId::uuid) else {
         return Ok(());
     };
-    let recent_links: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM events
-          WHERE aggregate_type = 'portal_user' AND aggregate_id = $1 AND tenant_id = $2
-            AND event_type IN ('PasswordResetLinkIssued', 'ActivationLinkIssued')
-            AND recorded_at > now() - make_interval(secs => $3)",
-    )
-    .bind(user_id.to_string())
-    .bind(meta.tenant_id)
-    .bind(app.limits.lockout_window.num_seconds() as f64)
-    .fetch_one(app.pool())
-    .await?;
+    let links = [
+        PortalUserEventKind::PasswordResetLinkIssued.into(),
+        PortalUserEventKind::ActivationLinkIssued.into(),
+    ];
+    let window = app.limits.lockout_window.num_seconds() as f64;
+    let recent_links =
+        eventlog::queries::recent_count(app.pool(), tenant, user_id, &links, window).await?;
     if recent_links >= app.limits.forgot_links_per_window {
         tracing::info!(%user_id, "reset link not sent: too many recently");
         return Ok(());

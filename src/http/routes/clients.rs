@@ -56,13 +56,7 @@ pub async fn register_client(
         external_ref: checked(external_ref),
     };
     let done = service::register(&app, &meta, new).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Created {
-            id: done.value,
-            position: done.position,
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(Created::from(done))))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -60,13 +60,7 @@ pub async fn create_item(
     let price = money(&mut v, &body.unit_price);
     v.finish()?;
     let done = service::create(&app, &meta, checked(sku), checked(name), checked(price)).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Created {
-            id: done.value,
-            position: done.position,
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(Created::from(done))))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -42,6 +42,15 @@ pub struct Created {
     pub position: i64,
 }
 
+impl From<crate::store::Committed<uuid::Uuid>> for Created {
+    fn from(done: crate::store::Committed<uuid::Uuid>) -> Self {
+        Self {
+            id: done.value,
+            position: done.position,
+        }
+    }
+}
+
 pub fn parse_position(raw: Option<&str>) -> Result<Option<i64>, String> {
     match raw.map(str::parse::<i64>) {
         None => Ok(None),
