@@ -193,7 +193,7 @@ async fn run(app: &App, meta: &CommandMeta, ops: &[Op]) {
     let (mut cs, mut us, mut is, mut ks) = (vec![], vec![], vec![], vec![]);
     for (n, op) in ops.iter().enumerate() {
         let email = |e: bool| e.then(|| Email::parse(&format!("p{n}@example.org")).unwrap());
-        let outcome: Result<(), portal_accounts::http::error::AppError> = async {
+        let outcome: Result<(), portal_accounts::services::error::ServiceError> = async {
             match op.clone() {
                 Op::Register {
                     individual,
@@ -309,7 +309,7 @@ async fn run(app: &App, meta: &CommandMeta, ops: &[Op]) {
         }
         .await
         .map_err(|e| match e {
-            portal_accounts::http::error::AppError::Domain(_) => e,
+            portal_accounts::services::error::ServiceError::Domain(_) => e,
             other => panic!("{op:?} failed unexpectedly: {other}"),
         });
         let _ = outcome;

@@ -34,7 +34,7 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
 
 /// The staff token a request carries, authenticated; its tenant goes on the request's span.
 pub async fn authenticate(app: &App, parts: &Parts) -> AppResult<Staff> {
-    let token = bearer(parts).ok_or(AppError::Unauthorized)?;
+    let token = bearer(parts).ok_or(AppError::unauthorized())?;
     let staff = crate::auth::staff::authenticate(app, token).await?;
     tracing::Span::current().record("tenant", tracing::field::display(staff.tenant_id()));
     Ok(staff)

@@ -16,116 +16,115 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 
 pub use crate::services::error::FieldError;
 
+/// What an HTTP request can answer besides success: any refusal of the layers below
+/// (`Service`), or one only the edge can give (a malformed or oversized body, read models
+/// still behind the requested position).
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error(transparent)]
-    Domain(#[from] DomainError),
-    #[error("some fields are invalid")]
-    Validation(Vec<FieldError>),
+    Service(#[from] ServiceError),
     #[error("{0}")]
     Malformed(String),
-    #[error("missing or invalid credentials")]
-    Unauthorized,
-    /// A portal login refused without saying whether the username exists.
-    #[error("the username or password is not correct")]
-    InvalidCredentials,
-    #[error("too many failed logins; try again later")]
-    LockedOut { retry_after_secs: u64 },
-    #[error("too many failed attempts from this address; try again later")]
-    RateLimited { retry_after_secs: u64 },
-    #[error("{detail}")]
-    Forbidden { code: &'static str, detail: String },
-    #[error("no such {0}")]
-    NotFound(&'static str),
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
-    #[error("{detail}")]
-    Conflict { code: &'static str, detail: String },
-    #[error("the database is unreachable")]
-    Unavailable,
     #[error("the read models have not reached position {position} yet; try again")]
     ProjectionLag { position: i64 },
-    #[error("internal error")]
-    Internal(#[source] anyhow::Error),
 }
 
+/// The edge's names for the layers' refusals, so handlers read `AppError::NotFound("client")`.
+#[allow(non_snake_case)]
 impl AppError {
+    pub fn NotFound(what: &'static str) -> Self {
+        ServiceError::NotFound(what).into()
+    }
+
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
-        Self::Validation(vec![FieldError::new(field, message)])
+        ServiceError::invalid(field, message).into()
     }
 
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
-        Self::Internal(e.into())
+        ServiceError::internal(e).into()
+    }
+
+    pub fn unauthorized() -> Self {
+        ServiceError::Unauthorized.into()
+    }
+
+    pub fn unavailable() -> Self {
+        ServiceError::Unavailable.into()
+    }
+
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+        let detail = detail.into();
+        ServiceError::Conflict { code, detail }.into()
     }
 
     pub fn status(&self) -> StatusCode {
+        use ServiceError as S;
         match self {
-            Self::Domain(e) => match e.kind() {
-                RefusalKind::NotFound => StatusCode::NOT_FOUND,
-                RefusalKind::Conflict => StatusCode::CONFLICT,
-                RefusalKind::Gone => StatusCode::GONE,
+            Self::Service(e) => match e {
+                S::Domain(e) => match e.kind() {
+                    RefusalKind::NotFound => StatusCode::NOT_FOUND,
+                    RefusalKind::Conflict => StatusCode::CONFLICT,
+                    RefusalKind::Gone => StatusCode::GONE,
+                },
+                S::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                S::Unauthorized | S::InvalidCredentials => StatusCode::UNAUTHORIZED,
+                S::LockedOut { .. } | S::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+                S::Forbidden { .. } => StatusCode::FORBIDDEN,
+                S::NotFound(_) => StatusCode::NOT_FOUND,
+                S::Conflict { .. } => StatusCode::CONFLICT,
+                S::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                S::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
-            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Malformed(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            Self::LockedOut { .. } | Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::ProjectionLag { .. } => StatusCode::GATEWAY_TIMEOUT,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     pub fn code(&self) -> &'static str {
-        match self {
-            Self::Domain(e) => e.code(),
-            Self::Validation(_) => "validation_failed",
-            Self::Malformed(_) => "malformed_request",
-            Self::Unauthorized => "unauthorized",
-            Self::InvalidCredentials => "invalid_credentials",
-            Self::LockedOut { .. } => "locked_out",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::Forbidden { code, .. } | Self::Conflict { code, .. } => code,
-            Self::NotFound(_) => "not_found",
-            Self::PayloadTooLarge { .. } => "payload_too_large",
-            Self::Unavailable => "database_unavailable",
-            Self::ProjectionLag { .. } => "projection_lag",
-            Self::Internal(_) => "internal_error",
-        }
-    }
-}
-
-eventlog::database_errors_into!(AppError);
-pub use eventlog::is_unavailable;
-
-impl From<ServiceError> for AppError {
-    fn from(e: ServiceError) -> Self {
         use ServiceError as S;
-        match e {
-            S::Domain(e) => Self::Domain(e),
-            S::Validation(errors) => Self::Validation(errors),
-            S::Unauthorized => Self::Unauthorized,
-            S::InvalidCredentials => Self::InvalidCredentials,
-            S::LockedOut { retry_after_secs } => Self::LockedOut { retry_after_secs },
-            S::RateLimited { retry_after_secs } => Self::RateLimited { retry_after_secs },
-            S::Forbidden { code, detail } => Self::Forbidden { code, detail },
-            S::NotFound(what) => Self::NotFound(what),
-            S::Conflict { code, detail } => Self::Conflict { code, detail },
-            S::Unavailable => Self::Unavailable,
-            S::Internal(e) => Self::Internal(e),
+        match self {
+            Self::Service(e) => match e {
+                S::Domain(e) => e.code(),
+                S::Validation(_) => "validation_failed",
+                S::Unauthorized => "unauthorized",
+                S::InvalidCredentials => "invalid_credentials",
+                S::LockedOut { .. } => "locked_out",
+                S::RateLimited { .. } => "rate_limited",
+                S::Forbidden { code, .. } | S::Conflict { code, .. } => code,
+                S::NotFound(_) => "not_found",
+                S::Unavailable => "database_unavailable",
+                S::Internal(_) => "internal_error",
+            },
+            Self::Malformed(_) => "malformed_request",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::ProjectionLag { .. } => "projection_lag",
         }
     }
 }
+
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        ServiceError::from(e).into()
+    }
+}
+
+impl From<DomainError> for AppError {
+    fn from(e: DomainError) -> Self {
+        ServiceError::Domain(e).into()
+    }
+}
+
+pub use eventlog::is_unavailable;
 
 impl From<ReadError> for AppError {
     fn from(e: ReadError) -> Self {
         match e {
-            ReadError::Unavailable => Self::Unavailable,
+            ReadError::Unavailable => ServiceError::Unavailable.into(),
             ReadError::ProjectionLag { position } => Self::ProjectionLag { position },
-            ReadError::Internal(e) => Self::Internal(e),
+            ReadError::Internal(e) => ServiceError::Internal(e).into(),
         }
     }
 }
@@ -182,11 +181,11 @@ impl IntoResponse for AppError {
         let status = self.status();
         let detail = match &self {
             // Internals stay in the log (with the request id), never in the body.
-            Self::Internal(e) => {
+            Self::Service(ServiceError::Internal(e)) => {
                 tracing::error!(error = ?e, "request failed");
                 "an internal error occurred; quote the x-request-id when reporting it".to_string()
             }
-            Self::Unavailable => {
+            Self::Service(ServiceError::Unavailable) => {
                 tracing::warn!("database unavailable");
                 self.to_string()
             }
@@ -194,15 +193,17 @@ impl IntoResponse for AppError {
         };
         let mut problem = Problem::new(status, self.code(), detail);
         let retry_after = match self {
-            Self::Validation(errors) => {
+            Self::Service(ServiceError::Validation(errors)) => {
                 problem.errors = errors;
                 None
             }
-            Self::LockedOut { retry_after_secs } => Some((
+            Self::Service(ServiceError::LockedOut { retry_after_secs }) => Some((
                 header::RETRY_AFTER,
                 HeaderValue::from(retry_after_secs.max(1)),
             )),
-            Self::Unavailable => Some((header::RETRY_AFTER, HeaderValue::from_static("5"))),
+            Self::Service(ServiceError::Unavailable) => {
+                Some((header::RETRY_AFTER, HeaderValue::from_static("5")))
+            }
             _ => None,
         };
         problem.into_response_with(retry_after)

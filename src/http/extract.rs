@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::http::error::{AppError, FieldError};
+use crate::services::error::ServiceError;
 
 /// JSON body limit for every route but image upload.
 pub const JSON_LIMIT: usize = 64 * 1024;
@@ -239,7 +240,7 @@ impl Checks {
         if self.errors.is_empty() {
             Ok(())
         } else {
-            Err(AppError::Validation(self.errors))
+            Err(ServiceError::Validation(self.errors).into())
         }
     }
 }

@@ -116,30 +116,29 @@ async fn replay(app: &App, tenant_id: Uuid, key: &str, fingerprint: &[u8]) -> Re
     let row = match row {
         Ok(Some(row)) => row,
         Ok(None) => {
-            return AppError::Conflict {
-                code: "idempotency_key_in_use",
-                detail: "a request with this Idempotency-Key just finished failing; retry it"
-                    .into(),
-            }
+            return AppError::conflict(
+                "idempotency_key_in_use",
+                "a request with this Idempotency-Key just finished failing; retry it",
+            )
             .into_response()
         }
         Err(e) => return AppError::from(e).into_response(),
     };
     let stored_hash: Vec<u8> = row.get("request_hash");
     if stored_hash != fingerprint {
-        return AppError::Validation(vec![crate::http::error::FieldError::new(
+        return AppError::invalid(
             "Idempotency-Key",
             "was already used for a different request",
-        )])
+        )
         .into_response();
     }
     let status: Option<i32> = row.get("status_code");
     let body: Option<Vec<u8>> = row.get("response_body");
     let (Some(status), Some(body)) = (status, body) else {
-        return AppError::Conflict {
-            code: "idempotency_key_in_use",
-            detail: "a request with this Idempotency-Key is still being processed".into(),
-        }
+        return AppError::conflict(
+            "idempotency_key_in_use",
+            "a request with this Idempotency-Key is still being processed",
+        )
         .into_response();
     };
     let status = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK);

@@ -100,7 +100,7 @@ impl FromRequestParts<App> for PortalSession {
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> AppResult<Self> {
         let tenant = PortalTenant::from_request_parts(parts, app).await?;
-        let token = bearer(parts).ok_or(AppError::Unauthorized)?.to_string();
+        let token = bearer(parts).ok_or(AppError::unauthorized())?.to_string();
         let session = portal::sessions::authenticate(&tenant.scope, &token).await?;
         tenant.require_active(app).await?;
         let user = app
@@ -114,7 +114,7 @@ impl FromRequestParts<App> for PortalSession {
             .state
             .account
             .filter(Account::can_log_in)
-            .ok_or(AppError::Unauthorized)?;
+            .ok_or(AppError::unauthorized())?;
         Ok(Self {
             tenant,
             session,

@@ -20,7 +20,7 @@ pub async fn healthz() -> Json<serde_json::Value> {
 pub async fn readyz(State(app): State<App>) -> Response {
     match migrations_applied(app.pool()).await {
         Ok(true) => Json(json!({"status": "ready"})).into_response(),
-        Err(e) if is_unavailable(&e) => AppError::Unavailable.into_response(),
+        Err(e) if is_unavailable(&e) => AppError::unavailable().into_response(),
         // No migrations table yet, or not every migration applied.
         Ok(false) | Err(_) => Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -21,6 +21,7 @@ use crate::http::extract::{checked, Checks, JsonBody};
 use crate::http::portal_auth::{PortalSession, PortalTenant};
 use crate::portal;
 use crate::reads::{self, contracts::ContractView, items::ClientItem};
+use crate::services::error::ServiceError;
 use crate::services::{contracts, portal as service};
 
 /// Actor recorded for commands started by following an e-mailed link.
@@ -119,7 +120,7 @@ pub async fn login(
     JsonBody(body): JsonBody<LoginBody>,
 ) -> AppResult<Json<SessionIssued>> {
     if body.username.len() > 256 || body.password.len() > 1024 {
-        return Err(AppError::InvalidCredentials);
+        return Err(ServiceError::InvalidCredentials.into());
     }
     let meta = tenant.meta("portal".into());
     let session = portal::login(&app, &tenant.scope, &meta, &body.username, body.password).await?;
