@@ -167,7 +167,6 @@ pub async fn list_clients(
     Ok(Json(ClientPage { items, next_cursor }))
 }
 
-/// `min_position`: absent, or a position ≥ 0.
 #[utoipa::path(get, path = "/api/v1/clients/{id}", tag = "clients", params(("id" = Uuid, Path), MinPosition),
     responses((status = 200, body = ClientDetail), (status = 404, body = Problem), (status = 504, body = Problem)),
     security(("staff_token" = [])))]

@@ -51,6 +51,7 @@ impl From<crate::store::Committed<uuid::Uuid>> for Created {
     }
 }
 
+/// `min_position`: absent, or a position ≥ 0.
 pub fn parse_position(raw: Option<&str>) -> Result<Option<i64>, String> {
     match raw.map(str::parse::<i64>) {
         None => Ok(None),
