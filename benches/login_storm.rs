@@ -111,7 +111,8 @@ async fn main() -> anyhow::Result<()> {
         issue_staff_token(&app, &slug, aggregates::tenant::StaffRole::Staff, None).await?;
     let meta = CommandMeta {
         tenant_id,
-        actor: "operator".into(),
+        actor: eventlog::Actor::operator(),
+        via_token: None,
         request_id: "bench".into(),
         client_ip: None,
         user_agent: None,

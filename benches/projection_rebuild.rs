@@ -106,7 +106,8 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let meta = portal_accounts::store::CommandMeta {
         tenant_id: tenant,
-        actor: "system".into(),
+        actor: eventlog::Actor::system(),
+        via_token: None,
         request_id: "bench".into(),
         client_ip: None,
         user_agent: None,

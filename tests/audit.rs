@@ -116,10 +116,11 @@ async fn the_log_pages_in_order_with_who_and_when() {
         .iter()
         .find(|e| e["event_type"] == "ClientInvited")
         .unwrap();
-    assert!(invited["actor"]
-        .as_str()
-        .unwrap()
-        .starts_with("staff_token:"));
+    // The person behind the command, by name, and the token used.
+    assert!(invited["actor"].as_str().unwrap().starts_with("staff:"));
+    assert_eq!(invited["actor_kind"], "staff");
+    assert_eq!(invited["actor_name"], "test");
+    assert!(invited["via_token"].as_str().is_some());
     assert!(invited["request_id"]
         .as_str()
         .is_some_and(|r| !r.is_empty()));
@@ -436,7 +437,7 @@ async fn the_hash_chain_detects_altered_deleted_and_reordered_events() {
     // An altered payload.
     let altered = s.tenant().await;
     history(&s, &altered).await;
-    let target = nth_position(altered.id, 7).await;
+    let target = nth_position(altered.id, altered.setup_events + 2).await;
     tamper(
         &s,
         &format!("UPDATE events SET payload = jsonb_set(payload, '{{ClientRegistered,display_name}}', '\"Tampered Name\"') WHERE tenant_id = $1 AND global_position = {target} AND event_type = 'ClientRegistered'"),
@@ -453,8 +454,8 @@ async fn the_hash_chain_detects_altered_deleted_and_reordered_events() {
     // A deleted event: the next one no longer links.
     let deleted = s.tenant().await;
     history(&s, &deleted).await;
-    let victim = nth_position(deleted.id, 8).await;
-    let next = nth_position(deleted.id, 9).await;
+    let victim = nth_position(deleted.id, deleted.setup_events + 3).await;
+    let next = nth_position(deleted.id, deleted.setup_events + 4).await;
     tamper(
         &s,
         &format!("DELETE FROM events WHERE tenant_id = $1 AND global_position = {victim}"),
@@ -471,9 +472,10 @@ async fn the_hash_chain_detects_altered_deleted_and_reordered_events() {
     // Two events swapped in the chain.
     let reordered = s.tenant().await;
     history(&s, &reordered).await;
+    let (first, second) = (reordered.setup_events + 3, reordered.setup_events + 4);
     let (a, b) = (
-        nth_position(reordered.id, 8).await,
-        nth_position(reordered.id, 9).await,
+        nth_position(reordered.id, first).await,
+        nth_position(reordered.id, second).await,
     );
     tamper(
         &s,
@@ -483,13 +485,17 @@ async fn the_hash_chain_detects_altered_deleted_and_reordered_events() {
     .await;
     tamper(
         &s,
-        &format!("UPDATE events SET chain_seq = 8 WHERE tenant_id = $1 AND global_position = {b}"),
+        &format!(
+            "UPDATE events SET chain_seq = {first} WHERE tenant_id = $1 AND global_position = {b}"
+        ),
         reordered.id,
     )
     .await;
     tamper(
         &s,
-        &format!("UPDATE events SET chain_seq = 9 WHERE tenant_id = $1 AND global_position = {a}"),
+        &format!(
+            "UPDATE events SET chain_seq = {second} WHERE tenant_id = $1 AND global_position = {a}"
+        ),
         reordered.id,
     )
     .await;
@@ -554,8 +560,8 @@ async fn exporting_a_large_log_streams_in_flat_memory() {
     }
     assert_eq!(
         lines,
-        EVENTS + 5,
-        "every event, the tenant's own five included"
+        EVENTS + t.setup_events,
+        "every event, the tenant's own setup included"
     );
     assert!(bytes > 100_000_000, "the export is large ({bytes} bytes)");
     let growth = peak.saturating_sub(before);
@@ -569,7 +575,7 @@ async fn exporting_a_large_log_streams_in_flat_memory() {
     let v = verify(&s, &t).await;
     assert_eq!(
         (v["ok"].as_bool(), v["checked"].as_i64()),
-        (Some(true), Some(EVENTS + 5)),
+        (Some(true), Some(EVENTS + t.setup_events)),
         "{v}"
     );
     tamper(

@@ -329,7 +329,7 @@ proptest! {
             let app = app(pool.clone());
             let slug = format!("p-{}", Uuid::now_v7().simple());
             let tenant = portal_accounts::services::tenants::create_tenant(&app, &slug, "Prop").await.unwrap();
-            let meta = CommandMeta { tenant_id: tenant, actor: "system".into(), request_id: "prop".into(), client_ip: None, user_agent: None, command: "" };
+            let meta = CommandMeta { tenant_id: tenant, actor: eventlog::Actor::system(), via_token: None, request_id: "prop".into(), client_ip: None, user_agent: None, command: "" };
             run(&app, &meta, &ops).await;
             caught_up(&pool).await;
             let live = snapshot(&pool, Some(tenant)).await;

@@ -105,7 +105,8 @@ async fn the_documented_reports_answer_correctly() {
         if title == "One" {
             let meta = CommandMeta {
                 tenant_id: t.id,
-                actor: format!("portal_user:{user}"),
+                actor: eventlog::Actor::new(eventlog::ActorKind::PortalUser, Some(user), None),
+                via_token: None,
                 request_id: "report-test".into(),
                 client_ip: Some("127.0.0.1".into()),
                 user_agent: None,

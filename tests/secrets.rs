@@ -135,6 +135,36 @@ async fn no_secret_reaches_events_metadata_notifications_or_logs() {
         id_of(&staff_made_session, "session_token"),
         t.staff.clone(),
     ]);
+
+    // Staff tokens of every kind: a personal one issued over the API and a service token
+    // acting for a named person; their secrets and stored hashes must not leak either.
+    let admin = s.staff(&t.admin);
+    let member = admin
+        .add_member("Pat Secret", "pat@firm.example", "staff")
+        .await;
+    let (_, personal) = admin
+        .issue_token(json!({"label": "laptop", "staff_id": member}))
+        .await;
+    let (_, service) = admin.issue_token(json!({"label": "staff UI"})).await;
+    let (status, _) = send(
+        s.request(Method::POST, "/api/v1/clients", &service)
+            .header("x-acting-staff", member.to_string())
+            .json(&json!({"display_name": "Via Service", "kind": "organisation"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, _) = s
+        .call(Method::GET, "/api/v1/clients", &personal, None)
+        .await;
+    assert_eq!(status, 200);
+    let token_hashes: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT token_hash FROM staff_tokens WHERE tenant_id = $1")
+            .bind(t.id)
+            .fetch_all(s.pool())
+            .await
+            .unwrap();
+    secrets.extend([personal, service, t.admin.clone()]);
+    secrets.extend(token_hashes.iter().map(hex::encode));
     let hashes: Vec<String> =
         sqlx::query_scalar("SELECT password_hash FROM portal_credentials WHERE tenant_id = $1")
             .bind(t.id)

@@ -114,8 +114,7 @@ async fn items_prices_images_and_assignment() {
     let events = events_of_tenant(s.pool(), t.id).await;
     let types: Vec<&str> = events
         .iter()
-        .skip(1)
-        .filter(|e| e.aggregate_type != "tenant")
+        .filter(|e| !matches!(e.aggregate_type.as_str(), "tenant" | "staff_member"))
         .map(|e| e.event_type.as_str())
         .collect();
     assert_eq!(

@@ -152,10 +152,9 @@ async fn registering_changing_and_inviting_a_client() {
     for e in events.iter().filter(|e| e.aggregate_type == "client") {
         let m = &e.metadata;
         assert_eq!(m["tenant_id"], t.id.to_string());
-        assert!(
-            m["actor"].as_str().unwrap().starts_with("staff_token:"),
-            "{m}"
-        );
+        assert_eq!(m["actor"]["kind"], "staff", "{m}");
+        assert_eq!(m["actor"]["name"], "test", "{m}");
+        assert!(m["via_token"].as_str().is_some(), "{m}");
         assert!(!m["request_id"].as_str().unwrap().is_empty());
         assert_eq!(m["client_ip"], "127.0.0.1");
         assert!(m["command"].as_str().unwrap().len() > 3);

@@ -59,6 +59,10 @@ pub enum DomainError {
     ContractVoided,
     #[error("the contract's content has changed since it was shown")]
     ContentChanged,
+    #[error("the staff member is already disabled")]
+    StaffMemberAlreadyDisabled,
+    #[error("the staff member is not disabled")]
+    StaffMemberNotDisabled,
 }
 
 impl DomainError {
@@ -88,6 +92,8 @@ impl DomainError {
             Self::ContractAlreadySigned => "contract_already_signed",
             Self::ContractVoided => "contract_voided",
             Self::ContentChanged => "content_changed",
+            Self::StaffMemberAlreadyDisabled => "already_disabled",
+            Self::StaffMemberNotDisabled => "not_disabled",
         }
     }
 

@@ -9,6 +9,7 @@ use crate::client::{Client, ClientEvent, ClientEventKind};
 use crate::contract::{Contract, ContractEvent, ContractEventKind};
 use crate::item::{Item, ItemEvent, ItemEventKind};
 use crate::portal_user::{PortalUser, PortalUserEvent, PortalUserEventKind};
+use crate::staff_member::{StaffMember, StaffMemberEvent, StaffMemberEventKind};
 use crate::tenant::{Tenant, TenantEvent, TenantEventKind};
 
 /// An event of any aggregate.
@@ -19,6 +20,7 @@ pub enum AnyEvent {
     Item(ItemEvent),
     Contract(ContractEvent),
     Tenant(TenantEvent),
+    StaffMember(StaffMemberEvent),
 }
 
 /// Why a stored payload is not an event this code knows.
@@ -52,6 +54,7 @@ impl AnyEvent {
             Item::TYPE => Self::Item(of::<Item>(payload)?),
             Contract::TYPE => Self::Contract(of::<Contract>(payload)?),
             Tenant::TYPE => Self::Tenant(of::<Tenant>(payload)?),
+            StaffMember::TYPE => Self::StaffMember(of::<StaffMember>(payload)?),
             other => return Err(DecodeError::UnknownStreamType(other.to_string())),
         })
     }
@@ -68,6 +71,7 @@ impl AnyEvent {
             Self::Item(e) => EventKind::Item(e.into()),
             Self::Contract(e) => EventKind::Contract(e.into()),
             Self::Tenant(e) => EventKind::Tenant(e.into()),
+            Self::StaffMember(e) => EventKind::StaffMember(e.into()),
         }
     }
 }
@@ -80,6 +84,7 @@ pub enum EventKind {
     Item(ItemEventKind),
     Contract(ContractEventKind),
     Tenant(TenantEventKind),
+    StaffMember(StaffMemberEventKind),
 }
 
 impl EventKind {
@@ -91,6 +96,7 @@ impl EventKind {
             Self::Item(k) => k.into(),
             Self::Contract(k) => k.into(),
             Self::Tenant(k) => k.into(),
+            Self::StaffMember(k) => k.into(),
         }
     }
 
@@ -102,6 +108,7 @@ impl EventKind {
             Self::Item(_) => Item::TYPE,
             Self::Contract(_) => Contract::TYPE,
             Self::Tenant(_) => Tenant::TYPE,
+            Self::StaffMember(_) => StaffMember::TYPE,
         }
     }
 }
@@ -120,7 +127,8 @@ kind_from!(
     PortalUser(PortalUserEventKind),
     Item(ItemEventKind),
     Contract(ContractEventKind),
-    Tenant(TenantEventKind)
+    Tenant(TenantEventKind),
+    StaffMember(StaffMemberEventKind)
 );
 
 /// The names of a list of event kinds, e.g.

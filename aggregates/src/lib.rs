@@ -9,6 +9,7 @@ pub mod events;
 pub mod ids;
 pub mod item;
 pub mod portal_user;
+pub mod staff_member;
 pub mod tenant;
 pub mod upcasting;
 pub mod values;

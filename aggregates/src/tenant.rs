@@ -1,6 +1,9 @@
 //! A tenant: one firm. Its portal on/off setting and the staff tokens issued for it (the
 //! token hashes live outside the log; the log records that a token was issued, and to whom).
 
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
@@ -28,6 +31,18 @@ impl StaffRole {
             _ => Err("must be one of admin, staff, auditor, reporting".into()),
         }
     }
+    /// What both roles allow: a token never does more than its person may, nor a person
+    /// more than the token allows. Staff (writes, no audit) and auditor (audit, no writes)
+    /// share only reading, which is the reporting role.
+    pub fn lower(self, other: Self) -> Self {
+        use StaffRole::*;
+        match (self, other) {
+            (Admin, r) | (r, Admin) => r,
+            (r, s) if r == s => r,
+            _ => Reporting,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Admin => "admin",
@@ -51,7 +66,26 @@ pub enum TenantCommand {
         token_id: Uuid,
         role: StaffRole,
         label: Option<String>,
+        holder: TokenHolder,
+        expires_at: Option<DateTime<Utc>>,
     },
+    RevokeStaffToken {
+        token_id: Uuid,
+    },
+}
+
+/// Whom a token acts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum TokenHolder {
+    /// A token from before staff members existed: it names no person (its label does).
+    #[default]
+    Unnamed,
+    /// A personal token: it acts as this staff member.
+    Member { staff_id: Uuid },
+    /// A service token (a staff UI backend): each command names its person in
+    /// `X-Acting-Staff`.
+    Service,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, IntoStaticStr, EnumDiscriminants)]
@@ -68,6 +102,14 @@ pub enum TenantEvent {
         token_id: Uuid,
         role: StaffRole,
         label: Option<String>,
+        /// Absent in events from before staff members: an unnamed token.
+        #[serde(default)]
+        holder: TokenHolder,
+        #[serde(default)]
+        expires_at: Option<DateTime<Utc>>,
+    },
+    StaffTokenRevoked {
+        token_id: Uuid,
     },
 }
 
@@ -85,6 +127,8 @@ pub struct Tenant {
     pub slug: Option<String>,
     /// Portals are on unless the firm switches theirs off.
     pub portal_inactive: bool,
+    /// Every token issued, and whether it has been revoked.
+    pub tokens: BTreeMap<Uuid, bool>,
 }
 
 impl Aggregate for Tenant {
@@ -122,13 +166,32 @@ impl Aggregate for Tenant {
                 token_id,
                 role,
                 label,
+                holder,
+                expires_at,
             } => {
+                if self.tokens.contains_key(&token_id) {
+                    return Err(DomainError::AlreadyExists("token"));
+                }
                 let issued = TenantEvent::StaffTokenIssued {
                     token_id,
                     role,
                     label,
+                    holder,
+                    expires_at,
                 };
                 sink.write(issued, self).await;
+                Ok(())
+            }
+            TenantCommand::RevokeStaffToken { token_id } => {
+                match self.tokens.get(&token_id) {
+                    None => return Err(DomainError::NotFound("token")),
+                    // Revoking again changes nothing and writes nothing.
+                    Some(revoked) if *revoked => {}
+                    Some(_) => {
+                        sink.write(TenantEvent::StaffTokenRevoked { token_id }, self)
+                            .await
+                    }
+                }
                 Ok(())
             }
         }
@@ -138,7 +201,12 @@ impl Aggregate for Tenant {
         match event {
             TenantEvent::TenantCreated { slug, .. } => self.slug = Some(slug),
             TenantEvent::PortalActivationChanged { active } => self.portal_inactive = !active,
-            TenantEvent::StaffTokenIssued { .. } => {}
+            TenantEvent::StaffTokenIssued { token_id, .. } => {
+                self.tokens.insert(token_id, false);
+            }
+            TenantEvent::StaffTokenRevoked { token_id } => {
+                self.tokens.insert(token_id, true);
+            }
         }
     }
 }
@@ -185,6 +253,70 @@ mod tests {
             .when_async(TenantCommand::SetPortalActive { active: false })
             .await
             .then_expect_events(vec![TenantEvent::PortalActivationChanged { active: false }]);
+    }
+
+    fn issued(token: u128) -> TenantEvent {
+        TenantEvent::StaffTokenIssued {
+            token_id: Uuid::from_u128(token),
+            role: StaffRole::Staff,
+            label: None,
+            holder: TokenHolder::Service,
+            expires_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_is_revoked_once_and_unknown_tokens_are_not_found() {
+        let revoke = TenantCommand::RevokeStaffToken {
+            token_id: Uuid::from_u128(7),
+        };
+        Given::with(())
+            .given(vec![created(), issued(7)])
+            .when_async(revoke.clone())
+            .await
+            .then_expect_events(vec![TenantEvent::StaffTokenRevoked {
+                token_id: Uuid::from_u128(7),
+            }]);
+        Given::with(())
+            .given(vec![
+                created(),
+                issued(7),
+                TenantEvent::StaffTokenRevoked {
+                    token_id: Uuid::from_u128(7),
+                },
+            ])
+            .when_async(revoke.clone())
+            .await
+            .then_expect_events(vec![]);
+        Given::with(())
+            .given(vec![created()])
+            .when_async(revoke)
+            .await
+            .then_expect_error(DomainError::NotFound("token"));
+    }
+
+    #[test]
+    fn the_lower_of_two_roles_allows_what_both_allow() {
+        use StaffRole::*;
+        assert_eq!(Admin.lower(Staff), Staff);
+        assert_eq!(Auditor.lower(Admin), Auditor);
+        assert_eq!(Staff.lower(Staff), Staff);
+        assert_eq!(Staff.lower(Auditor), Reporting);
+        assert_eq!(Reporting.lower(Admin), Reporting);
+    }
+
+    #[test]
+    fn token_events_from_before_staff_members_read_as_unnamed() {
+        let old = serde_json::json!({"StaffTokenIssued": {"token_id": "0195a6a0-0000-7000-8000-000000000001", "role": "admin", "label": "me"}});
+        let event: TenantEvent = serde_json::from_value(old).unwrap();
+        assert!(matches!(
+            event,
+            TenantEvent::StaffTokenIssued {
+                holder: TokenHolder::Unnamed,
+                expires_at: None,
+                ..
+            }
+        ));
     }
 
     #[tokio::test]

@@ -72,6 +72,10 @@ text_value!(
     SignerName, 1, 200, "signer name"
 );
 text_value!(
+    /// A staff member's name as auditors read it.
+    PersonName, 1, 200, "name"
+);
+text_value!(
     /// Why staff disabled a login or voided a contract.
     Reason, 1, 500, "reason"
 );

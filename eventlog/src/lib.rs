@@ -4,10 +4,12 @@
 //! `envelope`, and every SQL statement that looks inside a payload's JSON lives in
 //! `queries`, with event names taken from the domain's event kinds.
 
+pub mod actor;
 pub mod decode;
 pub mod envelope;
 pub mod queries;
 
+pub use actor::{Actor, ActorKind};
 pub use decode::{decode, replay_json, upcast, DecodeError};
 pub use envelope::{event_of_row, Envelope, ENVELOPE_COLUMNS};
 

@@ -6,7 +6,8 @@ use aggregates::contract::ContractEvent;
 use aggregates::events::AnyEvent;
 use aggregates::item::ItemEvent;
 use aggregates::portal_user::{Origin, PasswordMethod, PortalUserEvent};
-use aggregates::tenant::TenantEvent;
+use aggregates::staff_member::StaffMemberEvent;
+use aggregates::tenant::{TenantEvent, TokenHolder};
 use aggregates::values::{Money, Reason};
 use chrono::{DateTime, SecondsFormat, Utc};
 
@@ -42,6 +43,7 @@ pub fn summary(event: &AnyEvent) -> String {
         AnyEvent::Item(e) => item(e),
         AnyEvent::Contract(e) => contract(e),
         AnyEvent::Tenant(e) => tenant(e),
+        AnyEvent::StaffMember(e) => staff_member(e),
     }
 }
 
@@ -201,11 +203,39 @@ fn tenant(e: &TenantEvent) -> String {
             token_id,
             role,
             label,
-        } => format!(
-            "Staff token {token_id} issued with role {} ({})",
-            role.as_str(),
-            or(label.as_ref(), "no label")
+            holder,
+            expires_at,
+        } => {
+            let holder = match holder {
+                TokenHolder::Member { staff_id } => format!("for staff member {staff_id}"),
+                TokenHolder::Service => "for a service".to_string(),
+                TokenHolder::Unnamed => "for no named person".to_string(),
+            };
+            let until = expires_at.as_ref().map_or("no expiry".to_string(), time);
+            format!(
+                "Staff token {token_id} issued {holder} with role {} ({}), valid until {until}",
+                role.as_str(),
+                or(label.as_ref(), "no label")
+            )
+        }
+        TenantEvent::StaffTokenRevoked { token_id } => format!("Staff token {token_id} revoked"),
+    }
+}
+
+fn staff_member(e: &StaffMemberEvent) -> String {
+    use StaffMemberEvent as E;
+    match e {
+        E::StaffMemberCreated { name, email, role } => format!(
+            "Staff member \"{name}\" ({email}) added with role {}",
+            role.as_str()
         ),
+        E::StaffMemberRenamed { name } => format!("Staff member renamed to \"{name}\""),
+        E::StaffMemberEmailChanged { email } => format!("Staff member's e-mail changed to {email}"),
+        E::StaffMemberRoleChanged { role } => {
+            format!("Staff member's role changed to {}", role.as_str())
+        }
+        E::StaffMemberDisabled {} => "Staff member disabled; their tokens stop working".to_string(),
+        E::StaffMemberEnabled {} => "Staff member enabled again".to_string(),
     }
 }
 

@@ -15,6 +15,9 @@ use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 
+use eventlog::Actor;
+use uuid::Uuid;
+
 use crate::auth::TenantScope;
 
 use crate::reads::error::{ReadError, ReadResult};
@@ -32,7 +35,16 @@ pub struct AuditEvent {
     pub event_type: String,
     pub event_version: String,
     pub recorded_at: DateTime<Utc>,
+    /// Who, as `kind:id` (`staff:…`, `portal_user:…`) or a bare kind (`operator`, `system`).
     pub actor: Option<String>,
+    /// staff, portal_user, operator or system.
+    pub actor_kind: Option<String>,
+    pub actor_id: Option<Uuid>,
+    /// The person's name when the event was written (events from before staff members
+    /// name only their token: see `via_token`).
+    pub actor_name: Option<String>,
+    /// The staff token the command came with.
+    pub via_token: Option<Uuid>,
     pub request_id: Option<String>,
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
@@ -59,6 +71,7 @@ fn from_row(row: &PgRow) -> Result<AuditEvent, sqlx::Error> {
     let stored: Value = row.try_get("payload")?;
     let metadata: Value = row.try_get("metadata")?;
     let payload = stored.get(&event_type).cloned().unwrap_or(stored);
+    let actor = Actor::of_metadata(&metadata);
     let summary = match eventlog::event_of_row(row) {
         Ok(event) => describe::summary(&event),
         Err(e) => format!("{event_type} (not readable by this version: {e})"),
@@ -74,7 +87,11 @@ fn from_row(row: &PgRow) -> Result<AuditEvent, sqlx::Error> {
         event_type,
         event_version: row.try_get("event_version")?,
         recorded_at: row.try_get("recorded_at")?,
-        actor: meta("actor"),
+        actor: actor.as_ref().map(|(a, _)| a.reference()),
+        actor_kind: actor.as_ref().map(|(a, _)| a.kind.as_str().to_string()),
+        actor_id: actor.as_ref().and_then(|(a, _)| a.id),
+        actor_name: actor.as_ref().and_then(|(a, _)| a.name.clone()),
+        via_token: actor.as_ref().and_then(|(_, via)| *via),
         request_id: meta("request_id"),
         client_ip: meta("client_ip"),
         user_agent: meta("user_agent"),
@@ -100,18 +117,45 @@ async fn chain_cursor(scope: &TenantScope, after: i64) -> ReadResult<i64> {
     .await?)
 }
 
+/// Which events an auditor asks for; every part is optional.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// A staff member, portal user or token id (events from before staff members match
+    /// by the token or portal user they name).
+    pub actor: Option<Uuid>,
+    pub stream_id: Option<String>,
+    pub event_type: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    /// Exclusive.
+    pub to: Option<DateTime<Utc>>,
+}
+
 pub async fn events_page(
     scope: &TenantScope,
     after: i64,
     limit: i64,
+    filter: &EventFilter,
 ) -> ReadResult<Vec<AuditEvent>> {
     let from = chain_cursor(scope, after).await?;
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM events WHERE tenant_id = $1 AND chain_seq > $2 ORDER BY chain_seq LIMIT $3"
+        "SELECT {COLUMNS} FROM events
+          WHERE tenant_id = $1 AND chain_seq > $2
+            AND ($4::text IS NULL OR metadata #>> '{{actor,id}}' = $4 OR metadata ->> 'via_token' = $4
+                 OR metadata ->> 'actor' IN ('staff_token:' || $4, 'portal_user:' || $4))
+            AND ($5::text IS NULL OR aggregate_id = $5)
+            AND ($6::text IS NULL OR event_type = $6)
+            AND ($7::timestamptz IS NULL OR recorded_at >= $7)
+            AND ($8::timestamptz IS NULL OR recorded_at < $8)
+          ORDER BY chain_seq LIMIT $3"
     ))
     .bind(scope.id())
     .bind(from)
     .bind(limit)
+    .bind(filter.actor.map(|a| a.to_string()))
+    .bind(&filter.stream_id)
+    .bind(&filter.event_type)
+    .bind(filter.from)
+    .bind(filter.to)
     .fetch_all(scope.pool())
     .await?;
     Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)

@@ -11,13 +11,14 @@ use crate::app::App;
 use crate::http::error::{AppError, AppResult};
 use crate::store::CommandMeta;
 
-pub use crate::auth::staff::Staff;
+pub use crate::auth::staff::{Purpose, Staff};
 
-/// The metadata of a command a staff token runs.
+/// The metadata of a command a staff request runs: the person, and the token used.
 pub fn staff_meta(staff: &Staff, origin: Origin) -> CommandMeta {
     CommandMeta {
         tenant_id: staff.tenant_id(),
-        actor: format!("staff_token:{}", staff.token_id),
+        actor: staff.actor.clone(),
+        via_token: Some(staff.token_id),
         request_id: origin.request_id,
         client_ip: origin.client_ip,
         user_agent: origin.user_agent,
@@ -32,10 +33,21 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// The staff token a request carries, authenticated; its tenant goes on the request's span.
-pub async fn authenticate(app: &App, parts: &Parts) -> AppResult<Staff> {
+/// The person a service token's request names.
+pub const ACTING_STAFF: &str = "x-acting-staff";
+
+/// The staff request, authenticated; its tenant goes on the request's span.
+pub async fn authenticate(app: &App, parts: &Parts, purpose: Purpose) -> AppResult<Staff> {
     let token = bearer(parts).ok_or(AppError::unauthorized())?;
-    let staff = crate::auth::staff::authenticate(app, token).await?;
+    let acting = match parts.headers.get(ACTING_STAFF) {
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| AppError::NotFound("staff member"))?,
+        ),
+        None => None,
+    };
+    let staff = crate::auth::staff::authenticate(app, token, acting, purpose).await?;
     tracing::Span::current().record("tenant", tracing::field::display(staff.tenant_id()));
     Ok(staff)
 }
@@ -47,7 +59,7 @@ impl FromRequestParts<App> for Writer {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> AppResult<Self> {
-        let staff = authenticate(app, parts).await?;
+        let staff = authenticate(app, parts, Purpose::Command).await?;
         staff.allow(&[StaffRole::Admin, StaffRole::Staff])?;
         Ok(Self(staff_meta(&staff, Origin::from_parts(parts))))
     }
@@ -60,7 +72,7 @@ impl FromRequestParts<App> for Admin {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> AppResult<Self> {
-        let staff = authenticate(app, parts).await?;
+        let staff = authenticate(app, parts, Purpose::Command).await?;
         staff.allow(&[StaffRole::Admin])?;
         Ok(Self(staff_meta(&staff, Origin::from_parts(parts))))
     }
@@ -73,7 +85,7 @@ impl FromRequestParts<App> for Reader {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> AppResult<Self> {
-        Ok(Self(authenticate(app, parts).await?))
+        Ok(Self(authenticate(app, parts, Purpose::Read).await?))
     }
 }
 
@@ -84,7 +96,7 @@ impl FromRequestParts<App> for Auditor {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> AppResult<Self> {
-        let staff = authenticate(app, parts).await?;
+        let staff = authenticate(app, parts, Purpose::Read).await?;
         staff.allow(&[StaffRole::Admin, StaffRole::Auditor])?;
         Ok(Self(staff))
     }

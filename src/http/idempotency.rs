@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::auth::authenticate;
+use super::auth::{authenticate, Purpose};
 use crate::app::App;
 use crate::http::error::{AppError, PROBLEM_JSON};
 
@@ -43,7 +43,7 @@ async fn run(app: &App, request: Request, next: Next) -> Result<Response, Respon
     let (parts, body) = request.into_parts();
     // Without valid credentials there is no tenant to keep the key under: let the route
     // answer 401 as usual.
-    let Ok(staff) = authenticate(app, &parts).await else {
+    let Ok(staff) = authenticate(app, &parts, Purpose::Read).await else {
         return Ok(next.run(Request::from_parts(parts, body)).await);
     };
     let bytes = to_bytes(body, BUFFER_LIMIT).await.map_err(|_| {

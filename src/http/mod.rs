@@ -29,7 +29,7 @@ use crate::http::error::{Problem, PROBLEM_JSON};
 use crate::runtime::telemetry;
 use routes::{
     audit, client_items, clients, contracts, invitations, items, link_pages, ops, portal,
-    portal_users, settings,
+    portal_users, settings, staff, tokens,
 };
 
 /// Every documented route, with its OpenAPI description.
@@ -66,6 +66,12 @@ pub fn api_routes() -> OpenApiRouter<App> {
         .routes(routes!(contracts::void_contract))
         .routes(routes!(contracts::get_contract))
         .routes(routes!(settings::set_portal))
+        .routes(routes!(staff::create_staff_member, staff::list_staff))
+        .routes(routes!(staff::get_staff_member, staff::change_staff_member))
+        .routes(routes!(staff::disable_staff_member))
+        .routes(routes!(staff::enable_staff_member))
+        .routes(routes!(tokens::issue_token, tokens::list_tokens))
+        .routes(routes!(tokens::revoke_token))
         .routes(routes!(audit::events))
         .routes(routes!(audit::client_history))
         .routes(routes!(audit::stream_as_of))

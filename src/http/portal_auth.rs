@@ -9,6 +9,8 @@ use uuid::Uuid;
 
 use super::auth::bearer;
 use super::extract::Origin;
+use eventlog::{Actor, ActorKind};
+
 use crate::app::App;
 use crate::auth::TenantScope;
 use crate::http::error::{AppError, AppResult};
@@ -28,10 +30,11 @@ impl PortalTenant {
     }
 
     /// Metadata for a command started from the portal by `actor`.
-    pub fn meta(&self, actor: String) -> CommandMeta {
+    pub fn meta(&self, actor: Actor) -> CommandMeta {
         CommandMeta {
             tenant_id: self.scope.id(),
             actor,
+            via_token: None,
             request_id: self.origin.request_id.clone(),
             client_ip: self.origin.client_ip.clone(),
             user_agent: self.origin.user_agent.clone(),
@@ -42,7 +45,7 @@ impl PortalTenant {
     /// Refuses while the firm has its portal switched off (the login itself checks this
     /// in its own query, and records the refusal).
     pub async fn require_active(&self, app: &App) -> AppResult<()> {
-        if portal::portal_active(app, &self.meta("portal".into())).await? {
+        if portal::portal_active(app, &self.meta(anonymous())).await? {
             Ok(())
         } else {
             Err(portal_inactive().into())
@@ -75,6 +78,12 @@ impl FromRequestParts<App> for PortalTenant {
     }
 }
 
+/// A portal visitor not (yet) known as a login: someone following an e-mailed link, or
+/// logging in.
+pub fn anonymous() -> Actor {
+    Actor::new(ActorKind::PortalUser, None, None)
+}
+
 /// A logged-in portal user whose login is still usable, with its account as of now.
 pub struct PortalSession {
     pub tenant: PortalTenant,
@@ -84,8 +93,11 @@ pub struct PortalSession {
 
 impl PortalSession {
     pub fn meta(&self) -> CommandMeta {
-        self.tenant
-            .meta(format!("portal_user:{}", self.session.portal_user_id))
+        self.tenant.meta(Actor::new(
+            ActorKind::PortalUser,
+            Some(self.session.portal_user_id),
+            Some(self.account.username.to_string()),
+        ))
     }
 
     /// Whether this login reaches the client's portal area (access is read from the log,
@@ -105,7 +117,7 @@ impl FromRequestParts<App> for PortalSession {
         tenant.require_active(app).await?;
         let user = app
             .store
-            .reader(&tenant.meta("portal".into()))
+            .reader(&tenant.meta(anonymous()))
             .load::<PortalUser>(session.portal_user_id)
             .await?;
         // Disabling or removing a login ends its sessions in the same commit; this is the

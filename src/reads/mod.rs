@@ -9,6 +9,7 @@ pub mod items;
 pub mod logins;
 pub mod notifications;
 pub mod portal_users;
+pub mod staff;
 
 use std::time::{Duration, Instant};
 

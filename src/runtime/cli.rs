@@ -99,7 +99,9 @@ pub enum TenantCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
-    /// Create a staff token; prints it once (only its hash is stored).
+    /// Create a staff member (named after the label, or --staff-name) with a personal
+    /// token, or with --service a service token; prints the token once (only its hash is
+    /// stored).
     Create {
         /// The tenant's slug.
         #[arg(long)]
@@ -109,6 +111,16 @@ pub enum TokenCommand {
         role: StaffRole,
         #[arg(long)]
         label: Option<String>,
+        /// The new staff member's name (default: the label).
+        #[arg(long)]
+        staff_name: Option<String>,
+        /// The new staff member's e-mail.
+        #[arg(long)]
+        staff_email: Option<String>,
+        /// A service token (for a staff UI backend): no person of its own; every command
+        /// names one in `X-Acting-Staff`.
+        #[arg(long, conflicts_with_all = ["staff_name", "staff_email"])]
+        service: bool,
         #[command(flatten)]
         database: DatabaseConfig,
     },
@@ -232,11 +244,20 @@ pub async fn run(cli: Cli) -> Result<()> {
             tenant,
             role,
             label,
+            staff_name,
+            staff_email,
+            service,
             database,
         }) => {
             crate::runtime::telemetry::init_logging(LogFormat::Text);
+            let spec = tenants::OperatorToken {
+                label,
+                staff_name,
+                staff_email,
+                service,
+            };
             let token = with_app(&database, |app| async move {
-                Ok(tenants::issue_staff_token(&app, &tenant, role, label).await?)
+                Ok(tenants::issue_operator_token(&app, &tenant, role, spec).await?)
             })
             .await?;
             println!("{token}");

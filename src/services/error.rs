@@ -26,6 +26,9 @@ pub enum ServiceError {
     Domain(#[from] DomainError),
     #[error("some fields are invalid")]
     Validation(Vec<FieldError>),
+    /// The request lacks something it must carry (a header, say).
+    #[error("{detail}")]
+    BadRequest { code: &'static str, detail: String },
     #[error("missing or invalid credentials")]
     Unauthorized,
     /// A portal login refused without saying whether the username exists.

@@ -8,6 +8,7 @@ pub mod error;
 pub mod items;
 pub mod portal;
 pub mod portal_users;
+pub mod staff;
 pub mod tenants;
 
 use aggregates::DomainError;

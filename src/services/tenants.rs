@@ -1,18 +1,20 @@
-//! Tenants (firms), their staff tokens and their portal on/off setting.
+//! Tenants (firms), bootstrapping their staff from the CLI, and their portal on/off setting.
 
 use aggregates::tenant::{parse_slug, StaffRole, Tenant, TenantCommand};
+use aggregates::values::{Email, PersonName};
+use eventlog::Actor;
 use uuid::Uuid;
 
-use super::run_on;
+use super::{run_on, staff};
 use crate::app::App;
-use crate::security::{new_staff_token, sha256};
 use crate::services::error::{ServiceError, ServiceResult};
 use crate::store::{CommandMeta, Committed, SideWrite};
 
 fn operator_meta(tenant_id: Uuid, command: &'static str) -> CommandMeta {
     CommandMeta {
         tenant_id,
-        actor: "operator".into(),
+        actor: Actor::operator(),
+        via_token: None,
         request_id: format!("cli-{}", Uuid::now_v7()),
         client_ip: None,
         user_agent: Some("portal-accounts cli".into()),
@@ -51,41 +53,75 @@ pub async fn tenant_id_by_slug(app: &App, slug: &str) -> ServiceResult<Option<Uu
     Ok(scope.map(|s| s.id()))
 }
 
-/// Issues a staff bearer token; the returned string is the only copy there will ever be.
+/// What the operator CLI's `token create` makes.
+#[derive(Debug, Clone, Default)]
+pub struct OperatorToken {
+    pub label: Option<String>,
+    /// The person to create (defaults: named after the label, an `.invalid` address).
+    pub staff_name: Option<String>,
+    pub staff_email: Option<String>,
+    /// A service token (no person; commands name theirs in `X-Acting-Staff`).
+    pub service: bool,
+}
+
+/// Operator tokens live a year unless revoked (staff-issued ones choose, 1–365 days).
+const OPERATOR_TOKEN_DAYS: i64 = 365;
+
+/// Bootstraps a firm's staff from the CLI: a new staff member with `role` and a personal
+/// token for them (or a service token); the returned string is the only copy there will
+/// ever be.
+pub async fn issue_operator_token(
+    app: &App,
+    tenant_slug: &str,
+    role: StaffRole,
+    spec: OperatorToken,
+) -> ServiceResult<String> {
+    let tenant_id = tenant_id_by_slug(app, tenant_slug)
+        .await?
+        .ok_or(ServiceError::NotFound("tenant"))?;
+    let meta = operator_meta(tenant_id, "IssueStaffToken");
+    let staff_id = if spec.service {
+        None
+    } else {
+        let name = spec
+            .staff_name
+            .clone()
+            .or_else(|| spec.label.clone())
+            .unwrap_or_else(|| "Operator".into());
+        let name = PersonName::parse(&name).map_err(|m| ServiceError::invalid("staff_name", m))?;
+        let email = spec
+            .staff_email
+            .clone()
+            .unwrap_or_else(|| format!("no-email@{tenant_slug}.invalid"));
+        let email = Email::parse(&email).map_err(|m| ServiceError::invalid("staff_email", m))?;
+        Some(
+            staff::create_member(app, &meta, name, email, role)
+                .await?
+                .value,
+        )
+    };
+    let new = staff::NewToken {
+        label: spec.label,
+        staff_id,
+        role: Some(role),
+        expires_in_days: OPERATOR_TOKEN_DAYS,
+    };
+    Ok(staff::issue_token(app, &meta, new).await?.value.token)
+}
+
+/// A personal token for a new staff member named after `label` (what the tests' and the
+/// CLI's defaults amount to).
 pub async fn issue_staff_token(
     app: &App,
     tenant_slug: &str,
     role: StaffRole,
     label: Option<String>,
 ) -> ServiceResult<String> {
-    let tenant_id = tenant_id_by_slug(app, tenant_slug)
-        .await?
-        .ok_or(ServiceError::NotFound("tenant"))?;
-    let (token_id, token) = new_staff_token();
-    let token_hash = sha256(token.as_bytes());
-    let meta = operator_meta(tenant_id, "IssueStaffToken");
-    app.store
-        .transact(&meta, tenant_id, |uow| {
-            let (label, token_hash) = (label.clone(), token_hash.clone());
-            Box::pin(async move {
-                let mut tenant = uow.load::<Tenant>(tenant_id).await?;
-                let command = TenantCommand::IssueStaffToken {
-                    token_id,
-                    role,
-                    label: label.clone(),
-                };
-                uow.execute(&mut tenant, command).await?;
-                uow.side_write(SideWrite::StaffToken {
-                    id: token_id,
-                    role: role.as_str(),
-                    label,
-                    token_hash,
-                });
-                Ok::<_, ServiceError>(())
-            })
-        })
-        .await?;
-    Ok(token)
+    let spec = OperatorToken {
+        label,
+        ..OperatorToken::default()
+    };
+    issue_operator_token(app, tenant_slug, role, spec).await
 }
 
 pub async fn set_portal_active(

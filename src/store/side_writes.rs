@@ -1,6 +1,7 @@
 //! Rows that commit or fail together with a command's events: secrets (password hashes,
 //! token hashes), lookups (tenant slugs), images, and ends of sessions.
 
+use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
@@ -26,6 +27,20 @@ pub enum SideWrite {
         role: &'static str,
         label: Option<String>,
         token_hash: Vec<u8>,
+        /// `member`, `service` (or `unnamed`, only for tokens from before staff members).
+        holder: &'static str,
+        staff_member_id: Option<Uuid>,
+        expires_at: Option<DateTime<Utc>>,
+    },
+    /// A revoked token answers 401 from the commit on.
+    RevokeToken { id: Uuid },
+    /// A staff member's current name, e-mail, role and status, for authentication.
+    StaffMember {
+        id: Uuid,
+        name: String,
+        email: String,
+        role: &'static str,
+        disabled: bool,
     },
     /// Ends a portal user's open sessions with the change that makes them invalid (disable,
     /// removal, a new password), so no request is served on the old footing after commit.
@@ -91,17 +106,56 @@ impl SideWrite {
                 role,
                 label,
                 token_hash,
+                holder,
+                staff_member_id,
+                expires_at,
             } => {
                 sqlx::query(
-                "INSERT INTO staff_tokens (id, tenant_id, role, label, token_hash) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(id)
-            .bind(tenant_id)
-            .bind(role)
-            .bind(label)
-            .bind(token_hash)
-            .execute(&mut **tx)
-            .await?;
+                    "INSERT INTO staff_tokens (id, tenant_id, role, label, token_hash, holder, staff_member_id, expires_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(id)
+                .bind(tenant_id)
+                .bind(role)
+                .bind(label)
+                .bind(token_hash)
+                .bind(holder)
+                .bind(staff_member_id)
+                .bind(expires_at)
+                .execute(&mut **tx)
+                .await?;
+            }
+            SideWrite::RevokeToken { id } => {
+                sqlx::query(
+                    "UPDATE staff_tokens SET revoked_at = COALESCE(revoked_at, now())
+                      WHERE id = $1 AND tenant_id = $2",
+                )
+                .bind(id)
+                .bind(tenant_id)
+                .execute(&mut **tx)
+                .await?;
+            }
+            SideWrite::StaffMember {
+                id,
+                name,
+                email,
+                role,
+                disabled,
+            } => {
+                sqlx::query(
+                    "INSERT INTO staff_members (id, tenant_id, name, email, role, disabled)
+                     VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email,
+                         role = EXCLUDED.role, disabled = EXCLUDED.disabled, updated_at = now()",
+                )
+                .bind(id)
+                .bind(tenant_id)
+                .bind(name)
+                .bind(email)
+                .bind(role)
+                .bind(disabled)
+                .execute(&mut **tx)
+                .await?;
             }
             SideWrite::EndSessions {
                 portal_user_id,

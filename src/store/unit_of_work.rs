@@ -7,6 +7,7 @@ use aggregates::ids::TenantId;
 use aggregates::DomainError;
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
+use eventlog::Actor;
 use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -19,8 +20,10 @@ use super::{StoreError, StoreResult};
 #[derive(Debug, Clone)]
 pub struct CommandMeta {
     pub tenant_id: Uuid,
-    /// `staff_token:<id>`, `portal_user:<id>`, `operator` or `system`.
-    pub actor: String,
+    /// The person or process behind the command, named as they are now.
+    pub actor: Actor,
+    /// The staff token the request came with, if any.
+    pub via_token: Option<Uuid>,
     pub request_id: String,
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
@@ -40,6 +43,7 @@ impl CommandMeta {
         serde_json::json!({
             "tenant_id": self.tenant_id,
             "actor": self.actor,
+            "via_token": self.via_token,
             "request_id": self.request_id,
             "client_ip": self.client_ip,
             "user_agent": self.user_agent,

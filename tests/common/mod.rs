@@ -195,8 +195,10 @@ impl Server {
                     .unwrap(),
             );
         }
+        let setup_events = event_count(self.pool(), id).await;
         Tenant {
             id,
+            setup_events,
             slug,
             admin: tokens[0].clone(),
             staff: tokens[1].clone(),
@@ -251,6 +253,8 @@ pub async fn send(req: RequestBuilder) -> (u16, Value) {
 
 pub struct Tenant {
     pub id: Uuid,
+    /// How many events setting the tenant up wrote (the firm, its staff, their tokens).
+    pub setup_events: i64,
     pub slug: String,
     pub admin: String,
     pub staff: String,

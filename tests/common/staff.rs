@@ -5,6 +5,7 @@
 use aggregates::ids::{ClientId, ContractId, ItemId, PortalUserId};
 use reqwest::Method;
 use serde_json::{json, Value};
+use uuid::Uuid;
 
 use super::{id_of, Server};
 
@@ -90,6 +91,22 @@ impl Staff<'_> {
         let path = format!("/api/v1/clients/{client}/items");
         self.ok(Method::POST, &path, Some(json!({"item_id": item})))
             .await
+    }
+
+    /// CreateStaffMember: the member's id.
+    pub async fn add_member(&self, name: &str, email: &str, role: &str) -> Uuid {
+        let body = json!({"name": name, "email": email, "role": role});
+        let created = self.ok(Method::POST, "/api/v1/staff", Some(body)).await;
+        id_of(&created, "id").parse().unwrap()
+    }
+
+    /// IssueStaffToken with `body`: the token's id and its secret.
+    pub async fn issue_token(&self, body: Value) -> (Uuid, String) {
+        let issued = self.ok(Method::POST, "/api/v1/tokens", Some(body)).await;
+        (
+            id_of(&issued, "id").parse().unwrap(),
+            id_of(&issued, "token"),
+        )
     }
 
     /// IssueContract: its id and content hash.

@@ -6,6 +6,7 @@ use axum::extract::{Path, Query};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -15,10 +16,10 @@ use aggregates::ids::{ClientId, PortalUserId};
 
 use crate::audit::replay::{self, AsOf, ReplayedState};
 use crate::audit::verify::{self, Verification};
-use crate::audit::{self, AuditEvent};
+use crate::audit::{self, AuditEvent, EventFilter};
 use crate::http::auth::Auditor;
 use crate::http::error::{AppError, AppResult, Problem};
-use crate::http::extract::PathId;
+use crate::http::extract::{checked, Checks, PathId};
 use crate::reads;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -27,6 +28,47 @@ pub struct EventsQuery {
     pub after: Option<String>,
     /// At most 1000; default 100.
     pub limit: Option<String>,
+    /// Only events by this staff member, portal user or token (id).
+    pub actor: Option<String>,
+    /// Only events of this stream.
+    pub stream_id: Option<String>,
+    /// Only events of this type (`LoginDisabled`, …).
+    pub event_type: Option<String>,
+    /// Only events recorded at or after this time (RFC 3339).
+    pub from: Option<String>,
+    /// Only events recorded before this time (RFC 3339).
+    pub to: Option<String>,
+}
+
+impl EventsQuery {
+    fn filter(&self) -> AppResult<EventFilter> {
+        let mut v = Checks::default();
+        let time = |raw: &str| {
+            DateTime::parse_from_rfc3339(raw)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| "must be an RFC 3339 time".to_string())
+        };
+        let bounded = |raw: &str| {
+            (raw.len() <= 200 && !raw.contains('\0'))
+                .then(|| raw.to_string())
+                .ok_or_else(|| "must be at most 200 characters".to_string())
+        };
+        let actor = v.optional("actor", self.actor.as_deref(), |raw| {
+            Uuid::try_parse(raw).map_err(|_| "must be an id (UUID)".to_string())
+        });
+        let stream_id = v.optional("stream_id", self.stream_id.as_deref(), bounded);
+        let event_type = v.optional("event_type", self.event_type.as_deref(), bounded);
+        let from = v.optional("from", self.from.as_deref(), time);
+        let to = v.optional("to", self.to.as_deref(), time);
+        v.finish()?;
+        Ok(EventFilter {
+            actor: checked(actor),
+            stream_id: checked(stream_id),
+            event_type: checked(event_type),
+            from: checked(from),
+            to: checked(to),
+        })
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -58,7 +100,8 @@ pub async fn events(
 ) -> AppResult<Json<EventsPage>> {
     let after = number(q.after.as_deref(), "after", 0, i64::MAX)?;
     let limit = number(q.limit.as_deref(), "limit", 100, 1000)?.max(1);
-    let events = audit::events_page(&staff.scope, after, limit).await?;
+    let filter = q.filter()?;
+    let events = audit::events_page(&staff.scope, after, limit, &filter).await?;
     let next_after = (events.len() as i64 == limit)
         .then(|| events.last().map(|e| e.position))
         .flatten();

@@ -12,6 +12,8 @@ pub mod ops;
 pub mod portal;
 pub mod portal_users;
 pub mod settings;
+pub mod staff;
+pub mod tokens;
 
 use crate::app::App;
 use crate::http::error::{AppError, AppResult};

@@ -18,14 +18,13 @@ use aggregates::ids::{ClientId, ContractId};
 use crate::app::App;
 use crate::http::error::{AppError, AppResult, Problem};
 use crate::http::extract::{checked, Checks, JsonBody};
-use crate::http::portal_auth::{PortalSession, PortalTenant};
+use crate::http::portal_auth::{anonymous, PortalSession, PortalTenant};
 use crate::portal;
 use crate::reads::{self, contracts::ContractView, items::ClientItem};
 use crate::services::error::ServiceError;
 use crate::services::{contracts, portal as service};
 
 /// Actor recorded for commands started by following an e-mailed link.
-const LINK_ACTOR: &str = "portal_link";
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -58,7 +57,7 @@ pub async fn accept_invitation(
     let mut v = Checks::default();
     let username = v.field("username", Username::parse(&body.username));
     v.finish()?;
-    let meta = tenant.meta(LINK_ACTOR.into());
+    let meta = tenant.meta(anonymous());
     let done =
         service::accept_invitation(&app, &meta, &body.token, checked(username), body.password)
             .await?;
@@ -87,7 +86,7 @@ pub async fn activate(
     JsonBody(body): JsonBody<ActivateBody>,
 ) -> AppResult<Json<PortalUserRef>> {
     tenant.require_active(&app).await?;
-    let meta = tenant.meta(LINK_ACTOR.into());
+    let meta = tenant.meta(anonymous());
     let done = service::activate(&app, &meta, &body.token, body.password).await?;
     Ok(Json(PortalUserRef {
         portal_user_id: done.value,
@@ -122,7 +121,7 @@ pub async fn login(
     if body.username.len() > 256 || body.password.len() > 1024 {
         return Err(ServiceError::InvalidCredentials.into());
     }
-    let meta = tenant.meta("portal".into());
+    let meta = tenant.meta(anonymous());
     let session = portal::login(&app, &tenant.scope, &meta, &body.username, body.password).await?;
     Ok(Json(SessionIssued {
         session_token: session.token,
@@ -146,7 +145,7 @@ pub async fn forgot_password(
     JsonBody(body): JsonBody<ForgotBody>,
 ) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
     tenant.require_active(&app).await?;
-    let meta = tenant.meta(LINK_ACTOR.into());
+    let meta = tenant.meta(anonymous());
     // The address limit counts now, in arrival order; the rest is done after answering, so
     // the answer's timing says nothing about the username.
     if body.username.len() <= 256 && service::admit_forgot_request(&app, &meta).await? {
@@ -178,7 +177,7 @@ pub async fn reset_password(
     JsonBody(body): JsonBody<ResetBody>,
 ) -> AppResult<Json<PortalUserRef>> {
     tenant.require_active(&app).await?;
-    let meta = tenant.meta(LINK_ACTOR.into());
+    let meta = tenant.meta(anonymous());
     let done = service::complete_reset(&app, &meta, &body.token, body.new_password).await?;
     Ok(Json(PortalUserRef {
         portal_user_id: done.value,

@@ -1,0 +1,118 @@
+//! Staff tokens (admin; listing also auditor): issue a personal or service token, list
+//! them without secrets, revoke one.
+
+use aggregates::tenant::StaffRole;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::PositionOnly;
+use crate::app::App;
+use crate::http::auth::{Admin, Auditor};
+use crate::http::error::{AppResult, Problem};
+use crate::http::extract::{checked, Checks, JsonBody, PathId};
+use crate::reads::staff::{self as reads, TokenView};
+use crate::services::staff::{self as service, NewToken};
+
+/// Days a token lives when the request does not say.
+const DEFAULT_DAYS: i64 = 90;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTokenBody {
+    /// What the token is for ("Jo's laptop", "staff UI backend").
+    pub label: Option<String>,
+    /// A personal token acting as this staff member; absent: a service token, whose
+    /// commands name their person in `X-Acting-Staff`.
+    #[serde(default)]
+    pub staff_id: Option<Uuid>,
+    /// Defaults to the member's role (personal) or admin (service). The token never does
+    /// more than its person's role allows.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// 1–365, default 90.
+    #[serde(default)]
+    pub expires_in_days: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenIssued {
+    pub id: Uuid,
+    /// The secret, shown this once; only its hash is kept.
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub position: i64,
+}
+
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "staff",
+    request_body = NewTokenBody,
+    responses((status = 201, body = TokenIssued), (status = 404, description = "unknown or disabled staff member", body = Problem),
+        (status = 422, body = Problem), (status = 403, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn issue_token(
+    State(app): State<App>,
+    Admin(meta): Admin,
+    JsonBody(body): JsonBody<NewTokenBody>,
+) -> AppResult<(StatusCode, Json<TokenIssued>)> {
+    let mut v = Checks::default();
+    let label = v.optional("label", body.label.as_deref(), |l| {
+        let l = l.trim();
+        match l.chars().count() {
+            1..=200 if !l.chars().any(char::is_control) => Ok(l.to_string()),
+            _ => Err("must be 1 to 200 characters without control characters".into()),
+        }
+    });
+    let role = v.optional("role", body.role.as_deref(), StaffRole::parse);
+    let days = v.field(
+        "expires_in_days",
+        match body.expires_in_days {
+            None => Ok(DEFAULT_DAYS),
+            Some(d) if (1..=365).contains(&d) => Ok(d),
+            Some(_) => Err("must be a whole number of days from 1 to 365".into()),
+        },
+    );
+    v.finish()?;
+    let new = NewToken {
+        label: checked(label),
+        staff_id: body.staff_id,
+        role: checked(role),
+        expires_in_days: checked(days),
+    };
+    let done = service::issue_token(&app, &meta, new).await?;
+    let issued = TokenIssued {
+        id: done.value.id,
+        token: done.value.token,
+        expires_at: done.value.expires_at,
+        position: done.position,
+    };
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Tokens {
+    pub items: Vec<TokenView>,
+}
+
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "staff",
+    responses((status = 200, body = Tokens), (status = 403, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn list_tokens(Auditor(staff): Auditor) -> AppResult<Json<Tokens>> {
+    Ok(Json(Tokens {
+        items: reads::tokens(&staff.scope).await?,
+    }))
+}
+
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "staff", params(("id" = Uuid, Path)),
+    responses((status = 200, body = PositionOnly), (status = 404, body = Problem), (status = 403, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn revoke_token(
+    State(app): State<App>,
+    Admin(meta): Admin,
+    PathId(id): PathId,
+) -> AppResult<Json<PositionOnly>> {
+    Ok(Json(service::revoke_token(&app, &meta, id).await?.into()))
+}
