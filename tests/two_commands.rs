@@ -126,6 +126,41 @@ async fn serve_with_no_configuration_runs_on_its_own_postgres_and_keeps_data() {
         ],
     );
     assert!(token.starts_with("pat_"));
+    // The first admin is a person, named after the label; a service token names nobody,
+    // so its commands must name their person.
+    let staff: Value = http
+        .get(format!("{}/api/v1/staff", running.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(staff["items"][0]["name"], "first", "{staff}");
+    assert_eq!(staff["items"][0]["role"], "admin");
+    let service = cli(
+        &data_dir,
+        &[
+            "token",
+            "create",
+            "--tenant",
+            "acme",
+            "--role",
+            "staff",
+            "--label",
+            "ui",
+            "--service",
+        ],
+    );
+    let unnamed = http
+        .post(format!("{}/api/v1/clients", running.base))
+        .bearer_auth(&service)
+        .json(&json!({"display_name": "Nobody's", "kind": "organisation"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unnamed.status(), 400);
 
     let password = "a very secret password 123";
     let created: Value = http
