@@ -512,3 +512,45 @@ async fn an_auditor_learns_which_person_disabled_a_login() {
         .unwrap();
     assert_eq!(line["actor_name"], "Sam Clerk");
 }
+
+#[tokio::test]
+async fn events_from_before_staff_members_still_read_with_their_token() {
+    let s = Server::start().await;
+    let t = s.tenant().await;
+    // An event as the service wrote them before people: the actor was a token string.
+    let (token, client) = (Uuid::now_v7(), Uuid::now_v7());
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         VALUES ('client', $1, 1, 'ClientRegistered', '1.0', $2, $3)",
+    )
+    .bind(client.to_string())
+    .bind(json!({"ClientRegistered": {"display_name": "Old Client", "kind": "individual", "email": null, "external_ref": null}}))
+    .bind(json!({"tenant_id": t.id, "actor": format!("staff_token:{token}"), "request_id": "old", "command": "RegisterClient"}))
+    .execute(s.pool())
+    .await
+    .unwrap();
+    let auditor = s.staff(&t.auditor);
+    let history = auditor
+        .get(&format!("/api/v1/audit/clients/{client}/history"))
+        .await;
+    let old = &history["events"][0];
+    assert_eq!(
+        (
+            &old["actor"],
+            &old["actor_kind"],
+            &old["actor_name"],
+            &old["via_token"]
+        ),
+        (
+            &json!("staff"),
+            &json!("staff"),
+            &Value::Null,
+            &json!(token)
+        )
+    );
+    // The feed finds it by the token.
+    let found = auditor
+        .get(&format!("/api/v1/audit/events?actor={token}"))
+        .await;
+    assert_eq!(found["events"].as_array().unwrap().len(), 1);
+}
