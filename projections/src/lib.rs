@@ -7,6 +7,7 @@
 pub mod clients;
 pub mod contracts;
 pub mod engine;
+pub mod history;
 pub mod items;
 
 pub use engine::{Engine, Projection, ProjectionError};
@@ -17,5 +18,6 @@ pub fn all() -> Vec<std::sync::Arc<dyn Projection>> {
         std::sync::Arc::new(clients::Clients),
         std::sync::Arc::new(items::Items),
         std::sync::Arc::new(contracts::Contracts),
+        std::sync::Arc::new(history::History),
     ]
 }

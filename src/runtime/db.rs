@@ -78,8 +78,11 @@ pub fn pool_options() -> PgPoolOptions {
 }
 
 /// Statements are logged by our own spans; sqlx's per-statement logging would repeat them.
+/// Every connection also finds the secret-side tables, which live in schema `secrets`
+/// (out of reach of reporting roles).
 pub fn quiet(options: PgConnectOptions) -> PgConnectOptions {
     options
+        .options([("search_path", "public,secrets")])
         .log_statements(log::LevelFilter::Debug)
         .log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(1))
 }
