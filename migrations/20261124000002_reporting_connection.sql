@@ -1,13 +1,13 @@
 -- A tenant-scoped reporting connection (issue 14).
 --
--- 1. Secrets move out of reach: credentials, sessions, login throttles, staff tokens and
---    idempotency records live in schema `secrets`, on which no reporting role is granted
---    anything. The service finds them through its connections' search_path
---    (`public, secrets`, set by the server on every connection it opens).
+-- 1. Secrets move out of reach: credentials, sessions, staff tokens and idempotency
+--    records live in schema `secrets`, on which no reporting role is granted anything. The
+--    service finds them through its connections' search_path (`public, secrets`, set by the
+--    server on every connection it opens). Login throttles stay in public: the status
+--    view reads their lock times (a reporting role gets those columns, never the keys).
 CREATE SCHEMA IF NOT EXISTS secrets;
 ALTER TABLE portal_credentials SET SCHEMA secrets;
 ALTER TABLE portal_sessions SET SCHEMA secrets;
-ALTER TABLE portal_login_throttle SET SCHEMA secrets;
 ALTER TABLE staff_tokens SET SCHEMA secrets;
 ALTER TABLE idempotency_keys SET SCHEMA secrets;
 
@@ -77,7 +77,8 @@ DECLARE t text;
 BEGIN
     FOREACH t IN ARRAY ARRAY['rm_clients', 'rm_portal_users', 'rm_portal_user_clients',
                              'rm_items', 'rm_client_items', 'rm_contracts', 'rm_invitations',
-                             'rm_item_prices', 'notifications', 'portal_logins']
+                             'rm_item_prices', 'notifications', 'portal_logins',
+                             'portal_login_throttle']
     LOOP
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('CREATE POLICY own_firm ON %I FOR SELECT USING (tenant_id = reporting_tenant())', t);

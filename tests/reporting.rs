@@ -9,6 +9,20 @@ use portal_accounts::store::CommandMeta;
 use serde_json::json;
 use sqlx::Row;
 
+/// A connection as the firm's reporting role, made by the same code as
+/// `portal-accounts reporting grant`, through the URL it prints.
+async fn reporting_connection(s: &Server, t: &Tenant) -> sqlx::PgPool {
+    let connect = s.pool().connect_options();
+    let grant = portal_accounts::runtime::reporting::grant(s.pool(), &connect, &t.slug)
+        .await
+        .unwrap();
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&grant.url)
+        .await
+        .unwrap_or_else(|e| panic!("connecting as {}: {e}", grant.role))
+}
+
 /// The ```sql blocks of the reporting guide, each with the heading above it.
 fn documented_reports() -> Vec<(String, String)> {
     let doc =
@@ -73,12 +87,23 @@ async fn the_documented_reports_answer_correctly() {
     )
     .await;
     let mut items = Vec::new();
-    for (sku, price) in [("A", 1000), ("B", 2500)] {
+    for (sku, price, currency) in [("A", 1000, "GBP"), ("B", 2500, "GBP"), ("C", 900, "EUR")] {
         let (_, item) = s
-            .post("/api/v1/items", &t.staff, json!({"sku": sku, "name": sku, "unit_price": {"amount_minor": price, "currency": "GBP"}}))
+            .post("/api/v1/items", &t.staff, json!({"sku": sku, "name": sku, "unit_price": {"amount_minor": price, "currency": currency}}))
             .await;
         items.push(id_of(&item, "id"));
     }
+    // A's price changes after this moment: the report "at a date" asks about it.
+    let before_change = chrono::Utc::now();
+    let (status, _) = s
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/items/{}/price", items[0]),
+            &t.staff,
+            Some(json!({"unit_price": {"amount_minor": 1200, "currency": "GBP"}})),
+        )
+        .await;
+    assert_eq!(status, 200);
     for item in &items {
         s.post(
             &format!("/api/v1/clients/{acme}/items"),
@@ -146,17 +171,19 @@ async fn the_documented_reports_answer_correctly() {
         .await
         .unwrap();
 
+    // Every report runs as the firm's reporting role: no tenant filter of its own.
+    let analyst = reporting_connection(&s, &t).await;
     let reports = documented_reports();
-    assert_eq!(reports.len(), 7, "{reports:?}");
+    assert_eq!(reports.len(), 9, "{reports:?}");
     for (name, sql) in &reports {
         let query = sqlx::query(sql);
         let query = if sql.contains("$1") {
-            query.bind(t.id)
+            query.bind(before_change)
         } else {
             query
         };
         let rows = query
-            .fetch_all(s.pool())
+            .fetch_all(&analyst)
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         match name.as_str() {
@@ -169,27 +196,58 @@ async fn the_documented_reports_answer_correctly() {
             "Median time from invitation to activation" => {
                 assert_eq!(rows[0].get::<i64, _>("clients"), 1);
             }
-            "Not-invited clients per firm" => {
-                let ours = rows
-                    .iter()
-                    .find(|r| r.get::<String, _>("firm") == t.slug)
-                    .unwrap();
-                assert_eq!(
-                    (
-                        ours.get::<i64, _>("not_invited"),
-                        ours.get::<i64, _>("without_email")
-                    ),
-                    (2, 1)
-                );
+            "Not-invited clients" => {
+                let counts: (i64, i64) = (rows[0].get("not_invited"), rows[0].get("without_email"));
+                assert_eq!(counts, (2, 1));
             }
             "Items per customer" => {
-                let top: (String, i64, i64) = (
-                    rows[0].get("customer"),
-                    rows[0].get("items"),
-                    rows[0].get("total_minor"),
+                let got: Vec<(String, Option<String>, i64, i64)> = rows
+                    .iter()
+                    .map(|r| {
+                        (
+                            r.get("customer"),
+                            r.get("currency"),
+                            r.get("items"),
+                            r.get("total_minor"),
+                        )
+                    })
+                    .collect();
+                let gbp = |c: &str, n, total| (c.to_string(), Some("GBP".to_string()), n, total);
+                assert_eq!(got[0], gbp("Acme", 2, 3700), "today's prices, pounds only");
+                assert!(
+                    got.contains(&("Acme".into(), Some("EUR".into()), 1, 900)),
+                    "{got:?}"
                 );
-                assert_eq!(top, ("Acme".to_string(), 2, 3500));
-                assert_eq!(rows.len(), 4, "every customer, with or without items");
+                assert!(got.contains(&gbp("Birch", 1, 2500)));
+                assert_eq!(
+                    got.len(),
+                    5,
+                    "every customer, one row per currency: {got:?}"
+                );
+            }
+            "Price of every item at a date" => {
+                let got: Vec<(String, i64, String)> = rows
+                    .iter()
+                    .map(|r| (r.get("sku"), r.get("amount_minor"), r.get("currency")))
+                    .collect();
+                assert_eq!(
+                    got,
+                    [
+                        ("A".into(), 1000, "GBP".into()),
+                        ("B".into(), 2500, "GBP".into()),
+                        ("C".into(), 900, "EUR".into())
+                    ],
+                    "A's price before it changed"
+                );
+            }
+            "Invitation funnel by week" => {
+                assert_eq!(rows.len(), 1);
+                let funnel: (i64, i64, i64) = (
+                    rows[0].get("sent"),
+                    rows[0].get("still_open"),
+                    rows[0].get("accepted"),
+                );
+                assert_eq!(funnel, (2, 2, 0));
             }
             "Contracts signed per month" => {
                 assert_eq!(rows.len(), 1);
@@ -229,4 +287,165 @@ async fn the_documented_reports_answer_correctly() {
         (status, contract["items"][0]["id"].as_str()),
         (200, Some(acme.as_str()))
     );
+}
+
+/// Everything a firm's reporting tables hold, a row or more of each.
+async fn populate(s: &Server, t: &Tenant) -> i64 {
+    let staff = s.staff(&t.staff);
+    let client = staff
+        .register_client("Isolated", "organisation", Some("i@example.org"))
+        .await;
+    staff.invite(client).await;
+    let (_, user) = staff
+        .create_portal_user(
+            client,
+            json!({"email": "u@example.org", "password": "a long enough password"}),
+        )
+        .await;
+    let login = json!({"username": user["username"], "password": "a long enough password"});
+    s.http
+        .post(format!("{}/portal/v1/{}/login", s.base, t.slug))
+        .json(&login)
+        .send()
+        .await
+        .unwrap();
+    let item = staff.create_item("ISO", "Isolated item", 100).await;
+    staff.assign_item(client, item).await;
+    let (_, issued) = s
+        .post(
+            &format!("/api/v1/clients/{client}/contracts"),
+            &t.staff,
+            json!({"title": "Terms", "body": "Terms."}),
+        )
+        .await;
+    issued["position"].as_i64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reporting_role_sees_only_its_firm_reads_no_secret_and_cannot_write() {
+    use portal_accounts::runtime::reporting::{TABLES, VIEWS};
+    let s = Server::start_reading().await;
+    let (ours, theirs) = (s.tenant().await, s.tenant().await);
+    populate(&s, &ours).await;
+    let newest = populate(&s, &theirs).await;
+    let (status, _) = s
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/dashboard/invitations?min_position={newest}"),
+            &theirs.staff,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let notifications = portal_accounts::mail::notifications::Notifications;
+    projections::Engine::new(s.pool().clone(), vec![])
+        .catch_up(&notifications)
+        .await
+        .unwrap();
+    let analyst = reporting_connection(&s, &ours).await;
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/reporting.md")).unwrap();
+
+    for relation in TABLES.iter().chain(VIEWS) {
+        let count = |sql: String, pool: sqlx::PgPool| async move {
+            sqlx::query_scalar::<_, i64>(&sql)
+                .bind(ours.id)
+                .fetch_one(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        };
+        let seen = count(
+            format!("SELECT count(*) FROM {relation} WHERE $1::uuid IS NOT NULL"),
+            analyst.clone(),
+        )
+        .await;
+        let foreign = count(
+            format!("SELECT count(*) FROM {relation} WHERE tenant_id <> $1"),
+            analyst.clone(),
+        )
+        .await;
+        let own = count(
+            format!("SELECT count(*) FROM {relation} WHERE tenant_id = $1"),
+            s.pool().clone(),
+        )
+        .await;
+        assert!(own > 0, "{relation} has rows of ours to compare");
+        assert_eq!(
+            (seen, foreign),
+            (own, 0),
+            "{relation}: all of ours, none of theirs"
+        );
+        // The guide documents every column of it.
+        let columns: Vec<String> = sqlx::query_scalar(
+            "SELECT column_name::text FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1",
+        )
+        .bind(relation)
+        .fetch_all(s.pool())
+        .await
+        .unwrap();
+        assert!(
+            doc.contains(relation),
+            "{relation} is not in docs/reporting.md"
+        );
+        for column in columns {
+            assert!(
+                doc.contains(&column),
+                "{relation}.{column} is not in docs/reporting.md"
+            );
+        }
+    }
+
+    let refused = |sql: &'static str| {
+        let analyst = analyst.clone();
+        async move {
+            let e = sqlx::query(sql).execute(&analyst).await.err();
+            let text = e.map(|e| e.to_string()).unwrap_or_default();
+            assert!(
+                text.contains("permission denied") || text.contains("read-only"),
+                "{sql} was not refused: {text}"
+            );
+        }
+    };
+    for sql in [
+        "SELECT 1 FROM events LIMIT 1",
+        "SELECT 1 FROM tenants LIMIT 1",
+        "SELECT 1 FROM staff_members LIMIT 1",
+        "SELECT 1 FROM reporting_roles LIMIT 1",
+        "SELECT 1 FROM audit_chain_heads LIMIT 1",
+        "SELECT 1 FROM item_images LIMIT 1",
+        "SELECT 1 FROM secrets.portal_credentials LIMIT 1",
+        "SELECT 1 FROM secrets.portal_sessions LIMIT 1",
+        "SELECT 1 FROM secrets.staff_tokens LIMIT 1",
+        "SELECT 1 FROM secrets.idempotency_keys LIMIT 1",
+        "SELECT username_key FROM portal_logins LIMIT 1",
+        "SELECT link_id FROM notifications LIMIT 1",
+        "SELECT key FROM portal_login_throttle LIMIT 1",
+        "INSERT INTO rm_items (tenant_id, item_id, sku, name, amount_minor, currency, created_at, last_position) VALUES (gen_random_uuid(), gen_random_uuid(), 'x', 'x', 1, 'GBP', now(), 0)",
+        "UPDATE rm_clients SET display_name = 'changed'",
+        "DELETE FROM rm_contracts",
+    ] {
+        refused(sql).await;
+    }
+
+    // A new grant gives a new password: the old one no longer works, nor a wrong one.
+    let connect = s.pool().connect_options();
+    let grant = portal_accounts::runtime::reporting::grant(s.pool(), &connect, &ours.slug)
+        .await
+        .unwrap();
+    let url = grant.url;
+    let password = url.split(':').nth(2).unwrap().split('@').next().unwrap();
+    let wrong = url.replace(password, "not-the-password");
+    assert!(
+        sqlx::PgPool::connect(&wrong).await.is_err(),
+        "a password is required"
+    );
+    sqlx::PgPool::connect(&url).await.unwrap();
+
+    // Revoked: the role is gone, and its URL connects no more.
+    assert!(
+        portal_accounts::runtime::reporting::revoke(s.pool(), &ours.slug)
+            .await
+            .unwrap()
+    );
+    assert!(sqlx::PgPool::connect(&url).await.is_err());
 }

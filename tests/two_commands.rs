@@ -162,6 +162,16 @@ async fn serve_with_no_configuration_runs_on_its_own_postgres_and_keeps_data() {
         .unwrap();
     assert_eq!(unnamed.status(), 400);
 
+    // An analyst's connection to the private cluster, from a fresh data directory.
+    let url = cli(&data_dir, &["reporting", "grant", "--tenant", "acme"]);
+    let analyst = sqlx::PgPool::connect(&url).await.unwrap();
+    let clients: i64 = sqlx::query_scalar("SELECT count(*) FROM rm_clients")
+        .fetch_one(&analyst)
+        .await
+        .unwrap();
+    assert_eq!(clients, 0);
+    analyst.close().await;
+
     let password = "a very secret password 123";
     let created: Value = http
         .post(format!("{}/api/v1/clients", running.base))

@@ -18,7 +18,7 @@ use sqlx::PgPool;
 use error::{ReadError, ReadResult};
 
 /// The read models every staff read route depends on.
-pub const READ_MODELS: &[&str] = &["clients", "items", "contracts"];
+pub const READ_MODELS: &[&str] = &["clients", "items", "contracts", "history"];
 /// The longest a read waits for `min_position`.
 const MAX_WAIT: Duration = Duration::from_secs(5);
 

@@ -43,6 +43,30 @@ pub enum Command {
     /// The private PostgreSQL cluster (used when DATABASE_URL is unset).
     #[command(subcommand)]
     Db(DbCommand),
+    /// Reporting connections for a firm's analysts.
+    #[command(subcommand)]
+    Reporting(ReportingCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportingCommand {
+    /// Create the firm's reporting login role (or give it a new password) and print a
+    /// connection URL for it, once. It reads the firm's reporting tables and views only.
+    Grant {
+        /// The tenant's slug.
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
+    /// Drop the firm's reporting login role.
+    Revoke {
+        /// The tenant's slug.
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -261,6 +285,33 @@ pub async fn run(cli: Cli) -> Result<()> {
             })
             .await?;
             println!("{token}");
+            Ok(())
+        }
+        Command::Reporting(ReportingCommand::Grant { tenant, database }) => {
+            crate::runtime::telemetry::init_logging(LogFormat::Text);
+            let grant = with_app(&database, |app| async move {
+                let connect = app.pool().connect_options();
+                crate::runtime::reporting::grant(app.pool(), &connect, &tenant).await
+            })
+            .await?;
+            eprintln!("reporting role {} may read its firm's reporting tables; the URL below holds its password and is shown once", grant.role);
+            println!("{}", grant.url);
+            Ok(())
+        }
+        Command::Reporting(ReportingCommand::Revoke { tenant, database }) => {
+            crate::runtime::telemetry::init_logging(LogFormat::Text);
+            let dropped = with_app(&database, |app| async move {
+                crate::runtime::reporting::revoke(app.pool(), &tenant).await
+            })
+            .await?;
+            println!(
+                "{}",
+                if dropped {
+                    "revoked"
+                } else {
+                    "no reporting role"
+                }
+            );
             Ok(())
         }
     }

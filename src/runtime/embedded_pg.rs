@@ -66,9 +66,12 @@ impl EmbeddedPostgres {
         if !self.cluster_dir.join("PG_VERSION").exists() {
             self.init_cluster()?;
         }
+        let access_changed = self.configure_access()?;
         if !self.is_running() {
             self.start()?;
             self.started_here = true;
+        } else if access_changed {
+            self.pg_tool("pg_ctl", &os(&["reload", "-D"], &self.cluster_dir))?;
         }
         self.create_database()?;
         drop(lock);
@@ -151,6 +154,28 @@ impl EmbeddedPostgres {
                 .arg(&conf_path))?;
         }
         Ok(())
+    }
+
+    /// Who may connect: the service's own role without a password (only whoever can reach
+    /// the cluster's 0700 socket directory can try), including for replication (a replica
+    /// made with `pg_basebackup`); every other role — a firm's reporting login — only with
+    /// its password. Returns whether the file changed.
+    fn configure_access(&self) -> Result<bool> {
+        let hba = format!(
+            "# Written by portal-accounts at every start.\n\
+             local all         {SUPERUSER} trust\n\
+             local replication {SUPERUSER} trust\n\
+             local all         all         scram-sha-256\n"
+        );
+        let path = self.cluster_dir.join("pg_hba.conf");
+        if fs::read_to_string(&path).unwrap_or_default() == hba {
+            return Ok(false);
+        }
+        fs::write(&path, hba).with_context(|| format!("writing {}", path.display()))?;
+        if let Some(user) = self.run_as {
+            run(Command::new("chown").arg(format!("{user}:")).arg(&path))?;
+        }
+        Ok(true)
     }
 
     fn is_running(&self) -> bool {

@@ -6,5 +6,6 @@ pub mod config;
 pub mod db;
 pub mod embedded_pg;
 pub mod housekeeping;
+pub mod reporting;
 pub mod server;
 pub mod telemetry;
