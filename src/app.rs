@@ -6,6 +6,7 @@ use chrono::Duration;
 use sqlx::PgPool;
 
 use crate::auth::portal::TenantSlugs;
+use crate::runtime::read_pool::ReadPool;
 use crate::security::{PasswordHasher, ServerSecret};
 use crate::store::stripes::Stripes;
 use crate::store::EventStore;
@@ -23,6 +24,8 @@ pub struct App {
     /// Take the client's address from the last `X-Forwarded-For` hop (behind a proxy that
     /// sets it) instead of the TCP peer.
     pub trust_forwarded_for: bool,
+    /// Where staff reads of read models and the audit log go (a replica, when configured).
+    pub reads: ReadPool,
 }
 
 /// How long emailed links and sessions stay usable, and when failed logins lock a login.
@@ -81,13 +84,14 @@ impl Default for Limits {
 impl App {
     pub fn new(pool: PgPool, secret: ServerSecret) -> Self {
         Self {
-            store: EventStore::new(pool),
+            store: EventStore::new(pool.clone()),
             hasher: PasswordHasher::default(),
             secret,
             limits: Limits::default(),
             login_queues: Stripes::default(),
             tenant_slugs: TenantSlugs::default(),
             trust_forwarded_for: false,
+            reads: ReadPool::primary_only(pool.clone()),
         }
     }
 

@@ -29,6 +29,14 @@ impl TenantScope {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+
+    /// The same tenant's scope, reading from another copy of the database (a replica).
+    pub fn reading_from(&self, pool: &PgPool) -> Self {
+        Self {
+            tenant: self.tenant,
+            pool: pool.clone(),
+        }
+    }
 }
 
 /// The tenant a slug names (the one lookup of `tenants` by slug).

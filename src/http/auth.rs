@@ -33,6 +33,13 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// A reader's scope reads from the read pool (the replica, when there is one); its token
+/// was checked on the primary.
+fn for_reading(app: &App, mut staff: Staff) -> Staff {
+    staff.scope = staff.scope.reading_from(app.reads.pool());
+    staff
+}
+
 /// The person a service token's request names.
 pub const ACTING_STAFF: &str = "x-acting-staff";
 
@@ -85,7 +92,10 @@ impl FromRequestParts<App> for Reader {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> AppResult<Self> {
-        Ok(Self(authenticate(app, parts, Purpose::Read).await?))
+        Ok(Self(for_reading(
+            app,
+            authenticate(app, parts, Purpose::Read).await?,
+        )))
     }
 }
 
@@ -98,6 +108,6 @@ impl FromRequestParts<App> for Auditor {
     async fn from_request_parts(parts: &mut Parts, app: &App) -> AppResult<Self> {
         let staff = authenticate(app, parts, Purpose::Read).await?;
         staff.allow(&[StaffRole::Admin, StaffRole::Auditor])?;
-        Ok(Self(staff))
+        Ok(Self(for_reading(app, staff)))
     }
 }

@@ -26,6 +26,10 @@ pub struct DatabaseConfig {
 pub struct ServeConfig {
     #[command(flatten)]
     pub database: DatabaseConfig,
+    /// A streaming replica for staff reads and `min_position` waits. Unset: the primary.
+    /// When it does not answer, reads fall back to the primary.
+    #[arg(long, env = "DATABASE_READ_URL")]
+    pub database_read_url: Option<String>,
     /// Address to serve on; port 0 picks a free port (logged at start).
     #[arg(long, env = "PORTAL_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,

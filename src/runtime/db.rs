@@ -77,6 +77,18 @@ pub fn pool_options() -> PgPoolOptions {
         .acquire_timeout(Duration::from_secs(5))
 }
 
+/// A pool on a streaming replica, connected lazily (a replica that is down at start must not
+/// keep the service from starting) and quick to give up, so reads fall back promptly.
+pub fn read_replica_pool(url: &str) -> Result<PgPool> {
+    let options = url
+        .parse::<PgConnectOptions>()
+        .context("parsing DATABASE_READ_URL")?;
+    Ok(pool_options()
+        .min_connections(0)
+        .acquire_timeout(Duration::from_secs(2))
+        .connect_lazy_with(quiet(options)))
+}
+
 /// Statements are logged by our own spans; sqlx's per-statement logging would repeat them.
 /// Every connection also finds the secret-side tables, which live in schema `secrets`
 /// (out of reach of reporting roles).

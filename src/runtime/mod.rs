@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod embedded_pg;
 pub mod housekeeping;
+pub mod read_pool;
 pub mod reporting;
 pub mod server;
 pub mod telemetry;

@@ -9,6 +9,7 @@ use crate::app::App;
 use crate::mail::MailConfig;
 use crate::runtime::config::ServeConfig;
 use crate::runtime::db::Database;
+use crate::runtime::read_pool::ReadPool;
 use crate::security::ServerSecret;
 
 pub async fn serve(config: ServeConfig) -> Result<()> {
@@ -17,6 +18,11 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
     let secret = ServerSecret::from_config(config.secret.as_deref(), &config.database.data_dir)?;
     let mut app = App::new(db.pool.clone(), secret);
     app.trust_forwarded_for = config.trust_forwarded_for;
+    if let Some(url) = &config.database_read_url {
+        let replica = crate::runtime::db::read_replica_pool(url)?;
+        app.reads = ReadPool::with_replica(db.pool.clone(), replica);
+        tracing::info!("staff reads go to the read replica (DATABASE_READ_URL)");
+    }
 
     let listener = TcpListener::bind(&config.listen)
         .await

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod portal_flow;
+pub mod replica;
 pub mod smtp;
 pub mod staff;
 #[path = "../../benches/support/synthetic.rs"]
@@ -147,7 +148,12 @@ impl Server {
     /// A server that also runs the projection engine, started once the read models have
     /// caught up with everything already in the (shared) test database.
     pub async fn start_reading() -> Self {
-        let mut s = Self::start().await;
+        Self::start_reading_with(app(pool().await)).await
+    }
+
+    /// `start_reading` with an app of the test's making (e.g. reading from a replica).
+    pub async fn start_reading_with(app: App) -> Self {
+        let mut s = Self::start_with(app).await;
         let (stop, stopping) = tokio::sync::watch::channel(false);
         let engine = projections::Engine::new(s.pool().clone(), projections::all());
         tokio::spawn(engine.run(stopping));

@@ -156,7 +156,7 @@ pub async fn list_clients(
             .ok_or_else(|| "must be at most 200 characters".to_string())
     });
     v.finish()?;
-    reads::wait_for(app.pool(), checked(min_position)).await?;
+    reads::wait_for(app.reads.pool(), checked(min_position)).await?;
     let query = reads::clients::ClientQuery {
         status: checked(status),
         search: checked(search).filter(|s| !s.is_empty()),

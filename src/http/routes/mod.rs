@@ -72,6 +72,6 @@ impl MinPosition {
     pub async fn wait(&self, app: &App) -> AppResult<()> {
         let position = parse_position(self.min_position.as_deref())
             .map_err(|m| AppError::invalid("min_position", m))?;
-        Ok(reads::wait_for(app.pool(), position).await?)
+        Ok(reads::wait_for(app.reads.pool(), position).await?)
     }
 }
