@@ -6,6 +6,7 @@ use chrono::Duration;
 use sqlx::PgPool;
 
 use crate::auth::portal::TenantSlugs;
+use crate::runtime::db_health::DbHealth;
 use crate::runtime::read_pool::ReadPool;
 use crate::security::{PasswordHasher, ServerSecret};
 use crate::store::stripes::Stripes;
@@ -26,6 +27,8 @@ pub struct App {
     pub trust_forwarded_for: bool,
     /// Where staff reads of read models and the audit log go (a replica, when configured).
     pub reads: ReadPool,
+    /// Whether the database is known to be down (requests then answer 503 at once).
+    pub db_health: DbHealth,
 }
 
 /// How long emailed links and sessions stay usable, and when failed logins lock a login.
@@ -92,6 +95,7 @@ impl App {
             tenant_slugs: TenantSlugs::default(),
             trust_forwarded_for: false,
             reads: ReadPool::primary_only(pool.clone()),
+            db_health: DbHealth::default(),
         }
     }
 

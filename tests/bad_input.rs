@@ -430,6 +430,69 @@ async fn bad_requests_are_refused_clearly_and_write_nothing() {
             "not_found",
             None,
         ),
+        (
+            "NUL in a search",
+            Method::GET,
+            format!("{clients}?q=%00"),
+            Body::None,
+            400,
+            "malformed_request",
+            None,
+        ),
+        (
+            "NUL in a firm's portal address",
+            Method::POST,
+            "/portal/v1/%00/login".into(),
+            Body::Json(json!({"username": "x", "password": "y"})),
+            400,
+            "malformed_request",
+            None,
+        ),
+        (
+            "NUL in a JSON string",
+            Method::POST,
+            clients.clone(),
+            Body::Raw(
+                "application/json",
+                br#"{"display_name": "Jo\u0000", "kind": "individual"}"#.to_vec(),
+            ),
+            400,
+            "malformed_request",
+            None,
+        ),
+        (
+            "NUL in a portal username",
+            Method::POST,
+            format!("/portal/v1/{}/login", t.slug),
+            Body::Raw(
+                "application/json",
+                br#"{"username": "a\u0000b", "password": "whatever it is"}"#.to_vec(),
+            ),
+            400,
+            "malformed_request",
+            None,
+        ),
+        (
+            "a hyphen-less id",
+            Method::GET,
+            format!(
+                "{clients}/{}",
+                uuid::Uuid::try_parse(&client).unwrap().simple()
+            ),
+            Body::None,
+            404,
+            "not_found",
+            None,
+        ),
+        (
+            "a braced id",
+            Method::GET,
+            format!("{clients}/{{{client}}}"),
+            Body::None,
+            404,
+            "not_found",
+            None,
+        ),
     ];
 
     for (name, method, path, body, status, code, field) in cases {
@@ -458,6 +521,14 @@ async fn bad_requests_are_refused_clearly_and_write_nothing() {
         before,
         "no refused request wrote an event"
     );
+    // An escaped backslash before u0000 is ordinary text, not a NUL.
+    let (status, _) = send(
+        s.request(Method::POST, "/api/v1/clients", &t.staff)
+            .header("content-type", "application/json")
+            .body(br#"{"display_name": "back\\u0000slash", "kind": "individual"}"#.to_vec()),
+    )
+    .await;
+    assert_eq!(status, 201);
 }
 
 #[tokio::test]

@@ -172,7 +172,7 @@ async fn the_event_log_refuses_updates_and_deletes() {
 #[tokio::test]
 async fn an_unreachable_database_answers_503_with_retry_after() {
     let dead = sqlx::postgres::PgPoolOptions::new()
-        .acquire_timeout(std::time::Duration::from_millis(500))
+        .acquire_timeout(std::time::Duration::from_secs(3))
         .connect_lazy("postgres://nobody@127.0.0.1:1/nothing")
         .unwrap();
     let s = Server::start_with(app(dead)).await;
@@ -191,6 +191,13 @@ async fn an_unreachable_database_answers_503_with_retry_after() {
         !problem["detail"].as_str().unwrap().contains("127.0.0.1"),
         "no internals in the body"
     );
+    // Known down now: the next requests answer at once, not after the pool's 3 s timeout.
+    let started = std::time::Instant::now();
+    let (status, problem) = s.call(Method::GET, "/api/v1/clients", &token, None).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (503, Some("database_unavailable"))
+    );
     let ready = s
         .http
         .get(format!("{}/readyz", s.base))
@@ -198,6 +205,11 @@ async fn an_unreachable_database_answers_503_with_retry_after() {
         .await
         .unwrap();
     assert_eq!(ready.status(), 503);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "failing fast took {:?}",
+        started.elapsed()
+    );
     assert_eq!(
         s.http
             .get(format!("{}/healthz", s.base))
@@ -207,4 +219,24 @@ async fn an_unreachable_database_answers_503_with_retry_after() {
             .status(),
         200
     );
+}
+
+#[tokio::test]
+async fn once_the_database_answers_again_requests_are_served_again() {
+    let s = Server::start().await;
+    let t = s.tenant().await;
+    // As if a request had just found the database unreachable.
+    s.app.db_health.mark_down(s.pool());
+    let (status, _) = s.call(Method::GET, "/api/v1/clients", &t.staff, None).await;
+    assert_eq!(status, 503);
+    // The probe finds it answering and lets requests through again.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status, _) = s.call(Method::GET, "/api/v1/clients", &t.staff, None).await;
+        if status == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still {status}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

@@ -199,7 +199,10 @@ impl IntoResponse for AppError {
                 problem.errors = errors;
                 None
             }
-            Self::Service(ServiceError::LockedOut { retry_after_secs }) => Some((
+            Self::Service(
+                ServiceError::LockedOut { retry_after_secs }
+                | ServiceError::RateLimited { retry_after_secs },
+            ) => Some((
                 header::RETRY_AFTER,
                 HeaderValue::from(retry_after_secs.max(1)),
             )),
@@ -208,8 +211,16 @@ impl IntoResponse for AppError {
             }
             _ => None,
         };
-        problem.into_response_with(retry_after)
+        let mut response = problem.into_response_with(retry_after);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.extensions_mut().insert(DatabaseUnavailable);
+        }
+        response
     }
 }
+
+/// Marks a response that found the database unreachable (see `http::fail_fast`).
+#[derive(Debug, Clone, Copy)]
+pub struct DatabaseUnavailable;
 
 pub type AppResult<T> = Result<T, AppError>;

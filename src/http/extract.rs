@@ -31,7 +31,24 @@ where
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
-        match axum::Json::<T>::from_request(req, state).await {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                let mime = v.split(';').next().unwrap_or_default().trim();
+                mime.eq_ignore_ascii_case("application/json") || mime.ends_with("+json")
+            });
+        if !is_json {
+            return Err(json_rejection(JsonRejection::MissingJsonContentType(
+                Default::default(),
+            )));
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(bytes_rejection)?;
+        refuse_nul(&bytes)?;
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(value)) => Ok(Self(value)),
             Err(rejection) => Err(json_rejection(rejection)),
         }
@@ -55,12 +72,28 @@ where
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(T::default()));
         }
+        refuse_nul(&bytes)?;
         serde_json::from_slice(&bytes).map(Self).map_err(|e| {
             AppError::Malformed(format!(
                 "the body is not valid JSON of the expected shape: {e}"
             ))
         })
     }
+}
+
+/// A JSON string may spell a NUL character as `\u0000`; no field may hold one (PostgreSQL
+/// text cannot), so such a body is malformed. An escaped backslash before `u0000` (an even
+/// run of backslashes) is ordinary text.
+fn refuse_nul(body: &[u8]) -> Result<(), AppError> {
+    let escapes_nul = body.windows(5).enumerate().any(|(i, w)| {
+        w == b"u0000" && body[..i].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 1
+    });
+    if escapes_nul {
+        return Err(AppError::Malformed(
+            "the body contains a NUL character (\\u0000), which no field may hold".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn json_rejection(rejection: JsonRejection) -> AppError {
@@ -170,10 +203,18 @@ async fn path_uuids<S: Send + Sync, const N: usize>(
             return Err(AppError::NotFound("resource"));
         }
         for (slot, (_, value)) in ids.iter_mut().zip(raw) {
-            *slot = Uuid::try_parse(&value).map_err(|_| AppError::NotFound("resource"))?;
+            *slot = canonical_uuid(&value).ok_or(AppError::NotFound("resource"))?;
         }
         Ok(ids)
     }
+}
+
+/// A UUID in its one canonical spelling (36 characters, hyphenated); braced, URN and
+/// hyphen-less forms name nothing here.
+pub fn canonical_uuid(raw: &str) -> Option<Uuid> {
+    (raw.len() == 36)
+        .then(|| Uuid::try_parse(raw).ok())
+        .flatten()
 }
 
 /// The client's address when a trusted proxy named it (see `client_address`).

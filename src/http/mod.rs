@@ -129,6 +129,8 @@ pub fn router(app: App) -> Router {
                 .into_response_with(None)
         })
         .layer(DefaultBodyLimit::max(extract::JSON_LIMIT))
+        .layer(middleware::from_fn(refuse_nul_in_uri))
+        .layer(middleware::from_fn_with_state(app.clone(), fail_fast))
         .layer(middleware::from_fn(telemetry::record_metrics))
         .layer(middleware::map_response(problem_for_bare_errors))
         .layer(
@@ -176,6 +178,40 @@ async fn client_address(
                 .extensions_mut()
                 .insert(extract::ForwardedFor(ip.to_string()));
         }
+    }
+    next.run(request).await
+}
+
+/// While the database is known to be down, every request but `/healthz` answers 503 at
+/// once; a response that finds it down marks it so (a probe marks it up again).
+async fn fail_fast(
+    axum::extract::State(app): axum::extract::State<App>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if app.db_health.is_down() && request.uri().path() != "/healthz" {
+        return axum::response::IntoResponse::into_response(error::AppError::unavailable());
+    }
+    let response = next.run(request).await;
+    if response
+        .extensions()
+        .get::<error::DatabaseUnavailable>()
+        .is_some()
+    {
+        app.db_health.mark_down(app.pool());
+    }
+    response
+}
+
+/// A NUL character has no place in any path or query parameter (PostgreSQL text cannot hold
+/// one): `%00` anywhere in the URI is refused before routing, 400 `malformed_request`.
+async fn refuse_nul_in_uri(request: Request, next: Next) -> Response {
+    let uri = request.uri();
+    let has_nul = |s: &str| s.as_bytes().windows(3).any(|w| w == b"%00");
+    if has_nul(uri.path()) || uri.query().is_some_and(has_nul) {
+        return axum::response::IntoResponse::into_response(error::AppError::Malformed(
+            "the address contains a NUL character (%00), which no field may hold".into(),
+        ));
     }
     next.run(request).await
 }

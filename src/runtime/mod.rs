@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod db_health;
 pub mod embedded_pg;
 pub mod housekeeping;
 pub mod read_pool;

@@ -241,7 +241,7 @@ pub struct PortalItems {
 
 /// A path id that is not a UUID names nothing this user can see.
 fn path_uuid(raw: &str, what: &'static str) -> AppResult<Uuid> {
-    Uuid::try_parse(raw).map_err(|_| AppError::NotFound(what))
+    crate::http::extract::canonical_uuid(raw).ok_or(AppError::NotFound(what))
 }
 
 #[utoipa::path(get, path = "/portal/v1/{tenant_slug}/clients/{client_id}/items", tag = "portal",
