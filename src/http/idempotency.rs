@@ -1,7 +1,9 @@
 //! `Idempotency-Key` on POSTs: the first request with a key runs and its answer is kept; a
-//! repeat with the same key and the same request gets that answer again and runs nothing.
-//! A repeat with a different request is refused (422), one that overlaps a request still
-//! running waits for nothing and gets 409.
+//! repeat with the same key and the same request gets that answer again and runs nothing;
+//! a repeat with a different request is refused (422). The key and the answer commit in the
+//! command's own transaction (`store::idempotency`), so no crash or dropped connection can
+//! leave a command that landed without its answer, or a key stuck with none; a duplicate
+//! running at the same time waits for the first and gets its answer.
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
@@ -14,6 +16,7 @@ use uuid::Uuid;
 use super::auth::{authenticate, Purpose};
 use crate::app::App;
 use crate::http::error::{AppError, PROBLEM_JSON};
+use crate::store::idempotency::{self, Claim};
 
 const HEADER: &str = "idempotency-key";
 /// Bodies are buffered to hash them; nothing larger than the largest route accepts.
@@ -58,56 +61,102 @@ async fn run(app: &App, request: Request, next: Next) -> Result<Response, Respon
         app.secret.request_fingerprint(&material)
     };
 
-    let claimed = sqlx::query(
-        "INSERT INTO idempotency_keys (tenant_id, key, request_hash) VALUES ($1, $2, $3)
-         ON CONFLICT (tenant_id, key) DO NOTHING",
-    )
-    .bind(staff.tenant_id())
-    .bind(&key)
-    .bind(&fingerprint)
-    .execute(app.pool())
-    .await
-    .map_err(|e| AppError::from(e).into_response())?
-    .rows_affected()
-        == 1;
-
-    if !claimed {
-        return Err(replay(app, staff.tenant_id(), &key, &fingerprint).await);
+    // A key that already has its answer is answered at once.
+    if let Some(done) = replay(app, staff.tenant_id(), &key, &fingerprint).await {
+        return Err(done);
     }
-
-    let response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
+    let claim = Claim {
+        tenant_id: staff.tenant_id(),
+        key: key.clone(),
+        fingerprint: fingerprint.clone(),
+    };
+    let request = Request::from_parts(parts, Body::from(bytes));
+    let (response, slot) = idempotency::claimed(claim, next.run(request)).await;
+    let (taken, held, committed_early) = {
+        let mut state = slot.lock().expect("idempotency slot");
+        (state.taken, state.take_held(), state.committed_early)
+    };
+    if taken {
+        // A duplicate ran first (or at the same time): its answer is this one's.
+        return Err(replay(app, staff.tenant_id(), &key, &fingerprint)
+            .await
+            .unwrap_or_else(|| {
+                AppError::conflict(
+                    "idempotency_key_in_use",
+                    "a request with this Idempotency-Key is still running; retry it",
+                )
+                .into_response()
+            }));
+    }
     let (mut head, body) = response.into_parts();
     let body = to_bytes(body, usize::MAX).await.unwrap_or_default();
-    let outcome = if head.status.is_server_error() {
-        // Nothing was decided: free the key so the client's retry runs for real.
-        sqlx::query("DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2")
-            .bind(staff.tenant_id())
-            .bind(&key)
-            .execute(app.pool())
-            .await
-    } else {
-        sqlx::query(
-            "UPDATE idempotency_keys SET status_code = $3, response_body = $4, completed_at = now()
-              WHERE tenant_id = $1 AND key = $2",
+    let status = i32::from(head.status.as_u16());
+    let recorded = match held {
+        // The command's transaction, held open: its key row gets the answer, and both
+        // commit together. If this commit fails, nothing happened: the client may retry.
+        Some(mut tx) => {
+            let stored = store_answer(&mut tx, &key, staff.tenant_id(), status, &body).await;
+            match stored {
+                Ok(()) => tx.commit().await,
+                Err(e) => Err(e),
+            }
+        }
+        // Nothing committed (refused, or nothing to change): keep a 4xx answer; a 5xx
+        // decided nothing, so the retry runs for real.
+        None if head.status.is_server_error() => Ok(()),
+        None if committed_early => {
+            let mut conn = match app.pool().acquire().await {
+                Ok(conn) => conn,
+                Err(e) => return Err(AppError::from(e).into_response()),
+            };
+            store_answer(&mut conn, &key, staff.tenant_id(), status, &body).await
+        }
+        None => sqlx::query(
+            "INSERT INTO idempotency_keys (tenant_id, key, request_hash, status_code, response_body, completed_at)
+             VALUES ($1, $2, $3, $4, $5, now()) ON CONFLICT (tenant_id, key) DO NOTHING",
         )
         .bind(staff.tenant_id())
         .bind(&key)
-        .bind(i32::from(head.status.as_u16()))
+        .bind(&fingerprint)
+        .bind(status)
         .bind(body.as_ref())
         .execute(app.pool())
         .await
+        .map(drop),
     };
-    if let Err(e) = outcome {
-        tracing::error!(error = %e, "could not record the idempotent response");
+    if let Err(e) = recorded {
+        tracing::error!(error = %e, "the command's commit with its idempotent answer failed");
+        return Err(AppError::from(e).into_response());
     }
     head.headers
         .insert("idempotent-replayed", HeaderValue::from_static("false"));
     Ok(Response::from_parts(head, Body::from(body)))
 }
 
-async fn replay(app: &App, tenant_id: Uuid, key: &str, fingerprint: &[u8]) -> Response {
+/// Puts the answer on the key's row.
+async fn store_answer(
+    conn: &mut sqlx::PgConnection,
+    key: &str,
+    tenant_id: Uuid,
+    status: i32,
+    body: &[u8],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE idempotency_keys SET status_code = $3, response_body = $4, completed_at = now()
+          WHERE tenant_id = $1 AND key = $2",
+    )
+    .bind(tenant_id)
+    .bind(key)
+    .bind(status)
+    .bind(body)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// The kept answer of a key, if it has one (or a refusal when the key was used for another
+/// request); `None` when the key is new.
+async fn replay(app: &App, tenant_id: Uuid, key: &str, fingerprint: &[u8]) -> Option<Response> {
     let row = sqlx::query("SELECT request_hash, status_code, response_body FROM idempotency_keys WHERE tenant_id = $1 AND key = $2")
         .bind(tenant_id)
         .bind(key)
@@ -115,31 +164,32 @@ async fn replay(app: &App, tenant_id: Uuid, key: &str, fingerprint: &[u8]) -> Re
         .await;
     let row = match row {
         Ok(Some(row)) => row,
-        Ok(None) => {
-            return AppError::conflict(
-                "idempotency_key_in_use",
-                "a request with this Idempotency-Key just finished failing; retry it",
-            )
-            .into_response()
-        }
-        Err(e) => return AppError::from(e).into_response(),
+        Ok(None) => return None,
+        Err(e) => return Some(AppError::from(e).into_response()),
     };
     let stored_hash: Vec<u8> = row.get("request_hash");
     if stored_hash != fingerprint {
-        return AppError::invalid(
-            "Idempotency-Key",
-            "was already used for a different request",
-        )
-        .into_response();
+        return Some(
+            AppError::invalid(
+                "Idempotency-Key",
+                "was already used for a different request",
+            )
+            .into_response(),
+        );
     }
     let status: Option<i32> = row.get("status_code");
     let body: Option<Vec<u8>> = row.get("response_body");
     let (Some(status), Some(body)) = (status, body) else {
-        return AppError::conflict(
-            "idempotency_key_in_use",
-            "a request with this Idempotency-Key is still being processed",
-        )
-        .into_response();
+        // Only a request that committed more than once (a bulk invitation) can leave its
+        // key without an answer, if it died before keeping it.
+        return Some(
+            AppError::conflict(
+                "idempotency_outcome_unknown",
+                "the request with this Idempotency-Key changed data but its answer was lost; \
+                 read the current state instead of retrying",
+            )
+            .into_response(),
+        );
     };
     let status = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK);
     let content_type = if status.is_client_error() {
@@ -154,5 +204,5 @@ async fn replay(app: &App, tenant_id: Uuid, key: &str, fingerprint: &[u8]) -> Re
     response
         .headers_mut()
         .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    response
+    Some(response)
 }

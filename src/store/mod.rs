@@ -8,6 +8,7 @@
 //! conflict. The table stays postgres-es-compatible (a test reads it with postgres-es).
 
 mod commit;
+pub mod idempotency;
 mod side_writes;
 pub mod stripes;
 mod unit_of_work;

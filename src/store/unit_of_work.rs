@@ -13,6 +13,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::commit::CommitError;
+use super::idempotency::{self, KeyStep};
 use super::side_writes::SideWrite;
 use super::{StoreError, StoreResult};
 
@@ -179,7 +180,22 @@ impl UnitOfWork {
         if self.events.is_empty() && self.side_writes.is_empty() {
             return Ok(self.seen_position);
         }
+        let key = idempotency::before_commit()
+            .await
+            .map_err(CommitError::Sql)?;
         let mut tx = self.pool.begin().await.map_err(CommitError::Sql)?;
+        if let KeyStep::Claim(claim) = &key {
+            // First, so a duplicate request waits here for this one to finish.
+            if !idempotency::write_key(&mut tx, claim)
+                .await
+                .map_err(CommitError::Sql)?
+            {
+                return Err(CommitError::Refused(StoreError::Conflict {
+                    code: "idempotency_key_in_use",
+                    detail: "a request with this Idempotency-Key already ran".into(),
+                }));
+            }
+        }
         let mut position = self.seen_position;
         if !self.events.is_empty() {
             let metadata = self.meta.to_json();
@@ -222,7 +238,13 @@ impl UnitOfWork {
                 .await
                 .map_err(CommitError::from_insert)?;
         }
-        tx.commit().await.map_err(CommitError::Sql)?;
+        let tx = match key {
+            KeyStep::Claim(_) => idempotency::hold(tx),
+            KeyStep::None => Some(tx),
+        };
+        if let Some(tx) = tx {
+            tx.commit().await.map_err(CommitError::Sql)?;
+        }
         Ok(position)
     }
 }
