@@ -33,8 +33,13 @@ async fn health_readiness_metrics_and_docs() {
         "{metrics}"
     );
 
-    let docs = get("/docs").await.unwrap().text().await.unwrap();
-    assert!(docs.contains("/api/v1/clients/{id}/invitations"));
+    // Swagger UI from inside the binary, pointed at our document.
+    let docs = get("/docs/").await.unwrap();
+    assert_eq!(docs.status(), 200);
+    assert!(docs.text().await.unwrap().contains("swagger-ui"));
+    let init = get("/docs/swagger-initializer.js").await.unwrap();
+    assert_eq!(init.status(), 200);
+    assert!(init.text().await.unwrap().contains("/openapi.json"));
 }
 
 #[tokio::test]
@@ -49,6 +54,20 @@ async fn the_openapi_document_describes_every_route() {
         .json()
         .await
         .unwrap();
+    // Every error is documented as problem+json; staff routes document 401 and 403.
+    let register = &spec["paths"]["/api/v1/clients"]["post"]["responses"];
+    for status in ["400", "401", "403", "422", "503"] {
+        assert!(
+            register[status]["content"]["application/problem+json"].is_object(),
+            "{status}: {register}"
+        );
+        assert!(register[status]["content"]["application/json"].is_null());
+    }
+    let login = &spec["paths"]["/portal/v1/{tenant_slug}/login"]["post"]["responses"];
+    assert!(
+        login["404"].is_object() && login["429"].is_object(),
+        "{login}"
+    );
     let expected = [
         ("post", "/api/v1/clients"),
         ("patch", "/api/v1/clients/{id}"),

@@ -103,8 +103,7 @@ pub fn router(app: App) -> Router {
     let (api, mut spec) = api_routes().split_for_parts();
     let (portal, portal_spec) = portal_routes().split_for_parts();
     spec.merge(portal_spec);
-    let spec = std::sync::Arc::new(spec);
-    let docs_page = openapi::docs_page(&spec);
+    openapi::document_errors(&mut spec);
     let api = api.layer(middleware::from_fn_with_state(
         app.clone(),
         idempotency::middleware,
@@ -116,14 +115,8 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .route(
-            "/openapi.json",
-            get(move || async move { axum::Json(spec.as_ref().clone()) }),
-        )
-        .route(
-            "/docs",
-            get(move || async move { axum::response::Html(docs_page.clone()) }),
-        )
+        // Swagger UI at /docs (assets embedded), reading the document at /openapi.json.
+        .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", spec))
         .fallback(|| async {
             Problem::new(StatusCode::NOT_FOUND, "not_found", "no such route")
                 .into_response_with(None)

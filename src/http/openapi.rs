@@ -1,11 +1,15 @@
-//! The OpenAPI document's fixed parts (info, security scheme) and the `/docs` page, which
-//! renders the document as HTML on the server so it works with no network access.
+//! The OpenAPI document's fixed parts (info, security schemes) and the error responses every
+//! route documents. `/docs` serves it in Swagger UI, whose assets are inside the binary.
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{OpenApi as Spec, PathItem};
+use utoipa::openapi::OpenApi as Spec;
 use utoipa::OpenApi;
 
-use crate::http::error::{FieldError, Problem};
+use utoipa::openapi::content::Content;
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::{Ref, RefOr};
+
+use crate::http::error::{FieldError, Problem, PROBLEM_JSON};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -13,7 +17,8 @@ use crate::http::error::{FieldError, Problem};
     components(schemas(Problem, FieldError)),
     tags(
         (name = "clients"), (name = "invitations"), (name = "portal users"),
-        (name = "items"), (name = "contracts"), (name = "settings"), (name = "audit")
+        (name = "items"), (name = "contracts"), (name = "settings"), (name = "audit"),
+        (name = "staff"), (name = "portal")
     )
 )]
 struct ApiDoc;
@@ -44,54 +49,84 @@ pub fn base() -> Spec {
     spec
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-fn operations(item: &PathItem) -> Vec<(&'static str, &utoipa::openapi::path::Operation)> {
-    [
-        ("GET", &item.get),
-        ("POST", &item.post),
-        ("PUT", &item.put),
-        ("PATCH", &item.patch),
-        ("DELETE", &item.delete),
-    ]
-    .into_iter()
-    .filter_map(|(m, op)| op.as_ref().map(|op| (m, op)))
-    .collect()
-}
-
-pub fn docs_page(spec: &Spec) -> String {
-    let mut html = String::from(
-        "<!doctype html><html><head><meta charset=utf-8><title>Portal Accounts API</title>\
-         <style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}\
-         code{background:#f3f3f3;padding:.1rem .3rem}h2{margin-top:2rem}.m{font-weight:bold;display:inline-block;width:4.5rem}\
-         li{margin:.3rem 0}</style></head><body><h1>Portal Accounts API</h1>\
-         <p>The machine-readable contract is <a href=\"/openapi.json\">/openapi.json</a>. \
-         Staff routes take <code>Authorization: Bearer &lt;token&gt;</code>; errors are \
-         <code>application/problem+json</code>.</p><ul>",
-    );
-    for (path, item) in &spec.paths.paths {
-        for (method, op) in operations(item) {
-            let statuses: Vec<&str> = op.responses.responses.keys().map(String::as_str).collect();
-            let summary = op
-                .description
-                .as_deref()
-                .or(op.summary.as_deref())
-                .unwrap_or_default()
-                .lines()
-                .next()
-                .unwrap_or_default();
-            html.push_str(&format!(
-                "<li><span class=m>{method}</span><code>{}</code> — {} <small>({})</small></li>",
-                escape(path),
-                escape(summary),
-                statuses.join(", ")
-            ));
+/// Every error a route can answer, in the form it is sent: `application/problem+json`
+/// with the `Problem` schema. Statuses a route documents already keep their description;
+/// the ones every route of its kind can give are added — 400 (malformed or NUL), 503 (no
+/// database) everywhere; 401 and 403 on staff routes; 404 where a path names something
+/// (portal routes name a firm); 413 and 422 where a body or parameters are read; 429 on
+/// portal routes (lockouts and address limits).
+pub fn document_errors(spec: &mut Spec) {
+    for (path, item) in spec.paths.paths.iter_mut() {
+        let portal = path.starts_with("/portal/");
+        for operation in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let staff = operation.security.as_ref().is_some_and(|requirements| {
+                serde_json::to_string(requirements).is_ok_and(|s| s.contains("staff_token"))
+            });
+            let named = path.contains('{');
+            let reads_input = operation.request_body.is_some()
+                || operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            let mut statuses = vec![
+                (
+                    "400",
+                    "malformed_request: not JSON, wrong shape, or a NUL character",
+                ),
+                ("503", "database_unavailable (with Retry-After)"),
+            ];
+            if staff {
+                statuses.push(("401", "unauthorized: no, bad, expired or revoked token"));
+                statuses.push(("403", "forbidden_role"));
+            }
+            if named || portal {
+                statuses.push((
+                    "404",
+                    "not_found: no such resource (or firm) for this caller",
+                ));
+            }
+            if reads_input {
+                statuses.push(("422", "validation_failed: every invalid field listed"));
+            }
+            if operation.request_body.is_some() {
+                statuses.push(("413", "payload_too_large"));
+            }
+            if portal {
+                statuses.push(("429", "locked_out or rate_limited (with Retry-After)"));
+            }
+            let responses = &mut operation.responses.responses;
+            for (status, description) in statuses {
+                responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| problem_response(description));
+            }
+            for (status, response) in responses.iter_mut() {
+                if status.starts_with('4') || status.starts_with('5') {
+                    if let RefOr::T(response) = response {
+                        set_problem_content(response);
+                    }
+                }
+            }
         }
     }
-    html.push_str("</ul></body></html>");
-    html
+}
+
+fn set_problem_content(response: &mut Response) {
+    let schema = RefOr::Ref(Ref::from_schema_name("Problem"));
+    response.content.clear();
+    response
+        .content
+        .insert(PROBLEM_JSON.to_string(), Content::new(Some(schema)));
+}
+
+fn problem_response(description: &str) -> RefOr<Response> {
+    let mut response = ResponseBuilder::new().description(description).build();
+    set_problem_content(&mut response);
+    RefOr::T(response)
 }
