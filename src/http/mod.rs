@@ -4,6 +4,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod listener;
 pub mod openapi;
 pub mod png;
 pub mod portal_auth;

@@ -30,6 +30,10 @@ pub struct ServeConfig {
     /// When it does not answer, reads fall back to the primary.
     #[arg(long, env = "DATABASE_READ_URL")]
     pub database_read_url: Option<String>,
+    /// Connections served at once; more are closed at accept. Each request's headers must
+    /// arrive within 10 s (idle keep-alive connections close then too).
+    #[arg(long, env = "PORTAL_MAX_CONNECTIONS", default_value_t = 4_096)]
+    pub max_connections: usize,
     /// Address to serve on; port 0 picks a free port (logged at start).
     #[arg(long, env = "PORTAL_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,

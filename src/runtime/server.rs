@@ -1,7 +1,5 @@
 //! `serve`: connect (or start the private cluster), migrate, listen, and shut down cleanly.
 
-use std::net::SocketAddr;
-
 use anyhow::{Context, Result};
 use tokio::net::TcpListener;
 
@@ -13,6 +11,7 @@ use crate::runtime::read_pool::ReadPool;
 use crate::security::ServerSecret;
 
 pub async fn serve(config: ServeConfig) -> Result<()> {
+    crate::http::listener::raise_file_limit();
     let db = Database::connect(&config.database).await?;
     db.migrate().await?;
     let secret = ServerSecret::from_config(config.secret.as_deref(), &config.database.data_dir)?;
@@ -50,12 +49,18 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
     let background = Background::start(&app, &mail)?;
 
     let router = crate::http::router(app);
-    axum::serve(
+    let limits = crate::http::listener::Limits {
+        max_connections: config.max_connections,
+        ..Default::default()
+    };
+    crate::http::listener::serve(
         listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
+        router,
+        limits,
+        shutdown_signal(),
+        crate::http::SHUTDOWN_GRACE,
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    .await;
     tracing::info!("shutting down");
     background.stop().await;
     db.shutdown().await;

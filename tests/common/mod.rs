@@ -9,7 +9,6 @@ pub mod staff;
 #[path = "../../benches/support/synthetic.rs"]
 pub mod synthetic;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use aggregates::tenant::StaffRole;
@@ -78,6 +77,11 @@ pub fn app(pool: PgPool) -> App {
     )
 }
 
+/// The connection limits test servers run with (the defaults; a test may start its own).
+pub fn listener_limits() -> portal_accounts::http::listener::Limits {
+    portal_accounts::http::listener::Limits::default()
+}
+
 /// A running server on 127.0.0.1 with its own listener, in this test's runtime.
 pub struct Server {
     pub base: String,
@@ -96,17 +100,24 @@ impl Server {
     }
 
     pub async fn start_with(app: App) -> Self {
+        Self::start_with_limits(app, listener_limits()).await
+    }
+
+    /// A server with connection limits of the test's choosing.
+    pub async fn start_with_limits(
+        app: App,
+        limits: portal_accounts::http::listener::Limits,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let router = portal_accounts::http::router(app.clone());
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .unwrap();
-        });
+        tokio::spawn(portal_accounts::http::listener::serve(
+            listener,
+            router,
+            limits,
+            std::future::pending(),
+            std::time::Duration::from_secs(1),
+        ));
         Self {
             base: format!("http://{addr}"),
             app,
