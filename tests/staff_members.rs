@@ -158,6 +158,14 @@ async fn admins_add_change_disable_and_enable_members_and_nobody_else_may() {
     );
     let unknown = format!("/api/v1/staff/{}", Uuid::now_v7());
     assert_eq!(admin.refused(Method::GET, &unknown, None).await.0, 404);
+
+    // Nobody locks themselves out: Samuel (now an admin) cannot disable Samuel.
+    assert_eq!(
+        s.staff(&token)
+            .refused(Method::POST, &format!("{path}/disable"), None)
+            .await,
+        (409, "cannot_disable_self".into())
+    );
 }
 
 #[tokio::test]

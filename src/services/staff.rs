@@ -79,6 +79,14 @@ pub async fn change_member(
         _ => "ChangeStaffMember",
     };
     let meta = meta.with_command(name);
+    // Nobody disables themselves: the last admin would lock the firm out of its own staff
+    // settings. (A rule about who acts, so it lives here, not in the member's aggregate.)
+    if matches!(command, StaffMemberCommand::Disable) && meta.actor.id == Some(id) {
+        return Err(ServiceError::Conflict {
+            code: "cannot_disable_self",
+            detail: "a staff member cannot disable themselves; ask another admin".into(),
+        });
+    }
     app.store
         .transact(&meta, id, |uow| {
             let command = command.clone();
