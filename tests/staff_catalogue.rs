@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[tokio::test]
 async fn items_prices_images_and_assignment() {
@@ -186,4 +186,116 @@ async fn contracts_are_issued_and_voided() {
         (status, problem["code"].as_str()),
         (409, Some("contract_voided"))
     );
+}
+
+#[tokio::test]
+async fn the_catalogue_lists_searches_describes_and_archives_items() {
+    let s = Server::start_reading().await;
+    let t = s.tenant().await;
+    let other = s.tenant().await;
+    let staff = s.staff(&t.staff);
+    let client = staff
+        .register_client("Catalogue Client", "organisation", None)
+        .await;
+    let payroll = staff.create_item("PAY-1", "Payroll", 9000).await;
+    let bookkeeping = staff.create_item("BOOK-1", "Bookkeeping", 12000).await;
+    let done = staff.assign_item(client, payroll).await;
+    let wait = format!("min_position={}", done["position"]);
+
+    // The picker: by name, searchable, with prices and how many clients have each.
+    let page = staff.get(&format!("/api/v1/items?{wait}")).await;
+    let names: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Bookkeeping", "Payroll"]);
+    assert_eq!(page["items"][1]["assigned_clients"], 1);
+    assert_eq!(
+        page["items"][1]["unit_price"],
+        json!({"amount_minor": 9000, "currency": "GBP"})
+    );
+    let found = staff.get("/api/v1/items?q=book&limit=1").await;
+    assert_eq!(found["items"][0]["sku"], "BOOK-1");
+    assert_eq!(found["next_cursor"], Value::Null);
+    let first = staff.get("/api/v1/items?limit=1").await;
+    let cursor = first["next_cursor"].as_str().unwrap().to_string();
+    let second = staff
+        .get(&format!("/api/v1/items?limit=1&cursor={cursor}"))
+        .await;
+    assert_eq!(second["items"][0]["name"], "Payroll");
+
+    // Renamed and described; the description can be removed again.
+    let path = format!("/api/v1/items/{bookkeeping}");
+    let changed = staff
+        .ok(
+            Method::PATCH,
+            &path,
+            Some(json!({"name": "Monthly bookkeeping", "description": "Every month, reconciled."})),
+        )
+        .await;
+    let item = staff
+        .get(&format!("{path}?min_position={}", changed["position"]))
+        .await;
+    assert_eq!(
+        (&item["name"], &item["description"]),
+        (
+            &json!("Monthly bookkeeping"),
+            &json!("Every month, reconciled.")
+        )
+    );
+
+    // Archived: out of the picker, shown with archived=true, not put on new portals.
+    let archived = staff
+        .ok(Method::POST, &format!("{path}/archive"), None)
+        .await;
+    let page = staff
+        .get(&format!(
+            "/api/v1/items?min_position={}",
+            archived["position"]
+        ))
+        .await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    let page = staff.get("/api/v1/items?archived=true").await;
+    assert_eq!(page["items"][0]["id"], json!(bookkeeping));
+    let assign = format!("/api/v1/clients/{client}/items");
+    let body = json!({"item_id": bookkeeping});
+    assert_eq!(
+        staff
+            .refused(Method::POST, &assign, Some(body.clone()))
+            .await,
+        (409, "item_archived".into())
+    );
+    staff
+        .ok(Method::POST, &format!("{path}/unarchive"), None)
+        .await;
+    staff.ok(Method::POST, &assign, Some(body)).await;
+
+    // Prices: ISO 4217 codes only, and in the item's own currency.
+    let price = format!("/api/v1/items/{payroll}/price");
+    assert_eq!(
+        staff
+            .refused(
+                Method::PUT,
+                &price,
+                Some(json!({"unit_price": {"amount_minor": 9500, "currency": "EUR"}}))
+            )
+            .await,
+        (409, "currency_mismatch".into())
+    );
+    let (status, problem) = staff
+        .call(
+            Method::POST,
+            "/api/v1/items",
+            Some(json!({"sku": "X-1", "name": "X", "unit_price": {"amount_minor": 1, "currency": "XYZ"}})),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["errors"][0]["field"].as_str()),
+        (422, Some("unit_price.currency"))
+    );
+    // Another firm's item is no item at all.
+    let (status, _) = s.call(Method::GET, &path, &other.staff, None).await;
+    assert_eq!(status, 404);
 }

@@ -63,6 +63,10 @@ pub enum DomainError {
     StaffMemberAlreadyDisabled,
     #[error("the staff member is not disabled")]
     StaffMemberNotDisabled,
+    #[error("the item is archived: it cannot be put on a portal")]
+    ItemArchived,
+    #[error("a new price must be in the item's currency")]
+    CurrencyMismatch,
 }
 
 impl DomainError {
@@ -94,6 +98,8 @@ impl DomainError {
             Self::ContentChanged => "content_changed",
             Self::StaffMemberAlreadyDisabled => "already_disabled",
             Self::StaffMemberNotDisabled => "not_disabled",
+            Self::ItemArchived => "item_archived",
+            Self::CurrencyMismatch => "currency_mismatch",
         }
     }
 

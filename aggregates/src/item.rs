@@ -6,7 +6,7 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use strum::{EnumDiscriminants, IntoStaticStr, VariantArray};
 
-use crate::values::{ItemName, Money, Sku};
+use crate::values::{ItemDescription, ItemName, Money, Sku};
 use crate::{DomainError, EVENT_VERSION};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +23,14 @@ pub enum ItemCommand {
         sha256: String,
         size_bytes: u64,
     },
+    /// Changes what is given; what equals the current value writes nothing.
+    Describe {
+        name: Option<ItemName>,
+        /// `Some(None)` removes the description.
+        description: Option<Option<ItemDescription>>,
+    },
+    Archive,
+    Unarchive,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, IntoStaticStr, EnumDiscriminants)]
@@ -42,6 +50,14 @@ pub enum ItemEvent {
         size_bytes: u64,
         content_type: String,
     },
+    ItemRenamed {
+        name: ItemName,
+    },
+    ItemDescriptionChanged {
+        description: Option<ItemDescription>,
+    },
+    ItemArchived {},
+    ItemUnarchived {},
 }
 
 impl DomainEvent for ItemEvent {
@@ -59,6 +75,10 @@ pub struct ItemDetails {
     pub name: ItemName,
     pub unit_price: Money,
     pub image_sha256: Option<String>,
+    #[serde(default)]
+    pub description: Option<ItemDescription>,
+    #[serde(default)]
+    pub archived: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -69,6 +89,15 @@ pub struct Item {
 impl Item {
     pub fn exists(&self) -> bool {
         self.details.is_some()
+    }
+
+    /// Whether the item may be put on a client's portal now: it exists and is not archived.
+    pub fn ensure_assignable(&self) -> Result<(), DomainError> {
+        match &self.details {
+            None => Err(DomainError::NotFound("item")),
+            Some(d) if d.archived => Err(DomainError::ItemArchived),
+            Some(_) => Ok(()),
+        }
     }
 }
 
@@ -105,6 +134,10 @@ impl Aggregate for Item {
             }
             (_, None) => Err(DomainError::NotFound("item")),
             (ItemCommand::ChangePrice { unit_price }, Some(details)) => {
+                // A price list in one currency per item: reports never add EUR to GBP.
+                if unit_price.currency != details.unit_price.currency {
+                    return Err(DomainError::CurrencyMismatch);
+                }
                 if unit_price != details.unit_price {
                     let changed = ItemEvent::ItemPriceChanged {
                         unit_price,
@@ -125,6 +158,28 @@ impl Aggregate for Item {
                 }
                 Ok(())
             }
+            (ItemCommand::Describe { name, description }, Some(details)) => {
+                if let Some(name) = name.filter(|n| *n != details.name) {
+                    sink.write(ItemEvent::ItemRenamed { name }, self).await;
+                }
+                if let Some(description) = description.filter(|d| *d != details.description) {
+                    let changed = ItemEvent::ItemDescriptionChanged { description };
+                    sink.write(changed, self).await;
+                }
+                Ok(())
+            }
+            (ItemCommand::Archive, Some(details)) => {
+                if !details.archived {
+                    sink.write(ItemEvent::ItemArchived {}, self).await;
+                }
+                Ok(())
+            }
+            (ItemCommand::Unarchive, Some(details)) => {
+                if details.archived {
+                    sink.write(ItemEvent::ItemUnarchived {}, self).await;
+                }
+                Ok(())
+            }
         }
     }
 
@@ -140,6 +195,8 @@ impl Aggregate for Item {
                     name,
                     unit_price,
                     image_sha256: None,
+                    description: None,
+                    archived: false,
                 })
             }
             ItemEvent::ItemPriceChanged { unit_price, .. } => {
@@ -150,6 +207,21 @@ impl Aggregate for Item {
             ItemEvent::ItemImageSet { sha256, .. } => {
                 if let Some(d) = self.details.as_mut() {
                     d.image_sha256 = Some(sha256);
+                }
+            }
+            ItemEvent::ItemRenamed { name } => {
+                if let Some(d) = self.details.as_mut() {
+                    d.name = name;
+                }
+            }
+            ItemEvent::ItemDescriptionChanged { description } => {
+                if let Some(d) = self.details.as_mut() {
+                    d.description = description;
+                }
+            }
+            ItemEvent::ItemArchived {} | ItemEvent::ItemUnarchived {} => {
+                if let Some(d) = self.details.as_mut() {
+                    d.archived = matches!(event, ItemEvent::ItemArchived {});
                 }
             }
         }
@@ -212,6 +284,56 @@ mod tests {
             })
             .await
             .then_expect_events(vec![]);
+    }
+
+    #[tokio::test]
+    async fn a_price_stays_in_the_items_currency() {
+        Given::with(())
+            .given(vec![created()])
+            .when_async(ItemCommand::ChangePrice {
+                unit_price: Money::parse(25000, "EUR").unwrap(),
+            })
+            .await
+            .then_expect_error(DomainError::CurrencyMismatch);
+    }
+
+    #[tokio::test]
+    async fn renaming_and_describing_write_only_what_changes() {
+        let description = ItemDescription::parse("Your annual return, filed.").unwrap();
+        Given::with(())
+            .given(vec![created()])
+            .when_async(ItemCommand::Describe {
+                name: Some(ItemName::parse("Tax return").unwrap()),
+                description: Some(Some(description.clone())),
+            })
+            .await
+            .then_expect_events(vec![ItemEvent::ItemDescriptionChanged {
+                description: Some(description),
+            }]);
+    }
+
+    #[tokio::test]
+    async fn an_archived_item_cannot_be_assigned_until_unarchived() {
+        Given::with(())
+            .given(vec![created()])
+            .when_async(ItemCommand::Archive)
+            .await
+            .then_expect_events(vec![ItemEvent::ItemArchived {}]);
+        let mut item = Item::default();
+        item.apply(created());
+        assert_eq!(item.ensure_assignable(), Ok(()));
+        item.apply(ItemEvent::ItemArchived {});
+        assert_eq!(item.ensure_assignable(), Err(DomainError::ItemArchived));
+        Given::with(())
+            .given(vec![created(), ItemEvent::ItemArchived {}])
+            .when_async(ItemCommand::Archive)
+            .await
+            .then_expect_events(vec![]);
+        Given::with(())
+            .given(vec![created(), ItemEvent::ItemArchived {}])
+            .when_async(ItemCommand::Unarchive)
+            .await
+            .then_expect_events(vec![ItemEvent::ItemUnarchived {}]);
     }
 
     #[tokio::test]

@@ -72,6 +72,10 @@ text_value!(
     SignerName, 1, 200, "signer name"
 );
 text_value!(
+    /// What an item is, in a sentence or a paragraph, for the catalogue and the portal.
+    ItemDescription, 1, 2000, "description"
+);
+text_value!(
     /// A staff member's name as auditors read it.
     PersonName, 1, 200, "name"
 );
@@ -289,6 +293,25 @@ impl Sku {
     }
 }
 
+/// ISO 4217 alphabetic codes of currencies (and funds) in use, sorted; not the testing
+/// (`XTS`) or no-currency (`XXX`) codes.
+pub const ISO_4217: &[&str] = &[
+    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT",
+    "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BOV", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD",
+    "CAD", "CDF", "CHE", "CHF", "CHW", "CLF", "CLP", "CNY", "COP", "COU", "CRC", "CUC", "CUP",
+    "CVE", "CZK", "DJF", "DKK", "DOP", "DZD", "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP",
+    "GEL", "GHS", "GIP", "GMD", "GNF", "GTQ", "GYD", "HKD", "HNL", "HTG", "HUF", "IDR", "ILS",
+    "INR", "IQD", "IRR", "ISK", "JMD", "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW",
+    "KWD", "KYD", "KZT", "LAK", "LBP", "LKR", "LRD", "LSL", "LYD", "MAD", "MDL", "MGA", "MKD",
+    "MMK", "MNT", "MOP", "MRU", "MUR", "MVR", "MWK", "MXN", "MXV", "MYR", "MZN", "NAD", "NGN",
+    "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "PYG", "QAR",
+    "RON", "RSD", "RUB", "RWF", "SAR", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLE", "SLL",
+    "SOS", "SRD", "SSP", "STN", "SVC", "SYP", "SZL", "THB", "TJS", "TMT", "TND", "TOP", "TRY",
+    "TTD", "TWD", "TZS", "UAH", "UGX", "USD", "USN", "UYI", "UYU", "UYW", "UZS", "VED", "VES",
+    "VND", "VUV", "WST", "XAF", "XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XCD", "XCG", "XDR",
+    "XOF", "XPD", "XPF", "XPT", "XSU", "XUA", "YER", "ZAR", "ZMW", "ZWG", "ZWL",
+];
+
 /// An amount in the currency's minor unit (pence, cents) and an ISO 4217 code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Money {
@@ -304,10 +327,10 @@ impl Money {
         if amount_minor > 1_000_000_000_000 {
             return Err(("amount_minor", "is too large".into()));
         }
-        if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
+        if ISO_4217.binary_search(&currency).is_err() {
             return Err((
                 "currency",
-                "must be a three-letter ISO 4217 code such as GBP".into(),
+                "must be an ISO 4217 currency code such as GBP or EUR".into(),
             ));
         }
         Ok(Self {

@@ -222,8 +222,7 @@ enum Row {
     User,
 }
 
-/// Sets one column (`set` uses `$4` for `value`) on the row of the event's stream, and
-/// records the event's position on it.
+/// Sets one column (`set` uses `$4` for `value`) on the row of the event's stream.
 async fn update<T>(
     tx: &mut PgConnection,
     e: &Envelope,
@@ -238,14 +237,5 @@ where
         Row::Client => ("rm_clients", "client_id"),
         Row::User => ("rm_portal_users", "portal_user_id"),
     };
-    let sql =
-        format!("UPDATE {table} SET {set}, last_position = $3 WHERE tenant_id = $1 AND {key} = $2");
-    sqlx::query(&sql)
-        .bind(e.tenant.uuid())
-        .bind(e.stream_uuid()?)
-        .bind(e.global_position)
-        .bind(value)
-        .execute(tx)
-        .await?;
-    Ok(())
+    crate::row::set_column(tx, e, table, key, set, value).await
 }

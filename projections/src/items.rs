@@ -31,6 +31,10 @@ impl Projection for Items {
             I::ItemCreated,
             I::ItemPriceChanged,
             I::ItemImageSet,
+            I::ItemRenamed,
+            I::ItemDescriptionChanged,
+            I::ItemArchived,
+            I::ItemUnarchived,
             C::ItemAssigned,
             C::ItemUnassigned,
         ]
@@ -142,6 +146,19 @@ async fn apply(tx: &mut PgConnection, e: &Envelope) -> Result<(), ProjectionErro
                 .execute(tx)
                 .await?;
         }
+        AnyEvent::Item(ItemEvent::ItemRenamed { name }) => {
+            set_item(tx, e, "name = $4", name.as_str().to_string()).await?;
+        }
+        AnyEvent::Item(ItemEvent::ItemDescriptionChanged { description }) => {
+            let description = description.as_ref().map(|d| d.as_str().to_string());
+            set_item(tx, e, "description = $4", description).await?;
+        }
+        AnyEvent::Item(ItemEvent::ItemArchived {}) => {
+            set_item(tx, e, "archived = $4", true).await?
+        }
+        AnyEvent::Item(ItemEvent::ItemUnarchived {}) => {
+            set_item(tx, e, "archived = $4", false).await?
+        }
         AnyEvent::Client(ClientEvent::ItemAssigned { item_id }) => {
             sqlx::query(
                 "INSERT INTO rm_client_items (tenant_id, client_id, item_id, assigned_at) VALUES ($1, $2, $3, $4)
@@ -165,4 +182,17 @@ async fn apply(tx: &mut PgConnection, e: &Envelope) -> Result<(), ProjectionErro
         _ => {}
     }
     Ok(())
+}
+
+/// Sets one column (`set` uses `$4` for `value`) of the event's item row.
+async fn set_item<T>(
+    tx: &mut PgConnection,
+    e: &Envelope,
+    set: &str,
+    value: T,
+) -> Result<(), ProjectionError>
+where
+    T: Send + for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+{
+    crate::row::set_column(tx, e, "rm_items", "item_id", set, value).await
 }

@@ -9,6 +9,7 @@ pub mod contracts;
 pub mod engine;
 pub mod history;
 pub mod items;
+mod row;
 
 pub use engine::{Engine, Projection, ProjectionError};
 

@@ -163,6 +163,15 @@ fn item(e: &ItemEvent) -> String {
             money(unit_price)
         ),
         ItemEvent::ItemImageSet { sha256, .. } => format!("Image set (sha256 {sha256})"),
+        ItemEvent::ItemRenamed { name } => format!("Item renamed to \"{name}\""),
+        ItemEvent::ItemDescriptionChanged { description } => format!(
+            "Item description {}",
+            description
+                .as_ref()
+                .map_or("removed".to_string(), |d| format!("set to \"{d}\""))
+        ),
+        ItemEvent::ItemArchived {} => "Item archived: no longer put on new portals".to_string(),
+        ItemEvent::ItemUnarchived {} => "Item taken out of the archive".to_string(),
     }
 }
 

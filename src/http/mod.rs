@@ -29,8 +29,8 @@ use crate::app::App;
 use crate::http::error::{Problem, PROBLEM_JSON};
 use crate::runtime::telemetry;
 use routes::{
-    audit, client_items, clients, contracts, invitations, items, link_pages, ops, portal,
-    portal_users, settings, staff, tokens,
+    audit, catalogue, client_items, clients, contracts, invitations, items, link_pages, ops,
+    portal, portal_users, settings, staff, tokens,
 };
 
 /// Every documented route, with its OpenAPI description.
@@ -60,7 +60,10 @@ pub fn api_routes() -> OpenApiRouter<App> {
             portal_users::remove_portal_user,
             portal_users::get_portal_user
         ))
-        .routes(routes!(items::create_item))
+        .routes(routes!(items::create_item, catalogue::list_items))
+        .routes(routes!(catalogue::get_item, catalogue::change_item))
+        .routes(routes!(catalogue::archive_item))
+        .routes(routes!(catalogue::unarchive_item))
         .routes(routes!(items::change_price))
         .merge(image_upload)
         .routes(routes!(contracts::issue_contract))

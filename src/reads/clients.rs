@@ -2,8 +2,6 @@
 //! and the invitation dashboard: the "clients" read model.
 
 use aggregates::ids::ClientId;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
@@ -50,15 +48,6 @@ fn summary(row: &sqlx::postgres::PgRow) -> Result<ClientSummary, sqlx::Error> {
     })
 }
 
-/// Where a page of the client list continues: the last row's sort key.
-pub fn encode_cursor(name: &str, id: Uuid) -> String {
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&(name, id)).unwrap_or_default())
-}
-
-pub fn decode_cursor(raw: &str) -> Option<(String, Uuid)> {
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(raw).ok()?).ok()
-}
-
 pub struct ClientQuery {
     pub status: Option<String>,
     pub search: Option<String>,
@@ -70,13 +59,7 @@ pub async fn list(
     scope: &TenantScope,
     q: &ClientQuery,
 ) -> ReadResult<(Vec<ClientSummary>, Option<String>)> {
-    let pattern = q.search.as_ref().map(|s| {
-        let escaped = s
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        format!("%{escaped}%")
-    });
+    let pattern = q.search.as_deref().map(super::contains_pattern);
     let (after_name, after_id) = q.after.clone().unzip();
     let rows = sqlx::query(
         "SELECT *, lower(display_name) AS sort_name FROM rm_client_status
@@ -98,7 +81,7 @@ pub async fn list(
     let more = rows.len() as i64 > q.limit;
     let page = &rows[..rows.len().min(q.limit as usize)];
     let next = match (more, page.last()) {
-        (true, Some(last)) => Some(encode_cursor(
+        (true, Some(last)) => Some(super::encode_cursor(
             &last.try_get::<String, _>("sort_name")?,
             last.try_get("client_id")?,
         )),

@@ -2,6 +2,7 @@
 //! resource, each taking the caller's `TenantScope`; and waiting for the read models to
 //! include a given position (read-your-writes).
 
+pub mod catalogue;
 pub mod clients;
 pub mod contracts;
 pub mod error;
@@ -13,7 +14,10 @@ pub mod staff;
 
 use std::time::{Duration, Instant};
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use sqlx::PgPool;
+use uuid::Uuid;
 
 use error::{ReadError, ReadResult};
 
@@ -38,4 +42,23 @@ pub async fn wait_for(pool: &PgPool, position: Option<i64>) -> ReadResult<()> {
         }
         tokio::time::sleep(Duration::from_millis(15)).await;
     }
+}
+
+/// Where a page sorted by name continues: the last row's sort key, opaque to callers.
+pub fn encode_cursor(name: &str, id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&(name, id)).unwrap_or_default())
+}
+
+/// The sort key a cursor from `encode_cursor` holds; `None` for anything else.
+pub fn decode_cursor(raw: &str) -> Option<(String, Uuid)> {
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(raw).ok()?).ok()
+}
+
+/// A search text as an `ILIKE` pattern matching it anywhere, its wildcards taken literally.
+pub fn contains_pattern(search: &str) -> String {
+    let escaped = search
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
 }

@@ -84,6 +84,7 @@ pub async fn grant(pool: &PgPool, connect: &PgConnectOptions, slug: &str) -> Res
         .connect()
         .await?;
     let mut tx = conn.begin().await?;
+    serialize_grants(&mut tx).await?;
     let exists: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
             .bind(&role)
@@ -130,6 +131,7 @@ pub async fn revoke(pool: &PgPool, slug: &str) -> Result<bool> {
     let tenant = tenant_id(pool, slug).await?;
     let role = role_name(tenant);
     let mut tx = pool.begin().await?;
+    serialize_grants(&mut tx).await?;
     let exists: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
             .bind(&role)
@@ -150,6 +152,15 @@ pub async fn revoke(pool: &PgPool, slug: &str) -> Result<bool> {
     }
     tx.commit().await?;
     Ok(exists)
+}
+
+/// Grants and revokes change the same tables' access lists; PostgreSQL refuses two such
+/// changes at once ("tuple concurrently updated"), so they queue on one lock.
+async fn serialize_grants(tx: &mut sqlx::PgConnection) -> Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('portal-accounts reporting grants'))")
+        .execute(tx)
+        .await?;
+    Ok(())
 }
 
 /// A libpq URL for `role` on the server `connect` points at (its Unix socket directory or

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::clients::registered_client;
 use super::run_on;
 use crate::app::App;
-use crate::services::error::{ServiceError, ServiceResult};
+use crate::services::error::ServiceResult;
 use crate::store::{CommandMeta, Committed};
 
 pub async fn assign_item(
@@ -24,9 +24,7 @@ pub async fn assign_item(
             Box::pin(async move {
                 let mut client = registered_client(uow, client_id).await?;
                 let item = uow.load::<Item>(item_id).await?;
-                if !item.state.exists() {
-                    return Err(ServiceError::NotFound("item"));
-                }
+                item.state.ensure_assignable()?;
                 Ok(uow
                     .execute(&mut client, ClientCommand::AssignItem { item_id })
                     .await?)

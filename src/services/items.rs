@@ -1,7 +1,8 @@
-//! Item commands: create a product, change its price, set its PNG image.
+//! Item commands: create a product, rename or describe it, change its price, set its PNG
+//! image, archive and unarchive it.
 
 use aggregates::item::{Item, ItemCommand};
-use aggregates::values::{ItemName, Money, Sku};
+use aggregates::values::{ItemDescription, ItemName, Money, Sku};
 use uuid::Uuid;
 
 use super::{run_on, start};
@@ -43,6 +44,34 @@ pub async fn change_price(
 ) -> ServiceResult<Committed<()>> {
     let meta = meta.with_command("ChangeItemPrice");
     run_on::<Item>(app, &meta, id, ItemCommand::ChangePrice { unit_price }).await
+}
+
+/// Renames an item or changes its description (ChangeItem).
+pub async fn describe(
+    app: &App,
+    meta: &CommandMeta,
+    id: Uuid,
+    name: Option<ItemName>,
+    description: Option<Option<ItemDescription>>,
+) -> ServiceResult<Committed<()>> {
+    let meta = meta.with_command("ChangeItem");
+    run_on::<Item>(app, &meta, id, ItemCommand::Describe { name, description }).await
+}
+
+/// ArchiveItem / UnarchiveItem: an archived item stays on the portals it is on, and cannot
+/// be put on new ones.
+pub async fn set_archived(
+    app: &App,
+    meta: &CommandMeta,
+    id: Uuid,
+    archived: bool,
+) -> ServiceResult<Committed<()>> {
+    let (name, command) = if archived {
+        ("ArchiveItem", ItemCommand::Archive)
+    } else {
+        ("UnarchiveItem", ItemCommand::Unarchive)
+    };
+    run_on::<Item>(app, &meta.with_command(name), id, command).await
 }
 
 /// Stores a PNG that the caller has already checked is one.

@@ -147,8 +147,7 @@ pub async fn list_clients(
         },
     );
     let after = v.optional("cursor", q.cursor.as_deref(), |c| {
-        reads::clients::decode_cursor(c)
-            .ok_or_else(|| "is not a cursor this API gave out".to_string())
+        reads::decode_cursor(c).ok_or_else(|| "is not a cursor this API gave out".to_string())
     });
     let search = v.optional("q", q.q.as_deref(), |s| {
         (s.chars().count() <= 200)

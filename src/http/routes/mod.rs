@@ -2,6 +2,7 @@
 //! domain values to an application service, JSON out.
 
 pub mod audit;
+pub mod catalogue;
 pub mod client_items;
 pub mod clients;
 pub mod contracts;

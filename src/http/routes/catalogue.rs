@@ -1,0 +1,161 @@
+//! The item catalogue for staff: list and search it ("Add Sold Item to Portal" picks from
+//! here), read one item, rename or describe it, archive and unarchive it.
+
+use aggregates::ids::ItemId;
+use aggregates::values::{ItemDescription, ItemName};
+use axum::extract::{Query, State};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{parse_position, MinPosition, PositionOnly};
+use crate::app::App;
+use crate::http::auth::{Reader, Writer};
+use crate::http::error::{AppError, AppResult, Problem};
+use crate::http::extract::{checked, double_option, Checks, JsonBody, PathId};
+use crate::reads;
+use crate::reads::catalogue::{self, CatalogueItem, CatalogueQuery};
+use crate::services::items as service;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct CatalogueParams {
+    /// Part of the SKU or name (case-insensitive).
+    pub q: Option<String>,
+    /// `true`: the archived items; absent or `false`: the items that can be assigned.
+    pub archived: Option<String>,
+    /// 1–200, default 50.
+    pub limit: Option<String>,
+    /// `next_cursor` of the page before.
+    pub cursor: Option<String>,
+    /// Wait (≤ 5 s) until the read models include this position.
+    pub min_position: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CataloguePage {
+    pub items: Vec<CatalogueItem>,
+    pub next_cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/items", tag = "items", params(CatalogueParams),
+    responses((status = 200, body = CataloguePage), (status = 422, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn list_items(
+    State(app): State<App>,
+    Reader(staff): Reader,
+    Query(p): Query<CatalogueParams>,
+) -> AppResult<Json<CataloguePage>> {
+    let mut v = Checks::default();
+    let min_position = v.field("min_position", parse_position(p.min_position.as_deref()));
+    let archived = v.field(
+        "archived",
+        match p.archived.as_deref() {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(_) => Err("must be true or false".to_string()),
+        },
+    );
+    let limit = v.field(
+        "limit",
+        match p.limit.as_deref().map(str::parse::<i64>) {
+            None => Ok(50),
+            Some(Ok(n)) if (1..=200).contains(&n) => Ok(n),
+            _ => Err("must be a whole number from 1 to 200".to_string()),
+        },
+    );
+    let after = v.optional("cursor", p.cursor.as_deref(), |c| {
+        reads::decode_cursor(c).ok_or_else(|| "is not a cursor this API gave out".to_string())
+    });
+    let search = v.optional("q", p.q.as_deref(), |s| {
+        (s.chars().count() <= 200)
+            .then(|| s.to_string())
+            .ok_or_else(|| "must be at most 200 characters".to_string())
+    });
+    v.finish()?;
+    reads::wait_for(app.reads.pool(), checked(min_position)).await?;
+    let query = CatalogueQuery {
+        search: checked(search),
+        archived: checked(archived),
+        limit: checked(limit),
+        after: checked(after),
+    };
+    let (items, next_cursor) = catalogue::list(&staff.scope, &query).await?;
+    Ok(Json(CataloguePage { items, next_cursor }))
+}
+
+#[utoipa::path(get, path = "/api/v1/items/{id}", tag = "items", params(("id" = Uuid, Path), MinPosition),
+    responses((status = 200, body = CatalogueItem), (status = 404, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn get_item(
+    State(app): State<App>,
+    Reader(staff): Reader,
+    PathId(id): PathId,
+    Query(wait): Query<MinPosition>,
+) -> AppResult<Json<CatalogueItem>> {
+    wait.wait(&app).await?;
+    let item = catalogue::get(&staff.scope, ItemId::from_uuid(id))
+        .await?
+        .ok_or(AppError::NotFound("item"))?;
+    Ok(Json(item))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeItemBody {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// A new description, or `null` to remove it; absent leaves it as it is.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+}
+
+#[utoipa::path(patch, path = "/api/v1/items/{id}", tag = "items", params(("id" = Uuid, Path)),
+    request_body = ChangeItemBody,
+    responses((status = 200, body = PositionOnly), (status = 404, body = Problem), (status = 422, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn change_item(
+    State(app): State<App>,
+    Writer(meta): Writer,
+    PathId(id): PathId,
+    JsonBody(body): JsonBody<ChangeItemBody>,
+) -> AppResult<Json<PositionOnly>> {
+    let mut v = Checks::default();
+    let name = v.optional("name", body.name.as_deref(), ItemName::parse);
+    let description = match &body.description {
+        None => Some(None),
+        Some(None) => Some(Some(None)),
+        Some(Some(text)) => v
+            .field("description", ItemDescription::parse(text))
+            .map(|d| Some(Some(d))),
+    };
+    v.finish()?;
+    let done = service::describe(&app, &meta, id, checked(name), checked(description)).await?;
+    Ok(Json(done.into()))
+}
+
+#[utoipa::path(post, path = "/api/v1/items/{id}/archive", tag = "items", params(("id" = Uuid, Path)),
+    responses((status = 200, body = PositionOnly), (status = 404, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn archive_item(
+    State(app): State<App>,
+    Writer(meta): Writer,
+    PathId(id): PathId,
+) -> AppResult<Json<PositionOnly>> {
+    Ok(Json(
+        service::set_archived(&app, &meta, id, true).await?.into(),
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/items/{id}/unarchive", tag = "items", params(("id" = Uuid, Path)),
+    responses((status = 200, body = PositionOnly), (status = 404, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn unarchive_item(
+    State(app): State<App>,
+    Writer(meta): Writer,
+    PathId(id): PathId,
+) -> AppResult<Json<PositionOnly>> {
+    Ok(Json(
+        service::set_archived(&app, &meta, id, false).await?.into(),
+    ))
+}
