@@ -7,7 +7,8 @@ use aggregates::ids::ContractId;
 use common::portal_flow::*;
 use common::send;
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{json, Value};
+use uuid::Uuid;
 
 #[tokio::test]
 async fn a_portal_user_reaches_only_its_own_clients_and_signs_only_what_it_was_shown() {
@@ -93,8 +94,47 @@ async fn a_portal_user_reaches_only_its_own_clients_and_signs_only_what_it_was_s
         (status, body["errors"][0]["field"].clone()),
         (422, json!("agree"))
     );
-    assert_eq!(sign(my_contract, my_hash.clone()).await.0, 200);
+    let (status, signed) = sign(my_contract, my_hash.clone()).await;
+    assert_eq!(status, 200);
     assert_eq!(sign(my_contract, my_hash).await.0, 409, "already signed");
+
+    // Staff see the client's contracts, and the signed one with its text and signature.
+    let staff = s.staff(&t.staff);
+    let wait = format!("min_position={}", signed["position"]);
+    let listed = staff
+        .get(&format!("/api/v1/clients/{mine}/contracts?{wait}"))
+        .await;
+    let titles: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles.len(), 2, "{listed}");
+    assert!(titles.contains(&"Mine") && titles.contains(&"Withdrawn"));
+    let detail = staff
+        .get(&format!("/api/v1/contracts/{my_contract}?{wait}"))
+        .await;
+    assert_eq!(
+        (&detail["status"], &detail["body"]),
+        (&json!("signed"), &json!("Terms."))
+    );
+    let signature = &detail["signature"];
+    assert_eq!(
+        (
+            &signature["signer_name"],
+            &signature["username"],
+            &signature["portal_user_id"]
+        ),
+        (&json!("Me"), &json!(username), &json!(user))
+    );
+    assert_eq!(signature["ip"], "127.0.0.1");
+    // (This test client sends no User-Agent: the field is there, empty.)
+    assert!(signature["signed_at"].is_string() && signature.get("user_agent").is_some());
+    let unsigned = staff.get(&format!("/api/v1/contracts/{voided}")).await;
+    assert_eq!(unsigned["signature"], Value::Null);
+    let unknown = format!("/api/v1/clients/{}/contracts", Uuid::now_v7());
+    assert_eq!(staff.refused(Method::GET, &unknown, None).await.0, 404);
     assert_eq!(sign(voided, voided_hash).await.0, 409, "voided");
 
     // A group login reaches a second client once staff grant it.

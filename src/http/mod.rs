@@ -66,7 +66,10 @@ pub fn api_routes() -> OpenApiRouter<App> {
         .routes(routes!(catalogue::unarchive_item))
         .routes(routes!(items::change_price))
         .merge(image_upload)
-        .routes(routes!(contracts::issue_contract))
+        .routes(routes!(
+            contracts::issue_contract,
+            contracts::list_client_contracts
+        ))
         .routes(routes!(contracts::void_contract))
         .routes(routes!(contracts::get_contract))
         .routes(routes!(settings::set_portal))

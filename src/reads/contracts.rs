@@ -63,6 +63,19 @@ pub async fn contracts_of_clients(
     Ok(rows.iter().map(contract_view).collect::<Result<_, _>>()?)
 }
 
+/// Every contract of one client, voided ones included, newest first.
+pub async fn all_of_client(scope: &TenantScope, client: ClientId) -> ReadResult<Vec<ContractView>> {
+    let rows = sqlx::query(
+        "SELECT * FROM rm_contracts WHERE tenant_id = $1 AND client_id = $2
+          ORDER BY issued_at DESC, contract_id",
+    )
+    .bind(scope.id())
+    .bind(client.uuid())
+    .fetch_all(scope.pool())
+    .await?;
+    Ok(rows.iter().map(contract_view).collect::<Result<_, _>>()?)
+}
+
 /// A contract's title and body, from the event that issued it (they never change).
 pub async fn contract_text(
     scope: &TenantScope,

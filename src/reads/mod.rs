@@ -4,6 +4,7 @@
 
 pub mod catalogue;
 pub mod clients;
+pub mod contract_detail;
 pub mod contracts;
 pub mod error;
 pub mod items;

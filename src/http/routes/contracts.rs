@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::PositionOnly;
-use aggregates::ids::ContractId;
+use aggregates::ids::{ClientId, ContractId};
 
 use crate::app::App;
 use crate::http::auth::{Reader, Writer};
@@ -17,7 +17,8 @@ use crate::http::error::AppError;
 use crate::http::error::{AppResult, Problem};
 use crate::http::extract::{checked, Checks, JsonBody, JsonOrEmpty, PathId};
 use crate::http::routes::MinPosition;
-use crate::reads::contracts::{self, ContractView};
+use crate::reads::contract_detail::{self, StaffContract};
+use crate::reads::contracts::ContractView;
 use crate::services::contracts as service;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -86,17 +87,38 @@ pub async fn void_contract(
 }
 
 #[utoipa::path(get, path = "/api/v1/contracts/{id}", tag = "contracts", params(("id" = Uuid, Path), MinPosition),
-    responses((status = 200, body = ContractView), (status = 404, body = Problem), (status = 504, body = Problem)),
+    responses((status = 200, body = StaffContract), (status = 404, body = Problem), (status = 504, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn get_contract(
     State(app): State<App>,
     Reader(staff): Reader,
     PathId(id): PathId,
     axum::extract::Query(q): axum::extract::Query<MinPosition>,
-) -> AppResult<Json<ContractView>> {
+) -> AppResult<Json<StaffContract>> {
     q.wait(&app).await?;
-    let contract = contracts::contract(&staff.scope, ContractId::from_uuid(id))
+    let contract = contract_detail::detail(&staff.scope, ContractId::from_uuid(id))
         .await?
         .ok_or(AppError::NotFound("contract"))?;
     Ok(Json(contract))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientContracts {
+    pub items: Vec<ContractView>,
+}
+
+#[utoipa::path(get, path = "/api/v1/clients/{id}/contracts", tag = "contracts", params(("id" = Uuid, Path), MinPosition),
+    responses((status = 200, body = ClientContracts), (status = 404, body = Problem), (status = 504, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn list_client_contracts(
+    State(app): State<App>,
+    Reader(staff): Reader,
+    PathId(id): PathId,
+    axum::extract::Query(q): axum::extract::Query<MinPosition>,
+) -> AppResult<Json<ClientContracts>> {
+    q.wait(&app).await?;
+    let items = contract_detail::of_client(&staff.scope, ClientId::from_uuid(id))
+        .await?
+        .ok_or(AppError::NotFound("client"))?;
+    Ok(Json(ClientContracts { items }))
 }
