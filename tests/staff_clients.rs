@@ -291,3 +291,83 @@ async fn bulk_invitations_by_ids_and_by_filter() {
     .unwrap();
     assert_eq!(invitations, 5);
 }
+
+#[tokio::test]
+async fn invitations_are_listed_per_client_and_by_state() {
+    let s = Server::start_reading().await;
+    let t = s.tenant().await;
+    let staff = s.staff(&t.staff);
+    let twice = staff
+        .register_client("Invited Twice", "individual", Some("twice@client.test"))
+        .await;
+    let first = staff.invite(twice).await;
+    let second = staff.invite(twice).await;
+    staff
+        .ok(
+            Method::DELETE,
+            &format!("/api/v1/clients/{twice}/invitations/current"),
+            None,
+        )
+        .await;
+    let once = staff
+        .register_client("Invited Once", "individual", Some("once@client.test"))
+        .await;
+    let pending = staff.invite(once).await;
+    let wait = format!("min_position={}", pending["position"]);
+
+    let history = staff
+        .get(&format!("/api/v1/clients/{twice}/invitations?{wait}"))
+        .await;
+    let got: Vec<(&str, &str)> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["invitation_id"].as_str().unwrap(),
+                i["state"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (second["invitation_id"].as_str().unwrap(), "revoked"),
+            (first["invitation_id"].as_str().unwrap(), "replaced"),
+        ],
+        "newest first"
+    );
+    assert!(history["items"][0]["revoked_at"].is_string());
+    assert_eq!(history["items"][0]["email"], "twice@client.test");
+
+    let by_state = |state: &'static str| {
+        let staff = &staff;
+        async move {
+            staff
+                .get(&format!("/api/v1/invitations?state={state}"))
+                .await["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["invitation_id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        by_state("pending").await,
+        [pending["invitation_id"].as_str().unwrap()]
+    );
+    assert_eq!(
+        by_state("replaced").await,
+        [first["invitation_id"].as_str().unwrap()]
+    );
+    let (status, problem) = staff
+        .call(Method::GET, "/api/v1/invitations?state=lost", None)
+        .await;
+    assert_eq!(
+        (status, problem["errors"][0]["field"].as_str()),
+        (422, Some("state"))
+    );
+    let unknown = format!("/api/v1/clients/{}/invitations", uuid::Uuid::now_v7());
+    assert_eq!(staff.refused(Method::GET, &unknown, None).await.0, 404);
+}

@@ -42,7 +42,11 @@ pub fn api_routes() -> OpenApiRouter<App> {
         .routes(routes!(clients::register_client, clients::list_clients))
         .routes(routes!(clients::change_client, clients::get_client))
         .routes(routes!(invitations::invitation_dashboard))
-        .routes(routes!(invitations::invite_client))
+        .routes(routes!(
+            invitations::invite_client,
+            invitations::list_client_invitations
+        ))
+        .routes(routes!(invitations::list_invitations))
         .routes(routes!(invitations::revoke_invitation))
         .routes(routes!(invitations::bulk_invite))
         .routes(routes!(

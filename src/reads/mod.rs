@@ -7,6 +7,7 @@ pub mod clients;
 pub mod contract_detail;
 pub mod contracts;
 pub mod error;
+pub mod invitations;
 pub mod items;
 pub mod logins;
 pub mod notifications;

@@ -9,13 +9,16 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{MinPosition, PositionOnly};
+use super::{parse_position, MinPosition, PositionOnly};
 
 use crate::app::App;
 use crate::http::auth::{Reader, Writer};
 use crate::http::error::{AppError, AppResult, Problem};
 use crate::http::extract::{checked, Checks, JsonBody, PathId};
+use aggregates::ids::ClientId;
+
 use crate::reads::clients::InvitationDashboard;
+use crate::reads::invitations::{self, InvitationView};
 use crate::reads::{self};
 use crate::services::clients::{self as service, BulkInvited, BulkSelection, BulkSkipped};
 
@@ -137,4 +140,67 @@ pub async fn invitation_dashboard(
 ) -> AppResult<Json<InvitationDashboard>> {
     q.wait(&app).await?;
     Ok(Json(reads::clients::dashboard(&staff.scope).await?))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Invitations {
+    pub items: Vec<InvitationView>,
+}
+
+#[utoipa::path(get, path = "/api/v1/clients/{id}/invitations", tag = "invitations",
+    params(("id" = Uuid, Path), MinPosition),
+    responses((status = 200, body = Invitations), (status = 404, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn list_client_invitations(
+    State(app): State<App>,
+    Reader(staff): Reader,
+    PathId(id): PathId,
+    Query(wait): Query<MinPosition>,
+) -> AppResult<Json<Invitations>> {
+    wait.wait(&app).await?;
+    let items = invitations::of_client(&staff.scope, ClientId::from_uuid(id))
+        .await?
+        .ok_or(AppError::NotFound("client"))?;
+    Ok(Json(Invitations { items }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct InvitationsQuery {
+    /// pending, expired, accepted, revoked or replaced; absent: all.
+    pub state: Option<String>,
+    /// 1–1000, default 100 (newest first).
+    pub limit: Option<String>,
+    /// Wait (≤ 5 s) until the read models include this position.
+    pub min_position: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/invitations", tag = "invitations", params(InvitationsQuery),
+    responses((status = 200, body = Invitations), (status = 422, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn list_invitations(
+    State(app): State<App>,
+    Reader(staff): Reader,
+    Query(q): Query<InvitationsQuery>,
+) -> AppResult<Json<Invitations>> {
+    let mut v = Checks::default();
+    let min_position = v.field("min_position", parse_position(q.min_position.as_deref()));
+    let state = v.optional("state", q.state.as_deref(), |s| {
+        invitations::STATES
+            .contains(&s)
+            .then(|| s.to_string())
+            .ok_or_else(|| format!("must be one of {}", invitations::STATES.join(", ")))
+    });
+    let limit = v.field(
+        "limit",
+        match q.limit.as_deref().map(str::parse::<i64>) {
+            None => Ok(100),
+            Some(Ok(n)) if (1..=1000).contains(&n) => Ok(n),
+            _ => Err("must be a whole number from 1 to 1000".to_string()),
+        },
+    );
+    v.finish()?;
+    reads::wait_for(app.reads.pool(), checked(min_position)).await?;
+    let state = checked(state);
+    let items = invitations::of_firm(&staff.scope, state.as_deref(), checked(limit)).await?;
+    Ok(Json(Invitations { items }))
 }
