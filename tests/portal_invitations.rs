@@ -101,7 +101,7 @@ async fn a_client_follows_the_invitation_email_logs_in_sees_items_and_signs() {
         &s,
         &t,
         Method::GET,
-        &format!("/clients/{client}/items?min_position=0"),
+        &format!("/clients/{client}/items"),
         Some(&token),
         None,
     )

@@ -12,8 +12,9 @@ use uuid::Uuid;
 
 use crate::{DomainError, EVENT_VERSION};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::VariantNames)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum StaffRole {
     Admin,
     Staff,
@@ -22,6 +23,9 @@ pub enum StaffRole {
 }
 
 impl StaffRole {
+    /// Every role's spelling.
+    pub const NAMES: &[&str] = <Self as strum::VariantNames>::VARIANTS;
+
     pub fn parse(raw: &str) -> Result<Self, String> {
         match raw {
             "admin" => Ok(Self::Admin),

@@ -8,35 +8,108 @@ fn has_control_chars(s: &str) -> bool {
     s.chars().any(char::is_control)
 }
 
-fn bounded_text(raw: &str, min: usize, max: usize, what: &str) -> Result<String, String> {
-    let trimmed = raw.trim();
-    let len = trimmed.chars().count();
-    if len < min {
-        return Err(if min == 1 {
-            format!("{what} must not be empty")
-        } else {
-            format!("{what} must be at least {min} characters")
-        });
+/// The published form of each input rule: a pattern (ECMA-262, Python and Rust `regex`
+/// read it alike) and, where the pattern leaves it open, a length bound on the raw input.
+/// The HTTP schema publishes these; each `parse` below enforces exactly the same set
+/// (`tests` check the two agree), so a request the schema calls valid is accepted and one
+/// it calls invalid is refused.
+pub mod rules {
+    /// Characters `str::trim` removes (Unicode White_Space), as the inside of a class.
+    macro_rules! ws {
+        () => {
+            r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+        };
     }
-    if len > max {
+    /// Control characters (`char::is_control`, Unicode Cc), as the inside of a class.
+    macro_rules! cc {
+        () => {
+            r"\x00-\x1f\x7f-\x9f"
+        };
+    }
+    /// Control characters but tab, line feed and carriage return.
+    macro_rules! cc_but_lines {
+        () => {
+            r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+        };
+    }
+    macro_rules! label {
+        () => {
+            r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+        };
+    }
+
+    /// One-line text: no control character, not blank (surrounding space is trimmed).
+    pub const TEXT: &str = concat!("^[^", cc!(), "]*[^", cc!(), ws!(), "][^", cc!(), "]*$");
+    /// Multi-line text (contract bodies): tabs and line breaks allowed, not blank.
+    pub const MULTILINE_TEXT: &str = concat!(
+        "^[^",
+        cc_but_lines!(),
+        "]*[^",
+        cc_but_lines!(),
+        ws!(),
+        "][^",
+        cc_but_lines!(),
+        "]*$"
+    );
+    /// An e-mail address: ASCII local part of up to 64 characters, a domain of two or more
+    /// DNS labels (international domains in their `xn--` form).
+    pub const EMAIL: &str = concat!(
+        "^[",
+        ws!(),
+        "]*[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@",
+        label!(),
+        r"(?:\.",
+        label!(),
+        ")+[",
+        ws!(),
+        "]*$"
+    );
+    /// The longest e-mail address, counted on the raw input.
+    pub const EMAIL_MAX_CHARS: usize = 254;
+    /// A portal username: 3–64 of letters, digits and `. _ - @ +`, starting with a letter or digit.
+    pub const USERNAME: &str = concat!(
+        "^[",
+        ws!(),
+        "]*[A-Za-z0-9][A-Za-z0-9._@+-]{2,63}[",
+        ws!(),
+        "]*$"
+    );
+    /// A product code: 1–64 of letters, digits and `- _ . /`.
+    pub const SKU: &str = concat!("^[", ws!(), "]*[A-Za-z0-9._/-]{1,64}[", ws!(), "]*$");
+    /// Free text that is only searched or compared (labels, search terms, login names):
+    /// anything but a NUL, which PostgreSQL text cannot hold.
+    pub const ANY_TEXT: &str = r"^[^\x00]*$";
+}
+
+/// Checks a one-line text value against `rules::TEXT` and at most `max` characters (of
+/// the input as given), and returns it trimmed.
+fn bounded_text(raw: &str, max: usize, what: &str) -> Result<String, String> {
+    if raw.chars().count() > max {
         return Err(format!("{what} must be at most {max} characters"));
     }
-    if has_control_chars(trimmed) {
+    if has_control_chars(raw) {
         return Err(format!("{what} must not contain control characters"));
+    }
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(format!("{what} must not be empty"));
     }
     Ok(trimmed.to_string())
 }
 
 macro_rules! text_value {
-    ($(#[$doc:meta])* $name:ident, $min:expr, $max:expr, $what:expr) => {
+    ($(#[$doc:meta])* $name:ident, $max:expr, $what:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
         #[serde(transparent)]
         pub struct $name(String);
 
         impl $name {
+            /// The longest value, in characters of the input as given (`rules::TEXT` too).
+            pub const MAX_CHARS: usize = $max;
+
             pub fn parse(raw: &str) -> Result<Self, String> {
-                bounded_text(raw, $min, $max, $what).map(Self)
+                bounded_text(raw, $max, $what).map(Self)
             }
             pub fn as_str(&self) -> &str {
                 &self.0
@@ -53,35 +126,39 @@ macro_rules! text_value {
 
 text_value!(
     /// A client's name as staff see it.
-    DisplayName, 1, 200, "name"
+    DisplayName, 200, "name"
 );
 text_value!(
     /// The firm's own reference for a client (practice-management id, account number).
-    ExternalRef, 1, 100, "external reference"
+    ExternalRef, 100, "external reference"
 );
 text_value!(
     /// A product's name on the portal.
-    ItemName, 1, 200, "name"
+    ItemName, 200, "name"
 );
 text_value!(
     /// A contract's title.
-    ContractTitle, 1, 200, "title"
+    ContractTitle, 200, "title"
 );
 text_value!(
     /// The name a signer types when signing.
-    SignerName, 1, 200, "signer name"
+    SignerName, 200, "signer name"
 );
 text_value!(
     /// What an item is, in a sentence or a paragraph, for the catalogue and the portal.
-    ItemDescription, 1, 2000, "description"
+    ItemDescription, 2000, "description"
 );
 text_value!(
     /// A staff member's name as auditors read it.
-    PersonName, 1, 200, "name"
+    PersonName, 200, "name"
+);
+text_value!(
+    /// What a staff token is for ("Jo's laptop", "staff UI backend").
+    Label, 200, "label"
 );
 text_value!(
     /// Why staff disabled a login or voided a contract.
-    Reason, 1, 500, "reason"
+    Reason, 500, "reason"
 );
 
 /// Contract text; long, multi-line, and hashed exactly as given.
@@ -93,9 +170,6 @@ impl ContractBody {
     pub const MAX_CHARS: usize = 200_000;
 
     pub fn parse(raw: &str) -> Result<Self, String> {
-        if raw.trim().is_empty() {
-            return Err("body must not be empty".into());
-        }
         if raw.chars().count() > Self::MAX_CHARS {
             return Err(format!(
                 "body must be at most {} characters",
@@ -107,6 +181,9 @@ impl ContractBody {
             .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
         {
             return Err("body must not contain control characters".into());
+        }
+        if raw.trim().is_empty() {
+            return Err("body must not be empty".into());
         }
         Ok(Self(raw.to_string()))
     }
@@ -121,27 +198,28 @@ impl ContractBody {
 pub struct Email(String);
 
 impl Email {
+    /// Enforces `rules::EMAIL` and `rules::EMAIL_MAX_CHARS`; the address is kept trimmed.
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let email = raw.trim();
         let invalid = || Err("is not a valid email address".to_string());
-        if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if raw.chars().count() > rules::EMAIL_MAX_CHARS {
             return invalid();
         }
-        let Some((local, domain)) = email.rsplit_once('@') else {
+        let email = raw.trim();
+        let Some((local, domain)) = email.split_once('@') else {
             return invalid();
         };
-        if local.is_empty() || local.len() > 64 || local.contains('@') {
-            return invalid();
-        }
-        let labels: Vec<&str> = domain.split('.').collect();
-        let label_ok = |l: &&str| {
-            !l.is_empty()
-                && l.len() <= 63
+        let local_ok = (1..=64).contains(&local.len())
+            && local
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".!#$%&'*+/=?^_`{|}~-".contains(c));
+        let label_ok = |l: &str| {
+            (1..=63).contains(&l.len())
                 && !l.starts_with('-')
                 && !l.ends_with('-')
-                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         };
-        if labels.len() < 2 || !labels.iter().all(label_ok) {
+        let labels: Vec<&str> = domain.split('.').collect();
+        if !local_ok || labels.len() < 2 || !labels.into_iter().all(label_ok) {
             return invalid();
         }
         Ok(Self(email.to_string()))
@@ -244,14 +322,18 @@ pub fn check_password(password: &str, username: &str) -> Result<(), String> {
     Ok(())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::VariantNames)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ClientKind {
     Individual,
     Organisation,
 }
 
 impl ClientKind {
+    /// Every kind's spelling.
+    pub const NAMES: &[&str] = <Self as strum::VariantNames>::VARIANTS;
+
     pub fn parse(raw: &str) -> Result<Self, String> {
         match raw {
             "individual" => Ok(Self::Individual),
@@ -320,11 +402,14 @@ pub struct Money {
 }
 
 impl Money {
+    /// The largest amount, in minor units.
+    pub const MAX_MINOR: i64 = 1_000_000_000_000;
+
     pub fn parse(amount_minor: i64, currency: &str) -> Result<Self, (&'static str, String)> {
         if amount_minor < 0 {
             return Err(("amount_minor", "must not be negative".into()));
         }
-        if amount_minor > 1_000_000_000_000 {
+        if amount_minor > Self::MAX_MINOR {
             return Err(("amount_minor", "is too large".into()));
         }
         if ISO_4217.binary_search(&currency).is_err() {
@@ -393,6 +478,72 @@ mod tests {
             DisplayName::parse("  Acme Ltd ").unwrap().as_str(),
             "Acme Ltd"
         );
+    }
+
+    /// Each published rule accepts exactly what its `parse` accepts, on strings made of
+    /// the characters the rules care about (a fixed seed: the same strings every run).
+    #[test]
+    fn published_rules_equal_the_parsers() {
+        type Parse = fn(&str) -> bool;
+        let cases: [(&str, &str, Option<usize>, Parse); 6] = [
+            ("text", rules::TEXT, Some(DisplayName::MAX_CHARS), |s| {
+                DisplayName::parse(s).is_ok()
+            }),
+            (
+                "multiline",
+                rules::MULTILINE_TEXT,
+                Some(ContractBody::MAX_CHARS),
+                |s| ContractBody::parse(s).is_ok(),
+            ),
+            ("email", rules::EMAIL, Some(rules::EMAIL_MAX_CHARS), |s| {
+                Email::parse(s).is_ok()
+            }),
+            ("username", rules::USERNAME, None, |s| {
+                Username::parse(s).is_ok()
+            }),
+            ("sku", rules::SKU, None, |s| Sku::parse(s).is_ok()),
+            ("any", rules::ANY_TEXT, None, |s| !s.contains('\0')),
+        ];
+        let pool: Vec<char> = "aZ09._-@+/!'`~ \t\n\r\u{0}\u{7}\u{1f}\u{7f}\u{85}\u{9f}\u{a0}\u{2003}\u{3000}\u{feff}éß漢😀x.co"
+            .chars()
+            .collect();
+        let mut seed: u64 = 0x5eed;
+        let mut next = move |n: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 33) as usize) % n
+        };
+        let mut samples: Vec<String> = vec![
+            String::new(),
+            "jo@example.org".into(),
+            " jo.smith+tax@example.org ".into(),
+            "a@b-.co".into(),
+            "a@xn--bcher-kva.example".into(),
+            format!("{}@example.org", "l".repeat(65)),
+            format!("{}@example.org", "l".repeat(64)),
+            format!("a@{}.org", "d".repeat(64)),
+            "a".repeat(201),
+            "a".repeat(200),
+            format!(" {} ", "a".repeat(200)),
+        ];
+        for _ in 0..20_000 {
+            let len = next(12);
+            samples.push((0..len).map(|_| pool[next(pool.len())]).collect());
+            // Shapes close to an address, so the e-mail rule is tried on near misses too.
+            let word = |next: &mut dyn FnMut(usize) -> usize| -> String {
+                (0..1 + next(4)).map(|_| pool[next(pool.len())]).collect()
+            };
+            let (a, b, c) = (word(&mut next), word(&mut next), word(&mut next));
+            samples.push(format!("{a}@{b}.{c}"));
+        }
+        for (name, pattern, max, parse) in cases {
+            let re = regex::Regex::new(pattern).unwrap();
+            for s in &samples {
+                let published = re.is_match(s) && max.is_none_or(|m| s.chars().count() <= m);
+                assert_eq!(published, parse(s), "rule {name} disagrees on {s:?}");
+            }
+        }
     }
 
     #[test]

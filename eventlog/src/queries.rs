@@ -22,6 +22,21 @@ pub struct StreamEvent<E> {
     pub event: E,
 }
 
+/// The position of the newest committed event (0 for an empty log), and of the newest at
+/// or before `position` (none if the log starts after it).
+pub async fn head_and_at_or_before<'c>(
+    db: impl PgExecutor<'c>,
+    position: i64,
+) -> Result<(i64, Option<i64>), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT (SELECT coalesce(max(global_position), 0) FROM events),
+                (SELECT max(global_position) FROM events WHERE global_position <= $1)",
+    )
+    .bind(position)
+    .fetch_one(db)
+    .await
+}
+
 /// The events of several streams of one aggregate type in one query, in stream order.
 pub async fn load_streams<'c, A: Aggregate>(
     db: impl PgExecutor<'c>,

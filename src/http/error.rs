@@ -126,6 +126,12 @@ impl From<ReadError> for AppError {
         match e {
             ReadError::Unavailable => ServiceError::Unavailable.into(),
             ReadError::ProjectionLag { position } => Self::ProjectionLag { position },
+            // A position no write has reached: well-formed, but not (yet) a state of the log.
+            e @ ReadError::BeyondLog { .. } => ServiceError::Conflict {
+                code: "position_not_reached",
+                detail: e.to_string(),
+            }
+            .into(),
             ReadError::Internal(e) => ServiceError::Internal(e).into(),
         }
     }

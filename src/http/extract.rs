@@ -9,6 +9,7 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::http::error::{AppError, FieldError};
@@ -48,6 +49,7 @@ where
             .await
             .map_err(bytes_rejection)?;
         refuse_nul(&bytes)?;
+        refuse_non_object(&bytes)?;
         match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(value)) => Ok(Self(value)),
             Err(rejection) => Err(json_rejection(rejection)),
@@ -55,7 +57,7 @@ where
     }
 }
 
-/// A JSON body that may be left out entirely (then `T::default()`).
+/// A JSON body that may be left out entirely or be `null` (then `T::default()`).
 pub struct JsonOrEmpty<T>(pub T);
 
 impl<S, T> FromRequest<S> for JsonOrEmpty<T>
@@ -69,10 +71,12 @@ where
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(bytes_rejection)?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        // No body, or `null`, is "nothing given".
+        if bytes.iter().all(u8::is_ascii_whitespace) || bytes.trim_ascii() == b"null" {
             return Ok(Self(T::default()));
         }
         refuse_nul(&bytes)?;
+        refuse_non_object(&bytes)?;
         serde_json::from_slice(&bytes).map(Self).map_err(|e| {
             AppError::Malformed(format!(
                 "the body is not valid JSON of the expected shape: {e}"
@@ -94,6 +98,40 @@ fn refuse_nul(body: &[u8]) -> Result<(), AppError> {
         ));
     }
     Ok(())
+}
+
+/// Every body is a JSON object: serde would otherwise read an array into a struct's fields
+/// by position.
+fn refuse_non_object(body: &[u8]) -> Result<(), AppError> {
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') | None => Ok(()),
+        Some(_) => Err(AppError::Malformed("the body must be a JSON object".into())),
+    }
+}
+
+/// A whole number given as a JSON integer or as a number with no fraction (`5` or `5.0`:
+/// JSON Schema calls both integers, and some clients send every number as a float).
+pub fn whole_number<'de, D>(deserializer: D) -> Result<i64, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let n = serde_json::Number::deserialize(deserializer)?;
+    let whole = n.as_i64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+            .map(|f| f as i64)
+    });
+    whole.ok_or_else(|| serde::de::Error::custom(format!("{n} is not a whole number in range")))
+}
+
+/// `whole_number`, or `null`.
+pub fn whole_number_or_null<'de, D>(deserializer: D) -> Result<Option<i64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    struct Whole(#[serde(deserialize_with = "whole_number")] i64);
+    Option::<Whole>::deserialize(deserializer).map(|w| w.map(|Whole(n)| n))
 }
 
 fn json_rejection(rejection: JsonRejection) -> AppError {

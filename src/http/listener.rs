@@ -54,7 +54,11 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
+        .header_read_timeout(limits.header_read_timeout)
+        // Above the limits `request_shape` answers in problem+json, so that those answers
+        // (not hyper's empty-bodied 431) are what clients meet; beyond these, hyper's own.
+        .max_headers(crate::http::request_shape::MAX_HEADERS * 4)
+        .max_buf_size(256 * 1024);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {

@@ -8,7 +8,9 @@ pub mod listener;
 pub mod openapi;
 pub mod png;
 pub mod portal_auth;
+pub mod request_shape;
 pub mod routes;
+pub mod schema;
 
 use std::time::Duration;
 
@@ -119,9 +121,16 @@ pub fn router(app: App) -> Router {
         app.clone(),
         idempotency::middleware,
     ));
+    let documented =
+        Router::new()
+            .merge(api)
+            .merge(portal)
+            .route_layer(middleware::from_fn_with_state(
+                request_shape::QueryParameters::from_document(&spec),
+                request_shape::refuse_unknown_query,
+            ));
     Router::new()
-        .merge(api)
-        .merge(portal)
+        .merge(documented)
         .route("/portal/{tenant_slug}/{page}", get(link_pages::link_page))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -137,6 +146,7 @@ pub fn router(app: App) -> Router {
         .layer(middleware::from_fn_with_state(app.clone(), fail_fast))
         .layer(middleware::from_fn(telemetry::record_metrics))
         .layer(middleware::map_response(problem_for_bare_errors))
+        .layer(middleware::from_fn(request_shape::refuse_oversized))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

@@ -80,6 +80,8 @@ pub fn document_errors(spec: &mut Spec) {
                     "malformed_request: not JSON, wrong shape, or a NUL character",
                 ),
                 ("503", "database_unavailable (with Retry-After)"),
+                ("414", "uri_too_long"),
+                ("431", "headers_too_large"),
             ];
             if staff {
                 statuses.push(("401", "unauthorized: no, bad, expired or revoked token"));
@@ -96,6 +98,21 @@ pub fn document_errors(spec: &mut Spec) {
             }
             if operation.request_body.is_some() {
                 statuses.push(("413", "payload_too_large"));
+            }
+            let waits = operation
+                .parameters
+                .iter()
+                .flatten()
+                .any(|p| p.name == "min_position");
+            if waits {
+                statuses.push((
+                    "504",
+                    "projection_lag: the read models did not reach min_position within 5 s",
+                ));
+                statuses.push((
+                    "409",
+                    "position_not_reached: min_position is beyond the last committed event",
+                ));
             }
             if portal {
                 statuses.push(("429", "locked_out or rate_limited (with Retry-After)"));

@@ -7,6 +7,8 @@ pub enum ReadError {
     Unavailable,
     #[error("the read models have not reached position {position} yet; try again")]
     ProjectionLag { position: i64 },
+    #[error("position {position} is beyond the last event ({head})")]
+    BeyondLog { position: i64, head: i64 },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }

@@ -50,6 +50,11 @@ impl ReadPool {
         }
     }
 
+    /// The primary, for what must not be a moment behind.
+    pub fn primary(&self) -> &PgPool {
+        &self.primary
+    }
+
     /// The pool for the next read.
     pub fn pool(&self) -> &PgPool {
         match &self.replica {

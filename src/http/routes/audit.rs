@@ -19,24 +19,32 @@ use crate::audit::verify::{self, Verification};
 use crate::audit::{self, AuditEvent, EventFilter};
 use crate::http::auth::Auditor;
 use crate::http::error::{AppError, AppResult, Problem};
-use crate::http::extract::{checked, Checks, PathId};
+use crate::http::extract::{canonical_uuid, checked, Checks, PathId};
+use crate::http::schema::{MAX_LONG_PAGE, MAX_SHORT_TEXT};
 use crate::reads;
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct EventsQuery {
     /// Position of the last event already read (0 or absent: from the start).
+    #[param(schema_with = crate::http::schema::position)]
     pub after: Option<String>,
-    /// At most 1000; default 100.
+    /// 1–1000; default 100.
+    #[param(schema_with = crate::http::schema::long_page_size)]
     pub limit: Option<String>,
     /// Only events by this staff member, portal user or token (id).
+    #[param(schema_with = crate::http::schema::uuid_text)]
     pub actor: Option<String>,
     /// Only events of this stream.
+    #[param(schema_with = crate::http::schema::short_text)]
     pub stream_id: Option<String>,
     /// Only events of this type (`LoginDisabled`, …).
+    #[param(schema_with = crate::http::schema::short_text)]
     pub event_type: Option<String>,
     /// Only events recorded at or after this time (RFC 3339).
+    #[param(schema_with = crate::http::schema::date_time)]
     pub from: Option<String>,
     /// Only events recorded before this time (RFC 3339).
+    #[param(schema_with = crate::http::schema::date_time)]
     pub to: Option<String>,
 }
 
@@ -49,12 +57,12 @@ impl EventsQuery {
                 .map_err(|_| "must be an RFC 3339 time".to_string())
         };
         let bounded = |raw: &str| {
-            (raw.len() <= 200 && !raw.contains('\0'))
+            (raw.chars().count() <= MAX_SHORT_TEXT && !raw.contains('\0'))
                 .then(|| raw.to_string())
                 .ok_or_else(|| "must be at most 200 characters".to_string())
         };
         let actor = v.optional("actor", self.actor.as_deref(), |raw| {
-            Uuid::try_parse(raw).map_err(|_| "must be an id (UUID)".to_string())
+            canonical_uuid(raw).ok_or_else(|| "must be an id (UUID)".to_string())
         });
         let stream_id = v.optional("stream_id", self.stream_id.as_deref(), bounded);
         let event_type = v.optional("event_type", self.event_type.as_deref(), bounded);
@@ -78,14 +86,14 @@ pub struct EventsPage {
     pub next_after: Option<i64>,
 }
 
-fn number(raw: Option<&str>, field: &str, default: i64, max: i64) -> AppResult<i64> {
+fn number(raw: Option<&str>, field: &str, default: i64, min: i64, max: i64) -> AppResult<i64> {
     match raw {
         None => Ok(default),
         Some(s) => match s.parse::<i64>() {
-            Ok(n) if (0..=max).contains(&n) => Ok(n),
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
             _ => Err(AppError::invalid(
                 field,
-                format!("must be a whole number from 0 to {max}"),
+                format!("must be a whole number from {min} to {max}"),
             )),
         },
     }
@@ -98,8 +106,8 @@ pub async fn events(
     Auditor(staff): Auditor,
     Query(q): Query<EventsQuery>,
 ) -> AppResult<Json<EventsPage>> {
-    let after = number(q.after.as_deref(), "after", 0, i64::MAX)?;
-    let limit = number(q.limit.as_deref(), "limit", 100, 1000)?.max(1);
+    let after = number(q.after.as_deref(), "after", 0, 0, i64::MAX)?;
+    let limit = number(q.limit.as_deref(), "limit", 100, 1, MAX_LONG_PAGE)?;
     let filter = q.filter()?;
     let events = audit::events_page(&staff.scope, after, limit, &filter).await?;
     let next_after = (events.len() as i64 == limit)
@@ -131,6 +139,7 @@ pub async fn client_history(
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct AsOfQuery {
     /// A global position, or an RFC 3339 time; absent: now.
+    #[param(schema_with = crate::http::schema::position_or_time)]
     pub as_of: Option<String>,
 }
 
@@ -143,7 +152,7 @@ pub async fn stream_as_of(
     Path((stream_type, stream_id)): Path<(String, String)>,
     Query(q): Query<AsOfQuery>,
 ) -> AppResult<Json<ReplayedState>> {
-    let stream_id = Uuid::try_parse(&stream_id).map_err(|_| AppError::NotFound("stream"))?;
+    let stream_id = canonical_uuid(&stream_id).ok_or(AppError::NotFound("stream"))?;
     let as_of = AsOf::parse(q.as_of.as_deref()).map_err(|m| AppError::invalid("as_of", m))?;
     let state = replay::replay(&staff.scope, &stream_type, stream_id, as_of)
         .await?
@@ -154,6 +163,7 @@ pub async fn stream_as_of(
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ExportQuery {
     /// Position of the last event already exported.
+    #[param(schema_with = crate::http::schema::position)]
     pub after: Option<String>,
 }
 
@@ -161,7 +171,7 @@ pub struct ExportQuery {
     responses((status = 200, content_type = "application/x-ndjson", description = "one event (as in /audit/events) per line, in commit order")),
     security(("staff_token" = [])))]
 pub async fn export(Auditor(staff): Auditor, Query(q): Query<ExportQuery>) -> AppResult<Response> {
-    let after = number(q.after.as_deref(), "after", 0, i64::MAX)?;
+    let after = number(q.after.as_deref(), "after", 0, 0, i64::MAX)?;
     let lines = audit::export(staff.scope.clone(), after).map(|line| {
         line.map_err(|e| {
             // Headers are gone by now: end the stream; the client sees a truncated body.
@@ -186,10 +196,13 @@ pub async fn verify_chain(Auditor(staff): Auditor) -> AppResult<Json<Verificatio
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct LoginsQuery {
     /// Only attempts after this id (0 for the first page).
+    #[param(schema_with = crate::http::schema::position)]
     pub after: Option<String>,
     /// At most this many (1–1000, default 100).
+    #[param(schema_with = crate::http::schema::long_page_size)]
     pub limit: Option<String>,
     /// Only attempts on this portal user's login.
+    #[param(schema_with = crate::http::schema::uuid_text)]
     pub portal_user_id: Option<String>,
 }
 
@@ -207,13 +220,13 @@ pub async fn logins(
     Auditor(staff): Auditor,
     Query(q): Query<LoginsQuery>,
 ) -> AppResult<Json<LoginsPage>> {
-    let after = number(q.after.as_deref(), "after", 0, i64::MAX)?;
-    let limit = number(q.limit.as_deref(), "limit", 100, 1000)?.max(1);
+    let after = number(q.after.as_deref(), "after", 0, 0, i64::MAX)?;
+    let limit = number(q.limit.as_deref(), "limit", 100, 1, MAX_LONG_PAGE)?;
     let user = q
         .portal_user_id
         .as_deref()
         .map(|s| {
-            Uuid::try_parse(s).map_err(|_| AppError::invalid("portal_user_id", "must be a UUID"))
+            canonical_uuid(s).ok_or_else(|| AppError::invalid("portal_user_id", "must be a UUID"))
         })
         .transpose()?;
     let logins = reads::logins::page(

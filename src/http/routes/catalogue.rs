@@ -20,14 +20,19 @@ use crate::services::items as service;
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct CatalogueParams {
     /// Part of the SKU or name (case-insensitive).
+    #[param(schema_with = crate::http::schema::any_text)]
     pub q: Option<String>,
     /// `true`: the archived items; absent or `false`: the items that can be assigned.
+    #[param(schema_with = crate::http::schema::boolean_text)]
     pub archived: Option<String>,
     /// 1–200, default 50.
+    #[param(schema_with = crate::http::schema::page_size)]
     pub limit: Option<String>,
     /// `next_cursor` of the page before.
+    #[param(schema_with = crate::http::schema::cursor)]
     pub cursor: Option<String>,
     /// Wait (≤ 5 s) until the read models include this position.
+    #[param(schema_with = crate::http::schema::position)]
     pub min_position: Option<String>,
 }
 
@@ -72,7 +77,7 @@ pub async fn list_items(
             .ok_or_else(|| "must be at most 200 characters".to_string())
     });
     v.finish()?;
-    reads::wait_for(app.reads.pool(), checked(min_position)).await?;
+    reads::wait_for(app.reads.pool(), app.reads.primary(), checked(min_position)).await?;
     let query = CatalogueQuery {
         search: checked(search),
         archived: checked(archived),
@@ -103,10 +108,11 @@ pub async fn get_item(
 #[serde(deny_unknown_fields)]
 pub struct ChangeItemBody {
     #[serde(default)]
+    #[schema(schema_with = crate::http::schema::item_name_or_null)]
     pub name: Option<String>,
     /// A new description, or `null` to remove it; absent leaves it as it is.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::http::schema::item_description_or_null)]
     pub description: Option<Option<String>>,
 }
 

@@ -6,7 +6,6 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use super::{MinPosition, PositionOnly};
 use aggregates::ids::ClientId;
@@ -14,7 +13,7 @@ use aggregates::ids::ClientId;
 use crate::app::App;
 use crate::http::auth::{Reader, Writer};
 use crate::http::error::{AppError, AppResult, Problem};
-use crate::http::extract::{JsonBody, PathId, PathIds};
+use crate::http::extract::{canonical_uuid, JsonBody, PathId, PathIds};
 use crate::reads::items::ClientItem;
 use crate::reads::{self};
 use crate::services::client_items as service;
@@ -22,6 +21,7 @@ use crate::services::client_items as service;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignItemBody {
+    #[schema(schema_with = crate::http::schema::uuid_text)]
     pub item_id: String,
 }
 
@@ -35,7 +35,7 @@ pub async fn assign_item(
     PathId(client_id): PathId,
     JsonBody(body): JsonBody<AssignItemBody>,
 ) -> AppResult<(StatusCode, Json<PositionOnly>)> {
-    let item_id = Uuid::try_parse(&body.item_id).map_err(|_| AppError::NotFound("item"))?;
+    let item_id = canonical_uuid(&body.item_id).ok_or(AppError::NotFound("item"))?;
     let done = service::assign_item(&app, &meta, client_id, item_id).await?;
     Ok((StatusCode::CREATED, Json(done.into())))
 }

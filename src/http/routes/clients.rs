@@ -21,12 +21,16 @@ use crate::services::clients::{self as service, NewClient};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterClientBody {
+    #[schema(schema_with = crate::http::schema::display_name)]
     pub display_name: String,
     /// `individual` or `organisation`.
+    #[schema(schema_with = crate::http::schema::client_kind)]
     pub kind: String,
     #[serde(default)]
+    #[schema(schema_with = crate::http::schema::email_or_null)]
     pub email: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = crate::http::schema::external_ref_or_null)]
     pub external_ref: Option<String>,
 }
 
@@ -63,10 +67,11 @@ pub async fn register_client(
 #[serde(deny_unknown_fields)]
 pub struct ChangeClientBody {
     #[serde(default)]
+    #[schema(schema_with = crate::http::schema::display_name_or_null)]
     pub display_name: Option<String>,
     /// A new address, or `null` to remove it; absent leaves it as it is.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::http::schema::email_or_null)]
     pub email: Option<Option<String>>,
 }
 
@@ -100,14 +105,19 @@ pub async fn change_client(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct ListClientsQuery {
     /// not_invited, invited, invitation_expired, active or disabled.
+    #[param(schema_with = crate::http::schema::client_status)]
     pub status: Option<String>,
     /// Part of the name, e-mail or external reference (case-insensitive).
+    #[param(schema_with = crate::http::schema::any_text)]
     pub q: Option<String>,
     /// 1–200, default 50.
+    #[param(schema_with = crate::http::schema::page_size)]
     pub limit: Option<String>,
     /// `next_cursor` of the page before.
+    #[param(schema_with = crate::http::schema::cursor)]
     pub cursor: Option<String>,
     /// Wait (≤ 5 s) until the read models include this position.
+    #[param(schema_with = crate::http::schema::position)]
     pub min_position: Option<String>,
 }
 
@@ -155,7 +165,7 @@ pub async fn list_clients(
             .ok_or_else(|| "must be at most 200 characters".to_string())
     });
     v.finish()?;
-    reads::wait_for(app.reads.pool(), checked(min_position)).await?;
+    reads::wait_for(app.reads.pool(), app.reads.primary(), checked(min_position)).await?;
     let query = reads::clients::ClientQuery {
         status: checked(status),
         search: checked(search).filter(|s| !s.is_empty()),

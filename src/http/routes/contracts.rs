@@ -24,7 +24,9 @@ use crate::services::contracts as service;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IssueContractBody {
+    #[schema(schema_with = crate::http::schema::contract_title)]
     pub title: String,
+    #[schema(schema_with = crate::http::schema::contract_body)]
     pub body: String,
 }
 
@@ -63,11 +65,12 @@ pub async fn issue_contract(
 #[serde(deny_unknown_fields)]
 pub struct VoidBody {
     #[serde(default)]
+    #[schema(schema_with = crate::http::schema::reason_or_null)]
     pub reason: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/contracts/{id}/void", tag = "contracts",
-    params(("id" = Uuid, Path)), request_body(content = VoidBody, description = "optional"),
+    params(("id" = Uuid, Path)), request_body(content = Option<VoidBody>, description = "optional"),
     responses((status = 200, body = PositionOnly), (status = 409, description = "contract_already_signed, contract_voided", body = Problem), (status = 404, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn void_contract(

@@ -14,7 +14,8 @@ use super::{parse_position, MinPosition, PositionOnly};
 use crate::app::App;
 use crate::http::auth::{Reader, Writer};
 use crate::http::error::{AppError, AppResult, Problem};
-use crate::http::extract::{checked, Checks, JsonBody, PathId};
+use crate::http::extract::{canonical_uuid, checked, Checks, JsonBody, PathId};
+use crate::http::schema::{MAX_BULK_IDS, MAX_LONG_PAGE};
 use aggregates::ids::ClientId;
 
 use crate::reads::clients::InvitationDashboard;
@@ -63,15 +64,24 @@ pub async fn revoke_invitation(
     ))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// Either `client_ids` (1–1000 ids) or `filter` (`not_invited`: every client the
+/// dashboard counts as not invited), not both.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BulkInviteBody {
     #[serde(default)]
     pub client_ids: Option<Vec<String>>,
-    /// `not_invited`: every client the dashboard counts as not invited.
     #[serde(default)]
     pub filter: Option<String>,
 }
+
+impl utoipa::PartialSchema for BulkInviteBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        crate::http::schema::bulk_invite_body()
+    }
+}
+
+impl ToSchema for BulkInviteBody {}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BulkInviteResult {
@@ -79,8 +89,6 @@ pub struct BulkInviteResult {
     pub skipped: Vec<BulkSkipped>,
     pub position: i64,
 }
-
-const BULK_MAX_IDS: usize = 5_000;
 
 #[utoipa::path(post, path = "/api/v1/invitations/bulk", tag = "invitations",
     request_body = BulkInviteBody,
@@ -93,10 +101,10 @@ pub async fn bulk_invite(
 ) -> AppResult<Json<BulkInviteResult>> {
     let selection = match (body.client_ids, body.filter.as_deref()) {
         (Some(ids), None) => {
-            if ids.is_empty() || ids.len() > BULK_MAX_IDS {
+            if ids.is_empty() || ids.len() > MAX_BULK_IDS {
                 return Err(AppError::invalid(
                     "client_ids",
-                    format!("must list 1 to {BULK_MAX_IDS} client ids"),
+                    format!("must list 1 to {MAX_BULK_IDS} client ids"),
                 ));
             }
             let mut v = Checks::default();
@@ -106,7 +114,7 @@ pub async fn bulk_invite(
                 .map(|(i, s)| {
                     v.field(
                         &format!("client_ids[{i}]"),
-                        Uuid::try_parse(s).map_err(|_| "is not a UUID".into()),
+                        canonical_uuid(s).ok_or_else(|| "is not a UUID".into()),
                     )
                 })
                 .collect();
@@ -167,10 +175,13 @@ pub async fn list_client_invitations(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct InvitationsQuery {
     /// pending, expired, accepted, revoked or replaced; absent: all.
+    #[param(schema_with = crate::http::schema::invitation_state)]
     pub state: Option<String>,
     /// 1–1000, default 100 (newest first).
+    #[param(schema_with = crate::http::schema::long_page_size)]
     pub limit: Option<String>,
     /// Wait (≤ 5 s) until the read models include this position.
+    #[param(schema_with = crate::http::schema::position)]
     pub min_position: Option<String>,
 }
 
@@ -194,12 +205,12 @@ pub async fn list_invitations(
         "limit",
         match q.limit.as_deref().map(str::parse::<i64>) {
             None => Ok(100),
-            Some(Ok(n)) if (1..=1000).contains(&n) => Ok(n),
-            _ => Err("must be a whole number from 1 to 1000".to_string()),
+            Some(Ok(n)) if (1..=MAX_LONG_PAGE).contains(&n) => Ok(n),
+            _ => Err(format!("must be a whole number from 1 to {MAX_LONG_PAGE}")),
         },
     );
     v.finish()?;
-    reads::wait_for(app.reads.pool(), checked(min_position)).await?;
+    reads::wait_for(app.reads.pool(), app.reads.primary(), checked(min_position)).await?;
     let state = checked(state);
     let items = invitations::of_firm(&staff.scope, state.as_deref(), checked(limit)).await?;
     Ok(Json(Invitations { items }))

@@ -25,15 +25,20 @@ pub use crate::http::extract::IMAGE_LIMIT;
 #[serde(deny_unknown_fields)]
 pub struct MoneyBody {
     /// In the currency's minor unit (pence for GBP).
+    #[serde(deserialize_with = "crate::http::extract::whole_number")]
+    #[schema(schema_with = crate::http::schema::amount_minor)]
     pub amount_minor: i64,
     /// ISO 4217, e.g. `GBP`.
+    #[schema(schema_with = crate::http::schema::currency)]
     pub currency: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateItemBody {
+    #[schema(schema_with = crate::http::schema::sku)]
     pub sku: String,
+    #[schema(schema_with = crate::http::schema::item_name)]
     pub name: String,
     pub unit_price: MoneyBody,
 }
@@ -71,7 +76,7 @@ pub struct PriceBody {
 
 #[utoipa::path(put, path = "/api/v1/items/{id}/price", tag = "items",
     params(("id" = Uuid, Path)), request_body = PriceBody,
-    responses((status = 200, body = PositionOnly), (status = 404, body = Problem), (status = 422, body = Problem)),
+    responses((status = 200, body = PositionOnly), (status = 404, body = Problem), (status = 422, body = Problem), (status = 409, description = "currency_mismatch", body = Problem)),
     security(("staff_token" = [])))]
 pub async fn change_price(
     State(app): State<App>,

@@ -66,6 +66,7 @@ pub fn parse_position(raw: Option<&str>) -> Result<Option<i64>, String> {
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 pub struct MinPosition {
     /// Wait (≤ 5 s) until the read models include this position.
+    #[param(schema_with = crate::http::schema::position)]
     pub min_position: Option<String>,
 }
 
@@ -73,6 +74,6 @@ impl MinPosition {
     pub async fn wait(&self, app: &App) -> AppResult<()> {
         let position = parse_position(self.min_position.as_deref())
             .map_err(|m| AppError::invalid("min_position", m))?;
-        Ok(reads::wait_for(app.reads.pool(), position).await?)
+        Ok(reads::wait_for(app.reads.pool(), app.reads.primary(), position).await?)
     }
 }

@@ -30,10 +30,13 @@ use crate::services::{contracts, portal as service};
 #[serde(deny_unknown_fields)]
 pub struct AcceptInvitationBody {
     /// The `token` query parameter of the invitation e-mail's link.
+    #[schema(schema_with = crate::http::schema::any_text)]
     pub token: String,
     /// 3–64 characters, unique in the firm ignoring case, never changed afterwards.
+    #[schema(schema_with = crate::http::schema::username)]
     pub username: String,
     /// 12–256 characters, not containing the username.
+    #[schema(schema_with = crate::http::schema::password)]
     pub password: String,
 }
 
@@ -71,7 +74,9 @@ pub async fn accept_invitation(
 #[serde(deny_unknown_fields)]
 pub struct ActivateBody {
     /// The `token` query parameter of the activation e-mail's link.
+    #[schema(schema_with = crate::http::schema::any_text)]
     pub token: String,
+    #[schema(schema_with = crate::http::schema::password)]
     pub password: String,
 }
 
@@ -96,7 +101,9 @@ pub async fn activate(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
+    #[schema(schema_with = crate::http::schema::any_text)]
     pub username: String,
+    #[schema(schema_with = crate::http::schema::any_text)]
     pub password: String,
 }
 
@@ -132,6 +139,7 @@ pub async fn login(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ForgotBody {
+    #[schema(schema_with = crate::http::schema::any_text)]
     pub username: String,
 }
 
@@ -162,7 +170,9 @@ pub async fn forgot_password(
 #[serde(deny_unknown_fields)]
 pub struct ResetBody {
     /// The `token` query parameter of the reset e-mail's link.
+    #[schema(schema_with = crate::http::schema::any_text)]
     pub token: String,
+    #[schema(schema_with = crate::http::schema::password)]
     pub new_password: String,
 }
 
@@ -339,10 +349,13 @@ pub async fn get_contract(
 #[serde(deny_unknown_fields)]
 pub struct SignBody {
     /// The name the signer types, recorded with the signature.
+    #[schema(schema_with = crate::http::schema::signer_name)]
     pub signer_name: String,
     /// The `content_sha256` of the contract as shown to the signer.
+    #[schema(schema_with = crate::http::schema::any_text)]
     pub content_sha256: String,
     /// Must be `true`: the signer agrees to the contract.
+    #[schema(schema_with = crate::http::schema::must_be_true)]
     pub agree: bool,
 }
 

@@ -16,7 +16,9 @@ use aggregates::ids::PortalUserId;
 use crate::app::App;
 use crate::http::auth::{Reader, Writer};
 use crate::http::error::{AppError, AppResult, Problem};
-use crate::http::extract::{checked, Checks, JsonBody, JsonOrEmpty, PathId, PathIds};
+use crate::http::extract::{
+    canonical_uuid, checked, Checks, JsonBody, JsonOrEmpty, PathId, PathIds,
+};
 use crate::http::routes::MinPosition;
 use crate::reads::{self, portal_users::PortalUserDetail};
 use crate::services::portal_users::{self as service, NewPortalUser, ResetMode};
@@ -24,13 +26,16 @@ use crate::services::portal_users::{self as service, NewPortalUser, ResetMode};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePortalUserBody {
+    #[schema(schema_with = crate::http::schema::email)]
     pub email: String,
     /// Leave out to have one generated. 3–64 characters, unique in the firm ignoring case,
     /// never changed afterwards.
     #[serde(default)]
+    #[schema(schema_with = crate::http::schema::username_or_null)]
     pub username: Option<String>,
     /// With a password the login is active at once; without, an activation e-mail is sent.
     #[serde(default)]
+    #[schema(schema_with = crate::http::schema::password_or_null)]
     pub password: Option<String>,
 }
 
@@ -79,6 +84,7 @@ pub async fn create_portal_user(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientAccessBody {
+    #[schema(schema_with = crate::http::schema::uuid_text)]
     pub client_id: String,
 }
 
@@ -94,7 +100,7 @@ pub async fn grant_client_access(
     PathId(user_id): PathId,
     JsonBody(body): JsonBody<ClientAccessBody>,
 ) -> AppResult<Json<PositionOnly>> {
-    let client_id = Uuid::try_parse(&body.client_id).map_err(|_| AppError::NotFound("client"))?;
+    let client_id = canonical_uuid(&body.client_id).ok_or(AppError::NotFound("client"))?;
     Ok(Json(
         service::grant_client_access(&app, &meta, user_id, client_id)
             .await?
@@ -120,15 +126,23 @@ pub async fn revoke_client_access(
     ))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// `{"mode": "email_link"}` (the user gets a link; a pending user gets a new activation
+/// link) or `{"mode": "set", "new_password": "…"}` (staff give the new password).
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordResetBody {
-    /// `email_link` (the user gets a link; a pending user gets a new activation link) or
-    /// `set` (staff give the new password).
     pub mode: String,
     #[serde(default)]
     pub new_password: Option<String>,
 }
+
+impl utoipa::PartialSchema for PasswordResetBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        crate::http::schema::password_reset_body()
+    }
+}
+
+impl ToSchema for PasswordResetBody {}
 
 #[utoipa::path(post, path = "/api/v1/portal-users/{id}/password-reset", tag = "portal users",
     params(("id" = Uuid, Path)), request_body = PasswordResetBody,
@@ -173,11 +187,12 @@ pub async fn reset_password(
 #[serde(deny_unknown_fields)]
 pub struct DisableBody {
     #[serde(default)]
+    #[schema(schema_with = crate::http::schema::reason_or_null)]
     pub reason: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/portal-users/{id}/disable", tag = "portal users",
-    params(("id" = Uuid, Path)), request_body(content = DisableBody, description = "optional"),
+    params(("id" = Uuid, Path)), request_body(content = Option<DisableBody>, description = "optional"),
     responses((status = 200, body = PositionOnly), (status = 409, description = "already_disabled, portal_user_removed", body = Problem), (status = 404, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn disable_login(

@@ -20,9 +20,12 @@ use crate::services::staff as service;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewStaffMemberBody {
+    #[schema(schema_with = crate::http::schema::person_name)]
     pub name: String,
+    #[schema(schema_with = crate::http::schema::email)]
     pub email: String,
     /// admin, staff, auditor or reporting.
+    #[schema(schema_with = crate::http::schema::staff_role)]
     pub role: String,
 }
 
@@ -75,10 +78,13 @@ pub async fn get_staff_member(
 #[serde(deny_unknown_fields)]
 pub struct ChangeStaffMemberBody {
     #[serde(default)]
+    #[schema(schema_with = crate::http::schema::person_name_or_null)]
     pub name: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = crate::http::schema::email_or_null)]
     pub email: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = crate::http::schema::staff_role_or_null)]
     pub role: Option<String>,
 }
 

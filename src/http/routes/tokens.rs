@@ -2,6 +2,7 @@
 //! them without secrets, revoke one.
 
 use aggregates::tenant::StaffRole;
+use aggregates::values::Label;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -14,7 +15,8 @@ use super::PositionOnly;
 use crate::app::App;
 use crate::http::auth::{Admin, Auditor};
 use crate::http::error::{AppResult, Problem};
-use crate::http::extract::{checked, Checks, JsonBody, PathId};
+use crate::http::extract::{canonical_uuid, checked, Checks, JsonBody, PathId};
+use crate::http::schema::MAX_TOKEN_DAYS;
 use crate::reads::staff::{self as reads, TokenView};
 use crate::services::staff::{self as service, NewToken};
 
@@ -25,17 +27,24 @@ const DEFAULT_DAYS: i64 = 90;
 #[serde(deny_unknown_fields)]
 pub struct NewTokenBody {
     /// What the token is for ("Jo's laptop", "staff UI backend").
+    #[schema(schema_with = crate::http::schema::label_or_null)]
     pub label: Option<String>,
     /// A personal token acting as this staff member; absent: a service token, whose
     /// commands name their person in `X-Acting-Staff`.
     #[serde(default)]
-    pub staff_id: Option<Uuid>,
+    #[schema(schema_with = crate::http::schema::uuid_text_or_null)]
+    pub staff_id: Option<String>,
     /// Defaults to the member's role (personal) or admin (service). The token never does
     /// more than its person's role allows.
     #[serde(default)]
+    #[schema(schema_with = crate::http::schema::staff_role_or_null)]
     pub role: Option<String>,
     /// 1–365, default 90.
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "crate::http::extract::whole_number_or_null"
+    )]
+    #[schema(schema_with = crate::http::schema::expiry_days_or_null)]
     pub expires_in_days: Option<i64>,
 }
 
@@ -60,25 +69,26 @@ pub async fn issue_token(
 ) -> AppResult<(StatusCode, Json<TokenIssued>)> {
     let mut v = Checks::default();
     let label = v.optional("label", body.label.as_deref(), |l| {
-        let l = l.trim();
-        match l.chars().count() {
-            1..=200 if !l.chars().any(char::is_control) => Ok(l.to_string()),
-            _ => Err("must be 1 to 200 characters without control characters".into()),
-        }
+        Label::parse(l).map(|l| l.as_str().to_string())
+    });
+    let staff_id = v.optional("staff_id", body.staff_id.as_deref(), |id| {
+        canonical_uuid(id).ok_or_else(|| "must be a staff member's id (UUID)".to_string())
     });
     let role = v.optional("role", body.role.as_deref(), StaffRole::parse);
     let days = v.field(
         "expires_in_days",
         match body.expires_in_days {
             None => Ok(DEFAULT_DAYS),
-            Some(d) if (1..=365).contains(&d) => Ok(d),
-            Some(_) => Err("must be a whole number of days from 1 to 365".into()),
+            Some(d) if (1..=MAX_TOKEN_DAYS).contains(&d) => Ok(d),
+            Some(_) => Err(format!(
+                "must be a whole number of days from 1 to {MAX_TOKEN_DAYS}"
+            )),
         },
     );
     v.finish()?;
     let new = NewToken {
         label: checked(label),
-        staff_id: body.staff_id,
+        staff_id: checked(staff_id),
         role: checked(role),
         expires_in_days: checked(days),
     };
