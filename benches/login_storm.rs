@@ -11,6 +11,8 @@
 #[path = "support/mod.rs"]
 mod support;
 
+use support::percentile;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -87,13 +89,6 @@ fn cpu_seconds() -> (f64, f64, f64) {
         }
     }
     (hashing, other, postgres)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 #[tokio::main]

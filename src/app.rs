@@ -29,6 +29,8 @@ pub struct App {
     pub reads: ReadPool,
     /// Whether the database is known to be down (requests then answer 503 at once).
     pub db_health: DbHealth,
+    /// Signs checkpoints of the firms' audit chains.
+    pub audit_key: crate::audit::key::AuditKey,
 }
 
 /// How long emailed links and sessions stay usable, and when failed logins lock a login.
@@ -96,6 +98,8 @@ impl App {
             trust_forwarded_for: false,
             reads: ReadPool::primary_only(pool.clone()),
             db_health: DbHealth::default(),
+            // A key of its own until the server sets the persistent one (runtime::server).
+            audit_key: crate::audit::key::AuditKey::ephemeral(),
         }
     }
 

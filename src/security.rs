@@ -316,7 +316,7 @@ pub fn session_token_id(token: &str) -> Option<Uuid> {
     Uuid::try_parse(id).ok()
 }
 
-fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
+pub(crate) fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()

@@ -1,8 +1,12 @@
 //! What auditors read: the tenant's log in commit order, a client's whole history, any
 //! stream replayed to a moment, a streamed export, and verification of the hash chain.
 
+pub mod checkpoint;
 pub mod describe;
+pub mod key;
+pub mod offline;
 pub mod replay;
+pub mod seal;
 pub mod verify;
 
 use aggregates::client::Client;
@@ -24,7 +28,7 @@ use crate::reads::error::{ReadError, ReadResult};
 
 /// One event as auditors see it. `payload` is the event's own fields; secrets never exist
 /// in events, so nothing needs hiding here.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct AuditEvent {
     pub position: i64,
     /// The event's place in its tenant's hash chain (1, 2, 3 … in commit order).
@@ -102,13 +106,23 @@ fn from_row(row: &PgRow) -> Result<AuditEvent, sqlx::Error> {
     })
 }
 
+/// Auditors read the sealed log: what has committed is sealed first (usually nothing is
+/// left to do: the background sealer runs moments after each commit).
+async fn seal_committed(scope: &TenantScope) -> ReadResult<()> {
+    seal::seal_tenant(scope.pool(), scope.id(), SEAL_WAIT).await?;
+    Ok(())
+}
+
+/// The longest an audit read waits for what committed before it to be sealed.
+pub const SEAL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The tenant-chain place to continue after a position the reader last saw. Paging runs in
 /// chain order, which is commit order, so an event that commits late is never skipped.
 async fn chain_cursor(scope: &TenantScope, after: i64) -> ReadResult<i64> {
     Ok(sqlx::query_scalar(
         "SELECT COALESCE(
-            (SELECT chain_seq FROM events WHERE tenant_id = $1 AND global_position = $2),
-            (SELECT max(chain_seq) FROM events WHERE tenant_id = $1 AND global_position <= $2),
+            (SELECT chain_seq FROM audit_seals WHERE tenant_id = $1 AND global_position = $2),
+            (SELECT max(chain_seq) FROM audit_seals WHERE tenant_id = $1 AND global_position <= $2),
             0)",
     )
     .bind(scope.id())
@@ -136,9 +150,10 @@ pub async fn events_page(
     limit: i64,
     filter: &EventFilter,
 ) -> ReadResult<Vec<AuditEvent>> {
+    seal_committed(scope).await?;
     let from = chain_cursor(scope, after).await?;
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM events
+        "SELECT {COLUMNS} FROM sealed_events
           WHERE tenant_id = $1 AND chain_seq > $2
             AND ($4::text IS NULL OR metadata #>> '{{actor,id}}' = $4 OR metadata ->> 'via_token' = $4
                  OR metadata ->> 'actor' IN ('staff_token:' || $4, 'portal_user:' || $4))
@@ -167,10 +182,11 @@ pub async fn client_history(
     scope: &TenantScope,
     client_id: ClientId,
 ) -> ReadResult<Option<Vec<AuditEvent>>> {
+    seal_committed(scope).await?;
     let (related, in_history) = eventlog::queries::client_history_sql();
     let rows = sqlx::query(&format!(
         "WITH {related}
-         SELECT {COLUMNS} FROM events
+         SELECT {COLUMNS} FROM sealed_events
           WHERE tenant_id = $1 AND {in_history}
           ORDER BY chain_seq"
     ))
@@ -183,6 +199,20 @@ pub async fn client_history(
     Ok(exists.then_some(events))
 }
 
+/// One line of the export: the event as `/events` shows it, plus every field its hash
+/// covers exactly as hashed (docs/audit.md), so it can be checked with no database.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct ExportLine {
+    #[serde(flatten)]
+    pub event: AuditEvent,
+    pub tenant_id: Uuid,
+    /// `recorded_at` in microseconds since the Unix epoch, as hashed.
+    pub recorded_at_us: i64,
+    /// The stored payload (`{"EventType": {...}}`) and metadata, as hashed.
+    pub payload_text: String,
+    pub metadata_text: String,
+}
+
 /// The tenant's events after `after`, one NDJSON line each, read from the database as they
 /// are written to the client: memory stays flat however long the log.
 pub fn export(
@@ -190,17 +220,26 @@ pub fn export(
     after: i64,
 ) -> impl Stream<Item = Result<Vec<u8>, ReadError>> + Send + 'static {
     futures::stream::once(async move {
+        seal_committed(&scope).await?;
         let from = chain_cursor(&scope, after).await?;
         let rows = sqlx::query(concat!(
             "SELECT ",
             columns!(),
-            " FROM events WHERE tenant_id = $1 AND chain_seq > $2 ORDER BY chain_seq"
+            ", tenant_id, (extract(epoch FROM recorded_at) * 1000000)::bigint AS recorded_at_us, \
+             payload::text AS payload_text, metadata::text AS metadata_text \
+             FROM sealed_events WHERE tenant_id = $1 AND chain_seq > $2 ORDER BY chain_seq"
         ))
         .bind(scope.id())
         .bind(from)
         .fetch_owned(scope.pool().clone());
         Ok::<_, ReadError>(rows.map_err(ReadError::from).and_then(|row| async move {
-            let event = from_row(&row)?;
+            let event = ExportLine {
+                event: from_row(&row)?,
+                tenant_id: row.try_get("tenant_id")?,
+                recorded_at_us: row.try_get("recorded_at_us")?,
+                payload_text: row.try_get("payload_text")?,
+                metadata_text: row.try_get("metadata_text")?,
+            };
             let mut line = serde_json::to_vec(&event).map_err(ReadError::internal)?;
             line.push(b'\n');
             Ok(line)

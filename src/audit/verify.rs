@@ -1,9 +1,8 @@
-//! Recomputes a tenant's hash chain from the stored columns, independently of the database
-//! function that wrote it, and reports the first event where it breaks.
+//! Recomputes a tenant's hash chain from the events and their seals, and reports the first
+//! link where it breaks; also how far the sealer has come.
 
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
@@ -21,9 +20,13 @@ pub struct Verification {
     pub problem: Option<String>,
     /// Hash of the newest event: keep it, and a later verify proves nothing before it changed.
     pub head_hash: Option<String>,
+    /// The log position the sealer has sealed through (in commit order).
+    pub sealed_through: i64,
+    /// This tenant's events committed but not sealed yet (not in `checked`).
+    pub unsealed: i64,
 }
 
-const GENESIS: [u8; 32] = [0; 32];
+use super::seal::{link_hash, BODY_SQL, CHECKPOINT, GENESIS};
 /// Chain links verified per query; ranges are verified concurrently and joined in order.
 const RANGE: i64 = 100_000;
 
@@ -36,19 +39,36 @@ struct RangeReport {
     broken: Option<(i64, String)>,
 }
 
+/// Verifies the tenant's chain as sealed, after sealing what has committed.
 pub async fn verify_tenant(scope: &TenantScope) -> ReadResult<Verification> {
     let (pool, tenant_id) = (scope.pool(), scope.id());
+    super::seal::seal_tenant(pool, tenant_id, super::SEAL_WAIT).await?;
     let (head_seq, head_hash): (i64, Vec<u8>) =
         sqlx::query_as("SELECT last_seq, last_hash FROM audit_chain_heads WHERE tenant_id = $1")
             .bind(tenant_id)
             .fetch_optional(pool)
             .await?
             .unwrap_or((0, GENESIS.to_vec()));
-    let present: i64 =
-        sqlx::query_scalar("SELECT COALESCE(max(chain_seq), 0) FROM events WHERE tenant_id = $1")
-            .bind(tenant_id)
-            .fetch_one(pool)
-            .await?;
+    let present: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(max(chain_seq), 0) FROM audit_seals WHERE tenant_id = $1",
+    )
+    .bind(tenant_id)
+    .fetch_one(pool)
+    .await?;
+    let (sealed_through, unsealed): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT last_position FROM projection_checkpoints WHERE name = $2),
+                (SELECT count(*) FROM events e WHERE e.tenant_id = $1
+                    AND NOT EXISTS (SELECT 1 FROM audit_seals s WHERE s.global_position = e.global_position))",
+    )
+    .bind(tenant_id)
+    .bind(CHECKPOINT)
+    .fetch_one(pool)
+    .await?;
+    let progress = |mut v: Verification| {
+        v.sealed_through = sealed_through;
+        v.unsealed = unsealed;
+        v
+    };
     let last = head_seq.max(present);
     // One more range than cores keeps every core busy while ranges wait on each other.
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get()) + 1;
@@ -63,15 +83,15 @@ pub async fn verify_tenant(scope: &TenantScope) -> ReadResult<Verification> {
     while let Some(range) = ranges.try_next().await? {
         if let Some((position, prev)) = &range.first_prev {
             if *prev != previous && range.broken.as_ref().is_none_or(|(p, _)| p != position) {
-                return Ok(broken(
+                return Ok(progress(broken(
                     *position,
                     checked + 1,
                     "does not link to the event before it".into(),
-                ));
+                )));
             }
         }
         if let Some((position, problem)) = range.broken {
-            return Ok(broken(position, checked + range.checked, problem));
+            return Ok(progress(broken(position, checked + range.checked, problem)));
         }
         checked += range.checked;
         if let Some(hash) = range.last_hash {
@@ -81,21 +101,25 @@ pub async fn verify_tenant(scope: &TenantScope) -> ReadResult<Verification> {
 
     // A deleted tail leaves no gap to find: the chain head remembers how long the chain was.
     if head_seq != checked || head_hash != previous {
-        return Ok(Verification {
+        return Ok(progress(Verification {
             ok: false,
             checked,
             first_broken_position: None,
             problem: Some(format!("the chain head records {head_seq} events but {checked} are present (events removed at the end)")),
             head_hash: None,
-        });
+            sealed_through: 0,
+            unsealed: 0,
+        }));
     }
-    Ok(Verification {
+    Ok(progress(Verification {
         ok: true,
         checked,
         first_broken_position: None,
         problem: None,
         head_hash: (checked > 0).then(|| hex::encode(&previous)),
-    })
+        sealed_through: 0,
+        unsealed: 0,
+    }))
 }
 
 fn broken(position: i64, checked: i64, problem: String) -> Verification {
@@ -105,6 +129,8 @@ fn broken(position: i64, checked: i64, problem: String) -> Verification {
         first_broken_position: Some(position),
         problem: Some(problem),
         head_hash: None,
+        sealed_through: 0,
+        unsealed: 0,
     }
 }
 
@@ -116,19 +142,19 @@ async fn verify_range(
     from: i64,
     to: i64,
 ) -> ReadResult<RangeReport> {
-    let mut rows = sqlx::query(
-        // The text is assembled here, in the query, not by the trigger's function: the two
-        // must agree for the chain to verify. One column per row keeps decoding cheap.
-        "SELECT chain_seq, global_position, prev_hash, event_hash,
-                concat_ws(E'\\n', chain_seq, global_position, aggregate_type, aggregate_id, sequence,
-                    event_type, event_version, (extract(epoch FROM recorded_at) * 1000000)::bigint,
-                    payload::text, metadata::text) AS material
-           FROM events WHERE tenant_id = $1 AND chain_seq BETWEEN $2 AND $3 ORDER BY chain_seq",
-    )
-    .bind(tenant_id)
-    .bind(from)
-    .bind(to)
-    .fetch(pool);
+    // The text is assembled here as the sealer assembles it (`seal::BODY_SQL`); a seal
+    // whose event is gone reads as missing.
+    let sql = format!(
+        "SELECT s.chain_seq, s.global_position, s.prev_hash, s.event_hash,
+                e.global_position IS NULL AS missing, {BODY_SQL} AS body
+           FROM audit_seals s LEFT JOIN events e USING (global_position)
+          WHERE s.tenant_id = $1 AND s.chain_seq BETWEEN $2 AND $3 ORDER BY s.chain_seq",
+    );
+    let mut rows = sqlx::query(&sql)
+        .bind(tenant_id)
+        .bind(from)
+        .bind(to)
+        .fetch(pool);
 
     let mut report = RangeReport {
         checked: 0,
@@ -147,13 +173,13 @@ async fn verify_range(
             Some(format!(
                 "event {expected_seq} of the chain is missing or out of order (found {seq})"
             ))
+        } else if row.try_get::<bool, _>("missing")? {
+            Some("the sealed event is missing from the log (deleted)".to_string())
         } else if report.first_prev.is_some() && report.last_hash.as_deref() != Some(prev_hash) {
             Some("does not link to the event before it".to_string())
         } else {
-            let mut hasher = Sha256::new();
-            hasher.update(prev_hash);
-            hasher.update(row.try_get::<&str, _>("material")?.as_bytes());
-            (hasher.finalize().as_slice() != event_hash)
+            let body: &str = row.try_get("body")?;
+            (link_hash(prev_hash, seq, body).as_slice() != event_hash)
                 .then(|| "content does not match its hash (altered)".to_string())
         };
         if report.first_prev.is_none() {

@@ -97,7 +97,7 @@ async fn run(app: &App, request: Request, next: Next) -> Result<Response, Respon
         Some(mut tx) => {
             let stored = store_answer(&mut tx, &key, staff.tenant_id(), status, &body).await;
             match stored {
-                Ok(()) => tx.commit().await,
+                Ok(()) => tx.commit().await.inspect(|()| eventlog::wake::notify_appended()),
                 Err(e) => Err(e),
             }
         }

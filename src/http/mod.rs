@@ -31,8 +31,8 @@ use crate::app::App;
 use crate::http::error::{Problem, PROBLEM_JSON};
 use crate::runtime::telemetry;
 use routes::{
-    audit, catalogue, client_items, clients, contracts, invitations, items, link_pages, ops,
-    portal, portal_users, settings, staff, tokens,
+    audit, catalogue, checkpoints, client_items, clients, contracts, invitations, items,
+    link_pages, ops, portal, portal_users, settings, staff, tokens,
 };
 
 /// Every documented route, with its OpenAPI description.
@@ -91,6 +91,10 @@ pub fn api_routes() -> OpenApiRouter<App> {
         .routes(routes!(audit::export))
         .routes(routes!(audit::verify_chain))
         .routes(routes!(audit::logins))
+        .routes(routes!(checkpoints::public_key))
+        .routes(routes!(checkpoints::list))
+        .routes(routes!(checkpoints::latest))
+        .routes(routes!(checkpoints::verify))
         .routes(routes!(clients::list_notifications))
 }
 

@@ -1,7 +1,7 @@
 //! The operator command line: `serve`, `migrate`, `tenant create`, `token create`.
 
 use aggregates::tenant::StaffRole;
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 
 use crate::app::App;
@@ -87,6 +87,26 @@ pub enum ProjectionsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
+    /// Check an export (`GET /api/v1/audit/export`) with no database: every hash and link,
+    /// and with --checkpoint, that the chain passes through that signed head. Exits
+    /// non-zero when anything does not hold.
+    VerifyExport {
+        /// The NDJSON export file.
+        file: std::path::PathBuf,
+        /// A checkpoint kept earlier (the JSON of `GET /api/v1/audit/checkpoints/latest`).
+        #[arg(long, requires = "public_key")]
+        checkpoint: Option<std::path::PathBuf>,
+        /// The audit public key (base64, as `GET /api/v1/audit/public-key` serves it).
+        #[arg(long)]
+        public_key: Option<String>,
+    },
+    /// Print the audit key's public half (generated in the data dir on first use).
+    PublicKey {
+        #[arg(long, env = "PORTAL_AUDIT_KEY", hide_env_values = true)]
+        audit_key: Option<String>,
+        #[arg(long, env = "PORTAL_DATA_DIR", default_value = "./.portal-data")]
+        data_dir: std::path::PathBuf,
+    },
     /// Recompute every tenant's hash chain (or one tenant's) and report the first break.
     /// Exits non-zero when any chain is broken.
     Verify {
@@ -224,6 +244,62 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Ok(())
             })
             .await
+        }
+        Command::Audit(AuditCommand::VerifyExport {
+            file,
+            checkpoint,
+            public_key,
+        }) => {
+            let kept = match &checkpoint {
+                Some(path) => Some(serde_json::from_slice::<
+                    crate::audit::checkpoint::Checkpoint,
+                >(
+                    &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+                )?),
+                None => None,
+            };
+            let key = public_key
+                .as_deref()
+                .map(crate::audit::key::public_key_from_base64)
+                .transpose()?;
+            let input = std::io::BufReader::new(
+                std::fs::File::open(&file)
+                    .with_context(|| format!("opening {}", file.display()))?,
+            );
+            let report =
+                crate::audit::offline::verify_export(input, kept.as_ref().zip(key.as_ref()))?;
+            match &report.broken {
+                None => {
+                    println!(
+                        "ok	lines={}	links={:?}..{:?}	head={}{}",
+                        report.lines,
+                        report.first_seq,
+                        report.last_seq,
+                        report.head_hash.as_deref().unwrap_or("-"),
+                        if kept.is_some() {
+                            "	checkpoint=holds"
+                        } else {
+                            ""
+                        }
+                    );
+                    Ok(())
+                }
+                Some((line, problem)) => {
+                    println!("BROKEN	line={line}	{problem}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        Command::Audit(AuditCommand::PublicKey {
+            audit_key,
+            data_dir,
+        }) => {
+            let key = crate::audit::key::AuditKey::from_config(audit_key.as_deref(), &data_dir)?;
+            println!(
+                "{}",
+                serde_json::json!({"algorithm": "ed25519", "key_id": key.key_id(), "public_key": key.public_key_base64()})
+            );
+            Ok(())
         }
         Command::Audit(AuditCommand::Verify { tenant, database }) => {
             crate::runtime::telemetry::init_logging(LogFormat::Text);

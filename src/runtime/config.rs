@@ -46,6 +46,10 @@ pub struct ServeConfig {
     /// Server secret for link tokens. Unset: generated once and kept in the data dir.
     #[arg(long, env = "PORTAL_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
+    /// Ed25519 audit key (32-byte seed, base64) that signs chain checkpoints. Unset:
+    /// generated once and kept in the data dir (`audit-ed25519.key`).
+    #[arg(long, env = "PORTAL_AUDIT_KEY", hide_env_values = true)]
+    pub audit_key: Option<String>,
     /// Sender address of e-mails (the firm's name is shown as the sender's name).
     #[arg(long, env = "PORTAL_MAIL_FROM", default_value = "portal@localhost")]
     pub mail_from: String,

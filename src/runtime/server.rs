@@ -16,6 +16,11 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
     db.migrate().await?;
     let secret = ServerSecret::from_config(config.secret.as_deref(), &config.database.data_dir)?;
     let mut app = App::new(db.pool.clone(), secret);
+    app.audit_key = crate::audit::key::AuditKey::from_config(
+        config.audit_key.as_deref(),
+        &config.database.data_dir,
+    )?;
+    tracing::info!(key_id = %app.audit_key.key_id(), "audit checkpoints are signed with this key");
     app.trust_forwarded_for = config.trust_forwarded_for;
     if let Some(url) = &config.database_read_url {
         let replica = crate::runtime::db::read_replica_pool(url)?;
@@ -67,8 +72,8 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
     Ok(())
 }
 
-/// The work a server does besides answering requests: the projection engine, the
-/// notifications consumer, the mail sender and housekeeping.
+/// The work a server does besides answering requests: the projection engine, the audit
+/// sealer, the notifications consumer, the mail sender and housekeeping.
 pub struct Background {
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -80,6 +85,11 @@ impl Background {
         let engine = projections::Engine::new(app.pool().clone(), projections::all());
         let mut tasks = vec![
             tokio::spawn(engine.run(stopping.clone())),
+            tokio::spawn(crate::audit::seal::run(
+                app.pool().clone(),
+                Some(app.audit_key.clone()),
+                stopping.clone(),
+            )),
             tokio::spawn(crate::runtime::housekeeping::run(
                 app.pool().clone(),
                 stopping.clone(),

@@ -85,6 +85,7 @@ pub(super) async fn before_commit() -> Result<KeyStep, sqlx::Error> {
     };
     if let Some(held) = held {
         held.commit().await?;
+        eventlog::wake::notify_appended();
         slot.lock().expect("idempotency slot").committed_early = true;
     }
     Ok(claim.map_or(KeyStep::None, KeyStep::Claim))

@@ -244,6 +244,7 @@ impl UnitOfWork {
         };
         if let Some(tx) = tx {
             tx.commit().await.map_err(CommitError::Sql)?;
+            eventlog::wake::notify_appended();
         }
         Ok(position)
     }

@@ -71,10 +71,18 @@ pub async fn fresh_database() -> PgPool {
 }
 
 pub fn app(pool: PgPool) -> App {
-    App::new(
+    let mut app = App::new(
         pool,
         ServerSecret::from_config(Some(&"s".repeat(32)), &test_data_dir()).unwrap(),
+    );
+    // One audit key for every test process, as every server of a deployment shares one:
+    // test processes share a cluster, and any of them may sign any firm's checkpoint.
+    app.audit_key = portal_accounts::audit::key::AuditKey::from_config(
+        Some("dGVzdHMgc2hhcmUgb25lIGF1ZGl0IGtleSAtIDMyIGI="),
+        &test_data_dir(),
     )
+    .unwrap();
+    app
 }
 
 /// The connection limits test servers run with (the defaults; a test may start its own).

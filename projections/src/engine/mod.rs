@@ -1,6 +1,6 @@
 //! The projection engine: reads the log in commit-safe order in batches, applies each batch
-//! and moves the checkpoint in one transaction, records events it cannot apply, and wakes on
-//! NOTIFY with a polling fallback. One runner per projection across processes: the
+//! and moves the checkpoint in one transaction, records events it cannot apply, and wakes
+//! when this process appends (`eventlog::wake`), polling for other processes' writes. One runner per projection across processes: the
 //! checkpoint row is locked (SKIP LOCKED) for the length of each batch.
 
 use std::sync::Arc;
@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use eventlog::{Envelope, LogError, ENVELOPE_COLUMNS};
 use futures::future::BoxFuture;
-use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool, Row};
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
 mod rebuild;
 mod status;
@@ -61,6 +60,39 @@ pub trait Projection: Send + Sync {
     }
 }
 
+/// A runner's place in the log, claimed for one transaction.
+pub struct Claimed {
+    pub last_tx: String,
+    pub last_position: i64,
+    /// Only transactions older than this (every running one) may be read: a
+    /// later-committing event with a lower position cannot be overtaken.
+    pub horizon: String,
+}
+
+/// Locks the checkpoint row `name` for the transaction (`None`: another runner holds it)
+/// and fixes the commit horizon once, so the batch's statements agree on what is finished
+/// even though each has its own snapshot. Shared by the projections and the audit sealer.
+pub async fn claim(tx: &mut PgConnection, name: &str) -> Result<Option<Claimed>, sqlx::Error> {
+    let checkpoint: Option<(String, i64)> = sqlx::query_as(
+        "SELECT last_tx::text, last_position FROM projection_checkpoints WHERE name = $1 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(name)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((last_tx, last_position)) = checkpoint else {
+        return Ok(None);
+    };
+    let horizon: String =
+        sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+            .fetch_one(&mut *tx)
+            .await?;
+    Ok(Some(Claimed {
+        last_tx,
+        last_position,
+        horizon,
+    }))
+}
+
 /// Where a batch goes: the live tables and checkpoint, or a rebuild's.
 #[derive(Clone, Copy)]
 struct Target<'a> {
@@ -85,8 +117,9 @@ pub struct Engine {
 
 /// Events read per transaction.
 pub const DEFAULT_BATCH: i64 = 500;
-/// How often to look for events when no NOTIFY arrives.
-const POLL: Duration = Duration::from_secs(1);
+/// How often to look for events written by other processes (this process's writes wake
+/// the runners at once: `eventlog::wake`).
+const POLL: Duration = Duration::from_millis(250);
 
 impl Engine {
     pub fn new(pool: PgPool, projections: Vec<Arc<dyn Projection>>) -> Self {
@@ -148,22 +181,14 @@ impl Engine {
                 .execute(&mut *tx)
                 .await?;
         }
-        let checkpoint: Option<(String, i64)> = sqlx::query_as(
-            "SELECT last_tx::text, last_position FROM projection_checkpoints WHERE name = $1 FOR UPDATE SKIP LOCKED",
-        )
-        .bind(target.checkpoint)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some((last_tx, last_position)) = checkpoint else {
+        let Some(Claimed {
+            last_tx,
+            last_position,
+            horizon,
+        }) = claim(&mut tx, target.checkpoint).await?
+        else {
             return Ok(None);
         };
-        // Only transactions older than every running one: a later-committing event with a
-        // lower position cannot be overtaken. The horizon is fixed once, so the statements
-        // below agree on what is finished even though each has its own snapshot.
-        let horizon: String =
-            sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
-                .fetch_one(&mut *tx)
-                .await?;
         let rows = sqlx::query(&format!(
             // The columns name the transaction id `tx_text`: an output column named tx_id
             // would make ORDER BY sort the text ("1000" < "999"), skipping events and
@@ -285,49 +310,26 @@ impl Engine {
     }
 
     /// Runs every projection until `shutdown` turns true.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let wake = Arc::new(Notify::new());
-        let listener = tokio::spawn(listen(self.pool.clone(), wake.clone()));
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
         let engine = Arc::new(self);
         let mut runners = Vec::new();
         for projection in engine.projections.clone() {
-            let (engine, wake, mut shutdown) = (engine.clone(), wake.clone(), shutdown.clone());
+            let (engine, mut shutdown) = (engine.clone(), shutdown.clone());
             runners.push(tokio::spawn(async move {
                 loop {
                     if let Err(e) = engine.catch_up_unless_held(projection.as_ref()).await {
                         tracing::warn!(projection = projection.name(), error = %e, "projection paused; retrying");
                     }
                     tokio::select! {
-                        () = wake.notified() => {}
+                        () = eventlog::wake::appended() => {}
                         () = tokio::time::sleep(POLL) => {}
                         _ = shutdown.changed() => return,
                     }
                 }
             }));
         }
-        let _ = shutdown.changed().await;
         for runner in runners {
             let _ = runner.await;
         }
-        listener.abort();
-    }
-}
-
-async fn listen(pool: PgPool, wake: Arc<Notify>) {
-    loop {
-        let listening = async {
-            let mut listener = PgListener::connect_with(&pool).await?;
-            listener.listen("events_appended").await?;
-            loop {
-                listener.recv().await?;
-                wake.notify_waiters();
-            }
-            #[allow(unreachable_code)]
-            Ok::<(), sqlx::Error>(())
-        };
-        if let Err(e) = listening.await {
-            tracing::debug!(error = %e, "event listener lost its connection; polling meanwhile");
-        }
-        tokio::time::sleep(POLL).await;
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod catalogue;
+pub mod checkpoints;
 pub mod client_items;
 pub mod clients;
 pub mod contracts;

@@ -51,6 +51,13 @@ pub async fn metrics(State(app): State<App>) -> Response {
         }
         Err(e) => tracing::warn!(error = %e, "projection status unavailable for /metrics"),
     }
+    match crate::audit::seal::backlog(app.pool()).await {
+        Ok((unsealed, lag_seconds)) => {
+            metrics::gauge!("audit_unsealed_events").set(unsealed as f64);
+            metrics::gauge!("audit_seal_lag_seconds").set(lag_seconds);
+        }
+        Err(e) => tracing::warn!(error = %e, "seal backlog unavailable for /metrics"),
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         crate::runtime::telemetry::prometheus().render(),

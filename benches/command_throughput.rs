@@ -1,0 +1,322 @@
+//! Benchmark: commands per second over HTTP against the raw SQL floor, in one run on one
+//! PostgreSQL. First the raw handler of `support/raw-handler-tps.sh` (pgbench: read an
+//! aggregate's ~5 events and append one, per transaction), then the service — the real
+//! listener, with projections and the audit sealer running — registering and renaming
+//! clients at 16 connections, for one firm and for 16 firms; then latency at half the peak
+//! rate, and the seal lag sampled throughout.
+//!
+//!     cargo bench --bench command_throughput            # 15 s per phase
+//!     cargo bench --bench command_throughput -- 5       # seconds per phase
+//!
+//! Uses DATABASE_URL, or the private cluster under target/bench-data. Results:
+//! docs/performance.md.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use support::percentile;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portal_accounts::services::tenants::{create_tenant, issue_staff_token};
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+const CONNECTIONS: usize = 16;
+
+struct Firm {
+    token: String,
+    /// Clients to rename, made before the renaming phase.
+    clients: Vec<String>,
+}
+
+#[derive(Clone, Copy)]
+enum Command {
+    Register,
+    Rename,
+}
+
+struct Outcome {
+    per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: u64,
+}
+
+async fn send(http: &reqwest::Client, base: &str, firm: &Firm, command: Command, n: usize) -> bool {
+    let request = match command {
+        Command::Register => http
+            .post(format!("{base}/api/v1/clients"))
+            .json(&json!({"display_name": format!("Bench client {n}"), "kind": "organisation"})),
+        Command::Rename => {
+            let id = &firm.clients[n % firm.clients.len()];
+            http.patch(format!("{base}/api/v1/clients/{id}"))
+                .json(&json!({"display_name": format!("Renamed {n}")}))
+        }
+    };
+    request
+        .bearer_auth(&firm.token)
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+}
+
+/// 16 connections as fast as they go; connection `i` uses firm `i % firms.len()`.
+async fn closed_loop(
+    base: &str,
+    firms: &Arc<Vec<Firm>>,
+    command: Command,
+    seconds: f64,
+) -> Outcome {
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for i in 0..CONNECTIONS {
+        let (base, firms) = (base.to_string(), firms.clone());
+        workers.push(tokio::spawn(async move {
+            // One client per worker: one keep-alive connection each, like wrk's.
+            let http = reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .build()
+                .unwrap();
+            let firm = &firms[i % firms.len()];
+            let (mut latencies, mut errors, mut n) = (Vec::new(), 0u64, i * 1_000_000);
+            while started.elapsed().as_secs_f64() < seconds {
+                let sent = Instant::now();
+                if send(&http, &base, firm, command, n).await {
+                    latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
+                } else {
+                    errors += 1;
+                }
+                n += 1;
+            }
+            (latencies, errors)
+        }));
+    }
+    let (mut all, mut errors) = (Vec::new(), 0);
+    for w in workers {
+        let (l, e) = w.await.unwrap();
+        all.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort_by(f64::total_cmp);
+    Outcome {
+        per_second: all.len() as f64 / elapsed,
+        p50_ms: percentile(&all, 0.5),
+        p99_ms: percentile(&all, 0.99),
+        errors,
+    }
+}
+
+/// Requests started at a fixed rate (not waiting for answers), latency of each.
+async fn open_loop(base: &str, firm: Arc<Vec<Firm>>, rate: f64, seconds: f64) -> Outcome {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONNECTIONS * 4)
+        .build()
+        .unwrap();
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut inflight = Vec::new();
+    let mut n = 0;
+    while started.elapsed().as_secs_f64() < seconds {
+        tick.tick().await;
+        let (http, base, firm) = (http.clone(), base.to_string(), firm.clone());
+        inflight.push(tokio::spawn(async move {
+            let sent = Instant::now();
+            let ok = send(&http, &base, &firm[0], Command::Register, 9_000_000 + n).await;
+            (ok, sent.elapsed().as_secs_f64() * 1000.0)
+        }));
+        n += 1;
+    }
+    let (mut all, mut errors) = (Vec::new(), 0);
+    for f in inflight {
+        match f.await.unwrap() {
+            (true, ms) => all.push(ms),
+            (false, _) => errors += 1,
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort_by(f64::total_cmp);
+    Outcome {
+        per_second: all.len() as f64 / elapsed,
+        p50_ms: percentile(&all, 0.5),
+        p99_ms: percentile(&all, 0.99),
+        errors,
+    }
+}
+
+/// Samples the seal lag (age of the oldest unsealed event) every 100 ms until stopped.
+fn sample_seal_lag(pool: PgPool, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<Vec<f64>> {
+    tokio::spawn(async move {
+        let mut samples = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            if let Ok((_, lag)) = portal_accounts::audit::seal::backlog(&pool).await {
+                samples.push(lag);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        samples
+    })
+}
+
+async fn libpq_url(pool: &PgPool) -> anyhow::Result<String> {
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        return Ok(url);
+    }
+    let (socket, user, database): (String, String, String) = sqlx::query_as(
+        "SELECT current_setting('unix_socket_directories'), current_user, current_database()",
+    )
+    .fetch_one(pool)
+    .await?;
+    let socket = socket
+        .split(',')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    Ok(format!(
+        "postgresql:///{database}?host={socket}&user={user}"
+    ))
+}
+
+fn raw_handler_tps(url: &str, seconds: f64) -> anyhow::Result<f64> {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/benches/support/raw-handler-tps.sh"
+    );
+    let pg_bin = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()
+        .and_then(|d| d.flatten().map(|e| e.path().join("bin")).max())
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let path = format!("{pg_bin}:{}", std::env::var("PATH").unwrap_or_default());
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .arg(url)
+        .arg(CONNECTIONS.to_string())
+        .arg((seconds.round() as u64).max(1).to_string())
+        .env("PATH", path)
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("raw_handler_tps "))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "raw-handler-tps.sh printed no result: {text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+}
+
+async fn firm(app: &portal_accounts::app::App, base: &str, clients: usize) -> anyhow::Result<Firm> {
+    let slug = format!("tps-{}", Uuid::now_v7().simple());
+    create_tenant(app, &slug, "Throughput Bench").await?;
+    let token = issue_staff_token(app, &slug, aggregates::tenant::StaffRole::Staff, None).await?;
+    let http = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for n in 0..clients {
+        let created: serde_json::Value = http
+            .post(format!("{base}/api/v1/clients"))
+            .bearer_auth(&token)
+            .json(&json!({"display_name": format!("Renamable {n}"), "kind": "organisation"}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        ids.push(created["id"].as_str().unwrap_or_default().to_string());
+    }
+    Ok(Firm {
+        token,
+        clients: ids,
+    })
+}
+
+fn report(name: &str, o: &Outcome, raw: f64) {
+    println!(
+        "{name:<34} {:>8.0}/s  ratio {:>5.2}  p50 {:>6.1} ms  p99 {:>6.1} ms  errors {}",
+        o.per_second,
+        o.per_second / raw,
+        o.p50_ms,
+        o.p99_ms,
+        o.errors
+    );
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let seconds: f64 = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(15.0);
+    let (db, app) = support::synthetic::bench_app(env!("CARGO_MANIFEST_DIR")).await?;
+    let pool = db.pool.clone();
+
+    let raw = raw_handler_tps(&libpq_url(&pool).await?, seconds)?;
+    println!("raw SQL handler (pgbench, 16 conn)  {raw:>8.0}/s  ratio  1.00");
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let router = portal_accounts::http::router(app.clone());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    // What a server runs beside its listener: the projections and the audit sealer.
+    let (_stop, stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(projections::Engine::new(pool.clone(), projections::all()).run(stopping.clone()));
+    tokio::spawn(portal_accounts::audit::seal::run(
+        pool.clone(),
+        Some(app.audit_key.clone()),
+        stopping,
+    ));
+
+    let one = Arc::new(vec![firm(&app, &base, 200).await?]);
+    let mut many = Vec::new();
+    for _ in 0..CONNECTIONS {
+        many.push(firm(&app, &base, 20).await?);
+    }
+    let many = Arc::new(many);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let lag = sample_seal_lag(pool.clone(), stop.clone());
+    let results = Mutex::new(Vec::new());
+    for (name, firms, command) in [
+        ("register client, 1 firm", &one, Command::Register),
+        ("rename client, 1 firm", &one, Command::Rename),
+        ("register client, 16 firms", &many, Command::Register),
+        ("rename client, 16 firms", &many, Command::Rename),
+    ] {
+        let o = closed_loop(&base, firms, command, seconds).await;
+        report(name, &o, raw);
+        results.lock().unwrap().push((name, o.per_second));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut lags = lag.await?;
+    lags.sort_by(f64::total_cmp);
+    println!(
+        "seal lag during the runs above      p50 {:.3} s  p99 {:.3} s  max {:.3} s  ({} samples)",
+        percentile(&lags, 0.5),
+        percentile(&lags, 0.99),
+        lags.last().copied().unwrap_or(f64::NAN),
+        lags.len()
+    );
+
+    let peak = results.lock().unwrap()[0].1;
+    let half = open_loop(&base, one.clone(), peak / 2.0, seconds).await;
+    report(
+        &format!("register, 1 firm, at {:.0}/s (half)", peak / 2.0),
+        &half,
+        raw,
+    );
+    Ok(())
+}

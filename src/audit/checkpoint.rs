@@ -1,0 +1,239 @@
+//! Signed checkpoints: the head of a firm's chain at some moment, signed with the audit key.
+//! An auditor keeps them; later, `verify` shows whether today's log still passes through
+//! one. A superuser who rewrites history and recomputes every hash cannot make it pass
+//! through a head signed before the rewrite without the audit key.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures::TryStreamExt;
+use serde::{Deserialize, Serialize};
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+use super::key::{signature_valid, AuditKey};
+use super::seal::{link_hash, BODY_SQL, GENESIS};
+use crate::auth::TenantScope;
+use crate::reads::error::ReadResult;
+
+/// A signed head of one firm's chain.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct Checkpoint {
+    pub tenant_id: Uuid,
+    /// The head's place in the chain (`tenant_sequence` of its event).
+    pub chain_seq: i64,
+    /// The head event's log position.
+    pub position: i64,
+    /// Lower-case hex SHA-256: the `event_hash` at `chain_seq`.
+    pub head_hash: String,
+    pub created_at: DateTime<Utc>,
+    pub key_id: String,
+    /// Base64 Ed25519 signature of `canonical_text`.
+    pub signature: String,
+}
+
+/// The exact text a checkpoint's signature covers (docs/audit.md): seven lines joined by
+/// line feeds, no trailing line feed.
+pub fn canonical_text(
+    tenant_id: Uuid,
+    chain_seq: i64,
+    position: i64,
+    head_hash: &str,
+    created_at: DateTime<Utc>,
+    key_id: &str,
+) -> String {
+    format!(
+        "portal-accounts audit checkpoint v1\ntenant_id={tenant_id}\nchain_seq={chain_seq}\nposition={position}\nhead_hash={head_hash}\ncreated_at={}\nkey_id={key_id}",
+        created_at.to_rfc3339_opts(SecondsFormat::Micros, true)
+    )
+}
+
+impl Checkpoint {
+    pub fn text(&self) -> String {
+        canonical_text(
+            self.tenant_id,
+            self.chain_seq,
+            self.position,
+            &self.head_hash,
+            self.created_at,
+            &self.key_id,
+        )
+    }
+}
+
+const COLUMNS: &str = "tenant_id, chain_seq, position, head_hash, created_at, key_id, signature";
+
+fn from_row(row: &sqlx::postgres::PgRow) -> Result<Checkpoint, sqlx::Error> {
+    Ok(Checkpoint {
+        tenant_id: row.try_get("tenant_id")?,
+        chain_seq: row.try_get("chain_seq")?,
+        position: row.try_get("position")?,
+        head_hash: hex::encode(row.try_get::<Vec<u8>, _>("head_hash")?),
+        created_at: row.try_get("created_at")?,
+        key_id: row.try_get("key_id")?,
+        signature: row.try_get("signature")?,
+    })
+}
+
+/// Signs a checkpoint at the head of every chain that grew since its last checkpoint, if
+/// that checkpoint is at least `min_age` old (or there is none). Returns how many.
+pub async fn sign_due(
+    pool: &PgPool,
+    key: &AuditKey,
+    min_age: std::time::Duration,
+) -> Result<usize, sqlx::Error> {
+    let due = sqlx::query(
+        "SELECT h.tenant_id, h.last_seq, h.last_hash, s.global_position
+           FROM audit_chain_heads h
+           JOIN audit_seals s ON s.tenant_id = h.tenant_id AND s.chain_seq = h.last_seq
+           LEFT JOIN LATERAL (
+                SELECT chain_seq, created_at FROM audit_checkpoints c
+                 WHERE c.tenant_id = h.tenant_id ORDER BY chain_seq DESC LIMIT 1) c ON true
+          WHERE c.chain_seq IS NULL
+             OR (h.last_seq > c.chain_seq AND c.created_at <= now() - make_interval(secs => $1))",
+    )
+    .bind(min_age.as_secs_f64())
+    .fetch_all(pool)
+    .await?;
+    let now = Utc::now();
+    // Stored with microseconds; signed as stored.
+    let created_at = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
+    let mut signed = 0;
+    for row in due {
+        let tenant_id: Uuid = row.try_get("tenant_id")?;
+        let chain_seq: i64 = row.try_get("last_seq")?;
+        let head_hash = hex::encode(row.try_get::<Vec<u8>, _>("last_hash")?);
+        let position: i64 = row.try_get("global_position")?;
+        let key_id = key.key_id();
+        let text = canonical_text(
+            tenant_id, chain_seq, position, &head_hash, created_at, &key_id,
+        );
+        let signature = base64_signature(key, &text);
+        signed += sqlx::query(
+            "INSERT INTO audit_checkpoints (tenant_id, chain_seq, position, head_hash, created_at, key_id, signature)
+             VALUES ($1, $2, $3, decode($4, 'hex'), $5, $6, $7) ON CONFLICT DO NOTHING",
+        )
+        .bind(tenant_id)
+        .bind(chain_seq)
+        .bind(position)
+        .bind(&head_hash)
+        .bind(created_at)
+        .bind(&key_id)
+        .bind(&signature)
+        .execute(pool)
+        .await?
+        .rows_affected() as usize;
+    }
+    if signed > 0 {
+        metrics::counter!("audit_checkpoints_signed_total").increment(signed as u64);
+    }
+    Ok(signed)
+}
+
+fn base64_signature(key: &AuditKey, text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(key.sign(text.as_bytes()).to_bytes())
+}
+
+/// The firm's checkpoints, newest first.
+pub async fn list(scope: &TenantScope, limit: i64) -> ReadResult<Vec<Checkpoint>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM audit_checkpoints WHERE tenant_id = $1 ORDER BY chain_seq DESC LIMIT $2"
+    ))
+    .bind(scope.id())
+    .bind(limit)
+    .fetch_all(scope.pool())
+    .await?;
+    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+}
+
+/// Whether a checkpoint holds today, and if not, why.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct Verdict {
+    pub ok: bool,
+    pub reason: Option<String>,
+}
+
+impl Verdict {
+    fn refused(reason: impl Into<String>) -> Self {
+        Self {
+            ok: false,
+            reason: Some(reason.into()),
+        }
+    }
+}
+
+/// Checks a checkpoint an auditor kept: signed by this server's audit key, this firm's, and
+/// today's chain — recomputed from the events themselves, not from stored hashes — passes
+/// through its head at its place.
+pub async fn verify(scope: &TenantScope, key: &AuditKey, cp: &Checkpoint) -> ReadResult<Verdict> {
+    if cp.tenant_id != scope.id() {
+        return Ok(Verdict::refused("the checkpoint is another firm's"));
+    }
+    if cp.key_id != key.key_id() {
+        return Ok(Verdict::refused(format!(
+            "signed by key {}, not this server's audit key {}",
+            cp.key_id,
+            key.key_id()
+        )));
+    }
+    if !signature_valid(&key.public_key(), cp.text().as_bytes(), &cp.signature) {
+        return Ok(Verdict::refused(
+            "the signature does not match the checkpoint (forged or altered)",
+        ));
+    }
+    super::seal::seal_tenant(scope.pool(), scope.id(), super::SEAL_WAIT).await?;
+    Ok(
+        match recompute_through(scope.pool(), scope.id(), cp.chain_seq).await? {
+            Err(problem) => Verdict::refused(problem),
+            Ok((position, hash)) if position != cp.position || hex::encode(hash) != cp.head_hash => {
+                Verdict::refused(format!(
+                    "today's chain does not pass through this head at {}: history up to it was rewritten",
+                    cp.chain_seq
+                ))
+            }
+            Ok(_) => Verdict {
+                ok: true,
+                reason: None,
+            },
+        },
+    )
+}
+
+/// Recomputes the firm's chain from the events' content in seal order up to `chain_seq`,
+/// ignoring stored hashes: the head's position and hash, or what is wrong.
+pub async fn recompute_through(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    chain_seq: i64,
+) -> Result<Result<(i64, [u8; 32]), String>, sqlx::Error> {
+    let sql = format!(
+        "SELECT s.chain_seq, s.global_position, e.global_position IS NULL AS missing, {BODY_SQL} AS body
+           FROM audit_seals s LEFT JOIN events e USING (global_position)
+          WHERE s.tenant_id = $1 AND s.chain_seq BETWEEN 1 AND $2 ORDER BY s.chain_seq"
+    );
+    let mut rows = sqlx::query(&sql)
+        .bind(tenant_id)
+        .bind(chain_seq)
+        .fetch(pool);
+    let (mut expected, mut hash, mut position) = (1i64, GENESIS, 0i64);
+    while let Some(row) = rows.try_next().await? {
+        let seq: i64 = row.try_get("chain_seq")?;
+        if seq != expected {
+            return Ok(Err(format!("link {expected} of the chain is missing")));
+        }
+        if row.try_get::<bool, _>("missing")? {
+            return Ok(Err(format!(
+                "the event at link {seq} is missing from the log"
+            )));
+        }
+        hash = link_hash(&hash, seq, row.try_get::<&str, _>("body")?);
+        position = row.try_get("global_position")?;
+        expected += 1;
+    }
+    if expected - 1 != chain_seq {
+        return Ok(Err(format!(
+            "the chain is {} links long, shorter than the checkpoint's {chain_seq}",
+            expected - 1
+        )));
+    }
+    Ok(Ok((position, hash)))
+}

@@ -1,0 +1,268 @@
+//! The sealer: extends each tenant's hash chain shortly after commit, off the write path.
+//! It reads the log in commit-safe order (as the projections do), hashes in Rust, and
+//! writes a batch of links, the chain heads and its checkpoint in one transaction; its
+//! checkpoint row is locked for the batch, so one runner seals at a time across processes
+//! and a batch that dies is sealed again whole. Every event is sealed exactly once.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use sqlx::{PgPool, Row};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+/// The sealer's row in `projection_checkpoints`.
+pub const CHECKPOINT: &str = "audit_sealer";
+/// The link before a tenant's first event.
+pub const GENESIS: [u8; 32] = [0; 32];
+/// Events sealed per transaction.
+const BATCH: i64 = 1_000;
+/// How often to look for events when no write in this process wakes the sealer.
+const POLL: Duration = Duration::from_millis(250);
+
+/// The canonical text of an event's link, given the text of everything after `chain_seq`
+/// (see `BODY_SQL`): what `sha256(prev_hash || text)` covers.
+pub fn link_hash(prev_hash: &[u8], chain_seq: i64, body: &str) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash);
+    hasher.update(chain_seq.to_string().as_bytes());
+    hasher.update(b"\n");
+    hasher.update(body.as_bytes());
+    hasher.finalize().into()
+}
+
+/// The hashed fields after `chain_seq`, joined by line feeds, as PostgreSQL renders them
+/// (`recorded_at` in microseconds since the Unix epoch; payload and metadata as jsonb text).
+pub const BODY_SQL: &str =
+    "concat_ws(E'\\n', global_position, aggregate_type, aggregate_id, sequence, \
+     event_type, event_version, (extract(epoch FROM recorded_at) * 1000000)::bigint, \
+     payload::text, metadata::text)";
+
+/// Seals one batch. `Ok(None)`: another runner holds the sealer; `Ok(Some(n))`: `n`
+/// events sealed (0 when caught up with the commit horizon).
+pub async fn seal_batch(pool: &PgPool, batch: i64) -> Result<Option<usize>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let Some(projections::engine::Claimed {
+        last_tx,
+        last_position,
+        horizon,
+    }) = projections::engine::claim(&mut tx, CHECKPOINT).await?
+    else {
+        return Ok(None);
+    };
+    let rows = sqlx::query(&format!(
+        "SELECT tx_id::text AS tx_text, global_position, tenant_id, {BODY_SQL} AS body
+           FROM events
+          WHERE (tx_id, global_position) > ($1::xid8, $2) AND tx_id < $3::xid8
+          ORDER BY events.tx_id, events.global_position
+          LIMIT $4"
+    ))
+    .bind(&last_tx)
+    .bind(last_position)
+    .bind(&horizon)
+    .bind(batch)
+    .fetch_all(&mut *tx)
+    .await?;
+    let Some(last) = rows.last() else {
+        return Ok(Some(0));
+    };
+    let (end_tx, end_position): (String, i64) =
+        (last.try_get("tx_text")?, last.try_get("global_position")?);
+
+    let tenants: Vec<Uuid> = {
+        let mut t: Vec<Uuid> = rows
+            .iter()
+            .map(|r| r.try_get("tenant_id"))
+            .collect::<Result<_, _>>()?;
+        t.sort_unstable();
+        t.dedup();
+        t
+    };
+    let mut heads: HashMap<Uuid, (i64, Vec<u8>)> = sqlx::query_as::<_, (Uuid, i64, Vec<u8>)>(
+        "SELECT tenant_id, last_seq, last_hash FROM audit_chain_heads WHERE tenant_id = ANY($1)",
+    )
+    .bind(&tenants)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|(tenant, seq, hash)| (tenant, (seq, hash)))
+    .collect();
+
+    let n = rows.len();
+    let (mut positions, mut owners, mut seqs) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut prevs, mut hashes) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for row in &rows {
+        let tenant: Uuid = row.try_get("tenant_id")?;
+        let body: &str = row.try_get("body")?;
+        let head = heads.entry(tenant).or_insert_with(|| (0, GENESIS.to_vec()));
+        let seq = head.0 + 1;
+        let hash = link_hash(&head.1, seq, body);
+        positions.push(row.try_get::<i64, _>("global_position")?);
+        owners.push(tenant);
+        seqs.push(seq);
+        prevs.push(std::mem::replace(&mut head.1, hash.to_vec()));
+        hashes.push(hash.to_vec());
+        head.0 = seq;
+    }
+    // A seal already there for an event being sealed now was not written by a sealer (seals
+    // are written only here, once per event): someone wrote into the chain by hand. Sealing
+    // goes on (the links stand as computed; the forged row stays), and verify reports the
+    // break.
+    let written = sqlx::query(
+        "INSERT INTO audit_seals (global_position, tenant_id, chain_seq, prev_hash, event_hash)
+         SELECT * FROM UNNEST($1::bigint[], $2::uuid[], $3::bigint[], $4::bytea[], $5::bytea[])
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&positions)
+    .bind(&owners)
+    .bind(&seqs)
+    .bind(&prevs)
+    .bind(&hashes)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if written < n as u64 {
+        tracing::error!(
+            expected = n,
+            written,
+            "seals already present for events being sealed: the chain was written outside the sealer"
+        );
+    }
+    let (head_tenants, head_seqs, head_hashes): (Vec<Uuid>, Vec<i64>, Vec<Vec<u8>>) = heads
+        .into_iter()
+        .filter(|(tenant, _)| tenants.binary_search(tenant).is_ok())
+        .map(|(tenant, (seq, hash))| (tenant, seq, hash))
+        .fold((vec![], vec![], vec![]), |mut acc, (t, s, h)| {
+            acc.0.push(t);
+            acc.1.push(s);
+            acc.2.push(h);
+            acc
+        });
+    sqlx::query(
+        "INSERT INTO audit_chain_heads (tenant_id, last_seq, last_hash)
+         SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::bytea[])
+         ON CONFLICT (tenant_id) DO UPDATE SET last_seq = EXCLUDED.last_seq, last_hash = EXCLUDED.last_hash",
+    )
+    .bind(&head_tenants)
+    .bind(&head_seqs)
+    .bind(&head_hashes)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE projection_checkpoints SET last_tx = $2::xid8, last_position = $3, updated_at = now()
+          WHERE name = $1",
+    )
+    .bind(CHECKPOINT)
+    .bind(&end_tx)
+    .bind(end_position)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    metrics::counter!("audit_events_sealed_total").increment(n as u64);
+    Ok(Some(n))
+}
+
+/// Seals until caught up with the commit horizon. While another runner holds the sealer,
+/// waits for it (so that, on return, what had committed before the call is sealed unless a
+/// transaction still open somewhere holds the horizon back).
+pub async fn catch_up(pool: &PgPool) -> Result<usize, sqlx::Error> {
+    let mut sealed = 0;
+    loop {
+        match seal_batch(pool, BATCH).await? {
+            Some(0) => return Ok(sealed),
+            Some(n) => sealed += n,
+            None => {
+                // Another runner is sealing; wait for its batch to end, then look again.
+                let mut tx = pool.begin().await?;
+                sqlx::query("SELECT 1 FROM projection_checkpoints WHERE name = $1 FOR UPDATE")
+                    .bind(CHECKPOINT)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.rollback().await?;
+            }
+        }
+    }
+}
+
+/// Seals until every event of `tenant` committed before the call is sealed. A transaction
+/// still open elsewhere holds the commit horizon back (the sealer must not pass it); this
+/// waits for it, at most `limit`, then returns what is sealed by then.
+pub async fn seal_tenant(pool: &PgPool, tenant: Uuid, limit: Duration) -> Result<(), sqlx::Error> {
+    let newest: Option<i64> =
+        sqlx::query_scalar("SELECT max(global_position) FROM events WHERE tenant_id = $1")
+            .bind(tenant)
+            .fetch_one(pool)
+            .await?;
+    let Some(newest) = newest else {
+        return Ok(());
+    };
+    let started = std::time::Instant::now();
+    loop {
+        catch_up(pool).await?;
+        let sealed: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM audit_seals WHERE global_position = $1)",
+        )
+        .bind(newest)
+        .fetch_one(pool)
+        .await?;
+        if sealed {
+            return Ok(());
+        }
+        if started.elapsed() >= limit {
+            tracing::warn!(%tenant, newest, "an open transaction holds sealing back; reading what is sealed");
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Events committed but not sealed yet, and how long the oldest of them has waited.
+pub async fn backlog(pool: &PgPool) -> Result<(i64, f64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT count(*), COALESCE(EXTRACT(epoch FROM now() - min(e.recorded_at))::float8, 0)
+           FROM events e, projection_checkpoints c
+          WHERE c.name = $1 AND (e.tx_id, e.global_position) > (c.last_tx, c.last_position)",
+    )
+    .bind(CHECKPOINT)
+    .fetch_one(pool)
+    .await
+}
+
+/// How long a firm's chain may grow before its head is signed again.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
+
+/// Runs the sealer until shutdown: woken by this process's writes, polling for others'.
+/// With an audit key it also signs each growing chain's head every `CHECKPOINT_EVERY`.
+pub async fn run(
+    pool: PgPool,
+    key: Option<super::key::AuditKey>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut last_signing = std::time::Instant::now() - Duration::from_secs(3600);
+    loop {
+        match catch_up(&pool).await {
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "sealing paused; retrying"),
+        }
+        // Looking for due checkpoints costs a query: at most once a second.
+        if let Some(key) = key
+            .as_ref()
+            .filter(|_| last_signing.elapsed() >= Duration::from_secs(1))
+        {
+            last_signing = std::time::Instant::now();
+            if let Err(e) = super::checkpoint::sign_due(&pool, key, CHECKPOINT_EVERY).await {
+                tracing::warn!(error = %e, "signing checkpoints failed; retrying");
+            }
+        }
+        tokio::select! {
+            () = eventlog::wake::appended() => {}
+            () = tokio::time::sleep(POLL) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}

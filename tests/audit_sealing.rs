@@ -1,0 +1,140 @@
+//! The sealer off the write path: every event sealed exactly once, whether two sealers run
+//! at once or one dies in the middle of a batch; the chain verifies afterwards.
+
+mod common;
+
+use common::*;
+use portal_accounts::audit::seal;
+use portal_accounts::audit::verify::verify_tenant;
+
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn seal_count(pool: &sqlx::PgPool, tenant: uuid::Uuid) -> (i64, i64, i64) {
+    sqlx::query_as(
+        "SELECT count(*), COALESCE(min(chain_seq), 0), COALESCE(max(chain_seq), 0)
+           FROM audit_seals WHERE tenant_id = $1",
+    )
+    .bind(tenant)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+async fn verified(s: &Server, t: &Tenant) -> portal_accounts::audit::verify::Verification {
+    let scope = portal_accounts::auth::operator::tenant(s.pool(), &t.slug)
+        .await
+        .unwrap()
+        .unwrap();
+    verify_tenant(&scope).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sealers_at_once_seal_every_event_exactly_once() {
+    let s = Server::start().await;
+    let t = s.tenant().await;
+    common::synthetic::append_events(s.pool(), t.id, 6_000, 100)
+        .await
+        .unwrap();
+    // Each waits until this tenant's events are sealed (other tests' open transactions may
+    // hold the commit horizon back for a moment).
+    let (a, b) = tokio::join!(
+        seal::seal_tenant(s.pool(), t.id, LIMIT),
+        seal::seal_tenant(s.pool(), t.id, LIMIT)
+    );
+    a.unwrap();
+    b.unwrap();
+    let events = event_count(s.pool(), t.id).await;
+    assert_eq!(seal_count(s.pool(), t.id).await, (events, 1, events));
+    let v = verified(&s, &t).await;
+    assert!(v.ok, "{v:?}");
+    assert_eq!((v.checked, v.unsealed), (events, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sealer_killed_mid_batch_leaves_nothing_half_sealed() {
+    let s = Server::start().await;
+    let t = s.tenant().await;
+    common::synthetic::append_events(s.pool(), t.id, 3_000, 100)
+        .await
+        .unwrap();
+    let events = event_count(s.pool(), t.id).await;
+
+    // A sealer in the middle of its batch: it holds the checkpoint and has written links.
+    let mut doomed = s.pool().acquire().await.unwrap().detach();
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut doomed)
+        .await
+        .unwrap();
+    sqlx::query("BEGIN").execute(&mut doomed).await.unwrap();
+    sqlx::query("SELECT 1 FROM projection_checkpoints WHERE name = $1 FOR UPDATE")
+        .bind(seal::CHECKPOINT)
+        .execute(&mut doomed)
+        .await
+        .unwrap();
+    let half = sqlx::query(
+        "INSERT INTO audit_seals (global_position, tenant_id, chain_seq, prev_hash, event_hash)
+         SELECT global_position, tenant_id, row_number() OVER (ORDER BY global_position) + 1000000, '\\x00', '\\x00'
+           FROM events e WHERE tenant_id = $1
+            AND NOT EXISTS (SELECT 1 FROM audit_seals s WHERE s.global_position = e.global_position)
+          LIMIT 500",
+    )
+    .bind(t.id)
+    .execute(&mut doomed)
+    .await
+    .unwrap();
+    assert!(half.rows_affected() > 0);
+
+    // Another sealer waits for it …
+    let pool = s.pool().clone();
+    let tenant = t.id;
+    let waiting = tokio::spawn(async move { seal::seal_tenant(&pool, tenant, LIMIT).await });
+    // … and the first one dies (its process killed: the server ends its session).
+    let killed: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(pid)
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    assert!(killed);
+    drop(doomed);
+    waiting.await.unwrap().unwrap();
+
+    assert_eq!(seal_count(s.pool(), t.id).await, (events, 1, events));
+    let v = verified(&s, &t).await;
+    assert!(v.ok, "{v:?}");
+    assert_eq!(v.checked, events);
+}
+
+#[tokio::test]
+async fn writes_are_sealed_by_the_background_sealer_shortly_after_commit() {
+    let mut s = Server::start().await;
+    let t = s.tenant().await;
+    s.start_background(None);
+    let (status, created) = s
+        .post(
+            "/api/v1/clients",
+            &t.staff,
+            serde_json::json!({"display_name": "Sealed soon", "kind": "individual"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let position = created["position"].as_i64().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let sealed: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM audit_seals WHERE global_position = $1)",
+        )
+        .bind(position)
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+        if sealed {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not sealed within 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    s.stop_background().await;
+}
