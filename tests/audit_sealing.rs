@@ -138,3 +138,77 @@ async fn writes_are_sealed_by_the_background_sealer_shortly_after_commit() {
     }
     s.stop_background().await;
 }
+
+async fn tamper(s: &Server, sql: &str, tenant: uuid::Uuid) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect_with(&s.pool().connect_options())
+        .await
+        .unwrap();
+    sqlx::query("SET session_replication_role = replica")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let done = sqlx::query(sql)
+        .bind(tenant)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert!(done.rows_affected() > 0, "tampering touched nothing: {sql}");
+}
+
+#[tokio::test]
+async fn the_login_history_and_notification_log_are_chained_too() {
+    let s = Server::start().await;
+    let t = s.tenant().await;
+    for name in ["nobody-1", "nobody-2", "nobody-3"] {
+        let (status, _) = s
+            .post(
+                &format!("/portal/v1/{}/login", t.slug),
+                "",
+                serde_json::json!({"username": name, "password": "not the password"}),
+            )
+            .await;
+        assert_eq!(status, 401);
+    }
+    // An e-mail owed, as the notifications consumer records one.
+    sqlx::query(
+        "INSERT INTO notifications (id, tenant_id, source_position, kind, to_address, recipient_name,
+                                    link_stream_id, link_id, link_expires_at)
+         SELECT gen_random_uuid(), $1, max(global_position), 'invitation', 'jo@example.org', 'Jo',
+                gen_random_uuid(), gen_random_uuid(), now() + interval '1 day'
+           FROM events WHERE tenant_id = $1",
+    )
+    .bind(t.id)
+    .execute(s.pool())
+    .await
+    .unwrap();
+
+    let v = verified(&s, &t).await;
+    assert!(v.ok, "{v:?}");
+    assert_eq!(v.logins.as_ref().unwrap().checked, 3);
+    assert_eq!(v.notifications.as_ref().unwrap().checked, 1);
+
+    // A failed attempt rewritten as a success.
+    tamper(
+        &s,
+        "UPDATE portal_logins SET outcome = 'succeeded'
+          WHERE id = (SELECT min(id) FROM portal_logins WHERE tenant_id = $1)",
+        t.id,
+    )
+    .await;
+    let v = verified(&s, &t).await;
+    assert!(!v.ok);
+    let logins = v.logins.unwrap();
+    assert!(!logins.ok && logins.problem.unwrap().contains("altered"));
+    assert!(v.notifications.unwrap().ok);
+
+    // An owed e-mail's address changed.
+    tamper(
+        &s,
+        "UPDATE notifications SET to_address = 'attacker@example.org' WHERE tenant_id = $1",
+        t.id,
+    )
+    .await;
+    let v = verified(&s, &t).await;
+    assert!(!v.notifications.unwrap().ok);
+}

@@ -7,6 +7,7 @@ pub mod key;
 pub mod offline;
 pub mod replay;
 pub mod seal;
+pub mod side_chain;
 pub mod verify;
 
 use aggregates::client::Client;

@@ -249,6 +249,9 @@ pub async fn run(
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "sealing paused; retrying"),
         }
+        if let Err(e) = super::side_chain::catch_up(&pool).await {
+            tracing::warn!(error = %e, "sealing the login and notification logs paused; retrying");
+        }
         // Looking for due checkpoints costs a query: at most once a second.
         if let Some(key) = key
             .as_ref()

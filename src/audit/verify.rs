@@ -24,6 +24,10 @@ pub struct Verification {
     pub sealed_through: i64,
     /// This tenant's events committed but not sealed yet (not in `checked`).
     pub unsealed: i64,
+    /// The login history's own chain.
+    pub logins: Option<super::side_chain::ChainCheck>,
+    /// The notification log's own chain.
+    pub notifications: Option<super::side_chain::ChainCheck>,
 }
 
 use super::seal::{link_hash, BODY_SQL, CHECKPOINT, GENESIS};
@@ -64,9 +68,29 @@ pub async fn verify_tenant(scope: &TenantScope) -> ReadResult<Verification> {
     .bind(CHECKPOINT)
     .fetch_one(pool)
     .await?;
+    super::side_chain::catch_up(pool).await?;
+    let logins = super::side_chain::verify(pool, super::side_chain::LOGINS, tenant_id).await?;
+    let notifications =
+        super::side_chain::verify(pool, super::side_chain::NOTIFICATIONS, tenant_id).await?;
     let progress = |mut v: Verification| {
         v.sealed_through = sealed_through;
         v.unsealed = unsealed;
+        for (name, check) in [
+            ("login history", &logins),
+            ("notification log", &notifications),
+        ] {
+            if !check.ok {
+                v.ok = false;
+                v.problem.get_or_insert_with(|| {
+                    format!(
+                        "the {name}'s chain: {}",
+                        check.problem.as_deref().unwrap_or("broken")
+                    )
+                });
+            }
+        }
+        v.logins = Some(logins.clone());
+        v.notifications = Some(notifications.clone());
         v
     };
     let last = head_seq.max(present);
@@ -109,6 +133,8 @@ pub async fn verify_tenant(scope: &TenantScope) -> ReadResult<Verification> {
             head_hash: None,
             sealed_through: 0,
             unsealed: 0,
+            logins: None,
+            notifications: None,
         }));
     }
     Ok(progress(Verification {
@@ -119,6 +145,8 @@ pub async fn verify_tenant(scope: &TenantScope) -> ReadResult<Verification> {
         head_hash: (checked > 0).then(|| hex::encode(&previous)),
         sealed_through: 0,
         unsealed: 0,
+        logins: None,
+        notifications: None,
     }))
 }
 
@@ -131,6 +159,8 @@ fn broken(position: i64, checked: i64, problem: String) -> Verification {
         head_hash: None,
         sealed_through: 0,
         unsealed: 0,
+        logins: None,
+        notifications: None,
     }
 }
 

@@ -1,0 +1,267 @@
+//! Chains for what auditors read besides the event log — the portal login history and the
+//! notification log — each per firm, sealed after commit like the events (same claim of a
+//! checkpoint row, same commit-safe order, hashing in Rust) and verified the same way.
+//!
+//! A row's link: `row_hash = SHA-256(prev_hash || chain_seq "\n" row_text)`, where
+//! `row_text` is a JSON array of the row's fields as PostgreSQL prints `jsonb`
+//! (docs/audit.md lists the fields of each chain).
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+use super::seal::GENESIS;
+
+/// One chained table.
+#[derive(Debug, Clone, Copy)]
+pub struct SideChain {
+    /// The chain's name in `side_seals` (and in reports).
+    pub name: &'static str,
+    /// The sealer's checkpoint row.
+    checkpoint: &'static str,
+    table: &'static str,
+    /// The bigint column naming a row, in insert order.
+    key: &'static str,
+    /// The hashed fields, as a `jsonb_build_array(...)` expression over the table.
+    text_sql: &'static str,
+}
+
+/// Portal login attempts.
+pub const LOGINS: SideChain = SideChain {
+    name: "portal_logins",
+    checkpoint: "seal_portal_logins",
+    table: "portal_logins",
+    key: "id",
+    text_sql:
+        "jsonb_build_array(id, tenant_id, portal_user_id, encode(username_key, 'hex'), outcome, \
+               session_id, client_ip, user_agent, request_id, \
+               (extract(epoch FROM at) * 1000000)::bigint)::text",
+};
+
+/// E-mails owed (what, to whom, for which event), not their delivery attempts.
+pub const NOTIFICATIONS: SideChain = SideChain {
+    name: "notifications",
+    checkpoint: "seal_notifications",
+    table: "notifications",
+    key: "source_position",
+    text_sql: "jsonb_build_array(source_position, id, tenant_id, kind, client_id, portal_user_id, \
+               to_address, recipient_name, username, link_stream_id, link_id, \
+               (extract(epoch FROM link_expires_at) * 1000000)::bigint, \
+               (extract(epoch FROM created_at) * 1000000)::bigint)::text",
+};
+
+pub const ALL: [SideChain; 2] = [LOGINS, NOTIFICATIONS];
+
+const BATCH: i64 = 1_000;
+
+fn link(prev: &[u8], seq: i64, text: &str) -> Vec<u8> {
+    let mut hasher = Sha256::new();
+    hasher.update(prev);
+    hasher.update(seq.to_string().as_bytes());
+    hasher.update(b"\n");
+    hasher.update(text.as_bytes());
+    hasher.finalize().to_vec()
+}
+
+/// Seals one batch of `chain`'s rows: `None` while another runner holds it.
+pub async fn seal_batch(pool: &PgPool, chain: SideChain) -> Result<Option<usize>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let Some(claimed) = projections::engine::claim(&mut tx, chain.checkpoint).await? else {
+        return Ok(None);
+    };
+    let rows = sqlx::query(&format!(
+        "SELECT tx_id::text AS tx_text, {key} AS row_key, tenant_id, {text} AS row_text
+           FROM {table}
+          WHERE (tx_id, {key}) > ($1::xid8, $2) AND tx_id < $3::xid8
+          ORDER BY tx_id, {key} LIMIT $4",
+        key = chain.key,
+        text = chain.text_sql,
+        table = chain.table,
+    ))
+    .bind(&claimed.last_tx)
+    .bind(claimed.last_position)
+    .bind(&claimed.horizon)
+    .bind(BATCH)
+    .fetch_all(&mut *tx)
+    .await?;
+    let Some(last) = rows.last() else {
+        return Ok(Some(0));
+    };
+    let (end_tx, end_key): (String, i64) = (last.try_get("tx_text")?, last.try_get("row_key")?);
+    let mut heads: HashMap<Uuid, (i64, Vec<u8>)> = sqlx::query_as::<_, (Uuid, i64, Vec<u8>)>(
+        "SELECT tenant_id, last_seq, last_hash FROM side_chain_heads WHERE chain = $1",
+    )
+    .bind(chain.name)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|(t, s, h)| (t, (s, h)))
+    .collect();
+    let (mut keys, mut tenants, mut seqs, mut prevs, mut hashes) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    let mut touched = Vec::new();
+    for row in &rows {
+        let tenant: Uuid = row.try_get("tenant_id")?;
+        let head = heads.entry(tenant).or_insert_with(|| (0, GENESIS.to_vec()));
+        let seq = head.0 + 1;
+        let hash = link(&head.1, seq, row.try_get::<&str, _>("row_text")?);
+        keys.push(row.try_get::<i64, _>("row_key")?);
+        tenants.push(tenant);
+        seqs.push(seq);
+        prevs.push(std::mem::replace(&mut head.1, hash.clone()));
+        hashes.push(hash);
+        head.0 = seq;
+        touched.push(tenant);
+    }
+    sqlx::query(
+        "INSERT INTO side_seals (chain, row_key, tenant_id, chain_seq, prev_hash, row_hash)
+         SELECT $1, * FROM UNNEST($2::bigint[], $3::uuid[], $4::bigint[], $5::bytea[], $6::bytea[])
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(chain.name)
+    .bind(&keys)
+    .bind(&tenants)
+    .bind(&seqs)
+    .bind(&prevs)
+    .bind(&hashes)
+    .execute(&mut *tx)
+    .await?;
+    touched.sort_unstable();
+    touched.dedup();
+    let (mut head_tenants, mut head_seqs, mut head_hashes) = (vec![], vec![], vec![]);
+    for tenant in touched {
+        let (seq, hash) = &heads[&tenant];
+        head_tenants.push(tenant);
+        head_seqs.push(*seq);
+        head_hashes.push(hash.clone());
+    }
+    sqlx::query(
+        "INSERT INTO side_chain_heads (chain, tenant_id, last_seq, last_hash)
+         SELECT $1, * FROM UNNEST($2::uuid[], $3::bigint[], $4::bytea[])
+         ON CONFLICT (chain, tenant_id) DO UPDATE SET last_seq = EXCLUDED.last_seq, last_hash = EXCLUDED.last_hash",
+    )
+    .bind(chain.name)
+    .bind(&head_tenants)
+    .bind(&head_seqs)
+    .bind(&head_hashes)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE projection_checkpoints SET last_tx = $2::xid8, last_position = $3, updated_at = now()
+          WHERE name = $1",
+    )
+    .bind(chain.checkpoint)
+    .bind(&end_tx)
+    .bind(end_key)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some(rows.len()))
+}
+
+/// Seals every side chain up to the commit horizon (a chain another runner holds is left
+/// to it).
+pub async fn catch_up(pool: &PgPool) -> Result<(), sqlx::Error> {
+    for chain in ALL {
+        while let Some(n) = seal_batch(pool, chain).await? {
+            if n == 0 {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A side chain's verification for one firm.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct ChainCheck {
+    pub ok: bool,
+    pub checked: i64,
+    /// The row (login id, notification's event position) where it first breaks.
+    pub first_broken_row: Option<i64>,
+    pub problem: Option<String>,
+}
+
+/// Recomputes `chain` for `tenant` from the rows themselves.
+pub async fn verify(
+    pool: &PgPool,
+    chain: SideChain,
+    tenant: Uuid,
+) -> Result<ChainCheck, sqlx::Error> {
+    let rows = sqlx::query(&format!(
+        "SELECT s.row_key, s.chain_seq, s.prev_hash, s.row_hash, t.row_text IS NULL AS missing,
+                t.row_text
+           FROM side_seals s
+           LEFT JOIN LATERAL (SELECT {text} AS row_text FROM {table} WHERE {key} = s.row_key) t ON true
+          WHERE s.chain = $1 AND s.tenant_id = $2 ORDER BY s.chain_seq",
+        key = chain.key,
+        table = chain.table,
+        text = chain.text_sql,
+    ))
+    .bind(chain.name)
+    .bind(tenant)
+    .fetch_all(pool)
+    .await?;
+    let head: Option<(i64, Vec<u8>)> = sqlx::query_as(
+        "SELECT last_seq, last_hash FROM side_chain_heads WHERE chain = $1 AND tenant_id = $2",
+    )
+    .bind(chain.name)
+    .bind(tenant)
+    .fetch_optional(pool)
+    .await?;
+    let mut previous = GENESIS.to_vec();
+    let mut checked = 0;
+    for row in &rows {
+        let key: i64 = row.try_get("row_key")?;
+        let seq: i64 = row.try_get("chain_seq")?;
+        let prev: Vec<u8> = row.try_get("prev_hash")?;
+        let hash: Vec<u8> = row.try_get("row_hash")?;
+        let problem = if seq != checked + 1 {
+            Some(format!("link {} is missing", checked + 1))
+        } else if row.try_get::<bool, _>("missing")? {
+            Some("the row is missing (deleted)".to_string())
+        } else if prev != previous {
+            Some("does not link to the row before it".to_string())
+        } else if link(
+            &prev,
+            seq,
+            row.try_get::<Option<&str>, _>("row_text")?
+                .unwrap_or_default(),
+        ) != hash
+        {
+            Some("content does not match its hash (altered)".to_string())
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Ok(ChainCheck {
+                ok: false,
+                checked,
+                first_broken_row: Some(key),
+                problem: Some(problem),
+            });
+        }
+        previous = hash;
+        checked += 1;
+    }
+    let (head_seq, head_hash) = head.unwrap_or((0, GENESIS.to_vec()));
+    if head_seq != checked || head_hash != previous {
+        return Ok(ChainCheck {
+            ok: false,
+            checked,
+            first_broken_row: None,
+            problem: Some(format!(
+                "the chain head records {head_seq} rows but {checked} are present (rows removed at the end)"
+            )),
+        });
+    }
+    Ok(ChainCheck {
+        ok: true,
+        checked,
+        first_broken_row: None,
+        problem: None,
+    })
+}
