@@ -53,44 +53,6 @@ fn argon2_verifications_per_second(phc: String, seconds: f64) -> f64 {
     done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
 }
 
-/// CPU time (seconds) used so far by: this process's password-hashing threads, the rest of
-/// this process (server and load generator), and every PostgreSQL process.
-fn cpu_seconds() -> (f64, f64, f64) {
-    let ticks = |stat: &str| -> f64 {
-        // Fields after the parenthesised command name; utime and stime are 14 and 15.
-        let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let n = |i: usize| {
-            f.get(i - 3)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        (n(14) + n(15)) / 100.0
-    };
-    let (mut hashing, mut other) = (0.0, 0.0);
-    for task in std::fs::read_dir("/proc/self/task")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
-        if stat.contains("(password-hash") {
-            hashing += ticks(&stat);
-        } else {
-            other += ticks(&stat);
-        }
-    }
-    let mut postgres = 0.0;
-    for proc in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let comm = std::fs::read_to_string(proc.path().join("comm")).unwrap_or_default();
-        if comm.trim() == "postgres" {
-            postgres +=
-                ticks(&std::fs::read_to_string(proc.path().join("stat")).unwrap_or_default());
-        }
-    }
-    (hashing, other, postgres)
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let seconds: f64 = std::env::args()
@@ -157,7 +119,7 @@ async fn main() -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let logins = Arc::new(AtomicU64::new(0));
     let failures = Arc::new(AtomicU64::new(0));
-    let cpu_before = cpu_seconds();
+    let cpu_before = support::cpu_seconds("password-hash");
     let started = Instant::now();
     let mut storm = Vec::new();
     for username in usernames {
@@ -205,7 +167,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
     stop.store(true, Ordering::Relaxed);
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu_after = cpu_seconds();
+    let cpu_after = support::cpu_seconds("password-hash");
     for s in storm {
         s.await?;
     }

@@ -13,3 +13,43 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
+
+/// CPU time (seconds) used so far by: this process's threads whose name starts with
+/// `named` (password hashing, a load generator), the rest of this process, and every
+/// PostgreSQL process (which includes pgbench's server side, not pgbench itself).
+pub fn cpu_seconds(named: &str) -> (f64, f64, f64) {
+    let ticks = |stat: &str| -> f64 {
+        // Fields after the parenthesised command name; utime and stime are 14 and 15.
+        let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let n = |i: usize| {
+            f.get(i - 3)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        (n(14) + n(15)) / 100.0
+    };
+    let prefix = format!("({named}");
+    let (mut matching, mut other) = (0.0, 0.0);
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        if stat.contains(&prefix) {
+            matching += ticks(&stat);
+        } else {
+            other += ticks(&stat);
+        }
+    }
+    let mut postgres = 0.0;
+    for proc in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let comm = std::fs::read_to_string(proc.path().join("comm")).unwrap_or_default();
+        if comm.trim() == "postgres" {
+            postgres +=
+                ticks(&std::fs::read_to_string(proc.path().join("stat")).unwrap_or_default());
+        }
+    }
+    (matching, other, postgres)
+}
