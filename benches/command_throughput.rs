@@ -233,7 +233,9 @@ async fn firm(app: &portal_accounts::app::App, base: &str, clients: usize) -> an
                 let created: serde_json::Value = http
                     .post(format!("{base}/api/v1/clients"))
                     .bearer_auth(&token)
-                    .json(&json!({"display_name": format!("Renamable {n}"), "kind": "organisation"}))
+                    .json(
+                        &json!({"display_name": format!("Renamable {n}"), "kind": "organisation"}),
+                    )
                     .send()
                     .await?
                     .json()
@@ -247,7 +249,10 @@ async fn firm(app: &portal_accounts::app::App, base: &str, clients: usize) -> an
     for maker in makers {
         ids.extend(maker.await??);
     }
-    Ok(Firm { token, clients: ids })
+    Ok(Firm {
+        token,
+        clients: ids,
+    })
 }
 
 fn report(name: &str, o: &Outcome, raw: f64) {

@@ -31,6 +31,8 @@ pub struct App {
     pub db_health: DbHealth,
     /// Signs checkpoints of the firms' audit chains.
     pub audit_key: crate::audit::key::AuditKey,
+    /// Origins allowed to call the API from a browser (CORS); empty: none.
+    pub cors_origins: Vec<axum::http::HeaderValue>,
 }
 
 /// How long emailed links and sessions stay usable, and when failed logins lock a login.
@@ -100,6 +102,7 @@ impl App {
             db_health: DbHealth::default(),
             // A key of its own until the server sets the persistent one (runtime::server).
             audit_key: crate::audit::key::AuditKey::ephemeral(),
+            cors_origins: Vec::new(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The HTTP API: routes, the middleware every request passes, and the OpenAPI document.
 
 pub mod auth;
+pub mod cors;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
@@ -172,6 +173,8 @@ pub fn router(app: App) -> Router {
         )
         .layer(middleware::from_fn(drop_unusable_request_id))
         .layer(middleware::from_fn_with_state(app.clone(), client_address))
+        // Outermost, so a preflight is answered before anything asks for credentials.
+        .layer(cors::layer(&app.cors_origins))
         .with_state(app)
 }
 

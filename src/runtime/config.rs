@@ -60,6 +60,10 @@ pub struct ServeConfig {
     /// per-address login limits) from the last X-Forwarded-For hop, not the TCP peer.
     #[arg(long, env = "PORTAL_TRUST_FORWARDED_FOR", default_value_t = false)]
     pub trust_forwarded_for: bool,
+    /// Origins a browser-based staff UI may call the API from (comma-separated, e.g.
+    /// `https://staff.example.com`). Unset: no cross-origin calls are allowed.
+    #[arg(long, env = "PORTAL_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
     /// Log lines as human-readable text or as JSON objects.
     #[arg(long, env = "PORTAL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

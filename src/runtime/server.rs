@@ -22,6 +22,7 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
     )?;
     tracing::info!(key_id = %app.audit_key.key_id(), "audit checkpoints are signed with this key");
     app.trust_forwarded_for = config.trust_forwarded_for;
+    app.cors_origins = crate::http::cors::parse_origins(&config.cors_origins)?;
     if let Some(url) = &config.database_read_url {
         let replica = crate::runtime::db::read_replica_pool(url)?;
         app.reads = ReadPool::with_replica(db.pool.clone(), replica);
