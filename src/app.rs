@@ -58,6 +58,27 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// These limits with a firm's own policies, where it has set them.
+    pub fn for_firm(mut self, policies: Option<&aggregates::policies::PortalPolicies>) -> Self {
+        if let Some(p) = policies {
+            self.invitation_ttl = Duration::days(p.invitation_ttl_days);
+            self.session_ttl = Duration::hours(p.session_hours);
+            self.lockout_failures = p.lockout_failures as i32;
+            self.lockout_duration = Duration::minutes(p.lockout_minutes);
+        }
+        self
+    }
+
+    /// The policies these limits amount to (whole days, hours, minutes).
+    pub fn policies(&self) -> aggregates::policies::PortalPolicies {
+        aggregates::policies::PortalPolicies {
+            invitation_ttl_days: self.invitation_ttl.num_days(),
+            session_hours: self.session_ttl.num_hours(),
+            lockout_failures: i64::from(self.lockout_failures),
+            lockout_minutes: self.lockout_duration.num_minutes(),
+        }
+    }
+
     /// A "send a reset link" command under these limits (the domain picks which link).
     pub fn reset_link_command(&self, now: chrono::DateTime<chrono::Utc>) -> PortalUserCommand {
         PortalUserCommand::SendResetLink {

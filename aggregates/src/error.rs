@@ -15,6 +15,8 @@ pub enum RefusalKind {
 pub enum DomainError {
     #[error("no such {0}")]
     NotFound(&'static str),
+    #[error("a portal policy is out of its bounds")]
+    PolicyOutOfBounds,
     #[error("{0} already exists")]
     AlreadyExists(&'static str),
     #[error("the client has no email address to send an invitation to")]
@@ -74,6 +76,7 @@ impl DomainError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::NotFound(_) => "not_found",
+            Self::PolicyOutOfBounds => "policy_out_of_bounds",
             Self::AlreadyExists(_) => "already_exists",
             Self::ClientHasNoEmail => "client_has_no_email",
             Self::ClientAlreadyActive => "client_already_active",

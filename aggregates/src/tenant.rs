@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use strum::{EnumDiscriminants, IntoStaticStr, VariantArray};
 use uuid::Uuid;
 
+use crate::policies::{PolicyChange, PortalPolicies};
 use crate::{DomainError, EVENT_VERSION};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::VariantNames)]
@@ -76,6 +77,10 @@ pub enum TenantCommand {
     RevokeStaffToken {
         token_id: Uuid,
     },
+    /// Changes the portal policies (bounds checked by `PolicyChange::out_of_bounds`).
+    SetPolicies {
+        change: PolicyChange,
+    },
 }
 
 /// Whom a token acts for.
@@ -115,6 +120,10 @@ pub enum TenantEvent {
     StaffTokenRevoked {
         token_id: Uuid,
     },
+    /// The policies in force from now on (all four, whatever the change named).
+    PortalPoliciesChanged {
+        policies: PortalPolicies,
+    },
 }
 
 impl DomainEvent for TenantEvent {
@@ -133,6 +142,9 @@ pub struct Tenant {
     pub portal_inactive: bool,
     /// Every token issued, and whether it has been revoked.
     pub tokens: BTreeMap<Uuid, bool>,
+    /// The firm's portal policies; `None` until it first sets them (the server's then).
+    #[serde(default)]
+    pub policies: Option<PortalPolicies>,
 }
 
 impl Aggregate for Tenant {
@@ -186,6 +198,18 @@ impl Aggregate for Tenant {
                 sink.write(issued, self).await;
                 Ok(())
             }
+            TenantCommand::SetPolicies { change } => {
+                if !change.out_of_bounds().is_empty() {
+                    return Err(DomainError::PolicyOutOfBounds);
+                }
+                let policies = change.applied_to(self.policies.unwrap_or_default());
+                // Asking for what is already in force writes nothing.
+                if Some(policies) != self.policies {
+                    sink.write(TenantEvent::PortalPoliciesChanged { policies }, self)
+                        .await;
+                }
+                Ok(())
+            }
             TenantCommand::RevokeStaffToken { token_id } => {
                 match self.tokens.get(&token_id) {
                     None => return Err(DomainError::NotFound("token")),
@@ -211,6 +235,7 @@ impl Aggregate for Tenant {
             TenantEvent::StaffTokenRevoked { token_id } => {
                 self.tokens.insert(token_id, true);
             }
+            TenantEvent::PortalPoliciesChanged { policies } => self.policies = Some(policies),
         }
     }
 }
@@ -338,5 +363,52 @@ mod tests {
         for bad in ["A", "acme_", "-acme", "ac--me", "x", "Acme"] {
             assert!(parse_slug(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_policy_change_records_every_policy_in_force() {
+        let created = TenantEvent::TenantCreated {
+            slug: "acme".into(),
+            name: "Acme".into(),
+        };
+        let change = PolicyChange {
+            session_hours: Some(2),
+            lockout_failures: Some(3),
+            ..Default::default()
+        };
+        Given::with(())
+            .given(vec![created.clone()])
+            .when(TenantCommand::SetPolicies { change })
+            .then_expect_events(vec![TenantEvent::PortalPoliciesChanged {
+                policies: PortalPolicies {
+                    session_hours: 2,
+                    lockout_failures: 3,
+                    ..PortalPolicies::default()
+                },
+            }]);
+        // What is in force asked for again: nothing to record.
+        let changed = TenantEvent::PortalPoliciesChanged {
+            policies: PortalPolicies::default(),
+        };
+        Given::with(())
+            .given(vec![created.clone(), changed])
+            .when(TenantCommand::SetPolicies {
+                change: PolicyChange {
+                    invitation_ttl_days: Some(14),
+                    ..Default::default()
+                },
+            })
+            .then_expect_events(vec![]);
+        // Out of bounds: refused whole.
+        Given::with(())
+            .given(vec![created])
+            .when(TenantCommand::SetPolicies {
+                change: PolicyChange {
+                    session_hours: Some(4),
+                    lockout_failures: Some(0),
+                    ..Default::default()
+                },
+            })
+            .then_expect_error(DomainError::PolicyOutOfBounds);
     }
 }

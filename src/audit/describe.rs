@@ -228,6 +228,10 @@ fn tenant(e: &TenantEvent) -> String {
             )
         }
         TenantEvent::StaffTokenRevoked { token_id } => format!("Staff token {token_id} revoked"),
+        TenantEvent::PortalPoliciesChanged { policies: p } => format!(
+            "Portal policies set: invitations last {} days, sessions {} hours; {} failed logins lock a login for {} minutes",
+            p.invitation_ttl_days, p.session_hours, p.lockout_failures, p.lockout_minutes
+        ),
     }
 }
 

@@ -80,6 +80,7 @@ pub fn api_routes() -> OpenApiRouter<App> {
         .routes(routes!(contracts::void_contract))
         .routes(routes!(contracts::get_contract))
         .routes(routes!(settings::set_portal))
+        .routes(routes!(settings::get_settings, settings::change_settings))
         .routes(routes!(staff::create_staff_member, staff::list_staff))
         .routes(routes!(staff::get_staff_member, staff::change_staff_member))
         .routes(routes!(staff::disable_staff_member))

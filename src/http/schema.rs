@@ -170,6 +170,31 @@ pub fn amount_minor() -> Object {
     whole_number(0, Money::MAX_MINOR).build()
 }
 
+/// Declares `name()` for a nullable whole-number policy within its domain bounds.
+macro_rules! policy_value {
+    ($($(#[$doc:meta])* $name:ident => $bound:path;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name() -> Object {
+                whole_number($bound.min, $bound.max)
+                    .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+                    .build()
+            }
+        )*
+    };
+}
+
+policy_value! {
+    /// Days an invitation stays usable.
+    invitation_ttl_days_or_null => aggregates::policies::INVITATION_TTL_DAYS;
+    /// Hours a portal session lasts.
+    session_hours_or_null => aggregates::policies::SESSION_HOURS;
+    /// Failed logins in 15 minutes that lock a login.
+    lockout_failures_or_null => aggregates::policies::LOCKOUT_FAILURES;
+    /// Minutes a locked login stays locked.
+    lockout_minutes_or_null => aggregates::policies::LOCKOUT_MINUTES;
+}
+
 /// A token's lifetime in days, or `null` for the default.
 pub fn expiry_days_or_null() -> Object {
     whole_number(1, MAX_TOKEN_DAYS)

@@ -38,6 +38,7 @@ pub async fn login(
     // Attempts on one name queue here, so each sees the failures counted before it.
     let _queued = app.login_queues.queue(&username_key).await;
     let found = find_login(scope, username, &username_key, address_key.as_deref()).await?;
+    let limits = app.limits.for_firm(found.policies.as_ref());
     let attempt = Attempt {
         meta,
         username_key: &username_key,
@@ -68,7 +69,7 @@ pub async fn login(
         .map_err(ServiceError::internal)?;
 
     if !password_ok {
-        count_failure(app, scope, &attempt).await?;
+        count_failure(&limits, scope, &attempt).await?;
         return Err(ServiceError::InvalidCredentials);
     }
     if status == Some(LoginStatus::Disabled) {
@@ -79,7 +80,7 @@ pub async fn login(
         });
     }
     let portal_user_id = user_id.expect("a matching password belongs to a login");
-    sessions::start(scope, app.limits.session_ttl, &attempt, portal_user_id).await
+    sessions::start(scope, limits.session_ttl, &attempt, portal_user_id).await
 }
 
 pub fn portal_inactive() -> ServiceError {
@@ -111,6 +112,8 @@ struct FoundLogin {
     locked_for: Option<u64>,
     /// Seconds until a lock on the client's address lifts, if it is locked.
     address_locked_for: Option<u64>,
+    /// The firm's own policies, if it has set them.
+    policies: Option<aggregates::policies::PortalPolicies>,
 }
 
 /// Everything a login decides on, in one round trip: the portal switch, the login a typed
@@ -169,13 +172,17 @@ async fn find_login(
         password_hash,
         locked_for: locked_for.map(seconds),
         address_locked_for: address_locked_for.map(seconds),
+        policies: tenant.policies,
     })
 }
 
 /// Counts a failure against the typed name and the client's address; the failure that
 /// reaches a limit locks that key (this attempt still answers 401; the next ones 429).
-async fn count_failure(app: &App, scope: &TenantScope, attempt: &Attempt<'_>) -> ServiceResult<()> {
-    let limits = app.limits;
+async fn count_failure(
+    limits: &crate::app::Limits,
+    scope: &TenantScope,
+    attempt: &Attempt<'_>,
+) -> ServiceResult<()> {
     let mut tx = scope.pool().begin().await?;
     let mut keys = vec![(
         attempt.username_key,
@@ -193,7 +200,7 @@ async fn count_failure(app: &App, scope: &TenantScope, attempt: &Attempt<'_>) ->
             portal_user_id,
             limit,
         };
-        locked |= counted.add(&mut tx, &limits).await?.just_locked;
+        locked |= counted.add(&mut tx, limits).await?.just_locked;
     }
     insert_history(&mut tx, attempt, Outcome::InvalidCredentials, None).await?;
     tx.commit().await?;

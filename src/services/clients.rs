@@ -77,15 +77,22 @@ pub struct Invitation {
     pub expires_at: DateTime<Utc>,
 }
 
+/// The server's limits with the firm's own policies.
+async fn firm_limits(app: &App, meta: &CommandMeta) -> ServiceResult<crate::app::Limits> {
+    let tenant = super::tenants::settings(app, meta).await?;
+    Ok(app.limits.for_firm(tenant.policies.as_ref()))
+}
+
 pub async fn invite(
     app: &App,
     meta: &CommandMeta,
     id: Uuid,
 ) -> ServiceResult<Committed<Invitation>> {
     let meta = meta.with_command("InviteClient");
+    let ttl = firm_limits(app, &meta).await?.invitation_ttl;
     let invitation = Invitation {
         invitation_id: Uuid::now_v7(),
-        expires_at: Utc::now() + app.limits.invitation_ttl,
+        expires_at: Utc::now() + ttl,
     };
     app.store
         .transact(&meta, id, |uow| {
@@ -160,8 +167,9 @@ pub async fn bulk_invite(
     };
     let mut outcome = BulkOutcome::default();
     let mut position = 0;
+    let ttl = firm_limits(app, &meta).await?.invitation_ttl;
     for chunk in ids.chunks(BULK_CHUNK) {
-        let expires_at = Utc::now() + app.limits.invitation_ttl;
+        let expires_at = Utc::now() + ttl;
         let done = app
             .store
             .transact(&meta, meta.tenant_id, |uow| {

@@ -124,6 +124,32 @@ pub async fn issue_staff_token(
     issue_operator_token(app, tenant_slug, role, spec).await
 }
 
+/// Changes the firm's portal policies (already checked against their bounds).
+pub async fn set_policies(
+    app: &App,
+    meta: &CommandMeta,
+    change: aggregates::policies::PolicyChange,
+) -> ServiceResult<Committed<()>> {
+    let meta = meta.with_command("SetPortalPolicies");
+    run_on::<Tenant>(
+        app,
+        &meta,
+        meta.tenant_id,
+        TenantCommand::SetPolicies { change },
+    )
+    .await
+}
+
+/// The firm's settings as its tenant stream says.
+pub async fn settings(app: &App, meta: &CommandMeta) -> ServiceResult<Tenant> {
+    Ok(app
+        .store
+        .reader(meta)
+        .load::<Tenant>(meta.tenant_id)
+        .await?
+        .state)
+}
+
 pub async fn set_portal_active(
     app: &App,
     meta: &CommandMeta,

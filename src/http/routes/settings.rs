@@ -1,16 +1,123 @@
-//! Tenant settings (admin only): switching the firm's portal on and off.
+//! A firm's settings: read by its staff; the portal switch and the portal policies (how
+//! long invitations and sessions last, when failed logins lock) changed by admins.
 
 use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use aggregates::policies::PolicyChange;
+use serde::Serialize;
+
 use super::PositionOnly;
 use crate::app::App;
-use crate::http::auth::Admin;
+use crate::http::auth::{Admin, Reader};
 use crate::http::error::{AppResult, Problem};
 use crate::http::extract::JsonBody;
+use crate::services::error::{FieldError, ServiceError};
 use crate::services::tenants;
+
+/// The firm's settings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Settings {
+    pub portal_active: bool,
+    /// The firm's hosted login page; `null` while this server hosts no portal pages.
+    pub portal_login_url: Option<String>,
+    pub invitation_ttl_days: i64,
+    pub session_hours: i64,
+    pub lockout_failures: i64,
+    pub lockout_minutes: i64,
+}
+
+async fn current(app: &App, meta: &crate::store::CommandMeta) -> AppResult<Settings> {
+    let tenant = tenants::settings(app, meta).await?;
+    let policies = tenant.policies.unwrap_or_else(|| app.limits.policies());
+    Ok(Settings {
+        portal_active: !tenant.portal_inactive,
+        portal_login_url: None,
+        invitation_ttl_days: policies.invitation_ttl_days,
+        session_hours: policies.session_hours,
+        lockout_failures: policies.lockout_failures,
+        lockout_minutes: policies.lockout_minutes,
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/settings", tag = "settings",
+    responses((status = 200, body = Settings)),
+    security(("staff_token" = [])))]
+pub async fn get_settings(
+    State(app): State<App>,
+    Reader(staff): Reader,
+) -> AppResult<Json<Settings>> {
+    // Only read with: no command, so no request details to record.
+    let origin = crate::http::extract::Origin {
+        request_id: String::new(),
+        client_ip: None,
+        user_agent: None,
+    };
+    let meta = crate::http::auth::staff_meta(&staff, origin);
+    Ok(Json(current(&app, &meta).await?))
+}
+
+/// Any of the four policies; bounds: invitations 1–90 days, sessions 1–168 hours, 3–20
+/// failed logins lock a login for 1–1440 minutes.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsBody {
+    #[serde(
+        default,
+        deserialize_with = "crate::http::extract::whole_number_or_null"
+    )]
+    #[schema(schema_with = crate::http::schema::invitation_ttl_days_or_null)]
+    pub invitation_ttl_days: Option<i64>,
+    #[serde(
+        default,
+        deserialize_with = "crate::http::extract::whole_number_or_null"
+    )]
+    #[schema(schema_with = crate::http::schema::session_hours_or_null)]
+    pub session_hours: Option<i64>,
+    #[serde(
+        default,
+        deserialize_with = "crate::http::extract::whole_number_or_null"
+    )]
+    #[schema(schema_with = crate::http::schema::lockout_failures_or_null)]
+    pub lockout_failures: Option<i64>,
+    #[serde(
+        default,
+        deserialize_with = "crate::http::extract::whole_number_or_null"
+    )]
+    #[schema(schema_with = crate::http::schema::lockout_minutes_or_null)]
+    pub lockout_minutes: Option<i64>,
+}
+
+#[utoipa::path(patch, path = "/api/v1/settings", tag = "settings",
+    request_body = SettingsBody,
+    responses((status = 200, body = Settings), (status = 422, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn change_settings(
+    State(app): State<App>,
+    Admin(meta): Admin,
+    JsonBody(body): JsonBody<SettingsBody>,
+) -> AppResult<Json<Settings>> {
+    let change = PolicyChange {
+        invitation_ttl_days: body.invitation_ttl_days,
+        session_hours: body.session_hours,
+        lockout_failures: body.lockout_failures,
+        lockout_minutes: body.lockout_minutes,
+    };
+    let refused = change.out_of_bounds();
+    if !refused.is_empty() {
+        return Err(ServiceError::Validation(
+            refused
+                .into_iter()
+                .map(|(field, message)| FieldError::new(field, message))
+                .collect(),
+        )
+        .into());
+    }
+    tenants::set_policies(&app, &meta, change).await?;
+    Ok(Json(current(&app, &meta).await?))
+}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -1,0 +1,104 @@
+//! A firm's portal policies: how long invitations and sessions last, and when failed logins
+//! lock a login. Each has bounds (a firm may not switch lockout off, nor keep a session for
+//! a month); a change names only what it changes and is refused whole if any part is out
+//! of bounds.
+
+use serde::{Deserialize, Serialize};
+
+/// One policy's bounds and default.
+pub struct Bound {
+    pub field: &'static str,
+    pub min: i64,
+    pub max: i64,
+    pub default: i64,
+}
+
+pub const INVITATION_TTL_DAYS: Bound = Bound {
+    field: "invitation_ttl_days",
+    min: 1,
+    max: 90,
+    default: 14,
+};
+pub const SESSION_HOURS: Bound = Bound {
+    field: "session_hours",
+    min: 1,
+    max: 168,
+    default: 8,
+};
+pub const LOCKOUT_FAILURES: Bound = Bound {
+    field: "lockout_failures",
+    min: 3,
+    max: 20,
+    default: 5,
+};
+pub const LOCKOUT_MINUTES: Bound = Bound {
+    field: "lockout_minutes",
+    min: 1,
+    max: 1440,
+    default: 15,
+};
+
+/// The policies in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortalPolicies {
+    pub invitation_ttl_days: i64,
+    pub session_hours: i64,
+    pub lockout_failures: i64,
+    pub lockout_minutes: i64,
+}
+
+impl Default for PortalPolicies {
+    fn default() -> Self {
+        Self {
+            invitation_ttl_days: INVITATION_TTL_DAYS.default,
+            session_hours: SESSION_HOURS.default,
+            lockout_failures: LOCKOUT_FAILURES.default,
+            lockout_minutes: LOCKOUT_MINUTES.default,
+        }
+    }
+}
+
+/// What a change asks for; absent parts stay as they are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PolicyChange {
+    pub invitation_ttl_days: Option<i64>,
+    pub session_hours: Option<i64>,
+    pub lockout_failures: Option<i64>,
+    pub lockout_minutes: Option<i64>,
+}
+
+impl PolicyChange {
+    /// Every part out of bounds, as (field, message) — empty when the change may be made.
+    pub fn out_of_bounds(&self) -> Vec<(&'static str, String)> {
+        [
+            (&INVITATION_TTL_DAYS, self.invitation_ttl_days),
+            (&SESSION_HOURS, self.session_hours),
+            (&LOCKOUT_FAILURES, self.lockout_failures),
+            (&LOCKOUT_MINUTES, self.lockout_minutes),
+        ]
+        .into_iter()
+        .filter_map(|(bound, value)| {
+            value
+                .filter(|v| !(bound.min..=bound.max).contains(v))
+                .map(|_| {
+                    (
+                        bound.field,
+                        format!("must be a whole number from {} to {}", bound.min, bound.max),
+                    )
+                })
+        })
+        .collect()
+    }
+
+    /// The policies after this change.
+    pub fn applied_to(&self, current: PortalPolicies) -> PortalPolicies {
+        PortalPolicies {
+            invitation_ttl_days: self
+                .invitation_ttl_days
+                .unwrap_or(current.invitation_ttl_days),
+            session_hours: self.session_hours.unwrap_or(current.session_hours),
+            lockout_failures: self.lockout_failures.unwrap_or(current.lockout_failures),
+            lockout_minutes: self.lockout_minutes.unwrap_or(current.lockout_minutes),
+        }
+    }
+}
