@@ -275,9 +275,9 @@ pub fn page_size() -> Object {
     whole_number(1, MAX_PAGE).build()
 }
 
-/// A place in a chain or the log: a whole number ≥ 0.
+/// A place in a chain or the log: a whole number ≥ 1.
 pub fn chain_place() -> Object {
-    whole_number(0, i64::MAX).build()
+    whole_number(1, i64::MAX).build()
 }
 
 /// A page size of a log (query parameter): 1–1000.

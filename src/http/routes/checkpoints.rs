@@ -116,6 +116,14 @@ pub async fn verify(
         "tenant_id",
         canonical_uuid(&body.tenant_id).ok_or_else(|| "must be a UUID".to_string()),
     );
+    for (field, value) in [("chain_seq", body.chain_seq), ("position", body.position)] {
+        v.field(
+            field,
+            (value >= 1)
+                .then_some(())
+                .ok_or_else(|| "must be a whole number ≥ 1".to_string()),
+        );
+    }
     let created_at = v.field(
         "created_at",
         DateTime::parse_from_rfc3339(&body.created_at)
