@@ -125,6 +125,58 @@ async fn a_client_follows_the_invitation_email_logs_in_sees_items_and_signs() {
     assert_eq!(items["items"][0]["sku"], json!("BOOK-1"));
     assert_eq!(items["items"][0]["unit_price"]["amount_minor"], json!(4500));
 
+    // The item's picture, for this login; none for an item on nobody's portal here.
+    let png = portal_accounts::http::png::tiny_png();
+    let uploaded = s
+        .request(
+            Method::PUT,
+            &format!("/api/v1/items/{item}/image"),
+            &t.staff,
+        )
+        .header("content-type", "image/png")
+        .body(png.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), 200);
+    let image = |item: String| {
+        let (s, t, token) = (&s, &t, token.clone());
+        async move {
+            s.http
+                .get(format!(
+                    "{}/portal/v1/{}/items/{item}/image",
+                    s.base, t.slug
+                ))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let shown = image(item.clone()).await;
+    assert_eq!(shown.status(), 200);
+    assert_eq!(shown.headers()["content-type"], "image/png");
+    assert_eq!(shown.bytes().await.unwrap().to_vec(), png);
+    let (_, other) = s
+        .post(
+            "/api/v1/items",
+            &t.staff,
+            json!({"sku": "OTHER-1", "name": "Not yours", "unit_price": {"amount_minor": 100, "currency": "GBP"}}),
+        )
+        .await;
+    let other = id_of(&other, "id");
+    s.request(
+        Method::PUT,
+        &format!("/api/v1/items/{other}/image"),
+        &t.staff,
+    )
+    .header("content-type", "image/png")
+    .body(png.clone())
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(image(other).await.status(), 404);
+
     let (status, shown) = portal(
         &s,
         &t,

@@ -111,6 +111,7 @@ pub fn portal_routes() -> OpenApiRouter<App> {
         .routes(routes!(portal::logout))
         .routes(routes!(portal::me))
         .routes(routes!(portal::client_items))
+        .routes(routes!(portal::item_image))
         .routes(routes!(portal::list_contracts))
         .routes(routes!(portal::get_contract))
         .routes(routes!(portal::sign_contract))

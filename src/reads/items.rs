@@ -70,6 +70,27 @@ pub async fn client_items(
     Ok(Some(items))
 }
 
+/// An item's image, if it has one and it is on one of `clients`' portals (what a portal
+/// user may see).
+pub async fn image_on_portal(
+    scope: &TenantScope,
+    id: ItemId,
+    clients: &[ClientId],
+) -> ReadResult<Option<Vec<u8>>> {
+    let clients: Vec<uuid::Uuid> = clients.iter().map(|c| c.uuid()).collect();
+    Ok(sqlx::query_scalar(
+        "SELECT png FROM item_images im
+          WHERE im.tenant_id = $1 AND im.item_id = $2
+            AND EXISTS (SELECT 1 FROM rm_client_items ci
+                         WHERE ci.tenant_id = $1 AND ci.item_id = $2 AND ci.client_id = ANY($3))",
+    )
+    .bind(scope.id())
+    .bind(id.uuid())
+    .bind(&clients)
+    .fetch_optional(scope.pool())
+    .await?)
+}
+
 /// An item's image (PNG bytes), if it has one.
 pub async fn image(scope: &TenantScope, id: ItemId) -> ReadResult<Option<Vec<u8>>> {
     Ok(

@@ -273,6 +273,41 @@ pub async fn client_items(
     Ok(Json(PortalItems { items }))
 }
 
+#[utoipa::path(get, path = "/portal/v1/{tenant_slug}/items/{item_id}/image", tag = "portal",
+    params(("tenant_slug" = String, Path), ("item_id" = Uuid, Path)),
+    responses((status = 200, content_type = "image/png", body = Vec<u8>),
+        (status = 404, description = "no image, or not an item on a client this login reaches", body = Problem)),
+    security(("portal_session" = [])))]
+pub async fn item_image(
+    session: PortalSession,
+    Path(path): Path<(String, String)>,
+) -> AppResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let item_id = path_uuid(&path.1, "item")?;
+    let clients: Vec<ClientId> = session
+        .account
+        .clients
+        .iter()
+        .filter(|c| session.reaches(**c))
+        .map(|c| ClientId::from_uuid(*c))
+        .collect();
+    let png = reads::items::image_on_portal(
+        &session.tenant.scope,
+        aggregates::ids::ItemId::from_uuid(item_id),
+        &clients,
+    )
+    .await?
+    .ok_or(AppError::NotFound("item image"))?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "image/png"),
+            (axum::http::header::CACHE_CONTROL, "private, max-age=60"),
+        ],
+        png,
+    )
+        .into_response())
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PortalContracts {
     /// Awaiting signature and signed contracts of every client this login reaches.
