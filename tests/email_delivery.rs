@@ -147,3 +147,71 @@ async fn without_smtp_emails_are_written_as_eml_files() {
         .replace("=\r\n", "")
         .contains("accept-invitation?token=3D"));
 }
+
+#[tokio::test]
+async fn a_failed_email_is_listed_firm_wide_and_sent_again_on_request() {
+    let sink = SmtpSink::start().await;
+    sink.refuse(true);
+    let mut s = Server::start_with(common::app(common::fresh_database().await)).await;
+    let t = s.tenant().await;
+    // A mailer that gives up after two refusals.
+    let mut mail =
+        portal_accounts::mail::MailConfig::new(Some(sink.url()), &common::test_data_dir(), &s.base);
+    mail.retry_base = Duration::from_millis(50);
+    mail.max_attempts = 2;
+    let background = portal_accounts::runtime::server::Background::start(&s.app, &mail).unwrap();
+    let to = format!("fay-{}@client.test", Uuid::now_v7().simple());
+    let client = invited_client(&s, &t, &to).await;
+    let failed = notification_when(&s, &t, &client, |n| n["status"] == "failed").await;
+
+    // Staff see it among the firm's failed e-mails, with its id and client.
+    let (status, page) = s
+        .call(
+            Method::GET,
+            "/api/v1/notifications?status=failed",
+            &t.staff,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let listed = &page["items"][0];
+    assert_eq!(listed["id"], failed["id"]);
+    assert_eq!(listed["client_id"], json!(client));
+    assert_eq!(listed["kind"], "invitation");
+    let (_, sent_page) = s
+        .call(
+            Method::GET,
+            "/api/v1/notifications?status=sent",
+            &t.staff,
+            None,
+        )
+        .await;
+    assert_eq!(sent_page["items"], json!([]));
+
+    // Only a failed e-mail is sent again; an auditor may not; another firm sees nothing.
+    let retry = format!(
+        "/api/v1/notifications/{}/retry",
+        failed["id"].as_str().unwrap()
+    );
+    let (status, _) = s.call(Method::POST, &retry, &t.auditor, None).await;
+    assert_eq!(status, 403);
+    let other = s.tenant().await;
+    let (status, _) = s.call(Method::POST, &retry, &other.staff, None).await;
+    assert_eq!(status, 404);
+    sink.refuse(false);
+    let (status, accepted) = s.call(Method::POST, &retry, &t.staff, None).await;
+    assert_eq!(
+        (status, accepted["status"].as_str()),
+        (202, Some("pending"))
+    );
+    sink.wait_for(&to, 1).await;
+    let sent = notification_when(&s, &t, &client, |n| n["status"] == "sent").await;
+    assert_eq!(sent["id"], failed["id"]);
+    let (status, problem) = s.call(Method::POST, &retry, &t.staff, None).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("notification_not_failed"))
+    );
+    background.stop().await;
+    s.stop_background().await;
+}

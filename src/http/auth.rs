@@ -72,6 +72,20 @@ impl FromRequestParts<App> for Writer {
     }
 }
 
+/// A caller allowed to act (admin or staff) on state kept beside the log (no event, so no
+/// command metadata): the person and their firm's scope on the primary.
+pub struct Acting(pub Staff);
+
+impl FromRequestParts<App> for Acting {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> AppResult<Self> {
+        let staff = authenticate(app, parts, Purpose::Command).await?;
+        staff.allow(&[StaffRole::Admin, StaffRole::Staff])?;
+        Ok(Self(staff))
+    }
+}
+
 /// A caller allowed to change tenant settings (admin only).
 pub struct Admin(pub CommandMeta);
 

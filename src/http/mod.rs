@@ -33,7 +33,7 @@ use crate::http::error::{Problem, PROBLEM_JSON};
 use crate::runtime::telemetry;
 use routes::{
     audit, catalogue, checkpoints, client_items, clients, contracts, invitations, items,
-    link_pages, ops, portal, portal_users, settings, staff, tokens,
+    link_pages, notifications, ops, portal, portal_users, settings, staff, tokens,
 };
 
 /// Every documented route, with its OpenAPI description.
@@ -80,6 +80,8 @@ pub fn api_routes() -> OpenApiRouter<App> {
         .routes(routes!(contracts::void_contract))
         .routes(routes!(contracts::get_contract))
         .routes(routes!(settings::set_portal))
+        .routes(routes!(notifications::list))
+        .routes(routes!(notifications::retry))
         .routes(routes!(settings::get_settings, settings::change_settings))
         .routes(routes!(staff::create_staff_member, staff::list_staff))
         .routes(routes!(staff::get_staff_member, staff::change_staff_member))

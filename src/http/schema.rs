@@ -149,6 +149,10 @@ enum_value! {
     staff_role, staff_role_or_null => StaffRole::NAMES;
     /// `true` or `false`.
     boolean_text, boolean_text_or_null => &["true", "false"];
+    /// An e-mail's delivery status.
+    notification_status, notification_status_or_null => crate::reads::notifications::STATUSES;
+    /// What an e-mail is for.
+    notification_kind, notification_kind_or_null => crate::reads::notifications::KINDS;
     /// A client's portal status.
     client_status, client_status_or_null => CLIENT_STATUSES;
     /// An invitation's state.

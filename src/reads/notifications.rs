@@ -1,4 +1,5 @@
-//! The staff-facing e-mail log of a client (no link or token ever shown).
+//! The staff-facing e-mail log, of a client or of the whole firm (no link or token ever
+//! shown).
 
 use aggregates::client::ClientEventKind;
 use aggregates::ids::ClientId;
@@ -10,6 +11,11 @@ use crate::auth::TenantScope;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct Notification {
+    pub id: uuid::Uuid,
+    /// The client the e-mail is about (invitations), if any.
+    pub client_id: Option<uuid::Uuid>,
+    /// The login the e-mail is for (activation and reset links), if any.
+    pub portal_user_id: Option<uuid::Uuid>,
     /// invitation, activation or password_reset.
     pub kind: String,
     #[sqlx(rename = "to_address")]
@@ -39,8 +45,8 @@ pub async fn of_client(
         return Ok(None);
     }
     let items = sqlx::query_as(
-        "SELECT kind, to_address, status, attempts, last_error, created_at, sent_at,
-                CASE WHEN status = 'pending' THEN next_attempt_at END AS next_attempt_at
+        "SELECT id, client_id, portal_user_id, kind, to_address, status, attempts, last_error,
+                created_at, sent_at, CASE WHEN status = 'pending' THEN next_attempt_at END AS next_attempt_at
            FROM notifications n
           WHERE n.tenant_id = $1
             AND (n.client_id = $2
@@ -53,4 +59,34 @@ pub async fn of_client(
     .fetch_all(scope.pool())
     .await?;
     Ok(Some(items))
+}
+
+/// The e-mail statuses and kinds staff may filter by.
+pub const STATUSES: &[&str] = &["pending", "sent", "failed"];
+pub const KINDS: &[&str] = &["invitation", "activation", "password_reset"];
+
+/// The firm's e-mails, newest first, optionally of one status and kind, after `before`
+/// (the last id of the page before).
+pub async fn of_firm(
+    scope: &TenantScope,
+    status: Option<&str>,
+    kind: Option<&str>,
+    before: Option<uuid::Uuid>,
+    limit: i64,
+) -> ReadResult<Vec<Notification>> {
+    Ok(sqlx::query_as(
+        "SELECT id, client_id, portal_user_id, kind, to_address, status, attempts, last_error,
+                created_at, sent_at, CASE WHEN status = 'pending' THEN next_attempt_at END AS next_attempt_at
+           FROM notifications
+          WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR kind = $3)
+            AND ($4::uuid IS NULL OR id < $4)
+          ORDER BY id DESC LIMIT $5",
+    )
+    .bind(scope.id())
+    .bind(status)
+    .bind(kind)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(scope.pool())
+    .await?)
 }

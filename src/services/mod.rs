@@ -6,6 +6,7 @@ pub mod clients;
 pub mod contracts;
 pub mod error;
 pub mod items;
+pub mod notifications;
 pub mod portal;
 pub mod portal_users;
 pub mod staff;

@@ -10,6 +10,7 @@ pub mod contracts;
 pub mod invitations;
 pub mod items;
 pub mod link_pages;
+pub mod notifications;
 pub mod ops;
 pub mod portal;
 pub mod portal_users;
