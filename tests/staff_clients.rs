@@ -371,3 +371,112 @@ async fn invitations_are_listed_per_client_and_by_state() {
     let unknown = format!("/api/v1/clients/{}/invitations", uuid::Uuid::now_v7());
     assert_eq!(staff.refused(Method::GET, &unknown, None).await.0, 404);
 }
+
+#[tokio::test]
+async fn an_archived_client_leaves_lists_and_counts_and_takes_no_commands() {
+    let s = Server::start_reading().await;
+    let t = s.tenant().await;
+    let staff = s.staff(&t.staff);
+    let real = staff
+        .register_client("Real Client", "organisation", Some("real@example.org"))
+        .await;
+    let fake = staff
+        .register_client(
+            "Test Client (FAKE)",
+            "organisation",
+            Some("fake@example.org"),
+        )
+        .await;
+    let invited = staff.invite(fake).await;
+    let counts = |position: i64| {
+        let staff = s.staff(&t.staff);
+        async move {
+            staff
+                .get(&format!(
+                    "/api/v1/dashboard/invitations?min_position={position}"
+                ))
+                .await
+        }
+    };
+    let before = counts(invited["position"].as_i64().unwrap()).await;
+    assert_eq!(
+        (before["total_clients"].as_i64(), before["invited"].as_i64()),
+        (Some(2), Some(1))
+    );
+
+    let archived = staff
+        .ok(
+            Method::POST,
+            &format!("/api/v1/clients/{fake}/archive"),
+            None,
+        )
+        .await;
+    let position = archived["position"].as_i64().unwrap();
+    let after = counts(position).await;
+    assert_eq!(
+        (after["total_clients"].as_i64(), after["invited"].as_i64()),
+        (Some(1), Some(0))
+    );
+    let listed = staff
+        .get(&format!("/api/v1/clients?min_position={position}"))
+        .await;
+    let ids: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [real.to_string()]);
+    let archive = staff.get("/api/v1/clients?archived=true").await;
+    assert_eq!(archive["items"][0]["id"], json!(fake.to_string()));
+    assert_eq!(archive["items"][0]["archived"], true);
+    // Its invitation was revoked with it: the link no longer lets anyone in.
+    let invitations = staff
+        .get(&format!(
+            "/api/v1/clients/{fake}/invitations?min_position={position}"
+        ))
+        .await;
+    assert_eq!(invitations["items"][0]["state"], "revoked");
+
+    for (path, body) in [
+        (format!("/api/v1/clients/{fake}/invitations"), None),
+        (
+            format!("/api/v1/clients/{fake}/portal-users"),
+            Some(json!({"email": "x@example.org"})),
+        ),
+    ] {
+        assert_eq!(
+            staff.refused(Method::POST, &path, body).await,
+            (409, "client_archived".to_string()),
+            "{path}"
+        );
+    }
+
+    // A client someone can log in for is not archived.
+    let (_, _) = staff
+        .create_portal_user(
+            real,
+            json!({"email": "real@example.org", "password": "a long enough passphrase"}),
+        )
+        .await;
+    assert_eq!(
+        staff
+            .refused(
+                Method::POST,
+                &format!("/api/v1/clients/{real}/archive"),
+                None
+            )
+            .await,
+        (409, "client_has_active_logins".to_string())
+    );
+
+    let back = staff
+        .ok(
+            Method::POST,
+            &format!("/api/v1/clients/{fake}/unarchive"),
+            None,
+        )
+        .await;
+    let counted = counts(back["position"].as_i64().unwrap()).await;
+    assert_eq!(counted["total_clients"].as_i64(), Some(2));
+}

@@ -52,6 +52,12 @@ pub enum ClientCommand {
     UnassignItem {
         item_id: Uuid,
     },
+    /// Takes a client out of lists and counts (a test client, a former client).
+    /// `has_active_login` is read from its portal users by the caller, as for `Invite`.
+    Archive {
+        has_active_login: bool,
+    },
+    Unarchive,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +109,8 @@ pub enum ClientEvent {
     ItemUnassigned {
         item_id: Uuid,
     },
+    ClientArchived,
+    ClientUnarchived,
 }
 
 impl DomainEvent for ClientEvent {
@@ -147,6 +155,7 @@ pub struct Client {
     pub invitation: Option<Invitation>,
     pub portal_users: BTreeSet<Uuid>,
     pub items: BTreeSet<Uuid>,
+    pub archived: bool,
 }
 
 impl Client {
@@ -207,8 +216,39 @@ impl Aggregate for Client {
         }
 
         let profile = self.profile()?.clone();
+        // An archived client takes no commands but being brought back and having access
+        // and items taken away.
+        let cleanup = matches!(
+            command,
+            C::Unarchive
+                | C::DetachPortalUser { .. }
+                | C::UnassignItem { .. }
+                | C::RevokeInvitation
+        );
+        if self.archived && !cleanup {
+            return Err(DomainError::ClientArchived);
+        }
         match command {
             C::Register { .. } => unreachable!("handled above"),
+            C::Archive { has_active_login } => {
+                if has_active_login {
+                    return Err(DomainError::ClientHasActiveLogins);
+                }
+                // The invitation would otherwise still let someone in.
+                if let Some(open) = self.open_invitation() {
+                    let revoked = E::InvitationRevoked {
+                        invitation_id: open.id,
+                        reason: RevocationReason::Revoked,
+                    };
+                    sink.write(revoked, self).await;
+                }
+                sink.write(E::ClientArchived, self).await;
+            }
+            C::Unarchive => {
+                if self.archived {
+                    sink.write(E::ClientUnarchived, self).await;
+                }
+            }
             C::Rename { display_name } => {
                 if display_name != profile.display_name {
                     sink.write(E::ClientRenamed { display_name }, self).await;
@@ -315,6 +355,8 @@ impl Aggregate for Client {
     fn apply(&mut self, event: ClientEvent) {
         use ClientEvent as E;
         match event {
+            E::ClientArchived => self.archived = true,
+            E::ClientUnarchived => self.archived = false,
             E::ClientRegistered {
                 display_name,
                 kind,
@@ -699,5 +741,65 @@ mod tests {
             .when_async(C::ChangeEmail { email: None })
             .await
             .then_expect_events(vec![E::ClientEmailChanged { email: None }]);
+    }
+
+    #[tokio::test]
+    async fn archiving_revokes_the_open_invitation_and_stops_commands_until_unarchived() {
+        let org = || registered(ClientKind::Organisation, Some(email()));
+        Given::with(())
+            .given(vec![org(), invited(1)])
+            .when_async(C::Archive {
+                has_active_login: false,
+            })
+            .await
+            .then_expect_events(vec![
+                E::InvitationRevoked {
+                    invitation_id: id(1),
+                    reason: RevocationReason::Revoked,
+                },
+                E::ClientArchived,
+            ]);
+        Given::with(())
+            .given(vec![org()])
+            .when_async(C::Archive {
+                has_active_login: true,
+            })
+            .await
+            .then_expect_error(DomainError::ClientHasActiveLogins);
+        for refused in [
+            invite(2, false),
+            C::AssignItem { item_id: id(9) },
+            C::AttachPortalUser {
+                portal_user_id: id(7),
+            },
+            C::Rename {
+                display_name: DisplayName::parse("Renamed").unwrap(),
+            },
+        ] {
+            Given::with(())
+                .given(vec![org(), E::ClientArchived])
+                .when_async(refused)
+                .await
+                .then_expect_error(DomainError::ClientArchived);
+        }
+        Given::with(())
+            .given(vec![
+                org(),
+                E::ItemAssigned { item_id: id(9) },
+                E::ClientArchived,
+            ])
+            .when_async(C::UnassignItem { item_id: id(9) })
+            .await
+            .then_expect_events(vec![E::ItemUnassigned { item_id: id(9) }]);
+        Given::with(())
+            .given(vec![org(), E::ClientArchived])
+            .when_async(C::Unarchive)
+            .await
+            .then_expect_events(vec![E::ClientUnarchived]);
+        Given::with(())
+            .given(vec![org(), E::ClientArchived, E::ClientUnarchived])
+            .when_async(invite(3, false))
+            .await
+            .then_expect_events(vec![invited(3)]);
     }
 }

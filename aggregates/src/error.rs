@@ -17,6 +17,10 @@ pub enum DomainError {
     NotFound(&'static str),
     #[error("a portal policy is out of its bounds")]
     PolicyOutOfBounds,
+    #[error("the client is archived")]
+    ClientArchived,
+    #[error("the client still has an active portal login")]
+    ClientHasActiveLogins,
     #[error("{0} already exists")]
     AlreadyExists(&'static str),
     #[error("the client has no email address to send an invitation to")]
@@ -77,6 +81,8 @@ impl DomainError {
         match self {
             Self::NotFound(_) => "not_found",
             Self::PolicyOutOfBounds => "policy_out_of_bounds",
+            Self::ClientArchived => "client_archived",
+            Self::ClientHasActiveLogins => "client_has_active_logins",
             Self::AlreadyExists(_) => "already_exists",
             Self::ClientHasNoEmail => "client_has_no_email",
             Self::ClientAlreadyActive => "client_already_active",

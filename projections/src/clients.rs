@@ -34,6 +34,8 @@ impl Projection for Clients {
             C::InvitationAccepted,
             C::PortalUserAttached,
             C::PortalUserDetached,
+            C::ClientArchived,
+            C::ClientUnarchived,
             U::PortalUserCreated,
             U::PortalUserActivated,
             U::LoginDisabled,
@@ -141,6 +143,12 @@ async fn apply_client(
                 .bind(portal_user_id)
                 .execute(tx)
                 .await?;
+        }
+        ClientEvent::ClientArchived => {
+            update(tx, e, Row::Client, "archived = $4", true).await?;
+        }
+        ClientEvent::ClientUnarchived => {
+            update(tx, e, Row::Client, "archived = $4", false).await?;
         }
         ClientEvent::ItemAssigned { .. } | ClientEvent::ItemUnassigned { .. } => {}
     }

@@ -44,6 +44,8 @@ pub fn api_routes() -> OpenApiRouter<App> {
     OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(clients::register_client, clients::list_clients))
         .routes(routes!(clients::change_client, clients::get_client))
+        .routes(routes!(clients::archive_client))
+        .routes(routes!(clients::unarchive_client))
         .routes(routes!(invitations::invitation_dashboard))
         .routes(routes!(
             invitations::invite_client,

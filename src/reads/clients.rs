@@ -31,6 +31,8 @@ pub struct ClientSummary {
     pub invited_at: Option<DateTime<Utc>>,
     pub invitation_expires_at: Option<DateTime<Utc>>,
     pub registered_at: DateTime<Utc>,
+    /// Archived clients are out of lists (but `?archived=true`) and counts.
+    pub archived: bool,
 }
 
 fn summary(row: &sqlx::postgres::PgRow) -> Result<ClientSummary, sqlx::Error> {
@@ -45,6 +47,7 @@ fn summary(row: &sqlx::postgres::PgRow) -> Result<ClientSummary, sqlx::Error> {
         invited_at: row.try_get("invited_at")?,
         invitation_expires_at: row.try_get("invitation_expires_at")?,
         registered_at: row.try_get("registered_at")?,
+        archived: row.try_get("archived")?,
     })
 }
 
@@ -53,6 +56,8 @@ pub struct ClientQuery {
     pub search: Option<String>,
     pub limit: i64,
     pub after: Option<(String, Uuid)>,
+    /// The archived clients instead of the others.
+    pub archived: bool,
 }
 
 pub async fn list(
@@ -67,6 +72,7 @@ pub async fn list(
             AND ($2::text IS NULL OR status = $2)
             AND ($3::text IS NULL OR display_name ILIKE $3 OR email ILIKE $3 OR external_ref ILIKE $3)
             AND ($4::text IS NULL OR (lower(display_name), client_id) > ($4, $5))
+            AND archived = $7
           ORDER BY lower(display_name), client_id
           LIMIT $6",
     )
@@ -76,6 +82,7 @@ pub async fn list(
     .bind(after_name)
     .bind(after_id)
     .bind(q.limit + 1)
+    .bind(q.archived)
     .fetch_all(scope.pool())
     .await?;
     let more = rows.len() as i64 > q.limit;
@@ -163,7 +170,7 @@ pub async fn dashboard(scope: &TenantScope) -> ReadResult<InvitationDashboard> {
                 count(*) FILTER (WHERE status = 'invitation_expired') AS invitation_expired,
                 count(*) FILTER (WHERE status = 'active') AS active,
                 count(*) FILTER (WHERE status = 'disabled') AS disabled
-           FROM rm_client_status WHERE tenant_id = $1",
+           FROM rm_client_status WHERE tenant_id = $1 AND NOT archived",
     )
     .bind(scope.id())
     .fetch_one(scope.pool())

@@ -19,8 +19,8 @@ use crate::services::items as service;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct CatalogueParams {
-    /// Part of the SKU or name (case-insensitive).
-    #[param(schema_with = crate::http::schema::any_text)]
+    /// Part of the SKU or name (case-insensitive), at most 200 characters.
+    #[param(schema_with = crate::http::schema::short_text)]
     pub q: Option<String>,
     /// `true`: the archived items; absent or `false`: the items that can be assigned.
     #[param(schema_with = crate::http::schema::boolean_text)]

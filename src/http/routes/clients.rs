@@ -107,9 +107,13 @@ pub struct ListClientsQuery {
     /// not_invited, invited, invitation_expired, active or disabled.
     #[param(schema_with = crate::http::schema::client_status)]
     pub status: Option<String>,
-    /// Part of the name, e-mail or external reference (case-insensitive).
-    #[param(schema_with = crate::http::schema::any_text)]
+    /// Part of the name, e-mail or external reference (case-insensitive), at most 200
+    /// characters.
+    #[param(schema_with = crate::http::schema::short_text)]
     pub q: Option<String>,
+    /// `true`: the archived clients; absent or `false`: the others.
+    #[param(schema_with = crate::http::schema::boolean_text)]
+    pub archived: Option<String>,
     /// 1–200, default 50.
     #[param(schema_with = crate::http::schema::page_size)]
     pub limit: Option<String>,
@@ -164,6 +168,11 @@ pub async fn list_clients(
             .then(|| s.trim().to_string())
             .ok_or_else(|| "must be at most 200 characters".to_string())
     });
+    let archived = v.optional("archived", q.archived.as_deref(), |a| match a {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err("must be true or false".to_string()),
+    });
     v.finish()?;
     reads::wait_for(app.reads.pool(), app.reads.primary(), checked(min_position)).await?;
     let query = reads::clients::ClientQuery {
@@ -171,6 +180,7 @@ pub async fn list_clients(
         search: checked(search).filter(|s| !s.is_empty()),
         limit: checked(limit),
         after: checked(after),
+        archived: checked(archived).unwrap_or(false),
     };
     let (items, next_cursor) = reads::clients::list(&staff.scope, &query).await?;
     Ok(Json(ClientPage { items, next_cursor }))
@@ -190,6 +200,35 @@ pub async fn get_client(
         .await?
         .ok_or(AppError::NotFound("client"))?;
     Ok(Json(client))
+}
+
+#[utoipa::path(post, path = "/api/v1/clients/{id}/archive", tag = "clients",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = PositionOnly), (status = 404, body = Problem),
+        (status = 409, description = "client_has_active_logins, client_archived", body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn archive_client(
+    State(app): State<App>,
+    Writer(meta): Writer,
+    PathId(id): PathId,
+) -> AppResult<Json<PositionOnly>> {
+    Ok(Json(
+        service::set_archived(&app, &meta, id, true).await?.into(),
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/clients/{id}/unarchive", tag = "clients",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = PositionOnly), (status = 404, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn unarchive_client(
+    State(app): State<App>,
+    Writer(meta): Writer,
+    PathId(id): PathId,
+) -> AppResult<Json<PositionOnly>> {
+    Ok(Json(
+        service::set_archived(&app, &meta, id, false).await?.into(),
+    ))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
