@@ -109,8 +109,8 @@ pub enum ClientEvent {
     ItemUnassigned {
         item_id: Uuid,
     },
-    ClientArchived,
-    ClientUnarchived,
+    ClientArchived {},
+    ClientUnarchived {},
 }
 
 impl DomainEvent for ClientEvent {
@@ -242,11 +242,11 @@ impl Aggregate for Client {
                     };
                     sink.write(revoked, self).await;
                 }
-                sink.write(E::ClientArchived, self).await;
+                sink.write(E::ClientArchived {}, self).await;
             }
             C::Unarchive => {
                 if self.archived {
-                    sink.write(E::ClientUnarchived, self).await;
+                    sink.write(E::ClientUnarchived {}, self).await;
                 }
             }
             C::Rename { display_name } => {
@@ -355,8 +355,8 @@ impl Aggregate for Client {
     fn apply(&mut self, event: ClientEvent) {
         use ClientEvent as E;
         match event {
-            E::ClientArchived => self.archived = true,
-            E::ClientUnarchived => self.archived = false,
+            E::ClientArchived {} => self.archived = true,
+            E::ClientUnarchived {} => self.archived = false,
             E::ClientRegistered {
                 display_name,
                 kind,
@@ -757,7 +757,7 @@ mod tests {
                     invitation_id: id(1),
                     reason: RevocationReason::Revoked,
                 },
-                E::ClientArchived,
+                E::ClientArchived {},
             ]);
         Given::with(())
             .given(vec![org()])
@@ -777,7 +777,7 @@ mod tests {
             },
         ] {
             Given::with(())
-                .given(vec![org(), E::ClientArchived])
+                .given(vec![org(), E::ClientArchived {}])
                 .when_async(refused)
                 .await
                 .then_expect_error(DomainError::ClientArchived);
@@ -786,18 +786,18 @@ mod tests {
             .given(vec![
                 org(),
                 E::ItemAssigned { item_id: id(9) },
-                E::ClientArchived,
+                E::ClientArchived {},
             ])
             .when_async(C::UnassignItem { item_id: id(9) })
             .await
             .then_expect_events(vec![E::ItemUnassigned { item_id: id(9) }]);
         Given::with(())
-            .given(vec![org(), E::ClientArchived])
+            .given(vec![org(), E::ClientArchived {}])
             .when_async(C::Unarchive)
             .await
-            .then_expect_events(vec![E::ClientUnarchived]);
+            .then_expect_events(vec![E::ClientUnarchived {}]);
         Given::with(())
-            .given(vec![org(), E::ClientArchived, E::ClientUnarchived])
+            .given(vec![org(), E::ClientArchived {}, E::ClientUnarchived {}])
             .when_async(invite(3, false))
             .await
             .then_expect_events(vec![invited(3)]);

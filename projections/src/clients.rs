@@ -144,10 +144,10 @@ async fn apply_client(
                 .execute(tx)
                 .await?;
         }
-        ClientEvent::ClientArchived => {
+        ClientEvent::ClientArchived {} => {
             update(tx, e, Row::Client, "archived = $4", true).await?;
         }
-        ClientEvent::ClientUnarchived => {
+        ClientEvent::ClientUnarchived {} => {
             update(tx, e, Row::Client, "archived = $4", false).await?;
         }
         ClientEvent::ItemAssigned { .. } | ClientEvent::ItemUnassigned { .. } => {}

@@ -95,8 +95,8 @@ fn client(e: &ClientEvent) -> String {
         }
         E::ItemAssigned { item_id } => format!("Item {item_id} put on the client's portal"),
         E::ItemUnassigned { item_id } => format!("Item {item_id} removed from the client's portal"),
-        E::ClientArchived => "Client archived (out of lists and counts)".to_string(),
-        E::ClientUnarchived => "Client brought back from the archive".to_string(),
+        E::ClientArchived {} => "Client archived (out of lists and counts)".to_string(),
+        E::ClientUnarchived {} => "Client brought back from the archive".to_string(),
     }
 }
 

@@ -77,7 +77,7 @@ pub struct ChangeClientBody {
 
 #[utoipa::path(patch, path = "/api/v1/clients/{id}", tag = "clients",
     params(("id" = Uuid, Path)), request_body = ChangeClientBody,
-    responses((status = 200, body = PositionOnly), (status = 404, body = Problem), (status = 422, body = Problem)),
+    responses((status = 200, body = PositionOnly), (status = 404, body = Problem), (status = 422, body = Problem), (status = 409, description = "client_archived", body = Problem)),
     security(("staff_token" = [])))]
 pub async fn change_client(
     State(app): State<App>,
