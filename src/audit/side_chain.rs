@@ -91,10 +91,18 @@ pub async fn seal_batch(pool: &PgPool, chain: SideChain) -> Result<Option<usize>
         return Ok(Some(0));
     };
     let (end_tx, end_key): (String, i64) = (last.try_get("tx_text")?, last.try_get("row_key")?);
+    let mut in_batch: Vec<Uuid> = rows
+        .iter()
+        .map(|r| r.try_get("tenant_id"))
+        .collect::<Result<_, _>>()?;
+    in_batch.sort_unstable();
+    in_batch.dedup();
     let mut heads: HashMap<Uuid, (i64, Vec<u8>)> = sqlx::query_as::<_, (Uuid, i64, Vec<u8>)>(
-        "SELECT tenant_id, last_seq, last_hash FROM side_chain_heads WHERE chain = $1",
+        "SELECT tenant_id, last_seq, last_hash FROM side_chain_heads
+          WHERE chain = $1 AND tenant_id = ANY($2)",
     )
     .bind(chain.name)
+    .bind(&in_batch)
     .fetch_all(&mut *tx)
     .await?
     .into_iter()
@@ -102,7 +110,6 @@ pub async fn seal_batch(pool: &PgPool, chain: SideChain) -> Result<Option<usize>
     .collect();
     let (mut keys, mut tenants, mut seqs, mut prevs, mut hashes) =
         (vec![], vec![], vec![], vec![], vec![]);
-    let mut touched = Vec::new();
     for row in &rows {
         let tenant: Uuid = row.try_get("tenant_id")?;
         let head = heads.entry(tenant).or_insert_with(|| (0, GENESIS.to_vec()));
@@ -114,7 +121,6 @@ pub async fn seal_batch(pool: &PgPool, chain: SideChain) -> Result<Option<usize>
         prevs.push(std::mem::replace(&mut head.1, hash.clone()));
         hashes.push(hash);
         head.0 = seq;
-        touched.push(tenant);
     }
     sqlx::query(
         "INSERT INTO side_seals (chain, row_key, tenant_id, chain_seq, prev_hash, row_hash)
@@ -129,10 +135,8 @@ pub async fn seal_batch(pool: &PgPool, chain: SideChain) -> Result<Option<usize>
     .bind(&hashes)
     .execute(&mut *tx)
     .await?;
-    touched.sort_unstable();
-    touched.dedup();
     let (mut head_tenants, mut head_seqs, mut head_hashes) = (vec![], vec![], vec![]);
-    for tenant in touched {
+    for tenant in in_batch {
         let (seq, hash) = &heads[&tenant];
         head_tenants.push(tenant);
         head_seqs.push(*seq);
