@@ -480,3 +480,45 @@ async fn an_archived_client_leaves_lists_and_counts_and_takes_no_commands() {
     let counted = counts(back["position"].as_i64().unwrap()).await;
     assert_eq!(counted["total_clients"].as_i64(), Some(2));
 }
+
+#[tokio::test]
+async fn clients_are_found_by_their_logins_and_filtered_by_email() {
+    let s = Server::start_reading().await;
+    let t = s.tenant().await;
+    let staff = s.staff(&t.staff);
+    let with_login = staff
+        .register_client(
+            "Example Holdings",
+            "organisation",
+            Some("office@holdings.example"),
+        )
+        .await;
+    let no_email = staff
+        .register_client("Paper Only Ltd", "organisation", None)
+        .await;
+    let (_, user) = staff
+        .create_portal_user(
+            with_login,
+            json!({"email": "hannah.smith@mail.example", "username": "hsmith-portal"}),
+        )
+        .await;
+    let position = user["position"].as_i64().unwrap();
+    let ids = |page: serde_json::Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for q in ["hsmith", "HANNAH.SMITH@mail"] {
+        let found = staff
+            .get(&format!("/api/v1/clients?q={q}&min_position={position}"))
+            .await;
+        assert_eq!(ids(found), [with_login.to_string()], "{q}");
+    }
+    let without = staff.get("/api/v1/clients?has_email=false").await;
+    assert_eq!(ids(without), [no_email.to_string()]);
+    let with = staff.get("/api/v1/clients?has_email=true").await;
+    assert_eq!(ids(with), [with_login.to_string()]);
+}

@@ -58,6 +58,8 @@ pub struct ClientQuery {
     pub after: Option<(String, Uuid)>,
     /// The archived clients instead of the others.
     pub archived: bool,
+    /// Only clients with (true) or without (false) an e-mail address.
+    pub has_email: Option<bool>,
 }
 
 pub async fn list(
@@ -70,7 +72,13 @@ pub async fn list(
         "SELECT *, lower(display_name) AS sort_name FROM rm_client_status
           WHERE tenant_id = $1
             AND ($2::text IS NULL OR status = $2)
-            AND ($3::text IS NULL OR display_name ILIKE $3 OR email ILIKE $3 OR external_ref ILIKE $3)
+            AND ($3::text IS NULL OR display_name ILIKE $3 OR email ILIKE $3 OR external_ref ILIKE $3
+                 OR EXISTS (SELECT 1 FROM rm_portal_user_clients pc
+                              JOIN rm_portal_users u USING (tenant_id, portal_user_id)
+                             WHERE pc.tenant_id = rm_client_status.tenant_id
+                               AND pc.client_id = rm_client_status.client_id
+                               AND (u.username ILIKE $3 OR u.email ILIKE $3)))
+            AND ($8::bool IS NULL OR has_email = $8)
             AND ($4::text IS NULL OR (lower(display_name), client_id) > ($4, $5))
             AND archived = $7
           ORDER BY lower(display_name), client_id
@@ -83,6 +91,7 @@ pub async fn list(
     .bind(after_id)
     .bind(q.limit + 1)
     .bind(q.archived)
+    .bind(q.has_email)
     .fetch_all(scope.pool())
     .await?;
     let more = rows.len() as i64 > q.limit;

@@ -107,13 +107,17 @@ pub struct ListClientsQuery {
     /// not_invited, invited, invitation_expired, active or disabled.
     #[param(schema_with = crate::http::schema::client_status)]
     pub status: Option<String>,
-    /// Part of the name, e-mail or external reference (case-insensitive), at most 200
-    /// characters.
+    /// Part of the name, e-mail, external reference, or a login's username or e-mail
+    /// (case-insensitive), at most 200 characters.
     #[param(schema_with = crate::http::schema::short_text)]
     pub q: Option<String>,
     /// `true`: the archived clients; absent or `false`: the others.
     #[param(schema_with = crate::http::schema::boolean_text)]
     pub archived: Option<String>,
+    /// `false`: only clients without an e-mail address (who cannot be invited); `true`:
+    /// only those with one.
+    #[param(schema_with = crate::http::schema::boolean_text)]
+    pub has_email: Option<String>,
     /// 1–200, default 50.
     #[param(schema_with = crate::http::schema::page_size)]
     pub limit: Option<String>,
@@ -123,6 +127,14 @@ pub struct ListClientsQuery {
     /// Wait (≤ 5 s) until the read models include this position.
     #[param(schema_with = crate::http::schema::position)]
     pub min_position: Option<String>,
+}
+
+fn true_or_false(raw: &str) -> Result<bool, String> {
+    match raw {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err("must be true or false".to_string()),
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -168,11 +180,8 @@ pub async fn list_clients(
             .then(|| s.trim().to_string())
             .ok_or_else(|| "must be at most 200 characters".to_string())
     });
-    let archived = v.optional("archived", q.archived.as_deref(), |a| match a {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err("must be true or false".to_string()),
-    });
+    let archived = v.optional("archived", q.archived.as_deref(), true_or_false);
+    let has_email = v.optional("has_email", q.has_email.as_deref(), true_or_false);
     v.finish()?;
     reads::wait_for(app.reads.pool(), app.reads.primary(), checked(min_position)).await?;
     let query = reads::clients::ClientQuery {
@@ -181,6 +190,7 @@ pub async fn list_clients(
         limit: checked(limit),
         after: checked(after),
         archived: checked(archived).unwrap_or(false),
+        has_email: checked(has_email),
     };
     let (items, next_cursor) = reads::clients::list(&staff.scope, &query).await?;
     Ok(Json(ClientPage { items, next_cursor }))
