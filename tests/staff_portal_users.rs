@@ -311,3 +311,87 @@ async fn an_individual_client_has_at_most_one_portal_user_until_it_is_removed() 
         (409, Some("client_already_active"))
     );
 }
+
+#[tokio::test]
+async fn staff_see_a_lockout_and_its_reason_and_lift_it() {
+    let s = Server::start_reading().await;
+    let t = s.tenant().await;
+    let staff = s.staff(&t.staff);
+    let client = staff
+        .register_client("Lockout Ltd", "organisation", None)
+        .await;
+    let password = "correct horse battery staple";
+    let (user, created) = staff
+        .create_portal_user(
+            client,
+            json!({"email": "locked@example.org", "username": "locked-out-lou", "password": password}),
+        )
+        .await;
+    let login = |pw: &'static str| {
+        let (s, t) = (&s, &t);
+        async move {
+            s.http
+                .post(format!("{}/portal/v1/{}/login", s.base, t.slug))
+                .json(&json!({"username": "locked-out-lou", "password": pw}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(login("wrong wrong wrong").await, 401);
+    }
+    assert_eq!(login("correct horse battery staple").await, 429);
+    let shown = staff
+        .get(&format!(
+            "/api/v1/portal-users/{user}?min_position={}",
+            created["position"]
+        ))
+        .await;
+    assert_eq!(shown["status"], "locked");
+    assert!(shown["locked_until"].is_string(), "{shown}");
+
+    let unlocked = staff
+        .ok(
+            Method::POST,
+            &format!("/api/v1/portal-users/{user}/unlock"),
+            None,
+        )
+        .await;
+    assert!(unlocked["position"].is_i64());
+    assert_eq!(login("correct horse battery staple").await, 200);
+    assert_eq!(
+        staff
+            .refused(
+                Method::POST,
+                &format!("/api/v1/portal-users/{user}/unlock"),
+                None
+            )
+            .await,
+        (409, "not_locked".to_string())
+    );
+    let shown = staff.get(&format!("/api/v1/portal-users/{user}")).await;
+    assert_eq!(shown["locked_until"], serde_json::Value::Null);
+
+    // Why it was disabled, while it is.
+    let disabled = staff
+        .on_login(user, "disable", Some(json!({"reason": "left the company"})))
+        .await;
+    let shown = staff
+        .get(&format!(
+            "/api/v1/portal-users/{user}?min_position={}",
+            disabled["position"]
+        ))
+        .await;
+    assert_eq!(shown["disabled_reason"], "left the company");
+    let enabled = staff.on_login(user, "enable", None).await;
+    let shown = staff
+        .get(&format!(
+            "/api/v1/portal-users/{user}?min_position={}",
+            enabled["position"]
+        ))
+        .await;
+    assert_eq!(shown["disabled_reason"], serde_json::Value::Null);
+}

@@ -19,6 +19,8 @@ pub enum DomainError {
     PolicyOutOfBounds,
     #[error("the client is archived")]
     ClientArchived,
+    #[error("the portal login is not locked")]
+    NotLocked,
     #[error("the client still has an active portal login")]
     ClientHasActiveLogins,
     #[error("{0} already exists")]
@@ -82,6 +84,7 @@ impl DomainError {
             Self::NotFound(_) => "not_found",
             Self::PolicyOutOfBounds => "policy_out_of_bounds",
             Self::ClientArchived => "client_archived",
+            Self::NotLocked => "not_locked",
             Self::ClientHasActiveLogins => "client_has_active_logins",
             Self::AlreadyExists(_) => "already_exists",
             Self::ClientHasNoEmail => "client_has_no_email",

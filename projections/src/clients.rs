@@ -205,11 +205,14 @@ async fn apply_user(
             let set = "activated_at = COALESCE(activated_at, $4)";
             update(tx, e, Row::User, set, e.recorded_at).await?
         }
-        PortalUserEvent::LoginDisabled { .. } => {
-            update(tx, e, Row::User, "disabled = $4", true).await?
+        PortalUserEvent::LoginDisabled { reason } => {
+            let reason = reason.as_ref().map(|r| r.as_str().to_owned());
+            let set = "disabled = true, disabled_reason = $4";
+            update(tx, e, Row::User, set, reason).await?
         }
         PortalUserEvent::LoginEnabled {} => {
-            update(tx, e, Row::User, "disabled = $4", false).await?
+            let set = "disabled = false, disabled_reason = $4";
+            update(tx, e, Row::User, set, None::<String>).await?
         }
         PortalUserEvent::PortalAccessRemoved { .. } => {
             update(tx, e, Row::User, "removed = $4", true).await?
@@ -218,7 +221,8 @@ async fn apply_user(
         | PortalUserEvent::PasswordChanged { .. }
         | PortalUserEvent::PasswordResetLinkIssued { .. }
         | PortalUserEvent::ClientAccessGranted { .. }
-        | PortalUserEvent::ClientAccessRevoked { .. } => {}
+        | PortalUserEvent::ClientAccessRevoked { .. }
+        | PortalUserEvent::LoginUnlocked {} => {}
     }
     Ok(())
 }

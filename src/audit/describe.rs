@@ -139,6 +139,7 @@ fn portal_user(e: &PortalUserEvent) -> String {
         }
         E::LoginDisabled { reason: r } => format!("Login disabled (reason: {})", reason(r)),
         E::LoginEnabled {} => "Login enabled again".to_string(),
+        E::LoginUnlocked {} => "Lockout after failed logins lifted by staff".to_string(),
         E::PortalAccessRemoved { .. } => {
             "Portal access removed; the username stays reserved".to_string()
         }

@@ -65,6 +65,7 @@ pub fn api_routes() -> OpenApiRouter<App> {
         .routes(routes!(portal_users::reset_password))
         .routes(routes!(portal_users::disable_login))
         .routes(routes!(portal_users::enable_login))
+        .routes(routes!(portal_users::unlock_login))
         .routes(routes!(
             portal_users::remove_portal_user,
             portal_users::get_portal_user

@@ -19,6 +19,10 @@ pub struct PortalUserDetail {
     pub created_at: DateTime<Utc>,
     pub activated_at: Option<DateTime<Utc>>,
     pub last_login_at: Option<DateTime<Utc>>,
+    /// Until when failed logins keep it locked (null when not locked).
+    pub locked_until: Option<DateTime<Utc>>,
+    /// Why staff disabled it, if they said (null when not disabled).
+    pub disabled_reason: Option<String>,
 }
 
 pub async fn portal_user(
@@ -28,8 +32,14 @@ pub async fn portal_user(
     let row = sqlx::query(
         "SELECT s.*, ARRAY(SELECT client_id FROM rm_portal_user_clients pc
                             WHERE pc.tenant_id = s.tenant_id AND pc.portal_user_id = s.portal_user_id
-                            ORDER BY client_id) AS client_ids
-           FROM rm_portal_user_status s WHERE s.tenant_id = $1 AND s.portal_user_id = $2",
+                            ORDER BY client_id) AS client_ids,
+                (SELECT max(t.locked_until) FROM portal_login_throttle t
+                  WHERE t.tenant_id = s.tenant_id AND t.portal_user_id = s.portal_user_id
+                    AND t.locked_until > now()) AS locked_until,
+                u.disabled_reason
+           FROM rm_portal_user_status s
+           JOIN rm_portal_users u USING (tenant_id, portal_user_id)
+          WHERE s.tenant_id = $1 AND s.portal_user_id = $2",
     )
     .bind(scope.id())
     .bind(id.uuid())
@@ -45,6 +55,8 @@ pub async fn portal_user(
             created_at: r.try_get("created_at")?,
             activated_at: r.try_get("activated_at")?,
             last_login_at: r.try_get("last_login_at")?,
+            locked_until: r.try_get("locked_until")?,
+            disabled_reason: r.try_get("disabled_reason")?,
         })
     })
     .transpose()

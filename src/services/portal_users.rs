@@ -282,6 +282,32 @@ pub async fn disable(
         .await
 }
 
+/// Lifts a lockout from failed logins (409 `not_locked` when there is none).
+pub async fn unlock(app: &App, meta: &CommandMeta, user_id: Uuid) -> ServiceResult<Committed<()>> {
+    let meta = meta.with_command("UnlockLogin");
+    let locked: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM portal_login_throttle
+                         WHERE tenant_id = $1 AND portal_user_id = $2 AND locked_until > now())",
+    )
+    .bind(meta.tenant_id)
+    .bind(user_id)
+    .fetch_one(app.pool())
+    .await?;
+    app.store
+        .transact(&meta, user_id, |uow| {
+            Box::pin(async move {
+                let mut user = existing_user(uow, user_id).await?;
+                uow.execute(&mut user, PortalUserCommand::Unlock { locked })
+                    .await?;
+                uow.side_write(SideWrite::ClearLoginThrottle {
+                    portal_user_id: user_id,
+                });
+                Ok(())
+            })
+        })
+        .await
+}
+
 pub async fn enable(app: &App, meta: &CommandMeta, user_id: Uuid) -> ServiceResult<Committed<()>> {
     let meta = meta.with_command("EnableLogin");
     run_on::<PortalUser>(app, &meta, user_id, PortalUserCommand::Enable).await

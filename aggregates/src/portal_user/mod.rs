@@ -97,6 +97,11 @@ pub enum PortalUserCommand {
         reason: Option<Reason>,
     },
     Enable,
+    /// Lifts a lockout from failed logins. `locked` is read from the login counters by the
+    /// caller (they live beside the log, not in it).
+    Unlock {
+        locked: bool,
+    },
     Remove,
 }
 
@@ -134,6 +139,8 @@ pub enum PortalUserEvent {
         reason: Option<Reason>,
     },
     LoginEnabled {},
+    /// Staff lifted a lockout from failed logins.
+    LoginUnlocked {},
     PortalAccessRemoved {
         client_ids: Vec<Uuid>,
     },
@@ -301,6 +308,12 @@ impl Aggregate for PortalUser {
                 }
                 sink.write(E::LoginEnabled {}, self).await;
             }
+            C::Unlock { locked } => {
+                if !locked {
+                    return Err(DomainError::NotLocked);
+                }
+                sink.write(E::LoginUnlocked {}, self).await;
+            }
             C::Remove => {
                 let client_ids = account.clients.iter().copied().collect();
                 sink.write(E::PortalAccessRemoved { client_ids }, self)
@@ -368,6 +381,7 @@ impl Aggregate for PortalUser {
             }
             E::LoginDisabled { .. } => account.disabled = true,
             E::LoginEnabled {} => account.disabled = false,
+            E::LoginUnlocked {} => {}
             E::PortalAccessRemoved { .. } => {
                 account.removed = true;
                 account.activation = None;
@@ -576,6 +590,20 @@ mod tests {
                     method: PasswordMethod::SetByStaff,
                 },
             ]);
+    }
+
+    #[tokio::test]
+    async fn only_a_locked_login_is_unlocked() {
+        Given::with(())
+            .given(vec![created(true)])
+            .when_async(C::Unlock { locked: false })
+            .await
+            .then_expect_error(DomainError::NotLocked);
+        Given::with(())
+            .given(vec![created(true)])
+            .when_async(C::Unlock { locked: true })
+            .await
+            .then_expect_events(vec![E::LoginUnlocked {}]);
     }
 
     #[tokio::test]

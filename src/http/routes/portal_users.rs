@@ -223,6 +223,18 @@ pub async fn enable_login(
     Ok(Json(service::enable(&app, &meta, user_id).await?.into()))
 }
 
+#[utoipa::path(post, path = "/api/v1/portal-users/{id}/unlock", tag = "portal users",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = PositionOnly), (status = 409, description = "not_locked, portal_user_removed", body = Problem), (status = 404, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn unlock_login(
+    State(app): State<App>,
+    Writer(meta): Writer,
+    PathId(user_id): PathId,
+) -> AppResult<Json<PositionOnly>> {
+    Ok(Json(service::unlock(&app, &meta, user_id).await?.into()))
+}
+
 #[utoipa::path(delete, path = "/api/v1/portal-users/{id}", tag = "portal users",
     params(("id" = Uuid, Path)),
     responses((status = 200, body = PositionOnly), (status = 409, description = "portal_user_removed", body = Problem), (status = 404, body = Problem)),
