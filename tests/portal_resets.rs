@@ -210,3 +210,54 @@ async fn one_address_cannot_flood_a_firm_with_reset_emails() {
     let mails = sink.mails_to(&to);
     assert_eq!(mails.len(), 2, "the invitation and one reset link");
 }
+
+#[tokio::test]
+async fn a_signed_in_user_changes_their_password_and_their_other_sessions_end() {
+    let (sink, s, t) = mailing(|_| {}).await;
+    let (_, _, username, _) = invited_and_accepted(&s, &sink, &t).await;
+    let here = session(&s, &t, &username, PASSWORD).await;
+    let elsewhere = session(&s, &t, &username, PASSWORD).await;
+    let change = |token: String, body: serde_json::Value| {
+        let (s, t) = (&s, &t);
+        async move {
+            portal(
+                s,
+                t,
+                Method::POST,
+                "/password/change",
+                Some(&token),
+                Some(body),
+            )
+            .await
+        }
+    };
+
+    // Wrong current password and a weak new one: both named, nothing changes.
+    let (status, problem) = change(
+        here.clone(),
+        json!({"current_password": "not it at all", "new_password": "short"}),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["current_password", "new_password"]);
+
+    let new_password = "a brand new passphrase for me";
+    let (status, body) = change(
+        here.clone(),
+        json!({"current_password": PASSWORD, "new_password": new_password}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = portal(&s, &t, Method::GET, "/me", Some(&here), None).await;
+    assert_eq!(status, 200, "the session it was changed in goes on");
+    let (status, _) = portal(&s, &t, Method::GET, "/me", Some(&elsewhere), None).await;
+    assert_eq!(status, 401, "every other session is over");
+    assert_eq!(login(&s, &t, &username, PASSWORD).await.0, 401);
+    assert_eq!(login(&s, &t, &username, new_password).await.0, 200);
+}

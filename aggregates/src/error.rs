@@ -21,6 +21,8 @@ pub enum DomainError {
     ClientArchived,
     #[error("the portal login is not locked")]
     NotLocked,
+    #[error("the portal login is not activated yet")]
+    NotActivated,
     #[error("the client still has an active portal login")]
     ClientHasActiveLogins,
     #[error("{0} already exists")]
@@ -85,6 +87,7 @@ impl DomainError {
             Self::PolicyOutOfBounds => "policy_out_of_bounds",
             Self::ClientArchived => "client_archived",
             Self::NotLocked => "not_locked",
+            Self::NotActivated => "not_activated",
             Self::ClientHasActiveLogins => "client_has_active_logins",
             Self::AlreadyExists(_) => "already_exists",
             Self::ClientHasNoEmail => "client_has_no_email",

@@ -33,6 +33,7 @@ fn method(m: PasswordMethod) -> &'static str {
         PasswordMethod::SetByStaff => "set by staff",
         PasswordMethod::ResetLink => "reset link",
         PasswordMethod::ActivationLink => "activation link",
+        PasswordMethod::ChangedByUser => "changed by the user, signed in",
     }
 }
 

@@ -114,6 +114,7 @@ pub fn portal_routes() -> OpenApiRouter<App> {
         .routes(routes!(portal::forgot_password))
         .routes(routes!(portal::reset_password))
         .routes(routes!(portal::logout))
+        .routes(routes!(portal::change_password))
         .routes(routes!(portal::me))
         .routes(routes!(portal::client_items))
         .routes(routes!(portal::item_image))

@@ -262,3 +262,67 @@ pub async fn forgot_password(app: &App, meta: &CommandMeta, username: &str) -> S
         .await;
     outcome.map(|_| ())
 }
+
+/// A signed-in user changes their password, giving the current one: the new one must meet
+/// the rules; every other session of theirs ends (this one goes on), and a lockout lifts.
+pub async fn change_password(
+    app: &App,
+    meta: &CommandMeta,
+    scope: &crate::auth::TenantScope,
+    session: &crate::portal::sessions::SessionUser,
+    username: &Username,
+    current: String,
+    new: String,
+) -> ServiceResult<Committed<()>> {
+    let meta = meta.with_command("ChangePassword");
+    let user_id = session.portal_user_id;
+    let stored: Option<String> = sqlx::query_scalar(
+        "SELECT password_hash FROM portal_credentials WHERE tenant_id = $1 AND portal_user_id = $2",
+    )
+    .bind(scope.id())
+    .bind(user_id)
+    .fetch_optional(scope.pool())
+    .await?;
+    let current_ok = app
+        .hasher
+        .verify(current, stored)
+        .await
+        .map_err(ServiceError::internal)?;
+    let mut refused = Vec::new();
+    if !current_ok {
+        refused.push(crate::services::error::FieldError::new(
+            "current_password",
+            "is not your current password",
+        ));
+    }
+    if let Err(m) = check_password(&new, username.as_str()) {
+        refused.push(crate::services::error::FieldError::new("new_password", m));
+    }
+    if !refused.is_empty() {
+        return Err(ServiceError::Validation(refused));
+    }
+    let password_hash = app.hasher.hash(new).await.map_err(ServiceError::internal)?;
+    let keep = session.session_id;
+    app.store
+        .transact(&meta, user_id, |uow| {
+            let password_hash = password_hash.clone();
+            Box::pin(async move {
+                let mut user = uow.load::<PortalUser>(user_id).await?;
+                uow.execute(&mut user, PortalUserCommand::ChangePassword)
+                    .await?;
+                uow.side_write(SideWrite::Credential {
+                    portal_user_id: user_id,
+                    password_hash,
+                });
+                uow.side_write(SideWrite::EndOtherSessions {
+                    portal_user_id: user_id,
+                    keep,
+                });
+                uow.side_write(SideWrite::ClearLoginThrottle {
+                    portal_user_id: user_id,
+                });
+                Ok(())
+            })
+        })
+        .await
+}

@@ -48,6 +48,8 @@ pub enum SideWrite {
         portal_user_id: Uuid,
         reason: &'static str,
     },
+    /// A password changed by its user ends every session but the one it was changed in.
+    EndOtherSessions { portal_user_id: Uuid, keep: Uuid },
     /// A new password or a removed login also lifts a login lockout.
     ClearLoginThrottle { portal_user_id: Uuid },
 }
@@ -154,6 +156,20 @@ impl SideWrite {
                 .bind(email)
                 .bind(role)
                 .bind(disabled)
+                .execute(&mut **tx)
+                .await?;
+            }
+            SideWrite::EndOtherSessions {
+                portal_user_id,
+                keep,
+            } => {
+                sqlx::query(
+                    "UPDATE portal_sessions SET ended_at = now(), end_reason = 'password_changed'
+                  WHERE tenant_id = $1 AND portal_user_id = $2 AND id <> $3 AND ended_at IS NULL",
+                )
+                .bind(tenant_id)
+                .bind(portal_user_id)
+                .bind(keep)
                 .execute(&mut **tx)
                 .await?;
             }

@@ -53,6 +53,8 @@ pub enum PasswordMethod {
     SetByStaff,
     ResetLink,
     ActivationLink,
+    /// The user changed it, signed in, giving the current one.
+    ChangedByUser,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -85,6 +87,9 @@ pub enum PortalUserCommand {
     },
     /// ResetPassword in set mode: staff typed the new password.
     SetPasswordByStaff,
+    /// The user changed their password (the current one was checked by the caller: the
+    /// hash lives outside the log).
+    ChangePassword,
     Activate {
         activation_id: Uuid,
         now: DateTime<Utc>,
@@ -272,6 +277,13 @@ impl Aggregate for PortalUser {
                     }
                 };
                 sink.write(event, self).await;
+            }
+            C::ChangePassword => {
+                if !account.activated {
+                    return Err(DomainError::NotActivated);
+                }
+                let method = PasswordMethod::ChangedByUser;
+                sink.write(E::PasswordChanged { method }, self).await;
             }
             C::SetPasswordByStaff => {
                 let method = PasswordMethod::SetByStaff;
@@ -590,6 +602,22 @@ mod tests {
                     method: PasswordMethod::SetByStaff,
                 },
             ]);
+    }
+
+    #[tokio::test]
+    async fn a_user_changes_their_password_once_activated() {
+        Given::with(())
+            .given(vec![created(false)])
+            .when_async(C::ChangePassword)
+            .await
+            .then_expect_error(DomainError::NotActivated);
+        Given::with(())
+            .given(vec![created(true)])
+            .when_async(C::ChangePassword)
+            .await
+            .then_expect_events(vec![E::PasswordChanged {
+                method: PasswordMethod::ChangedByUser,
+            }]);
     }
 
     #[tokio::test]

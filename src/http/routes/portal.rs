@@ -2,6 +2,7 @@
 //! invitation, activate, log in and out, reset a forgotten password, see their items and
 //! contracts and sign them.
 
+use crate::http::routes::PositionOnly;
 use aggregates::client::Client;
 use aggregates::contract::Contract;
 use aggregates::values::{SignerName, Username};
@@ -201,6 +202,39 @@ pub async fn reset_password(
 pub async fn logout(session: PortalSession) -> AppResult<StatusCode> {
     portal::sessions::logout(&session.tenant.scope, session.session).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordBody {
+    #[schema(schema_with = crate::http::schema::any_text)]
+    pub current_password: String,
+    /// 12–256 characters, not containing the username.
+    #[schema(schema_with = crate::http::schema::password)]
+    pub new_password: String,
+}
+
+#[utoipa::path(post, path = "/portal/v1/{tenant_slug}/password/change", tag = "portal",
+    params(("tenant_slug" = String, Path)), request_body = ChangePasswordBody,
+    responses((status = 200, body = PositionOnly, description = "changed; the user's other sessions are over"),
+        (status = 401, body = Problem), (status = 422, body = Problem)),
+    security(("portal_session" = [])))]
+pub async fn change_password(
+    State(app): State<App>,
+    session: PortalSession,
+    JsonBody(body): JsonBody<ChangePasswordBody>,
+) -> AppResult<Json<PositionOnly>> {
+    let done = crate::services::portal::change_password(
+        &app,
+        &session.meta(),
+        &session.tenant.scope,
+        &session.session,
+        &session.account.username,
+        body.current_password,
+        body.new_password,
+    )
+    .await?;
+    Ok(Json(done.into()))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
