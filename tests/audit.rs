@@ -423,7 +423,10 @@ async fn the_hash_chain_detects_altered_deleted_and_reordered_events() {
     let nth_position = |t: uuid::Uuid, n: i64| {
         let pool = s.pool().clone();
         async move {
-            portal_accounts::audit::seal::catch_up(&pool).await.unwrap();
+            let limit = std::time::Duration::from_secs(30);
+            portal_accounts::audit::seal::seal_tenant(&pool, t, limit)
+                .await
+                .unwrap();
             sqlx::query_scalar::<_, i64>(
                 "SELECT global_position FROM audit_seals WHERE tenant_id = $1 AND chain_seq = $2",
             )
@@ -562,9 +565,13 @@ async fn the_hash_chain_detects_altered_deleted_and_reordered_events() {
     // The newest event removed: no gap, but the chain head remembers.
     let truncated = s.tenant().await;
     history(&s, &truncated).await;
-    portal_accounts::audit::seal::catch_up(s.pool())
-        .await
-        .unwrap();
+    portal_accounts::audit::seal::seal_tenant(
+        s.pool(),
+        truncated.id,
+        std::time::Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
     let last: i64 = sqlx::query_scalar(
         "SELECT global_position FROM audit_seals WHERE tenant_id = $1 ORDER BY chain_seq DESC LIMIT 1",
     )
