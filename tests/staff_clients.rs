@@ -444,6 +444,10 @@ async fn an_archived_client_leaves_lists_and_counts_and_takes_no_commands() {
             format!("/api/v1/clients/{fake}/portal-users"),
             Some(json!({"email": "x@example.org"})),
         ),
+        (
+            format!("/api/v1/clients/{fake}/contracts"),
+            Some(json!({"title": "Letter of engagement", "body": "Terms."})),
+        ),
     ] {
         assert_eq!(
             staff.refused(Method::POST, &path, body).await,

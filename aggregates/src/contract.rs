@@ -23,10 +23,12 @@ pub fn content_sha256(title: &ContractTitle, body: &ContractBody) -> String {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ContractCommand {
+    /// IssueContract. `client_archived` is read from the client's stream by the caller.
     Issue {
         client_id: Uuid,
         title: ContractTitle,
         body: ContractBody,
+        client_archived: bool,
     },
     Void {
         reason: Option<Reason>,
@@ -110,10 +112,14 @@ impl Aggregate for Contract {
             client_id,
             title,
             body,
+            client_archived,
         } = command
         {
             if self.issued.is_some() {
                 return Err(DomainError::AlreadyExists("contract"));
+            }
+            if client_archived {
+                return Err(DomainError::ClientArchived);
             }
             let content_sha256 = content_sha256(&title, &body);
             let issued = ContractEvent::ContractIssued {
@@ -260,9 +266,20 @@ mod tests {
                 client_id: Uuid::from_u128(1),
                 title: title(),
                 body: body(),
+                client_archived: false,
             })
             .await
             .then_expect_events(vec![issued()]);
+        Given::with(())
+            .given_no_previous_events()
+            .when_async(ContractCommand::Issue {
+                client_id: Uuid::from_u128(1),
+                title: title(),
+                body: body(),
+                client_archived: true,
+            })
+            .await
+            .then_expect_error(DomainError::ClientArchived);
     }
 
     #[tokio::test]

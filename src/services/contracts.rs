@@ -29,7 +29,7 @@ pub async fn issue(
         .transact(&meta, client_id, |uow| {
             let (title, body) = (title.clone(), body.clone());
             Box::pin(async move {
-                registered_client(uow, client_id).await?;
+                let client = registered_client(uow, client_id).await?;
                 let mut contract = uow.new_stream::<Contract>(id);
                 uow.execute(
                     &mut contract,
@@ -37,6 +37,7 @@ pub async fn issue(
                         client_id,
                         title,
                         body,
+                        client_archived: client.state.archived,
                     },
                 )
                 .await?;

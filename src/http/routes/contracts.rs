@@ -40,7 +40,7 @@ pub struct ContractIssued {
 
 #[utoipa::path(post, path = "/api/v1/clients/{id}/contracts", tag = "contracts",
     params(("id" = Uuid, Path)), request_body = IssueContractBody,
-    responses((status = 201, body = ContractIssued), (status = 404, body = Problem), (status = 422, body = Problem)),
+    responses((status = 201, body = ContractIssued), (status = 404, body = Problem), (status = 422, body = Problem), (status = 409, description = "client_archived", body = Problem)),
     security(("staff_token" = [])))]
 pub async fn issue_contract(
     State(app): State<App>,
