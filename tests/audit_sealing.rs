@@ -139,23 +139,6 @@ async fn writes_are_sealed_by_the_background_sealer_shortly_after_commit() {
     s.stop_background().await;
 }
 
-async fn tamper(s: &Server, sql: &str, tenant: uuid::Uuid) {
-    use sqlx::Connection;
-    let mut conn = sqlx::PgConnection::connect_with(&s.pool().connect_options())
-        .await
-        .unwrap();
-    sqlx::query("SET session_replication_role = replica")
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let done = sqlx::query(sql)
-        .bind(tenant)
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    assert!(done.rows_affected() > 0, "tampering touched nothing: {sql}");
-}
-
 #[tokio::test]
 async fn the_login_history_and_notification_log_are_chained_too() {
     let s = Server::start().await;

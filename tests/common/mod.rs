@@ -349,3 +349,22 @@ pub fn types_of(events: &[Row], stream: impl std::fmt::Display) -> Vec<&str> {
         .map(|e| e.event_type.as_str())
         .collect()
 }
+
+/// Tampers with the stored log the way someone with database access would, bypassing the
+/// append-only triggers (and foreign keys) for this one session only.
+pub async fn tamper(s: &Server, sql: &str, tenant: Uuid) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect_with(&s.pool().connect_options())
+        .await
+        .unwrap();
+    sqlx::query("SET session_replication_role = replica")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let done = sqlx::query(sql)
+        .bind(tenant)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert!(done.rows_affected() > 0, "tampering touched nothing: {sql}");
+}

@@ -13,6 +13,7 @@ use crate::app::App;
 use crate::http::auth::{Reader, Writer};
 use crate::http::error::{AppError, AppResult, Problem};
 use crate::http::extract::{checked, double_option, Checks, JsonBody, PathId};
+use crate::http::schema::MAX_PAGE;
 use crate::reads;
 use crate::reads::catalogue::{self, CatalogueItem, CatalogueQuery};
 use crate::services::items as service;
@@ -52,25 +53,11 @@ pub async fn list_items(
 ) -> AppResult<Json<CataloguePage>> {
     let mut v = Checks::default();
     let min_position = v.field("min_position", parse_position(p.min_position.as_deref()));
-    let archived = v.field(
-        "archived",
-        match p.archived.as_deref() {
-            None | Some("false") => Ok(false),
-            Some("true") => Ok(true),
-            Some(_) => Err("must be true or false".to_string()),
-        },
-    );
-    let limit = v.field(
-        "limit",
-        match p.limit.as_deref().map(str::parse::<i64>) {
-            None => Ok(50),
-            Some(Ok(n)) if (1..=200).contains(&n) => Ok(n),
-            _ => Err("must be a whole number from 1 to 200".to_string()),
-        },
-    );
-    let after = v.optional("cursor", p.cursor.as_deref(), |c| {
-        reads::decode_cursor(c).ok_or_else(|| "is not a cursor this API gave out".to_string())
-    });
+    let archived = v
+        .optional("archived", p.archived.as_deref(), super::true_or_false)
+        .map(|a| a.unwrap_or(false));
+    let limit = v.field("limit", super::page_size(p.limit.as_deref(), 50, MAX_PAGE));
+    let after = v.optional("cursor", p.cursor.as_deref(), super::cursor);
     let search = v.optional("q", p.q.as_deref(), |s| {
         (s.chars().count() <= 200)
             .then(|| s.to_string())

@@ -54,16 +54,8 @@ pub async fn list(
     Auditor(staff): Auditor,
     Query(q): Query<CheckpointsQuery>,
 ) -> AppResult<Json<Checkpoints>> {
-    let limit = match q.limit.as_deref().map(str::parse::<i64>) {
-        None => 50,
-        Some(Ok(n)) if (1..=MAX_PAGE).contains(&n) => n,
-        _ => {
-            return Err(AppError::invalid(
-                "limit",
-                format!("must be a whole number from 1 to {MAX_PAGE}"),
-            ))
-        }
-    };
+    let limit = super::page_size(q.limit.as_deref(), 50, MAX_PAGE)
+        .map_err(|m| AppError::invalid("limit", m))?;
     Ok(Json(Checkpoints {
         items: checkpoint::list(&staff.scope, limit).await?,
     }))

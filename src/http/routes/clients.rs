@@ -14,6 +14,7 @@ use crate::app::App;
 use crate::http::auth::{Reader, Writer};
 use crate::http::error::{AppError, AppResult, Problem};
 use crate::http::extract::{checked, double_option, Checks, JsonBody, PathId};
+use crate::http::schema::MAX_PAGE;
 use crate::reads::clients::{ClientDetail, ClientSummary};
 use crate::reads::{self, notifications::Notification};
 use crate::services::clients::{self as service, NewClient};
@@ -129,14 +130,6 @@ pub struct ListClientsQuery {
     pub min_position: Option<String>,
 }
 
-fn true_or_false(raw: &str) -> Result<bool, String> {
-    match raw {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err("must be true or false".to_string()),
-    }
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ClientPage {
     pub items: Vec<ClientSummary>,
@@ -153,35 +146,20 @@ pub async fn list_clients(
 ) -> AppResult<Json<ClientPage>> {
     let mut v = Checks::default();
     let min_position = v.field("min_position", parse_position(q.min_position.as_deref()));
-    let status = v.optional("status", q.status.as_deref(), |s| {
-        reads::clients::CLIENT_STATUSES
-            .contains(&s)
-            .then(|| s.to_string())
-            .ok_or_else(|| {
-                format!(
-                    "must be one of {}",
-                    reads::clients::CLIENT_STATUSES.join(", ")
-                )
-            })
-    });
-    let limit = v.field(
-        "limit",
-        match q.limit.as_deref().map(str::parse::<i64>) {
-            None => Ok(50),
-            Some(Ok(n)) if (1..=200).contains(&n) => Ok(n),
-            _ => Err("must be a whole number from 1 to 200".to_string()),
-        },
+    let status = v.optional(
+        "status",
+        q.status.as_deref(),
+        super::one_of(reads::clients::CLIENT_STATUSES),
     );
-    let after = v.optional("cursor", q.cursor.as_deref(), |c| {
-        reads::decode_cursor(c).ok_or_else(|| "is not a cursor this API gave out".to_string())
-    });
+    let limit = v.field("limit", super::page_size(q.limit.as_deref(), 50, MAX_PAGE));
+    let after = v.optional("cursor", q.cursor.as_deref(), super::cursor);
     let search = v.optional("q", q.q.as_deref(), |s| {
         (s.chars().count() <= 200)
             .then(|| s.trim().to_string())
             .ok_or_else(|| "must be at most 200 characters".to_string())
     });
-    let archived = v.optional("archived", q.archived.as_deref(), true_or_false);
-    let has_email = v.optional("has_email", q.has_email.as_deref(), true_or_false);
+    let archived = v.optional("archived", q.archived.as_deref(), super::true_or_false);
+    let has_email = v.optional("has_email", q.has_email.as_deref(), super::true_or_false);
     v.finish()?;
     reads::wait_for(app.reads.pool(), app.reads.primary(), checked(min_position)).await?;
     let query = reads::clients::ClientQuery {

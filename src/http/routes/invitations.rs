@@ -195,19 +195,14 @@ pub async fn list_invitations(
 ) -> AppResult<Json<Invitations>> {
     let mut v = Checks::default();
     let min_position = v.field("min_position", parse_position(q.min_position.as_deref()));
-    let state = v.optional("state", q.state.as_deref(), |s| {
-        invitations::STATES
-            .contains(&s)
-            .then(|| s.to_string())
-            .ok_or_else(|| format!("must be one of {}", invitations::STATES.join(", ")))
-    });
+    let state = v.optional(
+        "state",
+        q.state.as_deref(),
+        super::one_of(invitations::STATES),
+    );
     let limit = v.field(
         "limit",
-        match q.limit.as_deref().map(str::parse::<i64>) {
-            None => Ok(100),
-            Some(Ok(n)) if (1..=MAX_LONG_PAGE).contains(&n) => Ok(n),
-            _ => Err(format!("must be a whole number from 1 to {MAX_LONG_PAGE}")),
-        },
+        super::page_size(q.limit.as_deref(), 100, MAX_LONG_PAGE),
     );
     v.finish()?;
     reads::wait_for(app.reads.pool(), app.reads.primary(), checked(min_position)).await?;

@@ -65,6 +65,38 @@ pub fn parse_position(raw: Option<&str>) -> Result<Option<i64>, String> {
     }
 }
 
+/// `limit`: absent, `default`; else a whole number from 1 to `max`.
+pub fn page_size(raw: Option<&str>, default: i64, max: i64) -> Result<i64, String> {
+    match raw.map(str::parse::<i64>) {
+        None => Ok(default),
+        Some(Ok(n)) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!("must be a whole number from 1 to {max}")),
+    }
+}
+
+/// A `true` or `false` query parameter.
+pub fn true_or_false(raw: &str) -> Result<bool, String> {
+    match raw {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err("must be true or false".to_string()),
+    }
+}
+
+/// A `cursor` query parameter: the `next_cursor` of the page before.
+pub fn cursor(raw: &str) -> Result<(String, uuid::Uuid), String> {
+    reads::decode_cursor(raw).ok_or_else(|| "is not a cursor this API gave out".to_string())
+}
+
+/// A value from a fixed list.
+pub fn one_of(list: &'static [&'static str]) -> impl Fn(&str) -> Result<String, String> {
+    move |s| {
+        list.contains(&s)
+            .then(|| s.to_string())
+            .ok_or_else(|| format!("must be one of {}", list.join(", ")))
+    }
+}
+
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 pub struct MinPosition {
     /// Wait (≤ 5 s) until the read models include this position.

@@ -7,6 +7,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::{cursor, one_of, page_size};
 use crate::http::auth::{Acting, Reader};
 use crate::http::error::{AppResult, Problem};
 use crate::http::extract::{checked, Checks, PathId};
@@ -35,14 +36,6 @@ pub struct NotificationPage {
     pub next_cursor: Option<String>,
 }
 
-fn one_of(list: &'static [&'static str]) -> impl Fn(&str) -> Result<String, String> {
-    move |s| {
-        list.contains(&s)
-            .then(|| s.to_string())
-            .ok_or_else(|| format!("must be one of {}", list.join(", ")))
-    }
-}
-
 #[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications", params(NotificationsQuery),
     responses((status = 200, body = NotificationPage), (status = 422, body = Problem)),
     security(("staff_token" = [])))]
@@ -53,18 +46,9 @@ pub async fn list(
     let mut v = Checks::default();
     let status = v.optional("status", q.status.as_deref(), one_of(STATUSES));
     let kind = v.optional("kind", q.kind.as_deref(), one_of(KINDS));
-    let limit = v.field(
-        "limit",
-        match q.limit.as_deref().map(str::parse::<i64>) {
-            None => Ok(50),
-            Some(Ok(n)) if (1..=MAX_PAGE).contains(&n) => Ok(n),
-            _ => Err(format!("must be a whole number from 1 to {MAX_PAGE}")),
-        },
-    );
+    let limit = v.field("limit", page_size(q.limit.as_deref(), 50, MAX_PAGE));
     let before = v.optional("cursor", q.cursor.as_deref(), |c| {
-        crate::reads::decode_cursor(c)
-            .map(|(_, id)| id)
-            .ok_or_else(|| "is not a cursor this API gave out".to_string())
+        cursor(c).map(|(_, id)| id)
     });
     v.finish()?;
     let limit = checked(limit);
