@@ -92,6 +92,7 @@ async fn main() -> anyhow::Result<()> {
                 client_id: client,
                 email: Email::parse(&format!("storm{n}@bench.test")).unwrap(),
                 username: Some(Username::parse(&username).unwrap()),
+                names: Default::default(),
                 password: Some(PASSWORD.into()),
             },
         )

@@ -228,6 +228,10 @@ async fn run(app: &App, meta: &CommandMeta, ops: &[Op]) {
                             client_id: c,
                             email: email(true).unwrap(),
                             username: None,
+                            names: aggregates::portal_user::PersonNames {
+                                first_name: aggregates::values::PersonName::parse("Pat").ok(),
+                                last_name: None,
+                            },
                             password: password.then(|| "a long random-ish password".to_string()),
                         };
                         us.push(portal_users::create(app, meta, new).await?.value.id);

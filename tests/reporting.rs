@@ -139,7 +139,7 @@ async fn the_documented_reports_answer_correctly() {
             };
             let signature = Signature {
                 portal_user_id: user,
-                signer_name: aggregates::values::SignerName::parse("A. Acme").unwrap(),
+                signer_name: Some(aggregates::values::SignerName::parse("A. Acme").unwrap()),
                 content_sha256: c["content_sha256"].as_str().unwrap().to_string(),
             };
             let id = uuid::Uuid::try_parse(&id_of(&c, "id")).unwrap();
@@ -262,6 +262,8 @@ async fn the_documented_reports_answer_correctly() {
                     got,
                     [
                         ("activation".into(), "pending".into(), 1),
+                        ("contract_signed".into(), "pending".into(), 1),
+                        ("contract_to_sign".into(), "pending".into(), 2),
                         ("invitation".into(), "pending".into(), 2)
                     ]
                 );

@@ -29,6 +29,8 @@ pub enum ContractCommand {
         title: ContractTitle,
         body: ContractBody,
         client_archived: bool,
+        /// The portal users who can act for the client now: each is asked by e-mail to sign.
+        signers: Vec<Uuid>,
     },
     Void {
         reason: Option<Reason>,
@@ -36,7 +38,10 @@ pub enum ContractCommand {
     /// SignContract, from the portal. `content_sha256` is what the signer was shown.
     Sign {
         portal_user_id: Uuid,
-        signer_name: SignerName,
+        /// The name typed by the signer, if any.
+        signer_name: Option<SignerName>,
+        /// The login's full name on file, if it has one: the signer name when none is typed.
+        name_on_file: Option<SignerName>,
         content_sha256: String,
         signed_at: DateTime<Utc>,
         ip: Option<String>,
@@ -52,6 +57,10 @@ pub enum ContractEvent {
         title: ContractTitle,
         body: ContractBody,
         content_sha256: String,
+    },
+    /// The client's portal users were asked by e-mail to sign.
+    SignatureRequested {
+        portal_user_ids: Vec<Uuid>,
     },
     ContractVoided {
         reason: Option<Reason>,
@@ -113,6 +122,7 @@ impl Aggregate for Contract {
             title,
             body,
             client_archived,
+            signers,
         } = command
         {
             if self.issued.is_some() {
@@ -129,6 +139,12 @@ impl Aggregate for Contract {
                 content_sha256,
             };
             sink.write(issued, self).await;
+            if !signers.is_empty() {
+                let asked = ContractEvent::SignatureRequested {
+                    portal_user_ids: signers,
+                };
+                sink.write(asked, self).await;
+            }
             return Ok(());
         }
         let contract = self
@@ -146,6 +162,7 @@ impl Aggregate for Contract {
             ContractCommand::Sign {
                 portal_user_id,
                 signer_name,
+                name_on_file,
                 content_sha256,
                 signed_at,
                 ip,
@@ -154,6 +171,9 @@ impl Aggregate for Contract {
                 if content_sha256 != contract.content_sha256 {
                     return Err(DomainError::ContentChanged);
                 }
+                let signer_name = signer_name
+                    .or(name_on_file)
+                    .ok_or(DomainError::SignerNameRequired)?;
                 ContractEvent::ContractSigned {
                     portal_user_id,
                     signer_name,
@@ -181,6 +201,7 @@ impl Aggregate for Contract {
                     status: ContractStatus::AwaitingSignature,
                 })
             }
+            ContractEvent::SignatureRequested { .. } => {}
             ContractEvent::ContractVoided { .. } => self.set_status(ContractStatus::Voided),
             ContractEvent::ContractSigned { .. } => self.set_status(ContractStatus::Signed),
         }
@@ -220,7 +241,8 @@ mod tests {
     fn sign(hash: String) -> ContractCommand {
         ContractCommand::Sign {
             portal_user_id: Uuid::from_u128(2),
-            signer_name: SignerName::parse("Jo Smith").unwrap(),
+            signer_name: Some(SignerName::parse("Jo Smith").unwrap()),
+            name_on_file: None,
             content_sha256: hash,
             signed_at: Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap(),
             ip: Some("127.0.0.1".into()),
@@ -236,9 +258,10 @@ mod tests {
                 signed_at,
                 ip,
                 user_agent,
+                ..
             } => ContractEvent::ContractSigned {
                 portal_user_id,
-                signer_name,
+                signer_name: signer_name.unwrap(),
                 content_sha256,
                 signed_at,
                 ip,
@@ -267,6 +290,7 @@ mod tests {
                 title: title(),
                 body: body(),
                 client_archived: false,
+                signers: vec![],
             })
             .await
             .then_expect_events(vec![issued()]);
@@ -276,7 +300,24 @@ mod tests {
                 client_id: Uuid::from_u128(1),
                 title: title(),
                 body: body(),
+                client_archived: false,
+                signers: vec![Uuid::from_u128(2)],
+            })
+            .await
+            .then_expect_events(vec![
+                issued(),
+                ContractEvent::SignatureRequested {
+                    portal_user_ids: vec![Uuid::from_u128(2)],
+                },
+            ]);
+        Given::with(())
+            .given_no_previous_events()
+            .when_async(ContractCommand::Issue {
+                client_id: Uuid::from_u128(1),
+                title: title(),
+                body: body(),
                 client_archived: true,
+                signers: vec![],
             })
             .await
             .then_expect_error(DomainError::ClientArchived);
@@ -294,6 +335,30 @@ mod tests {
             .when_async(sign(content_sha256(&title(), &body())))
             .await
             .then_expect_events(vec![signed()]);
+    }
+
+    #[tokio::test]
+    async fn the_signer_name_defaults_to_the_name_on_file() {
+        let hash = content_sha256(&title(), &body());
+        let untyped = |name_on_file: Option<&str>| ContractCommand::Sign {
+            portal_user_id: Uuid::from_u128(2),
+            signer_name: None,
+            name_on_file: name_on_file.map(|n| SignerName::parse(n).unwrap()),
+            content_sha256: hash.clone(),
+            signed_at: Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap(),
+            ip: Some("127.0.0.1".into()),
+            user_agent: None,
+        };
+        Given::with(())
+            .given(vec![issued()])
+            .when_async(untyped(Some("Jo Smith")))
+            .await
+            .then_expect_events(vec![signed()]);
+        Given::with(())
+            .given(vec![issued()])
+            .when_async(untyped(None))
+            .await
+            .then_expect_error(DomainError::SignerNameRequired);
     }
 
     #[tokio::test]

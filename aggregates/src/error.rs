@@ -77,6 +77,8 @@ pub enum DomainError {
     ItemArchived,
     #[error("a new price must be in the item's currency")]
     CurrencyMismatch,
+    #[error("this login has no name on file: the signer must type their name")]
+    SignerNameRequired,
 }
 
 impl DomainError {
@@ -115,6 +117,7 @@ impl DomainError {
             Self::StaffMemberNotDisabled => "not_disabled",
             Self::ItemArchived => "item_archived",
             Self::CurrencyMismatch => "currency_mismatch",
+            Self::SignerNameRequired => "signer_name_required",
         }
     }
 

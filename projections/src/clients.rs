@@ -37,6 +37,8 @@ impl Projection for Clients {
             C::ClientArchived,
             C::ClientUnarchived,
             U::PortalUserCreated,
+            U::PortalUserRenamed,
+            U::PortalUserEmailChanged,
             U::PortalUserActivated,
             U::LoginDisabled,
             U::LoginEnabled,
@@ -184,12 +186,14 @@ async fn apply_user(
         PortalUserEvent::PortalUserCreated {
             username,
             email,
+            first_name,
+            last_name,
             activated,
             ..
         } => {
             sqlx::query(
-                "INSERT INTO rm_portal_users (tenant_id, portal_user_id, username, email, created_at, activated_at, last_position)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                "INSERT INTO rm_portal_users (tenant_id, portal_user_id, username, email, created_at, activated_at, last_position, first_name, last_name)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
             )
             .bind(e.tenant.uuid())
             .bind(e.stream_uuid()?)
@@ -198,8 +202,24 @@ async fn apply_user(
             .bind(e.recorded_at)
             .bind(activated.then_some(e.recorded_at))
             .bind(e.global_position)
+            .bind(first_name.as_ref().map(|n| n.as_str()))
+            .bind(last_name.as_ref().map(|n| n.as_str()))
             .execute(tx)
             .await?;
+        }
+        PortalUserEvent::PortalUserRenamed {
+            first_name,
+            last_name,
+        } => {
+            let names: Vec<Option<String>> = [first_name, last_name]
+                .iter()
+                .map(|n| n.as_ref().map(|n| n.as_str().to_owned()))
+                .collect();
+            let set = "first_name = ($4::text[])[1], last_name = ($4::text[])[2]";
+            update(tx, e, Row::User, set, names).await?
+        }
+        PortalUserEvent::PortalUserEmailChanged { email } => {
+            update(tx, e, Row::User, "email = $4", email.as_str().to_owned()).await?
         }
         PortalUserEvent::PortalUserActivated { .. } => {
             let set = "activated_at = COALESCE(activated_at, $4)";
@@ -222,7 +242,8 @@ async fn apply_user(
         | PortalUserEvent::PasswordResetLinkIssued { .. }
         | PortalUserEvent::ClientAccessGranted { .. }
         | PortalUserEvent::ClientAccessRevoked { .. }
-        | PortalUserEvent::LoginUnlocked {} => {}
+        | PortalUserEvent::LoginUnlocked {}
+        | PortalUserEvent::UsernameReminderIssued {} => {}
     }
     Ok(())
 }

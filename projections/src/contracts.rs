@@ -39,6 +39,7 @@ async fn apply(tx: &mut PgConnection, e: &Envelope) -> Result<(), ProjectionErro
     };
     let (tenant, contract_id, position) = (e.tenant.uuid(), e.stream_uuid()?, e.global_position);
     match event {
+        ContractEvent::SignatureRequested { .. } => {}
         ContractEvent::ContractIssued {
             client_id,
             title,

@@ -5,11 +5,12 @@ use aggregates::client::{ClientEvent, RevocationReason};
 use aggregates::contract::ContractEvent;
 use aggregates::events::AnyEvent;
 use aggregates::item::ItemEvent;
-use aggregates::portal_user::{Origin, PasswordMethod, PortalUserEvent};
+use aggregates::portal_user::{Origin, PasswordMethod, PersonNames, PortalUserEvent};
 use aggregates::staff_member::StaffMemberEvent;
 use aggregates::tenant::{TenantEvent, TokenHolder};
 use aggregates::values::{Money, Reason};
 use chrono::{DateTime, SecondsFormat, Utc};
+use uuid::Uuid;
 
 fn money(m: &Money) -> String {
     let minor = m.amount_minor;
@@ -108,9 +109,19 @@ fn portal_user(e: &PortalUserEvent) -> String {
             client_id,
             username,
             email,
+            first_name,
+            last_name,
             origin,
             activated,
         } => {
+            let names = PersonNames {
+                first_name: first_name.clone(),
+                last_name: last_name.clone(),
+            };
+            let named = names
+                .full_name()
+                .map(|n| format!(" for {n}"))
+                .unwrap_or_default();
             let how = if *activated {
                 "active"
             } else {
@@ -121,9 +132,24 @@ fn portal_user(e: &PortalUserEvent) -> String {
                 Origin::Invitation { .. } => "invitation",
             };
             format!(
-                "Portal login \"{username}\" created for client {client_id} ({how}, by {via}), e-mail {email}"
+                "Portal login \"{username}\"{named} created for client {client_id} ({how}, by {via}), e-mail {email}"
             )
         }
+        E::PortalUserRenamed {
+            first_name,
+            last_name,
+        } => {
+            let names = PersonNames {
+                first_name: first_name.clone(),
+                last_name: last_name.clone(),
+            };
+            match names.full_name() {
+                Some(n) => format!("Login's name set to \"{n}\""),
+                None => "Login's name removed".to_string(),
+            }
+        }
+        E::PortalUserEmailChanged { email } => format!("Login's e-mail address changed to {email}"),
+        E::UsernameReminderIssued {} => "Username e-mailed to the login's address".to_string(),
         E::ActivationLinkIssued { expires_at, .. } => {
             format!("Activation link sent, valid until {}", time(expires_at))
         }
@@ -188,6 +214,15 @@ fn contract(e: &ContractEvent) -> String {
             ..
         } => format!(
             "Contract \"{title}\" issued to client {client_id} (content sha256 {content_sha256})"
+        ),
+        ContractEvent::SignatureRequested { portal_user_ids } => format!(
+            "Signature requested by e-mail from portal user{} {}",
+            if portal_user_ids.len() == 1 { "" } else { "s" },
+            portal_user_ids
+                .iter()
+                .map(Uuid::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         ContractEvent::ContractVoided { reason: r } => {
             format!("Contract voided (reason: {})", reason(r))

@@ -68,7 +68,8 @@ pub fn api_routes() -> OpenApiRouter<App> {
         .routes(routes!(portal_users::unlock_login))
         .routes(routes!(
             portal_users::remove_portal_user,
-            portal_users::get_portal_user
+            portal_users::get_portal_user,
+            portal_users::change_portal_user
         ))
         .routes(routes!(items::create_item, catalogue::list_items))
         .routes(routes!(catalogue::get_item, catalogue::change_item))
@@ -112,6 +113,7 @@ pub fn portal_routes() -> OpenApiRouter<App> {
         .routes(routes!(portal::activate))
         .routes(routes!(portal::login))
         .routes(routes!(portal::forgot_password))
+        .routes(routes!(portal::forgot_username))
         .routes(routes!(portal::reset_password))
         .routes(routes!(portal::logout))
         .routes(routes!(portal::change_password))

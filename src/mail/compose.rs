@@ -1,6 +1,8 @@
-//! The e-mails themselves: plain text and HTML bodies for each kind, with the link rebuilt
-//! from the notification's link id and the server secret (the link is never stored).
+//! The e-mails themselves: plain text and HTML bodies for each kind, with a one-time link
+//! rebuilt from the notification's link id and the server secret (the link is never
+//! stored), or a plain link to the firm's portal pages.
 
+use anyhow::Context;
 use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::Message;
@@ -21,10 +23,25 @@ pub struct Due {
     pub to_address: String,
     pub recipient_name: String,
     pub username: Option<String>,
-    pub link_stream_id: Uuid,
-    pub link_id: Uuid,
-    pub link_expires_at: chrono::DateTime<chrono::Utc>,
+    /// The one-time link's stream and id, for the link kinds.
+    pub link_stream_id: Option<Uuid>,
+    pub link_id: Option<Uuid>,
+    pub link_expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The contract a contract e-mail is about.
+    pub contract_id: Option<Uuid>,
+    /// What the text names beyond the recipient (a contract's title and content hash).
+    pub details: sqlx::types::Json<serde_json::Value>,
     pub attempts: i32,
+}
+
+impl Due {
+    fn detail(&self, key: &str) -> String {
+        self.details
+            .get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string()
+    }
 }
 
 pub struct Composer {
@@ -36,26 +53,34 @@ pub struct Composer {
 }
 
 impl Composer {
-    pub fn message(&self, due: &Due) -> anyhow::Result<Message> {
+    /// The address a notification's button leads to.
+    fn link(&self, due: &Due) -> anyhow::Result<String> {
+        let portal = format!("{}/portal/{}", self.public_url, due.tenant_slug);
         let (purpose, page) = match due.kind.as_str() {
             kind::INVITATION => (purpose::INVITATION, "accept-invitation"),
             kind::ACTIVATION => (purpose::ACTIVATION, "activate"),
             kind::PASSWORD_RESET => (purpose::RESET, "reset-password"),
+            kind::CONTRACT_TO_SIGN | kind::CONTRACT_SIGNED => {
+                let id = due
+                    .contract_id
+                    .context("a contract e-mail without its contract")?;
+                return Ok(format!("{portal}/contracts/{id}"));
+            }
+            kind::USERNAME_REMINDER => return Ok(format!("{portal}/login")),
             other => anyhow::bail!("unknown notification kind {other}"),
         };
-        let token = self.secret.link_token(
-            purpose,
-            due.tenant_id,
-            LinkRef {
-                stream_id: due.link_stream_id,
-                link_id: due.link_id,
-            },
-        );
-        let link = format!(
-            "{}/portal/{}/{page}?token={token}",
-            self.public_url, due.tenant_slug
-        );
-        let text = Text::for_kind(due, &link);
+        let (Some(stream_id), Some(link_id)) = (due.link_stream_id, due.link_id) else {
+            anyhow::bail!("a {} e-mail without its link", due.kind);
+        };
+        let token = self
+            .secret
+            .link_token(purpose, due.tenant_id, LinkRef { stream_id, link_id });
+        Ok(format!("{portal}/{page}?token={token}"))
+    }
+
+    pub fn message(&self, due: &Due) -> anyhow::Result<Message> {
+        let link = self.link(due)?;
+        let text = Text::for_kind(due);
         let from = Mailbox::new(Some(due.tenant_name.clone()), self.from_address.parse()?);
         let to = Mailbox::new(None, due.to_address.parse()?);
         let html = format!(
@@ -111,14 +136,19 @@ struct Text {
     greeting: String,
     intro: String,
     action: &'static str,
+    /// For how long the link works, or another line under the button.
     expiry: String,
     ignore: &'static str,
 }
 
 impl Text {
-    fn for_kind(due: &Due, _link: &str) -> Self {
+    fn for_kind(due: &Due) -> Self {
         let firm = &due.tenant_name;
-        let until = due.link_expires_at.format("%e %B %Y, %H:%M UTC");
+        let until = due
+            .link_expires_at
+            .map(|at| at.format("%e %B %Y, %H:%M UTC").to_string())
+            .unwrap_or_default();
+        let username = due.username.as_deref().unwrap_or_default();
         let greeting = if due.recipient_name.is_empty() {
             "Hello,".to_string()
         } else {
@@ -148,6 +178,41 @@ impl Text {
                 action: "Activate your login",
                 expiry: format!("The link works once and until {until}."),
                 ignore: "If you were not expecting this e-mail, you can ignore it.",
+            },
+            kind::CONTRACT_TO_SIGN => Self {
+                subject: format!("{firm} asks you to sign: {}", due.detail("title")),
+                greeting,
+                intro: format!(
+                    "{firm} has sent you \"{}\" to read and sign in your client portal.",
+                    due.detail("title")
+                ),
+                action: "Read and sign",
+                expiry: format!("Log in as {username} to sign it."),
+                ignore: "If you were not expecting this e-mail, contact the firm before signing.",
+            },
+            kind::CONTRACT_SIGNED => Self {
+                subject: format!("You signed: {}", due.detail("title")),
+                greeting,
+                intro: format!(
+                    "You signed \"{}\" for {firm} as \"{}\" at {}. The signed text has the SHA-256 fingerprint {}.",
+                    due.detail("title"),
+                    due.detail("signer_name"),
+                    due.detail("signed_at"),
+                    due.detail("content_sha256"),
+                ),
+                action: "See the signed contract",
+                expiry: "Keep this e-mail as your confirmation.".to_string(),
+                ignore: "If you did not sign this, contact the firm at once.",
+            },
+            kind::USERNAME_REMINDER => Self {
+                subject: format!("Your {firm} portal username"),
+                greeting,
+                intro: format!(
+                    "You asked for the username of your {firm} portal login. It is: {username}"
+                ),
+                action: "Log in",
+                expiry: "If you have forgotten your password too, use \"Forgot password\" on the login page.".to_string(),
+                ignore: "If you did not ask for this, you can ignore this e-mail.",
             },
             _ => Self {
                 subject: format!("Reset your {firm} portal password"),
@@ -193,9 +258,11 @@ mod tests {
             to_address: "zoe@example.com".into(),
             recipient_name: "<b>Zoë</b>".into(),
             username: None,
-            link_stream_id: Uuid::now_v7(),
-            link_id: Uuid::now_v7(),
-            link_expires_at: chrono::Utc::now(),
+            link_stream_id: Some(Uuid::now_v7()),
+            link_id: Some(Uuid::now_v7()),
+            link_expires_at: Some(chrono::Utc::now()),
+            contract_id: None,
+            details: Default::default(),
             attempts: 0,
         };
         let raw = String::from_utf8(composer.message(&due).unwrap().formatted()).unwrap();
@@ -207,8 +274,8 @@ mod tests {
             purpose::INVITATION,
             due.tenant_id,
             LinkRef {
-                stream_id: due.link_stream_id,
-                link_id: due.link_id,
+                stream_id: due.link_stream_id.unwrap(),
+                link_id: due.link_id.unwrap(),
             },
         );
         assert!(unfolded.contains(&token), "link token missing");

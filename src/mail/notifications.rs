@@ -1,15 +1,17 @@
 //! The `notifications` consumer of the log: every event that asks for an e-mail (an
-//! invitation, an activation link, a reset link) becomes one row of `notifications`, under
+//! invitation, an activation link, a reset link, a request to sign, a signature's
+//! confirmation, a username reminder) becomes a row of `notifications` per recipient, under
 //! its own checkpoint, so each is owed exactly once however often the process restarts.
 //! Not a rebuildable read model: rebuilding it would send every e-mail again.
 
 use std::collections::{BTreeSet, HashMap};
 
 use aggregates::client::{ClientEvent, ClientEventKind as C};
+use aggregates::contract::{ContractEvent, ContractEventKind as K};
 use aggregates::event_names;
 use aggregates::events::{AnyEvent, EventKind};
 use aggregates::ids::TenantId;
-use aggregates::portal_user::{PortalUserEvent, PortalUserEventKind as U};
+use aggregates::portal_user::{PersonNames, PortalUserEvent, PortalUserEventKind as U};
 use eventlog::Envelope;
 use futures::future::BoxFuture;
 use projections::{Projection, ProjectionError};
@@ -25,6 +27,18 @@ pub mod kind {
     pub const INVITATION: &str = "invitation";
     pub const ACTIVATION: &str = "activation";
     pub const PASSWORD_RESET: &str = "password_reset";
+    pub const CONTRACT_TO_SIGN: &str = "contract_to_sign";
+    pub const CONTRACT_SIGNED: &str = "contract_signed";
+    pub const USERNAME_REMINDER: &str = "username_reminder";
+    /// Every kind, as the staff API lists them.
+    pub const ALL: &[&str] = &[
+        INVITATION,
+        ACTIVATION,
+        PASSWORD_RESET,
+        CONTRACT_TO_SIGN,
+        CONTRACT_SIGNED,
+        USERNAME_REMINDER,
+    ];
 }
 
 impl Projection for Notifications {
@@ -40,7 +54,10 @@ impl Projection for Notifications {
         event_names![
             C::ClientInvited,
             U::ActivationLinkIssued,
-            U::PasswordResetLinkIssued
+            U::PasswordResetLinkIssued,
+            U::UsernameReminderIssued,
+            K::SignatureRequested,
+            K::ContractSigned
         ]
     }
 
@@ -64,65 +81,103 @@ impl Projection for Notifications {
             let mut rows = Rows::default();
             for event in events {
                 let stream_id = event.stream_uuid()?;
-                let row = match &event.event {
+                let base = Row {
+                    position: event.global_position,
+                    tenant_id: event.tenant.uuid(),
+                    kind: "",
+                    client_id: None,
+                    portal_user_id: None,
+                    recipient: Uuid::nil(),
+                    to: String::new(),
+                    name: String::new(),
+                    username: None,
+                    link_stream_id: None,
+                    link_id: None,
+                    expires_at: None,
+                    contract_id: None,
+                    details: serde_json::json!({}),
+                };
+                match &event.event {
                     AnyEvent::Client(ClientEvent::ClientInvited {
                         invitation_id,
                         email,
                         expires_at,
-                    }) => Row {
-                        position: event.global_position,
-                        tenant_id: event.tenant.uuid(),
+                    }) => rows.push(Row {
                         kind: kind::INVITATION,
                         client_id: Some(stream_id),
-                        portal_user_id: None,
                         to: email.as_str().to_string(),
                         name: recipients
                             .client_names
                             .get(&stream_id)
                             .cloned()
                             .unwrap_or_default(),
-                        username: None,
-                        link_stream_id: stream_id,
-                        link_id: *invitation_id,
-                        expires_at: *expires_at,
-                    },
-                    AnyEvent::PortalUser(
-                        link @ (PortalUserEvent::ActivationLinkIssued { .. }
-                        | PortalUserEvent::PasswordResetLinkIssued { .. }),
-                    ) => {
-                        let (kind, link_id, expires_at) = match link {
+                        link_stream_id: Some(stream_id),
+                        link_id: Some(*invitation_id),
+                        expires_at: Some(*expires_at),
+                        ..base
+                    }),
+                    AnyEvent::PortalUser(link) => {
+                        let (kind, link) = match link {
                             PortalUserEvent::ActivationLinkIssued {
                                 activation_id,
                                 expires_at,
-                            } => (kind::ACTIVATION, *activation_id, *expires_at),
+                            } => (kind::ACTIVATION, Some((*activation_id, *expires_at))),
                             PortalUserEvent::PasswordResetLinkIssued {
                                 reset_id,
                                 expires_at,
-                            } => (kind::PASSWORD_RESET, *reset_id, *expires_at),
-                            _ => unreachable!("matched above"),
+                            } => (kind::PASSWORD_RESET, Some((*reset_id, *expires_at))),
+                            PortalUserEvent::UsernameReminderIssued {} => {
+                                (kind::USERNAME_REMINDER, None)
+                            }
+                            _ => continue,
                         };
-                        let login = recipients.logins.get(&stream_id).ok_or_else(|| {
-                            ProjectionError::Sql(sqlx::Error::Protocol(format!(
-                                "no PortalUserCreated for {stream_id}"
-                            )))
-                        })?;
-                        Row {
-                            position: event.global_position,
-                            tenant_id: event.tenant.uuid(),
+                        let login = recipients.login(stream_id)?;
+                        rows.push(Row {
                             kind,
-                            client_id: Some(login.client_id),
-                            portal_user_id: Some(stream_id),
-                            to: login.email.clone(),
-                            name: login.username.clone(),
-                            username: Some(login.username.clone()),
-                            link_stream_id: stream_id,
-                            link_id,
-                            expires_at,
+                            link_stream_id: link.map(|_| stream_id),
+                            link_id: link.map(|(id, _)| id),
+                            expires_at: link.map(|(_, at)| at),
+                            ..login.addressed(base, stream_id)
+                        });
+                    }
+                    AnyEvent::Contract(ContractEvent::SignatureRequested { portal_user_ids }) => {
+                        let contract = recipients.contract(stream_id)?;
+                        for &user_id in portal_user_ids {
+                            let login = recipients.login(user_id)?;
+                            rows.push(Row {
+                                kind: kind::CONTRACT_TO_SIGN,
+                                contract_id: Some(stream_id),
+                                details: serde_json::json!({
+                                    "title": contract.title,
+                                    "content_sha256": contract.content_sha256,
+                                }),
+                                ..login.addressed(base.clone(), user_id)
+                            });
                         }
                     }
+                    AnyEvent::Contract(ContractEvent::ContractSigned {
+                        portal_user_id,
+                        signer_name,
+                        content_sha256,
+                        signed_at,
+                        ..
+                    }) => {
+                        let contract = recipients.contract(stream_id)?;
+                        let login = recipients.login(*portal_user_id)?;
+                        rows.push(Row {
+                            kind: kind::CONTRACT_SIGNED,
+                            contract_id: Some(stream_id),
+                            details: serde_json::json!({
+                                "title": contract.title,
+                                "content_sha256": content_sha256,
+                                "signer_name": signer_name.as_str(),
+                                "signed_at": signed_at,
+                            }),
+                            ..login.addressed(base, *portal_user_id)
+                        });
+                    }
                     _ => continue,
-                };
-                rows.push(row);
+                }
             }
             rows.insert(tx).await?;
             Ok(())
@@ -130,11 +185,37 @@ impl Projection for Notifications {
     }
 }
 
-/// What a login's e-mail needs from its creation event.
+/// What a login's e-mail needs from its stream: where it belongs, its address and names
+/// as they stood when the batch was read.
 struct Login {
     client_id: Uuid,
     email: String,
     username: String,
+    names: PersonNames,
+}
+
+impl Login {
+    /// `row` addressed to this login (`id`): its address, its name (or its username).
+    fn addressed(&self, row: Row, id: Uuid) -> Row {
+        Row {
+            client_id: Some(self.client_id),
+            portal_user_id: Some(id),
+            recipient: id,
+            to: self.email.clone(),
+            name: self
+                .names
+                .full_name()
+                .unwrap_or_else(|| self.username.clone()),
+            username: Some(self.username.clone()),
+            ..row
+        }
+    }
+}
+
+/// What a contract's e-mails name.
+struct ContractFacts {
+    title: String,
+    content_sha256: String,
 }
 
 /// The names and addresses behind a batch's e-mails, read from the log per tenant.
@@ -142,21 +223,45 @@ struct Login {
 struct Recipients {
     client_names: HashMap<Uuid, String>,
     logins: HashMap<Uuid, Login>,
+    contracts: HashMap<Uuid, ContractFacts>,
 }
 
 impl Recipients {
+    fn login(&self, id: Uuid) -> Result<&Login, ProjectionError> {
+        self.logins
+            .get(&id)
+            .ok_or_else(|| missing("PortalUserCreated", id))
+    }
+
+    fn contract(&self, id: Uuid) -> Result<&ContractFacts, ProjectionError> {
+        self.contracts
+            .get(&id)
+            .ok_or_else(|| missing("ContractIssued", id))
+    }
+
     async fn of(tx: &mut PgConnection, events: &[Envelope]) -> Result<Self, ProjectionError> {
         let mut streams: HashMap<TenantId, BTreeSet<Uuid>> = HashMap::new();
         for event in events {
-            streams
-                .entry(event.tenant)
-                .or_default()
-                .insert(event.stream_uuid()?);
+            let of_tenant = streams.entry(event.tenant).or_default();
+            of_tenant.insert(event.stream_uuid()?);
+            // Contract e-mails go to logins: their streams are read too.
+            match &event.event {
+                AnyEvent::Contract(ContractEvent::SignatureRequested { portal_user_ids }) => {
+                    of_tenant.extend(portal_user_ids.iter().copied());
+                }
+                AnyEvent::Contract(ContractEvent::ContractSigned { portal_user_id, .. }) => {
+                    of_tenant.insert(*portal_user_id);
+                }
+                _ => {}
+            }
         }
-        let kinds: [EventKind; 3] = [
+        let kinds: [EventKind; 6] = [
             C::ClientRegistered.into(),
             C::ClientRenamed.into(),
             U::PortalUserCreated.into(),
+            U::PortalUserRenamed.into(),
+            U::PortalUserEmailChanged.into(),
+            K::ContractIssued.into(),
         ];
         let mut found = Self::default();
         for (tenant, ids) in streams {
@@ -176,14 +281,47 @@ impl Recipients {
                         client_id,
                         username,
                         email,
+                        first_name,
+                        last_name,
                         ..
                     }) => {
                         let login = Login {
                             client_id,
                             email: email.as_str().to_string(),
                             username: username.as_str().to_string(),
+                            names: PersonNames {
+                                first_name,
+                                last_name,
+                            },
                         };
                         found.logins.insert(e.stream_id, login);
+                    }
+                    AnyEvent::PortalUser(PortalUserEvent::PortalUserRenamed {
+                        first_name,
+                        last_name,
+                    }) => {
+                        if let Some(login) = found.logins.get_mut(&e.stream_id) {
+                            login.names = PersonNames {
+                                first_name,
+                                last_name,
+                            };
+                        }
+                    }
+                    AnyEvent::PortalUser(PortalUserEvent::PortalUserEmailChanged { email }) => {
+                        if let Some(login) = found.logins.get_mut(&e.stream_id) {
+                            login.email = email.as_str().to_string();
+                        }
+                    }
+                    AnyEvent::Contract(ContractEvent::ContractIssued {
+                        title,
+                        content_sha256,
+                        ..
+                    }) => {
+                        let facts = ContractFacts {
+                            title: title.as_str().to_string(),
+                            content_sha256,
+                        };
+                        found.contracts.insert(e.stream_id, facts);
                     }
                     _ => {}
                 }
@@ -193,18 +331,28 @@ impl Recipients {
     }
 }
 
+fn missing(event: &str, stream: Uuid) -> ProjectionError {
+    ProjectionError::Sql(sqlx::Error::Protocol(format!("no {event} for {stream}")))
+}
+
+/// One e-mail owed. `recipient` tells apart the e-mails one event asks for (a request to
+/// sign goes to each of the client's logins); the nil UUID where there is one.
+#[derive(Clone)]
 struct Row {
     position: i64,
     tenant_id: Uuid,
     kind: &'static str,
     client_id: Option<Uuid>,
     portal_user_id: Option<Uuid>,
+    recipient: Uuid,
     to: String,
     name: String,
     username: Option<String>,
-    link_stream_id: Uuid,
-    link_id: Uuid,
-    expires_at: chrono::DateTime<chrono::Utc>,
+    link_stream_id: Option<Uuid>,
+    link_id: Option<Uuid>,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    contract_id: Option<Uuid>,
+    details: serde_json::Value,
 }
 
 #[derive(Default)]
@@ -223,10 +371,12 @@ impl Rows {
         let ids: Vec<Uuid> = rows.iter().map(|_| Uuid::now_v7()).collect();
         sqlx::query(
             "INSERT INTO notifications (id, source_position, tenant_id, kind, client_id, portal_user_id,
-                                        to_address, recipient_name, username, link_stream_id, link_id, link_expires_at)
+                                        to_address, recipient_name, username, link_stream_id, link_id, link_expires_at,
+                                        recipient, contract_id, details)
              SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::uuid[], $6::uuid[],
-                                  $7::text[], $8::text[], $9::text[], $10::uuid[], $11::uuid[], $12::timestamptz[])
-             ON CONFLICT (source_position) DO NOTHING",
+                                  $7::text[], $8::text[], $9::text[], $10::uuid[], $11::uuid[], $12::timestamptz[],
+                                  $13::uuid[], $14::uuid[], $15::jsonb[])
+             ON CONFLICT (source_position, recipient) DO NOTHING",
         )
         .bind(&ids)
         .bind(rows.iter().map(|r| r.position).collect::<Vec<_>>())
@@ -240,6 +390,9 @@ impl Rows {
         .bind(rows.iter().map(|r| r.link_stream_id).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.link_id).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.expires_at).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.recipient).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.contract_id).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.details.clone()).collect::<Vec<_>>())
         .execute(&mut *tx)
         .await?;
         // Delivered on commit: wakes the sender.

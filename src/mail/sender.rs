@@ -146,7 +146,7 @@ impl Sender {
                               ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
           RETURNING n.id, n.tenant_id, t.slug AS tenant_slug, t.name AS tenant_name, n.kind,
                     n.to_address, n.recipient_name, n.username, n.link_stream_id, n.link_id,
-                    n.link_expires_at, n.attempts",
+                    n.link_expires_at, n.contract_id, n.details, n.attempts",
         )
         .bind(CLAIM)
         .bind(LEASE.as_secs_f64())
@@ -155,7 +155,10 @@ impl Sender {
     }
 
     async fn attempt(&self, due: &Due) -> Delivery {
-        if due.link_expires_at <= chrono::Utc::now() {
+        if due
+            .link_expires_at
+            .is_some_and(|at| at <= chrono::Utc::now())
+        {
             return Delivery::Fail("the link expired before the e-mail could be sent".into());
         }
         let message = match self.composer.message(due) {

@@ -30,6 +30,11 @@ pub async fn login(
     username: &str,
     password: String,
 ) -> ServiceResult<NewSession> {
+    let typed = username.trim();
+    // An e-mail address of exactly one active login stands for its username: lockouts and
+    // history then count on that login's name, whichever way it was typed.
+    let by_email = username_for_email(scope, typed).await?;
+    let username = by_email.as_deref().unwrap_or(typed);
     let username_key = app.secret.username_key(meta.tenant_id, username);
     let address_key = meta
         .client_ip
@@ -37,7 +42,21 @@ pub async fn login(
         .map(|ip| app.secret.address_key("login", meta.tenant_id, ip));
     // Attempts on one name queue here, so each sees the failures counted before it.
     let _queued = app.login_queues.queue(&username_key).await;
-    let found = find_login(scope, username, &username_key, address_key.as_deref()).await?;
+    let mut found = find_login(scope, username, &username_key, address_key.as_deref()).await?;
+    let email_still_matches = found
+        .account
+        .as_ref()
+        .and_then(|u| u.account.as_ref())
+        .is_some_and(|a| a.email.as_str().eq_ignore_ascii_case(typed));
+    if by_email.is_some() && !email_still_matches {
+        // The read model proposed a login whose address has since changed: the log decides.
+        found = FoundLogin {
+            portal_user_id: None,
+            account: None,
+            password_hash: None,
+            ..found
+        };
+    }
     let limits = app.limits.for_firm(found.policies.as_ref());
     let attempt = Attempt {
         meta,
@@ -81,6 +100,27 @@ pub async fn login(
     }
     let portal_user_id = user_id.expect("a matching password belongs to a login");
     sessions::start(scope, limits.session_ttl, &attempt, portal_user_id).await
+}
+
+/// The username of the one active login whose e-mail address is `typed`, when `typed`
+/// looks like an address and is not itself a username. Proposed by the `rm_portal_users`
+/// read model; the caller checks it against the login's stream.
+async fn username_for_email(scope: &TenantScope, typed: &str) -> ServiceResult<Option<String>> {
+    if !typed.contains('@') {
+        return Ok(None);
+    }
+    Ok(sqlx::query_scalar(&format!(
+        "SELECT min(u.username) FROM rm_portal_users u
+          WHERE u.tenant_id = $1 AND lower(u.email) = lower($2)
+            AND u.activated_at IS NOT NULL AND NOT u.disabled AND NOT u.removed
+            AND NOT EXISTS ({})
+         HAVING count(*) = 1",
+        queries::login_by_username_sql("$1", "$2")
+    ))
+    .bind(scope.id())
+    .bind(typed)
+    .fetch_optional(scope.pool())
+    .await?)
 }
 
 pub fn portal_inactive() -> ServiceError {

@@ -63,7 +63,7 @@ pub async fn of_client(
 
 /// The e-mail statuses and kinds staff may filter by.
 pub const STATUSES: &[&str] = &["pending", "sent", "failed"];
-pub const KINDS: &[&str] = &["invitation", "activation", "password_reset"];
+pub const KINDS: &[&str] = crate::mail::notifications::kind::ALL;
 
 /// The firm's e-mails, newest first, optionally of one status and kind, after `before`
 /// (the last id of the page before).

@@ -23,6 +23,8 @@ pub struct PortalUserDetail {
     pub locked_until: Option<DateTime<Utc>>,
     /// Why staff disabled it, if they said (null when not disabled).
     pub disabled_reason: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
 }
 
 pub async fn portal_user(
@@ -36,7 +38,7 @@ pub async fn portal_user(
                 (SELECT max(t.locked_until) FROM portal_login_throttle t
                   WHERE t.tenant_id = s.tenant_id AND t.portal_user_id = s.portal_user_id
                     AND t.locked_until > now()) AS locked_until,
-                u.disabled_reason
+                u.disabled_reason, u.first_name, u.last_name
            FROM rm_portal_user_status s
            JOIN rm_portal_users u USING (tenant_id, portal_user_id)
           WHERE s.tenant_id = $1 AND s.portal_user_id = $2",
@@ -57,6 +59,8 @@ pub async fn portal_user(
             last_login_at: r.try_get("last_login_at")?,
             locked_until: r.try_get("locked_until")?,
             disabled_reason: r.try_get("disabled_reason")?,
+            first_name: r.try_get("first_name")?,
+            last_name: r.try_get("last_name")?,
         })
     })
     .transpose()

@@ -1,7 +1,8 @@
 //! Contract commands: issue a contract to a client for signature, void it.
 
 use aggregates::contract::{Contract, ContractCommand};
-use aggregates::values::{ContractBody, ContractTitle, Reason};
+use aggregates::portal_user::PortalUser;
+use aggregates::values::{ContractBody, ContractTitle, Reason, SignerName};
 use uuid::Uuid;
 
 use super::clients::registered_client;
@@ -30,6 +31,7 @@ pub async fn issue(
             let (title, body) = (title.clone(), body.clone());
             Box::pin(async move {
                 let client = registered_client(uow, client_id).await?;
+                let signers = signers_of(uow, &client).await?;
                 let mut contract = uow.new_stream::<Contract>(id);
                 uow.execute(
                     &mut contract,
@@ -38,6 +40,7 @@ pub async fn issue(
                         title,
                         body,
                         client_archived: client.state.archived,
+                        signers,
                     },
                 )
                 .await?;
@@ -62,10 +65,30 @@ pub async fn void(
     run_on::<Contract>(app, &meta, id, ContractCommand::Void { reason }).await
 }
 
+/// The client's logins that can act for it now: they are asked to sign.
+async fn signers_of(
+    uow: &mut crate::store::UnitOfWork,
+    client: &crate::store::Loaded<aggregates::client::Client>,
+) -> ServiceResult<Vec<Uuid>> {
+    let ids: Vec<Uuid> = client.state.portal_users.iter().copied().collect();
+    let users = uow.load_many::<PortalUser>(&ids).await?;
+    Ok(users
+        .iter()
+        .filter(|u| {
+            u.state
+                .account
+                .as_ref()
+                .is_some_and(|a| a.can_act_for(client.id))
+        })
+        .map(|u| u.id)
+        .collect())
+}
+
 /// What a portal user submits to sign a contract.
 pub struct Signature {
     pub portal_user_id: Uuid,
-    pub signer_name: aggregates::values::SignerName,
+    /// Left out, the login's full name on file is used.
+    pub signer_name: Option<aggregates::values::SignerName>,
     pub content_sha256: String,
 }
 
@@ -94,22 +117,25 @@ pub async fn sign(
                     .as_ref()
                     .map(|c| c.client_id)
                     .ok_or(ServiceError::NotFound("contract"))?;
-                let user = uow
-                    .load::<aggregates::portal_user::PortalUser>(portal_user_id)
-                    .await?;
-                let reaches_client = user
+                let user = uow.load::<PortalUser>(portal_user_id).await?;
+                let Some(account) = user
                     .state
                     .account
                     .as_ref()
-                    .is_some_and(|a| a.can_act_for(client_id));
-                if !reaches_client {
+                    .filter(|a| a.can_act_for(client_id))
+                else {
                     // Another client's contract is, to this user, no contract at all.
                     return Err(ServiceError::NotFound("contract"));
-                }
+                };
+                let name_on_file = account
+                    .names
+                    .full_name()
+                    .and_then(|n| SignerName::parse(&n).ok());
                 let meta = uow.meta().clone();
                 let command = ContractCommand::Sign {
                     portal_user_id,
                     signer_name,
+                    name_on_file,
                     content_sha256,
                     signed_at: chrono::Utc::now(),
                     ip: meta.client_ip,

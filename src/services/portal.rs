@@ -94,6 +94,8 @@ pub async fn accept_invitation(
                     client_id,
                     username,
                     email,
+                    // The invitation names the client, not the person: staff may add it.
+                    names: Default::default(),
                     origin: Origin::Invitation { invitation_id },
                     has_password: true,
                     // Unused: a login made from an invitation is active at once.
@@ -201,10 +203,19 @@ async fn set_password_by_link(
 /// is answered, so requests count in the order they arrive; it says nothing about the
 /// username.
 pub async fn admit_forgot_request(app: &App, meta: &CommandMeta) -> ServiceResult<bool> {
+    admit_from_address(app, meta, "forgot").await
+}
+
+/// The same limit for "forgot username", counted apart.
+pub async fn admit_username_request(app: &App, meta: &CommandMeta) -> ServiceResult<bool> {
+    admit_from_address(app, meta, "forgot_username").await
+}
+
+async fn admit_from_address(app: &App, meta: &CommandMeta, purpose: &str) -> ServiceResult<bool> {
     let Some(ip) = meta.client_ip.as_deref() else {
         return Ok(true);
     };
-    let key = app.secret.address_key("forgot", meta.tenant_id, ip);
+    let key = app.secret.address_key(purpose, meta.tenant_id, ip);
     let count = Count {
         tenant_id: meta.tenant_id,
         key: &key,
@@ -261,6 +272,53 @@ pub async fn forgot_password(app: &App, meta: &CommandMeta, username: &str) -> S
         })
         .await;
     outcome.map(|_| ())
+}
+
+/// "Forgot username" (admitted by `admit_username_request`): e-mails each live, enabled
+/// login of that address its username. Says nothing to the caller, and quietly skips
+/// logins that had as many reminders as the link limit allows recently.
+pub async fn remind_usernames(app: &App, meta: &CommandMeta, email: &str) -> ServiceResult<()> {
+    let meta = meta.with_command("RemindUsername");
+    let tenant = TenantId::from_uuid(meta.tenant_id);
+    // The read model proposes; each login's stream decides (a changed address is checked).
+    let candidates: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT portal_user_id FROM rm_portal_users
+          WHERE tenant_id = $1 AND lower(email) = lower($2) AND NOT removed AND NOT disabled
+          ORDER BY portal_user_id LIMIT 20",
+    )
+    .bind(meta.tenant_id)
+    .bind(email.trim())
+    .fetch_all(app.pool())
+    .await?;
+    let window = app.limits.lockout_window.num_seconds() as f64;
+    let reminders = [PortalUserEventKind::UsernameReminderIssued.into()];
+    for user_id in candidates {
+        let recent =
+            eventlog::queries::recent_count(app.pool(), tenant, user_id, &reminders, window)
+                .await?;
+        if recent >= app.limits.forgot_links_per_window {
+            tracing::info!(%user_id, "username reminder not sent: too many recently");
+            continue;
+        }
+        let email = email.trim().to_string();
+        app.store
+            .transact(&meta, user_id, |uow| {
+                let email = email.clone();
+                Box::pin(async move {
+                    let mut user = uow.load::<PortalUser>(user_id).await?;
+                    let reachable = user.state.account.as_ref().is_some_and(|a| {
+                        !a.removed && !a.disabled && a.email.as_str().eq_ignore_ascii_case(&email)
+                    });
+                    if reachable {
+                        uow.execute(&mut user, PortalUserCommand::RemindUsername)
+                            .await?;
+                    }
+                    Ok::<_, ServiceError>(())
+                })
+            })
+            .await?;
+    }
+    Ok(())
 }
 
 /// A signed-in user changes their password, giving the current one: the new one must meet

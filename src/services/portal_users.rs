@@ -2,8 +2,10 @@
 //! EnableLogin and removing portal access.
 
 use aggregates::client::{Client, ClientCommand};
-use aggregates::portal_user::{LoginStatus, OneTimeLink, Origin, PortalUser, PortalUserCommand};
-use aggregates::values::{check_password, Email, Reason, Username};
+use aggregates::portal_user::{
+    LoginStatus, OneTimeLink, Origin, PersonNames, PortalUser, PortalUserCommand,
+};
+use aggregates::values::{check_password, Email, PersonName, Reason, Username};
 use aggregates::DomainError;
 use chrono::Utc;
 use rand::Rng;
@@ -19,6 +21,7 @@ pub struct NewPortalUser {
     pub client_id: Uuid,
     pub email: Email,
     pub username: Option<Username>,
+    pub names: PersonNames,
     pub password: Option<String>,
 }
 
@@ -82,8 +85,12 @@ async fn create_with(
     };
     app.store
         .transact(meta, client_id, |uow| {
-            let (username, email, password_hash) =
-                (username.clone(), new.email.clone(), password_hash.clone());
+            let (username, email, names, password_hash) = (
+                username.clone(),
+                new.email.clone(),
+                new.names.clone(),
+                password_hash.clone(),
+            );
             Box::pin(async move {
                 let mut client = registered_client(uow, client_id).await?;
                 let mut user = uow.new_stream::<PortalUser>(id);
@@ -91,6 +98,7 @@ async fn create_with(
                     client_id,
                     username: username.clone(),
                     email,
+                    names,
                     origin: Origin::Staff,
                     has_password: password_hash.is_some(),
                     activation,
@@ -303,6 +311,39 @@ pub async fn unlock(app: &App, meta: &CommandMeta, user_id: Uuid) -> ServiceResu
                     portal_user_id: user_id,
                 });
                 Ok(())
+            })
+        })
+        .await
+}
+
+/// What a PATCH of a login changes: `None` leaves a field, `Some(None)` removes a name part.
+#[derive(Debug, Clone, Default)]
+pub struct DetailsChange {
+    pub first_name: Option<Option<PersonName>>,
+    pub last_name: Option<Option<PersonName>>,
+    pub email: Option<Email>,
+}
+
+/// Staff change a login's name or e-mail address (PATCH): what is given and differs is
+/// recorded; links already e-mailed keep working.
+pub async fn change_details(
+    app: &App,
+    meta: &CommandMeta,
+    user_id: Uuid,
+    change: DetailsChange,
+) -> ServiceResult<Committed<()>> {
+    let meta = meta.with_command("ChangePortalUserDetails");
+    app.store
+        .transact(&meta, user_id, |uow| {
+            let change = change.clone();
+            Box::pin(async move {
+                let mut user = existing_user(uow, user_id).await?;
+                let command = PortalUserCommand::ChangeDetails {
+                    first_name: change.first_name,
+                    last_name: change.last_name,
+                    email: change.email,
+                };
+                Ok(uow.execute(&mut user, command).await?)
             })
         })
         .await

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::OneTimeLink;
+use super::{OneTimeLink, PersonNames};
 use crate::values::{Email, Username};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,6 +22,8 @@ pub enum LoginStatus {
 pub struct Account {
     pub username: Username,
     pub email: Email,
+    #[serde(default)]
+    pub names: PersonNames,
     pub clients: BTreeSet<Uuid>,
     pub activated: bool,
     pub disabled: bool,

@@ -14,7 +14,7 @@ mod account;
 
 pub use account::{Account, LoginStatus};
 
-use crate::values::{Email, Reason, Username};
+use crate::values::{Email, PersonName, Reason, Username};
 use crate::{DomainError, EVENT_VERSION};
 
 /// How long each kind of emailed link stays usable (the firm's policy).
@@ -66,10 +66,22 @@ pub enum PortalUserCommand {
         client_id: Uuid,
         username: Username,
         email: Email,
+        names: PersonNames,
         origin: Origin,
         has_password: bool,
         activation: OneTimeLink,
     },
+    /// Staff change a login's name or e-mail address; what equals the current value
+    /// writes nothing.
+    ChangeDetails {
+        /// `Some(None)` removes that part of the name; `None` leaves it.
+        first_name: Option<Option<PersonName>>,
+        last_name: Option<Option<PersonName>>,
+        email: Option<Email>,
+    },
+    /// "Forgot username": e-mails the login its username (quietly skipped by the caller for
+    /// logins that cannot log in; refused here for removed and disabled ones).
+    RemindUsername,
     GrantClientAccess {
         client_id: Uuid,
     },
@@ -117,9 +129,24 @@ pub enum PortalUserEvent {
         client_id: Uuid,
         username: Username,
         email: Email,
+        /// Absent from logins created before names were kept.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        first_name: Option<PersonName>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_name: Option<PersonName>,
         origin: Origin,
         activated: bool,
     },
+    /// The login's name as it now stands (both parts).
+    PortalUserRenamed {
+        first_name: Option<PersonName>,
+        last_name: Option<PersonName>,
+    },
+    PortalUserEmailChanged {
+        email: Email,
+    },
+    /// The login's username was e-mailed to its address ("forgot username").
+    UsernameReminderIssued {},
     ActivationLinkIssued {
         activation_id: Uuid,
         expires_at: DateTime<Utc>,
@@ -158,6 +185,26 @@ impl DomainEvent for PortalUserEvent {
 
     fn event_version(&self) -> String {
         EVENT_VERSION.to_string()
+    }
+}
+
+/// A login's name: both parts optional (a login made from an invitation has none until
+/// staff add it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonNames {
+    pub first_name: Option<PersonName>,
+    pub last_name: Option<PersonName>,
+}
+
+impl PersonNames {
+    /// "First Last", or whichever part there is; `None` without either.
+    pub fn full_name(&self) -> Option<String> {
+        let parts: Vec<&str> = [&self.first_name, &self.last_name]
+            .into_iter()
+            .flatten()
+            .map(PersonName::as_str)
+            .collect();
+        (!parts.is_empty()).then(|| parts.join(" "))
     }
 }
 
@@ -204,6 +251,7 @@ impl Aggregate for PortalUser {
             client_id,
             username,
             email,
+            names,
             origin,
             has_password,
             activation,
@@ -217,6 +265,8 @@ impl Aggregate for PortalUser {
                 client_id,
                 username,
                 email,
+                first_name: names.first_name,
+                last_name: names.last_name,
                 origin,
                 activated,
             };
@@ -245,6 +295,32 @@ impl Aggregate for PortalUser {
         let account = self.live_account()?.clone();
         match command {
             C::Create { .. } => unreachable!("handled above"),
+            C::ChangeDetails {
+                first_name,
+                last_name,
+                email,
+            } => {
+                let names = PersonNames {
+                    first_name: first_name.unwrap_or(account.names.first_name.clone()),
+                    last_name: last_name.unwrap_or(account.names.last_name.clone()),
+                };
+                if names != account.names {
+                    let renamed = E::PortalUserRenamed {
+                        first_name: names.first_name,
+                        last_name: names.last_name,
+                    };
+                    sink.write(renamed, self).await;
+                }
+                if let Some(email) = email.filter(|e| *e != account.email) {
+                    sink.write(E::PortalUserEmailChanged { email }, self).await;
+                }
+            }
+            C::RemindUsername => {
+                if account.disabled {
+                    return Err(DomainError::AlreadyDisabled);
+                }
+                sink.write(E::UsernameReminderIssued {}, self).await;
+            }
             C::GrantClientAccess { client_id } => {
                 if account.clients.contains(&client_id) {
                     return Err(DomainError::ClientAccessExists);
@@ -341,6 +417,8 @@ impl Aggregate for PortalUser {
             client_id,
             username,
             email,
+            first_name,
+            last_name,
             activated,
             ..
         } = event
@@ -348,6 +426,10 @@ impl Aggregate for PortalUser {
             self.account = Some(Account {
                 username,
                 email,
+                names: PersonNames {
+                    first_name,
+                    last_name,
+                },
                 clients: BTreeSet::from([client_id]),
                 activated,
                 disabled: false,
@@ -362,6 +444,17 @@ impl Aggregate for PortalUser {
         };
         match event {
             E::PortalUserCreated { .. } => {}
+            E::PortalUserRenamed {
+                first_name,
+                last_name,
+            } => {
+                account.names = PersonNames {
+                    first_name,
+                    last_name,
+                }
+            }
+            E::PortalUserEmailChanged { email } => account.email = email,
+            E::UsernameReminderIssued {} => {}
             E::ActivationLinkIssued {
                 activation_id,
                 expires_at,
@@ -430,6 +523,7 @@ mod tests {
             client_id: id(1),
             username: Username::parse("josmith").unwrap(),
             email: Email::parse("jo@example.org").unwrap(),
+            names: jo_smith(),
             origin: Origin::Staff,
             has_password,
             activation: link(50),
@@ -440,9 +534,105 @@ mod tests {
             client_id: id(1),
             username: Username::parse("josmith").unwrap(),
             email: Email::parse("jo@example.org").unwrap(),
+            first_name: jo_smith().first_name,
+            last_name: jo_smith().last_name,
             origin: Origin::Staff,
             activated,
         }
+    }
+    fn jo_smith() -> PersonNames {
+        PersonNames {
+            first_name: Some(PersonName::parse("Jo").unwrap()),
+            last_name: Some(PersonName::parse("Smith").unwrap()),
+        }
+    }
+
+    #[tokio::test]
+    async fn changing_details_writes_only_what_differs() {
+        let joanna = PersonName::parse("Joanna").unwrap();
+        Given::with(())
+            .given(vec![created(true)])
+            .when_async(C::ChangeDetails {
+                first_name: Some(Some(joanna.clone())),
+                last_name: None,
+                email: Some(Email::parse("jo@example.org").unwrap()),
+            })
+            .await
+            .then_expect_events(vec![E::PortalUserRenamed {
+                first_name: Some(joanna),
+                last_name: jo_smith().last_name,
+            }]);
+        Given::with(())
+            .given(vec![created(true)])
+            .when_async(C::ChangeDetails {
+                first_name: Some(jo_smith().first_name),
+                last_name: Some(None),
+                email: Some(Email::parse("joanna@example.org").unwrap()),
+            })
+            .await
+            .then_expect_events(vec![
+                E::PortalUserRenamed {
+                    first_name: jo_smith().first_name,
+                    last_name: None,
+                },
+                E::PortalUserEmailChanged {
+                    email: Email::parse("joanna@example.org").unwrap(),
+                },
+            ]);
+        Given::with(())
+            .given(vec![created(true)])
+            .when_async(C::ChangeDetails {
+                first_name: None,
+                last_name: None,
+                email: Some(Email::parse("joanna@example.org").unwrap()),
+            })
+            .await
+            .then_expect_events(vec![E::PortalUserEmailChanged {
+                email: Email::parse("joanna@example.org").unwrap(),
+            }]);
+    }
+
+    #[tokio::test]
+    async fn a_removed_login_keeps_its_details() {
+        Given::with(())
+            .given(vec![
+                created(true),
+                E::PortalAccessRemoved {
+                    client_ids: vec![id(1)],
+                },
+            ])
+            .when_async(C::ChangeDetails {
+                first_name: None,
+                last_name: None,
+                email: Some(Email::parse("new@example.org").unwrap()),
+            })
+            .await
+            .then_expect_error(DomainError::PortalUserRemoved);
+    }
+
+    #[tokio::test]
+    async fn a_username_reminder_goes_to_live_enabled_logins_only() {
+        Given::with(())
+            .given(vec![created(true)])
+            .when_async(C::RemindUsername)
+            .await
+            .then_expect_events(vec![E::UsernameReminderIssued {}]);
+        Given::with(())
+            .given(vec![created(true), E::LoginDisabled { reason: None }])
+            .when_async(C::RemindUsername)
+            .await
+            .then_expect_error(DomainError::AlreadyDisabled);
+    }
+
+    #[test]
+    fn the_full_name_joins_the_parts_there_are() {
+        assert_eq!(jo_smith().full_name().as_deref(), Some("Jo Smith"));
+        let last_only = PersonNames {
+            first_name: None,
+            last_name: jo_smith().last_name,
+        };
+        assert_eq!(last_only.full_name().as_deref(), Some("Smith"));
+        assert_eq!(PersonNames::default().full_name(), None);
     }
     fn pending() -> Vec<E> {
         vec![

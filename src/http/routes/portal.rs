@@ -169,6 +169,36 @@ pub async fn forgot_password(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct ForgotUsernameBody {
+    /// The e-mail address the login's e-mails go to.
+    #[schema(schema_with = crate::http::schema::any_text)]
+    pub email: String,
+}
+
+#[utoipa::path(post, path = "/portal/v1/{tenant_slug}/username/forgot", tag = "portal",
+    params(("tenant_slug" = String, Path)), request_body = ForgotUsernameBody,
+    responses((status = 202, description = "Always, whether or not the address has a login"),
+        (status = 403, description = "portal_inactive", body = Problem)))]
+pub async fn forgot_username(
+    State(app): State<App>,
+    tenant: PortalTenant,
+    JsonBody(body): JsonBody<ForgotUsernameBody>,
+) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
+    tenant.require_active(&app).await?;
+    let meta = tenant.meta(anonymous());
+    // As for passwords: counted now, done after answering.
+    if body.email.len() <= 256 && service::admit_username_request(&app, &meta).await? {
+        tokio::spawn(async move {
+            if let Err(e) = service::remind_usernames(&app, &meta, &body.email).await {
+                tracing::warn!(error = %e, request_id = %meta.request_id, "forgot-username request failed");
+            }
+        });
+    }
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({}))))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ResetBody {
     /// The `token` query parameter of the reset e-mail's link.
     #[schema(schema_with = crate::http::schema::any_text)]
@@ -417,9 +447,11 @@ pub async fn get_contract(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignBody {
-    /// The name the signer types, recorded with the signature.
-    #[schema(schema_with = crate::http::schema::signer_name)]
-    pub signer_name: String,
+    /// The name the signer types, recorded with the signature. Left out, the login's full
+    /// name on file is used (409 `signer_name_required` when it has none).
+    #[serde(default)]
+    #[schema(schema_with = crate::http::schema::signer_name_or_null)]
+    pub signer_name: Option<String>,
     /// The `content_sha256` of the contract as shown to the signer.
     #[schema(schema_with = crate::http::schema::any_text)]
     pub content_sha256: String,
@@ -436,7 +468,7 @@ pub struct Signed {
 #[utoipa::path(post, path = "/portal/v1/{tenant_slug}/contracts/{id}/sign", tag = "portal",
     params(("tenant_slug" = String, Path), ("id" = Uuid, Path)), request_body = SignBody,
     responses((status = 200, body = Signed),
-        (status = 409, description = "content_changed, contract_already_signed, contract_voided", body = Problem),
+        (status = 409, description = "content_changed, contract_already_signed, contract_voided, signer_name_required", body = Problem),
         (status = 404, body = Problem), (status = 422, body = Problem)),
     security(("portal_session" = [])))]
 pub async fn sign_contract(
@@ -447,7 +479,11 @@ pub async fn sign_contract(
 ) -> AppResult<Json<Signed>> {
     let id = path_uuid(&path.1, "contract")?;
     let mut v = Checks::default();
-    let signer_name = v.field("signer_name", SignerName::parse(&body.signer_name));
+    let signer_name = v.optional(
+        "signer_name",
+        body.signer_name.as_deref(),
+        SignerName::parse,
+    );
     let agreed = v.field(
         "agree",
         if body.agree {

@@ -2,7 +2,8 @@
 //! DisableLogin / EnableLogin, and removing portal access.
 
 use aggregates::portal_user::LoginStatus;
-use aggregates::values::{Email, Reason, Username};
+use aggregates::portal_user::PersonNames;
+use aggregates::values::{Email, PersonName, Reason, Username};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -21,7 +22,7 @@ use crate::http::extract::{
 };
 use crate::http::routes::MinPosition;
 use crate::reads::{self, portal_users::PortalUserDetail};
-use crate::services::portal_users::{self as service, NewPortalUser, ResetMode};
+use crate::services::portal_users::{self as service, DetailsChange, NewPortalUser, ResetMode};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -37,6 +38,13 @@ pub struct CreatePortalUserBody {
     #[serde(default)]
     #[schema(schema_with = crate::http::schema::password_or_null)]
     pub password: Option<String>,
+    /// The person's first name, for greetings and as the default signer name.
+    #[serde(default)]
+    #[schema(schema_with = crate::http::schema::person_name_or_null)]
+    pub first_name: Option<String>,
+    #[serde(default)]
+    #[schema(schema_with = crate::http::schema::person_name_or_null)]
+    pub last_name: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -64,11 +72,17 @@ pub async fn create_portal_user(
     let mut v = Checks::default();
     let email = v.field("email", Email::parse(&body.email));
     let username = v.optional("username", body.username.as_deref(), Username::parse);
+    let first_name = v.optional("first_name", body.first_name.as_deref(), PersonName::parse);
+    let last_name = v.optional("last_name", body.last_name.as_deref(), PersonName::parse);
     v.finish()?;
     let new = NewPortalUser {
         client_id,
         email: checked(email),
         username: checked(username),
+        names: PersonNames {
+            first_name: checked(first_name),
+            last_name: checked(last_name),
+        },
         password: body.password,
     };
     let done = service::create(&app, &meta, new).await?;
@@ -245,6 +259,58 @@ pub async fn remove_portal_user(
     PathId(user_id): PathId,
 ) -> AppResult<Json<PositionOnly>> {
     Ok(Json(service::remove(&app, &meta, user_id).await?.into()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePortalUserBody {
+    /// A new first name, or `null` to remove it; absent leaves it as it is.
+    #[serde(default, deserialize_with = "crate::http::extract::double_option")]
+    #[schema(schema_with = crate::http::schema::person_name_or_null)]
+    pub first_name: Option<Option<String>>,
+    /// A new last name, or `null` to remove it; absent leaves it as it is.
+    #[serde(default, deserialize_with = "crate::http::extract::double_option")]
+    #[schema(schema_with = crate::http::schema::person_name_or_null)]
+    pub last_name: Option<Option<String>>,
+    /// A new e-mail address for the login's e-mails (links already sent keep working).
+    #[serde(default)]
+    #[schema(schema_with = crate::http::schema::email_or_null)]
+    pub email: Option<String>,
+}
+
+#[utoipa::path(patch, path = "/api/v1/portal-users/{id}", tag = "portal users",
+    params(("id" = Uuid, Path)), request_body = ChangePortalUserBody,
+    responses((status = 200, body = PositionOnly), (status = 409, description = "portal_user_removed", body = Problem),
+        (status = 404, body = Problem), (status = 422, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn change_portal_user(
+    State(app): State<App>,
+    Writer(meta): Writer,
+    PathId(user_id): PathId,
+    JsonBody(body): JsonBody<ChangePortalUserBody>,
+) -> AppResult<Json<PositionOnly>> {
+    let mut v = Checks::default();
+    let mut name_part = |field: &str, raw: &Option<Option<String>>| match raw {
+        None => Some(None),
+        Some(None) => Some(Some(None)),
+        Some(Some(text)) => v
+            .field(field, PersonName::parse(text))
+            .map(|n| Some(Some(n))),
+    };
+    let first_name = name_part("first_name", &body.first_name);
+    let last_name = name_part("last_name", &body.last_name);
+    let email = v.optional("email", body.email.as_deref(), Email::parse);
+    v.finish()?;
+    let change = DetailsChange {
+        first_name: checked(first_name),
+        last_name: checked(last_name),
+        email: checked(email),
+    };
+    Ok(Json(
+        service::change_details(&app, &meta, user_id, change)
+            .await?
+            .into(),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/portal-users/{id}", tag = "portal users", params(("id" = Uuid, Path), MinPosition),
