@@ -33,6 +33,9 @@ pub struct App {
     pub audit_key: crate::audit::key::AuditKey,
     /// Origins allowed to call the API from a browser (CORS); empty: none.
     pub cors_origins: Vec<axum::http::HeaderValue>,
+    /// Where clients reach this server (`PORTAL_PUBLIC_URL`, or the listening address):
+    /// the base of the firms' portal login addresses. `https://` makes cookies `Secure`.
+    pub public_url: Option<String>,
 }
 
 /// How long emailed links and sessions stay usable, and when failed logins lock a login.
@@ -124,10 +127,25 @@ impl App {
             // A key of its own until the server sets the persistent one (runtime::server).
             audit_key: crate::audit::key::AuditKey::ephemeral(),
             cors_origins: Vec::new(),
+            public_url: None,
         }
     }
 
     pub fn pool(&self) -> &PgPool {
         self.store.pool()
+    }
+
+    /// A firm's hosted login page, when this server knows its public address.
+    pub fn portal_login_url(&self, tenant_slug: &str) -> Option<String> {
+        self.public_url
+            .as_deref()
+            .map(|base| format!("{}/portal/{tenant_slug}/login", base.trim_end_matches('/')))
+    }
+
+    /// Whether clients reach this server over https (cookies are then `Secure`).
+    pub fn serves_https(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
     }
 }

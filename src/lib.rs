@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub mod http;
 pub mod mail;
+pub mod pages;
 pub mod portal;
 pub mod reads;
 pub mod runtime;

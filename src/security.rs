@@ -273,6 +273,23 @@ impl ServerSecret {
         mac.finalize().into_bytes().to_vec()
     }
 
+    /// The anti-forgery token a portal page puts in its forms: a MAC of the random value in
+    /// the browser's CSRF cookie, so a form posted from elsewhere (without the cookie's
+    /// value, which other sites cannot read) is refused.
+    pub fn csrf_token(&self, tenant_id: Uuid, cookie_value: &str) -> String {
+        let mut mac = self.mac();
+        mac.update(b"portal-csrf:");
+        mac.update(tenant_id.as_bytes());
+        mac.update(cookie_value.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    /// Whether a form's token belongs to the cookie it came with (constant time).
+    pub fn csrf_matches(&self, tenant_id: Uuid, cookie_value: &str, presented: &str) -> bool {
+        let expected = self.csrf_token(tenant_id, cookie_value);
+        bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
+    }
+
     /// A keyed fingerprint of a request body (kept to recognise an idempotent retry): keyed,
     /// so a body holding a password cannot be guessed back from the stored value.
     pub fn request_fingerprint(&self, material: &[u8]) -> Vec<u8> {
@@ -295,6 +312,13 @@ pub struct LinkRef {
 }
 
 const SESSION_TOKEN_PREFIX: &str = "pss_";
+
+/// A fresh random value for a browser's CSRF cookie.
+pub fn new_csrf_cookie_value() -> String {
+    let mut value = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut value);
+    URL_SAFE_NO_PAD.encode(value)
+}
 
 /// A new portal session: its id (the row key) and the bearer string handed out once.
 pub fn new_session_token() -> (Uuid, String) {

@@ -165,11 +165,24 @@ async fn the_login_history_and_notification_log_are_chained_too() {
     .execute(s.pool())
     .await
     .unwrap();
+    // One event owing two e-mails (a request to sign, to each of two logins).
+    sqlx::query(
+        "INSERT INTO notifications (id, tenant_id, source_position, kind, to_address, recipient_name,
+                                    recipient, portal_user_id, contract_id, details)
+         SELECT gen_random_uuid(), $1, max(global_position), 'contract_to_sign', 'jo@example.org',
+                'Jo', u, u, gen_random_uuid(), '{\"title\": \"Letter\"}'::jsonb
+           FROM events, (VALUES (gen_random_uuid()), (gen_random_uuid())) AS r(u)
+          WHERE tenant_id = $1 GROUP BY u",
+    )
+    .bind(t.id)
+    .execute(s.pool())
+    .await
+    .unwrap();
 
     let v = verified(&s, &t).await;
     assert!(v.ok, "{v:?}");
     assert_eq!(v.logins.as_ref().unwrap().checked, 3);
-    assert_eq!(v.notifications.as_ref().unwrap().checked, 1);
+    assert_eq!(v.notifications.as_ref().unwrap().checked, 3);
 
     // A failed attempt rewritten as a success.
     tamper(
@@ -184,6 +197,17 @@ async fn the_login_history_and_notification_log_are_chained_too() {
     let logins = v.logins.unwrap();
     assert!(!logins.ok && logins.problem.unwrap().contains("altered"));
     assert!(v.notifications.unwrap().ok);
+
+    // A request to sign made to name another contract.
+    tamper(
+        &s,
+        "UPDATE notifications SET details = '{\"title\": \"Other\"}' WHERE tenant_id = $1
+            AND kind = 'contract_to_sign'",
+        t.id,
+    )
+    .await;
+    let v = verified(&s, &t).await;
+    assert!(!v.notifications.unwrap().ok);
 
     // An owed e-mail's address changed.
     tamper(

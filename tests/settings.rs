@@ -24,7 +24,7 @@ async fn settings_are_read_by_staff_and_changed_by_admins_within_bounds() {
         assert_eq!(status, 200);
         assert_eq!(
             settings,
-            json!({"portal_active": true, "portal_login_url": null, "invitation_ttl_days": 14,
+            json!({"portal_active": true, "portal_login_url": format!("{}/portal/{}/login", s.base, t.slug), "invitation_ttl_days": 14,
                    "session_hours": 8, "lockout_failures": 5, "lockout_minutes": 15})
         );
     }

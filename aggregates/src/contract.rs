@@ -97,6 +97,9 @@ pub struct IssuedContract {
     pub client_id: Uuid,
     pub content_sha256: String,
     pub status: ContractStatus,
+    /// Who signed and when, once signed.
+    #[serde(default)]
+    pub signed: Option<(SignerName, DateTime<Utc>)>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -199,11 +202,21 @@ impl Aggregate for Contract {
                     client_id,
                     content_sha256,
                     status: ContractStatus::AwaitingSignature,
+                    signed: None,
                 })
             }
             ContractEvent::SignatureRequested { .. } => {}
             ContractEvent::ContractVoided { .. } => self.set_status(ContractStatus::Voided),
-            ContractEvent::ContractSigned { .. } => self.set_status(ContractStatus::Signed),
+            ContractEvent::ContractSigned {
+                signer_name,
+                signed_at,
+                ..
+            } => {
+                self.set_status(ContractStatus::Signed);
+                if let Some(c) = self.issued.as_mut() {
+                    c.signed = Some((signer_name, signed_at));
+                }
+            }
         }
     }
 }

@@ -425,6 +425,21 @@ impl Money {
     }
 }
 
+/// "GBP 120.00": the code and the amount with two decimals (how staff and clients read
+/// prices; currencies without minor units still show `.00`-style hundredths).
+impl std::fmt::Display for Money {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let minor = self.amount_minor;
+        write!(
+            f,
+            "{} {}.{:02}",
+            self.currency,
+            minor / 100,
+            (minor % 100).abs()
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

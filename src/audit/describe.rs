@@ -13,8 +13,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use uuid::Uuid;
 
 fn money(m: &Money) -> String {
-    let minor = m.amount_minor;
-    format!("{} {}.{:02}", m.currency, minor / 100, (minor % 100).abs())
+    m.to_string()
 }
 
 fn time(t: &DateTime<Utc>) -> String {

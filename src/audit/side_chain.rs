@@ -41,16 +41,23 @@ pub const LOGINS: SideChain = SideChain {
                (extract(epoch FROM at) * 1000000)::bigint)::text",
 };
 
-/// E-mails owed (what, to whom, for which event), not their delivery attempts.
+/// E-mails owed (what, to whom, for which event), not their delivery attempts. Rows from
+/// before contract e-mails (no recipient, contract or details) hash as they always did;
+/// the others add `recipient, contract_id, details` to the array.
 pub const NOTIFICATIONS: SideChain = SideChain {
     name: "notifications",
     checkpoint: "seal_notifications",
     table: "notifications",
-    key: "source_position",
-    text_sql: "jsonb_build_array(source_position, id, tenant_id, kind, client_id, portal_user_id, \
+    key: "row_no",
+    text_sql:
+        "(jsonb_build_array(source_position, id, tenant_id, kind, client_id, portal_user_id, \
                to_address, recipient_name, username, link_stream_id, link_id, \
                (extract(epoch FROM link_expires_at) * 1000000)::bigint, \
-               (extract(epoch FROM created_at) * 1000000)::bigint)::text",
+               (extract(epoch FROM created_at) * 1000000)::bigint) \
+               || CASE WHEN recipient = '00000000-0000-0000-0000-000000000000' \
+                        AND contract_id IS NULL AND details = '{}'::jsonb \
+                       THEN '[]'::jsonb \
+                       ELSE jsonb_build_array(recipient, contract_id, details) END)::text",
 };
 
 pub const ALL: [SideChain; 2] = [LOGINS, NOTIFICATIONS];

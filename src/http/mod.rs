@@ -9,6 +9,7 @@ pub mod listener;
 pub mod openapi;
 pub mod png;
 pub mod portal_auth;
+pub mod portal_view;
 pub mod request_shape;
 pub mod routes;
 pub mod schema;
@@ -33,7 +34,7 @@ use crate::http::error::{Problem, PROBLEM_JSON};
 use crate::runtime::telemetry;
 use routes::{
     audit, catalogue, checkpoints, client_items, clients, contracts, invitations, items,
-    link_pages, notifications, ops, portal, portal_users, settings, staff, tokens,
+    notifications, ops, portal, portal_users, settings, staff, tokens,
 };
 
 /// Every documented route, with its OpenAPI description.
@@ -146,7 +147,7 @@ pub fn router(app: App) -> Router {
             ));
     Router::new()
         .merge(documented)
-        .route("/portal/{tenant_slug}/{page}", get(link_pages::link_page))
+        .merge(crate::pages::routes())
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
@@ -262,11 +263,15 @@ async fn drop_unusable_request_id(mut request: Request, next: Next) -> Response 
 /// Errors produced outside our handlers (405, framework rejections) become problem+json too.
 async fn problem_for_bare_errors(response: Response) -> Response {
     let status = response.status();
-    let is_problem = response
+    // A problem already, or a page that says it for people (the hosted portal pages).
+    let has_its_body = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(PROBLEM_JSON.as_bytes())
+                || v.as_bytes().starts_with(b"text/html")
+        });
+    if !(status.is_client_error() || status.is_server_error()) || has_its_body {
         return response;
     }
     let code = match status {

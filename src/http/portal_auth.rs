@@ -107,13 +107,11 @@ impl PortalSession {
     }
 }
 
-impl FromRequestParts<App> for PortalSession {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, app: &App) -> AppResult<Self> {
-        let tenant = PortalTenant::from_request_parts(parts, app).await?;
-        let token = bearer(parts).ok_or(AppError::unauthorized())?.to_string();
-        let session = portal::sessions::authenticate(&tenant.scope, &token).await?;
+impl PortalSession {
+    /// The session a token names, if it is open and its login can still log in: the one
+    /// check behind the Portal API's bearer token and the portal pages' cookie.
+    pub async fn for_token(app: &App, tenant: PortalTenant, token: &str) -> AppResult<Self> {
+        let session = portal::sessions::authenticate(&tenant.scope, token).await?;
         tenant.require_active(app).await?;
         let user = app
             .store
@@ -132,5 +130,15 @@ impl FromRequestParts<App> for PortalSession {
             session,
             account,
         })
+    }
+}
+
+impl FromRequestParts<App> for PortalSession {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> AppResult<Self> {
+        let tenant = PortalTenant::from_request_parts(parts, app).await?;
+        let token = bearer(parts).ok_or(AppError::unauthorized())?.to_string();
+        Self::for_token(app, tenant, &token).await
     }
 }

@@ -80,7 +80,14 @@ impl Composer {
 
     pub fn message(&self, due: &Due) -> anyhow::Result<Message> {
         let link = self.link(due)?;
-        let text = Text::for_kind(due);
+        let mut text = Text::for_kind(due);
+        if matches!(due.kind.as_str(), kind::INVITATION | kind::ACTIVATION) {
+            // Where to log in afterwards: the firm's portal address, to bookmark.
+            text.expiry.push_str(&format!(
+                " Afterwards you log in at {}/portal/{}/login",
+                self.public_url, due.tenant_slug
+            ));
+        }
         let from = Mailbox::new(Some(due.tenant_name.clone()), self.from_address.parse()?);
         let to = Mailbox::new(None, due.to_address.parse()?);
         let html = format!(

@@ -94,3 +94,16 @@ pub async fn logout(scope: &TenantScope, session: SessionUser) -> ServiceResult<
     .await?;
     Ok(())
 }
+
+/// "Log out everywhere": ends every open session of the login, this one included.
+pub async fn logout_everywhere(scope: &TenantScope, portal_user_id: Uuid) -> ServiceResult<u64> {
+    let ended = sqlx::query(
+        "UPDATE portal_sessions SET ended_at = now(), end_reason = 'logout_everywhere'
+          WHERE tenant_id = $1 AND portal_user_id = $2 AND ended_at IS NULL",
+    )
+    .bind(scope.id())
+    .bind(portal_user_id)
+    .execute(scope.pool())
+    .await?;
+    Ok(ended.rows_affected())
+}

@@ -39,6 +39,7 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
+    app.public_url = Some(public_url.trim_end_matches('/').to_string());
     let mut mail = MailConfig::new(
         config.smtp_url.clone(),
         &config.database.data_dir,

@@ -197,20 +197,40 @@ async fn set_password_by_link(
         .await
 }
 
-/// Whether a "forgot password" request from this address is served: one address asking
-/// for many names' links is refused quietly (the answer is 202 all the same), so the form
-/// cannot become a way to flood a firm's clients with e-mail. Counted before the request
-/// is answered, so requests count in the order they arrive; it says nothing about the
-/// username.
-pub async fn admit_forgot_request(app: &App, meta: &CommandMeta) -> ServiceResult<bool> {
-    admit_from_address(app, meta, "forgot").await
+/// A "forgot password" or "forgot username" request: what was typed (a username, an e-mail
+/// address).
+pub enum Forgotten {
+    Password { username: String },
+    Username { email: String },
 }
 
-/// The same limit for "forgot username", counted apart.
-pub async fn admit_username_request(app: &App, meta: &CommandMeta) -> ServiceResult<bool> {
-    admit_from_address(app, meta, "forgot_username").await
+/// A "forgot …" request as it arrives (API or page), answered alike whatever it names:
+/// counted against the client's address now, in arrival order — one address asking about
+/// many names is quietly refused, so the form cannot flood a firm's clients with e-mail —
+/// and carried out after answering, so the answer's timing says nothing about the name.
+pub async fn forgotten(app: &App, meta: CommandMeta, what: Forgotten) -> ServiceResult<()> {
+    let (purpose, typed) = match &what {
+        Forgotten::Password { username } => ("forgot", username),
+        Forgotten::Username { email } => ("forgot_username", email),
+    };
+    if typed.len() > 256 || !admit_from_address(app, &meta, purpose).await? {
+        return Ok(());
+    }
+    let app = app.clone();
+    tokio::spawn(async move {
+        let done = match &what {
+            Forgotten::Password { username } => forgot_password(&app, &meta, username).await,
+            Forgotten::Username { email } => remind_usernames(&app, &meta, email).await,
+        };
+        if let Err(e) = done {
+            tracing::warn!(error = %e, request_id = %meta.request_id, "forgot-password or forgot-username request failed");
+        }
+    });
+    Ok(())
 }
 
+/// Counts a request against the client's address; the request that reaches the limit is
+/// still served, the ones after it are not.
 async fn admit_from_address(app: &App, meta: &CommandMeta, purpose: &str) -> ServiceResult<bool> {
     let Some(ip) = meta.client_ip.as_deref() else {
         return Ok(true);
@@ -227,12 +247,12 @@ async fn admit_from_address(app: &App, meta: &CommandMeta, purpose: &str) -> Ser
     // The request that reaches the limit is still served; the ones after it are not.
     let admitted = !counted.locked || counted.just_locked;
     if !admitted {
-        tracing::info!("reset link not sent: too many requests from this address");
+        tracing::info!(purpose, "request not served: too many from this address");
     }
     Ok(admitted)
 }
 
-/// "Forgot password" (admitted by `admit_forgot_request`): emails a reset link (or, to a
+/// "Forgot password" (admitted by `forgotten`): emails a reset link (or, to a
 /// login never activated, a fresh activation link). Says nothing to the caller about
 /// whether the username exists, and quietly does nothing for unknown, disabled or removed
 /// logins or when too many links went out recently.
@@ -274,7 +294,7 @@ pub async fn forgot_password(app: &App, meta: &CommandMeta, username: &str) -> S
     outcome.map(|_| ())
 }
 
-/// "Forgot username" (admitted by `admit_username_request`): e-mails each live, enabled
+/// "Forgot username" (admitted by `forgotten`): e-mails each live, enabled
 /// login of that address its username. Says nothing to the caller, and quietly skips
 /// logins that had as many reminders as the link limit allows recently.
 pub async fn remind_usernames(app: &App, meta: &CommandMeta, email: &str) -> ServiceResult<()> {

@@ -113,11 +113,13 @@ impl Server {
 
     /// A server with connection limits of the test's choosing.
     pub async fn start_with_limits(
-        app: App,
+        mut app: App,
         limits: portal_accounts::http::listener::Limits,
     ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        app.public_url
+            .get_or_insert_with(|| format!("http://{addr}"));
         let router = portal_accounts::http::router(app.clone());
         tokio::spawn(portal_accounts::http::listener::serve(
             listener,

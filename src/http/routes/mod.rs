@@ -9,7 +9,6 @@ pub mod clients;
 pub mod contracts;
 pub mod invitations;
 pub mod items;
-pub mod link_pages;
 pub mod notifications;
 pub mod ops;
 pub mod portal;

@@ -3,8 +3,6 @@
 //! contracts and sign them.
 
 use crate::http::routes::PositionOnly;
-use aggregates::client::Client;
-use aggregates::contract::Contract;
 use aggregates::values::{SignerName, Username};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -14,16 +12,15 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use aggregates::ids::{ClientId, ContractId};
-
 use crate::app::App;
 use crate::http::error::{AppError, AppResult, Problem};
 use crate::http::extract::{checked, Checks, JsonBody};
 use crate::http::portal_auth::{anonymous, PortalSession, PortalTenant};
+use crate::http::portal_view::{PortalClient, PortalContract};
 use crate::portal;
-use crate::reads::{self, contracts::ContractView, items::ClientItem};
+use crate::reads::{contracts::ContractView, items::ClientItem};
 use crate::services::error::ServiceError;
-use crate::services::{contracts, portal as service};
+use crate::services::portal as service;
 
 /// Actor recorded for commands started by following an e-mailed link.
 
@@ -155,15 +152,14 @@ pub async fn forgot_password(
 ) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
     tenant.require_active(&app).await?;
     let meta = tenant.meta(anonymous());
-    // The address limit counts now, in arrival order; the rest is done after answering, so
-    // the answer's timing says nothing about the username.
-    if body.username.len() <= 256 && service::admit_forgot_request(&app, &meta).await? {
-        tokio::spawn(async move {
-            if let Err(e) = service::forgot_password(&app, &meta, &body.username).await {
-                tracing::warn!(error = %e, request_id = %meta.request_id, "forgot-password request failed");
-            }
-        });
-    }
+    service::forgotten(
+        &app,
+        meta,
+        service::Forgotten::Password {
+            username: body.username,
+        },
+    )
+    .await?;
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({}))))
 }
 
@@ -186,14 +182,12 @@ pub async fn forgot_username(
 ) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
     tenant.require_active(&app).await?;
     let meta = tenant.meta(anonymous());
-    // As for passwords: counted now, done after answering.
-    if body.email.len() <= 256 && service::admit_username_request(&app, &meta).await? {
-        tokio::spawn(async move {
-            if let Err(e) = service::remind_usernames(&app, &meta, &body.email).await {
-                tracing::warn!(error = %e, request_id = %meta.request_id, "forgot-username request failed");
-            }
-        });
-    }
+    service::forgotten(
+        &app,
+        meta,
+        service::Forgotten::Username { email: body.email },
+    )
+    .await?;
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({}))))
 }
 
@@ -268,15 +262,12 @@ pub async fn change_password(
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct PortalClient {
-    pub id: Uuid,
-    pub display_name: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
 pub struct Me {
     pub portal_user_id: Uuid,
     pub username: String,
+    /// The person's name as the firm has it (null when not given).
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
     pub clients: Vec<PortalClient>,
 }
 
@@ -285,26 +276,22 @@ pub struct Me {
     responses((status = 200, body = Me), (status = 401, body = Problem)),
     security(("portal_session" = [])))]
 pub async fn me(State(app): State<App>, session: PortalSession) -> AppResult<Json<Me>> {
-    let ids: Vec<Uuid> = session.account.clients.iter().copied().collect();
-    let loaded = app
-        .store
-        .reader(&session.meta())
-        .load_many::<Client>(&ids)
-        .await?;
-    let clients = loaded
-        .into_iter()
-        .filter_map(|c| {
-            let name = c.state.profile?.display_name;
-            Some(PortalClient {
-                id: c.id,
-                display_name: name.to_string(),
-            })
-        })
-        .collect();
     Ok(Json(Me {
         portal_user_id: session.session.portal_user_id,
         username: session.account.username.to_string(),
-        clients,
+        first_name: session
+            .account
+            .names
+            .first_name
+            .as_ref()
+            .map(|n| n.to_string()),
+        last_name: session
+            .account
+            .names
+            .last_name
+            .as_ref()
+            .map(|n| n.to_string()),
+        clients: session.clients(&app).await?,
     }))
 }
 
@@ -328,12 +315,7 @@ pub async fn client_items(
     Path(path): Path<(String, String)>,
 ) -> AppResult<Json<PortalItems>> {
     let client_id = path_uuid(&path.1, "client")?;
-    if !session.reaches(client_id) {
-        return Err(AppError::NotFound("client"));
-    }
-    let items = reads::items::client_items(&session.tenant.scope, ClientId::from_uuid(client_id))
-        .await?
-        .unwrap_or_default();
+    let items = session.items_of(client_id).await?;
     Ok(Json(PortalItems { items }))
 }
 
@@ -348,20 +330,7 @@ pub async fn item_image(
 ) -> AppResult<axum::response::Response> {
     use axum::response::IntoResponse;
     let item_id = path_uuid(&path.1, "item")?;
-    let clients: Vec<ClientId> = session
-        .account
-        .clients
-        .iter()
-        .filter(|c| session.reaches(**c))
-        .map(|c| ClientId::from_uuid(*c))
-        .collect();
-    let png = reads::items::image_on_portal(
-        &session.tenant.scope,
-        aggregates::ids::ItemId::from_uuid(item_id),
-        &clients,
-    )
-    .await?
-    .ok_or(AppError::NotFound("item image"))?;
+    let png = session.item_image(item_id).await?;
     Ok((
         [
             (axum::http::header::CONTENT_TYPE, "image/png"),
@@ -383,27 +352,9 @@ pub struct PortalContracts {
     responses((status = 200, body = PortalContracts), (status = 401, body = Problem)),
     security(("portal_session" = [])))]
 pub async fn list_contracts(session: PortalSession) -> AppResult<Json<PortalContracts>> {
-    let clients: Vec<ClientId> = session
-        .account
-        .clients
-        .iter()
-        .map(|c| ClientId::from_uuid(*c))
-        .collect();
-    let items = reads::contracts::contracts_of_clients(&session.tenant.scope, &clients).await?;
-    Ok(Json(PortalContracts { items }))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PortalContract {
-    pub id: Uuid,
-    pub client_id: Uuid,
-    pub title: String,
-    /// The text to read before signing.
-    pub body: String,
-    /// What `sign` must be sent back: SHA-256 of the title, a line feed and the body.
-    pub content_sha256: String,
-    /// awaiting_signature, signed or voided.
-    pub status: String,
+    Ok(Json(PortalContracts {
+        items: session.contracts().await?,
+    }))
 }
 
 #[utoipa::path(get, path = "/portal/v1/{tenant_slug}/contracts/{id}", tag = "portal",
@@ -416,32 +367,7 @@ pub async fn get_contract(
     Path(path): Path<(String, String)>,
 ) -> AppResult<Json<PortalContract>> {
     let id = path_uuid(&path.1, "contract")?;
-    let contract = app
-        .store
-        .reader(&session.meta())
-        .load::<Contract>(id)
-        .await?;
-    let issued = contract
-        .state
-        .issued
-        .filter(|c| session.reaches(c.client_id))
-        .ok_or(AppError::NotFound("contract"))?;
-    let (title, body) =
-        reads::contracts::contract_text(&session.tenant.scope, ContractId::from_uuid(id))
-            .await?
-            .ok_or(AppError::NotFound("contract"))?;
-    let status = serde_json::to_value(issued.status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
-    Ok(Json(PortalContract {
-        id,
-        client_id: issued.client_id,
-        title,
-        body,
-        content_sha256: issued.content_sha256,
-        status,
-    }))
+    Ok(Json(session.contract(&app, id).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -494,13 +420,8 @@ pub async fn sign_contract(
     );
     v.finish()?;
     checked(agreed);
-    let signature = contracts::Signature {
-        portal_user_id: session.session.portal_user_id,
-        signer_name: checked(signer_name),
-        content_sha256: body.content_sha256.trim().to_ascii_lowercase(),
-    };
-    let done = contracts::sign(&app, &session.meta(), id, signature).await?;
-    Ok(Json(Signed {
-        position: done.position,
-    }))
+    let position = session
+        .sign(&app, id, checked(signer_name), &body.content_sha256)
+        .await?;
+    Ok(Json(Signed { position }))
 }

@@ -21,7 +21,8 @@ use crate::services::tenants;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Settings {
     pub portal_active: bool,
-    /// The firm's hosted login page; `null` while this server hosts no portal pages.
+    /// The firm's hosted login page (`PORTAL_PUBLIC_URL/portal/{slug}/login`), where its
+    /// clients log in; the invitation and activation e-mails name it.
     pub portal_login_url: Option<String>,
     pub invitation_ttl_days: i64,
     pub session_hours: i64,
@@ -34,7 +35,10 @@ async fn current(app: &App, meta: &crate::store::CommandMeta) -> AppResult<Setti
     let policies = tenant.policies.unwrap_or_else(|| app.limits.policies());
     Ok(Settings {
         portal_active: !tenant.portal_inactive,
-        portal_login_url: None,
+        portal_login_url: tenant
+            .slug
+            .as_deref()
+            .and_then(|slug| app.portal_login_url(slug)),
         invitation_ttl_days: policies.invitation_ttl_days,
         session_hours: policies.session_hours,
         lockout_failures: policies.lockout_failures,

@@ -1,0 +1,304 @@
+//! The pages of a signed-in client: home (their client areas, items with images and
+//! prices), contracts, one contract (read and sign), item images, and their account
+//! (change password, log out everywhere).
+
+use aggregates::values::{Money, SignerName};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+use super::page::{error_page, explain, Firm, PostedForm, SignedIn};
+use super::views::{
+    status_words, AccountPage, ClientArea, ContractPage, ContractRow, ContractsPage, HomePage,
+    ItemView,
+};
+use crate::app::App;
+use crate::http::error::AppError;
+use crate::http::extract::canonical_uuid;
+use crate::portal;
+use crate::services::error::ServiceError;
+
+/// A path id that is not a UUID names nothing this user can see.
+fn path_id(raw: &str) -> Result<Uuid, AppError> {
+    canonical_uuid(raw).ok_or(AppError::NotFound("page"))
+}
+
+pub async fn home(State(app): State<App>, mut user: SignedIn) -> Response {
+    let built: Result<HomePage, AppError> = async {
+        let clients = user.session.clients(&app).await?;
+        let mut areas = Vec::with_capacity(clients.len());
+        for client in clients {
+            let items = user
+                .session
+                .items_of(client.id)
+                .await?
+                .into_iter()
+                .map(|item| ItemView {
+                    image: item
+                        .has_image
+                        .then(|| format!("{}/items/{}/image", user.firm.base(), item.item_id)),
+                    price: Money {
+                        amount_minor: item.unit_price.amount_minor,
+                        currency: item.unit_price.currency,
+                    }
+                    .to_string(),
+                    name: item.name,
+                })
+                .collect();
+            areas.push(ClientArea {
+                name: client.display_name,
+                items,
+            });
+        }
+        let awaiting = user
+            .session
+            .contracts()
+            .await?
+            .iter()
+            .filter(|c| c.status == "awaiting_signature")
+            .count();
+        let account = &user.session.account;
+        let person = account
+            .names
+            .full_name()
+            .unwrap_or_else(|| account.username.to_string());
+        Ok(HomePage {
+            layout: user.layout("Your portal", &app),
+            person,
+            awaiting,
+            areas,
+        })
+    }
+    .await;
+    match built {
+        Ok(page) => user.firm.render(StatusCode::OK, &page),
+        Err(e) => error_page(Some(&mut user.firm), &e),
+    }
+}
+
+pub async fn item_image(mut user: SignedIn, Path((_, item)): Path<(String, String)>) -> Response {
+    let found = match path_id(&item) {
+        Ok(id) => user.session.item_image(id).await,
+        Err(e) => Err(e),
+    };
+    match found {
+        Ok(png) => (
+            [
+                (header::CONTENT_TYPE, "image/png"),
+                (header::CACHE_CONTROL, "private, max-age=60"),
+            ],
+            png,
+        )
+            .into_response(),
+        Err(e) => error_page(Some(&mut user.firm), &e),
+    }
+}
+
+pub async fn contracts(State(app): State<App>, mut user: SignedIn) -> Response {
+    match user.session.contracts().await {
+        Ok(list) => {
+            let rows = list
+                .into_iter()
+                .map(|c| ContractRow {
+                    id: c.id,
+                    title: c.title,
+                    status: status_words(&c.status),
+                    issued: c.issued_at.format("%e %B %Y").to_string(),
+                })
+                .collect();
+            let page = ContractsPage {
+                layout: user.layout("Contracts", &app),
+                rows,
+            };
+            user.firm.render(StatusCode::OK, &page)
+        }
+        Err(e) => error_page(Some(&mut user.firm), &e),
+    }
+}
+
+/// The contract page, with an error or a notice and the name the form offers.
+async fn contract_page(
+    app: &App,
+    user: &mut SignedIn,
+    id: Uuid,
+    typed_name: Option<String>,
+) -> Result<ContractPage, AppError> {
+    let contract = user.session.contract(app, id).await?;
+    let signed = contract.signed_by.as_ref().map(|name| {
+        format!(
+            "Signed by {name} on {}.",
+            contract
+                .signed_at
+                .map(|at| at.format("%e %B %Y at %H:%M UTC").to_string())
+                .unwrap_or_default()
+        )
+    });
+    let name_on_file = user.session.account.names.full_name().unwrap_or_default();
+    Ok(ContractPage {
+        layout: user.layout(&contract.title, app),
+        id,
+        status: status_words(&contract.status),
+        can_sign: contract.status == "awaiting_signature",
+        paragraphs: contract
+            .body
+            .split("\n\n")
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect(),
+        content_sha256: contract.content_sha256,
+        signed,
+        signer_name: typed_name.unwrap_or(name_on_file),
+    })
+}
+
+pub async fn contract(
+    State(app): State<App>,
+    mut user: SignedIn,
+    Path((_, id)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let page = match path_id(&id) {
+        Ok(id) => contract_page(&app, &mut user, id, None).await,
+        Err(e) => Err(e),
+    };
+    match page {
+        Ok(mut page) => {
+            if query.get("notice").map(String::as_str) == Some("signed") {
+                page.layout.notice = Some(
+                    "Thank you: the contract is signed. A confirmation is on its way by e-mail."
+                        .into(),
+                );
+            }
+            user.firm.render(StatusCode::OK, &page)
+        }
+        Err(e) => error_page(Some(&mut user.firm), &e),
+    }
+}
+
+pub async fn sign(
+    State(app): State<App>,
+    Path((_, id)): Path<(String, String)>,
+    mut form: PostedForm,
+) -> Response {
+    let typed = form.take("signer_name");
+    let agreed = form.field("agree") == "true";
+    let content_sha256 = form.take("content_sha256");
+    let mut user = match SignedIn::of(form.firm, &app).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    let id = match path_id(&id) {
+        Ok(id) => id,
+        Err(e) => return error_page(Some(&mut user.firm), &e),
+    };
+    let outcome: Result<i64, AppError> = async {
+        let mut refused = Vec::new();
+        if !agreed {
+            refused.push(crate::services::error::FieldError::new(
+                "agree",
+                "tick the box to agree to the contract before signing",
+            ));
+        }
+        let signer_name = match typed.trim() {
+            "" => None,
+            name => match SignerName::parse(name) {
+                Ok(n) => Some(n),
+                Err(m) => {
+                    refused.push(crate::services::error::FieldError::new("signer_name", m));
+                    None
+                }
+            },
+        };
+        if !refused.is_empty() {
+            return Err(ServiceError::Validation(refused).into());
+        }
+        user.session
+            .sign(&app, id, signer_name, &content_sha256)
+            .await
+    }
+    .await;
+    match outcome {
+        Ok(_) => {
+            let to = format!("{}/contracts/{id}?notice=signed", user.firm.base());
+            user.firm.redirect(&to)
+        }
+        Err(e) => {
+            let (status, text, _) = explain(&e, &user.firm.name);
+            match contract_page(&app, &mut user, id, Some(typed)).await {
+                Ok(mut page) => {
+                    page.layout.error = Some(text);
+                    user.firm.render(status, &page)
+                }
+                Err(e) => error_page(Some(&mut user.firm), &e),
+            }
+        }
+    }
+}
+
+fn account_page(user: &mut SignedIn, app: &App) -> AccountPage {
+    AccountPage {
+        layout: user.layout("Your account", app),
+        username: user.session.account.username.to_string(),
+    }
+}
+
+pub async fn account(State(app): State<App>, mut user: SignedIn) -> Response {
+    let page = account_page(&mut user, &app);
+    user.firm.render(StatusCode::OK, &page)
+}
+
+pub async fn change_password(State(app): State<App>, mut form: PostedForm) -> Response {
+    let current = form.take("current_password");
+    let new = form.take("new_password");
+    let mut user = match SignedIn::of(form.firm, &app).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    let session = &user.session;
+    let outcome = crate::services::portal::change_password(
+        &app,
+        &session.meta(),
+        &session.tenant.scope,
+        &session.session,
+        &session.account.username,
+        current,
+        new,
+    )
+    .await;
+    let mut page = account_page(&mut user, &app);
+    let status = match outcome {
+        Ok(_) => {
+            page.layout.notice = Some(
+                "Your password is changed. Every other session of your login has ended.".into(),
+            );
+            StatusCode::OK
+        }
+        Err(e) => {
+            let (status, text, _) = explain(&e.into(), &user.firm.name);
+            page.layout.error = Some(text);
+            status
+        }
+    };
+    user.firm.render(status, &page)
+}
+
+pub async fn logout_everywhere(State(app): State<App>, form: PostedForm) -> Response {
+    let mut user = match SignedIn::of(form.firm, &app).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    let ended = portal::sessions::logout_everywhere(
+        &user.session.tenant.scope,
+        user.session.session.portal_user_id,
+    )
+    .await;
+    if let Err(e) = ended {
+        return error_page(Some(&mut user.firm), &e.into());
+    }
+    let mut firm: Firm = user.firm;
+    firm.sign_out();
+    let login = format!("{}/login?notice=logged_out_everywhere", firm.base());
+    firm.redirect(&login)
+}

@@ -1,0 +1,133 @@
+//! The pages' templates (`templates/portal/`, checked at compile time) and what each shows.
+
+use askama::Template;
+
+/// The frame of every page: the firm, where its pages live, the title, the form token.
+pub struct Layout {
+    pub firm: String,
+    /// `/portal/{slug}`, without a trailing slash.
+    pub base: String,
+    pub title: String,
+    pub csrf: String,
+    pub signed_in: bool,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "portal/login.html")]
+pub struct LoginPage {
+    pub layout: Layout,
+    /// What was typed, shown again after a failure (never the password).
+    pub username: String,
+}
+
+/// "Forgot password" and "forgot username": one field, answered alike whatever was typed.
+#[derive(Template)]
+#[template(path = "portal/forgot.html")]
+pub struct ForgotPage {
+    pub layout: Layout,
+    pub page: &'static str,
+    pub intro: &'static str,
+    pub field: &'static str,
+    pub label: &'static str,
+    pub autocomplete: &'static str,
+    pub action: &'static str,
+    pub sent: bool,
+    pub sent_text: &'static str,
+}
+
+/// The pages e-mailed links open: accept an invitation, activate, reset a password.
+#[derive(Template)]
+#[template(path = "portal/link.html")]
+pub struct LinkPage {
+    pub layout: Layout,
+    pub page: &'static str,
+    pub token: String,
+    pub asks_username: bool,
+    pub username: String,
+    pub password_label: &'static str,
+    pub action: &'static str,
+    pub done: bool,
+    pub done_text: &'static str,
+}
+
+pub struct ItemView {
+    pub name: String,
+    pub price: String,
+    /// The image's address, when the item has one.
+    pub image: Option<String>,
+}
+
+pub struct ClientArea {
+    pub name: String,
+    pub items: Vec<ItemView>,
+}
+
+#[derive(Template)]
+#[template(path = "portal/home.html")]
+pub struct HomePage {
+    pub layout: Layout,
+    pub person: String,
+    pub awaiting: usize,
+    pub areas: Vec<ClientArea>,
+}
+
+pub struct ContractRow {
+    pub id: uuid::Uuid,
+    pub title: String,
+    pub status: &'static str,
+    pub issued: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal/contracts.html")]
+pub struct ContractsPage {
+    pub layout: Layout,
+    pub rows: Vec<ContractRow>,
+}
+
+#[derive(Template)]
+#[template(path = "portal/contract.html")]
+pub struct ContractPage {
+    pub layout: Layout,
+    pub id: uuid::Uuid,
+    pub status: &'static str,
+    pub paragraphs: Vec<String>,
+    pub content_sha256: String,
+    /// "Signed by … on …", once signed.
+    pub signed: Option<String>,
+    pub can_sign: bool,
+    /// The name the form offers: what was typed, or the name on file.
+    pub signer_name: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal/account.html")]
+pub struct AccountPage {
+    pub layout: Layout,
+    pub username: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal/message.html")]
+pub struct MessagePage {
+    pub layout: Layout,
+    pub text: String,
+    /// Where to go next: (address, words).
+    pub link: Option<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "portal/not_found.html")]
+pub struct NotFoundPage;
+
+/// A contract's status as the client reads it.
+pub fn status_words(status: &str) -> &'static str {
+    match status {
+        "awaiting_signature" => "Waiting for your signature",
+        "signed" => "Signed",
+        "voided" => "Withdrawn",
+        _ => "Unknown",
+    }
+}

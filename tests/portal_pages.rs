@@ -1,0 +1,431 @@
+//! The hosted portal pages in a real browser (headless Chromium over WebDriver) against the
+//! real server, PostgreSQL and SMTP sink: a client follows the e-mailed link, logs in, sees
+//! an item with its image, signs a contract; forgets a password; is locked out; logs out
+//! everywhere; and a form without its anti-forgery token is refused. Every main page is
+//! audited with axe-core (no serious or critical violations) and photographed for docs/.
+
+#[path = "common/browser.rs"]
+mod browser;
+mod common;
+
+use browser::{click, fill, path, screenshot, serious_violations, submit, text, Driver};
+use common::portal_flow::{client_with_email, email, invite, mailing, PASSWORD};
+use common::{Server, Tenant};
+use fantoccini::{Client, Locator};
+use reqwest::Method;
+use serde_json::json;
+
+const LETTER: &str = "We will prepare your 2027 tax return from the records you give us, \
+and file it with HMRC once you have approved it.\n\nOur fee is set out on your portal. We will \
+tell you before any work that falls outside this letter.\n\nYou can end this engagement at \
+any time by writing to us.";
+
+/// Audits the page the browser is on.
+async fn audit(browser: &Client, page: &str) {
+    let violations = serious_violations(browser).await;
+    assert!(violations.is_empty(), "{page}: {violations:#?}");
+}
+
+/// A login made by staff with a password: (username).
+async fn active_login(s: &Server, t: &Tenant, address: &str) -> String {
+    let staff = s.staff(&t.staff);
+    let client = staff
+        .register_client("Lee Example", "individual", Some(address))
+        .await;
+    let (_, created) = staff
+        .create_portal_user(
+            client,
+            json!({"email": address, "password": PASSWORD, "first_name": "Lee", "last_name": "Example"}),
+        )
+        .await;
+    created["username"].as_str().unwrap().to_string()
+}
+
+async fn log_in(browser: &Client, s: &Server, t: &Tenant, username: &str, password: &str) {
+    browser
+        .goto(&format!("{}/portal/{}/login", s.base, t.slug))
+        .await
+        .unwrap();
+    fill(browser, "username", username).await;
+    fill(browser, "password", password).await;
+    submit(browser, "main form button[type=submit]").await;
+}
+
+#[tokio::test]
+async fn a_client_follows_the_email_link_logs_in_sees_items_and_signs() {
+    let (sink, s, t) = mailing(|_| {}).await;
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    let staff = s.staff(&t.staff);
+
+    // Staff put an item with a picture on the client's portal and invite the client.
+    let to = email("pages");
+    let client = client_with_email(&s, &t, "individual", &to).await;
+    let item = staff
+        .create_item("TAX-2027", "Tax return 2027", 45_000)
+        .await;
+    let uploaded = s
+        .request(
+            Method::PUT,
+            &format!("/api/v1/items/{item}/image"),
+            &t.staff,
+        )
+        .header("content-type", "image/png")
+        .body(portal_accounts::http::png::tiny_png())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), 200);
+    staff.assign_item(client, item).await;
+    invite(&s, &t, client).await;
+    let invitation = sink.wait_for(&to, 1).await.remove(0);
+    assert!(
+        invitation
+            .text
+            .contains(&format!("log in at {}/portal/{}/login", s.base, t.slug)),
+        "the invitation names the login address: {}",
+        invitation.text
+    );
+
+    // The e-mailed link opens the accept page, with the firm's name.
+    browser.goto(&invitation.link()).await.unwrap();
+    assert!(text(&browser).await.contains("Test Firm"));
+    audit(&browser, "accept invitation").await;
+    fill(&browser, "username", "lee.pages").await;
+    fill(&browser, "password", PASSWORD).await;
+    submit(&browser, "main form button[type=submit]").await;
+    let done = text(&browser).await;
+    assert!(done.contains("Your login is ready"), "{done}");
+    click(&browser, Locator::LinkText("Log in")).await;
+    assert_eq!(path(&browser).await, format!("/portal/{}/login", t.slug));
+    audit(&browser, "login").await;
+    screenshot(&browser, "login").await;
+
+    // Logged in: home shows the item with its image and current price.
+    fill(&browser, "username", "lee.pages").await;
+    fill(&browser, "password", PASSWORD).await;
+    submit(&browser, "main form button[type=submit]").await;
+    assert_eq!(path(&browser).await, format!("/portal/{}/", t.slug));
+    let home = text(&browser).await;
+    assert!(home.contains("Tax return 2027"), "{home}");
+    assert!(home.contains("GBP 450.00"), "{home}");
+    let loaded = browser
+        .execute(
+            "const img = document.querySelector('.item img');
+             return img !== null && img.complete && img.naturalWidth > 0;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(loaded, json!(true), "the item's image loads");
+    audit(&browser, "home").await;
+    screenshot(&browser, "home").await;
+
+    // A contract: listed, read, signed; then shown signed.
+    let issued = staff
+        .ok(
+            Method::POST,
+            &format!("/api/v1/clients/{client}/contracts"),
+            Some(json!({"title": "Letter of engagement", "body": LETTER})),
+        )
+        .await;
+    let contract = common::id_of(&issued, "id");
+    click(&browser, Locator::LinkText("Contracts")).await;
+    assert!(text(&browser).await.contains("Waiting for your signature"));
+    audit(&browser, "contracts").await;
+    click(&browser, Locator::LinkText("Letter of engagement")).await;
+    assert_eq!(
+        path(&browser).await,
+        format!("/portal/{}/contracts/{contract}", t.slug)
+    );
+    assert!(text(&browser)
+        .await
+        .contains("We will prepare your 2027 tax return"));
+    audit(&browser, "contract").await;
+    screenshot(&browser, "contract").await;
+    fill(&browser, "signer_name", "Lee Example").await;
+    browser
+        .find(Locator::Id("agree"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap(); // a checkbox: the page stays
+    submit(&browser, "main form button[type=submit]").await;
+    let signed = text(&browser).await;
+    assert!(signed.contains("the contract is signed"), "{signed}");
+    assert!(signed.contains("Signed by Lee Example"), "{signed}");
+    assert!(
+        browser.find(Locator::Id("agree")).await.is_err(),
+        "no second signature form"
+    );
+    // Staff read it from the read model once it has the signature.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let recorded = loop {
+        let seen = staff.get(&format!("/api/v1/contracts/{contract}")).await;
+        if seen["status"] == "signed" {
+            break seen;
+        }
+        assert!(std::time::Instant::now() < deadline, "{seen}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        recorded["signature"]["signer_name"], "Lee Example",
+        "{recorded}"
+    );
+    assert!(recorded["signature"]["user_agent"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("Chrome"));
+
+    // The account page.
+    click(&browser, Locator::LinkText("Account")).await;
+    assert!(text(&browser).await.contains("lee.pages"));
+    audit(&browser, "account").await;
+    screenshot(&browser, "account").await;
+    browser.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_forgotten_password_is_reset_from_the_emailed_link() {
+    let (sink, s, t) = mailing(|_| {}).await;
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    let to = email("forgot");
+    let username = active_login(&s, &t, &to).await;
+
+    browser
+        .goto(&format!("{}/portal/{}/login", s.base, t.slug))
+        .await
+        .unwrap();
+    click(&browser, Locator::LinkText("Forgot your password?")).await;
+    audit(&browser, "forgot password").await;
+    fill(&browser, "username", &username).await;
+    submit(&browser, "main form button[type=submit]").await;
+    assert!(text(&browser).await.contains("is on its way"));
+    let mail = sink.wait_for(&to, 1).await.remove(0);
+    browser.goto(&mail.link()).await.unwrap();
+    audit(&browser, "reset password").await;
+    let new_password = "a brand new long password";
+    fill(&browser, "password", new_password).await;
+    submit(&browser, "main form button[type=submit]").await;
+    assert!(text(&browser).await.contains("Your new password is saved"));
+
+    log_in(&browser, &s, &t, &username, PASSWORD).await;
+    assert!(
+        text(&browser).await.contains("not right"),
+        "the old password is gone"
+    );
+    log_in(&browser, &s, &t, &username, new_password).await;
+    assert_eq!(path(&browser).await, format!("/portal/{}/", t.slug));
+    browser.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn five_wrong_passwords_lock_the_login_in_a_browser_without_javascript() {
+    let s = Server::start().await;
+    let t = s.tenant().await;
+    let driver = Driver::start().await;
+    let browser = driver.browser_without_javascript().await;
+    let username = active_login(&s, &t, &email("locked")).await;
+    for attempt in 1..=5 {
+        log_in(&browser, &s, &t, &username, "not the password at all").await;
+        let page = text(&browser).await;
+        assert!(page.contains("not right"), "attempt {attempt}: {page}");
+    }
+    // Locked now, even with the right password; the page says so.
+    log_in(&browser, &s, &t, &username, PASSWORD).await;
+    let page = text(&browser).await;
+    assert!(page.contains("this login is locked"), "{page}");
+    assert_eq!(path(&browser).await, format!("/portal/{}/login", t.slug));
+    browser.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn logging_out_everywhere_ends_another_browsers_session() {
+    let s = Server::start().await;
+    let t = s.tenant().await;
+    let driver = Driver::start().await;
+    let (laptop, phone) = (driver.browser().await, driver.browser().await);
+    let username = active_login(&s, &t, &email("everywhere")).await;
+    for browser in [&laptop, &phone] {
+        log_in(browser, &s, &t, &username, PASSWORD).await;
+        assert_eq!(path(browser).await, format!("/portal/{}/", t.slug));
+    }
+    laptop
+        .goto(&format!("{}/portal/{}/account", s.base, t.slug))
+        .await
+        .unwrap();
+    submit(&laptop, "form[action$='/account/logout-everywhere'] button").await;
+    assert!(text(&laptop).await.contains("logged out on every device"));
+
+    phone.refresh().await.unwrap();
+    assert_eq!(
+        path(&phone).await,
+        format!("/portal/{}/login?notice=session_ended", t.slug)
+    );
+    assert!(text(&phone).await.contains("Your session has ended"));
+    laptop.close().await.unwrap();
+    phone.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_new_password_on_the_account_page_ends_the_other_sessions_only() {
+    let s = Server::start().await;
+    let t = s.tenant().await;
+    let driver = Driver::start().await;
+    let (laptop, phone) = (driver.browser().await, driver.browser().await);
+    let username = active_login(&s, &t, &email("change")).await;
+    for browser in [&laptop, &phone] {
+        log_in(browser, &s, &t, &username, PASSWORD).await;
+    }
+    laptop
+        .goto(&format!("{}/portal/{}/account", s.base, t.slug))
+        .await
+        .unwrap();
+    // A wrong current password changes nothing and says why.
+    fill(&laptop, "current_password", "not my password at all").await;
+    fill(&laptop, "new_password", "another long passphrase").await;
+    submit(&laptop, "form[action$='/account/password'] button").await;
+    let page = text(&laptop).await;
+    assert!(
+        page.contains("Current password: is not your current password"),
+        "{page}"
+    );
+    fill(&laptop, "current_password", PASSWORD).await;
+    fill(&laptop, "new_password", "another long passphrase").await;
+    submit(&laptop, "form[action$='/account/password'] button").await;
+    assert!(text(&laptop).await.contains("Your password is changed"));
+
+    phone.refresh().await.unwrap();
+    assert!(text(&phone).await.contains("Your session has ended"));
+    laptop
+        .goto(&format!("{}/portal/{}/", s.base, t.slug))
+        .await
+        .unwrap();
+    assert_eq!(path(&laptop).await, format!("/portal/{}/", t.slug));
+    laptop.close().await.unwrap();
+    phone.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_form_posted_without_its_token_is_refused() {
+    let s = Server::start().await;
+    let t = s.tenant().await;
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    let username = active_login(&s, &t, &email("csrf")).await;
+
+    // In the browser: the token taken out of the login form.
+    browser
+        .goto(&format!("{}/portal/{}/login", s.base, t.slug))
+        .await
+        .unwrap();
+    browser
+        .execute(
+            "document.querySelector('input[name=csrf]').remove();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    fill(&browser, "username", &username).await;
+    fill(&browser, "password", PASSWORD).await;
+    submit(&browser, "main form button[type=submit]").await;
+    let page = text(&browser).await;
+    assert!(page.contains("This form has expired"), "{page}");
+    browser
+        .goto(&format!("{}/portal/{}/", s.base, t.slug))
+        .await
+        .unwrap();
+    assert_eq!(path(&browser).await, format!("/portal/{}/login", t.slug));
+    browser.close().await.unwrap();
+
+    // Over plain HTTP: another site's form (no cookie, or a made-up token) gets 403.
+    let login = format!("{}/portal/{}/login", s.base, t.slug);
+    let forged = s
+        .http
+        .post(&login)
+        .form(&[
+            ("username", username.as_str()),
+            ("password", PASSWORD),
+            ("csrf", "made-up"),
+        ])
+        .header("cookie", "portal_csrf=whatever")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    assert!(forged
+        .headers()
+        .get("set-cookie")
+        .is_none_or(|c| !c.to_str().unwrap().contains("portal_session")));
+}
+
+#[tokio::test]
+async fn pages_carry_their_protections_and_unknown_firms_get_a_404_page() {
+    let s = Server::start().await;
+    let t = s.tenant().await;
+    let page = s
+        .http
+        .get(format!("{}/portal/{}/login", s.base, t.slug))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let headers = page.headers().clone();
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"));
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["cache-control"], "no-store");
+    let cookie = headers["set-cookie"].to_str().unwrap();
+    assert!(cookie.starts_with("portal_csrf="), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert!(
+        cookie.contains(&format!("Path=/portal/{}", t.slug)),
+        "{cookie}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("<script"), "no script on the pages");
+    assert!(!html.contains("style="), "no inline style");
+    assert!(html.contains("Test Firm"));
+
+    for missing in [
+        format!(
+            "/portal/no-such-firm-{}/login",
+            uuid::Uuid::now_v7().simple()
+        ),
+        format!("/portal/{}/no-such-page", t.slug),
+    ] {
+        let page = s
+            .http
+            .get(format!("{}{missing}", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 404, "{missing}");
+        assert!(page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+        assert!(page.text().await.unwrap().contains("Page not found"));
+    }
+    let css = s
+        .http
+        .get(format!("{}/portal/assets/portal.css", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(css.status(), 200);
+    assert!(css.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/css"));
+}
