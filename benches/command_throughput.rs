@@ -293,7 +293,10 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(projections::Engine::new(pool.clone(), projections::all()).run(stopping.clone()));
     tokio::spawn(portal_accounts::audit::seal::run(
         pool.clone(),
-        Some(app.audit_key.clone()),
+        Some(portal_accounts::audit::checkpoint::Signer {
+            key: app.audit_key.clone(),
+            deliver_to: None,
+        }),
         stopping,
     ));
 

@@ -36,6 +36,8 @@ pub struct App {
     /// Where clients reach this server (`PORTAL_PUBLIC_URL`, or the listening address):
     /// the base of the firms' portal login addresses. `https://` makes cookies `Secure`.
     pub public_url: Option<String>,
+    /// Where new signed checkpoints are also written (`PORTAL_CHECKPOINT_DIR`), if anywhere.
+    pub checkpoint_dir: Option<std::path::PathBuf>,
 }
 
 /// How long emailed links and sessions stay usable, and when failed logins lock a login.
@@ -128,6 +130,7 @@ impl App {
             audit_key: crate::audit::key::AuditKey::ephemeral(),
             cors_origins: Vec::new(),
             public_url: None,
+            checkpoint_dir: None,
         }
     }
 

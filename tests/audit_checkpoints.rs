@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use portal_accounts::audit::checkpoint::{sign_due, Checkpoint};
+use portal_accounts::audit::checkpoint::{sign_due, Checkpoint, Signer};
 use portal_accounts::audit::offline::verify_export;
 use portal_accounts::audit::seal::{link_hash, BODY_SQL, GENESIS};
 use reqwest::Method;
@@ -37,12 +37,21 @@ async fn register(s: &Server, t: &Tenant, name: &str) {
     assert_eq!(status, 201, "{body}");
 }
 
+/// Where these tests have checkpoints delivered (as `PORTAL_CHECKPOINT_DIR`).
+fn delivered_dir() -> std::path::PathBuf {
+    test_data_dir().join("delivered-checkpoints")
+}
+
 /// Signs the due checkpoints now, as the sealer does every minute.
 async fn checkpoint_now(s: &Server, t: &Tenant) -> Value {
     portal_accounts::audit::seal::seal_tenant(s.pool(), t.id, std::time::Duration::from_secs(30))
         .await
         .unwrap();
-    sign_due(s.pool(), &s.app.audit_key, std::time::Duration::ZERO)
+    let signer = Signer {
+        key: s.app.audit_key.clone(),
+        deliver_to: Some(delivered_dir()),
+    };
+    sign_due(s.pool(), &signer, std::time::Duration::ZERO)
         .await
         .unwrap();
     get(s, "/api/v1/audit/checkpoints/latest", &t.auditor).await
@@ -118,6 +127,12 @@ async fn a_recomputed_rewrite_passes_verify_but_not_an_earlier_checkpoint() {
     );
     let listed = get(&s, "/api/v1/audit/checkpoints?limit=5", &t.auditor).await;
     assert_eq!(listed["items"][0], cp);
+    // A copy outside the database, as signed.
+    let file = delivered_dir()
+        .join(t.id.to_string())
+        .join(format!("{:020}.json", cp["chain_seq"].as_i64().unwrap()));
+    let delivered: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(delivered, cp);
 
     // The log grows; the earlier checkpoint still holds, a new one is signed at the head.
     register(&s, &t, "Later Client").await;
@@ -152,8 +167,10 @@ async fn a_recomputed_rewrite_passes_verify_but_not_an_earlier_checkpoint() {
         "{verdict}"
     );
 
-    // The superuser's rewrite: the stored chain verifies, the kept checkpoints do not.
+    // The superuser's rewrite: the stored chain verifies, the kept checkpoints do not (nor
+    // the copy delivered outside the database).
     rewrite_history(&s, &t).await;
+    assert_eq!(check(&s, &t, &delivered).await["ok"], false);
     let v = get(&s, "/api/v1/audit/verify", &t.auditor).await;
     assert_eq!(
         v["ok"], true,

@@ -417,6 +417,19 @@ async fn pages_carry_their_protections_and_unknown_firms_get_a_404_page() {
             .starts_with("text/html"));
         assert!(page.text().await.unwrap().contains("Page not found"));
     }
+    // Reached over https (as PORTAL_PUBLIC_URL says), the cookies are Secure too.
+    let mut app = common::app(common::pool().await);
+    app.public_url = Some("https://portal.example".into());
+    let behind_tls = Server::start_with(app).await;
+    let page = behind_tls
+        .http
+        .get(format!("{}/portal/{}/login", behind_tls.base, t.slug))
+        .send()
+        .await
+        .unwrap();
+    let cookie = page.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+
     let css = s
         .http
         .get(format!("{}/portal/assets/portal.css", s.base))

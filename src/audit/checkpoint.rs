@@ -75,11 +75,20 @@ fn from_row(row: &sqlx::postgres::PgRow) -> Result<Checkpoint, sqlx::Error> {
 
 /// Signs a checkpoint at the head of every chain that grew since its last checkpoint, if
 /// that checkpoint is at least `min_age` old (or there is none). Returns how many.
+/// What signs checkpoints, and where else each new one goes.
+#[derive(Clone)]
+pub struct Signer {
+    pub key: AuditKey,
+    /// A directory each new checkpoint is written to (`<tenant id>/<chain_seq>.json`).
+    pub deliver_to: Option<std::path::PathBuf>,
+}
+
 pub async fn sign_due(
     pool: &PgPool,
-    key: &AuditKey,
+    signer: &Signer,
     min_age: std::time::Duration,
 ) -> Result<usize, sqlx::Error> {
+    let key = &signer.key;
     let due = sqlx::query(
         "SELECT h.tenant_id, h.last_seq, h.last_hash, s.global_position
            FROM audit_chain_heads h
@@ -107,7 +116,7 @@ pub async fn sign_due(
             tenant_id, chain_seq, position, &head_hash, created_at, &key_id,
         );
         let signature = base64_signature(key, &text);
-        signed += sqlx::query(
+        let stored = sqlx::query(
             "INSERT INTO audit_checkpoints (tenant_id, chain_seq, position, head_hash, created_at, key_id, signature)
              VALUES ($1, $2, $3, decode($4, 'hex'), $5, $6, $7) ON CONFLICT DO NOTHING",
         )
@@ -121,11 +130,44 @@ pub async fn sign_due(
         .execute(pool)
         .await?
         .rows_affected() as usize;
+        signed += stored;
+        if let (1, Some(dir)) = (stored, &signer.deliver_to) {
+            let checkpoint = Checkpoint {
+                tenant_id,
+                chain_seq,
+                position,
+                head_hash,
+                created_at,
+                key_id,
+                signature,
+            };
+            if let Err(e) = deliver(dir, &checkpoint) {
+                // The database still has it and the next one follows within a minute.
+                metrics::counter!("audit_checkpoint_delivery_failures_total").increment(1);
+                tracing::warn!(error = %e, dir = %dir.display(), "a checkpoint could not be written out");
+            }
+        }
     }
     if signed > 0 {
         metrics::counter!("audit_checkpoints_signed_total").increment(signed as u64);
     }
     Ok(signed)
+}
+
+/// Writes a checkpoint as `<dir>/<tenant id>/<chain_seq>.json`, whole or not at all (a
+/// temporary file renamed into place), never over an existing one.
+fn deliver(dir: &std::path::Path, checkpoint: &Checkpoint) -> std::io::Result<()> {
+    let tenant_dir = dir.join(checkpoint.tenant_id.to_string());
+    std::fs::create_dir_all(&tenant_dir)?;
+    let name = format!("{:020}.json", checkpoint.chain_seq);
+    let target = tenant_dir.join(&name);
+    if target.exists() {
+        return Ok(());
+    }
+    let temporary = tenant_dir.join(format!(".{name}.tmp"));
+    let json = serde_json::to_vec_pretty(checkpoint).map_err(std::io::Error::other)?;
+    std::fs::write(&temporary, json)?;
+    std::fs::rename(&temporary, &target)
 }
 
 fn base64_signature(key: &AuditKey, text: &str) -> String {

@@ -240,7 +240,7 @@ pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
 /// With an audit key it also signs each growing chain's head every `CHECKPOINT_EVERY`.
 pub async fn run(
     pool: PgPool,
-    key: Option<super::key::AuditKey>,
+    signer: Option<super::checkpoint::Signer>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     // None: not yet (an Instant in the past might not exist this soon after boot).
@@ -263,12 +263,12 @@ pub async fn run(
             }
         }
         // Looking for due checkpoints costs a query: at most once a second.
-        if let Some(key) = key
+        if let Some(signer) = signer
             .as_ref()
             .filter(|_| due(last_signing, Duration::from_secs(1)))
         {
             last_signing = Some(std::time::Instant::now());
-            if let Err(e) = super::checkpoint::sign_due(&pool, key, CHECKPOINT_EVERY).await {
+            if let Err(e) = super::checkpoint::sign_due(&pool, signer, CHECKPOINT_EVERY).await {
                 tracing::warn!(error = %e, "signing checkpoints failed; retrying");
             }
         }

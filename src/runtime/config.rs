@@ -50,6 +50,11 @@ pub struct ServeConfig {
     /// generated once and kept in the data dir (`audit-ed25519.key`).
     #[arg(long, env = "PORTAL_AUDIT_KEY", hide_env_values = true)]
     pub audit_key: Option<String>,
+    /// A directory each new signed checkpoint is also written to, as
+    /// `<tenant id>/<chain_seq>.json` (mount it from elsewhere, or ship it to the firms'
+    /// auditors), so rewriting history unnoticed needs that copy too. Unset: none.
+    #[arg(long, env = "PORTAL_CHECKPOINT_DIR")]
+    pub checkpoint_dir: Option<std::path::PathBuf>,
     /// Sender address of e-mails (the firm's name is shown as the sender's name).
     #[arg(long, env = "PORTAL_MAIL_FROM", default_value = "portal@localhost")]
     pub mail_from: String,

@@ -23,6 +23,7 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
     tracing::info!(key_id = %app.audit_key.key_id(), "audit checkpoints are signed with this key");
     app.trust_forwarded_for = config.trust_forwarded_for;
     app.cors_origins = crate::http::cors::parse_origins(&config.cors_origins)?;
+    app.checkpoint_dir = config.checkpoint_dir.clone();
     if let Some(url) = &config.database_read_url {
         let replica = crate::runtime::db::read_replica_pool(url)?;
         app.reads = ReadPool::with_replica(db.pool.clone(), replica);
@@ -89,7 +90,10 @@ impl Background {
             tokio::spawn(engine.run(stopping.clone())),
             tokio::spawn(crate::audit::seal::run(
                 app.pool().clone(),
-                Some(app.audit_key.clone()),
+                Some(crate::audit::checkpoint::Signer {
+                    key: app.audit_key.clone(),
+                    deliver_to: app.checkpoint_dir.clone(),
+                }),
                 stopping.clone(),
             )),
             tokio::spawn(crate::runtime::housekeeping::run(
