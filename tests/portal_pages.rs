@@ -442,3 +442,191 @@ async fn pages_carry_their_protections_and_unknown_firms_get_a_404_page() {
         .unwrap()
         .starts_with("text/css"));
 }
+
+/// A form's fields, as posted.
+type Form = Vec<(&'static str, String)>;
+
+/// A page's form token and the cookie it belongs to, read as a browser would.
+async fn form_token(s: &Server, path: &str) -> (String, String) {
+    let page = s
+        .http
+        .get(format!("{}{path}", s.base))
+        .send()
+        .await
+        .unwrap();
+    let cookie = page.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let html = page.text().await.unwrap();
+    let start = html.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+    let token = html[start..].split('"').next().unwrap().to_string();
+    (cookie, token)
+}
+
+#[tokio::test]
+async fn bad_input_on_the_pages_gets_a_page_never_a_500() {
+    let s = Server::start().await;
+    let t = s.tenant().await;
+    let username = active_login(&s, &t, &email("bad-pages")).await;
+    let base = format!("/portal/{}", t.slug);
+    let (csrf_cookie, csrf) = form_token(&s, &format!("{base}/login")).await;
+    // A session for the signed-in pages.
+    // Redirects are looked at, not followed.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = http
+        .post(format!("{}{base}/login", s.base))
+        .header("cookie", &csrf_cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", &username),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(login.status().is_redirection() || login.status().is_success());
+    let session_cookie = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_string())
+        .find(|c| c.starts_with("portal_session="))
+        .expect("a session cookie");
+    let cookies = format!("{csrf_cookie}; {session_cookie}");
+    let long = "x".repeat(5_000);
+    let nul = "a\u{0}b".to_string();
+    let cases: Vec<(&str, String, Form, u16)> = vec![
+        (
+            "login, NUL in the username",
+            format!("{base}/login"),
+            vec![("username", nul.clone()), ("password", "p".into())],
+            400,
+        ),
+        (
+            "login, a 5,000-character password",
+            format!("{base}/login"),
+            vec![("username", username.clone()), ("password", long.clone())],
+            400,
+        ),
+        ("login, nothing typed", format!("{base}/login"), vec![], 401),
+        (
+            "forgot password, NUL",
+            format!("{base}/forgot-password"),
+            vec![("username", nul.clone())],
+            400,
+        ),
+        (
+            "forgot username, any text",
+            format!("{base}/forgot-username"),
+            vec![("email", "not an address".into())],
+            202,
+        ),
+        (
+            "accept, garbage token",
+            format!("{base}/accept-invitation"),
+            vec![
+                ("token", "garbage".into()),
+                ("username", "fine.name".into()),
+                ("password", PASSWORD.into()),
+            ],
+            410,
+        ),
+        (
+            "accept, bad username",
+            format!("{base}/accept-invitation"),
+            vec![
+                ("token", "garbage".into()),
+                ("username", "-".into()),
+                ("password", PASSWORD.into()),
+            ],
+            422,
+        ),
+        (
+            "activate, no token",
+            format!("{base}/activate"),
+            vec![("password", PASSWORD.into())],
+            410,
+        ),
+        (
+            "reset, short password",
+            format!("{base}/reset-password"),
+            vec![("token", "x.y.z".into()), ("password", "short".into())],
+            410,
+        ),
+        (
+            "sign, not a contract id",
+            format!("{base}/contracts/not-a-uuid/sign"),
+            vec![("agree", "true".into())],
+            404,
+        ),
+        (
+            "sign, unknown contract",
+            format!("{base}/contracts/{}/sign", uuid::Uuid::now_v7()),
+            vec![("agree", "true".into()), ("content_sha256", "00".into())],
+            404,
+        ),
+        (
+            "change password, wrong current",
+            format!("{base}/account/password"),
+            vec![
+                ("current_password", "nope".into()),
+                ("new_password", "short".into()),
+            ],
+            422,
+        ),
+    ];
+    for (what, path, fields, expected) in cases {
+        let mut form: Vec<(&str, String)> = vec![("csrf", csrf.clone())];
+        form.extend(fields);
+        let response = http
+            .post(format!("{}{path}", s.base))
+            .header("cookie", &cookies)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), expected, "{what}");
+        let kind = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(kind.starts_with("text/html"), "{what}: {kind}");
+    }
+    // Not a form at all; a JSON body; odd addresses.
+    let json = http
+        .post(format!("{}{base}/login", s.base))
+        .header("cookie", &cookies)
+        .json(&json!({"username": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json.status(), 400);
+    for path in [
+        format!("{base}/contracts/{}", uuid::Uuid::now_v7()),
+        format!("{base}/contracts/not-a-uuid"),
+        format!("{base}/items/not-a-uuid/image"),
+        format!("{base}/accept-invitation?token=%3Cscript%3E"),
+        format!("{base}/login?notice=%3Cb%3Ehi"),
+    ] {
+        let response = http
+            .get(format!("{}{path}", s.base))
+            .header("cookie", &cookies)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        assert!(status == 200 || status == 404, "{path}: {status}");
+        let html = response.text().await.unwrap();
+        assert!(
+            !html.contains("<script>") && !html.contains("<b>hi"),
+            "{path}"
+        );
+    }
+}

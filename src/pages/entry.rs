@@ -71,7 +71,7 @@ pub async fn login(State(app): State<App>, mut form: PostedForm) -> Response {
     }
 }
 
-pub async fn logout(State(app): State<App>, form: PostedForm) -> Response {
+pub async fn logout(form: PostedForm) -> Response {
     let mut firm = form.firm;
     if let Some(token) = firm.session_token() {
         if let Ok(session) = portal::sessions::authenticate(&firm.tenant.scope, &token).await {
@@ -80,7 +80,6 @@ pub async fn logout(State(app): State<App>, form: PostedForm) -> Response {
             }
         }
     }
-    let _ = &app;
     firm.sign_out();
     let login = format!("{}/login?notice=logged_out", firm.base());
     firm.redirect(&login)

@@ -157,8 +157,12 @@ impl FromRequest<App> for PostedForm {
         let (mut parts, body) = request.into_parts();
         let mut firm = Firm::from_request_parts(&mut parts, app).await?;
         let request = Request::from_parts(parts, body);
-        let Ok(Form(fields)) = Form::<HashMap<String, String>>::from_request(request, app).await
-        else {
+        let fields = Form::<HashMap<String, String>>::from_request(request, app)
+            .await
+            .ok()
+            .map(|Form(fields)| fields)
+            .filter(|fields| fields.values().all(|v| readable(v)));
+        let Some(fields) = fields else {
             let page = firm.message(app, "Form not understood", FORM_NOT_UNDERSTOOD, None);
             return Err(firm.render(StatusCode::BAD_REQUEST, &page));
         };
@@ -174,6 +178,15 @@ impl FromRequest<App> for PostedForm {
         }
         Ok(Self { firm, fields })
     }
+}
+
+/// The longest field any page form has a use for (a password is at most 1,024 characters).
+const FIELD_MAX_CHARS: usize = 4096;
+
+/// A field the services can take: not absurdly long, and no NUL (PostgreSQL text cannot
+/// hold one; the JSON API's schema refuses it the same way).
+fn readable(value: &str) -> bool {
+    value.chars().count() <= FIELD_MAX_CHARS && !value.contains('\0')
 }
 
 const FORM_NOT_UNDERSTOOD: &str = "The form could not be read. Go back and try again.";
