@@ -143,13 +143,13 @@ async fn a_firm_walks_the_seeds_staff_screens() {
     assert_eq!(per_client["items"][0]["id"], json!(contract));
 
     // The client's e-mails, in order, as staff read them.
-    let kinds: Vec<Value> = notifications_until(&s, &t, client, |n| {
+    let log = notifications_until(&s, &t, client, |n| {
         n.len() == 3 && n.iter().all(|n| n["status"] == "sent")
     })
-    .await
-    .iter()
-    .map(|n| n["kind"].clone())
-    .collect();
+    .await;
+    assert_eq!(log[1]["contract_id"], json!(contract));
+    assert_eq!(log[2]["portal_user_id"], json!(user));
+    let kinds: Vec<Value> = log.iter().map(|n| n["kind"].clone()).collect();
     assert_eq!(
         kinds,
         vec![

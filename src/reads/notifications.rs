@@ -12,11 +12,14 @@ use crate::auth::TenantScope;
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct Notification {
     pub id: uuid::Uuid,
-    /// The client the e-mail is about (invitations), if any.
+    /// The client the e-mail is about.
     pub client_id: Option<uuid::Uuid>,
-    /// The login the e-mail is for (activation and reset links), if any.
+    /// The login the e-mail is for (all but invitations).
     pub portal_user_id: Option<uuid::Uuid>,
-    /// invitation, activation or password_reset.
+    /// The contract a contract e-mail is about (`contract_to_sign`, `contract_signed`).
+    pub contract_id: Option<uuid::Uuid>,
+    /// invitation, activation, password_reset, contract_to_sign, contract_signed or
+    /// username_reminder.
     pub kind: String,
     #[sqlx(rename = "to_address")]
     pub to: String,
@@ -45,14 +48,14 @@ pub async fn of_client(
         return Ok(None);
     }
     let items = sqlx::query_as(
-        "SELECT id, client_id, portal_user_id, kind, to_address, status, attempts, last_error,
+        "SELECT id, client_id, portal_user_id, contract_id, kind, to_address, status, attempts, last_error,
                 created_at, sent_at, CASE WHEN status = 'pending' THEN next_attempt_at END AS next_attempt_at
            FROM notifications n
           WHERE n.tenant_id = $1
             AND (n.client_id = $2
                  OR n.portal_user_id IN (SELECT portal_user_id FROM rm_portal_user_clients
                                           WHERE tenant_id = $1 AND client_id = $2))
-          ORDER BY n.created_at, n.source_position",
+          ORDER BY n.created_at, n.row_no",
     )
     .bind(scope.id())
     .bind(client_id.uuid())
@@ -75,7 +78,7 @@ pub async fn of_firm(
     limit: i64,
 ) -> ReadResult<Vec<Notification>> {
     Ok(sqlx::query_as(
-        "SELECT id, client_id, portal_user_id, kind, to_address, status, attempts, last_error,
+        "SELECT id, client_id, portal_user_id, contract_id, kind, to_address, status, attempts, last_error,
                 created_at, sent_at, CASE WHEN status = 'pending' THEN next_attempt_at END AS next_attempt_at
            FROM notifications
           WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR kind = $3)
