@@ -70,6 +70,17 @@ async fn logins_refuse_alike_and_disable_remove_and_switch_off_take_effect() {
         (status, body["code"].clone()),
         (403, json!("portal_inactive"))
     );
+    for (path, body) in [
+        ("/password/forgot", json!({"username": username})),
+        ("/username/forgot", json!({"email": "anyone@client.test"})),
+    ] {
+        let (status, answer) = portal(&s, &t, Method::POST, path, None, Some(body)).await;
+        assert_eq!(
+            (status, answer["code"].clone()),
+            (403, json!("portal_inactive")),
+            "{path}"
+        );
+    }
     s.call(
         Method::PUT,
         "/api/v1/settings/portal",

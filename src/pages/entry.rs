@@ -122,14 +122,9 @@ pub async fn forgot_password(State(app): State<App>, mut form: PostedForm) -> Re
     let username = form.take("username");
     let mut firm = form.firm;
     let meta = firm.tenant.meta(anonymous());
-    let outcome = match firm.tenant.require_active(&app).await {
-        Ok(()) => service::forgotten(&app, meta, service::Forgotten::Password { username })
-            .await
-            .map_err(AppError::from),
-        Err(e) => Err(e),
-    };
+    let outcome = service::forgotten(&app, meta, service::Forgotten::Password { username }).await;
     if let Err(e) = outcome {
-        return super::page::error_page(Some(&mut firm), &e);
+        return super::page::error_page(Some(&mut firm), &e.into());
     }
     let page = forgot_password_page(&mut firm, &app, true);
     firm.render(StatusCode::ACCEPTED, &page)
@@ -144,14 +139,9 @@ pub async fn forgot_username(State(app): State<App>, mut form: PostedForm) -> Re
     let email = form.take("email");
     let mut firm = form.firm;
     let meta = firm.tenant.meta(anonymous());
-    let outcome = match firm.tenant.require_active(&app).await {
-        Ok(()) => service::forgotten(&app, meta, service::Forgotten::Username { email })
-            .await
-            .map_err(AppError::from),
-        Err(e) => Err(e),
-    };
+    let outcome = service::forgotten(&app, meta, service::Forgotten::Username { email }).await;
     if let Err(e) = outcome {
-        return super::page::error_page(Some(&mut firm), &e);
+        return super::page::error_page(Some(&mut firm), &e.into());
     }
     let page = forgot_username_page(&mut firm, &app, true);
     firm.render(StatusCode::ACCEPTED, &page)

@@ -208,7 +208,11 @@ pub enum Forgotten {
 /// counted against the client's address now, in arrival order — one address asking about
 /// many names is quietly refused, so the form cannot flood a firm's clients with e-mail —
 /// and carried out after answering, so the answer's timing says nothing about the name.
+/// Refused while the firm's portal is switched off.
 pub async fn forgotten(app: &App, meta: CommandMeta, what: Forgotten) -> ServiceResult<()> {
+    if !crate::portal::portal_active(app, &meta).await? {
+        return Err(crate::portal::portal_inactive());
+    }
     let (purpose, typed) = match &what {
         Forgotten::Password { username } => ("forgot", username),
         Forgotten::Username { email } => ("forgot_username", email),

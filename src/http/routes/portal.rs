@@ -150,7 +150,6 @@ pub async fn forgot_password(
     tenant: PortalTenant,
     JsonBody(body): JsonBody<ForgotBody>,
 ) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
-    tenant.require_active(&app).await?;
     let meta = tenant.meta(anonymous());
     service::forgotten(
         &app,
@@ -180,7 +179,6 @@ pub async fn forgot_username(
     tenant: PortalTenant,
     JsonBody(body): JsonBody<ForgotUsernameBody>,
 ) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
-    tenant.require_active(&app).await?;
     let meta = tenant.meta(anonymous());
     service::forgotten(
         &app,
