@@ -7,8 +7,11 @@
 //!
 //!     cargo bench --bench command_throughput            # 15 s per phase
 //!     cargo bench --bench command_throughput -- 5       # seconds per phase
+//!     cargo bench --bench command_throughput -- 5 rename  # only phases naming "rename"
 //!
-//! Uses DATABASE_URL, or the private cluster under target/bench-data. Results:
+//! Uses DATABASE_URL, or the private cluster under target/bench-data. With
+//! BENCH_WITHOUT_RUNNERS=1 the projections and the sealer do not run (to measure what they
+//! cost; no server runs that way). Results:
 //! docs/performance.md.
 
 #[path = "support/mod.rs"]
@@ -47,13 +50,22 @@ struct Outcome {
     errors: u64,
 }
 
-async fn send(http: &reqwest::Client, base: &str, firm: &Firm, command: Command, n: usize) -> bool {
+/// Command number `n` of a connection; a rename goes to the firm's client `slot` (modulo
+/// their number).
+async fn send(
+    http: &reqwest::Client,
+    base: &str,
+    firm: &Firm,
+    command: Command,
+    n: usize,
+    slot: usize,
+) -> bool {
     let request = match command {
         Command::Register => http
             .post(format!("{base}/api/v1/clients"))
             .json(&json!({"display_name": format!("Bench client {n}"), "kind": "organisation"})),
         Command::Rename => {
-            let id = &firm.clients[n % firm.clients.len()];
+            let id = &firm.clients[slot % firm.clients.len()];
             http.patch(format!("{base}/api/v1/clients/{id}"))
                 .json(&json!({"display_name": format!("Renamed {n}")}))
         }
@@ -84,14 +96,20 @@ async fn closed_loop(
                 .unwrap();
             let firm = &firms[i % firms.len()];
             let (mut latencies, mut errors, mut n) = (Vec::new(), 0u64, i * 1_000_000);
+            // Connections sharing a firm rename different clients (the raw baseline's
+            // transactions pick random aggregates; they rarely meet on one).
+            let first_slot =
+                i / firms.len() * firm.clients.len().max(1) * firms.len() / CONNECTIONS;
+            let mut slot = first_slot;
             while started.elapsed().as_secs_f64() < seconds {
                 let sent = Instant::now();
-                if send(&http, &base, firm, command, n).await {
+                if send(&http, &base, firm, command, n, slot).await {
                     latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
                 } else {
                     errors += 1;
                 }
                 n += 1;
+                slot += 1;
             }
             (latencies, errors)
         }));
@@ -129,7 +147,7 @@ async fn open_loop(base: &str, firm: Arc<Vec<Firm>>, rate: f64, seconds: f64) ->
         let (http, base, firm) = (http.clone(), base.to_string(), firm.clone());
         inflight.push(tokio::spawn(async move {
             let sent = Instant::now();
-            let ok = send(&http, &base, &firm[0], Command::Register, 9_000_000 + n).await;
+            let ok = send(&http, &base, &firm[0], Command::Register, 9_000_000 + n, 0).await;
             (ok, sent.elapsed().as_secs_f64() * 1000.0)
         }));
         n += 1;
@@ -272,6 +290,10 @@ async fn main() -> anyhow::Result<()> {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(15.0);
+    // Any other argument picks the phases whose name contains it (for profiling one phase).
+    let only: Option<String> = std::env::args()
+        .skip(1)
+        .find(|a| a.parse::<f64>().is_err() && !a.starts_with('-'));
     let (db, app) = support::synthetic::bench_app(env!("CARGO_MANIFEST_DIR")).await?;
     let pool = db.pool.clone();
 
@@ -290,15 +312,20 @@ async fn main() -> anyhow::Result<()> {
     });
     // What a server runs beside its listener: the projections and the audit sealer.
     let (_stop, stopping) = tokio::sync::watch::channel(false);
-    tokio::spawn(projections::Engine::new(pool.clone(), projections::all()).run(stopping.clone()));
-    tokio::spawn(portal_accounts::audit::seal::run(
-        pool.clone(),
-        Some(portal_accounts::audit::checkpoint::Signer {
-            key: app.audit_key.clone(),
-            deliver_to: None,
-        }),
-        stopping,
-    ));
+    // BENCH_WITHOUT_RUNNERS=1 leaves them out, to see what they cost (not a real server).
+    if std::env::var_os("BENCH_WITHOUT_RUNNERS").is_none() {
+        tokio::spawn(
+            projections::Engine::new(pool.clone(), projections::all()).run(stopping.clone()),
+        );
+        tokio::spawn(portal_accounts::audit::seal::run(
+            pool.clone(),
+            Some(portal_accounts::audit::checkpoint::Signer {
+                key: app.audit_key.clone(),
+                deliver_to: None,
+            }),
+            stopping,
+        ));
+    }
 
     let one = Arc::new(vec![firm(&app, &base, 8_000).await?]);
     let mut many = Vec::new();
@@ -323,6 +350,9 @@ async fn main() -> anyhow::Result<()> {
         ("register client, 16 firms", &many, Command::Register),
         ("rename client, 16 firms", &many, Command::Rename),
     ] {
+        if only.as_deref().is_some_and(|o| !name.contains(o)) {
+            continue;
+        }
         let before = support::cpu_seconds("load-gen");
         let (b, f) = (base.clone(), firms.clone());
         let o = load
@@ -352,7 +382,9 @@ async fn main() -> anyhow::Result<()> {
 
     // Dropping a runtime inside another blocks; let its threads go instead.
     load.shutdown_background();
-    let peak = results.lock().unwrap()[0].1;
+    let Some(&(_, peak)) = results.lock().unwrap().first() else {
+        return Ok(());
+    };
     let half = open_loop(&base, one.clone(), peak / 2.0, seconds).await;
     report(
         &format!("register, 1 firm, at {:.0}/s (half)", peak / 2.0),

@@ -9,6 +9,7 @@ use aggregates::portal_user::{PortalUserEvent, PortalUserEventKind as U};
 use eventlog::Envelope;
 use futures::future::BoxFuture;
 use sqlx::PgConnection;
+use std::collections::HashMap;
 use uuid::Uuid;
 
 use crate::engine::{Projection, ProjectionError};
@@ -53,6 +54,115 @@ impl Projection for Clients {
     ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(apply(tx, e))
     }
+
+    /// Registrations and renames are what a busy firm writes most: each run of them is one
+    /// statement (for renames the last name per client in the run wins, as replaying them
+    /// one by one would leave it); anything else is applied event by event.
+    fn apply_batch<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        events: &'a [Envelope],
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
+        Box::pin(async move {
+            for run in events.chunk_by(crate::engine::same_kind) {
+                let kind = run[0].event.kind();
+                if run.len() > 1 && kind == C::ClientRegistered.into() {
+                    registrations(tx, run).await?;
+                } else if run.len() > 1 && kind == C::ClientRenamed.into() {
+                    renames(tx, run).await?;
+                } else {
+                    for event in run {
+                        apply(tx, event).await?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// A run of `ClientRegistered`: one INSERT.
+async fn registrations(tx: &mut PgConnection, run: &[Envelope]) -> Result<(), ProjectionError> {
+    let n = run.len();
+    let (mut tenants, mut ids, mut names, mut kinds) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut emails, mut refs, mut times, mut positions) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for e in run {
+        if let AnyEvent::Client(ClientEvent::ClientRegistered {
+            display_name,
+            kind,
+            email,
+            external_ref,
+        }) = &e.event
+        {
+            tenants.push(e.tenant.uuid());
+            ids.push(e.stream_uuid()?);
+            names.push(display_name.as_str());
+            kinds.push(kind.as_str());
+            emails.push(email.as_ref().map(|m| m.as_str()));
+            refs.push(external_ref.as_ref().map(|r| r.as_str()));
+            times.push(e.recorded_at);
+            positions.push(e.global_position);
+        }
+    }
+    sqlx::query(
+        "INSERT INTO rm_clients (tenant_id, client_id, display_name, kind, email, external_ref, registered_at, last_position)
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::bigint[])
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(tenants)
+    .bind(ids)
+    .bind(names)
+    .bind(kinds)
+    .bind(emails)
+    .bind(refs)
+    .bind(times)
+    .bind(positions)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// A run of `ClientRenamed`: one UPDATE, with each client's last name in the run.
+async fn renames(tx: &mut PgConnection, run: &[Envelope]) -> Result<(), ProjectionError> {
+    let mut latest: HashMap<(Uuid, Uuid), (&str, i64)> = HashMap::new();
+    for e in run {
+        if let AnyEvent::Client(ClientEvent::ClientRenamed { display_name }) = &e.event {
+            latest.insert(
+                (e.tenant.uuid(), e.stream_uuid()?),
+                (display_name.as_str(), e.global_position),
+            );
+        }
+    }
+    let (mut tenants, mut ids, mut names, mut positions) = (vec![], vec![], vec![], vec![]);
+    for ((tenant, id), (name, position)) in latest {
+        tenants.push(tenant);
+        ids.push(id);
+        names.push(name);
+        positions.push(position);
+    }
+    sqlx::query(
+        "UPDATE rm_clients c SET display_name = u.display_name, last_position = u.position
+           FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::bigint[])
+                AS u(tenant_id, client_id, display_name, position)
+          WHERE c.tenant_id = u.tenant_id AND c.client_id = u.client_id",
+    )
+    .bind(tenants)
+    .bind(ids)
+    .bind(names)
+    .bind(positions)
+    .execute(tx)
+    .await?;
+    Ok(())
 }
 
 async fn apply(tx: &mut PgConnection, e: &Envelope) -> Result<(), ProjectionError> {

@@ -56,21 +56,14 @@ impl Projection for Items {
         events: &'a [Envelope],
     ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(async move {
-            let mut rest = events;
-            while let Some(first) = rest.first() {
-                let run = rest
-                    .iter()
-                    .take_while(|e| e.event.kind() == first.event.kind())
-                    .count();
-                let (now, later) = rest.split_at(run);
-                if first.event.kind() == I::ItemPriceChanged.into() && run > 1 {
-                    price_changes(tx, now).await?;
+            for run in events.chunk_by(crate::engine::same_kind) {
+                if run.len() > 1 && run[0].event.kind() == I::ItemPriceChanged.into() {
+                    price_changes(tx, run).await?;
                 } else {
-                    for event in now {
+                    for event in run {
                         apply(tx, event).await?;
                     }
                 }
-                rest = later;
             }
             Ok(())
         })

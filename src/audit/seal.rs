@@ -249,10 +249,28 @@ pub async fn run(
     let due = |last: Option<std::time::Instant>, every: Duration| {
         last.is_none_or(|l| l.elapsed() >= every)
     };
+    let (mut appended, mut pacing) = (
+        eventlog::wake::subscribe(),
+        eventlog::wake::Pacing::default(),
+    );
     loop {
-        match catch_up(&pool).await {
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "sealing paused; retrying"),
+        tokio::select! {
+            () = pacing.round() => {}
+            _ = shutdown.changed() => return,
+        }
+        appended.seen();
+        // Batches until one is not full (the commit horizon is reached); appends committed
+        // meanwhile wake the loop again. While another server's sealer holds the row, it
+        // does the work.
+        loop {
+            match seal_batch(&pool, BATCH).await {
+                Ok(Some(n)) if n as i64 == BATCH => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "sealing paused; retrying");
+                    break;
+                }
+            }
         }
         // Logins and e-mails are not what commands wait on: sealed at most every POLL, so a
         // busy log does not pay two more transactions per wake.
@@ -273,7 +291,7 @@ pub async fn run(
             }
         }
         tokio::select! {
-            () = eventlog::wake::appended() => {}
+            () = appended.next() => {}
             () = tokio::time::sleep(POLL) => {}
             _ = shutdown.changed() => return,
         }

@@ -11,6 +11,8 @@ pub(super) enum CommitError {
     /// A uniqueness rule spanning aggregates refused the command.
     Refused(StoreError),
     Sql(sqlx::Error),
+    /// The commit was under way when the runtime stopped: it may or may not have happened.
+    OutcomeUnknown,
 }
 
 impl CommitError {

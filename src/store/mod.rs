@@ -1,13 +1,14 @@
 //! The write side's event store: loads aggregates from the `events` table (tenant-scoped,
 //! through `eventlog`) and commits a unit of work — events for one or more streams plus the
 //! secret-side rows that go with them — in one transaction and one INSERT, with optimistic
-//! concurrency.
+//! concurrency; the units of concurrent commands commit together (`group_commit`).
 //!
 //! Why not postgres-es's `persist`: it writes one round trip per event, one stream per
 //! transaction, returns no positions and reports every unique violation as the same
 //! conflict. The table stays postgres-es-compatible (a test reads it with postgres-es).
 
 mod commit;
+mod group_commit;
 pub mod idempotency;
 mod side_writes;
 pub mod stripes;
@@ -22,6 +23,8 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use commit::CommitError;
+use group_commit::GroupCommit;
+pub use group_commit::DRAINERS as GROUP_COMMIT_DRAINERS;
 pub use side_writes::SideWrite;
 use stripes::Stripes;
 pub use unit_of_work::{CommandMeta, Loaded, UnitOfWork};
@@ -66,11 +69,14 @@ pub struct EventStore {
     /// Commands on the same stream from this process queue here instead of racing each other
     /// into optimistic-concurrency retries; across processes the retries still decide.
     stripes: Stripes,
+    /// Concurrent commands' units of work, committed together.
+    group: GroupCommit,
 }
 
 impl EventStore {
     pub fn new(pool: PgPool) -> Self {
         Self {
+            group: GroupCommit::new(pool.clone()),
             pool,
             stripes: Stripes::default(),
         }
@@ -78,6 +84,11 @@ impl EventStore {
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Commands waiting for a drainer of the group commit (all of them busy writing).
+    pub fn commits_waiting(&self) -> usize {
+        self.group.waiting()
     }
 
     /// A unit of work for reading current state only; nothing it stages is ever committed.
@@ -106,7 +117,7 @@ impl EventStore {
         for attempt in 1..=MAX_ATTEMPTS {
             let mut uow = self.unit_of_work(meta);
             let value = work(&mut uow).await?;
-            match uow.commit().await {
+            match uow.commit(&self.group).await {
                 Ok(position) => return Ok(Committed { value, position }),
                 Err(CommitError::Conflict) => {
                     metrics::counter!("command_conflicts_total", "command" => meta.command)
@@ -122,6 +133,12 @@ impl EventStore {
                 }
                 Err(CommitError::Refused(e)) => return Err(e.into()),
                 Err(CommitError::Sql(e)) => return Err(StoreError::from(e).into()),
+                Err(CommitError::OutcomeUnknown) => {
+                    return Err(StoreError::internal(anyhow::anyhow!(
+                        "the server stopped while the command was committing"
+                    ))
+                    .into())
+                }
             }
         }
         Err(StoreError::Conflict {

@@ -13,7 +13,8 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::commit::CommitError;
-use super::idempotency::{self, KeyStep};
+use super::group_commit::{insert_events, GroupCommit, StagedEvent, Write};
+use super::idempotency::{self, Claim, KeyStep};
 use super::side_writes::SideWrite;
 use super::{StoreError, StoreResult};
 
@@ -65,15 +66,6 @@ impl<A: Aggregate> Loaded<A> {
     pub fn exists(&self) -> bool {
         self.stored + self.staged > 0
     }
-}
-
-struct StagedEvent {
-    aggregate_type: &'static str,
-    aggregate_id: String,
-    sequence: i64,
-    event_type: String,
-    event_version: String,
-    payload: Value,
 }
 
 /// The events and side rows one command produces, committed atomically.
@@ -176,76 +168,58 @@ impl UnitOfWork {
         self.events.len()
     }
 
-    pub(super) async fn commit(self) -> Result<i64, CommitError> {
+    /// Commits what was staged: with other commands' units (group commit), or — for a
+    /// request with an `Idempotency-Key`, whose transaction is held open for its response —
+    /// alone.
+    pub(super) async fn commit(self, group: &GroupCommit) -> Result<i64, CommitError> {
         if self.events.is_empty() && self.side_writes.is_empty() {
             return Ok(self.seen_position);
         }
         let key = idempotency::before_commit()
             .await
             .map_err(CommitError::Sql)?;
-        let mut tx = self.pool.begin().await.map_err(CommitError::Sql)?;
-        if let KeyStep::Claim(claim) = &key {
-            // First, so a duplicate request waits here for this one to finish.
-            if !idempotency::write_key(&mut tx, claim)
-                .await
-                .map_err(CommitError::Sql)?
-            {
-                return Err(CommitError::Refused(StoreError::Conflict {
-                    code: "idempotency_key_in_use",
-                    detail: "a request with this Idempotency-Key already ran".into(),
-                }));
-            }
+        let write = Write {
+            tenant_id: self.meta.tenant_id,
+            metadata: self.meta.to_json(),
+            events: self.events,
+            side_writes: self.side_writes,
+            seen_position: self.seen_position,
+        };
+        match key {
+            KeyStep::None => group.commit(write).await,
+            KeyStep::Claim(claim) => commit_claimed(&self.pool, write, &claim).await,
         }
-        let mut position = self.seen_position;
-        if !self.events.is_empty() {
-            let metadata = self.meta.to_json();
-            let n = self.events.len();
-            let mut types = Vec::with_capacity(n);
-            let mut ids = Vec::with_capacity(n);
-            let mut seqs = Vec::with_capacity(n);
-            let mut event_types = Vec::with_capacity(n);
-            let mut versions = Vec::with_capacity(n);
-            let mut payloads = Vec::with_capacity(n);
-            for e in self.events {
-                types.push(e.aggregate_type);
-                ids.push(e.aggregate_id);
-                seqs.push(e.sequence);
-                event_types.push(e.event_type);
-                versions.push(e.event_version);
-                payloads.push(e.payload);
-            }
-            let metadatas = vec![metadata; n];
-            let positions: Vec<i64> = sqlx::query_scalar(
-                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])
-                 RETURNING global_position",
-            )
-            .bind(&types)
-            .bind(&ids)
-            .bind(&seqs)
-            .bind(&event_types)
-            .bind(&versions)
-            .bind(&payloads)
-            .bind(&metadatas)
-            .fetch_all(&mut *tx)
+    }
+}
+
+/// A request's first commit with its `Idempotency-Key`: the key's row first (a duplicate
+/// waits on it), then the events and side rows; the transaction is then held for the
+/// response (`idempotency::hold`).
+async fn commit_claimed(pool: &PgPool, write: Write, claim: &Claim) -> Result<i64, CommitError> {
+    let mut tx = pool.begin().await.map_err(CommitError::Sql)?;
+    if !idempotency::write_key(&mut tx, claim)
+        .await
+        .map_err(CommitError::Sql)?
+    {
+        return Err(CommitError::Refused(StoreError::Conflict {
+            code: "idempotency_key_in_use",
+            detail: "a request with this Idempotency-Key already ran".into(),
+        }));
+    }
+    let stored = insert_events(&mut tx, &[&write]).await?;
+    for side_write in &write.side_writes {
+        side_write
+            .apply(&mut tx, write.tenant_id)
             .await
             .map_err(CommitError::from_insert)?;
-            position = positions.into_iter().max().unwrap_or(position);
-        }
-        for write in &self.side_writes {
-            write
-                .apply(&mut tx, self.meta.tenant_id)
-                .await
-                .map_err(CommitError::from_insert)?;
-        }
-        let tx = match key {
-            KeyStep::Claim(_) => idempotency::hold(tx),
-            KeyStep::None => Some(tx),
-        };
-        if let Some(tx) = tx {
-            tx.commit().await.map_err(CommitError::Sql)?;
-            eventlog::wake::notify_appended();
-        }
-        Ok(position)
     }
+    if let Some(tx) = idempotency::hold(tx) {
+        tx.commit().await.map_err(CommitError::Sql)?;
+        eventlog::wake::notify_appended();
+    }
+    Ok(stored
+        .iter()
+        .map(|(_, _, _, position)| *position)
+        .max()
+        .unwrap_or(write.seen_position))
 }

@@ -60,6 +60,12 @@ pub trait Projection: Send + Sync {
     }
 }
 
+/// Whether two events are of one kind: splits a batch into runs (`chunk_by`) that a
+/// projection can apply as one statement each.
+pub fn same_kind(a: &Envelope, b: &Envelope) -> bool {
+    a.event.kind() == b.event.kind()
+}
+
 /// A runner's place in the log, claimed for one transaction.
 pub struct Claimed {
     pub last_tx: String,
@@ -72,25 +78,39 @@ pub struct Claimed {
 /// Locks the checkpoint row `name` for the transaction (`None`: another runner holds it)
 /// and fixes the commit horizon once, so the batch's statements agree on what is finished
 /// even though each has its own snapshot. Shared by the projections and the audit sealer.
+/// One statement: the horizon is the snapshot of the statement that takes the lock (it may
+/// only be older, never newer, than one taken after it — older only stops a batch sooner).
 pub async fn claim(tx: &mut PgConnection, name: &str) -> Result<Option<Claimed>, sqlx::Error> {
-    let checkpoint: Option<(String, i64)> = sqlx::query_as(
-        "SELECT last_tx::text, last_position FROM projection_checkpoints WHERE name = $1 FOR UPDATE SKIP LOCKED",
+    let checkpoint: Option<(String, i64, String)> = sqlx::query_as(
+        "SELECT last_tx::text, last_position, pg_snapshot_xmin(pg_current_snapshot())::text
+           FROM projection_checkpoints WHERE name = $1 FOR UPDATE SKIP LOCKED",
     )
     .bind(name)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((last_tx, last_position)) = checkpoint else {
-        return Ok(None);
-    };
-    let horizon: String =
-        sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
-            .fetch_one(&mut *tx)
-            .await?;
-    Ok(Some(Claimed {
+    Ok(checkpoint.map(|(last_tx, last_position, horizon)| Claimed {
         last_tx,
         last_position,
         horizon,
     }))
+}
+
+/// Creates a runner's checkpoint row (at the start of the log) if it has none yet.
+async fn ensure_checkpoint(pool: &PgPool, name: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(name)
+        .execute(pool)
+        .await
+        .map(drop)
+}
+
+/// What one batch did.
+#[derive(Debug, Clone, Copy)]
+struct Progress {
+    /// Events covered (at least 1 when the checkpoint moved, 0 when nothing was new).
+    covered: usize,
+    /// The batch was full: more may be waiting below the horizon.
+    full: bool,
 }
 
 /// Where a batch goes: the live tables and checkpoint, or a rebuild's.
@@ -153,10 +173,19 @@ impl Engine {
         projection: &dyn Projection,
         target: Target<'_>,
     ) -> Result<Option<usize>, ProjectionError> {
-        sqlx::query("INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING")
-            .bind(target.checkpoint)
-            .execute(&self.pool)
-            .await?;
+        ensure_checkpoint(&self.pool, target.checkpoint).await?;
+        Ok(self
+            .batch_or_isolate(projection, target)
+            .await?
+            .map(|p| p.covered))
+    }
+
+    /// A batch; when it fails, the same events again one at a time.
+    async fn batch_or_isolate(
+        &self,
+        projection: &dyn Projection,
+        target: Target<'_>,
+    ) -> Result<Option<Progress>, ProjectionError> {
         match self.batch(projection, target, false).await {
             Ok(n) => Ok(n),
             Err(e) => {
@@ -173,7 +202,7 @@ impl Engine {
         projection: &dyn Projection,
         target: Target<'_>,
         isolate: bool,
-    ) -> Result<Option<usize>, ProjectionError> {
+    ) -> Result<Option<Progress>, ProjectionError> {
         let mut tx = self.pool.begin().await?;
         if let Some(schema) = target.schema {
             // The projection's unqualified table names now mean the rebuild's fresh tables.
@@ -225,7 +254,10 @@ impl Engine {
             .await?
         };
         let Some((end_tx, end_position)) = end else {
-            return Ok(Some(0));
+            return Ok(Some(Progress {
+                covered: 0,
+                full: false,
+            }));
         };
         // A row that does not decode is a poisoned event like one that does not apply.
         let decoded = rows
@@ -236,6 +268,7 @@ impl Engine {
             })
             .collect::<Result<Vec<((i64, String), Result<Envelope, LogError>)>, sqlx::Error>>()?;
         let count = decoded.len();
+        let full = count as i64 == self.batch_size;
         if isolate {
             for ((position, event_type), event) in decoded {
                 sqlx::query("SAVEPOINT one_event").execute(&mut *tx).await?;
@@ -277,8 +310,11 @@ impl Engine {
         tx.commit().await?;
         metrics::gauge!("projection_position", "projection" => projection.name())
             .set(end_position as f64);
-        // Counted as progress even when only other types' events were passed over.
-        Ok(Some(count.max(1)))
+        Ok(Some(Progress {
+            // Counted as progress even when only other types' events were passed over.
+            covered: count.max(1),
+            full,
+        }))
     }
 
     /// Applies batches until `projection` has reached the commit horizon (every transaction
@@ -295,17 +331,18 @@ impl Engine {
         }
     }
 
-    /// Like `catch_up`, but gives up at once when another runner holds the projection (it
-    /// will do the work): what the background loop wants.
+    /// The background loop's turn: batches until one ends below the batch size (it reached
+    /// the commit horizon); gives up at once when another runner holds the projection (it
+    /// will do the work). Appends committed meanwhile wake the loop again (`wake`), so no
+    /// extra round is spent asking whether anything came in.
     async fn catch_up_unless_held(
         &self,
         projection: &dyn Projection,
     ) -> Result<(), ProjectionError> {
-        while let Some(n) = self.step(projection).await? {
-            if n == 0 {
-                break;
-            }
-        }
+        while let Some(Progress { full: true, .. }) = self
+            .batch_or_isolate(projection, Target::live(projection))
+            .await?
+        {}
         Ok(())
     }
 
@@ -315,13 +352,27 @@ impl Engine {
         let mut runners = Vec::new();
         for projection in engine.projections.clone() {
             let (engine, mut shutdown) = (engine.clone(), shutdown.clone());
+            let mut appended = eventlog::wake::subscribe();
             runners.push(tokio::spawn(async move {
+                let (mut ensured, mut pacing) = (false, eventlog::wake::Pacing::default());
                 loop {
-                    if let Err(e) = engine.catch_up_unless_held(projection.as_ref()).await {
+                    tokio::select! {
+                        () = pacing.round() => {}
+                        _ = shutdown.changed() => return,
+                    }
+                    appended.seen();
+                    let turn = async {
+                        if !ensured {
+                            ensure_checkpoint(&engine.pool, projection.name()).await?;
+                            ensured = true;
+                        }
+                        engine.catch_up_unless_held(projection.as_ref()).await
+                    };
+                    if let Err(e) = turn.await {
                         tracing::warn!(projection = projection.name(), error = %e, "projection paused; retrying");
                     }
                     tokio::select! {
-                        () = eventlog::wake::appended() => {}
+                        () = appended.next() => {}
                         () = tokio::time::sleep(POLL) => {}
                         _ = shutdown.changed() => return,
                     }
