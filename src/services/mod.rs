@@ -14,10 +14,12 @@ pub mod tenants;
 
 use aggregates::DomainError;
 use cqrs_es::Aggregate;
+use futures::future::BoxFuture;
 use uuid::Uuid;
 
 use crate::app::App;
 use crate::services::error::ServiceResult;
+use crate::store::UnitOfWork;
 use crate::store::{CommandMeta, Committed, Loaded};
 
 /// One command on one existing stream.
@@ -32,6 +34,15 @@ where
     A::Command: Clone + Send + Sync + 'static,
 {
     one_command::<A>(app, meta, id, command, Stream::Existing).await
+}
+
+/// Gives a closure the signature the store's `transact` wants (inference alone does not
+/// make it general over the unit of work's lifetime when it is bound to a variable).
+fn unit_of_work_fn<T, F>(work: F) -> F
+where
+    F: for<'u> Fn(&'u mut UnitOfWork) -> BoxFuture<'u, ServiceResult<T>>,
+{
+    work
 }
 
 /// The first command of a new stream whose id was just generated.
@@ -67,16 +78,18 @@ where
     A: Aggregate<Services = (), Error = DomainError> + 'static,
     A::Command: Clone + Send + Sync + 'static,
 {
-    app.store
-        .transact(meta, id, |uow| {
-            let command = command.clone();
-            Box::pin(async move {
-                let mut target: Loaded<A> = match stream {
-                    Stream::Existing => uow.load::<A>(id).await?,
-                    Stream::New => uow.new_stream(id),
-                };
-                Ok(uow.execute(&mut target, command).await?)
-            })
+    let work = unit_of_work_fn(|uow| {
+        let command = command.clone();
+        Box::pin(async move {
+            let mut target: Loaded<A> = match stream {
+                Stream::Existing => uow.load::<A>(id).await?,
+                Stream::New => uow.new_stream(id),
+            };
+            Ok(uow.execute(&mut target, command).await?)
         })
-        .await
+    });
+    match stream {
+        Stream::Existing => app.store.transact(meta, id, work).await,
+        Stream::New => app.store.transact_new_streams(meta, work).await,
+    }
 }

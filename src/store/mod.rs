@@ -113,7 +113,29 @@ impl EventStore {
         F: for<'u> Fn(&'u mut UnitOfWork) -> BoxFuture<'u, Result<T, E>>,
     {
         let _queued = self.stripes.queue(&lock_key).await;
+        self.attempts(meta, work).await
+    }
 
+    /// `transact` for work that writes only to streams whose ids it just generated: no other
+    /// command can know them yet, so there is nothing to queue behind (and holding a stripe
+    /// across the commit would only hold up unrelated commands that share it).
+    pub async fn transact_new_streams<T, E, F>(
+        &self,
+        meta: &CommandMeta,
+        work: F,
+    ) -> Result<Committed<T>, E>
+    where
+        E: From<StoreError>,
+        F: for<'u> Fn(&'u mut UnitOfWork) -> BoxFuture<'u, Result<T, E>>,
+    {
+        self.attempts(meta, work).await
+    }
+
+    async fn attempts<T, E, F>(&self, meta: &CommandMeta, work: F) -> Result<Committed<T>, E>
+    where
+        E: From<StoreError>,
+        F: for<'u> Fn(&'u mut UnitOfWork) -> BoxFuture<'u, Result<T, E>>,
+    {
         for attempt in 1..=MAX_ATTEMPTS {
             let mut uow = self.unit_of_work(meta);
             let value = work(&mut uow).await?;
