@@ -50,7 +50,7 @@ impl Appended {
 /// than on the events (measured: half of all CPU per registration). Pacing the rounds lets
 /// events gather into batches; a runner that was idle longer than this starts at once, so
 /// a quiet system's read models lag by no more than before.
-pub const ROUND_EVERY: Duration = Duration::from_millis(10);
+pub const ROUND_EVERY: Duration = Duration::from_millis(25);
 
 /// Spaces a runner's rounds `ROUND_EVERY` apart.
 #[derive(Default)]

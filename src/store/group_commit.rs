@@ -46,7 +46,7 @@ pub(super) struct Write {
 
 /// Drainers writing at once: enough to overlap one batch's commit with the next batch's
 /// statement, few enough that batches still form under load.
-pub const DRAINERS: usize = 2;
+pub const DRAINERS: usize = 1;
 /// Units per batch at most (bounds one statement's size and one failure's redo).
 const MOST_PER_BATCH: usize = 64;
 
