@@ -38,23 +38,33 @@ pub async fn head_and_at_or_before<'c>(
 }
 
 /// The events of several streams of one aggregate type in one query, in stream order.
+/// Streams are found by their key (the primary key's `aggregate_type, aggregate_id`) before
+/// the tenant is checked. Written as one WHERE, the planner chose the tenant's index for a
+/// firm its statistics did not know yet (a new, fast-growing firm is estimated at a row or
+/// two) and read the firm's whole log for every command — measured: 1.8 ms of PostgreSQL's
+/// time per rename instead of 0.2 ms, until the next ANALYZE. The MATERIALIZED step cannot
+/// be merged, so the tenant can only filter the stream's own rows.
+pub const LOAD_STREAMS_SQL: &str =
+    "WITH stream AS MATERIALIZED (
+         SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload,
+                global_position, recorded_at, tenant_id
+           FROM events WHERE aggregate_type = $1 AND aggregate_id = ANY($2))
+     SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, global_position, recorded_at
+       FROM stream WHERE tenant_id = $3
+      ORDER BY aggregate_id, sequence";
+
 pub async fn load_streams<'c, A: Aggregate>(
     db: impl PgExecutor<'c>,
     tenant: TenantId,
     ids: &[Uuid],
 ) -> Result<Vec<StreamEvent<A::Event>>, LogError> {
     let keys: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-    let rows = sqlx::query(
-        "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, global_position, recorded_at
-           FROM events
-          WHERE aggregate_type = $1 AND aggregate_id = ANY($2) AND tenant_id = $3
-          ORDER BY aggregate_id, sequence",
-    )
-    .bind(A::TYPE)
-    .bind(&keys)
-    .bind(tenant.uuid())
-    .fetch_all(db)
-    .await?;
+    let rows = sqlx::query(LOAD_STREAMS_SQL)
+        .bind(A::TYPE)
+        .bind(&keys)
+        .bind(tenant.uuid())
+        .fetch_all(db)
+        .await?;
     rows.iter()
         .map(|row| stream_event(row, |stored| stored.decode_as::<A>()))
         .collect()
@@ -69,15 +79,22 @@ pub async fn events_of_kinds<'c>(
 ) -> Result<Vec<StreamEvent<AnyEvent>>, LogError> {
     let keys: Vec<String> = stream_ids.iter().map(Uuid::to_string).collect();
     let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+    // By stream key first, as `LOAD_STREAMS_SQL` (the kinds name the stream types, so the
+    // primary key can be used).
     let rows = sqlx::query(
-        "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, global_position, recorded_at
-           FROM events
-          WHERE tenant_id = $1 AND aggregate_id = ANY($2) AND event_type = ANY($3)
+        "WITH stream AS MATERIALIZED (
+             SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload,
+                    global_position, recorded_at, tenant_id
+               FROM events
+              WHERE aggregate_type = ANY($4) AND aggregate_id = ANY($2) AND event_type = ANY($3))
+         SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, global_position, recorded_at
+           FROM stream WHERE tenant_id = $1
           ORDER BY aggregate_id, sequence",
     )
     .bind(tenant.uuid())
     .bind(&keys)
     .bind(&names)
+    .bind(stream_types(kinds))
     .fetch_all(db)
     .await?;
     rows.iter()
@@ -141,9 +158,11 @@ pub async fn stream_has<'c>(
     kind: EventKind,
 ) -> Result<bool, LogError> {
     Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM events
-                         WHERE tenant_id = $1 AND aggregate_type = $2 AND aggregate_id = $3
-                           AND event_type = $4)",
+        // By stream key first, as `LOAD_STREAMS_SQL`.
+        "WITH stream AS MATERIALIZED (
+             SELECT tenant_id FROM events
+              WHERE aggregate_type = $2 AND aggregate_id = $3 AND event_type = $4)
+         SELECT EXISTS (SELECT 1 FROM stream WHERE tenant_id = $1)",
     )
     .bind(tenant.uuid())
     .bind(kind.stream_type())
@@ -162,15 +181,19 @@ pub async fn recent_count<'c>(
     seconds: f64,
 ) -> Result<i64, LogError> {
     let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+    // By stream key first, as `LOAD_STREAMS_SQL`.
     Ok(sqlx::query_scalar(
-        "SELECT count(*) FROM events
-          WHERE aggregate_id = $1 AND tenant_id = $2 AND event_type = ANY($3)
-            AND recorded_at > now() - make_interval(secs => $4)",
+        "WITH stream AS MATERIALIZED (
+             SELECT tenant_id, recorded_at FROM events
+              WHERE aggregate_type = ANY($5) AND aggregate_id = $1 AND event_type = ANY($3))
+         SELECT count(*) FROM stream
+          WHERE tenant_id = $2 AND recorded_at > now() - make_interval(secs => $4)",
     )
     .bind(stream_id.to_string())
     .bind(tenant.uuid())
     .bind(&names)
     .bind(seconds)
+    .bind(stream_types(kinds))
     .fetch_one(db)
     .await?)
 }
@@ -253,4 +276,12 @@ fn parse_id(stream_type: &str, raw: &str, sequence: i64) -> Result<Uuid, LogErro
             reason: format!("stream id is not a UUID: {e}"),
         })
     })
+}
+
+/// The stream types the kinds belong to, each once.
+fn stream_types(kinds: &[EventKind]) -> Vec<&'static str> {
+    let mut types: Vec<&'static str> = kinds.iter().map(|k| k.stream_type()).collect();
+    types.sort_unstable();
+    types.dedup();
+    types
 }
