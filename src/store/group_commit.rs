@@ -17,7 +17,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -180,19 +180,33 @@ async fn write_together(pool: &PgPool, writes: &[&Write]) -> Result<Vec<i64>, Co
         insert_events(&mut conn, writes).await?
     } else {
         let mut tx = pool.begin().await.map_err(CommitError::Sql)?;
-        let stored = insert_events(&mut tx, writes).await?;
-        for write in writes {
-            for side_write in &write.side_writes {
-                side_write
-                    .apply(&mut tx, write.tenant_id)
-                    .await
-                    .map_err(CommitError::from_insert)?;
-            }
-        }
+        let stored = write_rows(&mut tx, writes).await?;
         tx.commit().await.map_err(CommitError::Sql)?;
         stored
     };
-    // Each write's answer: the position of its newest event.
+    Ok(positions(writes, &stored))
+}
+
+/// Appends the writes' events and writes their side rows, inside `tx`.
+pub(super) async fn write_rows(
+    tx: &mut Transaction<'static, Postgres>,
+    writes: &[&Write],
+) -> Result<Vec<Stored>, CommitError> {
+    let stored = insert_events(tx, writes).await?;
+    for write in writes {
+        for side_write in &write.side_writes {
+            side_write
+                .apply(tx, write.tenant_id)
+                .await
+                .map_err(CommitError::from_insert)?;
+        }
+    }
+    Ok(stored)
+}
+
+/// Each write's answer: the position of its newest stored event (or, writing none, the
+/// newest it read).
+pub(super) fn positions(writes: &[&Write], stored: &[Stored]) -> Vec<i64> {
     let mut owner: HashMap<(&str, &str, i64), usize> = HashMap::new();
     for (i, write) in writes.iter().enumerate() {
         for e in &write.events {
@@ -200,19 +214,19 @@ async fn write_together(pool: &PgPool, writes: &[&Write]) -> Result<Vec<i64>, Co
         }
     }
     let mut positions: Vec<i64> = writes.iter().map(|w| w.seen_position).collect();
-    for (aggregate_type, aggregate_id, sequence, position) in &stored {
+    for (aggregate_type, aggregate_id, sequence, position) in stored {
         if let Some(&i) = owner.get(&(aggregate_type.as_str(), aggregate_id.as_str(), *sequence)) {
             positions[i] = positions[i].max(*position);
         }
     }
-    Ok(positions)
+    positions
 }
 
 /// A stored event: its stream, sequence and global position.
 pub(super) type Stored = (String, String, i64, i64);
 
 /// Appends every event of `writes` in one statement (none when there are none).
-pub(super) async fn insert_events(
+async fn insert_events(
     conn: &mut PgConnection,
     writes: &[&Write],
 ) -> Result<Vec<Stored>, CommitError> {

@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::commit::CommitError;
-use super::group_commit::{insert_events, GroupCommit, StagedEvent, Write};
+use super::group_commit::{positions, write_rows, GroupCommit, StagedEvent, Write};
 use super::idempotency::{self, Claim, KeyStep};
 use super::side_writes::SideWrite;
 use super::{StoreError, StoreResult};
@@ -206,20 +206,10 @@ async fn commit_claimed(pool: &PgPool, write: Write, claim: &Claim) -> Result<i6
             detail: "a request with this Idempotency-Key already ran".into(),
         }));
     }
-    let stored = insert_events(&mut tx, &[&write]).await?;
-    for side_write in &write.side_writes {
-        side_write
-            .apply(&mut tx, write.tenant_id)
-            .await
-            .map_err(CommitError::from_insert)?;
-    }
+    let stored = write_rows(&mut tx, &[&write]).await?;
     if let Some(tx) = idempotency::hold(tx) {
         tx.commit().await.map_err(CommitError::Sql)?;
         eventlog::wake::notify_appended();
     }
-    Ok(stored
-        .iter()
-        .map(|(_, _, _, position)| *position)
-        .max()
-        .unwrap_or(write.seen_position))
+    Ok(positions(&[&write], &stored)[0])
 }
