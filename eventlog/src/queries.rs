@@ -53,18 +53,33 @@ pub const LOAD_STREAMS_SQL: &str =
        FROM stream WHERE tenant_id = $3
       ORDER BY aggregate_id, sequence";
 
+/// `LOAD_STREAMS_SQL` for the one stream most commands load. With an array of keys
+/// PostgreSQL's custom plan (which knows the array's length) always looks cheaper than the
+/// generic one, so the statement was planned afresh on every execution — measured: 0.087 ms
+/// of planning against 0.033 ms of executing per rename. With one key the generic plan is
+/// the same primary-key scan and is kept after the first few executions.
+pub const LOAD_STREAM_SQL: &str = "WITH stream AS MATERIALIZED (
+         SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload,
+                global_position, recorded_at, tenant_id
+           FROM events WHERE aggregate_type = $1 AND aggregate_id = $2)
+     SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, global_position, recorded_at
+       FROM stream WHERE tenant_id = $3
+      ORDER BY sequence";
+
 pub async fn load_streams<'c, A: Aggregate>(
     db: impl PgExecutor<'c>,
     tenant: TenantId,
     ids: &[Uuid],
 ) -> Result<Vec<StreamEvent<A::Event>>, LogError> {
-    let keys: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-    let rows = sqlx::query(LOAD_STREAMS_SQL)
-        .bind(A::TYPE)
-        .bind(&keys)
-        .bind(tenant.uuid())
-        .fetch_all(db)
-        .await?;
+    let query = match ids {
+        [one] => sqlx::query(LOAD_STREAM_SQL)
+            .bind(A::TYPE)
+            .bind(one.to_string()),
+        many => sqlx::query(LOAD_STREAMS_SQL)
+            .bind(A::TYPE)
+            .bind(many.iter().map(Uuid::to_string).collect::<Vec<_>>()),
+    };
+    let rows = query.bind(tenant.uuid()).fetch_all(db).await?;
     rows.iter()
         .map(|row| stream_event(row, |stored| stored.decode_as::<A>()))
         .collect()
