@@ -6,6 +6,7 @@ use chrono::Duration;
 use sqlx::PgPool;
 
 use crate::auth::portal::TenantSlugs;
+use crate::runtime::coalesce::{generic_plan_pool, Coalesced};
 use crate::runtime::db_health::DbHealth;
 use crate::runtime::read_pool::ReadPool;
 use crate::security::{PasswordHasher, ServerSecret};
@@ -61,6 +62,8 @@ pub struct AppState {
     pub public_url: Option<String>,
     /// Where new signed checkpoints are also written (`PORTAL_CHECKPOINT_DIR`), if anywhere.
     pub checkpoint_dir: Option<std::path::PathBuf>,
+    /// Staff token lookups, read together with those of concurrent requests.
+    pub staff_tokens: Coalesced<uuid::Uuid, crate::auth::staff::TokenRow>,
 }
 
 /// How long emailed links and sessions stay usable, and when failed logins lock a login.
@@ -139,7 +142,9 @@ impl Default for Limits {
 
 impl App {
     pub fn new(pool: PgPool, secret: ServerSecret) -> Self {
+        let lookups = generic_plan_pool(&pool);
         Self(std::sync::Arc::new(AppState {
+            staff_tokens: crate::auth::staff::token_lookups(lookups),
             store: EventStore::new(pool.clone()),
             hasher: PasswordHasher::default(),
             secret,

@@ -3,17 +3,20 @@
 //! or for a service token the member named in `X-Acting-Staff` — with the lower of the two
 //! roles. The token's tenant scopes everything the request can see.
 //!
-//! Nothing is cached: every request reads the token and its member in one query, so a
-//! revocation or a disabled member counts at once on every server.
+//! Nothing is cached: every request reads the token and its member (in one statement with
+//! the lookups of requests arriving at the same time), so a revocation or a disabled member
+//! counts at once on every server.
 
 use aggregates::ids::TenantId;
 use aggregates::tenant::StaffRole;
 use eventlog::{Actor, ActorKind};
-use sqlx::Row;
+use sqlx::{PgPool, Row};
+use std::sync::Arc;
 use uuid::Uuid;
 
 use super::TenantScope;
 use crate::app::App;
+use crate::runtime::coalesce::Coalesced;
 use crate::security::{staff_token_id, token_matches};
 use crate::services::error::{ServiceError, ServiceResult};
 
@@ -67,6 +70,48 @@ fn role(raw: &str) -> ServiceResult<StaffRole> {
     StaffRole::parse(raw).map_err(|e| ServiceError::internal(anyhow::anyhow!(e)))
 }
 
+/// A token as authentication reads it, with its own member (if it has one).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TokenRow {
+    id: Uuid,
+    tenant_id: Uuid,
+    role: String,
+    token_hash: Vec<u8>,
+    holder: String,
+    label: Option<String>,
+    /// Not marked as used for a minute or more.
+    stale: bool,
+    member_id: Option<Uuid>,
+    member_name: Option<String>,
+    member_role: Option<String>,
+    disabled: Option<bool>,
+}
+
+/// Token lookups of concurrent requests, read together (`runtime::coalesce`): each
+/// request's lookup still starts after the request arrived, so a revocation or a disabled
+/// member counts at once; only the round trip is shared.
+pub fn token_lookups(pool: PgPool) -> Coalesced<Uuid, TokenRow> {
+    Coalesced::new(
+        pool,
+        Arc::new(|pool: PgPool, ids: Vec<Uuid>| {
+            Box::pin(async move {
+                let rows: Vec<TokenRow> = sqlx::query_as(
+                    "SELECT t.id, t.tenant_id, t.role, t.token_hash, t.holder, t.label,
+                            (t.last_used_at IS NULL OR t.last_used_at < now() - interval '60 seconds') AS stale,
+                            m.id AS member_id, m.name AS member_name, m.role AS member_role, m.disabled
+                       FROM staff_tokens t LEFT JOIN staff_members m ON m.id = t.staff_member_id
+                      WHERE t.id = ANY($1) AND t.revoked_at IS NULL
+                        AND (t.expires_at IS NULL OR t.expires_at > now())",
+                )
+                .bind(&ids)
+                .fetch_all(&pool)
+                .await?;
+                Ok(rows.into_iter().map(|row| (row.id, row)).collect())
+            })
+        }),
+    )
+}
+
 /// The staff request behind `token`, acting for `acting_staff` (the `X-Acting-Staff` header).
 pub async fn authenticate(
     app: &App,
@@ -75,32 +120,24 @@ pub async fn authenticate(
     purpose: Purpose,
 ) -> ServiceResult<Staff> {
     let token_id = staff_token_id(token).ok_or(ServiceError::Unauthorized)?;
-    let row = sqlx::query(
-        "SELECT t.tenant_id, t.role, t.token_hash, t.holder, t.label,
-                (t.last_used_at IS NULL OR t.last_used_at < now() - interval '60 seconds') AS stale,
-                m.id AS member_id, m.name AS member_name, m.role AS member_role, m.disabled
-           FROM staff_tokens t LEFT JOIN staff_members m ON m.id = t.staff_member_id
-          WHERE t.id = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())",
-    )
-    .bind(token_id)
-    .fetch_optional(app.pool())
-    .await?
-    .ok_or(ServiceError::Unauthorized)?;
-    let stored_hash: Vec<u8> = row.try_get("token_hash")?;
-    if !token_matches(token, &stored_hash) {
+    let row = app
+        .staff_tokens
+        .get(token_id)
+        .await?
+        .ok_or(ServiceError::Unauthorized)?;
+    if !token_matches(token, &row.token_hash) {
         return Err(ServiceError::Unauthorized);
     }
-    let tenant = TenantId::from_uuid(row.try_get("tenant_id")?);
+    let tenant = TenantId::from_uuid(row.tenant_id);
     let scope = TenantScope::new(app.pool().clone(), tenant);
-    let token_role = role(row.try_get("role")?)?;
-    let holder: String = row.try_get("holder")?;
-    let label: Option<String> = row.try_get("label")?;
-    let own_member = match row.try_get::<Option<Uuid>, _>("member_id")? {
+    let token_role = role(&row.role)?;
+    let (holder, label) = (row.holder, row.label);
+    let own_member = match row.member_id {
         Some(id) => Some(Member {
             id,
-            name: row.try_get("member_name")?,
-            role: role(row.try_get("member_role")?)?,
-            disabled: row.try_get("disabled")?,
+            name: row.member_name.unwrap_or_default(),
+            role: role(row.member_role.as_deref().unwrap_or_default())?,
+            disabled: row.disabled.unwrap_or(true),
         }),
         None => None,
     };
@@ -130,7 +167,7 @@ pub async fn authenticate(
         }
         _ => None,
     };
-    if row.try_get::<bool, _>("stale")? {
+    if row.stale {
         note_use(app, token_id);
     }
     let (role, actor) = match person {

@@ -2,6 +2,7 @@
 //! the operator CLI, the server with its background tasks, logging and metrics.
 
 pub mod cli;
+pub mod coalesce;
 pub mod config;
 pub mod db;
 pub mod db_health;
