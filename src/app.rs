@@ -6,7 +6,7 @@ use chrono::Duration;
 use sqlx::PgPool;
 
 use crate::auth::portal::TenantSlugs;
-use crate::runtime::coalesce::{generic_plan_pool, Coalesced};
+use crate::runtime::coalesce::Coalesced;
 use crate::runtime::db_health::DbHealth;
 use crate::runtime::read_pool::ReadPool;
 use crate::security::{PasswordHasher, ServerSecret};
@@ -142,10 +142,10 @@ impl Default for Limits {
 
 impl App {
     pub fn new(pool: PgPool, secret: ServerSecret) -> Self {
-        let lookups = generic_plan_pool(&pool);
+        let store = EventStore::new(pool.clone());
         Self(std::sync::Arc::new(AppState {
-            staff_tokens: crate::auth::staff::token_lookups(lookups),
-            store: EventStore::new(pool.clone()),
+            staff_tokens: crate::auth::staff::token_lookups(store.lookup_pool().clone()),
+            store,
             hasher: PasswordHasher::default(),
             secret,
             limits: Limits::default(),

@@ -5,6 +5,8 @@
 use aggregates::events::{AnyEvent, EventKind};
 use aggregates::ids::{PortalUserId, TenantId};
 use aggregates::portal_user::PortalUserEventKind;
+use std::collections::HashMap;
+
 use cqrs_es::Aggregate;
 use sqlx::postgres::PgRow;
 use sqlx::{PgExecutor, Row};
@@ -83,6 +85,98 @@ pub async fn load_streams<'c, A: Aggregate>(
     rows.iter()
         .map(|row| stream_event(row, |stored| stored.decode_as::<A>()))
         .collect()
+}
+
+/// A stream named completely: its tenant, type and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StreamKey {
+    pub tenant: Uuid,
+    pub stream_type: &'static str,
+    pub id: Uuid,
+}
+
+/// A stored event as read, before decoding (a batched read hands each stream its own).
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    stream_type: String,
+    stream_id: String,
+    sequence: i64,
+    event_type: String,
+    event_version: String,
+    payload: serde_json::Value,
+    global_position: i64,
+    recorded_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl StoredEvent {
+    /// This event as an event of `A`, upcast to the current version.
+    pub fn decode<A: Aggregate>(self) -> Result<StreamEvent<A::Event>, LogError> {
+        let stream_id = parse_id(&self.stream_type, &self.stream_id, self.sequence)?;
+        let event = Stored {
+            stream_type: &self.stream_type,
+            stream_id: &self.stream_id,
+            sequence: self.sequence,
+            event_type: self.event_type,
+            event_version: self.event_version,
+            payload: self.payload,
+        }
+        .decode_as::<A>()?;
+        Ok(StreamEvent {
+            stream_id,
+            sequence: self.sequence,
+            global_position: self.global_position,
+            recorded_at: self.recorded_at,
+            event,
+        })
+    }
+}
+
+/// The events of several streams, of any types and tenants, in one statement, each stream's
+/// in order; a stream whose events belong to another tenant than its key names reads as
+/// empty. The statement names no tenant, so the planner can only go by the stream key
+/// (the primary key), whatever it knows of the firms.
+pub async fn read_streams<'c>(
+    db: impl PgExecutor<'c>,
+    keys: &[StreamKey],
+) -> Result<HashMap<StreamKey, Vec<StoredEvent>>, sqlx::Error> {
+    let types: Vec<&str> = keys.iter().map(|k| k.stream_type).collect();
+    let ids: Vec<String> = keys.iter().map(|k| k.id.to_string()).collect();
+    let rows = sqlx::query(
+        "SELECT e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, e.event_version,
+                e.payload, e.global_position, e.recorded_at, e.tenant_id
+           FROM unnest($1::text[], $2::text[]) AS k(stream_type, stream_id)
+           JOIN events e ON e.aggregate_type = k.stream_type AND e.aggregate_id = k.stream_id
+          ORDER BY e.aggregate_type, e.aggregate_id, e.sequence",
+    )
+    .bind(&types)
+    .bind(&ids)
+    .fetch_all(db)
+    .await?;
+    let mut streams: HashMap<StreamKey, Vec<StoredEvent>> = HashMap::new();
+    for row in rows {
+        let stream_type: String = row.try_get("aggregate_type")?;
+        let stream_id: String = row.try_get("aggregate_id")?;
+        let tenant: Uuid = row.try_get("tenant_id")?;
+        let id = Uuid::try_parse(&stream_id).ok();
+        let Some(key) = keys
+            .iter()
+            .find(|k| k.tenant == tenant && k.stream_type == stream_type && Some(k.id) == id)
+        else {
+            // Another tenant's stream under the same id: not this key's to see.
+            continue;
+        };
+        streams.entry(*key).or_default().push(StoredEvent {
+            stream_type,
+            stream_id,
+            sequence: row.try_get("sequence")?,
+            event_type: row.try_get("event_type")?,
+            event_version: row.try_get("event_version")?,
+            payload: row.try_get("payload")?,
+            global_position: row.try_get("global_position")?,
+            recorded_at: row.try_get("recorded_at")?,
+        });
+    }
+    Ok(streams)
 }
 
 /// The events of the given kinds in the given streams of one tenant, decoded, in stream order.

@@ -121,9 +121,21 @@ where
                 }
             }
             match (self.fetch)(self.pool.clone(), keys).await {
-                Ok(found) => {
+                Ok(mut found) => {
+                    // A key asked for twice gets a copy; the last asker takes the value.
+                    let mut askers: HashMap<K, usize> = HashMap::new();
+                    for (key, _) in &batch {
+                        *askers.entry(key.clone()).or_default() += 1;
+                    }
                     for (key, answer) in batch {
-                        let _ = answer.send(Ok(found.get(&key).cloned()));
+                        let left = askers.get_mut(&key).expect("counted");
+                        *left -= 1;
+                        let value = if *left == 0 {
+                            found.remove(&key)
+                        } else {
+                            found.get(&key).cloned()
+                        };
+                        let _ = answer.send(Ok(value));
                     }
                 }
                 Err(_) => {
@@ -144,7 +156,7 @@ pub fn generic_plan_pool(pool: &PgPool) -> PgPool {
         .clone()
         .options([("plan_cache_mode", "force_generic_plan")]);
     super::db::pool_options()
-        .max_connections(2)
+        .max_connections(4)
         .min_connections(0)
         .connect_lazy_with(options)
 }

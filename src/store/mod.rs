@@ -22,7 +22,9 @@ use rand::Rng;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::runtime::coalesce::{generic_plan_pool, Coalesced};
 use commit::CommitError;
+use eventlog::queries::{StoredEvent, StreamKey};
 use group_commit::GroupCommit;
 pub use group_commit::DRAINERS as GROUP_COMMIT_DRAINERS;
 pub use side_writes::SideWrite;
@@ -71,12 +73,32 @@ pub struct EventStore {
     stripes: Stripes,
     /// Concurrent commands' units of work, committed together.
     group: GroupCommit,
+    /// The pool coalesced lookups run on (generic plans; `runtime::coalesce`).
+    lookup_pool: PgPool,
+    stream_reads: StreamReads,
+}
+
+/// One-stream reads of concurrent commands, read in one statement (`runtime::coalesce`):
+/// each read still starts after its command asked, so a command never decides on a stream
+/// older than its request.
+pub type StreamReads = Coalesced<StreamKey, Vec<StoredEvent>>;
+
+fn stream_reads(lookup_pool: PgPool) -> StreamReads {
+    Coalesced::new(
+        lookup_pool,
+        std::sync::Arc::new(|pool: PgPool, keys: Vec<StreamKey>| {
+            Box::pin(async move { eventlog::queries::read_streams(&pool, &keys).await })
+        }),
+    )
 }
 
 impl EventStore {
     pub fn new(pool: PgPool) -> Self {
+        let lookup_pool = generic_plan_pool(&pool);
         Self {
             group: GroupCommit::new(pool.clone()),
+            stream_reads: stream_reads(lookup_pool.clone()),
+            lookup_pool,
             pool,
             stripes: Stripes::default(),
         }
@@ -84,6 +106,11 @@ impl EventStore {
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// The pool for coalesced lookups (generic plans), shared with the token lookups.
+    pub fn lookup_pool(&self) -> &PgPool {
+        &self.lookup_pool
     }
 
     /// Commands waiting for a drainer of the group commit (all of them busy writing).
@@ -97,7 +124,7 @@ impl EventStore {
     }
 
     fn unit_of_work(&self, meta: &CommandMeta) -> UnitOfWork {
-        UnitOfWork::new(self.pool.clone(), meta.clone())
+        UnitOfWork::new(self.pool.clone(), self.stream_reads.clone(), meta.clone())
     }
 
     /// Runs `work` (load, decide, stage) and commits what it staged; on a concurrency

@@ -16,7 +16,8 @@ use super::commit::CommitError;
 use super::group_commit::{positions, write_rows, GroupCommit, StagedEvent, Write};
 use super::idempotency::{self, Claim, KeyStep};
 use super::side_writes::SideWrite;
-use super::{StoreError, StoreResult};
+use super::{StoreError, StoreResult, StreamReads};
+use eventlog::queries::{StoredEvent, StreamKey};
 
 /// Who asked for a change, and from where: stored as each event's metadata.
 #[derive(Debug, Clone)]
@@ -71,6 +72,8 @@ impl<A: Aggregate> Loaded<A> {
 /// The events and side rows one command produces, committed atomically.
 pub struct UnitOfWork {
     pool: PgPool,
+    /// One-stream reads, read together with those of concurrent commands.
+    stream_reads: StreamReads,
     meta: CommandMeta,
     events: Vec<StagedEvent>,
     side_writes: Vec<SideWrite>,
@@ -79,9 +82,10 @@ pub struct UnitOfWork {
 }
 
 impl UnitOfWork {
-    pub(super) fn new(pool: PgPool, meta: CommandMeta) -> Self {
+    pub(super) fn new(pool: PgPool, stream_reads: StreamReads, meta: CommandMeta) -> Self {
         Self {
             pool,
+            stream_reads,
             meta,
             events: Vec::new(),
             side_writes: Vec::new(),
@@ -114,7 +118,21 @@ impl UnitOfWork {
     /// Loads several streams of one type in one query; ids of other tenants load empty.
     pub async fn load_many<A: Aggregate>(&mut self, ids: &[Uuid]) -> StoreResult<Vec<Loaded<A>>> {
         let tenant = TenantId::from_uuid(self.meta.tenant_id);
-        let stored = eventlog::queries::load_streams::<A>(&self.pool, tenant, ids).await?;
+        let stored = match ids {
+            [id] => {
+                let key = StreamKey {
+                    tenant: self.meta.tenant_id,
+                    stream_type: A::TYPE,
+                    id: *id,
+                };
+                let events = self.stream_reads.get(key).await?.unwrap_or_default();
+                events
+                    .into_iter()
+                    .map(StoredEvent::decode::<A>)
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+            _ => eventlog::queries::load_streams::<A>(&self.pool, tenant, ids).await?,
+        };
         let mut by_id: HashMap<Uuid, Loaded<A>> = HashMap::new();
         for e in stored {
             let loaded = by_id
