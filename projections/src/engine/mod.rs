@@ -81,18 +81,16 @@ pub struct Claimed {
 /// One statement: the horizon is the snapshot of the statement that takes the lock (it may
 /// only be older, never newer, than one taken after it — older only stops a batch sooner).
 ///
-/// The same statement switches the rest of the transaction to generic plans: a batch's
-/// reads are ranges of the log between two transaction ids, whose custom plans always look
-/// cheaper on paper than the generic one (they know how narrow the range is), so
-/// PostgreSQL planned them afresh every batch — measured: planning took 1.7 times as long
-/// as executing. Their generic plans are the same ordered scans of `events_tx_order` under
-/// a LIMIT, the only plan that fits `ORDER BY tx_id, global_position LIMIT n`.
+/// A batch's reads of the log are planned afresh each time (PostgreSQL's custom plans:
+/// their ranges look narrower than a generic plan's). Forcing generic plans saved that
+/// planning, but a generic plan made while the log was small and unanalysed (a new
+/// database) would be a scan of the whole log kept until the first ANALYZE; the planning
+/// is the cheaper risk (see `runtime::coalesce::generic_plan_pool` for what it did to the
+/// stream reads).
 pub async fn claim(tx: &mut PgConnection, name: &str) -> Result<Option<Claimed>, sqlx::Error> {
     let checkpoint: Option<(String, i64, String)> = sqlx::query_as(
         "SELECT last_tx::text, last_position, pg_snapshot_xmin(pg_current_snapshot())::text
-           FROM projection_checkpoints,
-                set_config('plan_cache_mode', 'force_generic_plan', true)
-          WHERE name = $1 FOR UPDATE OF projection_checkpoints SKIP LOCKED",
+           FROM projection_checkpoints WHERE name = $1 FOR UPDATE SKIP LOCKED",
     )
     .bind(name)
     .fetch_optional(&mut *tx)
