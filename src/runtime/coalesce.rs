@@ -11,7 +11,7 @@
 //! The lookups run on a pool of their own whose connections use generic plans: a statement
 //! keyed by an array (`= ANY($1)`) otherwise gets a custom plan that knows the array's
 //! length, looks cheaper than the generic one every time, and is planned afresh on every
-//! execution (see `eventlog::queries::LOAD_STREAM_SQL`).
+//! execution; and they may plan only by key (`generic_plan_pool` says why).
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -103,12 +103,17 @@ where
 
     /// Looks up what has queued, batch after batch, until nothing is waiting.
     async fn drain(self) {
+        let mut slot = DrainerSlot {
+            queue: self.queue.clone(),
+            held: true,
+        };
         loop {
             let batch = {
                 let mut queue = self.queue.lock().expect("lookup queue");
                 if queue.waiting.is_empty() {
                     // Under the lock: a key queued after this starts a new drainer.
                     queue.running = false;
+                    slot.held = false;
                     return;
                 }
                 let n = queue.waiting.len().min(MOST_PER_LOOKUP);
@@ -143,6 +148,25 @@ where
                         let _ = answer.send(Err(BatchFailed));
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The drainer's place, given back however the drainer ends: should a lookup panic, the
+/// next key starts a new drainer instead of queueing forever, and the keys waiting now are
+/// answered (by dropping their senders) so that each looks itself up alone.
+struct DrainerSlot<K, V> {
+    queue: Arc<Mutex<Queue<K, V>>>,
+    held: bool,
+}
+
+impl<K, V> Drop for DrainerSlot<K, V> {
+    fn drop(&mut self) {
+        if self.held {
+            if let Ok(mut queue) = self.queue.lock() {
+                queue.running = false;
+                queue.waiting.clear();
             }
         }
     }
@@ -250,6 +274,26 @@ mod tests {
         }
         assert_eq!(answers, [Some(2), Some(4), Some(6), Some(4), None]);
         assert_eq!(*batches.lock().unwrap(), [vec![1], vec![2, 3, -1]]);
+    }
+
+    #[tokio::test]
+    async fn a_lookup_that_panics_leaves_the_next_keys_looked_up() {
+        let fetch: Fetch<i64, i64> = Arc::new(|_pool, keys: Vec<i64>| {
+            Box::pin(async move {
+                assert!(!keys.contains(&13), "a lookup that panics");
+                Ok(keys.iter().map(|k| (*k, k * 2)).collect())
+            })
+        });
+        let pool = PgPool::connect_lazy("postgres://localhost/unused").unwrap();
+        let lookups = Coalesced::new(pool, fetch);
+        // Its caller looked it up again alone, which panicked in the caller's own task.
+        let panicked = tokio::spawn({
+            let lookups = lookups.clone();
+            async move { lookups.get(13).await }
+        });
+        assert!(panicked.await.is_err());
+        let next = tokio::time::timeout(std::time::Duration::from_secs(5), lookups.get(4));
+        assert_eq!(next.await.expect("not stuck").unwrap(), Some(8));
     }
 
     #[tokio::test]
