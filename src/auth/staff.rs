@@ -70,8 +70,9 @@ fn role(raw: &str) -> ServiceResult<StaffRole> {
     StaffRole::parse(raw).map_err(|e| ServiceError::internal(anyhow::anyhow!(e)))
 }
 
-/// A token as authentication reads it, with its own member (if it has one).
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// A token as authentication reads it, with its own member (if it has one). Not `Debug`:
+/// it holds the token's hash, which must never reach a log line.
+#[derive(Clone, sqlx::FromRow)]
 pub struct TokenRow {
     id: Uuid,
     tenant_id: Uuid,
