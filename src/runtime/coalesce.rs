@@ -75,7 +75,8 @@ where
     }
 
     /// Keys asked for and not yet taken into a lookup.
-    pub fn waiting(&self) -> usize {
+    #[cfg(test)]
+    fn waiting(&self) -> usize {
         self.queue.lock().expect("lookup queue").waiting.len()
     }
 
