@@ -1,7 +1,8 @@
 //! The pool hands out a connection used within the last second without a ping (a round
 //! trip per statement saved) and still never serves a stale pool: a connection idle for
 //! longer is checked and replaced if its backend went away, and a connection lost in that
-//! last second fails one statement and is dropped, not handed out again.
+//! last second fails one statement and is dropped, not handed out again. (The tests set the
+//! idle limit to zero or an hour, so that neither depends on how fast the machine is.)
 
 mod common;
 
@@ -35,9 +36,11 @@ async fn end_backend_of(pool: &PgPool, killer: &PgPool) {
     }
 }
 
-async fn one_connection_pool() -> PgPool {
+/// A pool of one connection, pinged once idle for longer than `idle` (the service's pool:
+/// one second; a test cannot rely on how much time passes between two statements).
+async fn one_connection_pool(idle: Duration) -> PgPool {
     let shared = pool().await;
-    portal_accounts::runtime::db::pool_options()
+    portal_accounts::runtime::db::pool_options_pinging_after(idle)
         .max_connections(1)
         .min_connections(0)
         .connect_with(shared.connect_options().as_ref().clone())
@@ -47,10 +50,9 @@ async fn one_connection_pool() -> PgPool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_idle_past_a_second_is_checked_and_replaced_before_use() {
-    let (one, killer) = (one_connection_pool().await, pool().await);
+    // Every connection idle for any time at all is past this pool's limit.
+    let (one, killer) = (one_connection_pool(Duration::ZERO).await, pool().await);
     end_backend_of(&one, &killer).await;
-    // Past the idle limit the pool pings before handing the connection out.
-    tokio::time::sleep(Duration::from_millis(1_200)).await;
     let answer: i32 = sqlx::query_scalar("SELECT 1")
         .fetch_one(&one)
         .await
@@ -60,7 +62,11 @@ async fn a_connection_idle_past_a_second_is_checked_and_replaced_before_use() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_lost_within_the_second_fails_one_statement_and_is_dropped() {
-    let (one, killer) = (one_connection_pool().await, pool().await);
+    // Nothing in this test stays idle for an hour: no ping.
+    let (one, killer) = (
+        one_connection_pool(Duration::from_secs(3_600)).await,
+        pool().await,
+    );
     end_backend_of(&one, &killer).await;
     assert!(sqlx::query_scalar::<_, i32>("SELECT 1")
         .fetch_one(&one)

@@ -70,6 +70,11 @@ impl Database {
 }
 
 pub fn pool_options() -> PgPoolOptions {
+    pool_options_pinging_after(PING_AFTER_IDLE)
+}
+
+/// `pool_options` with connections pinged once idle for longer than `idle`.
+pub fn pool_options_pinging_after(idle: Duration) -> PgPoolOptions {
     // A short acquire timeout turns an unreachable database into a prompt 503, not a hang.
     PgPoolOptions::new()
         .max_connections(32)
@@ -82,9 +87,9 @@ pub fn pool_options() -> PgPoolOptions {
         // a database restart costs at most the requests of that second (they get a 503,
         // and their connections are dropped), not a stale pool.
         .test_before_acquire(false)
-        .before_acquire(|conn, meta| {
+        .before_acquire(move |conn, meta| {
             Box::pin(async move {
-                if meta.idle_for > PING_AFTER_IDLE {
+                if meta.idle_for > idle {
                     conn.ping().await?;
                 }
                 Ok(true)
