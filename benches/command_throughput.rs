@@ -11,7 +11,10 @@
 //!
 //! Uses DATABASE_URL, or the private cluster under target/bench-data. With
 //! BENCH_WITHOUT_RUNNERS=1 the projections and the sealer do not run (to measure what they
-//! cost; no server runs that way). Results:
+//! cost; no server runs that way); with BENCH_NOTHING_KEPT=1 the server keeps no recently
+//! written streams (`store::recent`), as for streams it has not written lately; with
+//! BENCH_WAITS=1 the half-peak phase prints what PostgreSQL waited on every 5 ms and when
+//! the server's runtime fell behind. Results:
 //! docs/performance.md.
 
 #[path = "support/mod.rs"]
@@ -152,17 +155,27 @@ async fn open_loop(base: &str, firm: Arc<Vec<Firm>>, rate: f64, seconds: f64) ->
         inflight.push(tokio::spawn(async move {
             let sent = Instant::now();
             let ok = send(&http, &base, &firm[0], Command::Register, 9_000_000 + n, 0).await;
-            (ok, sent.elapsed().as_secs_f64() * 1000.0)
+            (
+                ok,
+                (sent - started).as_secs_f64(),
+                sent.elapsed().as_secs_f64() * 1000.0,
+            )
         }));
         n += 1;
     }
-    let (mut all, mut errors) = (Vec::new(), 0);
+    let (mut all, mut errors, mut slow) = (Vec::new(), 0, Vec::new());
     for f in inflight {
         match f.await.unwrap() {
-            (true, ms) => all.push(ms),
-            (false, _) => errors += 1,
+            (true, at, ms) => {
+                all.push(ms);
+                if ms > 10.0 {
+                    slow.push((at, ms));
+                }
+            }
+            (false, _, _) => errors += 1,
         }
     }
+    report_slow_windows(&slow);
     let elapsed = started.elapsed().as_secs_f64();
     all.sort_by(f64::total_cmp);
     Outcome {
@@ -171,6 +184,78 @@ async fn open_loop(base: &str, firm: Arc<Vec<Firm>>, rate: f64, seconds: f64) ->
         p99_ms: percentile(&all, 0.99),
         errors,
     }
+}
+
+/// Where in the run the requests slower than 10 ms were sent, by quarter second: a few
+/// windows holding most of them point at a stall (a checkpoint, a vacuum, a pause in the
+/// server), an even spread at steady queueing.
+fn report_slow_windows(slow: &[(f64, f64)]) {
+    let mut windows: std::collections::BTreeMap<u64, (usize, f64)> = Default::default();
+    for &(at, ms) in slow {
+        let w = windows.entry((at * 4.0) as u64).or_default();
+        w.0 += 1;
+        w.1 = w.1.max(ms);
+    }
+    let mut worst: Vec<_> = windows.into_iter().collect();
+    worst.sort_by_key(|w| std::cmp::Reverse(w.1 .0));
+    let shown: Vec<String> = worst
+        .iter()
+        .take(6)
+        .map(|(w, (count, max))| format!("{:.2} s: {count} (max {max:.0} ms)", *w as f64 / 4.0))
+        .collect();
+    println!(
+        "    requests over 10 ms: {} in {} quarter-seconds; most in {}",
+        slow.len(),
+        worst.len(),
+        shown.join(", ")
+    );
+}
+
+/// With BENCH_WAITS set: what PostgreSQL's active backends wait on, every 5 ms, for
+/// finding what a stall is.
+fn sample_waits(pool: PgPool) -> (Arc<AtomicBool>, tokio::task::JoinHandle<Vec<(f64, String)>>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopping = stop.clone();
+    let sampler = tokio::spawn(async move {
+        let started = Instant::now();
+        let mut samples = Vec::new();
+        // A 1 ms ticker on the server's runtime: a tick late by more than 5 ms means every
+        // worker thread was busy or blocked that long.
+        let ticking = stopping.clone();
+        let ticker = tokio::spawn(async move {
+            let (started, mut late) = (Instant::now(), Vec::new());
+            while !ticking.load(Ordering::Relaxed) {
+                let before = Instant::now();
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                let took = before.elapsed().as_secs_f64() * 1000.0;
+                if took > 6.0 {
+                    late.push(format!(
+                        "runtime tick late: {took:.0} ms at {:.3}",
+                        (before - started).as_secs_f64()
+                    ));
+                }
+            }
+            late
+        });
+        while !stopping.load(Ordering::Relaxed) {
+            let line: Result<Option<String>, _> = sqlx::query_scalar(
+                "SELECT string_agg(backend_type || ':' || coalesce(wait_event_type || '.' || wait_event, 'cpu') \
+                 || ':' || left(regexp_replace(query, '\\s+', ' ', 'g'), 30), ' | ' ORDER BY backend_type) \
+                 FROM pg_stat_activity WHERE state IS DISTINCT FROM 'idle' AND pid <> pg_backend_pid()",
+            )
+            .fetch_one(&pool)
+            .await;
+            if let Ok(Some(line)) = line {
+                samples.push((started.elapsed().as_secs_f64(), line));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        for line in ticker.await.unwrap_or_default() {
+            samples.push((0.0, line));
+        }
+        samples
+    });
+    (stop, sampler)
 }
 
 /// Samples the seal lag (age of the oldest unsealed event) every 100 ms until stopped.
@@ -298,7 +383,12 @@ async fn main() -> anyhow::Result<()> {
     let only: Option<String> = std::env::args()
         .skip(1)
         .find(|a| a.parse::<f64>().is_err() && !a.starts_with('-'));
-    let (db, app) = support::synthetic::bench_app(env!("CARGO_MANIFEST_DIR")).await?;
+    let (db, mut app) = support::synthetic::bench_app(env!("CARGO_MANIFEST_DIR")).await?;
+    // BENCH_NOTHING_KEPT=1: every command reads its streams from the log, as one on a
+    // stream this server has not written lately does (not a real server either).
+    if std::env::var_os("BENCH_NOTHING_KEPT").is_some() {
+        app.store = app.store.clone().keeping_nothing();
+    }
     let pool = db.pool.clone();
 
     let raw = raw_handler_tps(&libpq_url(&pool).await?, seconds)?;
@@ -384,12 +474,25 @@ async fn main() -> anyhow::Result<()> {
         lags.len()
     );
 
-    // Dropping a runtime inside another blocks; let its threads go instead.
-    load.shutdown_background();
     let Some(&(_, peak)) = results.lock().unwrap().first() else {
+        load.shutdown_background();
         return Ok(());
     };
-    let half = open_loop(&base, one.clone(), peak / 2.0, seconds).await;
+    let waits = std::env::var_os("BENCH_WAITS").map(|_| sample_waits(pool.clone()));
+    // On the load generator's thread too, so that requests keep being sent on time while
+    // the server's threads are busy (as from clients elsewhere).
+    let (b, firm) = (base.clone(), one.clone());
+    let half = load
+        .spawn(async move { open_loop(&b, firm, peak / 2.0, seconds).await })
+        .await?;
+    // Dropping a runtime inside another blocks; let its threads go instead.
+    load.shutdown_background();
+    if let Some((stop, samples)) = waits {
+        stop.store(true, Ordering::Relaxed);
+        for (at, line) in samples.await? {
+            println!("    wait {at:.3} {line}");
+        }
+    }
     report(
         &format!("register, 1 firm, at {:.0}/s (half)", peak / 2.0),
         &half,

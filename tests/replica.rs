@@ -9,18 +9,6 @@ use portal_accounts::runtime::read_pool::ReadPool;
 use reqwest::Method;
 use serde_json::json;
 
-async fn register(s: &Server, t: &Tenant, name: &str) -> (String, i64) {
-    let (status, body) = s
-        .post(
-            "/api/v1/clients",
-            &t.staff,
-            json!({"display_name": name, "kind": "organisation"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    (id_of(&body, "id"), body["position"].as_i64().unwrap())
-}
-
 async fn metric(s: &Server, name: &str) -> f64 {
     let text = s
         .http
@@ -52,7 +40,7 @@ async fn reads_use_the_replica_and_fall_back_to_the_primary_when_it_goes() {
 
     // Read-your-writes through the replica: the read waits until the replica has replayed
     // the write and the projections' progress with it.
-    let (first, position) = register(&s, &t, "Replicated").await;
+    let (first, position) = s.register_client(&t, "Replicated").await;
     let path = format!("/api/v1/clients/{first}?min_position={position}");
     let (status, client) = s.call(Method::GET, &path, &t.staff, None).await;
     assert_eq!(
@@ -66,7 +54,7 @@ async fn reads_use_the_replica_and_fall_back_to_the_primary_when_it_goes() {
         .execute(&replica_pool)
         .await
         .unwrap();
-    let (second, position) = register(&s, &t, "Behind").await;
+    let (second, position) = s.register_client(&t, "Behind").await;
     let path = format!("/api/v1/clients/{second}?min_position={position}");
     let (status, problem) = s.call(Method::GET, &path, &t.staff, None).await;
     assert_eq!(
@@ -94,7 +82,7 @@ async fn reads_use_the_replica_and_fall_back_to_the_primary_when_it_goes() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let (third, position) = register(&s, &t, "After the replica").await;
+    let (third, position) = s.register_client(&t, "After the replica").await;
     let path = format!("/api/v1/clients/{third}?min_position={position}");
     let (status, _) = s.call(Method::GET, &path, &t.staff, None).await;
     assert_eq!(status, 200, "min_position waits on the primary now");

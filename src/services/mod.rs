@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::app::App;
 use crate::services::error::ServiceResult;
 use crate::store::UnitOfWork;
-use crate::store::{CommandMeta, Committed, Loaded};
+use crate::store::{CommandMeta, Committed, Keepable, Loaded};
 
 /// One command on one existing stream.
 pub(crate) async fn run_on<A>(
@@ -30,7 +30,7 @@ pub(crate) async fn run_on<A>(
     command: A::Command,
 ) -> ServiceResult<Committed<()>>
 where
-    A: Aggregate<Services = (), Error = DomainError> + 'static,
+    A: Keepable + Aggregate<Services = (), Error = DomainError>,
     A::Command: Clone + Send + Sync + 'static,
 {
     one_command::<A>(app, meta, id, command, Stream::Existing).await
@@ -53,7 +53,7 @@ pub(crate) async fn start<A>(
     command: A::Command,
 ) -> ServiceResult<Committed<()>>
 where
-    A: Aggregate<Services = (), Error = DomainError> + 'static,
+    A: Keepable + Aggregate<Services = (), Error = DomainError>,
     A::Command: Clone + Send + Sync + 'static,
 {
     one_command::<A>(app, meta, id, command, Stream::New).await
@@ -75,7 +75,7 @@ async fn one_command<A>(
     stream: Stream,
 ) -> ServiceResult<Committed<()>>
 where
-    A: Aggregate<Services = (), Error = DomainError> + 'static,
+    A: Keepable + Aggregate<Services = (), Error = DomainError>,
     A::Command: Clone + Send + Sync + 'static,
 {
     let work = unit_of_work_fn(|uow| {

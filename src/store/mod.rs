@@ -10,6 +10,7 @@
 mod commit;
 mod group_commit;
 pub mod idempotency;
+mod recent;
 mod side_writes;
 pub mod stripes;
 mod unit_of_work;
@@ -27,9 +28,10 @@ use commit::CommitError;
 use eventlog::queries::{StoredEvent, StreamKey};
 use group_commit::GroupCommit;
 pub use group_commit::DRAINERS as GROUP_COMMIT_DRAINERS;
+use recent::RecentStreams;
 pub use side_writes::SideWrite;
 use stripes::Stripes;
-pub use unit_of_work::{CommandMeta, Loaded, UnitOfWork};
+pub use unit_of_work::{CommandMeta, Keepable, Loaded, UnitOfWork};
 
 /// Why the store could not load or commit.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +78,9 @@ pub struct EventStore {
     /// The pool coalesced lookups run on (generic plans; `runtime::coalesce`).
     lookup_pool: PgPool,
     stream_reads: StreamReads,
+    /// Streams this process wrote recently, as decided (`recent`); `None` only to measure
+    /// what keeping them saves.
+    recent: Option<RecentStreams>,
 }
 
 /// One-stream reads of concurrent commands, read in one statement (`runtime::coalesce`):
@@ -101,7 +106,15 @@ impl EventStore {
             lookup_pool,
             pool,
             stripes: Stripes::default(),
+            recent: Some(RecentStreams::default()),
         }
+    }
+
+    /// This store keeping no streams: every command reads what it decides on from the log.
+    /// For measuring (the bench's `BENCH_NOTHING_KEPT`); a server always keeps them.
+    pub fn keeping_nothing(mut self) -> Self {
+        self.recent = None;
+        self
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -118,13 +131,19 @@ impl EventStore {
         self.group.waiting()
     }
 
-    /// A unit of work for reading current state only; nothing it stages is ever committed.
+    /// A unit of work for reading current state only (as stored: nothing kept is used);
+    /// nothing it stages is ever committed.
     pub fn reader(&self, meta: &CommandMeta) -> UnitOfWork {
-        self.unit_of_work(meta)
+        self.unit_of_work(meta, false)
     }
 
-    fn unit_of_work(&self, meta: &CommandMeta) -> UnitOfWork {
-        UnitOfWork::new(self.pool.clone(), self.stream_reads.clone(), meta.clone())
+    fn unit_of_work(&self, meta: &CommandMeta, use_recent: bool) -> UnitOfWork {
+        UnitOfWork::new(
+            self.pool.clone(),
+            self.stream_reads.clone(),
+            self.recent.clone().filter(|_| use_recent),
+            meta.clone(),
+        )
     }
 
     /// Runs `work` (load, decide, stage) and commits what it staged; on a concurrency
@@ -158,17 +177,36 @@ impl EventStore {
         self.attempts(meta, work).await
     }
 
+    fn forget(&self, streams: Vec<StreamKey>) {
+        if let Some(recent) = &self.recent {
+            recent.forget(streams);
+        }
+    }
+
     async fn attempts<T, E, F>(&self, meta: &CommandMeta, work: F) -> Result<Committed<T>, E>
     where
         E: From<StoreError>,
         F: for<'u> Fn(&'u mut UnitOfWork) -> BoxFuture<'u, Result<T, E>>,
     {
+        let mut use_recent = true;
         for attempt in 1..=MAX_ATTEMPTS {
-            let mut uow = self.unit_of_work(meta);
-            let value = work(&mut uow).await?;
+            let mut uow = self.unit_of_work(meta, use_recent);
+            let value = work(&mut uow).await;
+            let touched = uow.touched_streams();
+            // A decision resting on a kept stream that none of this unit's events will check
+            // (a stream only read, a refusal): made again on what is stored (`recent`).
+            if uow.decided_on_unwritten_recent() || (value.is_err() && uow.used_recent()) {
+                metrics::counter!("command_recent_rereads_total", "command" => meta.command)
+                    .increment(1);
+                self.forget(touched);
+                use_recent = false;
+                continue;
+            }
+            let value = value?;
             match uow.commit(&self.group).await {
                 Ok(position) => return Ok(Committed { value, position }),
                 Err(CommitError::Conflict) => {
+                    self.forget(touched);
                     metrics::counter!("command_conflicts_total", "command" => meta.command)
                         .increment(1);
                     tracing::debug!(

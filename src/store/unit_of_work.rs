@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::commit::CommitError;
 use super::group_commit::{positions, write_rows, GroupCommit, StagedEvent, Write};
 use super::idempotency::{self, Claim, KeyStep};
+use super::recent::{Decided, RecentStreams};
 use super::side_writes::SideWrite;
 use super::{StoreError, StoreResult, StreamReads};
 use eventlog::queries::{StoredEvent, StreamKey};
@@ -69,11 +70,21 @@ impl<A: Aggregate> Loaded<A> {
     }
 }
 
+/// What a stream needs to be kept between commands (`recent`); every aggregate has it.
+pub trait Keepable: Aggregate + Clone + PartialEq + std::fmt::Debug + 'static {}
+impl<A: Aggregate + Clone + PartialEq + std::fmt::Debug + 'static> Keepable for A {}
+
 /// The events and side rows one command produces, committed atomically.
 pub struct UnitOfWork {
     pool: PgPool,
     /// One-stream reads, read together with those of concurrent commands.
     stream_reads: StreamReads,
+    /// Streams this process wrote recently; `None` when this unit must read what is stored.
+    recent: Option<RecentStreams>,
+    /// Streams loaded from `recent`: each must be written by this unit, or it runs again.
+    from_recent: Vec<StreamKey>,
+    /// The state each stream written by this unit is left in, to keep once committed.
+    decided: HashMap<StreamKey, Decided>,
     meta: CommandMeta,
     events: Vec<StagedEvent>,
     side_writes: Vec<SideWrite>,
@@ -82,10 +93,18 @@ pub struct UnitOfWork {
 }
 
 impl UnitOfWork {
-    pub(super) fn new(pool: PgPool, stream_reads: StreamReads, meta: CommandMeta) -> Self {
+    pub(super) fn new(
+        pool: PgPool,
+        stream_reads: StreamReads,
+        recent: Option<RecentStreams>,
+        meta: CommandMeta,
+    ) -> Self {
         Self {
             pool,
             stream_reads,
+            recent,
+            from_recent: Vec::new(),
+            decided: HashMap::new(),
             meta,
             events: Vec::new(),
             side_writes: Vec::new(),
@@ -107,7 +126,7 @@ impl UnitOfWork {
         }
     }
 
-    pub async fn load<A: Aggregate>(&mut self, id: Uuid) -> StoreResult<Loaded<A>> {
+    pub async fn load<A: Keepable>(&mut self, id: Uuid) -> StoreResult<Loaded<A>> {
         Ok(self
             .load_many::<A>(&[id])
             .await?
@@ -116,16 +135,40 @@ impl UnitOfWork {
     }
 
     /// Loads several streams of one type in one query; ids of other tenants load empty.
-    pub async fn load_many<A: Aggregate>(&mut self, ids: &[Uuid]) -> StoreResult<Vec<Loaded<A>>> {
+    pub async fn load_many<A: Keepable>(&mut self, ids: &[Uuid]) -> StoreResult<Vec<Loaded<A>>> {
+        if let [id] = ids {
+            let key = self.key::<A>(*id);
+            if let Some((state, stored, position)) =
+                self.recent.as_ref().and_then(|r| r.get::<A>(&key))
+            {
+                metrics::counter!("command_stream_loads_total", "from" => "kept").increment(1);
+                #[cfg(debug_assertions)]
+                self.check_kept(&key, &state, stored).await?;
+                self.from_recent.push(key);
+                self.seen_position = self.seen_position.max(position);
+                return Ok(vec![Loaded {
+                    id: *id,
+                    state,
+                    stored,
+                    staged: 0,
+                }]);
+            }
+        }
+        metrics::counter!("command_stream_loads_total", "from" => "log")
+            .increment(ids.len() as u64);
+        self.load_stored(ids).await
+    }
+
+    /// `load_many` from the log.
+    async fn load_stored<A: Keepable>(&mut self, ids: &[Uuid]) -> StoreResult<Vec<Loaded<A>>> {
         let tenant = TenantId::from_uuid(self.meta.tenant_id);
         let stored = match ids {
             [id] => {
-                let key = StreamKey {
-                    tenant: self.meta.tenant_id,
-                    stream_type: A::TYPE,
-                    id: *id,
-                };
-                let events = self.stream_reads.get(key).await?.unwrap_or_default();
+                let events = self
+                    .stream_reads
+                    .get(self.key::<A>(*id))
+                    .await?
+                    .unwrap_or_default();
                 events
                     .into_iter()
                     .map(StoredEvent::decode::<A>)
@@ -148,6 +191,58 @@ impl UnitOfWork {
             .collect())
     }
 
+    /// Debug builds (every test) check each kept state they use against the log: when no
+    /// event was appended since it was kept, it must equal the state the log gives (it can
+    /// only differ through a command whose state and events disagree).
+    #[cfg(debug_assertions)]
+    async fn check_kept<A: Keepable>(
+        &mut self,
+        key: &StreamKey,
+        kept: &A,
+        stored: usize,
+    ) -> StoreResult<()> {
+        let saw = self.seen_position;
+        let fresh = self.load_stored::<A>(&[key.id]).await?.pop();
+        self.seen_position = saw;
+        if let Some(fresh) = fresh.filter(|f| f.stored == stored) {
+            assert_eq!(
+                &fresh.state, kept,
+                "a kept state of {key:?} differs from its events"
+            );
+        }
+        Ok(())
+    }
+
+    fn key<A: Aggregate>(&self, id: Uuid) -> StreamKey {
+        StreamKey {
+            tenant: self.meta.tenant_id,
+            stream_type: A::TYPE,
+            id,
+        }
+    }
+
+    /// Whether this unit decided on a stream taken from `recent` that it does not write: no
+    /// sequence check covers such a stream, so the unit must run again on what is stored.
+    pub(super) fn decided_on_unwritten_recent(&self) -> bool {
+        self.from_recent
+            .iter()
+            .any(|key| !self.decided.contains_key(key))
+    }
+
+    /// Whether anything this unit decided rests on a stream taken from `recent`.
+    pub(super) fn used_recent(&self) -> bool {
+        !self.from_recent.is_empty()
+    }
+
+    /// The streams this unit took from `recent` or wrote: forgotten after a conflict.
+    pub(super) fn touched_streams(&self) -> Vec<StreamKey> {
+        self.from_recent
+            .iter()
+            .chain(self.decided.keys())
+            .copied()
+            .collect()
+    }
+
     /// Runs a command against a loaded aggregate and stages the events it emits.
     pub async fn execute<A>(
         &mut self,
@@ -155,15 +250,23 @@ impl UnitOfWork {
         command: A::Command,
     ) -> StoreResult<()>
     where
-        A: Aggregate<Services = (), Error = DomainError>,
+        A: Keepable + Aggregate<Services = (), Error = DomainError>,
     {
         let sink = EventSink::default();
+        // The sink applies each event to the state as the command writes it.
         target
             .state
             .handle(command, &(), &sink)
             .await
             .map_err(StoreError::Refused)?;
-        for event in sink.collect().await {
+        let events = sink.collect().await;
+        if !events.is_empty() && self.recent.is_some() {
+            let key = self.key::<A>(target.id);
+            let stored = target.stored + target.staged + events.len();
+            let state = Box::new(target.state.clone());
+            self.decided.insert(key, Decided { key, state, stored });
+        }
+        for event in events {
             target.staged += 1;
             let payload = serde_json::to_value(&event).map_err(StoreError::internal)?;
             self.events.push(StagedEvent {
@@ -196,6 +299,7 @@ impl UnitOfWork {
         let key = idempotency::before_commit()
             .await
             .map_err(CommitError::Sql)?;
+        let decided: Vec<Decided> = self.decided.into_values().collect();
         let write = Write {
             tenant_id: self.meta.tenant_id,
             metadata: self.meta.to_json(),
@@ -204,8 +308,21 @@ impl UnitOfWork {
             seen_position: self.seen_position,
         };
         match key {
-            KeyStep::None => group.commit(write).await,
-            KeyStep::Claim(claim) => commit_claimed(&self.pool, write, &claim).await,
+            KeyStep::None => {
+                let position = group.commit(write).await?;
+                if let Some(recent) = &self.recent {
+                    recent.keep(decided, position);
+                }
+                Ok(position)
+            }
+            KeyStep::Claim(claim) => {
+                // Held open for the response, this transaction may yet roll back: nothing of
+                // it is kept, and what was kept of its streams is now behind.
+                if let Some(recent) = &self.recent {
+                    recent.forget(decided.iter().map(|d| d.key));
+                }
+                commit_claimed(&self.pool, write, &claim).await
+            }
         }
     }
 }

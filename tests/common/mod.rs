@@ -240,6 +240,19 @@ impl Server {
             .bearer_auth(token)
     }
 
+    /// Registers an organisation as `t`'s staff: its id and the command's position.
+    pub async fn register_client(&self, t: &Tenant, name: &str) -> (String, i64) {
+        let (status, body) = self
+            .post(
+                "/api/v1/clients",
+                &t.staff,
+                serde_json::json!({"display_name": name, "kind": "organisation"}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        (id_of(&body, "id"), body["position"].as_i64().unwrap())
+    }
+
     pub async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
         send(self.request(Method::POST, path, token).json(&body)).await
     }
