@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Copied unchanged (but for this line) from the shared baseline ../shared/perf/raw-handler-tps.sh,
-# so that `cargo bench --bench command_throughput` runs it from a clone alone.
+# Copied from the shared baseline ../shared/perf/raw-handler-tps.sh, so that
+# `cargo bench --bench command_throughput` runs it from a clone alone. Changed only by these
+# lines and the optional RATE: with it, the same transactions are started at RATE per
+# second (pgbench -R) and the latency of each is logged; prints "raw_handler_p99_ms N" and
+# "raw_handler_over_10ms N" (a fraction) instead — the raw floor's own latency tail.
 # The physical-limit baseline for a command: in one transaction read an aggregate's ~5
 # events and append one, on the postgres-es events table with the project's extra columns.
-# usage: raw-handler-tps.sh DBURL CLIENTS SECONDS   -> prints "raw_handler_tps N"
+# usage: raw-handler-tps.sh DBURL CLIENTS SECONDS [RATE]  -> prints "raw_handler_tps N"
 set -eu
 db=$1 c=${2:-16} s=${3:-20}
 d=$(mktemp -d)
@@ -30,6 +33,14 @@ INSERT INTO raw_events (aggregate_type, aggregate_id, sequence, event_type, even
   ON CONFLICT DO NOTHING;
 COMMIT;
 SQL
+if [ -n "${4:-}" ]; then
+  # Each log line: client, transaction, latency in µs (from its scheduled start), ...
+  pgbench "$db" -n -M prepared -f "$d/h.sql" -c "$c" -j 2 -T "$s" -R "$4" -l --log-prefix="$d/latency" >/dev/null 2>&1
+  cat "$d"/latency.* | awk '{print $3}' | sort -n | awk '{a[NR] = $1; if ($1 > 10000) over++}
+    END {i = int((NR - 1) * 0.99 + 0.5) + 1; printf "raw_handler_p99_ms %.1f\nraw_handler_over_10ms %.4f\n", a[i] / 1000, over / NR}'
+  rm -rf "$d"
+  exit 0
+fi
 out=$(pgbench "$db" -n -M prepared -f "$d/h.sql" -c "$c" -j 2 -T "$s" 2>&1)
 rm -rf "$d"
 tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1)
