@@ -9,10 +9,9 @@ mod common;
 use common::*;
 use uuid::Uuid;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn streams_are_loaded_by_key_even_for_a_firm_the_statistics_do_not_know() {
+/// A database with an established firm's long, analysed log; the statistics know no other.
+async fn established_log() -> sqlx::PgPool {
     let pool = fresh_database().await;
-    // An established firm with a long log, analysed; then a firm the statistics never saw.
     let established = Uuid::now_v7();
     sqlx::query(
         "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
@@ -26,22 +25,48 @@ async fn streams_are_loaded_by_key_even_for_a_firm_the_statistics_do_not_know() 
     .await
     .unwrap();
     sqlx::query("ANALYZE events").execute(&pool).await.unwrap();
-    let new_firm = Uuid::now_v7();
+    pool
+}
 
-    let mut conn = pool.acquire().await.unwrap();
-    let plan: serde_json::Value = sqlx::query_scalar(&format!(
+/// The plan found the stream by its key, not by walking the firm's log.
+fn assert_by_key(plan: serde_json::Value) {
+    let plan = plan.to_string();
+    assert!(plan.contains("events_pkey"), "{plan}");
+    assert!(!plan.contains("events_tenant_order"), "{plan}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_are_loaded_by_key_even_for_a_firm_the_statistics_do_not_know() {
+    let pool = established_log().await;
+    let plan = sqlx::query_scalar(&format!(
         "EXPLAIN (FORMAT JSON) {}",
         eventlog::queries::LOAD_STREAMS_SQL
     ))
     .bind("client")
     .bind(vec![Uuid::now_v7().to_string()])
-    .bind(new_firm)
-    .fetch_one(&mut *conn)
+    .bind(Uuid::now_v7())
+    .fetch_one(&pool)
     .await
     .unwrap();
-    let plan = plan.to_string();
-    assert!(plan.contains("events_pkey"), "{plan}");
-    assert!(!plan.contains("events_tenant_order"), "{plan}");
+    assert_by_key(plan);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auditors_replay_finds_the_stream_by_key_for_a_firm_the_statistics_do_not_know() {
+    let pool = established_log().await;
+    let plan = sqlx::query_scalar(&format!(
+        "EXPLAIN (FORMAT JSON) {}",
+        portal_accounts::audit::replay::REPLAY_STREAM_SQL
+    ))
+    .bind(Uuid::now_v7())
+    .bind("client")
+    .bind(Uuid::now_v7().to_string())
+    .bind(i64::MAX)
+    .bind(None::<chrono::DateTime<chrono::Utc>>)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_by_key(plan);
 }
 
 /// `count` renames of one client of `tenant`, written straight into the log.
