@@ -425,17 +425,74 @@ impl Money {
     }
 }
 
-/// "GBP 120.00": the code and the amount with two decimals (how staff and clients read
-/// prices; currencies without minor units still show `.00`-style hundredths).
+/// ISO 4217 currencies whose minor unit is not a hundredth: how many decimals each has.
+/// Codes with no minor unit at all (precious metals, bond-market units, SDR) count whole
+/// units, like the zero-decimal currencies. Every other code has two.
+const DECIMALS_OTHER_THAN_TWO: &[(&str, u32)] = &[
+    ("BHD", 3),
+    ("BIF", 0),
+    ("CLF", 4),
+    ("CLP", 0),
+    ("DJF", 0),
+    ("GNF", 0),
+    ("IQD", 3),
+    ("ISK", 0),
+    ("JOD", 3),
+    ("JPY", 0),
+    ("KMF", 0),
+    ("KRW", 0),
+    ("KWD", 3),
+    ("LYD", 3),
+    ("OMR", 3),
+    ("PYG", 0),
+    ("RWF", 0),
+    ("TND", 3),
+    ("UGX", 0),
+    ("UYI", 0),
+    ("UYW", 4),
+    ("VND", 0),
+    ("VUV", 0),
+    ("XAF", 0),
+    ("XAG", 0),
+    ("XAU", 0),
+    ("XBA", 0),
+    ("XBB", 0),
+    ("XBC", 0),
+    ("XBD", 0),
+    ("XDR", 0),
+    ("XOF", 0),
+    ("XPD", 0),
+    ("XPF", 0),
+    ("XPT", 0),
+    ("XSU", 0),
+    ("XUA", 0),
+];
+
+impl Money {
+    /// Decimals of the currency's minor unit: 2 for GBP (pence), 0 for JPY, 3 for KWD.
+    pub fn decimals(&self) -> u32 {
+        DECIMALS_OTHER_THAN_TWO
+            .binary_search_by(|(code, _)| (*code).cmp(self.currency.as_str()))
+            .map_or(2, |i| DECIMALS_OTHER_THAN_TWO[i].1)
+    }
+}
+
+/// "GBP 120.00", "JPY 1500", "KWD 1.250": the code and the amount with the currency's own
+/// decimals (how staff and clients read prices).
 impl std::fmt::Display for Money {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let minor = self.amount_minor;
+        let (minor, decimals) = (self.amount_minor, self.decimals());
+        if decimals == 0 {
+            return write!(f, "{} {minor}", self.currency);
+        }
+        let unit = 10i64.pow(decimals);
         write!(
             f,
-            "{} {}.{:02}",
+            "{} {}.{:0width$}",
             self.currency,
-            minor / 100,
-            (minor % 100).abs()
+            minor / unit,
+            (minor % unit).abs(),
+            width = decimals as usize
         )
     }
 }
@@ -567,5 +624,28 @@ mod tests {
         assert!(Money::parse(100, "gbp").is_err());
         assert!(Money::parse(100, "GBPX").is_err());
         assert_eq!(Money::parse(1999, "GBP").unwrap().amount_minor, 1999);
+    }
+
+    #[test]
+    fn money_shows_the_currencys_own_decimals() {
+        let shown = |minor, code| Money::parse(minor, code).unwrap().to_string();
+        assert_eq!(shown(12000, "GBP"), "GBP 120.00");
+        assert_eq!(shown(5, "EUR"), "EUR 0.05");
+        assert_eq!(shown(1500, "JPY"), "JPY 1500");
+        assert_eq!(shown(1250, "KWD"), "KWD 1.250");
+        assert_eq!(shown(10001, "CLF"), "CLF 1.0001");
+        assert_eq!(shown(3, "XAU"), "XAU 3");
+    }
+
+    #[test]
+    fn every_currency_with_other_decimals_is_a_known_code_in_order() {
+        let codes: Vec<&str> = DECIMALS_OTHER_THAN_TWO.iter().map(|(c, _)| *c).collect();
+        assert!(
+            codes.windows(2).all(|w| w[0] < w[1]),
+            "sorted, for binary search"
+        );
+        for code in codes {
+            assert!(ISO_4217.binary_search(&code).is_ok(), "{code}");
+        }
     }
 }
