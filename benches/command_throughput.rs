@@ -289,6 +289,14 @@ fn sample_waits(
     (stop, sampler)
 }
 
+/// WAL written by the cluster so far, in bytes (every writer: commands, runners, vacuum).
+async fn wal_bytes(pool: &PgPool) -> f64 {
+    sqlx::query_scalar("SELECT wal_bytes::float8 FROM pg_stat_wal")
+        .fetch_one(pool)
+        .await
+        .unwrap_or(f64::NAN)
+}
+
 /// Samples the seal lag (age of the oldest unsealed event) every 100 ms until stopped.
 fn sample_seal_lag(pool: PgPool, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<Vec<f64>> {
     tokio::spawn(async move {
@@ -503,13 +511,19 @@ async fn main() -> anyhow::Result<()> {
             continue;
         }
         let before = support::cpu_seconds("load-gen");
+        let wal_before = wal_bytes(&pool).await;
         let (b, f) = (base.clone(), firms.clone());
         let o = load
             .spawn(async move { closed_loop(&b, &f, command, seconds).await })
             .await?;
         let after = support::cpu_seconds("load-gen");
+        let wal = wal_bytes(&pool).await - wal_before;
         report(name, &o, raw);
         let commands = o.per_second * seconds / 1000.0;
+        println!(
+            "    WAL per command (with the projections' and the sealer's writes): {:.1} kB",
+            wal / (commands * 1000.0) / 1000.0
+        );
         println!(
             "    CPU per 1000 commands: server {:.2} s, PostgreSQL {:.2} s, load generator {:.2} s",
             (after.1 - before.1) / commands,
