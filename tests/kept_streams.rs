@@ -31,8 +31,10 @@ async fn rename(s: &Server, t: &Tenant, client: &str, name: &str) -> (u16, Value
     .await
 }
 
-async fn post(s: &Server, t: &Tenant, path: &str) -> (u16, Value) {
-    s.call(Method::POST, path, &t.staff, None).await
+/// A POST without a body that must succeed (archive, unarchive).
+async fn post_ok(s: &Server, t: &Tenant, path: &str) {
+    let (status, body) = s.call(Method::POST, path, &t.staff, None).await;
+    assert_eq!(status, 200, "{path}: {body}");
 }
 
 /// The stream's events as stored: (sequence, type, display name if renamed).
@@ -74,12 +76,7 @@ async fn a_write_on_a_stream_another_server_changed_goes_after_its_events() {
     );
 
     // Archived on B: A's kept state says otherwise, and A must still refuse.
-    assert_eq!(
-        post(&b, &t, &format!("/api/v1/clients/{client}/archive"))
-            .await
-            .0,
-        200
-    );
+    post_ok(&b, &t, &format!("/api/v1/clients/{client}/archive")).await;
     let (status, problem) = rename(&a, &t, &client, "Too late").await;
     assert_eq!(
         (status, problem["code"].as_str()),
@@ -92,18 +89,8 @@ async fn a_write_on_a_stream_another_server_changed_goes_after_its_events() {
 async fn a_refusal_on_a_kept_state_is_checked_against_the_stored_one() {
     let (a, b, t) = two_servers().await;
     let client = register(&a, &t, "Dormant").await;
-    assert_eq!(
-        post(&a, &t, &format!("/api/v1/clients/{client}/archive"))
-            .await
-            .0,
-        200
-    );
-    assert_eq!(
-        post(&b, &t, &format!("/api/v1/clients/{client}/unarchive"))
-            .await
-            .0,
-        200
-    );
+    post_ok(&a, &t, &format!("/api/v1/clients/{client}/archive")).await;
+    post_ok(&b, &t, &format!("/api/v1/clients/{client}/unarchive")).await;
     // A kept the client archived; it is not any more.
     let (status, body) = rename(&a, &t, &client, "Woken").await;
     assert_eq!(status, 200, "{body}");
@@ -137,12 +124,7 @@ async fn a_stream_only_read_is_read_as_stored() {
     };
     assert_eq!(assign(first).await.0, 201);
     // Archived on B; A kept the item as it created it, and only reads it to assign it.
-    assert_eq!(
-        post(&b, &t, &format!("/api/v1/items/{item}/archive"))
-            .await
-            .0,
-        200
-    );
+    post_ok(&b, &t, &format!("/api/v1/items/{item}/archive")).await;
     let second = register(&a, &t, "Second").await;
     let (status, problem) = assign(second.clone()).await;
     assert_eq!(
