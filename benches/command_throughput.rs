@@ -15,7 +15,8 @@
 //! cost; no server runs that way); with BENCH_NOTHING_KEPT=1 the server keeps no recently
 //! written streams (`store::recent`), as for streams it has not written lately; with
 //! BENCH_WAITS=1 the half-peak phase prints what PostgreSQL waited on every 5 ms and when
-//! the server's runtime fell behind. Results:
+//! the server's runtime fell behind; with BENCH_COLD_WAL=1 the WAL is not warmed first
+//! (see `warm_wal`), as on a cluster just made. Results:
 //! docs/performance.md.
 
 #[path = "support/mod.rs"]
@@ -289,6 +290,42 @@ fn sample_waits(
     (stop, sampler)
 }
 
+/// Leaves the cluster with a store of recycled WAL segments, as any cluster that has been
+/// running a while has: a new cluster creates and zero-fills each 16 MB segment the first
+/// time it needs one (16 MB here), and every commit waits the 10–20 ms that takes — at this bench's
+/// rates every two seconds, a start-up cost, not the steady state (docs/performance.md,
+/// session 9). Fills `max_wal_size` with segment switches, then a checkpoint recycles them
+/// as future segments. Before the raw handler runs, so both sides get the same cluster.
+/// Returns how many future segments there are, or None where the role may not switch WAL
+/// (a DATABASE_URL that is not a superuser's; the figures then include segment creation).
+async fn warm_wal(pool: &PgPool) -> Option<i64> {
+    let segments: i64 = sqlx::query_scalar(
+        "SELECT pg_size_bytes(current_setting('max_wal_size')) \
+              / pg_size_bytes(current_setting('wal_segment_size'))",
+    )
+    .fetch_one(pool)
+    .await
+    .ok()?;
+    let run = |sql: &'static str| sqlx::query(sql).execute(pool);
+    run("CREATE TABLE IF NOT EXISTS bench_wal_warmup (x int)")
+        .await
+        .ok()?;
+    for _ in 0..segments {
+        // A switch needs WAL written since the last one; the insert is that WAL.
+        run("INSERT INTO bench_wal_warmup VALUES (1)").await.ok()?;
+        run("SELECT pg_switch_wal()").await.ok()?;
+    }
+    run("DROP TABLE bench_wal_warmup").await.ok()?;
+    run("CHECKPOINT").await.ok()?;
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_ls_waldir() \
+         WHERE name ~ '^[0-9A-F]{24}$' AND name > pg_walfile_name(pg_current_wal_lsn())",
+    )
+    .fetch_one(pool)
+    .await
+    .ok()
+}
+
 /// WAL written by the cluster so far, in bytes (every writer: commands, runners, vacuum).
 async fn wal_bytes(pool: &PgPool) -> f64 {
     sqlx::query_scalar("SELECT wal_bytes::float8 FROM pg_stat_wal")
@@ -454,6 +491,15 @@ async fn main() -> anyhow::Result<()> {
     let pool = db.pool.clone();
 
     let url = libpq_url(&pool).await?;
+    let warmed = match std::env::var_os("BENCH_COLD_WAL") {
+        Some(_) => Some(-1),
+        None => warm_wal(&pool).await,
+    };
+    match warmed {
+        Some(-1) => println!("WAL not warmed (BENCH_COLD_WAL): segment creation included"),
+        Some(n) => println!("WAL warmed: {n} recycled segments ahead"),
+        None => println!("WAL not warmed (no right to switch WAL): segment creation included"),
+    }
     let raw = raw_handler_tps(&url, seconds)?;
     println!("raw SQL handler (pgbench, 16 conn)  {raw:>8.0}/s  ratio  1.00");
 
