@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use portal_accounts::audit::checkpoint::{sign_due, Checkpoint, Signer};
+use portal_accounts::audit::checkpoint::Checkpoint;
 use portal_accounts::audit::offline::verify_export;
 use portal_accounts::audit::seal::{link_hash, BODY_SQL, GENESIS};
 use reqwest::Method;
@@ -40,21 +40,6 @@ async fn register(s: &Server, t: &Tenant, name: &str) {
 /// Where these tests have checkpoints delivered (as `PORTAL_CHECKPOINT_DIR`).
 fn delivered_dir() -> std::path::PathBuf {
     test_data_dir().join("delivered-checkpoints")
-}
-
-/// Signs the due checkpoints now, as the sealer does every minute.
-async fn checkpoint_now(s: &Server, t: &Tenant) -> Value {
-    portal_accounts::audit::seal::seal_tenant(s.pool(), t.id, std::time::Duration::from_secs(30))
-        .await
-        .unwrap();
-    let signer = Signer {
-        key: s.app.audit_key.clone(),
-        deliver_to: Some(delivered_dir()),
-    };
-    sign_due(s.pool(), &signer, std::time::Duration::ZERO)
-        .await
-        .unwrap();
-    get(s, "/api/v1/audit/checkpoints/latest", &t.auditor).await
 }
 
 /// What a database superuser can do: change an event, then recompute every link after it
@@ -118,7 +103,7 @@ async fn a_recomputed_rewrite_passes_verify_but_not_an_earlier_checkpoint() {
     let key = get(&s, "/api/v1/audit/public-key", &t.auditor).await;
     assert_eq!(key["algorithm"], "ed25519");
     assert_eq!(key["key_id"], s.app.audit_key.key_id());
-    let cp = checkpoint_now(&s, &t).await;
+    let cp = s.checkpoint_now(&t, Some(delivered_dir())).await;
     assert_eq!(cp["tenant_id"], t.id.to_string());
     assert_eq!(cp["key_id"], key["key_id"]);
     assert_eq!(
@@ -137,7 +122,7 @@ async fn a_recomputed_rewrite_passes_verify_but_not_an_earlier_checkpoint() {
     // The log grows; the earlier checkpoint still holds, a new one is signed at the head.
     register(&s, &t, "Later Client").await;
     assert_eq!(check(&s, &t, &cp).await["ok"], true);
-    let newer = checkpoint_now(&s, &t).await;
+    let newer = s.checkpoint_now(&t, Some(delivered_dir())).await;
     assert!(newer["chain_seq"].as_i64() > cp["chain_seq"].as_i64());
 
     // A forged checkpoint (head changed) and one re-signed with another key.
@@ -213,7 +198,8 @@ async fn an_export_is_checked_offline_and_against_a_checkpoint() {
     let t = s.tenant().await;
     register(&s, &t, "Jo Original").await;
     register(&s, &t, "Ann Other").await;
-    let cp: Checkpoint = serde_json::from_value(checkpoint_now(&s, &t).await).unwrap();
+    let cp: Checkpoint =
+        serde_json::from_value(s.checkpoint_now(&t, Some(delivered_dir())).await).unwrap();
     let public = s.app.audit_key.public_key();
     let text = export(&s, &t).await;
 

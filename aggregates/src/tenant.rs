@@ -1,5 +1,6 @@
-//! A tenant: one firm. Its portal on/off setting and the staff tokens issued for it (the
-//! token hashes live outside the log; the log records that a token was issued, and to whom).
+//! A tenant: one firm. Its portal on/off setting, its portal policies, the address its
+//! signed audit checkpoints are e-mailed to, and the staff tokens issued for it (the token
+//! hashes live outside the log; the log records that a token was issued, and to whom).
 
 use std::collections::BTreeMap;
 
@@ -11,6 +12,7 @@ use strum::{EnumDiscriminants, IntoStaticStr, VariantArray};
 use uuid::Uuid;
 
 use crate::policies::{PolicyChange, PortalPolicies};
+use crate::values::Email;
 use crate::{DomainError, EVENT_VERSION};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::VariantNames)]
@@ -81,6 +83,11 @@ pub enum TenantCommand {
     SetPolicies {
         change: PolicyChange,
     },
+    /// Names the address each new signed audit checkpoint is e-mailed to (the firm's
+    /// auditor), or `None` to stop.
+    SetCheckpointRecipient {
+        email: Option<Email>,
+    },
 }
 
 /// Whom a token acts for.
@@ -124,6 +131,10 @@ pub enum TenantEvent {
     PortalPoliciesChanged {
         policies: PortalPolicies,
     },
+    /// From now on each new signed checkpoint is e-mailed to `email` (none: to nobody).
+    CheckpointRecipientChanged {
+        email: Option<Email>,
+    },
 }
 
 impl DomainEvent for TenantEvent {
@@ -145,6 +156,9 @@ pub struct Tenant {
     /// The firm's portal policies; `None` until it first sets them (the server's then).
     #[serde(default)]
     pub policies: Option<PortalPolicies>,
+    /// Where new signed checkpoints are e-mailed, if anywhere.
+    #[serde(default)]
+    pub checkpoint_recipient: Option<Email>,
 }
 
 impl Aggregate for Tenant {
@@ -210,6 +224,14 @@ impl Aggregate for Tenant {
                 }
                 Ok(())
             }
+            TenantCommand::SetCheckpointRecipient { email } => {
+                // Naming the address already in force writes nothing.
+                if email != self.checkpoint_recipient {
+                    sink.write(TenantEvent::CheckpointRecipientChanged { email }, self)
+                        .await;
+                }
+                Ok(())
+            }
             TenantCommand::RevokeStaffToken { token_id } => {
                 match self.tokens.get(&token_id) {
                     None => return Err(DomainError::NotFound("token")),
@@ -236,6 +258,7 @@ impl Aggregate for Tenant {
                 self.tokens.insert(token_id, true);
             }
             TenantEvent::PortalPoliciesChanged { policies } => self.policies = Some(policies),
+            TenantEvent::CheckpointRecipientChanged { email } => self.checkpoint_recipient = email,
         }
     }
 }
@@ -355,6 +378,34 @@ mod tests {
             .when_async(TenantCommand::SetPortalActive { active: false })
             .await
             .then_expect_error(DomainError::NotFound("tenant"));
+    }
+
+    #[tokio::test]
+    async fn the_checkpoint_recipient_is_recorded_only_when_it_changes() {
+        let auditor = || Some(Email::parse("audit@firm.example").unwrap());
+        let set = || TenantEvent::CheckpointRecipientChanged { email: auditor() };
+        Given::with(())
+            .given(vec![created()])
+            .when_async(TenantCommand::SetCheckpointRecipient { email: auditor() })
+            .await
+            .then_expect_events(vec![set()]);
+        Given::with(())
+            .given(vec![created(), set()])
+            .when_async(TenantCommand::SetCheckpointRecipient { email: auditor() })
+            .await
+            .then_expect_events(vec![]);
+        Given::with(())
+            .given(vec![created(), set()])
+            .when_async(TenantCommand::SetCheckpointRecipient { email: None })
+            .await
+            .then_expect_events(vec![TenantEvent::CheckpointRecipientChanged {
+                email: None,
+            }]);
+        Given::with(())
+            .given(vec![created()])
+            .when_async(TenantCommand::SetCheckpointRecipient { email: None })
+            .await
+            .then_expect_events(vec![]);
     }
 
     #[test]

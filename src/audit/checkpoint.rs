@@ -116,9 +116,20 @@ pub async fn sign_due(
             tenant_id, chain_seq, position, &head_hash, created_at, &key_id,
         );
         let signature = base64_signature(key, &text);
-        let stored = sqlx::query(
-            "INSERT INTO audit_checkpoints (tenant_id, chain_seq, position, head_hash, created_at, key_id, signature)
-             VALUES ($1, $2, $3, decode($4, 'hex'), $5, $6, $7) ON CONFLICT DO NOTHING",
+        // One statement: the checkpoint and, where the firm names an auditor's address, the
+        // e-mail owed for it — both or neither, and never twice (a second signer's insert
+        // of the same checkpoint does nothing, so it queues nothing).
+        let stored: i64 = sqlx::query_scalar(
+            "WITH stored AS (
+                INSERT INTO audit_checkpoints (tenant_id, chain_seq, position, head_hash, created_at, key_id, signature)
+                VALUES ($1, $2, $3, decode($4, 'hex'), $5, $6, $7) ON CONFLICT DO NOTHING
+                RETURNING tenant_id, chain_seq),
+             mailed AS (
+                INSERT INTO checkpoint_mail (tenant_id, chain_seq, to_address)
+                SELECT s.tenant_id, s.chain_seq, t.checkpoint_email
+                  FROM stored s JOIN tenants t ON t.id = s.tenant_id
+                 WHERE t.checkpoint_email IS NOT NULL)
+             SELECT count(*) FROM stored",
         )
         .bind(tenant_id)
         .bind(chain_seq)
@@ -127,9 +138,9 @@ pub async fn sign_due(
         .bind(created_at)
         .bind(&key_id)
         .bind(&signature)
-        .execute(pool)
-        .await?
-        .rows_affected() as usize;
+        .fetch_one(pool)
+        .await?;
+        let stored = stored as usize;
         signed += stored;
         if let (1, Some(dir)) = (stored, &signer.deliver_to) {
             let checkpoint = Checkpoint {

@@ -270,6 +270,12 @@ fn tenant(e: &TenantEvent) -> String {
             "Portal policies set: invitations last {} days, sessions {} hours; {} failed logins lock a login for {} minutes",
             p.invitation_ttl_days, p.session_hours, p.lockout_failures, p.lockout_minutes
         ),
+        TenantEvent::CheckpointRecipientChanged { email: Some(email) } => {
+            format!("Signed audit checkpoints e-mailed to {email} from now on")
+        }
+        TenantEvent::CheckpointRecipientChanged { email: None } => {
+            "Signed audit checkpoints no longer e-mailed".to_string()
+        }
     }
 }
 

@@ -85,6 +85,7 @@ pub fn api_routes() -> OpenApiRouter<App> {
         .routes(routes!(contracts::void_contract))
         .routes(routes!(contracts::get_contract))
         .routes(routes!(settings::set_portal))
+        .routes(routes!(settings::set_checkpoint_email))
         .routes(routes!(notifications::list))
         .routes(routes!(notifications::retry))
         .routes(routes!(settings::get_settings, settings::change_settings))

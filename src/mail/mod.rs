@@ -1,6 +1,7 @@
 //! E-mail: the consumer that turns link-issuing events into owed notifications, the sender
 //! that delivers them (SMTP via lettre, or `.eml` files), and the messages themselves.
 
+pub mod checkpoint_mail;
 pub mod compose;
 pub mod notifications;
 pub mod sender;

@@ -1,6 +1,6 @@
-//! Delivers owed e-mails: claims due notifications (a lease, so a crashed sender's claims
-//! come back), sends each through SMTP or into the file outbox, and records the outcome —
-//! sent, retried later with exponential back-off, or failed for good.
+//! Delivers owed e-mails: claims due notifications and checkpoint e-mails (a lease, so a
+//! crashed sender's claims come back), sends each through SMTP or into the file outbox, and
+//! records the outcome — sent, retried later with exponential back-off, or failed for good.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
+use super::checkpoint_mail::{self, DueCheckpoint};
 use super::compose::{Composer, Due};
 use super::MailConfig;
 
@@ -51,7 +52,8 @@ impl Transport {
         })
     }
 
-    async fn deliver(&self, message: Message, due: &Due) -> Delivery {
+    /// Sends `message`; in the file outbox it is `<name>.eml`.
+    async fn deliver(&self, message: Message, name: &str) -> Delivery {
         match self {
             Self::Smtp(smtp) => match smtp.send(message).await {
                 Ok(_) => Delivery::Sent,
@@ -59,7 +61,7 @@ impl Transport {
                 Err(e) => Delivery::Retry(e.to_string()),
             },
             Self::Files(dir) => {
-                let name = format!("{}-{}.eml", due.tenant_slug, due.id);
+                let name = format!("{name}.eml");
                 let partial = dir.join(format!(".{name}.partial"));
                 let written = tokio::fs::write(&partial, message.formatted()).await;
                 match written.and(tokio::fs::rename(&partial, dir.join(name)).await) {
@@ -119,13 +121,14 @@ impl Sender {
         }
     }
 
-    /// Delivers every notification that is due now; the number handled.
+    /// Delivers every notification and checkpoint e-mail that is due now; the number
+    /// handled.
     pub async fn send_due(&self) -> Result<usize, sqlx::Error> {
         let mut handled = 0;
         loop {
             let batch = self.claim().await?;
             if batch.is_empty() {
-                return Ok(handled);
+                break;
             }
             for due in &batch {
                 let outcome = self.attempt(due).await;
@@ -133,6 +136,49 @@ impl Sender {
             }
             handled += batch.len();
         }
+        loop {
+            let batch = checkpoint_mail::claim(&self.pool, CLAIM, LEASE).await?;
+            if batch.is_empty() {
+                return Ok(handled);
+            }
+            for due in &batch {
+                self.send_checkpoint(due).await?;
+            }
+            handled += batch.len();
+        }
+    }
+
+    async fn send_checkpoint(&self, due: &DueCheckpoint) -> Result<(), sqlx::Error> {
+        let outcome = match checkpoint_mail::message(&self.composer.from_address, due) {
+            Ok(message) => self.transport.deliver(message, &due.label()).await,
+            Err(e) => Delivery::Fail(format!("cannot build the message: {e}")),
+        };
+        let (status, error, retry_in) = self.settle(due.attempts, outcome);
+        log_outcome(
+            checkpoint_mail::KIND,
+            &due.label(),
+            due.attempts,
+            status,
+            &error,
+        );
+        checkpoint_mail::record(&self.pool, due, status, error, retry_in).await
+    }
+
+    /// The status an attempt leaves an e-mail in, its error (bounded) and when to retry.
+    fn settle(
+        &self,
+        attempts: i32,
+        outcome: Delivery,
+    ) -> (&'static str, Option<String>, Option<Duration>) {
+        let (status, error, retry_in) = match outcome {
+            Delivery::Sent => ("sent", None, None),
+            Delivery::Retry(e) if attempts < self.max_attempts => {
+                ("pending", Some(e), Some(self.back_off(attempts)))
+            }
+            Delivery::Retry(e) | Delivery::Fail(e) => ("failed", Some(e), None),
+        };
+        let error = error.map(|e| e.chars().take(500).collect::<String>());
+        (status, error, retry_in)
     }
 
     async fn claim(&self) -> Result<Vec<Due>, sqlx::Error> {
@@ -165,27 +211,13 @@ impl Sender {
             Ok(m) => m,
             Err(e) => return Delivery::Fail(format!("cannot build the message: {e}")),
         };
-        self.transport.deliver(message, due).await
+        let name = format!("{}-{}", due.tenant_slug, due.id);
+        self.transport.deliver(message, &name).await
     }
 
     async fn record(&self, due: &Due, outcome: Delivery) -> Result<(), sqlx::Error> {
-        let (status, error, retry_in) = match outcome {
-            Delivery::Sent => ("sent", None, None),
-            Delivery::Retry(e) if due.attempts < self.max_attempts => {
-                ("pending", Some(e), Some(self.back_off(due.attempts)))
-            }
-            Delivery::Retry(e) | Delivery::Fail(e) => ("failed", Some(e), None),
-        };
-        match status {
-            "sent" => {
-                metrics::counter!("emails_sent_total", "kind" => due.kind.clone()).increment(1);
-                tracing::info!(notification = %due.id, kind = %due.kind, attempts = due.attempts, "e-mail sent");
-            }
-            _ => {
-                metrics::counter!("email_failures_total", "kind" => due.kind.clone()).increment(1);
-                tracing::warn!(notification = %due.id, kind = %due.kind, attempts = due.attempts, status, error = ?error, "e-mail not sent");
-            }
-        }
+        let (status, error, retry_in) = self.settle(due.attempts, outcome);
+        log_outcome(&due.kind, &due.id.to_string(), due.attempts, status, &error);
         sqlx::query(
             "UPDATE notifications
                 SET status = $2, last_error = $3,
@@ -195,7 +227,7 @@ impl Sender {
         )
         .bind(due.id)
         .bind(status)
-        .bind(error.map(|e| e.chars().take(500).collect::<String>()))
+        .bind(error)
         .bind(retry_in.map(|d| d.as_secs_f64()))
         .execute(&self.pool)
         .await?;
@@ -208,6 +240,18 @@ impl Sender {
         self.retry_base
             .saturating_mul(factor)
             .min(Duration::from_secs(3600))
+    }
+}
+
+/// Counts and logs what became of one e-mail (`what` names it: a notification's id, a
+/// checkpoint e-mail's label).
+fn log_outcome(kind: &str, what: &str, attempts: i32, status: &str, error: &Option<String>) {
+    if status == "sent" {
+        metrics::counter!("emails_sent_total", "kind" => kind.to_string()).increment(1);
+        tracing::info!(email = %what, kind = %kind, attempts, "e-mail sent");
+    } else {
+        metrics::counter!("email_failures_total", "kind" => kind.to_string()).increment(1);
+        tracing::warn!(email = %what, kind = %kind, attempts, status, error = ?error, "e-mail not sent");
     }
 }
 

@@ -1,4 +1,5 @@
-//! Tenants (firms), bootstrapping their staff from the CLI, and their portal on/off setting.
+//! Tenants (firms), bootstrapping their staff from the CLI, their portal on/off setting,
+//! policies and the address their signed audit checkpoints are e-mailed to.
 
 use aggregates::tenant::{parse_slug, StaffRole, Tenant, TenantCommand};
 use aggregates::values::{Email, PersonName};
@@ -138,6 +139,33 @@ pub async fn set_policies(
         TenantCommand::SetPolicies { change },
     )
     .await
+}
+
+/// SetCheckpointRecipient: from the commit on, each new signed checkpoint of the firm is
+/// also e-mailed to `email` (none: to nobody). The signer reads the address from the
+/// `tenants` row written in the same transaction.
+pub async fn set_checkpoint_recipient(
+    app: &App,
+    meta: &CommandMeta,
+    email: Option<Email>,
+) -> ServiceResult<Committed<()>> {
+    let meta = meta.with_command("SetCheckpointRecipient");
+    let tenant_id = meta.tenant_id;
+    app.store
+        .transact(&meta, tenant_id, |uow| {
+            let email = email.clone();
+            Box::pin(async move {
+                let mut tenant = uow.load::<Tenant>(tenant_id).await?;
+                uow.execute(&mut tenant, TenantCommand::SetCheckpointRecipient { email })
+                    .await?;
+                let current = tenant.state.checkpoint_recipient.as_ref();
+                uow.side_write(SideWrite::CheckpointRecipient {
+                    email: current.map(|e| e.to_string()),
+                });
+                Ok(())
+            })
+        })
+        .await
 }
 
 /// The firm's settings as its tenant stream says.

@@ -52,6 +52,8 @@ pub enum SideWrite {
     EndOtherSessions { portal_user_id: Uuid, keep: Uuid },
     /// A new password or a removed login also lifts a login lockout.
     ClearLoginThrottle { portal_user_id: Uuid },
+    /// Where the signer e-mails the firm's new checkpoints, current from the commit on.
+    CheckpointRecipient { email: Option<String> },
 }
 
 impl SideWrite {
@@ -94,6 +96,13 @@ impl SideWrite {
             .bind(png)
             .execute(&mut **tx)
             .await?;
+            }
+            SideWrite::CheckpointRecipient { email } => {
+                sqlx::query("UPDATE tenants SET checkpoint_email = $2 WHERE id = $1")
+                    .bind(tenant_id)
+                    .bind(email)
+                    .execute(&mut **tx)
+                    .await?;
             }
             SideWrite::Tenant { id, slug, name } => {
                 sqlx::query("INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $3)")

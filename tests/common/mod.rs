@@ -253,6 +253,31 @@ impl Server {
         (id_of(&body, "id"), body["position"].as_i64().unwrap())
     }
 
+    /// Seals the firm's chain and signs a checkpoint at its head now, as the sealer does at
+    /// most once a minute (also writing it to `deliver_to`, if given); the newest
+    /// checkpoint, as auditors read it.
+    pub async fn checkpoint_now(&self, t: &Tenant, deliver_to: Option<PathBuf>) -> Value {
+        use portal_accounts::audit::checkpoint::{sign_due, Signer};
+        portal_accounts::audit::seal::seal_tenant(
+            self.pool(),
+            t.id,
+            std::time::Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+        let signer = Signer {
+            key: self.app.audit_key.clone(),
+            deliver_to,
+        };
+        sign_due(self.pool(), &signer, std::time::Duration::ZERO)
+            .await
+            .unwrap();
+        let (status, latest) =
+            send(self.request(Method::GET, "/api/v1/audit/checkpoints/latest", &t.auditor)).await;
+        assert_eq!(status, 200, "{latest}");
+        latest
+    }
+
     pub async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
         send(self.request(Method::POST, path, token).json(&body)).await
     }

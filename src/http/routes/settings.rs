@@ -1,5 +1,6 @@
-//! A firm's settings: read by its staff; the portal switch and the portal policies (how
-//! long invitations and sessions last, when failed logins lock) changed by admins.
+//! A firm's settings: read by its staff; the portal switch, the portal policies (how long
+//! invitations and sessions last, when failed logins lock) and the address its signed
+//! audit checkpoints are e-mailed to changed by admins.
 
 use axum::extract::State;
 use axum::Json;
@@ -7,6 +8,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use aggregates::policies::PolicyChange;
+use aggregates::values::Email;
 use serde::Serialize;
 
 use super::PositionOnly;
@@ -28,6 +30,8 @@ pub struct Settings {
     pub session_hours: i64,
     pub lockout_failures: i64,
     pub lockout_minutes: i64,
+    /// Where each new signed audit checkpoint is e-mailed (the firm's auditor), if anywhere.
+    pub checkpoint_email: Option<String>,
 }
 
 async fn current(app: &App, meta: &crate::store::CommandMeta) -> AppResult<Settings> {
@@ -43,6 +47,7 @@ async fn current(app: &App, meta: &crate::store::CommandMeta) -> AppResult<Setti
         session_hours: policies.session_hours,
         lockout_failures: policies.lockout_failures,
         lockout_minutes: policies.lockout_minutes,
+        checkpoint_email: tenant.checkpoint_recipient.map(|e| e.to_string()),
     })
 }
 
@@ -144,4 +149,35 @@ pub async fn set_portal(
             .await?
             .into(),
     ))
+}
+
+/// The address new signed audit checkpoints are e-mailed to, or `null` to stop.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointEmailBody {
+    /// Required; `null` stops the e-mails.
+    #[serde(deserialize_with = "Option::deserialize")]
+    #[schema(schema_with = crate::http::schema::email_or_null, required = true)]
+    pub checkpoint_email: Option<String>,
+}
+
+#[utoipa::path(put, path = "/api/v1/settings/audit", tag = "settings",
+    request_body = CheckpointEmailBody,
+    responses((status = 200, body = Settings), (status = 403, body = Problem), (status = 422, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn set_checkpoint_email(
+    State(app): State<App>,
+    Admin(meta): Admin,
+    JsonBody(body): JsonBody<CheckpointEmailBody>,
+) -> AppResult<Json<Settings>> {
+    let email = body
+        .checkpoint_email
+        .as_deref()
+        .map(Email::parse)
+        .transpose()
+        .map_err(|message| {
+            ServiceError::Validation(vec![FieldError::new("checkpoint_email", message)])
+        })?;
+    tenants::set_checkpoint_recipient(&app, &meta, email).await?;
+    Ok(Json(current(&app, &meta).await?))
 }
