@@ -168,25 +168,53 @@ async fn a_checkpoint_e_mail_refused_for_now_is_sent_when_the_server_takes_it() 
     let checkpoint = s.checkpoint_now(&t, None).await;
     let chain_seq = checkpoint["chain_seq"].as_i64().unwrap();
 
-    // Refused (451): kept with its error, to be tried again.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let row: Option<(String, Option<String>)> = sqlx::query_as(
-            "SELECT status, last_error FROM checkpoint_mail WHERE tenant_id = $1 AND chain_seq = $2",
-        )
-        .bind(t.id)
-        .bind(chain_seq)
-        .fetch_optional(s.pool())
-        .await
-        .unwrap();
-        if let Some((status, Some(error))) = row {
-            assert_eq!(status, "pending", "{error}");
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "no attempt was made");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    // Refused (451): kept with its error, to be tried again — as auditors see it.
+    let refused = email_of_checkpoint(&s, &t, chain_seq, |e| !e["last_error"].is_null()).await;
+    assert_eq!(refused["status"], "pending", "{refused}");
+    assert_eq!(refused["to"], json!(auditor), "{refused}");
     sink.refuse(false);
     let mail = mail_of(&sink, &auditor, chain_seq).await;
     assert_eq!(mailed_checkpoint(&mail), checkpoint);
+    let sent = email_of_checkpoint(&s, &t, chain_seq, |e| e["status"] == "sent").await;
+    assert!(
+        sent["sent_at"].is_string() && sent["attempts"].as_i64() >= Some(2),
+        "{sent}"
+    );
+
+    // Only the firm's auditors and admins read them, and only their own firm's.
+    let (status, _) = send(s.request(Method::GET, EMAILS, &t.staff)).await;
+    assert_eq!(status, 403);
+    let other = s.tenant().await;
+    let (status, theirs) = send(s.request(Method::GET, EMAILS, &other.auditor)).await;
+    assert_eq!((status, theirs), (200, json!({"items": []})));
+}
+
+const EMAILS: &str = "/api/v1/audit/checkpoints/emails";
+
+/// Polls the firm's checkpoint e-mails until the one of `chain_seq` is as `wanted`.
+async fn email_of_checkpoint(
+    s: &Server,
+    t: &Tenant,
+    chain_seq: i64,
+    wanted: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (status, list) = send(s.request(Method::GET, EMAILS, &t.auditor)).await;
+        assert_eq!(status, 200, "{list}");
+        let found = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["chain_seq"] == chain_seq && wanted(e))
+            .cloned();
+        if let Some(email) = found {
+            return email;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not as wanted: {list}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

@@ -104,6 +104,7 @@ pub fn api_routes() -> OpenApiRouter<App> {
         .routes(routes!(checkpoints::public_key))
         .routes(routes!(checkpoints::list))
         .routes(routes!(checkpoints::latest))
+        .routes(routes!(checkpoints::emails))
         .routes(routes!(checkpoints::verify))
         .routes(routes!(clients::list_notifications))
 }

@@ -10,6 +10,8 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::audit::checkpoint::Checkpoint;
+use crate::auth::TenantScope;
+use crate::reads::error::ReadResult;
 
 /// The notification kind these e-mails are counted under in metrics and logs.
 pub const KIND: &str = "audit_checkpoint";
@@ -155,4 +157,30 @@ the firm can change that in its settings.\n\n{json}\n",
 
 fn file_name(due: &DueCheckpoint) -> String {
     format!("checkpoint-{}.json", due.chain_seq)
+}
+
+/// What became of one checkpoint's e-mail, as the firm's auditors and admins read it.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct CheckpointEmail {
+    /// The checkpoint it carries (`chain_seq` of `GET /api/v1/audit/checkpoints`).
+    pub chain_seq: i64,
+    pub to: String,
+    /// `pending` (not sent yet, or to be tried again), `sent` or `failed` (given up).
+    pub status: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The firm's checkpoint e-mails, newest checkpoint first.
+pub async fn list(scope: &TenantScope, limit: i64) -> ReadResult<Vec<CheckpointEmail>> {
+    Ok(sqlx::query_as(
+        "SELECT chain_seq, to_address AS to, status, attempts, last_error, created_at, sent_at
+           FROM checkpoint_mail WHERE tenant_id = $1 ORDER BY chain_seq DESC LIMIT $2",
+    )
+    .bind(scope.id())
+    .bind(limit)
+    .fetch_all(scope.pool())
+    .await?)
 }

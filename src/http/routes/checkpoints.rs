@@ -1,5 +1,6 @@
 //! Audit checkpoint routes (auditor and admin): the audit key's public half, the firm's
-//! signed checkpoints, and checking a kept checkpoint against today's log.
+//! signed checkpoints, what became of their e-mails to the firm's auditor, and checking a
+//! kept checkpoint against today's log.
 
 use axum::extract::{Query, State};
 use axum::Json;
@@ -42,6 +43,13 @@ pub struct CheckpointsQuery {
     pub limit: Option<String>,
 }
 
+impl CheckpointsQuery {
+    fn limit(&self) -> AppResult<i64> {
+        super::page_size(self.limit.as_deref(), 50, MAX_PAGE)
+            .map_err(|m| AppError::invalid("limit", m))
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Checkpoints {
     pub items: Vec<Checkpoint>,
@@ -54,10 +62,29 @@ pub async fn list(
     Auditor(staff): Auditor,
     Query(q): Query<CheckpointsQuery>,
 ) -> AppResult<Json<Checkpoints>> {
-    let limit = super::page_size(q.limit.as_deref(), 50, MAX_PAGE)
-        .map_err(|m| AppError::invalid("limit", m))?;
+    let limit = q.limit()?;
     Ok(Json(Checkpoints {
         items: checkpoint::list(&staff.scope, limit).await?,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckpointEmails {
+    pub items: Vec<crate::mail::checkpoint_mail::CheckpointEmail>,
+}
+
+/// The e-mails of the firm's checkpoints to the address named in its settings
+/// (`PUT /api/v1/settings/audit`), newest checkpoint first.
+#[utoipa::path(get, path = "/api/v1/audit/checkpoints/emails", tag = "audit", params(CheckpointsQuery),
+    responses((status = 200, body = CheckpointEmails)),
+    security(("staff_token" = [])))]
+pub async fn emails(
+    Auditor(staff): Auditor,
+    Query(q): Query<CheckpointsQuery>,
+) -> AppResult<Json<CheckpointEmails>> {
+    let limit = q.limit()?;
+    Ok(Json(CheckpointEmails {
+        items: crate::mail::checkpoint_mail::list(&staff.scope, limit).await?,
     }))
 }
 
