@@ -61,7 +61,7 @@ impl Checkpoint {
 
 const COLUMNS: &str = "tenant_id, chain_seq, position, head_hash, created_at, key_id, signature";
 
-fn from_row(row: &sqlx::postgres::PgRow) -> Result<Checkpoint, sqlx::Error> {
+pub(crate) fn from_row(row: &sqlx::postgres::PgRow) -> Result<Checkpoint, sqlx::Error> {
     Ok(Checkpoint {
         tenant_id: row.try_get("tenant_id")?,
         chain_seq: row.try_get("chain_seq")?,

@@ -6,8 +6,7 @@
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
-use sqlx::PgPool;
-use uuid::Uuid;
+use sqlx::{PgPool, Row};
 
 use crate::audit::checkpoint::Checkpoint;
 use crate::auth::TenantScope;
@@ -17,40 +16,31 @@ use crate::reads::error::ReadResult;
 pub const KIND: &str = "audit_checkpoint";
 
 /// A checkpoint e-mail as the sender claims it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct DueCheckpoint {
-    pub tenant_id: Uuid,
+    pub checkpoint: Checkpoint,
     pub tenant_name: String,
     pub tenant_slug: String,
     pub to_address: String,
     pub attempts: i32,
-    pub chain_seq: i64,
-    pub position: i64,
-    pub head_hash: String,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub key_id: String,
-    pub signature: String,
 }
 
 impl DueCheckpoint {
-    pub fn checkpoint(&self) -> Checkpoint {
-        Checkpoint {
-            tenant_id: self.tenant_id,
-            chain_seq: self.chain_seq,
-            position: self.position,
-            head_hash: self.head_hash.clone(),
-            created_at: self.created_at,
-            key_id: self.key_id.clone(),
-            signature: self.signature.clone(),
-        }
+    fn from_row(row: &sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            checkpoint: crate::audit::checkpoint::from_row(row)?,
+            tenant_name: row.try_get("tenant_name")?,
+            tenant_slug: row.try_get("tenant_slug")?,
+            to_address: row.try_get("to_address")?,
+            attempts: row.try_get("attempts")?,
+        })
     }
 
     /// A name for this e-mail in logs and in the file outbox.
     pub fn label(&self) -> String {
         format!(
             "{}-checkpoint-{:020}",
-            self.tenant_slug,
-            self.chain_seq.max(0)
+            self.tenant_slug, self.checkpoint.chain_seq
         )
     }
 }
@@ -62,7 +52,7 @@ pub async fn claim(
     limit: i64,
     lease: std::time::Duration,
 ) -> Result<Vec<DueCheckpoint>, sqlx::Error> {
-    sqlx::query_as(
+    let rows = sqlx::query(
         "UPDATE checkpoint_mail m
             SET attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => $2)
            FROM tenants t, audit_checkpoints c
@@ -71,14 +61,15 @@ pub async fn claim(
                 SELECT tenant_id, chain_seq FROM checkpoint_mail
                  WHERE status = 'pending' AND next_attempt_at <= now()
                  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-      RETURNING m.tenant_id, t.name AS tenant_name, t.slug AS tenant_slug, m.to_address,
-                m.attempts, c.chain_seq, c.position, encode(c.head_hash, 'hex') AS head_hash,
-                c.created_at, c.key_id, c.signature",
+      RETURNING c.tenant_id, c.chain_seq, c.position, c.head_hash, c.created_at, c.key_id,
+                c.signature, t.name AS tenant_name, t.slug AS tenant_slug, m.to_address,
+                m.attempts",
     )
     .bind(limit)
     .bind(lease.as_secs_f64())
     .fetch_all(pool)
-    .await
+    .await?;
+    rows.iter().map(DueCheckpoint::from_row).collect()
 }
 
 /// Records what became of one attempt: `status` sent, pending (retry after `retry_in`)
@@ -97,8 +88,8 @@ pub async fn record(
                 next_attempt_at = now() + make_interval(secs => COALESCE($5, 0))
           WHERE tenant_id = $1 AND chain_seq = $2",
     )
-    .bind(due.tenant_id)
-    .bind(due.chain_seq)
+    .bind(due.checkpoint.tenant_id)
+    .bind(due.checkpoint.chain_seq)
     .bind(status)
     .bind(error)
     .bind(retry_in.map(|d| d.as_secs_f64()))
@@ -109,8 +100,8 @@ pub async fn record(
 
 /// The e-mail: what the checkpoint is and how to check it, with the checkpoint attached.
 pub fn message(from_address: &str, due: &DueCheckpoint) -> anyhow::Result<Message> {
-    let checkpoint = due.checkpoint();
-    let json = serde_json::to_string_pretty(&checkpoint)?;
+    let checkpoint = &due.checkpoint;
+    let json = serde_json::to_string_pretty(checkpoint)?;
     let signed_at = checkpoint
         .created_at
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -143,7 +134,7 @@ the firm can change that in its settings.\n\n{json}\n",
         // The same id on every attempt, so a message delivered twice is seen as one.
         .message_id(Some(format!(
             "<checkpoint-{}-{}@portal-accounts>",
-            due.tenant_id, checkpoint.chain_seq
+            checkpoint.tenant_id, checkpoint.chain_seq
         )))
         .multipart(
             MultiPart::mixed()
@@ -156,7 +147,7 @@ the firm can change that in its settings.\n\n{json}\n",
 }
 
 fn file_name(due: &DueCheckpoint) -> String {
-    format!("checkpoint-{}.json", due.chain_seq)
+    format!("checkpoint-{}.json", due.checkpoint.chain_seq)
 }
 
 /// What became of one checkpoint's e-mail, as the firm's auditors and admins read it.
