@@ -14,14 +14,16 @@
 //! BENCH_WITHOUT_RUNNERS=1 the projections and the sealer do not run (to measure what they
 //! cost; no server runs that way); with BENCH_NOTHING_KEPT=1 the server keeps no recently
 //! written streams (`store::recent`), as for streams it has not written lately; with
-//! BENCH_WAITS=1 the half-peak phase prints what PostgreSQL waited on every 5 ms and when
-//! the server's runtime fell behind; with BENCH_COLD_WAL=1 the WAL is not warmed first
+//! BENCH_WAITS=1 the half-peak phase prints what PostgreSQL waited on every 5 ms, when
+//! the server's runtime fell behind and when the kernel was writing to the database's disk
+//! (`support::host_disk`); with BENCH_COLD_WAL=1 the WAL is not warmed first
 //! (see `warm_wal`), as on a cluster just made. Results:
 //! docs/performance.md.
 
 #[path = "support/mod.rs"]
 mod support;
 
+use support::host_disk::DiskWatch;
 use support::percentile;
 
 /// The allocator the binary uses (`src/main.rs`): the server runs in this process.
@@ -222,16 +224,26 @@ fn report_slow_windows(slow: &[(f64, f64)]) {
 fn sample_waits(
     pool: PgPool,
     store: portal_accounts::store::EventStore,
+    mut disk: Option<DiskWatch>,
 ) -> (Arc<AtomicBool>, tokio::task::JoinHandle<Vec<(f64, String)>>) {
     let stop = Arc::new(AtomicBool::new(false));
     let stopping = stop.clone();
     // A plain thread (not stalled with the runtime) every 2 ms: commands queued for the
     // group commit, tasks queued on the server's runtime, and how late the thread itself
-    // woke (all of this process's threads starved of CPU).
+    // woke (all of this process's threads starved of CPU); every 50 ms, what the kernel
+    // wrote to the database's disk (its writeback queues ahead of every WAL flush).
     let (watching, runtime) = (stopping.clone(), tokio::runtime::Handle::current());
     let watcher = std::thread::spawn(move || {
         let (started, mut lines) = (Instant::now(), Vec::new());
-        while !watching.load(Ordering::Relaxed) {
+        for tick in 0u64.. {
+            if watching.load(Ordering::Relaxed) {
+                break;
+            }
+            if tick % 25 == 0 {
+                if let Some(line) = disk.as_mut().and_then(DiskWatch::sample) {
+                    lines.push((started.elapsed().as_secs_f64(), line));
+                }
+            }
             let before = Instant::now();
             std::thread::sleep(Duration::from_millis(2));
             let late = before.elapsed().as_secs_f64() * 1000.0 - 2.0;
@@ -491,6 +503,18 @@ async fn main() -> anyhow::Result<()> {
     let pool = db.pool.clone();
 
     let url = libpq_url(&pool).await?;
+    // The disk under the database (its data directory, when the role may read where that
+    // is; else this checkout's), and the kernel settings that decide its latency tail.
+    let data_dir: Option<String> = sqlx::query_scalar("SELECT current_setting('data_directory')")
+        .fetch_one(&pool)
+        .await
+        .ok();
+    let disk = DiskWatch::for_path(std::path::Path::new(
+        data_dir.as_deref().unwrap_or(env!("CARGO_MANIFEST_DIR")),
+    ));
+    if let Some(disk) = &disk {
+        println!("{}", disk.settings());
+    }
     let warmed = match std::env::var_os("BENCH_COLD_WAL") {
         Some(_) => Some(-1),
         None => warm_wal(&pool).await,
@@ -593,8 +617,8 @@ async fn main() -> anyhow::Result<()> {
         load.shutdown_background();
         return Ok(());
     };
-    let waits =
-        std::env::var_os("BENCH_WAITS").map(|_| sample_waits(pool.clone(), app.store.clone()));
+    let waits = std::env::var_os("BENCH_WAITS")
+        .map(|_| sample_waits(pool.clone(), app.store.clone(), disk));
     // On the load generator's thread too, so that requests keep being sent on time while
     // the server's threads are busy (as from clients elsewhere).
     let (b, firm) = (base.clone(), one.clone());

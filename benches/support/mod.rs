@@ -4,6 +4,7 @@
 // Each bench (and test) uses a part of it.
 #![allow(dead_code)]
 
+pub mod host_disk;
 pub mod synthetic;
 
 /// The `p` quantile (0–1) of sorted samples, nearest rank.
