@@ -170,6 +170,8 @@ async fn serve_with_no_configuration_runs_on_its_own_postgres_and_keeps_data() {
         .await
         .unwrap();
     assert_eq!(clients, 0);
+    // The private cluster runs with its own settings (`embedded_pg::LATER_SETTINGS`).
+    assert_eq!(backend_flush_after(&analyst).await, "256kB");
     analyst.close().await;
 
     let password = "a very secret password 123";
@@ -276,8 +278,26 @@ async fn serve_with_no_configuration_runs_on_its_own_postgres_and_keeps_data() {
         "a secret reached the log"
     );
 
+    // A cluster made before a setting was chosen (here: its line taken out again) gets it
+    // at its next start.
+    let cluster = portal_accounts::runtime::embedded_pg::EmbeddedPostgres::for_data_dir(&data_dir)
+        .unwrap()
+        .cluster_dir()
+        .join("postgresql.auto.conf");
+    let conf = std::fs::read_to_string(&cluster).unwrap();
+    assert!(conf.contains("backend_flush_after"), "{conf}");
+    let without: String = conf
+        .lines()
+        .filter(|l| !l.contains("backend_flush_after"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&cluster, without).unwrap();
+
     // Data survives a restart; the cluster was stopped with the server and starts again.
     let running = start(&data_dir);
+    let analyst = sqlx::PgPool::connect(&url).await.unwrap();
+    assert_eq!(backend_flush_after(&analyst).await, "256kB");
+    analyst.close().await;
     let again = http
         .post(format!(
             "{}/api/v1/clients/{client}/portal-users",
@@ -294,6 +314,13 @@ async fn serve_with_no_configuration_runs_on_its_own_postgres_and_keeps_data() {
         "the username from before the restart is still taken"
     );
     stop(running);
+}
+
+async fn backend_flush_after(pool: &sqlx::PgPool) -> String {
+    sqlx::query_scalar("SHOW backend_flush_after")
+        .fetch_one(pool)
+        .await
+        .unwrap()
 }
 
 /// The first `.eml` file written to `outbox`, once there is one.
