@@ -338,12 +338,14 @@ async fn warm_wal(pool: &PgPool) -> Option<i64> {
     .ok()
 }
 
-/// WAL written by the cluster so far, in bytes (every writer: commands, runners, vacuum).
-async fn wal_bytes(pool: &PgPool) -> f64 {
-    sqlx::query_scalar("SELECT wal_bytes::float8 FROM pg_stat_wal")
+/// WAL written by the cluster so far, in bytes, and the WAL flushes to disk that took it
+/// there (every writer: commands, runners, vacuum). A flush is a wait for the disk that
+/// every commit behind it shares.
+async fn wal_totals(pool: &PgPool) -> (f64, f64) {
+    sqlx::query_as("SELECT wal_bytes::float8, wal_sync::float8 FROM pg_stat_wal")
         .fetch_one(pool)
         .await
-        .unwrap_or(f64::NAN)
+        .unwrap_or((f64::NAN, f64::NAN))
 }
 
 /// Samples the seal lag (age of the oldest unsealed event) every 100 ms until stopped.
@@ -524,8 +526,14 @@ async fn main() -> anyhow::Result<()> {
         Some(n) => println!("WAL warmed: {n} recycled segments ahead"),
         None => println!("WAL not warmed (no right to switch WAL): segment creation included"),
     }
+    let wal_before = wal_totals(&pool).await;
     let raw = raw_handler_tps(&url, seconds)?;
+    let wal_after = wal_totals(&pool).await;
     println!("raw SQL handler (pgbench, 16 conn)  {raw:>8.0}/s  ratio  1.00");
+    println!(
+        "    WAL flushes per 1000 transactions: {:.0}",
+        (wal_after.1 - wal_before.1) / (raw * seconds / 1000.0)
+    );
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
@@ -581,18 +589,20 @@ async fn main() -> anyhow::Result<()> {
             continue;
         }
         let before = support::cpu_seconds("load-gen");
-        let wal_before = wal_bytes(&pool).await;
+        let wal_before = wal_totals(&pool).await;
         let (b, f) = (base.clone(), firms.clone());
         let o = load
             .spawn(async move { closed_loop(&b, &f, command, seconds).await })
             .await?;
         let after = support::cpu_seconds("load-gen");
-        let wal = wal_bytes(&pool).await - wal_before;
+        let wal_after = wal_totals(&pool).await;
         report(name, &o, raw);
         let commands = o.per_second * seconds / 1000.0;
         println!(
-            "    WAL per command (with the projections' and the sealer's writes): {:.1} kB",
-            wal / (commands * 1000.0) / 1000.0
+            "    WAL per command (with the projections' and the sealer's writes): {:.1} kB, \
+             flushes per 1000 commands: {:.0}",
+            (wal_after.0 - wal_before.0) / (commands * 1000.0) / 1000.0,
+            (wal_after.1 - wal_before.1) / commands
         );
         println!(
             "    CPU per 1000 commands: server {:.2} s, PostgreSQL {:.2} s, load generator {:.2} s",

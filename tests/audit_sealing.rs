@@ -221,3 +221,105 @@ async fn the_login_history_and_notification_log_are_chained_too() {
     let v = verified(&s, &t).await;
     assert!(!v.notifications.unwrap().ok);
 }
+
+/// The links, in position order, and the heads of every chain in `pool`'s database.
+async fn chains(
+    pool: &sqlx::PgPool,
+) -> (
+    Vec<(i64, uuid::Uuid, i64, Vec<u8>, Vec<u8>)>,
+    Vec<(uuid::Uuid, i64, Vec<u8>)>,
+) {
+    let links = sqlx::query_as(
+        "SELECT global_position, tenant_id, chain_seq, prev_hash, event_hash
+           FROM audit_seals ORDER BY global_position",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let heads = sqlx::query_as(
+        "SELECT tenant_id, last_seq, last_hash FROM audit_chain_heads ORDER BY tenant_id",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    (links, heads)
+}
+
+/// The sealer commits without waiting for its WAL flush, so a crash of the machine can lose
+/// its last batches (never an event: those commit durably). What the crash leaves is the
+/// log with those events unsealed and the sealer's checkpoint before them — the state a
+/// copy of the database taken before the sealer reached them has, exactly. Sealing that
+/// copy must give the very links the original got.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seals_lost_in_a_crash_are_sealed_again_identically() {
+    let original = fresh_database().await;
+    let (a, b) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    for tenant in [a, b] {
+        common::synthetic::append_events(&original, tenant, 1_200, 100)
+            .await
+            .unwrap();
+        seal::seal_tenant(&original, tenant, LIMIT).await.unwrap();
+    }
+    for tenant in [b, a] {
+        common::synthetic::append_events(&original, tenant, 900, 100)
+            .await
+            .unwrap();
+    }
+    let database: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&original)
+        .await
+        .unwrap();
+    let options = original.connect_options().as_ref().clone();
+    original.close().await;
+    let copy_name = format!("{database}_lost");
+    // PostgreSQL copies a database only when no one else is in it. The server "crashed":
+    // its sessions are ended (a closed sqlx pool can leave one behind for a while, and
+    // autovacuum may visit), and a session's end takes a moment.
+    let shared = pool().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+            .bind(&database)
+            .execute(&shared)
+            .await
+            .unwrap();
+        match sqlx::query(&format!("CREATE DATABASE {copy_name} TEMPLATE {database}"))
+            .execute(&shared)
+            .await
+        {
+            Ok(_) => break,
+            Err(sqlx::Error::Database(e))
+                if e.code().as_deref() == Some("55006") && std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await
+            }
+            Err(e) => panic!("copying the database: {e}"),
+        }
+    }
+    let connect = |name: &str| {
+        portal_accounts::runtime::db::pool_options()
+            .max_connections(4)
+            .connect_lazy_with(options.clone().database(name))
+    };
+    let (original, copy) = (connect(&database), connect(&copy_name));
+    let unsealed_in_copy: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events e WHERE NOT EXISTS (SELECT 1 FROM audit_seals s WHERE s.global_position = e.global_position)",
+    )
+    .fetch_one(&copy)
+    .await
+    .unwrap();
+    assert_eq!(unsealed_in_copy, 1_800);
+
+    for pool in [&original, &copy] {
+        for tenant in [a, b] {
+            seal::seal_tenant(pool, tenant, LIMIT).await.unwrap();
+        }
+    }
+    let (sealed, again) = (chains(&original).await, chains(&copy).await);
+    assert_eq!(sealed.0.len(), 2 * 2_100);
+    assert_eq!(sealed.1.len(), 2);
+    assert!(
+        sealed == again,
+        "the copy's chain differs from the original's"
+    );
+}

@@ -42,7 +42,7 @@ pub const BODY_SQL: &str =
 /// Seals one batch. `Ok(None)`: another runner holds the sealer; `Ok(Some(n))`: `n`
 /// events sealed (0 when caught up with the commit horizon).
 pub async fn seal_batch(pool: &PgPool, batch: i64) -> Result<Option<usize>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = projections::engine::begin_derived(pool).await?;
     let Some(projections::engine::Claimed {
         last_tx,
         last_position,

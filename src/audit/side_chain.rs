@@ -7,6 +7,7 @@
 //! (docs/audit.md lists the fields of each chain).
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -75,7 +76,7 @@ fn link(prev: &[u8], seq: i64, text: &str) -> Vec<u8> {
 
 /// Seals one batch of `chain`'s rows: `None` while another runner holds it.
 pub async fn seal_batch(pool: &PgPool, chain: SideChain) -> Result<Option<usize>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = projections::engine::begin_derived(pool).await?;
     let Some(claimed) = projections::engine::claim(&mut tx, chain.checkpoint).await? else {
         return Ok(None);
     };
@@ -181,6 +182,50 @@ pub async fn catch_up(pool: &PgPool) -> Result<(), sqlx::Error> {
             if n == 0 {
                 break;
             }
+        }
+    }
+    Ok(())
+}
+
+/// Seals until the newest row of each of `tenant`'s chains committed before the call is
+/// sealed (as `seal::seal_tenant` does for events): a transaction still open elsewhere holds
+/// the commit horizon back, and another runner may hold a chain; this waits for either, at
+/// most `limit` in all, then returns what is sealed by then.
+pub async fn seal_tenant(pool: &PgPool, tenant: Uuid, limit: Duration) -> Result<(), sqlx::Error> {
+    let started = std::time::Instant::now();
+    for chain in ALL {
+        let newest: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT max({key}) FROM {table} WHERE tenant_id = $1",
+            key = chain.key,
+            table = chain.table,
+        ))
+        .bind(tenant)
+        .fetch_one(pool)
+        .await?;
+        let Some(newest) = newest else {
+            continue;
+        };
+        loop {
+            while let Some(n) = seal_batch(pool, chain).await? {
+                if n == 0 {
+                    break;
+                }
+            }
+            let sealed: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM side_seals WHERE chain = $1 AND row_key = $2)",
+            )
+            .bind(chain.name)
+            .bind(newest)
+            .fetch_one(pool)
+            .await?;
+            if sealed {
+                break;
+            }
+            if started.elapsed() >= limit {
+                tracing::warn!(%tenant, chain = chain.name, newest, "an open transaction holds sealing back; reading what is sealed");
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
     Ok(())

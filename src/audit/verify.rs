@@ -68,7 +68,7 @@ pub async fn verify_tenant(scope: &TenantScope) -> ReadResult<Verification> {
     .bind(CHECKPOINT)
     .fetch_one(pool)
     .await?;
-    super::side_chain::catch_up(pool).await?;
+    super::side_chain::seal_tenant(pool, tenant_id, super::SEAL_WAIT).await?;
     let logins = super::side_chain::verify(pool, super::side_chain::LOGINS, tenant_id).await?;
     let notifications =
         super::side_chain::verify(pool, super::side_chain::NOTIFICATIONS, tenant_id).await?;

@@ -27,8 +27,12 @@ impl Drop for Driver {
 }
 
 /// Installs Chromium and its driver from Debian's packages when they are missing (as root,
-/// or through password-less sudo); otherwise says what to install.
+/// or through password-less sudo); otherwise says what to install. Once per test process:
+/// the page tests run in parallel, and a second `apt-get` beside the first fails on
+/// dpkg's lock (seen on a fresh machine: every test but one failed).
 fn ensure_installed() {
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
     if std::path::Path::new(CHROMEDRIVER).exists() {
         return;
     }
