@@ -132,3 +132,28 @@ async fn streams_read_together_are_looked_up_by_key_even_by_a_plan_made_on_an_em
     assert_eq!(read.get(&key(tenant)).map(Vec::len), Some(3));
     assert_eq!(read.len(), 1, "another tenant's key reads nothing");
 }
+
+/// ANALYZE of the log gathers statistics on the columns queries filter by and skips the
+/// two jsonb documents, which no query's estimate reads (they were most of its cost).
+#[tokio::test]
+async fn the_logs_statistics_skip_the_json_documents() {
+    let pool = established_log().await;
+    let columns: Vec<String> = sqlx::query_scalar(
+        "SELECT attname::text FROM pg_stats WHERE schemaname = 'public' AND tablename = 'events' ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    for analysed in ["aggregate_id", "event_type", "tenant_id"] {
+        assert!(
+            columns.iter().any(|c| c == analysed),
+            "{analysed}: {columns:?}"
+        );
+    }
+    for skipped in ["payload", "metadata"] {
+        assert!(
+            !columns.iter().any(|c| c == skipped),
+            "{skipped}: {columns:?}"
+        );
+    }
+}
