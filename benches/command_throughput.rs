@@ -280,9 +280,11 @@ fn sample_waits(
             late
         });
         while !stopping.load(Ordering::Relaxed) {
+            // Each query cut short, but an autovacuum's long enough to name its table.
             let line: Result<Option<String>, _> = sqlx::query_scalar(
                 "SELECT string_agg(backend_type || ':' || coalesce(wait_event_type || '.' || wait_event, 'cpu') \
-                 || ':' || left(regexp_replace(query, '\\s+', ' ', 'g'), 30), ' | ' ORDER BY backend_type) \
+                 || ':' || left(regexp_replace(query, '\\s+', ' ', 'g'), \
+                    CASE WHEN backend_type = 'autovacuum worker' THEN 80 ELSE 30 END), ' | ' ORDER BY backend_type) \
                  FROM pg_stat_activity WHERE state IS DISTINCT FROM 'idle' AND pid <> pg_backend_pid()",
             )
             .fetch_one(&pool)
