@@ -206,11 +206,7 @@ pub async fn seal_tenant(pool: &PgPool, tenant: Uuid, limit: Duration) -> Result
             continue;
         };
         loop {
-            while let Some(n) = seal_batch(pool, chain).await? {
-                if n == 0 {
-                    break;
-                }
-            }
+            catch_up(pool).await?;
             let sealed: bool = sqlx::query_scalar(
                 "SELECT EXISTS (SELECT 1 FROM side_seals WHERE chain = $1 AND row_key = $2)",
             )
