@@ -350,6 +350,15 @@ async fn wal_totals(pool: &PgPool) -> (f64, f64) {
         .unwrap_or((f64::NAN, f64::NAN))
 }
 
+/// Where the WAL insert position is: printed around each phase so that the phase's WAL
+/// can be broken down by record kind afterwards (`pg_waldump --stats=record -s A -e B`).
+async fn wal_position(pool: &PgPool) -> String {
+    sqlx::query_scalar("SELECT pg_current_wal_insert_lsn()::text")
+        .fetch_one(pool)
+        .await
+        .unwrap_or_else(|_| "?".into())
+}
+
 /// Samples the seal lag (age of the oldest unsealed event) every 100 ms until stopped.
 fn sample_seal_lag(pool: PgPool, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<Vec<f64>> {
     tokio::spawn(async move {
@@ -529,11 +538,15 @@ async fn main() -> anyhow::Result<()> {
         None => println!("WAL not warmed (no right to switch WAL): segment creation included"),
     }
     let wal_before = wal_totals(&pool).await;
+    let lsn_before = wal_position(&pool).await;
     let raw = raw_handler_tps(&url, seconds)?;
     let wal_after = wal_totals(&pool).await;
+    let lsn_after = wal_position(&pool).await;
     println!("raw SQL handler (pgbench, 16 conn)  {raw:>8.0}/s  ratio  1.00");
     println!(
-        "    WAL flushes per 1000 transactions: {:.0}",
+        "    WAL per transaction: {:.2} kB, flushes per 1000 transactions: {:.0} \
+         (WAL {lsn_before} to {lsn_after})",
+        (wal_after.0 - wal_before.0) / (raw * seconds) / 1000.0,
         (wal_after.1 - wal_before.1) / (raw * seconds / 1000.0)
     );
     // The raw handler's table is vacuumed now rather than by autovacuum in the middle of
@@ -601,17 +614,19 @@ async fn main() -> anyhow::Result<()> {
         }
         let before = support::cpu_seconds("load-gen");
         let wal_before = wal_totals(&pool).await;
+        let lsn_before = wal_position(&pool).await;
         let (b, f) = (base.clone(), firms.clone());
         let o = load
             .spawn(async move { closed_loop(&b, &f, command, seconds).await })
             .await?;
         let after = support::cpu_seconds("load-gen");
         let wal_after = wal_totals(&pool).await;
+        let lsn_after = wal_position(&pool).await;
         report(name, &o, raw);
         let commands = o.per_second * seconds / 1000.0;
         println!(
             "    WAL per command (with the projections' and the sealer's writes): {:.1} kB, \
-             flushes per 1000 commands: {:.0}",
+             flushes per 1000 commands: {:.0} (WAL {lsn_before} to {lsn_after})",
             (wal_after.0 - wal_before.0) / (commands * 1000.0) / 1000.0,
             (wal_after.1 - wal_before.1) / commands
         );

@@ -9,6 +9,7 @@ use sqlx::{ConnectOptions, Connection, PgPool};
 
 use crate::runtime::config::DatabaseConfig;
 use crate::runtime::embedded_pg::EmbeddedPostgres;
+use crate::runtime::writeback::WritebackPacer;
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -16,6 +17,9 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 pub struct Database {
     pub pool: PgPool,
     embedded: Option<EmbeddedPostgres>,
+    /// Spreads the private cluster's writeback over time (`runtime::writeback`); stops with
+    /// the `Database`.
+    _writeback: Option<WritebackPacer>,
 }
 
 impl Database {
@@ -41,7 +45,17 @@ impl Database {
             .connect_with(quiet(options))
             .await
             .context("connecting to PostgreSQL")?;
-        Ok(Self { pool, embedded })
+        let writeback = match &embedded {
+            Some(pg) => WritebackPacer::start(pg.cluster_dir())
+                .inspect_err(|e| tracing::warn!(error = %e, "writeback pacing not started"))
+                .ok(),
+            None => None,
+        };
+        Ok(Self {
+            pool,
+            embedded,
+            _writeback: writeback,
+        })
     }
 
     pub async fn migrate(&self) -> Result<()> {

@@ -12,3 +12,4 @@ pub mod read_pool;
 pub mod reporting;
 pub mod server;
 pub mod telemetry;
+pub mod writeback;
