@@ -7,6 +7,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
+use futures::{FutureExt, TryFutureExt};
 use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Row};
 use tokio::sync::watch;
@@ -201,21 +203,41 @@ pub async fn seal_tenant(pool: &PgPool, tenant: Uuid, limit: Duration) -> Result
     let Some(newest) = newest else {
         return Ok(());
     };
-    let started = std::time::Instant::now();
+    let sealed = sealed_by(
+        std::time::Instant::now() + limit,
+        || catch_up(pool).map_ok(drop).boxed(),
+        || {
+            sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM audit_seals WHERE global_position = $1)",
+            )
+            .bind(newest)
+            .fetch_one(pool)
+            .boxed()
+        },
+    )
+    .await?;
+    if !sealed {
+        tracing::warn!(%tenant, newest, "an open transaction holds sealing back; reading what is sealed");
+    }
+    Ok(())
+}
+
+/// Runs sealing passes (`seal_pass`) until `is_sealed` says the row waited for is sealed, or
+/// `deadline` passes (a transaction still open elsewhere holds the commit horizon back, or
+/// another runner holds the chain); returns whether it was sealed. The wait of
+/// `seal_tenant` here and of `side_chain::seal_tenant`.
+pub(crate) async fn sealed_by<'a>(
+    deadline: std::time::Instant,
+    mut seal_pass: impl FnMut() -> BoxFuture<'a, Result<(), sqlx::Error>>,
+    mut is_sealed: impl FnMut() -> BoxFuture<'a, Result<bool, sqlx::Error>>,
+) -> Result<bool, sqlx::Error> {
     loop {
-        catch_up(pool).await?;
-        let sealed: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM audit_seals WHERE global_position = $1)",
-        )
-        .bind(newest)
-        .fetch_one(pool)
-        .await?;
-        if sealed {
-            return Ok(());
+        seal_pass().await?;
+        if is_sealed().await? {
+            return Ok(true);
         }
-        if started.elapsed() >= limit {
-            tracing::warn!(%tenant, newest, "an open transaction holds sealing back; reading what is sealed");
-            return Ok(());
+        if std::time::Instant::now() >= deadline {
+            return Ok(false);
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

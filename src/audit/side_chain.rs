@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use futures::FutureExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Row};
@@ -192,7 +193,7 @@ pub async fn catch_up(pool: &PgPool) -> Result<(), sqlx::Error> {
 /// the commit horizon back, and another runner may hold a chain; this waits for either, at
 /// most `limit` in all, then returns what is sealed by then.
 pub async fn seal_tenant(pool: &PgPool, tenant: Uuid, limit: Duration) -> Result<(), sqlx::Error> {
-    let started = std::time::Instant::now();
+    let deadline = std::time::Instant::now() + limit;
     for chain in ALL {
         let newest: Option<i64> = sqlx::query_scalar(&format!(
             "SELECT max({key}) FROM {table} WHERE tenant_id = $1",
@@ -205,23 +206,23 @@ pub async fn seal_tenant(pool: &PgPool, tenant: Uuid, limit: Duration) -> Result
         let Some(newest) = newest else {
             continue;
         };
-        loop {
-            catch_up(pool).await?;
-            let sealed: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM side_seals WHERE chain = $1 AND row_key = $2)",
-            )
-            .bind(chain.name)
-            .bind(newest)
-            .fetch_one(pool)
-            .await?;
-            if sealed {
-                break;
-            }
-            if started.elapsed() >= limit {
-                tracing::warn!(%tenant, chain = chain.name, newest, "an open transaction holds sealing back; reading what is sealed");
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        let sealed = super::seal::sealed_by(
+            deadline,
+            || catch_up(pool).boxed(),
+            || {
+                sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM side_seals WHERE chain = $1 AND row_key = $2)",
+                )
+                .bind(chain.name)
+                .bind(newest)
+                .fetch_one(pool)
+                .boxed()
+            },
+        )
+        .await?;
+        if !sealed {
+            tracing::warn!(%tenant, chain = chain.name, newest, "an open transaction holds sealing back; reading what is sealed");
+            return Ok(());
         }
     }
     Ok(())

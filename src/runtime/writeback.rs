@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime};
 /// How often the cluster's recently written files are handed to the kernel's writeback:
 /// under the bench's load ≈ 10 MB a step. (Every quarter-second, listing once a second, was
 /// tried: three runs each, no difference in the latency tail; the simpler one stayed.)
-pub const INTERVAL: Duration = Duration::from_secs(1);
+const INTERVAL: Duration = Duration::from_secs(1);
 
 /// Slack on the "written since the last pass" test: file times are kept at the kernel's
 /// coarse clock tick, and a pass takes time of its own.
