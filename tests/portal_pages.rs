@@ -130,6 +130,14 @@ async fn a_client_follows_the_email_link_logs_in_sees_items_and_signs() {
         )
         .await;
     let contract = common::id_of(&issued, "id");
+    // The contracts page reads the read model: wait until it holds the new contract (the
+    // API's `min_position`), as a client clicking seconds later would find it.
+    staff
+        .get(&format!(
+            "/api/v1/contracts/{contract}?min_position={}",
+            issued["position"]
+        ))
+        .await;
     click(&browser, Locator::LinkText("Contracts")).await;
     assert!(text(&browser).await.contains("Waiting for your signature"));
     audit(&browser, "contracts").await;
