@@ -577,7 +577,7 @@ async fn main() -> anyhow::Result<()> {
         tokio::spawn(
             projections::Engine::new(pool.clone(), projections::all()).run(stopping.clone()),
         );
-        tokio::spawn(portal_accounts::audit::seal::run(
+        tokio::spawn(portal_accounts::audit::runner::run(
             pool.clone(),
             Some(portal_accounts::audit::checkpoint::Signer {
                 key: app.audit_key.clone(),

@@ -1,14 +1,11 @@
-//! What every request handler and operator command shares: the store, the password hasher,
-//! the link secret and the product's time limits.
+//! What commands and the portal share: the store, the password hasher, the link secret, the
+//! product's time limits and the login queues. What only the HTTP edge needs (CORS, the
+//! public URL, authentication caches, the audit key, the replica) is `http::Edge`.
 
 use aggregates::portal_user::{LinkLifetimes, PortalUserCommand};
 use chrono::Duration;
 use sqlx::PgPool;
 
-use crate::auth::portal::TenantSlugs;
-use crate::runtime::coalesce::Coalesced;
-use crate::runtime::db_health::DbHealth;
-use crate::runtime::read_pool::ReadPool;
 use crate::security::{PasswordHasher, ServerSecret};
 use crate::store::stripes::Stripes;
 use crate::store::EventStore;
@@ -45,25 +42,6 @@ pub struct AppState {
     /// Login attempts on one typed name queue here, so a burst of parallel guesses is
     /// counted one by one instead of all passing the lockout check together.
     pub login_queues: Stripes,
-    pub tenant_slugs: TenantSlugs,
-    /// Take the client's address from the last `X-Forwarded-For` hop (behind a proxy that
-    /// sets it) instead of the TCP peer.
-    pub trust_forwarded_for: bool,
-    /// Where staff reads of read models and the audit log go (a replica, when configured).
-    pub reads: ReadPool,
-    /// Whether the database is known to be down (requests then answer 503 at once).
-    pub db_health: DbHealth,
-    /// Signs checkpoints of the firms' audit chains.
-    pub audit_key: crate::audit::key::AuditKey,
-    /// Origins allowed to call the API from a browser (CORS); empty: none.
-    pub cors_origins: Vec<axum::http::HeaderValue>,
-    /// Where clients reach this server (`PORTAL_PUBLIC_URL`, or the listening address):
-    /// the base of the firms' portal login addresses. `https://` makes cookies `Secure`.
-    pub public_url: Option<String>,
-    /// Where new signed checkpoints are also written (`PORTAL_CHECKPOINT_DIR`), if anywhere.
-    pub checkpoint_dir: Option<std::path::PathBuf>,
-    /// Staff token lookups, read together with those of concurrent requests.
-    pub staff_tokens: Coalesced<uuid::Uuid, crate::auth::staff::TokenRow>,
 }
 
 /// How long emailed links and sessions stay usable, and when failed logins lock a login.
@@ -142,41 +120,16 @@ impl Default for Limits {
 
 impl App {
     pub fn new(pool: PgPool, secret: ServerSecret) -> Self {
-        let store = EventStore::new(pool.clone());
         Self(std::sync::Arc::new(AppState {
-            staff_tokens: crate::auth::staff::token_lookups(store.lookup_pool().clone()),
-            store,
+            store: EventStore::new(pool),
             hasher: PasswordHasher::default(),
             secret,
             limits: Limits::default(),
             login_queues: Stripes::default(),
-            tenant_slugs: TenantSlugs::default(),
-            trust_forwarded_for: false,
-            reads: ReadPool::primary_only(pool.clone()),
-            db_health: DbHealth::default(),
-            // A key of its own until the server sets the persistent one (runtime::server).
-            audit_key: crate::audit::key::AuditKey::ephemeral(),
-            cors_origins: Vec::new(),
-            public_url: None,
-            checkpoint_dir: None,
         }))
     }
 
     pub fn pool(&self) -> &PgPool {
         self.store.pool()
-    }
-
-    /// A firm's hosted login page, when this server knows its public address.
-    pub fn portal_login_url(&self, tenant_slug: &str) -> Option<String> {
-        self.public_url
-            .as_deref()
-            .map(|base| format!("{}/portal/{tenant_slug}/login", base.trim_end_matches('/')))
-    }
-
-    /// Whether clients reach this server over https (cookies are then `Secure`).
-    pub fn serves_https(&self) -> bool {
-        self.public_url
-            .as_deref()
-            .is_some_and(|u| u.starts_with("https://"))
     }
 }

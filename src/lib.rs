@@ -7,9 +7,10 @@
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod errors;
 pub mod http;
+pub mod infra;
 pub mod mail;
-pub mod pages;
 pub mod portal;
 pub mod reads;
 pub mod runtime;

@@ -5,9 +5,9 @@
 mod common;
 
 use common::*;
+use portal_accounts::audit::chain::{link_hash, BODY_SQL, GENESIS};
 use portal_accounts::audit::checkpoint::Checkpoint;
 use portal_accounts::audit::offline::verify_export;
-use portal_accounts::audit::seal::{link_hash, BODY_SQL, GENESIS};
 use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::{Connection, Row};

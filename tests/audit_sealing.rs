@@ -297,7 +297,7 @@ async fn seals_lost_in_a_crash_are_sealed_again_identically() {
         }
     }
     let connect = |name: &str| {
-        portal_accounts::runtime::db::pool_options()
+        portal_accounts::infra::pool::pool_options()
             .max_connections(4)
             .connect_lazy_with(options.clone().database(name))
     };

@@ -40,7 +40,7 @@ async fn end_backend_of(pool: &PgPool, killer: &PgPool) {
 /// one second; a test cannot rely on how much time passes between two statements).
 async fn one_connection_pool(idle: Duration) -> PgPool {
     let shared = pool().await;
-    portal_accounts::runtime::db::pool_options_pinging_after(idle)
+    portal_accounts::infra::pool::pool_options_pinging_after(idle)
         .max_connections(1)
         .min_connections(0)
         .connect_with(shared.connect_options().as_ref().clone())

@@ -10,7 +10,7 @@ mod common;
 use aggregates::values::{ClientKind, DisplayName, Email, Username};
 use common::*;
 use portal_accounts::app::App;
-use portal_accounts::services::error::ServiceError;
+use portal_accounts::errors::service::ServiceError;
 use portal_accounts::services::{clients, portal_users};
 use portal_accounts::store::{CommandMeta, GROUP_COMMIT_DRAINERS};
 use sqlx::PgPool;

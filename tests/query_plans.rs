@@ -90,7 +90,7 @@ async fn renames(pool: &sqlx::PgPool, tenant: Uuid, client: Uuid, count: i64) {
 async fn streams_read_together_are_looked_up_by_key_even_by_a_plan_made_on_an_empty_log() {
     let db = fresh_database().await;
     // A new database: nothing analysed, the log empty when the statement is first planned.
-    let lookups = portal_accounts::runtime::coalesce::generic_plan_pool(&db);
+    let lookups = portal_accounts::infra::coalesce::generic_plan_pool(&db);
     let mut conn = lookups.acquire().await.unwrap();
     sqlx::raw_sql(&format!(
         "PREPARE probe(text[], text[]) AS {}",

@@ -197,7 +197,7 @@ async fn run(app: &App, meta: &CommandMeta, ops: &[Op]) {
     let (mut cs, mut us, mut is, mut ks) = (vec![], vec![], vec![], vec![]);
     for (n, op) in ops.iter().enumerate() {
         let email = |e: bool| e.then(|| Email::parse(&format!("p{n}@example.org")).unwrap());
-        let outcome: Result<(), portal_accounts::services::error::ServiceError> = async {
+        let outcome: Result<(), portal_accounts::errors::service::ServiceError> = async {
             match op.clone() {
                 Op::Register {
                     individual,
@@ -323,7 +323,7 @@ async fn run(app: &App, meta: &CommandMeta, ops: &[Op]) {
         }
         .await
         .map_err(|e| match e {
-            portal_accounts::services::error::ServiceError::Domain(_) => e,
+            portal_accounts::errors::service::ServiceError::Domain(_) => e,
             other => panic!("{op:?} failed unexpectedly: {other}"),
         });
         let _ = outcome;
@@ -339,7 +339,7 @@ proptest! {
         runtime.block_on(async {
             static DB: tokio::sync::OnceCell<sqlx::postgres::PgConnectOptions> = tokio::sync::OnceCell::const_new();
             let options = DB.get_or_init(|| async { fresh_database().await.connect_options().as_ref().clone() }).await;
-            let pool = portal_accounts::runtime::db::pool_options().max_connections(10).connect_with(options.clone()).await.unwrap();
+            let pool = portal_accounts::infra::pool::pool_options().max_connections(10).connect_with(options.clone()).await.unwrap();
             let app = app(pool.clone());
             let slug = format!("p-{}", Uuid::now_v7().simple());
             let tenant = portal_accounts::services::tenants::create_tenant(&app, &slug, "Prop").await.unwrap();

@@ -5,7 +5,7 @@ mod common;
 
 use common::replica::Replica;
 use common::*;
-use portal_accounts::runtime::read_pool::ReadPool;
+use portal_accounts::infra::read_pool::ReadPool;
 use reqwest::Method;
 use serde_json::json;
 

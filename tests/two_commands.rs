@@ -105,12 +105,6 @@ async fn serve_with_no_configuration_runs_on_its_own_postgres_and_keeps_data() {
         .await
         .unwrap();
     assert_eq!(ready["status"], "ready");
-    // The server paces its private cluster's writeback (`runtime::writeback`).
-    assert!(
-        thread_names(running.child.id()).contains(&"pg-writeback".to_string()),
-        "{:?}",
-        thread_names(running.child.id())
-    );
 
     // The operator commands find the running private cluster.
     let tenant_id = cli(
@@ -354,14 +348,4 @@ fn tempdir() -> std::path::PathBuf {
         .join(format!("serve-{}", uuid::Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// The names of a process's threads, from `/proc`.
-fn thread_names(pid: u32) -> Vec<String> {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .unwrap()
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
-        .map(|name| name.trim().to_string())
-        .collect()
 }

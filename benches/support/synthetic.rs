@@ -49,7 +49,7 @@ pub async fn bench_app(
     manifest_dir: &str,
 ) -> anyhow::Result<(
     portal_accounts::runtime::db::Database,
-    portal_accounts::app::App,
+    portal_accounts::http::Edge,
 )> {
     let data_dir = std::path::PathBuf::from(manifest_dir).join("target/bench-data");
     let config = portal_accounts::runtime::config::DatabaseConfig {
@@ -59,6 +59,6 @@ pub async fn bench_app(
     let db = portal_accounts::runtime::db::Database::connect(&config).await?;
     db.migrate().await?;
     let secret = portal_accounts::security::ServerSecret::from_config(None, &data_dir)?;
-    let app = portal_accounts::app::App::new(db.pool.clone(), secret);
+    let app = portal_accounts::http::Edge::on(db.pool.clone(), secret);
     Ok((db, app))
 }

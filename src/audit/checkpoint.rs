@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
+use super::chain::{link_hash, BODY_SQL, GENESIS};
 use super::key::{signature_valid, AuditKey};
-use super::seal::{link_hash, BODY_SQL, GENESIS};
 use crate::auth::TenantScope;
-use crate::reads::error::ReadResult;
+use crate::errors::read::ReadResult;
 
 /// A signed head of one firm's chain.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]

@@ -1,11 +1,13 @@
 //! What auditors read: the tenant's log in commit order, a client's whole history, any
 //! stream replayed to a moment, a streamed export, and verification of the hash chain.
 
+pub mod chain;
 pub mod checkpoint;
 pub mod describe;
 pub mod key;
 pub mod offline;
 pub mod replay;
+pub mod runner;
 pub mod seal;
 pub mod side_chain;
 pub mod verify;
@@ -25,7 +27,7 @@ use uuid::Uuid;
 
 use crate::auth::TenantScope;
 
-use crate::reads::error::{ReadError, ReadResult};
+use crate::errors::read::{ReadError, ReadResult};
 
 /// One event as auditors see it. `payload` is the event's own fields; secrets never exist
 /// in events, so nothing needs hiding here.

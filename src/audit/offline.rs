@@ -6,9 +6,9 @@ use std::io::BufRead;
 
 use ed25519_dalek::VerifyingKey;
 
+use super::chain::{link_hash, GENESIS};
 use super::checkpoint::Checkpoint;
 use super::key::{key_id_of, signature_valid};
-use super::seal::link_hash;
 use super::ExportLine;
 
 /// What the check found.
@@ -103,7 +103,7 @@ pub fn verify_export(
                 fail(&mut report, "does not link to the line before it".into());
                 return Ok(report);
             }
-        } else if seq == 1 && line.event.prev_hash != hex::encode(super::seal::GENESIS) {
+        } else if seq == 1 && line.event.prev_hash != hex::encode(GENESIS) {
             fail(
                 &mut report,
                 "the first link must follow 32 zero bytes".into(),

@@ -14,7 +14,7 @@ use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
 use crate::auth::TenantScope;
-use crate::reads::error::{ReadError, ReadResult};
+use crate::errors::read::{ReadError, ReadResult};
 
 /// Up to which point to replay.
 #[derive(Debug, Clone, Copy)]

@@ -7,39 +7,18 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use futures::{FutureExt, TryFutureExt};
-use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Row};
-use tokio::sync::watch;
 use uuid::Uuid;
+
+use super::chain::{link_hash, sealed_by, BODY_SQL, GENESIS};
 
 /// The sealer's row in `projection_checkpoints`.
 pub const CHECKPOINT: &str = "audit_sealer";
-/// The link before a tenant's first event.
-pub const GENESIS: [u8; 32] = [0; 32];
 /// Events sealed per transaction.
-const BATCH: i64 = 1_000;
+pub(super) const BATCH: i64 = 1_000;
 /// How often to look for events when no write in this process wakes the sealer.
-const POLL: Duration = Duration::from_millis(250);
-
-/// The canonical text of an event's link, given the text of everything after `chain_seq`
-/// (see `BODY_SQL`): what `sha256(prev_hash || text)` covers.
-pub fn link_hash(prev_hash: &[u8], chain_seq: i64, body: &str) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    hasher.update(prev_hash);
-    hasher.update(chain_seq.to_string().as_bytes());
-    hasher.update(b"\n");
-    hasher.update(body.as_bytes());
-    hasher.finalize().into()
-}
-
-/// The hashed fields after `chain_seq`, joined by line feeds, as PostgreSQL renders them
-/// (`recorded_at` in microseconds since the Unix epoch; payload and metadata as jsonb text).
-pub const BODY_SQL: &str =
-    "concat_ws(E'\\n', global_position, aggregate_type, aggregate_id, sequence, \
-     event_type, event_version, (extract(epoch FROM recorded_at) * 1000000)::bigint, \
-     payload::text, metadata::text)";
+pub(super) const POLL: Duration = Duration::from_millis(250);
 
 /// Seals one batch. `Ok(None)`: another runner holds the sealer; `Ok(Some(n))`: `n`
 /// events sealed (0 when caught up with the commit horizon).
@@ -222,27 +201,6 @@ pub async fn seal_tenant(pool: &PgPool, tenant: Uuid, limit: Duration) -> Result
     Ok(())
 }
 
-/// Runs sealing passes (`seal_pass`) until `is_sealed` says the row waited for is sealed, or
-/// `deadline` passes (a transaction still open elsewhere holds the commit horizon back, or
-/// another runner holds the chain); returns whether it was sealed. The wait of
-/// `seal_tenant` here and of `side_chain::seal_tenant`.
-pub(crate) async fn sealed_by<'a>(
-    deadline: std::time::Instant,
-    mut seal_pass: impl FnMut() -> BoxFuture<'a, Result<(), sqlx::Error>>,
-    mut is_sealed: impl FnMut() -> BoxFuture<'a, Result<bool, sqlx::Error>>,
-) -> Result<bool, sqlx::Error> {
-    loop {
-        seal_pass().await?;
-        if is_sealed().await? {
-            return Ok(true);
-        }
-        if std::time::Instant::now() >= deadline {
-            return Ok(false);
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 /// Events committed but not sealed yet, and how long the oldest of them has waited.
 pub async fn backlog(pool: &PgPool) -> Result<(i64, f64), sqlx::Error> {
     sqlx::query_as(
@@ -253,69 +211,4 @@ pub async fn backlog(pool: &PgPool) -> Result<(i64, f64), sqlx::Error> {
     .bind(CHECKPOINT)
     .fetch_one(pool)
     .await
-}
-
-/// How long a firm's chain may grow before its head is signed again.
-pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
-
-/// Runs the sealer until shutdown: woken by this process's writes, polling for others'.
-/// With an audit key it also signs each growing chain's head every `CHECKPOINT_EVERY`.
-pub async fn run(
-    pool: PgPool,
-    signer: Option<super::checkpoint::Signer>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    // None: not yet (an Instant in the past might not exist this soon after boot).
-    let mut last_signing: Option<std::time::Instant> = None;
-    let mut last_side_sealing: Option<std::time::Instant> = None;
-    let due = |last: Option<std::time::Instant>, every: Duration| {
-        last.is_none_or(|l| l.elapsed() >= every)
-    };
-    let (mut appended, mut pacing) = (
-        eventlog::wake::subscribe(),
-        eventlog::wake::Pacing::default(),
-    );
-    loop {
-        tokio::select! {
-            () = pacing.round() => {}
-            _ = shutdown.changed() => return,
-        }
-        appended.seen();
-        // Batches until one is not full (the commit horizon is reached); appends committed
-        // meanwhile wake the loop again. While another server's sealer holds the row, it
-        // does the work.
-        loop {
-            match seal_batch(&pool, BATCH).await {
-                Ok(Some(n)) if n as i64 == BATCH => continue,
-                Ok(_) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, "sealing paused; retrying");
-                    break;
-                }
-            }
-        }
-        // Logins and e-mails are not what commands wait on: sealed at most every POLL, so a
-        // busy log does not pay two more transactions per wake.
-        if due(last_side_sealing, POLL) {
-            last_side_sealing = Some(std::time::Instant::now());
-            if let Err(e) = super::side_chain::catch_up(&pool).await {
-                tracing::warn!(error = %e, "sealing the login and notification logs paused; retrying");
-            }
-        }
-        // Looking for due checkpoints costs a query: at most once a second.
-        if let Some(signer) = signer
-            .as_ref()
-            .filter(|_| due(last_signing, Duration::from_secs(1)))
-        {
-            last_signing = Some(std::time::Instant::now());
-            if let Err(e) = super::checkpoint::sign_due(&pool, signer, CHECKPOINT_EVERY).await {
-                tracing::warn!(error = %e, "signing checkpoints failed; retrying");
-            }
-        }
-        tokio::select! {
-            () = appended.next() => {}
-            () = tokio::time::sleep(POLL) => {}
-            _ = shutdown.changed() => return,
-        }
-    }
 }

@@ -11,11 +11,10 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
-use super::seal::GENESIS;
+use super::chain::{link_hash, sealed_by, GENESIS};
 
 /// One chained table.
 #[derive(Debug, Clone, Copy)]
@@ -66,15 +65,6 @@ pub const ALL: [SideChain; 2] = [LOGINS, NOTIFICATIONS];
 
 const BATCH: i64 = 1_000;
 
-fn link(prev: &[u8], seq: i64, text: &str) -> Vec<u8> {
-    let mut hasher = Sha256::new();
-    hasher.update(prev);
-    hasher.update(seq.to_string().as_bytes());
-    hasher.update(b"\n");
-    hasher.update(text.as_bytes());
-    hasher.finalize().to_vec()
-}
-
 /// Seals one batch of `chain`'s rows: `None` while another runner holds it.
 pub async fn seal_batch(pool: &PgPool, chain: SideChain) -> Result<Option<usize>, sqlx::Error> {
     let mut tx = projections::engine::begin_derived(pool).await?;
@@ -123,7 +113,7 @@ pub async fn seal_batch(pool: &PgPool, chain: SideChain) -> Result<Option<usize>
         let tenant: Uuid = row.try_get("tenant_id")?;
         let head = heads.entry(tenant).or_insert_with(|| (0, GENESIS.to_vec()));
         let seq = head.0 + 1;
-        let hash = link(&head.1, seq, row.try_get::<&str, _>("row_text")?);
+        let hash = link_hash(&head.1, seq, row.try_get::<&str, _>("row_text")?).to_vec();
         keys.push(row.try_get::<i64, _>("row_key")?);
         tenants.push(tenant);
         seqs.push(seq);
@@ -206,7 +196,7 @@ pub async fn seal_tenant(pool: &PgPool, tenant: Uuid, limit: Duration) -> Result
         let Some(newest) = newest else {
             continue;
         };
-        let sealed = super::seal::sealed_by(
+        let sealed = sealed_by(
             deadline,
             || catch_up(pool).boxed(),
             || {
@@ -278,12 +268,13 @@ pub async fn verify(
             Some("the row is missing (deleted)".to_string())
         } else if prev != previous {
             Some("does not link to the row before it".to_string())
-        } else if link(
+        } else if link_hash(
             &prev,
             seq,
             row.try_get::<Option<&str>, _>("row_text")?
                 .unwrap_or_default(),
-        ) != hash
+        )[..]
+            != hash[..]
         {
             Some("content does not match its hash (altered)".to_string())
         } else {

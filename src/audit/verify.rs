@@ -7,7 +7,7 @@ use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
 use crate::auth::TenantScope;
-use crate::reads::error::ReadResult;
+use crate::errors::read::ReadResult;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Verification {
@@ -30,7 +30,8 @@ pub struct Verification {
     pub notifications: Option<super::side_chain::ChainCheck>,
 }
 
-use super::seal::{link_hash, BODY_SQL, CHECKPOINT, GENESIS};
+use super::chain::{link_hash, BODY_SQL, GENESIS};
+use super::seal::CHECKPOINT;
 /// Chain links verified per query; ranges are verified concurrently and joined in order.
 const RANGE: i64 = 100_000;
 
@@ -172,7 +173,7 @@ async fn verify_range(
     from: i64,
     to: i64,
 ) -> ReadResult<RangeReport> {
-    // The text is assembled here as the sealer assembles it (`seal::BODY_SQL`); a seal
+    // The text is assembled here as the sealer assembles it (`chain::BODY_SQL`); a seal
     // whose event is gone reads as missing.
     let sql = format!(
         "SELECT s.chain_seq, s.global_position, s.prev_hash, s.event_hash,

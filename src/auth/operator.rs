@@ -6,7 +6,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::TenantScope;
-use crate::services::error::ServiceResult;
+use crate::errors::service::ServiceResult;
 
 /// The tenant a slug names, if there is one.
 pub async fn tenant(pool: &PgPool, slug: &str) -> ServiceResult<Option<TenantScope>> {

@@ -15,10 +15,9 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::TenantScope;
-use crate::app::App;
-use crate::runtime::coalesce::Coalesced;
+use crate::errors::service::{ServiceError, ServiceResult};
+use crate::infra::coalesce::Coalesced;
 use crate::security::{staff_token_id, token_matches};
-use crate::services::error::{ServiceError, ServiceResult};
 
 /// An authenticated staff request: the token, the person it acts for, the role it has.
 #[derive(Debug, Clone)]
@@ -88,7 +87,7 @@ pub struct TokenRow {
     disabled: Option<bool>,
 }
 
-/// Token lookups of concurrent requests, read together (`runtime::coalesce`): each
+/// Token lookups of concurrent requests, read together (`infra::coalesce`): each
 /// request's lookup still starts after the request arrived, so a revocation or a disabled
 /// member counts at once; only the round trip is shared.
 pub fn token_lookups(pool: PgPool) -> Coalesced<Uuid, TokenRow> {
@@ -115,13 +114,13 @@ pub fn token_lookups(pool: PgPool) -> Coalesced<Uuid, TokenRow> {
 
 /// The staff request behind `token`, acting for `acting_staff` (the `X-Acting-Staff` header).
 pub async fn authenticate(
-    app: &App,
+    auth: &super::Authenticator,
     token: &str,
     acting_staff: Option<&str>,
     purpose: Purpose,
 ) -> ServiceResult<Staff> {
     let token_id = staff_token_id(token).ok_or(ServiceError::Unauthorized)?;
-    let row = app
+    let row = auth
         .staff_tokens
         .get(token_id)
         .await?
@@ -130,7 +129,7 @@ pub async fn authenticate(
         return Err(ServiceError::Unauthorized);
     }
     let tenant = TenantId::from_uuid(row.tenant_id);
-    let scope = TenantScope::new(app.pool().clone(), tenant);
+    let scope = TenantScope::new(auth.pool.clone(), tenant);
     let token_role = role(&row.role)?;
     let (holder, label) = (row.holder, row.label);
     let own_member = match row.member_id {
@@ -169,7 +168,7 @@ pub async fn authenticate(
         _ => None,
     };
     if row.stale {
-        note_use(app, token_id);
+        note_use(&auth.pool, token_id);
     }
     let (role, actor) = match person {
         Some(m) => (
@@ -217,7 +216,7 @@ async fn acting_member(scope: &TenantScope, raw: &str) -> ServiceResult<Member> 
 /// requests with a token that just went stale would each send the same UPDATE and queue on
 /// its row lock (measured: 2 ms each under load), so one note per token is in flight at a
 /// time, and a note that lost the race writes nothing.
-fn note_use(app: &App, token_id: Uuid) {
+fn note_use(pool: &PgPool, token_id: Uuid) {
     type Noting = std::sync::Mutex<std::collections::HashSet<Uuid>>;
     static NOTING: std::sync::OnceLock<Noting> = std::sync::OnceLock::new();
     /// Takes the token off the in-flight list however the note ends.
@@ -234,7 +233,7 @@ fn note_use(app: &App, token_id: Uuid) {
         return;
     }
     let in_flight = Noted(noting, token_id);
-    let pool = app.pool().clone();
+    let pool = pool.clone();
     tokio::spawn(async move {
         let _in_flight = in_flight;
         let noted = sqlx::query(

@@ -7,8 +7,8 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use super::extract::Origin;
-use crate::app::App;
 use crate::http::error::{AppError, AppResult};
+use crate::http::Edge;
 use crate::store::CommandMeta;
 
 pub use crate::auth::staff::{Purpose, Staff};
@@ -35,7 +35,7 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
 
 /// A reader's scope reads from the read pool (the replica, when there is one); its token
 /// was checked on the primary.
-fn for_reading(app: &App, mut staff: Staff) -> Staff {
+fn for_reading(app: &Edge, mut staff: Staff) -> Staff {
     staff.scope = staff.scope.reading_from(app.reads.pool());
     staff
 }
@@ -44,7 +44,7 @@ fn for_reading(app: &App, mut staff: Staff) -> Staff {
 pub const ACTING_STAFF: &str = "x-acting-staff";
 
 /// The staff request, authenticated; its tenant goes on the request's span.
-pub async fn authenticate(app: &App, parts: &Parts, purpose: Purpose) -> AppResult<Staff> {
+pub async fn authenticate(app: &Edge, parts: &Parts, purpose: Purpose) -> AppResult<Staff> {
     let token = bearer(parts).ok_or(AppError::unauthorized())?;
     let acting = match parts.headers.get(ACTING_STAFF) {
         Some(value) => Some(
@@ -54,7 +54,7 @@ pub async fn authenticate(app: &App, parts: &Parts, purpose: Purpose) -> AppResu
         ),
         None => None,
     };
-    let staff = crate::auth::staff::authenticate(app, token, acting, purpose).await?;
+    let staff = crate::auth::staff::authenticate(&app.auth, token, acting, purpose).await?;
     tracing::Span::current().record("tenant", tracing::field::display(staff.tenant_id()));
     Ok(staff)
 }
@@ -62,10 +62,10 @@ pub async fn authenticate(app: &App, parts: &Parts, purpose: Purpose) -> AppResu
 /// A caller allowed to run staff commands (admin or staff), with the command's metadata.
 pub struct Writer(pub CommandMeta);
 
-impl FromRequestParts<App> for Writer {
+impl FromRequestParts<Edge> for Writer {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &App) -> AppResult<Self> {
+    async fn from_request_parts(parts: &mut Parts, app: &Edge) -> AppResult<Self> {
         let staff = authenticate(app, parts, Purpose::Command).await?;
         staff.allow(&[StaffRole::Admin, StaffRole::Staff])?;
         Ok(Self(staff_meta(&staff, Origin::from_parts(parts))))
@@ -76,10 +76,10 @@ impl FromRequestParts<App> for Writer {
 /// command metadata): the person and their firm's scope on the primary.
 pub struct Acting(pub Staff);
 
-impl FromRequestParts<App> for Acting {
+impl FromRequestParts<Edge> for Acting {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &App) -> AppResult<Self> {
+    async fn from_request_parts(parts: &mut Parts, app: &Edge) -> AppResult<Self> {
         let staff = authenticate(app, parts, Purpose::Command).await?;
         staff.allow(&[StaffRole::Admin, StaffRole::Staff])?;
         Ok(Self(staff))
@@ -89,10 +89,10 @@ impl FromRequestParts<App> for Acting {
 /// A caller allowed to change tenant settings (admin only).
 pub struct Admin(pub CommandMeta);
 
-impl FromRequestParts<App> for Admin {
+impl FromRequestParts<Edge> for Admin {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &App) -> AppResult<Self> {
+    async fn from_request_parts(parts: &mut Parts, app: &Edge) -> AppResult<Self> {
         let staff = authenticate(app, parts, Purpose::Command).await?;
         staff.allow(&[StaffRole::Admin])?;
         Ok(Self(staff_meta(&staff, Origin::from_parts(parts))))
@@ -102,10 +102,10 @@ impl FromRequestParts<App> for Admin {
 /// Any authenticated staff token (every role may read read models).
 pub struct Reader(pub Staff);
 
-impl FromRequestParts<App> for Reader {
+impl FromRequestParts<Edge> for Reader {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &App) -> AppResult<Self> {
+    async fn from_request_parts(parts: &mut Parts, app: &Edge) -> AppResult<Self> {
         Ok(Self(for_reading(
             app,
             authenticate(app, parts, Purpose::Read).await?,
@@ -116,10 +116,10 @@ impl FromRequestParts<App> for Reader {
 /// A caller allowed to read the audit routes (auditor or admin).
 pub struct Auditor(pub Staff);
 
-impl FromRequestParts<App> for Auditor {
+impl FromRequestParts<Edge> for Auditor {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &App) -> AppResult<Self> {
+    async fn from_request_parts(parts: &mut Parts, app: &Edge) -> AppResult<Self> {
         let staff = authenticate(app, parts, Purpose::Read).await?;
         staff.allow(&[StaffRole::Admin, StaffRole::Auditor])?;
         Ok(Self(for_reading(app, staff)))

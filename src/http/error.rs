@@ -8,13 +8,13 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::reads::error::ReadError;
-use crate::services::error::ServiceError;
+use crate::errors::read::ReadError;
+use crate::errors::service::ServiceError;
 use crate::store::StoreError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-pub use crate::services::error::FieldError;
+pub use crate::errors::service::FieldError;
 
 /// What an HTTP request can answer besides success: any refusal of the layers below
 /// (`Service`), or one only the edge can give (a malformed or oversized body, read models

@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::errors::service::ServiceError;
 use crate::http::error::{AppError, FieldError};
-use crate::services::error::ServiceError;
 
 /// JSON body limit for every route but image upload.
 pub const JSON_LIMIT: usize = 64 * 1024;

@@ -14,15 +14,15 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::auth::{authenticate, Purpose};
-use crate::app::App;
 use crate::http::error::{AppError, PROBLEM_JSON};
+use crate::http::Edge;
 use crate::store::idempotency::{self, Claim};
 
 const HEADER: &str = "idempotency-key";
 /// Bodies are buffered to hash them; nothing larger than the largest route accepts.
 const BUFFER_LIMIT: usize = super::extract::IMAGE_LIMIT + 1024;
 
-pub async fn middleware(State(app): State<App>, request: Request, next: Next) -> Response {
+pub async fn middleware(State(app): State<Edge>, request: Request, next: Next) -> Response {
     if request.method() != Method::POST || !request.headers().contains_key(HEADER) {
         return next.run(request).await;
     }
@@ -31,7 +31,7 @@ pub async fn middleware(State(app): State<App>, request: Request, next: Next) ->
     }
 }
 
-async fn run(app: &App, request: Request, next: Next) -> Result<Response, Response> {
+async fn run(app: &Edge, request: Request, next: Next) -> Result<Response, Response> {
     let key = request
         .headers()
         .get(HEADER)
@@ -156,7 +156,7 @@ async fn store_answer(
 
 /// The kept answer of a key, if it has one (or a refusal when the key was used for another
 /// request); `None` when the key is new.
-async fn replay(app: &App, tenant_id: Uuid, key: &str, fingerprint: &[u8]) -> Option<Response> {
+async fn replay(app: &Edge, tenant_id: Uuid, key: &str, fingerprint: &[u8]) -> Option<Response> {
     let row = sqlx::query("SELECT request_hash, status_code, response_body FROM idempotency_keys WHERE tenant_id = $1 AND key = $2")
         .bind(tenant_id)
         .bind(key)

@@ -7,12 +7,16 @@ pub mod extract;
 pub mod idempotency;
 pub mod listener;
 pub mod openapi;
+pub mod pages;
 pub mod png;
 pub mod portal_auth;
 pub mod portal_view;
 pub mod request_shape;
 pub mod routes;
 pub mod schema;
+mod state;
+
+pub use state::{Edge, EdgeState};
 
 use std::time::Duration;
 
@@ -29,16 +33,15 @@ use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::App;
 use crate::http::error::{Problem, PROBLEM_JSON};
-use crate::runtime::telemetry;
+use crate::infra::telemetry;
 use routes::{
     audit, catalogue, checkpoints, client_items, clients, contracts, invitations, items,
     notifications, ops, portal, portal_users, settings, staff, tokens,
 };
 
 /// Every documented route, with its OpenAPI description.
-pub fn api_routes() -> OpenApiRouter<App> {
+pub fn api_routes() -> OpenApiRouter<Edge> {
     let image_upload = OpenApiRouter::new()
         .routes(routes!(items::set_image, items::get_image))
         .layer(DefaultBodyLimit::max(extract::IMAGE_LIMIT));
@@ -110,7 +113,7 @@ pub fn api_routes() -> OpenApiRouter<App> {
 }
 
 /// The Portal API, for the firms' clients (no staff token, no Idempotency-Key handling).
-pub fn portal_routes() -> OpenApiRouter<App> {
+pub fn portal_routes() -> OpenApiRouter<Edge> {
     OpenApiRouter::new()
         .routes(routes!(portal::accept_invitation))
         .routes(routes!(portal::activate))
@@ -128,7 +131,7 @@ pub fn portal_routes() -> OpenApiRouter<App> {
         .routes(routes!(portal::sign_contract))
 }
 
-pub fn router(app: App) -> Router {
+pub fn router(app: Edge) -> Router {
     // Install the recorder before the first request is counted.
     telemetry::prometheus();
     let (api, mut spec) = api_routes().split_for_parts();
@@ -149,7 +152,7 @@ pub fn router(app: App) -> Router {
             ));
     Router::new()
         .merge(documented)
-        .merge(crate::pages::routes())
+        .merge(crate::http::pages::routes())
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
@@ -194,7 +197,7 @@ pub fn router(app: App) -> Router {
 /// Behind a trusted proxy, the client is the last `X-Forwarded-For` hop (the one our proxy
 /// appended; earlier hops are whatever the client claimed). Ignored unless configured.
 async fn client_address(
-    axum::extract::State(app): axum::extract::State<App>,
+    axum::extract::State(app): axum::extract::State<Edge>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -219,7 +222,7 @@ async fn client_address(
 /// While the database is known to be down, every request but `/healthz` answers 503 at
 /// once; a response that finds it down marks it so (a probe marks it up again).
 async fn fail_fast(
-    axum::extract::State(app): axum::extract::State<App>,
+    axum::extract::State(app): axum::extract::State<Edge>,
     request: Request,
     next: Next,
 ) -> Response {

@@ -11,9 +11,9 @@ use super::auth::bearer;
 use super::extract::Origin;
 use eventlog::{Actor, ActorKind};
 
-use crate::app::App;
 use crate::auth::TenantScope;
 use crate::http::error::{AppError, AppResult};
+use crate::http::Edge;
 use crate::portal::{self, portal_inactive, SessionUser};
 use crate::store::CommandMeta;
 
@@ -44,7 +44,7 @@ impl PortalTenant {
 
     /// Refuses while the firm has its portal switched off (the login itself checks this
     /// in its own query, and records the refusal).
-    pub async fn require_active(&self, app: &App) -> AppResult<()> {
+    pub async fn require_active(&self, app: &Edge) -> AppResult<()> {
         if portal::portal_active(app, &self.meta(anonymous())).await? {
             Ok(())
         } else {
@@ -53,10 +53,10 @@ impl PortalTenant {
     }
 }
 
-impl FromRequestParts<App> for PortalTenant {
+impl FromRequestParts<Edge> for PortalTenant {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &App) -> AppResult<Self> {
+    async fn from_request_parts(parts: &mut Parts, app: &Edge) -> AppResult<Self> {
         let params = RawPathParams::from_request_parts(parts, app)
             .await
             .map_err(|_| AppError::NotFound("portal"))?;
@@ -66,8 +66,8 @@ impl FromRequestParts<App> for PortalTenant {
             .map(|(_, value)| value.to_string())
             .ok_or(AppError::NotFound("portal"))?;
         let scope = app
-            .tenant_slugs
-            .resolve(app.pool(), &slug)
+            .auth
+            .portal_scope(&slug)
             .await?
             .ok_or(AppError::NotFound("portal"))?;
         tracing::Span::current().record("tenant", tracing::field::display(scope.id()));
@@ -110,7 +110,7 @@ impl PortalSession {
 impl PortalSession {
     /// The session a token names, if it is open and its login can still log in: the one
     /// check behind the Portal API's bearer token and the portal pages' cookie.
-    pub async fn for_token(app: &App, tenant: PortalTenant, token: &str) -> AppResult<Self> {
+    pub async fn for_token(app: &Edge, tenant: PortalTenant, token: &str) -> AppResult<Self> {
         let session = portal::sessions::authenticate(&tenant.scope, token).await?;
         tenant.require_active(app).await?;
         let user = app
@@ -133,10 +133,10 @@ impl PortalSession {
     }
 }
 
-impl FromRequestParts<App> for PortalSession {
+impl FromRequestParts<Edge> for PortalSession {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &App) -> AppResult<Self> {
+    async fn from_request_parts(parts: &mut Parts, app: &Edge) -> AppResult<Self> {
         let tenant = PortalTenant::from_request_parts(parts, app).await?;
         let token = bearer(parts).ok_or(AppError::unauthorized())?.to_string();
         Self::for_token(app, tenant, &token).await

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::error::{AppError, AppResult};
 use super::portal_auth::PortalSession;
-use crate::app::App;
+use crate::http::Edge;
 use crate::reads::{self, contracts::ContractView, items::ClientItem};
 use crate::services::contracts;
 
@@ -39,7 +39,7 @@ pub struct PortalContract {
 
 impl PortalSession {
     /// The clients this login reaches, as their streams name them now.
-    pub async fn clients(&self, app: &App) -> AppResult<Vec<PortalClient>> {
+    pub async fn clients(&self, app: &Edge) -> AppResult<Vec<PortalClient>> {
         let ids: Vec<Uuid> = self.account.clients.iter().copied().collect();
         let loaded = app
             .store
@@ -96,7 +96,7 @@ impl PortalSession {
     }
 
     /// One contract of a client this login reaches, with its text.
-    pub async fn contract(&self, app: &App, id: Uuid) -> AppResult<PortalContract> {
+    pub async fn contract(&self, app: &Edge, id: Uuid) -> AppResult<PortalContract> {
         let contract = app.store.reader(&self.meta()).load::<Contract>(id).await?;
         let issued = contract
             .state
@@ -126,7 +126,7 @@ impl PortalSession {
     /// Signs a contract as shown (`content_sha256`); the position of the signature.
     pub async fn sign(
         &self,
-        app: &App,
+        app: &Edge,
         id: Uuid,
         signer_name: Option<SignerName>,
         content_sha256: &str,

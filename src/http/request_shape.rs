@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::path::ParameterIn;
 use utoipa::openapi::OpenApi;
 
+use crate::errors::service::{FieldError, ServiceError};
 use crate::http::error::{AppError, Problem};
-use crate::services::error::{FieldError, ServiceError};
 
 /// The longest request target (path and query) served.
 pub const MAX_URI_BYTES: usize = 8 * 1024;

@@ -10,7 +10,7 @@ use sqlx::{PgPool, Row};
 
 use crate::audit::checkpoint::Checkpoint;
 use crate::auth::TenantScope;
-use crate::reads::error::ReadResult;
+use crate::errors::read::ReadResult;
 
 /// The notification kind these e-mails are counted under in metrics and logs.
 pub const KIND: &str = "audit_checkpoint";

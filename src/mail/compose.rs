@@ -9,8 +9,8 @@ use lettre::Message;
 use uuid::Uuid;
 
 use super::notifications::kind;
+use crate::portal::self_service::purpose;
 use crate::security::{LinkRef, ServerSecret};
-use crate::services::portal::purpose;
 
 /// A notification as the sender claims it.
 #[derive(Debug, Clone, sqlx::FromRow)]

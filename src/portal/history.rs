@@ -4,7 +4,7 @@
 use uuid::Uuid;
 
 use crate::auth::TenantScope;
-use crate::services::error::ServiceResult;
+use crate::errors::service::ServiceResult;
 use crate::store::CommandMeta;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

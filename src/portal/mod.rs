@@ -3,6 +3,7 @@
 //! stream by one event per login (docs/decisions.md).
 
 mod history;
+pub mod self_service;
 pub mod sessions;
 pub mod throttle;
 
@@ -14,7 +15,7 @@ use uuid::Uuid;
 
 use crate::app::App;
 use crate::auth::TenantScope;
-use crate::services::error::{ServiceError, ServiceResult};
+use crate::errors::service::{ServiceError, ServiceResult};
 use crate::store::CommandMeta;
 use history::{insert_history, record, Attempt, Outcome};
 pub use sessions::{NewSession, SessionUser};

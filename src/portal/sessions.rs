@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use super::history::{Attempt, Outcome};
 use crate::auth::TenantScope;
+use crate::errors::service::{ServiceError, ServiceResult};
 use crate::security::{new_session_token, session_token_id, sha256, token_matches};
-use crate::services::error::{ServiceError, ServiceResult};
 
 /// A session handed to a portal user after a good login.
 #[derive(Debug, Clone)]

@@ -7,9 +7,9 @@ use sqlx::postgres::PgRow;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::error::ReadResult;
 use super::items::Price;
 use crate::auth::TenantScope;
+use crate::errors::read::ReadResult;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CatalogueItem {

@@ -7,8 +7,8 @@ use serde::Serialize;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::error::ReadResult;
 use crate::auth::TenantScope;
+use crate::errors::read::ReadResult;
 
 pub const CLIENT_STATUSES: &[&str] = &[
     "not_invited",

@@ -9,8 +9,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::contracts::{self, ContractView};
-use super::error::ReadResult;
 use crate::auth::TenantScope;
+use crate::errors::read::ReadResult;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Signature {

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::error::ReadResult;
 use crate::auth::TenantScope;
+use crate::errors::read::ReadResult;
 
 /// The states staff filter by.
 pub const STATES: &[&str] = &["pending", "expired", "accepted", "revoked", "replaced"];

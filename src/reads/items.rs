@@ -6,8 +6,8 @@ use serde::Serialize;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::error::ReadResult;
 use crate::auth::TenantScope;
+use crate::errors::read::ReadResult;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Price {

@@ -6,7 +6,6 @@ pub mod catalogue;
 pub mod clients;
 pub mod contract_detail;
 pub mod contracts;
-pub mod error;
 pub mod invitations;
 pub mod items;
 pub mod logins;
@@ -19,7 +18,7 @@ use std::time::{Duration, Instant};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use error::{ReadError, ReadResult};
+use crate::errors::read::{ReadError, ReadResult};
 
 /// The read models every staff read route depends on.
 pub const READ_MODELS: &[&str] = &["clients", "items", "contracts", "history"];

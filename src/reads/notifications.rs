@@ -6,8 +6,8 @@ use aggregates::ids::ClientId;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::error::ReadResult;
 use crate::auth::TenantScope;
+use crate::errors::read::ReadResult;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct Notification {

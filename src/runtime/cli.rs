@@ -177,11 +177,11 @@ pub async fn run(cli: Cli) -> Result<()> {
     });
     match command {
         Command::Serve(config) => {
-            crate::runtime::telemetry::init_logging(config.log_format);
+            crate::runtime::logging::init_logging(config.log_format);
             crate::runtime::server::serve(config).await
         }
         Command::Migrate(database) => {
-            crate::runtime::telemetry::init_logging(LogFormat::Text);
+            crate::runtime::logging::init_logging(LogFormat::Text);
             with_app(&database, |_| async { Ok(()) }).await?;
             eprintln!("migrations applied");
             Ok(())
@@ -191,7 +191,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             name,
             database,
         }) => {
-            crate::runtime::telemetry::init_logging(LogFormat::Text);
+            crate::runtime::logging::init_logging(LogFormat::Text);
             let id = with_app(&database, |app| async move {
                 Ok(tenants::create_tenant(&app, &slug, &name).await?)
             })
@@ -200,7 +200,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Projections(ProjectionsCommand::Status { database }) => {
-            crate::runtime::telemetry::init_logging(LogFormat::Text);
+            crate::runtime::logging::init_logging(LogFormat::Text);
             let all = with_app(&database, |app| async move {
                 Ok(projections::engine::status(app.pool()).await?)
             })
@@ -219,7 +219,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Projections(ProjectionsCommand::Rebuild { name, database }) => {
-            crate::runtime::telemetry::init_logging(LogFormat::Text);
+            crate::runtime::logging::init_logging(LogFormat::Text);
             with_app(&database, |app| async move {
                 let all = projections::all();
                 let chosen: Vec<_> = all
@@ -302,7 +302,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Audit(AuditCommand::Verify { tenant, database }) => {
-            crate::runtime::telemetry::init_logging(LogFormat::Text);
+            crate::runtime::logging::init_logging(LogFormat::Text);
             let all_ok = with_app(&database, |app| async move {
                 let mut all_ok = true;
                 for (scope, slug) in crate::auth::operator::every_tenant(app.pool()).await? {
@@ -334,7 +334,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Db(DbCommand::Stop { data_dir }) => {
-            crate::runtime::telemetry::init_logging(LogFormat::Text);
+            crate::runtime::logging::init_logging(LogFormat::Text);
             if data_dir.join("pg.lock").exists() {
                 EmbeddedPostgres::for_data_dir(&data_dir)?.stop()?;
             }
@@ -349,7 +349,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             service,
             database,
         }) => {
-            crate::runtime::telemetry::init_logging(LogFormat::Text);
+            crate::runtime::logging::init_logging(LogFormat::Text);
             let spec = tenants::OperatorToken {
                 label,
                 staff_name,
@@ -364,7 +364,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Reporting(ReportingCommand::Grant { tenant, database }) => {
-            crate::runtime::telemetry::init_logging(LogFormat::Text);
+            crate::runtime::logging::init_logging(LogFormat::Text);
             let grant = with_app(&database, |app| async move {
                 let connect = app.pool().connect_options();
                 crate::runtime::reporting::grant(app.pool(), &connect, &tenant).await
@@ -375,7 +375,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Reporting(ReportingCommand::Revoke { tenant, database }) => {
-            crate::runtime::telemetry::init_logging(LogFormat::Text);
+            crate::runtime::logging::init_logging(LogFormat::Text);
             let dropped = with_app(&database, |app| async move {
                 crate::runtime::reporting::revoke(app.pool(), &tenant).await
             })

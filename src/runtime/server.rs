@@ -3,11 +3,11 @@
 use anyhow::{Context, Result};
 use tokio::net::TcpListener;
 
-use crate::app::App;
+use crate::http::Edge;
+use crate::infra::read_pool::ReadPool;
 use crate::mail::MailConfig;
 use crate::runtime::config::ServeConfig;
 use crate::runtime::db::Database;
-use crate::runtime::read_pool::ReadPool;
 use crate::security::ServerSecret;
 
 pub async fn serve(config: ServeConfig) -> Result<()> {
@@ -15,7 +15,7 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
     let db = Database::connect(&config.database).await?;
     db.migrate().await?;
     let secret = ServerSecret::from_config(config.secret.as_deref(), &config.database.data_dir)?;
-    let mut app = App::new(db.pool.clone(), secret);
+    let mut app = Edge::on(db.pool.clone(), secret);
     app.audit_key = crate::audit::key::AuditKey::from_config(
         config.audit_key.as_deref(),
         &config.database.data_dir,
@@ -83,12 +83,12 @@ pub struct Background {
 }
 
 impl Background {
-    pub fn start(app: &App, mail: &MailConfig) -> Result<Self> {
+    pub fn start(app: &Edge, mail: &MailConfig) -> Result<Self> {
         let (stop, stopping) = tokio::sync::watch::channel(false);
         let engine = projections::Engine::new(app.pool().clone(), projections::all());
         let mut tasks = vec![
             tokio::spawn(engine.run(stopping.clone())),
-            tokio::spawn(crate::audit::seal::run(
+            tokio::spawn(crate::audit::runner::run(
                 app.pool().clone(),
                 Some(crate::audit::checkpoint::Signer {
                     key: app.audit_key.clone(),

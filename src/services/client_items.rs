@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::clients::registered_client;
 use super::run_on;
 use crate::app::App;
-use crate::services::error::ServiceResult;
+use crate::errors::service::ServiceResult;
 use crate::store::{CommandMeta, Committed};
 
 pub async fn assign_item(

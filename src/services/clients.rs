@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{run_on, start};
 use crate::app::App;
-use crate::services::error::{ServiceError, ServiceResult};
+use crate::errors::service::{ServiceError, ServiceResult};
 use crate::store::{CommandMeta, Committed, Loaded, UnitOfWork};
 
 pub struct NewClient {

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{run_on, start};
 use crate::app::App;
-use crate::services::error::ServiceResult;
+use crate::errors::service::ServiceResult;
 use crate::store::{CommandMeta, Committed, SideWrite};
 
 pub async fn create(

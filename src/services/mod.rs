@@ -4,10 +4,8 @@
 pub mod client_items;
 pub mod clients;
 pub mod contracts;
-pub mod error;
 pub mod items;
 pub mod notifications;
-pub mod portal;
 pub mod portal_users;
 pub mod staff;
 pub mod tenants;
@@ -18,7 +16,7 @@ use futures::future::BoxFuture;
 use uuid::Uuid;
 
 use crate::app::App;
-use crate::services::error::ServiceResult;
+use crate::errors::service::ServiceResult;
 use crate::store::UnitOfWork;
 use crate::store::{CommandMeta, Committed, Keepable, Loaded};
 

@@ -5,7 +5,7 @@
 use uuid::Uuid;
 
 use crate::auth::TenantScope;
-use crate::services::error::{ServiceError, ServiceResult};
+use crate::errors::service::{ServiceError, ServiceResult};
 
 /// Makes a failed e-mail due again, with a fresh set of attempts.
 pub async fn retry(scope: &TenantScope, id: Uuid) -> ServiceResult<()> {

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::clients::registered_client;
 use super::run_on;
 use crate::app::App;
-use crate::services::error::{ServiceError, ServiceResult};
+use crate::errors::service::{ServiceError, ServiceResult};
 use crate::store::{CommandMeta, Committed, Loaded, SideWrite, UnitOfWork};
 
 pub struct NewPortalUser {

@@ -10,8 +10,8 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use crate::app::App;
+use crate::errors::service::{ServiceError, ServiceResult};
 use crate::security::{new_staff_token, sha256};
-use crate::services::error::{ServiceError, ServiceResult};
 use crate::store::{CommandMeta, Committed, Loaded, SideWrite, UnitOfWork};
 
 /// A member's row for authentication, as the member's events leave it.

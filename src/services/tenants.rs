@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{run_on, staff};
 use crate::app::App;
-use crate::services::error::{ServiceError, ServiceResult};
+use crate::errors::service::{ServiceError, ServiceResult};
 use crate::store::{CommandMeta, Committed, SideWrite};
 
 fn operator_meta(tenant_id: Uuid, command: &'static str) -> CommandMeta {

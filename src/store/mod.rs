@@ -23,7 +23,7 @@ use rand::Rng;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::runtime::coalesce::{generic_plan_pool, Coalesced};
+use crate::infra::coalesce::{generic_plan_pool, Coalesced};
 use commit::CommitError;
 use eventlog::queries::{StoredEvent, StreamKey};
 use group_commit::GroupCommit;
@@ -75,7 +75,7 @@ pub struct EventStore {
     stripes: Stripes,
     /// Concurrent commands' units of work, committed together.
     group: GroupCommit,
-    /// The pool coalesced lookups run on (generic plans; `runtime::coalesce`).
+    /// The pool coalesced lookups run on (generic plans; `infra::coalesce`).
     lookup_pool: PgPool,
     stream_reads: StreamReads,
     /// Streams this process wrote recently, as decided (`recent`); `None` only to measure
@@ -83,7 +83,7 @@ pub struct EventStore {
     recent: Option<RecentStreams>,
 }
 
-/// One-stream reads of concurrent commands, read in one statement (`runtime::coalesce`):
+/// One-stream reads of concurrent commands, read in one statement (`infra::coalesce`):
 /// each read still starts after its command asked, so a command never decides on a stream
 /// older than its request.
 pub type StreamReads = Coalesced<StreamKey, Vec<StoredEvent>>;

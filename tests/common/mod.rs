@@ -12,9 +12,10 @@ pub mod synthetic;
 use std::path::PathBuf;
 
 use aggregates::tenant::StaffRole;
-use portal_accounts::app::App;
+use portal_accounts::http::Edge;
+use portal_accounts::infra::pool::pool_options;
 use portal_accounts::runtime::config::DatabaseConfig;
-use portal_accounts::runtime::db::{pool_options, Database};
+use portal_accounts::runtime::db::Database;
 use portal_accounts::security::ServerSecret;
 use portal_accounts::services::tenants;
 use reqwest::{Client, Method, RequestBuilder, Response};
@@ -63,15 +64,15 @@ pub async fn fresh_database() -> PgPool {
         .connect_with(options)
         .await
         .unwrap();
-    portal_accounts::runtime::db::MIGRATOR
+    portal_accounts::infra::pool::MIGRATOR
         .run(&fresh)
         .await
         .unwrap();
     fresh
 }
 
-pub fn app(pool: PgPool) -> App {
-    let mut app = App::new(
+pub fn app(pool: PgPool) -> Edge {
+    let mut app = Edge::on(
         pool,
         ServerSecret::from_config(Some(&"s".repeat(32)), &test_data_dir()).unwrap(),
     );
@@ -93,7 +94,7 @@ pub fn listener_limits() -> portal_accounts::http::listener::Limits {
 /// A running server on 127.0.0.1 with its own listener, in this test's runtime.
 pub struct Server {
     pub base: String,
-    pub app: App,
+    pub app: Edge,
     pub http: Client,
     /// Dropping the server stops its projection engine, if it runs one.
     _stop_projections: Option<tokio::sync::watch::Sender<bool>>,
@@ -107,13 +108,13 @@ impl Server {
         Self::start_with(app).await
     }
 
-    pub async fn start_with(app: App) -> Self {
+    pub async fn start_with(app: Edge) -> Self {
         Self::start_with_limits(app, listener_limits()).await
     }
 
     /// A server with connection limits of the test's choosing.
     pub async fn start_with_limits(
-        mut app: App,
+        mut app: Edge,
         limits: portal_accounts::http::listener::Limits,
     ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -143,7 +144,7 @@ impl Server {
         Self::start_mailing_with(app(fresh_database().await), smtp_url).await
     }
 
-    pub async fn start_mailing_with(app: App, smtp_url: &str) -> Self {
+    pub async fn start_mailing_with(app: Edge, smtp_url: &str) -> Self {
         let mut s = Self::start_with(app).await;
         s.start_background(Some(smtp_url.to_string()));
         s
@@ -173,7 +174,7 @@ impl Server {
     }
 
     /// `start_reading` with an app of the test's making (e.g. reading from a replica).
-    pub async fn start_reading_with(app: App) -> Self {
+    pub async fn start_reading_with(app: Edge) -> Self {
         let mut s = Self::start_with(app).await;
         let (stop, stopping) = tokio::sync::watch::channel(false);
         let engine = projections::Engine::new(s.pool().clone(), projections::all());

@@ -18,7 +18,7 @@ pub fn email(tag: &str) -> String {
 /// An SMTP sink, a server on a database of its own mailing to it (with `tune` applied to
 /// its settings first) and a fresh firm on it.
 pub async fn mailing(
-    tune: impl FnOnce(&mut portal_accounts::app::App),
+    tune: impl FnOnce(&mut portal_accounts::http::Edge),
 ) -> (SmtpSink, Server, Tenant) {
     let sink = SmtpSink::start().await;
     let mut app = super::app(super::fresh_database().await);

@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{parse_position, MinPosition, PositionOnly};
-use crate::app::App;
 use crate::http::auth::{Reader, Writer};
 use crate::http::error::{AppError, AppResult, Problem};
 use crate::http::extract::{checked, double_option, Checks, JsonBody, PathId};
 use crate::http::schema::MAX_PAGE;
+use crate::http::Edge;
 use crate::reads;
 use crate::reads::catalogue::{self, CatalogueItem, CatalogueQuery};
 use crate::services::items as service;
@@ -47,7 +47,7 @@ pub struct CataloguePage {
     responses((status = 200, body = CataloguePage), (status = 422, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn list_items(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Reader(staff): Reader,
     Query(p): Query<CatalogueParams>,
 ) -> AppResult<Json<CataloguePage>> {
@@ -79,7 +79,7 @@ pub async fn list_items(
     responses((status = 200, body = CatalogueItem), (status = 404, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn get_item(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Reader(staff): Reader,
     PathId(id): PathId,
     Query(wait): Query<MinPosition>,
@@ -108,7 +108,7 @@ pub struct ChangeItemBody {
     responses((status = 200, body = PositionOnly), (status = 404, body = Problem), (status = 422, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn change_item(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Writer(meta): Writer,
     PathId(id): PathId,
     JsonBody(body): JsonBody<ChangeItemBody>,
@@ -131,7 +131,7 @@ pub async fn change_item(
     responses((status = 200, body = PositionOnly), (status = 404, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn archive_item(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Writer(meta): Writer,
     PathId(id): PathId,
 ) -> AppResult<Json<PositionOnly>> {
@@ -144,7 +144,7 @@ pub async fn archive_item(
     responses((status = 200, body = PositionOnly), (status = 404, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn unarchive_item(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Writer(meta): Writer,
     PathId(id): PathId,
 ) -> AppResult<Json<PositionOnly>> {

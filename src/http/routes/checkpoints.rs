@@ -8,12 +8,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::app::App;
 use crate::audit::checkpoint::{self, Checkpoint, Verdict};
 use crate::http::auth::Auditor;
 use crate::http::error::{AppError, AppResult, Problem};
 use crate::http::extract::{canonical_uuid, checked, Checks, JsonBody};
 use crate::http::schema::MAX_PAGE;
+use crate::http::Edge;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PublicKey {
@@ -28,7 +28,7 @@ pub struct PublicKey {
 #[utoipa::path(get, path = "/api/v1/audit/public-key", tag = "audit",
     responses((status = 200, body = PublicKey)),
     security(("staff_token" = [])))]
-pub async fn public_key(State(app): State<App>, _auditor: Auditor) -> Json<PublicKey> {
+pub async fn public_key(State(app): State<Edge>, _auditor: Auditor) -> Json<PublicKey> {
     Json(PublicKey {
         algorithm: "ed25519",
         key_id: app.audit_key.key_id(),
@@ -126,7 +126,7 @@ pub struct CheckpointBody {
     responses((status = 200, body = Verdict), (status = 422, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn verify(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Auditor(staff): Auditor,
     JsonBody(body): JsonBody<CheckpointBody>,
 ) -> AppResult<Json<Verdict>> {

@@ -10,10 +10,10 @@ use utoipa::ToSchema;
 use super::{MinPosition, PositionOnly};
 use aggregates::ids::ClientId;
 
-use crate::app::App;
 use crate::http::auth::{Reader, Writer};
 use crate::http::error::{AppError, AppResult, Problem};
 use crate::http::extract::{canonical_uuid, JsonBody, PathId, PathIds};
+use crate::http::Edge;
 use crate::reads::items::ClientItem;
 use crate::reads::{self};
 use crate::services::client_items as service;
@@ -30,7 +30,7 @@ pub struct AssignItemBody {
     responses((status = 201, body = PositionOnly), (status = 409, description = "item_already_assigned", body = Problem), (status = 404, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn assign_item(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Writer(meta): Writer,
     PathId(client_id): PathId,
     JsonBody(body): JsonBody<AssignItemBody>,
@@ -45,7 +45,7 @@ pub async fn assign_item(
     responses((status = 200, body = PositionOnly), (status = 404, description = "unknown client or item_not_assigned", body = Problem)),
     security(("staff_token" = [])))]
 pub async fn unassign_item(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Writer(meta): Writer,
     PathIds(client_id, item_id): PathIds,
 ) -> AppResult<Json<PositionOnly>> {
@@ -65,7 +65,7 @@ pub struct ClientItems {
     responses((status = 200, body = ClientItems), (status = 404, body = Problem), (status = 504, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn list_client_items(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Reader(staff): Reader,
     PathId(id): PathId,
     Query(q): Query<MinPosition>,

@@ -10,11 +10,11 @@ use utoipa::ToSchema;
 use super::{parse_position, Created, MinPosition, PositionOnly};
 use aggregates::ids::ClientId;
 
-use crate::app::App;
 use crate::http::auth::{Reader, Writer};
 use crate::http::error::{AppError, AppResult, Problem};
 use crate::http::extract::{checked, double_option, Checks, JsonBody, PathId};
 use crate::http::schema::MAX_PAGE;
+use crate::http::Edge;
 use crate::reads::clients::{ClientDetail, ClientSummary};
 use crate::reads::{self, notifications::Notification};
 use crate::services::clients::{self as service, NewClient};
@@ -40,7 +40,7 @@ pub struct RegisterClientBody {
     responses((status = 201, body = Created), (status = 422, body = Problem), (status = 400, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn register_client(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Writer(meta): Writer,
     JsonBody(body): JsonBody<RegisterClientBody>,
 ) -> AppResult<(StatusCode, Json<Created>)> {
@@ -81,7 +81,7 @@ pub struct ChangeClientBody {
     responses((status = 200, body = PositionOnly), (status = 404, body = Problem), (status = 422, body = Problem), (status = 409, description = "client_archived", body = Problem)),
     security(("staff_token" = [])))]
 pub async fn change_client(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Writer(meta): Writer,
     PathId(id): PathId,
     JsonBody(body): JsonBody<ChangeClientBody>,
@@ -140,7 +140,7 @@ pub struct ClientPage {
     responses((status = 200, body = ClientPage), (status = 422, body = Problem), (status = 504, description = "projection_lag", body = Problem)),
     security(("staff_token" = [])))]
 pub async fn list_clients(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Reader(staff): Reader,
     Query(q): Query<ListClientsQuery>,
 ) -> AppResult<Json<ClientPage>> {
@@ -178,7 +178,7 @@ pub async fn list_clients(
     responses((status = 200, body = ClientDetail), (status = 404, body = Problem), (status = 504, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn get_client(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Reader(staff): Reader,
     PathId(id): PathId,
     Query(q): Query<MinPosition>,
@@ -196,7 +196,7 @@ pub async fn get_client(
         (status = 409, description = "client_has_active_logins, client_archived", body = Problem)),
     security(("staff_token" = [])))]
 pub async fn archive_client(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Writer(meta): Writer,
     PathId(id): PathId,
 ) -> AppResult<Json<PositionOnly>> {
@@ -210,7 +210,7 @@ pub async fn archive_client(
     responses((status = 200, body = PositionOnly), (status = 404, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn unarchive_client(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Writer(meta): Writer,
     PathId(id): PathId,
 ) -> AppResult<Json<PositionOnly>> {

@@ -11,12 +11,12 @@ use uuid::Uuid;
 use super::PositionOnly;
 use aggregates::ids::{ClientId, ContractId};
 
-use crate::app::App;
 use crate::http::auth::{Reader, Writer};
 use crate::http::error::AppError;
 use crate::http::error::{AppResult, Problem};
 use crate::http::extract::{checked, Checks, JsonBody, JsonOrEmpty, PathId};
 use crate::http::routes::MinPosition;
+use crate::http::Edge;
 use crate::reads::contract_detail::{self, StaffContract};
 use crate::reads::contracts::ContractView;
 use crate::services::contracts as service;
@@ -43,7 +43,7 @@ pub struct ContractIssued {
     responses((status = 201, body = ContractIssued), (status = 404, body = Problem), (status = 422, body = Problem), (status = 409, description = "client_archived", body = Problem)),
     security(("staff_token" = [])))]
 pub async fn issue_contract(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Writer(meta): Writer,
     PathId(client_id): PathId,
     JsonBody(body): JsonBody<IssueContractBody>,
@@ -74,7 +74,7 @@ pub struct VoidBody {
     responses((status = 200, body = PositionOnly), (status = 409, description = "contract_already_signed, contract_voided", body = Problem), (status = 404, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn void_contract(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Writer(meta): Writer,
     PathId(id): PathId,
     JsonOrEmpty(body): JsonOrEmpty<VoidBody>,
@@ -93,7 +93,7 @@ pub async fn void_contract(
     responses((status = 200, body = StaffContract), (status = 404, body = Problem), (status = 504, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn get_contract(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Reader(staff): Reader,
     PathId(id): PathId,
     axum::extract::Query(q): axum::extract::Query<MinPosition>,
@@ -114,7 +114,7 @@ pub struct ClientContracts {
     responses((status = 200, body = ClientContracts), (status = 404, body = Problem), (status = 504, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn list_client_contracts(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Reader(staff): Reader,
     PathId(id): PathId,
     axum::extract::Query(q): axum::extract::Query<MinPosition>,

@@ -11,11 +11,11 @@ use uuid::Uuid;
 
 use super::{parse_position, MinPosition, PositionOnly};
 
-use crate::app::App;
 use crate::http::auth::{Reader, Writer};
 use crate::http::error::{AppError, AppResult, Problem};
 use crate::http::extract::{canonical_uuid, checked, Checks, JsonBody, PathId};
 use crate::http::schema::{MAX_BULK_IDS, MAX_LONG_PAGE};
+use crate::http::Edge;
 use aggregates::ids::ClientId;
 
 use crate::reads::clients::InvitationDashboard;
@@ -37,7 +37,7 @@ pub struct InvitationCreated {
         (status = 404, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn invite_client(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Writer(meta): Writer,
     PathId(id): PathId,
 ) -> AppResult<(StatusCode, Json<InvitationCreated>)> {
@@ -55,7 +55,7 @@ pub async fn invite_client(
     responses((status = 200, body = PositionOnly), (status = 409, description = "no_open_invitation", body = Problem), (status = 404, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn revoke_invitation(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Writer(meta): Writer,
     PathId(id): PathId,
 ) -> AppResult<Json<PositionOnly>> {
@@ -95,7 +95,7 @@ pub struct BulkInviteResult {
     responses((status = 200, body = BulkInviteResult), (status = 422, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn bulk_invite(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Writer(meta): Writer,
     JsonBody(body): JsonBody<BulkInviteBody>,
 ) -> AppResult<Json<BulkInviteResult>> {
@@ -142,7 +142,7 @@ pub async fn bulk_invite(
     responses((status = 200, body = InvitationDashboard), (status = 504, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn invitation_dashboard(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Reader(staff): Reader,
     Query(q): Query<MinPosition>,
 ) -> AppResult<Json<InvitationDashboard>> {
@@ -160,7 +160,7 @@ pub struct Invitations {
     responses((status = 200, body = Invitations), (status = 404, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn list_client_invitations(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Reader(staff): Reader,
     PathId(id): PathId,
     Query(wait): Query<MinPosition>,
@@ -189,7 +189,7 @@ pub struct InvitationsQuery {
     responses((status = 200, body = Invitations), (status = 422, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn list_invitations(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Reader(staff): Reader,
     Query(q): Query<InvitationsQuery>,
 ) -> AppResult<Json<Invitations>> {

@@ -11,11 +11,11 @@ use utoipa::ToSchema;
 use super::{Created, PositionOnly};
 use aggregates::ids::ItemId;
 
-use crate::app::App;
 use crate::http::auth::{Reader, Writer};
 use crate::http::error::{AppError, AppResult, Problem};
 use crate::http::extract::{checked, Checks, JsonBody, PathId, RawBody};
 use crate::http::png;
+use crate::http::Edge;
 use crate::services::items as service;
 
 /// Largest image accepted.
@@ -55,7 +55,7 @@ fn money(v: &mut Checks, m: &MoneyBody) -> Option<Money> {
     responses((status = 201, body = Created), (status = 409, description = "sku_taken", body = Problem), (status = 422, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn create_item(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Writer(meta): Writer,
     JsonBody(body): JsonBody<CreateItemBody>,
 ) -> AppResult<(StatusCode, Json<Created>)> {
@@ -79,7 +79,7 @@ pub struct PriceBody {
     responses((status = 200, body = PositionOnly), (status = 404, body = Problem), (status = 422, body = Problem), (status = 409, description = "currency_mismatch", body = Problem)),
     security(("staff_token" = [])))]
 pub async fn change_price(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Writer(meta): Writer,
     PathId(id): PathId,
     JsonBody(body): JsonBody<PriceBody>,
@@ -100,7 +100,7 @@ pub async fn change_price(
     responses((status = 200, body = PositionOnly), (status = 413, body = Problem), (status = 422, description = "not a PNG", body = Problem), (status = 404, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn set_image(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Writer(meta): Writer,
     PathId(id): PathId,
     body: RawBody,

@@ -17,8 +17,8 @@ pub mod settings;
 pub mod staff;
 pub mod tokens;
 
-use crate::app::App;
 use crate::http::error::{AppError, AppResult};
+use crate::http::Edge;
 use crate::reads;
 
 use serde::Serialize;
@@ -104,7 +104,7 @@ pub struct MinPosition {
 }
 
 impl MinPosition {
-    pub async fn wait(&self, app: &App) -> AppResult<()> {
+    pub async fn wait(&self, app: &Edge) -> AppResult<()> {
         let position = parse_position(self.min_position.as_deref())
             .map_err(|m| AppError::invalid("min_position", m))?;
         Ok(reads::wait_for(app.reads.pool(), app.reads.primary(), position).await?)

@@ -7,9 +7,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use crate::app::App;
 use crate::http::error::{is_unavailable, AppError, Problem};
-use crate::runtime::db::migrations_applied;
+use crate::http::Edge;
+use crate::infra::pool::migrations_applied;
 
 /// The process is up.
 pub async fn healthz() -> Json<serde_json::Value> {
@@ -17,7 +17,7 @@ pub async fn healthz() -> Json<serde_json::Value> {
 }
 
 /// The database answers and every migration is applied.
-pub async fn readyz(State(app): State<App>) -> Response {
+pub async fn readyz(State(app): State<Edge>) -> Response {
     match migrations_applied(app.pool()).await {
         Ok(true) => Json(json!({"status": "ready"})).into_response(),
         Err(e) if is_unavailable(&e) => AppError::unavailable().into_response(),
@@ -34,7 +34,7 @@ pub async fn readyz(State(app): State<App>) -> Response {
     }
 }
 
-pub async fn metrics(State(app): State<App>) -> Response {
+pub async fn metrics(State(app): State<Edge>) -> Response {
     // Projection positions are read at scrape time, so they are right whichever replica runs
     // the projections.
     match projections::engine::status(app.pool()).await {
@@ -60,7 +60,7 @@ pub async fn metrics(State(app): State<App>) -> Response {
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        crate::runtime::telemetry::prometheus().render(),
+        crate::infra::telemetry::prometheus().render(),
     )
         .into_response()
 }

@@ -12,15 +12,15 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::app::App;
+use crate::errors::service::ServiceError;
 use crate::http::error::{AppError, AppResult, Problem};
 use crate::http::extract::{checked, Checks, JsonBody};
 use crate::http::portal_auth::{anonymous, PortalSession, PortalTenant};
 use crate::http::portal_view::{PortalClient, PortalContract};
+use crate::http::Edge;
 use crate::portal;
+use crate::portal::self_service as service;
 use crate::reads::{contracts::ContractView, items::ClientItem};
-use crate::services::error::ServiceError;
-use crate::services::portal as service;
 
 /// Actor recorded for commands started by following an e-mailed link.
 
@@ -50,7 +50,7 @@ pub struct PortalUserRef {
         (status = 409, description = "username_taken", body = Problem),
         (status = 422, body = Problem), (status = 403, description = "portal_inactive", body = Problem)))]
 pub async fn accept_invitation(
-    State(app): State<App>,
+    State(app): State<Edge>,
     tenant: PortalTenant,
     JsonBody(body): JsonBody<AcceptInvitationBody>,
 ) -> AppResult<(StatusCode, Json<PortalUserRef>)> {
@@ -84,7 +84,7 @@ pub struct ActivateBody {
         (status = 410, description = "activation_invalid", body = Problem),
         (status = 422, body = Problem), (status = 403, description = "portal_inactive", body = Problem)))]
 pub async fn activate(
-    State(app): State<App>,
+    State(app): State<Edge>,
     tenant: PortalTenant,
     JsonBody(body): JsonBody<ActivateBody>,
 ) -> AppResult<Json<PortalUserRef>> {
@@ -119,7 +119,7 @@ pub struct SessionIssued {
         (status = 403, description = "login_disabled, portal_inactive", body = Problem),
         (status = 429, description = "locked_out, with Retry-After", body = Problem)))]
 pub async fn login(
-    State(app): State<App>,
+    State(app): State<Edge>,
     tenant: PortalTenant,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> AppResult<Json<SessionIssued>> {
@@ -146,7 +146,7 @@ pub struct ForgotBody {
     responses((status = 202, description = "Always, whether or not the username exists"),
         (status = 403, description = "portal_inactive", body = Problem)))]
 pub async fn forgot_password(
-    State(app): State<App>,
+    State(app): State<Edge>,
     tenant: PortalTenant,
     JsonBody(body): JsonBody<ForgotBody>,
 ) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
@@ -175,7 +175,7 @@ pub struct ForgotUsernameBody {
     responses((status = 202, description = "Always, whether or not the address has a login"),
         (status = 403, description = "portal_inactive", body = Problem)))]
 pub async fn forgot_username(
-    State(app): State<App>,
+    State(app): State<Edge>,
     tenant: PortalTenant,
     JsonBody(body): JsonBody<ForgotUsernameBody>,
 ) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
@@ -205,7 +205,7 @@ pub struct ResetBody {
         (status = 410, description = "reset_link_invalid: expired, used or replaced", body = Problem),
         (status = 422, body = Problem), (status = 403, description = "portal_inactive", body = Problem)))]
 pub async fn reset_password(
-    State(app): State<App>,
+    State(app): State<Edge>,
     tenant: PortalTenant,
     JsonBody(body): JsonBody<ResetBody>,
 ) -> AppResult<Json<PortalUserRef>> {
@@ -242,11 +242,11 @@ pub struct ChangePasswordBody {
         (status = 401, body = Problem), (status = 422, body = Problem)),
     security(("portal_session" = [])))]
 pub async fn change_password(
-    State(app): State<App>,
+    State(app): State<Edge>,
     session: PortalSession,
     JsonBody(body): JsonBody<ChangePasswordBody>,
 ) -> AppResult<Json<PositionOnly>> {
-    let done = crate::services::portal::change_password(
+    let done = crate::portal::self_service::change_password(
         &app,
         &session.meta(),
         &session.tenant.scope,
@@ -273,7 +273,7 @@ pub struct Me {
     params(("tenant_slug" = String, Path)),
     responses((status = 200, body = Me), (status = 401, body = Problem)),
     security(("portal_session" = [])))]
-pub async fn me(State(app): State<App>, session: PortalSession) -> AppResult<Json<Me>> {
+pub async fn me(State(app): State<Edge>, session: PortalSession) -> AppResult<Json<Me>> {
     Ok(Json(Me {
         portal_user_id: session.session.portal_user_id,
         username: session.account.username.to_string(),
@@ -360,7 +360,7 @@ pub async fn list_contracts(session: PortalSession) -> AppResult<Json<PortalCont
     responses((status = 200, body = PortalContract), (status = 404, body = Problem)),
     security(("portal_session" = [])))]
 pub async fn get_contract(
-    State(app): State<App>,
+    State(app): State<Edge>,
     session: PortalSession,
     Path(path): Path<(String, String)>,
 ) -> AppResult<Json<PortalContract>> {
@@ -396,7 +396,7 @@ pub struct Signed {
         (status = 404, body = Problem), (status = 422, body = Problem)),
     security(("portal_session" = [])))]
 pub async fn sign_contract(
-    State(app): State<App>,
+    State(app): State<Edge>,
     session: PortalSession,
     Path(path): Path<(String, String)>,
     JsonBody(body): JsonBody<SignBody>,

@@ -14,13 +14,13 @@ use uuid::Uuid;
 use super::PositionOnly;
 use aggregates::ids::PortalUserId;
 
-use crate::app::App;
 use crate::http::auth::{Reader, Writer};
 use crate::http::error::{AppError, AppResult, Problem};
 use crate::http::extract::{
     canonical_uuid, checked, Checks, JsonBody, JsonOrEmpty, PathId, PathIds,
 };
 use crate::http::routes::MinPosition;
+use crate::http::Edge;
 use crate::reads::{self, portal_users::PortalUserDetail};
 use crate::services::portal_users::{self as service, DetailsChange, NewPortalUser, ResetMode};
 
@@ -64,7 +64,7 @@ pub struct PortalUserCreated {
         (status = 422, body = Problem), (status = 404, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn create_portal_user(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Writer(meta): Writer,
     PathId(client_id): PathId,
     JsonBody(body): JsonBody<CreatePortalUserBody>,
@@ -109,7 +109,7 @@ pub struct ClientAccessBody {
         (status = 404, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn grant_client_access(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Writer(meta): Writer,
     PathId(user_id): PathId,
     JsonBody(body): JsonBody<ClientAccessBody>,
@@ -129,7 +129,7 @@ pub async fn grant_client_access(
         (status = 404, description = "unknown user or client, client_access_not_found", body = Problem)),
     security(("staff_token" = [])))]
 pub async fn revoke_client_access(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Writer(meta): Writer,
     PathIds(user_id, client_id): PathIds,
 ) -> AppResult<Json<PositionOnly>> {
@@ -163,7 +163,7 @@ impl ToSchema for PasswordResetBody {}
     responses((status = 200, body = PositionOnly), (status = 422, body = Problem), (status = 409, description = "portal_user_removed", body = Problem), (status = 404, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn reset_password(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Writer(meta): Writer,
     PathId(user_id): PathId,
     JsonBody(body): JsonBody<PasswordResetBody>,
@@ -210,7 +210,7 @@ pub struct DisableBody {
     responses((status = 200, body = PositionOnly), (status = 409, description = "already_disabled, portal_user_removed", body = Problem), (status = 404, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn disable_login(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Writer(meta): Writer,
     PathId(user_id): PathId,
     JsonOrEmpty(body): JsonOrEmpty<DisableBody>,
@@ -230,7 +230,7 @@ pub async fn disable_login(
     responses((status = 200, body = PositionOnly), (status = 409, description = "not_disabled, portal_user_removed", body = Problem), (status = 404, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn enable_login(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Writer(meta): Writer,
     PathId(user_id): PathId,
 ) -> AppResult<Json<PositionOnly>> {
@@ -242,7 +242,7 @@ pub async fn enable_login(
     responses((status = 200, body = PositionOnly), (status = 409, description = "not_locked, portal_user_removed", body = Problem), (status = 404, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn unlock_login(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Writer(meta): Writer,
     PathId(user_id): PathId,
 ) -> AppResult<Json<PositionOnly>> {
@@ -254,7 +254,7 @@ pub async fn unlock_login(
     responses((status = 200, body = PositionOnly), (status = 409, description = "portal_user_removed", body = Problem), (status = 404, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn remove_portal_user(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Writer(meta): Writer,
     PathId(user_id): PathId,
 ) -> AppResult<Json<PositionOnly>> {
@@ -284,7 +284,7 @@ pub struct ChangePortalUserBody {
         (status = 404, body = Problem), (status = 422, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn change_portal_user(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Writer(meta): Writer,
     PathId(user_id): PathId,
     JsonBody(body): JsonBody<ChangePortalUserBody>,
@@ -317,7 +317,7 @@ pub async fn change_portal_user(
     responses((status = 200, body = PortalUserDetail), (status = 404, body = Problem), (status = 504, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn get_portal_user(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Reader(staff): Reader,
     PathId(id): PathId,
     axum::extract::Query(q): axum::extract::Query<MinPosition>,

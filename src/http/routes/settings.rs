@@ -12,11 +12,11 @@ use aggregates::values::Email;
 use serde::Serialize;
 
 use super::PositionOnly;
-use crate::app::App;
+use crate::errors::service::{FieldError, ServiceError};
 use crate::http::auth::{Admin, Reader};
 use crate::http::error::{AppResult, Problem};
 use crate::http::extract::JsonBody;
-use crate::services::error::{FieldError, ServiceError};
+use crate::http::Edge;
 use crate::services::tenants;
 
 /// The firm's settings.
@@ -34,7 +34,7 @@ pub struct Settings {
     pub checkpoint_email: Option<String>,
 }
 
-async fn current(app: &App, meta: &crate::store::CommandMeta) -> AppResult<Settings> {
+async fn current(app: &Edge, meta: &crate::store::CommandMeta) -> AppResult<Settings> {
     let tenant = tenants::settings(app, meta).await?;
     let policies = tenant.policies.unwrap_or_else(|| app.limits.policies());
     Ok(Settings {
@@ -55,7 +55,7 @@ async fn current(app: &App, meta: &crate::store::CommandMeta) -> AppResult<Setti
     responses((status = 200, body = Settings)),
     security(("staff_token" = [])))]
 pub async fn get_settings(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Reader(staff): Reader,
 ) -> AppResult<Json<Settings>> {
     // Only read with: no command, so no request details to record.
@@ -104,7 +104,7 @@ pub struct SettingsBody {
     responses((status = 200, body = Settings), (status = 422, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn change_settings(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Admin(meta): Admin,
     JsonBody(body): JsonBody<SettingsBody>,
 ) -> AppResult<Json<Settings>> {
@@ -140,7 +140,7 @@ pub struct PortalSettingsBody {
     responses((status = 200, body = PositionOnly), (status = 403, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn set_portal(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Admin(meta): Admin,
     JsonBody(body): JsonBody<PortalSettingsBody>,
 ) -> AppResult<Json<PositionOnly>> {
@@ -166,7 +166,7 @@ pub struct CheckpointEmailBody {
     responses((status = 200, body = Settings), (status = 403, body = Problem), (status = 422, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn set_checkpoint_email(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Admin(meta): Admin,
     JsonBody(body): JsonBody<CheckpointEmailBody>,
 ) -> AppResult<Json<Settings>> {

@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{Created, PositionOnly};
-use crate::app::App;
 use crate::http::auth::{Admin, Auditor};
 use crate::http::error::{AppError, AppResult, Problem};
 use crate::http::extract::{checked, Checks, JsonBody, PathId};
+use crate::http::Edge;
 use crate::reads::staff::{self as reads, StaffMemberView};
 use crate::services::staff as service;
 
@@ -34,7 +34,7 @@ pub struct NewStaffMemberBody {
     responses((status = 201, body = Created), (status = 422, body = Problem), (status = 403, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn create_staff_member(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Admin(meta): Admin,
     JsonBody(body): JsonBody<NewStaffMemberBody>,
 ) -> AppResult<(StatusCode, Json<Created>)> {
@@ -93,7 +93,7 @@ pub struct ChangeStaffMemberBody {
     responses((status = 200, body = PositionOnly), (status = 404, body = Problem), (status = 422, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn change_staff_member(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Admin(meta): Admin,
     PathId(id): PathId,
     JsonBody(body): JsonBody<ChangeStaffMemberBody>,
@@ -119,7 +119,7 @@ pub async fn change_staff_member(
     responses((status = 200, body = PositionOnly), (status = 404, body = Problem), (status = 409, description = "already_disabled", body = Problem)),
     security(("staff_token" = [])))]
 pub async fn disable_staff_member(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Admin(meta): Admin,
     PathId(id): PathId,
 ) -> AppResult<Json<PositionOnly>> {
@@ -132,7 +132,7 @@ pub async fn disable_staff_member(
     responses((status = 200, body = PositionOnly), (status = 404, body = Problem), (status = 409, description = "not_disabled", body = Problem)),
     security(("staff_token" = [])))]
 pub async fn enable_staff_member(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Admin(meta): Admin,
     PathId(id): PathId,
 ) -> AppResult<Json<PositionOnly>> {

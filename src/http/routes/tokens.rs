@@ -12,11 +12,11 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::PositionOnly;
-use crate::app::App;
 use crate::http::auth::{Admin, Auditor};
 use crate::http::error::{AppResult, Problem};
 use crate::http::extract::{canonical_uuid, checked, Checks, JsonBody, PathId};
 use crate::http::schema::MAX_TOKEN_DAYS;
+use crate::http::Edge;
 use crate::reads::staff::{self as reads, TokenView};
 use crate::services::staff::{self as service, NewToken};
 
@@ -63,7 +63,7 @@ pub struct TokenIssued {
         (status = 422, body = Problem), (status = 403, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn issue_token(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Admin(meta): Admin,
     JsonBody(body): JsonBody<NewTokenBody>,
 ) -> AppResult<(StatusCode, Json<TokenIssued>)> {
@@ -120,7 +120,7 @@ pub async fn list_tokens(Auditor(staff): Auditor) -> AppResult<Json<Tokens>> {
     responses((status = 200, body = PositionOnly), (status = 404, body = Problem), (status = 403, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn revoke_token(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Admin(meta): Admin,
     PathId(id): PathId,
 ) -> AppResult<Json<PositionOnly>> {

@@ -13,12 +13,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{middleware, Router};
 
-use crate::app::App;
+use crate::http::Edge;
 
-const STYLESHEET: &str = include_str!("../../templates/portal/portal.css");
+const STYLESHEET: &str = include_str!("../../../templates/portal/portal.css");
 
 /// Every page route; merged into the server's router.
-pub fn routes() -> Router<App> {
+pub fn routes() -> Router<Edge> {
     let page = "/portal/{tenant_slug}";
     Router::new()
         .route(&format!("{page}/"), get(signed_in::home))

@@ -12,11 +12,11 @@ use aggregates::DomainError;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::portal_users::store_new_password;
 use crate::app::App;
+use crate::errors::service::{ServiceError, ServiceResult};
 use crate::portal::throttle::Count;
 use crate::security::LinkRef;
-use crate::services::error::{ServiceError, ServiceResult};
+use crate::services::portal_users::store_new_password;
 use crate::store::{CommandMeta, Committed, SideWrite};
 
 /// What each kind of emailed link is for: part of its MAC, so one kind cannot stand in for
@@ -372,13 +372,13 @@ pub async fn change_password(
         .map_err(ServiceError::internal)?;
     let mut refused = Vec::new();
     if !current_ok {
-        refused.push(crate::services::error::FieldError::new(
+        refused.push(crate::errors::service::FieldError::new(
             "current_password",
             "is not your current password",
         ));
     }
     if let Err(m) = check_password(&new, username.as_str()) {
-        refused.push(crate::services::error::FieldError::new("new_password", m));
+        refused.push(crate::errors::service::FieldError::new("new_password", m));
     }
     if !refused.is_empty() {
         return Err(ServiceError::Validation(refused));

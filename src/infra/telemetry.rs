@@ -1,4 +1,4 @@
-//! Logs (text or JSON), the per-request span, and the Prometheus recorder.
+//! The per-request span, request metrics and the Prometheus recorder.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -8,25 +8,6 @@ use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing::Span;
-use tracing_subscriber::EnvFilter;
-
-use crate::runtime::config::LogFormat;
-
-pub fn init_logging(format: LogFormat) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
-}
 
 /// The process-wide Prometheus recorder (installed on first use).
 pub fn prometheus() -> &'static PrometheusHandle {

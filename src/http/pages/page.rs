@@ -13,11 +13,11 @@ use axum::Form;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 
 use super::views::{Layout, MessagePage, NotFoundPage};
-use crate::app::App;
+use crate::errors::service::ServiceError;
 use crate::http::error::AppError;
 use crate::http::portal_auth::{PortalSession, PortalTenant};
+use crate::http::Edge;
 use crate::security::new_csrf_cookie_value;
-use crate::services::error::ServiceError;
 
 const CSRF_COOKIE: &str = "portal_csrf";
 const SESSION_COOKIE: &str = "portal_session";
@@ -32,10 +32,10 @@ pub struct Firm {
     secure: bool,
 }
 
-impl FromRequestParts<App> for Firm {
+impl FromRequestParts<Edge> for Firm {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Response> {
+    async fn from_request_parts(parts: &mut Parts, app: &Edge) -> Result<Self, Response> {
         let tenant = PortalTenant::from_request_parts(parts, app)
             .await
             .map_err(|e| error_page(None, &e))?;
@@ -74,7 +74,7 @@ impl Firm {
 
     /// The page frame for `title`, with a form token (setting the CSRF cookie when the
     /// browser has none yet).
-    pub fn layout(&mut self, title: &str, app: &App) -> Layout {
+    pub fn layout(&mut self, title: &str, app: &Edge) -> Layout {
         let value = match self.jar.get(CSRF_COOKIE) {
             Some(c) => c.value().to_string(),
             None => {
@@ -150,10 +150,10 @@ impl PostedForm {
     }
 }
 
-impl FromRequest<App> for PostedForm {
+impl FromRequest<Edge> for PostedForm {
     type Rejection = Response;
 
-    async fn from_request(request: Request, app: &App) -> Result<Self, Response> {
+    async fn from_request(request: Request, app: &Edge) -> Result<Self, Response> {
         let (mut parts, body) = request.into_parts();
         let mut firm = Firm::from_request_parts(&mut parts, app).await?;
         let request = Request::from_parts(parts, body);
@@ -200,7 +200,7 @@ pub struct SignedIn {
 }
 
 impl SignedIn {
-    pub async fn of(mut firm: Firm, app: &App) -> Result<Self, Response> {
+    pub async fn of(mut firm: Firm, app: &Edge) -> Result<Self, Response> {
         let Some(token) = firm.session_token() else {
             let login = format!("{}/login", firm.base());
             return Err(firm.redirect(&login));
@@ -217,7 +217,7 @@ impl SignedIn {
     }
 
     /// The page frame, marked as signed in (navigation and the logout button).
-    pub fn layout(&mut self, title: &str, app: &App) -> Layout {
+    pub fn layout(&mut self, title: &str, app: &Edge) -> Layout {
         Layout {
             signed_in: true,
             ..self.firm.layout(title, app)
@@ -225,10 +225,10 @@ impl SignedIn {
     }
 }
 
-impl FromRequestParts<App> for SignedIn {
+impl FromRequestParts<Edge> for SignedIn {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Response> {
+    async fn from_request_parts(parts: &mut Parts, app: &Edge) -> Result<Self, Response> {
         let firm = Firm::from_request_parts(parts, app).await?;
         Self::of(firm, app).await
     }
@@ -238,7 +238,7 @@ impl Firm {
     /// A page that only says something, with an optional link onwards.
     pub fn message(
         &mut self,
-        app: &App,
+        app: &Edge,
         title: &str,
         text: &str,
         link: Option<(String, String)>,

@@ -14,18 +14,18 @@ use super::views::{
     status_words, AccountPage, ClientArea, ContractPage, ContractRow, ContractsPage, HomePage,
     ItemView,
 };
-use crate::app::App;
+use crate::errors::service::ServiceError;
 use crate::http::error::AppError;
 use crate::http::extract::canonical_uuid;
+use crate::http::Edge;
 use crate::portal;
-use crate::services::error::ServiceError;
 
 /// A path id that is not a UUID names nothing this user can see.
 fn path_id(raw: &str) -> Result<Uuid, AppError> {
     canonical_uuid(raw).ok_or(AppError::NotFound("page"))
 }
 
-pub async fn home(State(app): State<App>, mut user: SignedIn) -> Response {
+pub async fn home(State(app): State<Edge>, mut user: SignedIn) -> Response {
     let built: Result<HomePage, AppError> = async {
         let clients = user.session.clients(&app).await?;
         let mut areas = Vec::with_capacity(clients.len());
@@ -96,7 +96,7 @@ pub async fn item_image(mut user: SignedIn, Path((_, item)): Path<(String, Strin
     }
 }
 
-pub async fn contracts(State(app): State<App>, mut user: SignedIn) -> Response {
+pub async fn contracts(State(app): State<Edge>, mut user: SignedIn) -> Response {
     match user.session.contracts().await {
         Ok(list) => {
             let rows = list
@@ -120,7 +120,7 @@ pub async fn contracts(State(app): State<App>, mut user: SignedIn) -> Response {
 
 /// The contract page, with an error or a notice and the name the form offers.
 async fn contract_page(
-    app: &App,
+    app: &Edge,
     user: &mut SignedIn,
     id: Uuid,
     typed_name: Option<String>,
@@ -154,7 +154,7 @@ async fn contract_page(
 }
 
 pub async fn contract(
-    State(app): State<App>,
+    State(app): State<Edge>,
     mut user: SignedIn,
     Path((_, id)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
@@ -178,7 +178,7 @@ pub async fn contract(
 }
 
 pub async fn sign(
-    State(app): State<App>,
+    State(app): State<Edge>,
     Path((_, id)): Path<(String, String)>,
     mut form: PostedForm,
 ) -> Response {
@@ -196,7 +196,7 @@ pub async fn sign(
     let outcome: Result<i64, AppError> = async {
         let mut refused = Vec::new();
         if !agreed {
-            refused.push(crate::services::error::FieldError::new(
+            refused.push(crate::errors::service::FieldError::new(
                 "agree",
                 "tick the box to agree to the contract before signing",
             ));
@@ -206,7 +206,7 @@ pub async fn sign(
             name => match SignerName::parse(name) {
                 Ok(n) => Some(n),
                 Err(m) => {
-                    refused.push(crate::services::error::FieldError::new("signer_name", m));
+                    refused.push(crate::errors::service::FieldError::new("signer_name", m));
                     None
                 }
             },
@@ -237,19 +237,19 @@ pub async fn sign(
     }
 }
 
-fn account_page(user: &mut SignedIn, app: &App) -> AccountPage {
+fn account_page(user: &mut SignedIn, app: &Edge) -> AccountPage {
     AccountPage {
         layout: user.layout("Your account", app),
         username: user.session.account.username.to_string(),
     }
 }
 
-pub async fn account(State(app): State<App>, mut user: SignedIn) -> Response {
+pub async fn account(State(app): State<Edge>, mut user: SignedIn) -> Response {
     let page = account_page(&mut user, &app);
     user.firm.render(StatusCode::OK, &page)
 }
 
-pub async fn change_password(State(app): State<App>, mut form: PostedForm) -> Response {
+pub async fn change_password(State(app): State<Edge>, mut form: PostedForm) -> Response {
     let current = form.take("current_password");
     let new = form.take("new_password");
     let mut user = match SignedIn::of(form.firm, &app).await {
@@ -257,7 +257,7 @@ pub async fn change_password(State(app): State<App>, mut form: PostedForm) -> Re
         Err(response) => return response,
     };
     let session = &user.session;
-    let outcome = crate::services::portal::change_password(
+    let outcome = crate::portal::self_service::change_password(
         &app,
         &session.meta(),
         &session.tenant.scope,
@@ -284,7 +284,7 @@ pub async fn change_password(State(app): State<App>, mut form: PostedForm) -> Re
     user.firm.render(status, &page)
 }
 
-pub async fn logout_everywhere(State(app): State<App>, form: PostedForm) -> Response {
+pub async fn logout_everywhere(State(app): State<Edge>, form: PostedForm) -> Response {
     let mut user = match SignedIn::of(form.firm, &app).await {
         Ok(user) => user,
         Err(response) => return response,

@@ -11,12 +11,12 @@ use axum::response::Response;
 
 use super::page::{explain, with_retry_after, Firm, PostedForm};
 use super::views::{ForgotPage, LinkPage, LoginPage};
-use crate::app::App;
+use crate::errors::service::ServiceError;
 use crate::http::error::AppError;
 use crate::http::portal_auth::anonymous;
+use crate::http::Edge;
 use crate::portal;
-use crate::services::error::ServiceError;
-use crate::services::portal as service;
+use crate::portal::self_service as service;
 
 /// Fixed notices a redirect may ask the login page to show (never text from the address).
 fn notice(key: Option<&String>) -> Option<String> {
@@ -32,7 +32,7 @@ fn notice(key: Option<&String>) -> Option<String> {
 }
 
 pub async fn login_form(
-    State(app): State<App>,
+    State(app): State<Edge>,
     mut firm: Firm,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
@@ -45,7 +45,7 @@ pub async fn login_form(
     firm.render(StatusCode::OK, &page)
 }
 
-pub async fn login(State(app): State<App>, mut form: PostedForm) -> Response {
+pub async fn login(State(app): State<Edge>, mut form: PostedForm) -> Response {
     let username = form.take("username");
     let password = form.take("password");
     let mut firm = form.firm;
@@ -85,7 +85,7 @@ pub async fn logout(form: PostedForm) -> Response {
     firm.redirect(&login)
 }
 
-fn forgot_password_page(firm: &mut Firm, app: &App, sent: bool) -> ForgotPage {
+fn forgot_password_page(firm: &mut Firm, app: &Edge, sent: bool) -> ForgotPage {
     ForgotPage {
         layout: firm.layout("Forgot your password?", app),
         page: "forgot-password",
@@ -99,7 +99,7 @@ fn forgot_password_page(firm: &mut Firm, app: &App, sent: bool) -> ForgotPage {
     }
 }
 
-fn forgot_username_page(firm: &mut Firm, app: &App, sent: bool) -> ForgotPage {
+fn forgot_username_page(firm: &mut Firm, app: &Edge, sent: bool) -> ForgotPage {
     ForgotPage {
         layout: firm.layout("Forgot your username?", app),
         page: "forgot-username",
@@ -113,12 +113,12 @@ fn forgot_username_page(firm: &mut Firm, app: &App, sent: bool) -> ForgotPage {
     }
 }
 
-pub async fn forgot_password_form(State(app): State<App>, mut firm: Firm) -> Response {
+pub async fn forgot_password_form(State(app): State<Edge>, mut firm: Firm) -> Response {
     let page = forgot_password_page(&mut firm, &app, false);
     firm.render(StatusCode::OK, &page)
 }
 
-pub async fn forgot_password(State(app): State<App>, mut form: PostedForm) -> Response {
+pub async fn forgot_password(State(app): State<Edge>, mut form: PostedForm) -> Response {
     let username = form.take("username");
     let mut firm = form.firm;
     let meta = firm.tenant.meta(anonymous());
@@ -130,12 +130,12 @@ pub async fn forgot_password(State(app): State<App>, mut form: PostedForm) -> Re
     firm.render(StatusCode::ACCEPTED, &page)
 }
 
-pub async fn forgot_username_form(State(app): State<App>, mut firm: Firm) -> Response {
+pub async fn forgot_username_form(State(app): State<Edge>, mut firm: Firm) -> Response {
     let page = forgot_username_page(&mut firm, &app, false);
     firm.render(StatusCode::OK, &page)
 }
 
-pub async fn forgot_username(State(app): State<App>, mut form: PostedForm) -> Response {
+pub async fn forgot_username(State(app): State<Edge>, mut form: PostedForm) -> Response {
     let email = form.take("email");
     let mut firm = form.firm;
     let meta = firm.tenant.meta(anonymous());
@@ -156,7 +156,7 @@ enum Link {
 }
 
 impl Link {
-    fn page(self, firm: &mut Firm, app: &App, token: String) -> LinkPage {
+    fn page(self, firm: &mut Firm, app: &Edge, token: String) -> LinkPage {
         let (title, page, asks_username, password_label, action, done_text) = match self {
             Link::Accept => (
                 "Set up your portal login",
@@ -196,13 +196,13 @@ impl Link {
         }
     }
 
-    async fn form(self, app: App, mut firm: Firm, query: HashMap<String, String>) -> Response {
+    async fn form(self, app: Edge, mut firm: Firm, query: HashMap<String, String>) -> Response {
         let token = query.get("token").cloned().unwrap_or_default();
         let page = self.page(&mut firm, &app, token);
         firm.render(StatusCode::OK, &page)
     }
 
-    async fn post(self, app: App, mut form: PostedForm) -> Response {
+    async fn post(self, app: Edge, mut form: PostedForm) -> Response {
         let token = form.take("token");
         let username = form.take("username");
         let password = form.take("password");
@@ -252,37 +252,37 @@ impl Link {
 }
 
 pub async fn accept_form(
-    State(app): State<App>,
+    State(app): State<Edge>,
     firm: Firm,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     Link::Accept.form(app, firm, query).await
 }
 
-pub async fn accept(State(app): State<App>, form: PostedForm) -> Response {
+pub async fn accept(State(app): State<Edge>, form: PostedForm) -> Response {
     Link::Accept.post(app, form).await
 }
 
 pub async fn activate_form(
-    State(app): State<App>,
+    State(app): State<Edge>,
     firm: Firm,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     Link::Activate.form(app, firm, query).await
 }
 
-pub async fn activate(State(app): State<App>, form: PostedForm) -> Response {
+pub async fn activate(State(app): State<Edge>, form: PostedForm) -> Response {
     Link::Activate.post(app, form).await
 }
 
 pub async fn reset_form(
-    State(app): State<App>,
+    State(app): State<Edge>,
     firm: Firm,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     Link::Reset.form(app, firm, query).await
 }
 
-pub async fn reset(State(app): State<App>, form: PostedForm) -> Response {
+pub async fn reset(State(app): State<Edge>, form: PostedForm) -> Response {
     Link::Reset.post(app, form).await
 }

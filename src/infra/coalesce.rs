@@ -190,7 +190,7 @@ pub fn generic_plan_pool(pool: &PgPool) -> PgPool {
         ("enable_hashjoin", "off"),
         ("enable_mergejoin", "off"),
     ]);
-    super::db::pool_options()
+    super::pool::pool_options()
         .max_connections(4)
         .min_connections(0)
         .connect_lazy_with(options)
