@@ -10,6 +10,7 @@ pub mod auth;
 pub mod errors;
 pub mod http;
 pub mod infra;
+mod layer_rule;
 pub mod mail;
 pub mod portal;
 pub mod reads;
