@@ -17,7 +17,8 @@ use crate::errors::service::{ServiceError, ServiceResult};
 use crate::portal::throttle::Count;
 use crate::security::LinkRef;
 use crate::services::portal_users::store_new_password;
-use crate::store::{CommandMeta, Committed, SideWrite};
+use crate::services::rows;
+use crate::store::{CommandMeta, Committed};
 
 /// What each kind of emailed link is for: part of its MAC, so one kind cannot stand in for
 /// another.
@@ -105,7 +106,7 @@ pub async fn accept_invitation(
                     },
                 };
                 uow.execute(&mut user, create).await?;
-                uow.side_write(SideWrite::Credential {
+                uow.side_write(rows::Credential {
                     portal_user_id,
                     password_hash,
                 });
@@ -392,15 +393,15 @@ pub async fn change_password(
                 let mut user = uow.load::<PortalUser>(user_id).await?;
                 uow.execute(&mut user, PortalUserCommand::ChangePassword)
                     .await?;
-                uow.side_write(SideWrite::Credential {
+                uow.side_write(rows::Credential {
                     portal_user_id: user_id,
                     password_hash,
                 });
-                uow.side_write(SideWrite::EndOtherSessions {
+                uow.side_write(rows::EndOtherSessions {
                     portal_user_id: user_id,
                     keep,
                 });
-                uow.side_write(SideWrite::ClearLoginThrottle {
+                uow.side_write(rows::ClearLoginThrottle {
                     portal_user_id: user_id,
                 });
                 Ok(())

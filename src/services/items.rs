@@ -5,10 +5,11 @@ use aggregates::item::{Item, ItemCommand};
 use aggregates::values::{ItemDescription, ItemName, Money, Sku};
 use uuid::Uuid;
 
+use super::rows;
 use super::{run_on, start};
 use crate::app::App;
 use crate::errors::service::ServiceResult;
-use crate::store::{CommandMeta, Committed, SideWrite};
+use crate::store::{CommandMeta, Committed};
 
 pub async fn create(
     app: &App,
@@ -94,7 +95,7 @@ pub async fn set_image(
                 };
                 uow.execute(&mut item, command).await?;
                 if uow.staged_events() > 0 {
-                    uow.side_write(SideWrite::ItemImage {
+                    uow.side_write(rows::ItemImage {
                         item_id: id,
                         sha256,
                         png,

@@ -7,6 +7,7 @@ pub mod contracts;
 pub mod items;
 pub mod notifications;
 pub mod portal_users;
+pub mod rows;
 pub mod staff;
 pub mod tenants;
 

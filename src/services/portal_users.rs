@@ -12,10 +12,11 @@ use rand::Rng;
 use uuid::Uuid;
 
 use super::clients::registered_client;
+use super::rows;
 use super::run_on;
 use crate::app::App;
 use crate::errors::service::{ServiceError, ServiceResult};
-use crate::store::{CommandMeta, Committed, Loaded, SideWrite, UnitOfWork};
+use crate::store::{CommandMeta, Committed, Loaded, UnitOfWork};
 
 pub struct NewPortalUser {
     pub client_id: Uuid,
@@ -110,7 +111,7 @@ async fn create_with(
                 )
                 .await?;
                 if let Some(password_hash) = password_hash {
-                    uow.side_write(SideWrite::Credential {
+                    uow.side_write(rows::Credential {
                         portal_user_id: id,
                         password_hash,
                     });
@@ -253,15 +254,15 @@ pub async fn reset_password(
 /// What goes with every new password, in the same commit: the hash, the end of the
 /// sessions opened with the old one, and the end of any lockout.
 pub(crate) fn store_new_password(uow: &mut UnitOfWork, user_id: Uuid, password_hash: String) {
-    uow.side_write(SideWrite::Credential {
+    uow.side_write(rows::Credential {
         portal_user_id: user_id,
         password_hash,
     });
-    uow.side_write(SideWrite::EndSessions {
+    uow.side_write(rows::EndSessions {
         portal_user_id: user_id,
         reason: "password_changed",
     });
-    uow.side_write(SideWrite::ClearLoginThrottle {
+    uow.side_write(rows::ClearLoginThrottle {
         portal_user_id: user_id,
     });
 }
@@ -280,7 +281,7 @@ pub async fn disable(
                 let mut user = existing_user(uow, user_id).await?;
                 uow.execute(&mut user, PortalUserCommand::Disable { reason })
                     .await?;
-                uow.side_write(SideWrite::EndSessions {
+                uow.side_write(rows::EndSessions {
                     portal_user_id: user_id,
                     reason: "disabled",
                 });
@@ -307,7 +308,7 @@ pub async fn unlock(app: &App, meta: &CommandMeta, user_id: Uuid) -> ServiceResu
                 let mut user = existing_user(uow, user_id).await?;
                 uow.execute(&mut user, PortalUserCommand::Unlock { locked })
                     .await?;
-                uow.side_write(SideWrite::ClearLoginThrottle {
+                uow.side_write(rows::ClearLoginThrottle {
                     portal_user_id: user_id,
                 });
                 Ok(())
@@ -369,7 +370,7 @@ pub async fn remove(app: &App, meta: &CommandMeta, user_id: Uuid) -> ServiceResu
                     .map(|a| a.clients.iter().copied().collect())
                     .unwrap_or_default();
                 uow.execute(&mut user, PortalUserCommand::Remove).await?;
-                uow.side_write(SideWrite::EndSessions {
+                uow.side_write(rows::EndSessions {
                     portal_user_id: user_id,
                     reason: "removed",
                 });

@@ -9,15 +9,16 @@ use aggregates::values::{Email, PersonName};
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
+use super::rows;
 use crate::app::App;
 use crate::errors::service::{ServiceError, ServiceResult};
 use crate::security::{new_staff_token, sha256};
-use crate::store::{CommandMeta, Committed, Loaded, SideWrite, UnitOfWork};
+use crate::store::{CommandMeta, Committed, Loaded, UnitOfWork};
 
 /// A member's row for authentication, as the member's events leave it.
-fn member_row(member: &Loaded<StaffMember>) -> Option<SideWrite> {
+fn member_row(member: &Loaded<StaffMember>) -> Option<rows::StaffMember> {
     let profile = member.state.profile.as_ref()?;
-    Some(SideWrite::StaffMember {
+    Some(rows::StaffMember {
         id: member.id,
         name: profile.name.to_string(),
         email: profile.email.to_string(),
@@ -155,7 +156,7 @@ pub async fn issue_token(
                     expires_at: Some(expires_at),
                 };
                 uow.execute(&mut tenant, command).await?;
-                uow.side_write(SideWrite::StaffToken {
+                uow.side_write(rows::StaffToken {
                     id: token_id,
                     role: role.as_str(),
                     label,
@@ -196,7 +197,7 @@ pub async fn revoke_token(
                 let mut tenant = uow.load::<Tenant>(tenant_id).await?;
                 let command = TenantCommand::RevokeStaffToken { token_id };
                 uow.execute(&mut tenant, command).await?;
-                uow.side_write(SideWrite::RevokeToken { id: token_id });
+                uow.side_write(rows::RevokeToken { id: token_id });
                 Ok::<_, ServiceError>(())
             })
         })

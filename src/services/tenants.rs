@@ -6,10 +6,11 @@ use aggregates::values::{Email, PersonName};
 use eventlog::Actor;
 use uuid::Uuid;
 
+use super::rows;
 use super::{run_on, staff};
 use crate::app::App;
 use crate::errors::service::{ServiceError, ServiceResult};
-use crate::store::{CommandMeta, Committed, SideWrite};
+use crate::store::{CommandMeta, Committed};
 
 fn operator_meta(tenant_id: Uuid, command: &'static str) -> CommandMeta {
     CommandMeta {
@@ -41,7 +42,7 @@ pub async fn create_tenant(app: &App, slug: &str, name: &str) -> ServiceResult<U
                     name: name.clone(),
                 };
                 uow.execute(&mut tenant, command).await?;
-                uow.side_write(SideWrite::Tenant { id, slug, name });
+                uow.side_write(rows::Tenant { id, slug, name });
                 Ok::<_, ServiceError>(())
             })
         })
@@ -159,7 +160,7 @@ pub async fn set_checkpoint_recipient(
                 uow.execute(&mut tenant, TenantCommand::SetCheckpointRecipient { email })
                     .await?;
                 let current = tenant.state.checkpoint_recipient.as_ref();
-                uow.side_write(SideWrite::CheckpointRecipient {
+                uow.side_write(rows::CheckpointRecipient {
                     email: current.map(|e| e.to_string()),
                 });
                 Ok(())

@@ -39,7 +39,7 @@ pub(super) struct Write {
     pub tenant_id: Uuid,
     pub metadata: Value,
     pub events: Vec<StagedEvent>,
-    pub side_writes: Vec<SideWrite>,
+    pub side_writes: Vec<Box<dyn SideWrite>>,
     /// The answer when it writes no event: the newest position it read.
     pub seen_position: i64,
 }
@@ -196,7 +196,7 @@ pub(super) async fn write_rows(
     for write in writes {
         for side_write in &write.side_writes {
             side_write
-                .apply(tx, write.tenant_id)
+                .write(tx, write.tenant_id)
                 .await
                 .map_err(CommitError::from_insert)?;
         }

@@ -87,7 +87,7 @@ pub struct UnitOfWork {
     decided: HashMap<StreamKey, Decided>,
     meta: CommandMeta,
     events: Vec<StagedEvent>,
-    side_writes: Vec<SideWrite>,
+    side_writes: Vec<Box<dyn SideWrite>>,
     /// Highest position among the events loaded: the answer when nothing new is written.
     seen_position: i64,
 }
@@ -281,8 +281,9 @@ impl UnitOfWork {
         Ok(())
     }
 
-    pub fn side_write(&mut self, write: SideWrite) {
-        self.side_writes.push(write);
+    /// A row to write in this unit's transaction (see `SideWrite`).
+    pub fn side_write(&mut self, write: impl SideWrite) {
+        self.side_writes.push(Box::new(write));
     }
 
     pub fn staged_events(&self) -> usize {

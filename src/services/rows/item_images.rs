@@ -1,0 +1,36 @@
+//! An item's picture (`item_images`), stored beside the event that names its digest.
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::store::SideWrite;
+
+/// The PNG of an item, new or replacing the old one.
+pub struct ItemImage {
+    pub item_id: Uuid,
+    pub sha256: String,
+    pub png: Vec<u8>,
+}
+
+impl SideWrite for ItemImage {
+    fn write<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        tenant_id: Uuid,
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+        sqlx::query(
+            "INSERT INTO item_images (tenant_id, item_id, sha256, png) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (tenant_id, item_id)
+             DO UPDATE SET sha256 = EXCLUDED.sha256, png = EXCLUDED.png, updated_at = now()",
+        )
+        .bind(tenant_id)
+        .bind(self.item_id)
+        .bind(&self.sha256)
+        .bind(&self.png)
+        .execute(tx)
+        .map(|done| done.map(drop))
+        .boxed()
+    }
+}

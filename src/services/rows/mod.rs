@@ -1,0 +1,12 @@
+//! The rows the commands write beside their events (`store::SideWrite`), one file per
+//! feature's tables: a new feature adds its rows here, not in `store/`.
+
+mod item_images;
+mod logins;
+mod staff;
+mod tenants;
+
+pub use item_images::ItemImage;
+pub use logins::{ClearLoginThrottle, Credential, EndOtherSessions, EndSessions};
+pub use staff::{RevokeToken, StaffMember, StaffToken};
+pub use tenants::{CheckpointRecipient, Tenant};

@@ -1,0 +1,51 @@
+//! The firm's own row (`tenants`): its slug, for portal addresses, and its auditor's address.
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::store::SideWrite;
+
+/// A new firm, findable by slug from the commit on.
+pub struct Tenant {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+}
+
+impl SideWrite for Tenant {
+    fn write<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        _tenant_id: Uuid,
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+        sqlx::query("INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $3)")
+            .bind(self.id)
+            .bind(&self.slug)
+            .bind(&self.name)
+            .execute(tx)
+            .map(|done| done.map(drop))
+            .boxed()
+    }
+}
+
+/// Where the signer e-mails the firm's new checkpoints, current from the commit on.
+pub struct CheckpointRecipient {
+    pub email: Option<String>,
+}
+
+impl SideWrite for CheckpointRecipient {
+    fn write<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        tenant_id: Uuid,
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+        sqlx::query("UPDATE tenants SET checkpoint_email = $2 WHERE id = $1")
+            .bind(tenant_id)
+            .bind(&self.email)
+            .execute(tx)
+            .map(|done| done.map(drop))
+            .boxed()
+    }
+}
