@@ -196,7 +196,8 @@ pub(super) async fn write_rows(
     for write in writes {
         for side_write in &write.side_writes {
             side_write
-                .write(tx, write.tenant_id)
+                .statement(write.tenant_id)
+                .execute(&mut **tx)
                 .await
                 .map_err(CommitError::from_insert)?;
         }

@@ -29,7 +29,7 @@ use eventlog::queries::{StoredEvent, StreamKey};
 use group_commit::GroupCommit;
 pub use group_commit::DRAINERS as GROUP_COMMIT_DRAINERS;
 use recent::RecentStreams;
-pub use side_writes::SideWrite;
+pub use side_writes::{SideStatement, SideWrite};
 use stripes::Stripes;
 pub use unit_of_work::{CommandMeta, Keepable, Loaded, UnitOfWork};
 

@@ -1,11 +1,8 @@
 //! An item's picture (`item_images`), stored beside the event that names its digest.
 
-use futures::future::BoxFuture;
-use futures::FutureExt;
-use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::store::SideWrite;
+use crate::store::{SideStatement, SideWrite};
 
 /// The PNG of an item, new or replacing the old one.
 pub struct ItemImage {
@@ -15,11 +12,7 @@ pub struct ItemImage {
 }
 
 impl SideWrite for ItemImage {
-    fn write<'a>(
-        &'a self,
-        tx: &'a mut PgConnection,
-        tenant_id: Uuid,
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+    fn statement(&self, tenant_id: Uuid) -> SideStatement<'_> {
         sqlx::query(
             "INSERT INTO item_images (tenant_id, item_id, sha256, png) VALUES ($1, $2, $3, $4)
              ON CONFLICT (tenant_id, item_id)
@@ -29,8 +22,5 @@ impl SideWrite for ItemImage {
         .bind(self.item_id)
         .bind(&self.sha256)
         .bind(&self.png)
-        .execute(tx)
-        .map(|done| done.map(drop))
-        .boxed()
     }
 }

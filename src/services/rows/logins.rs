@@ -1,11 +1,8 @@
 //! Portal logins' secret-side rows: the password hash, the end of sessions, the lockout.
 
-use futures::future::BoxFuture;
-use futures::FutureExt;
-use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::store::SideWrite;
+use crate::store::{SideStatement, SideWrite};
 
 /// A portal user's password hash (`portal_credentials`), new or replacing the old one.
 pub struct Credential {
@@ -14,11 +11,7 @@ pub struct Credential {
 }
 
 impl SideWrite for Credential {
-    fn write<'a>(
-        &'a self,
-        tx: &'a mut PgConnection,
-        tenant_id: Uuid,
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+    fn statement(&self, tenant_id: Uuid) -> SideStatement<'_> {
         sqlx::query(
             "INSERT INTO portal_credentials (tenant_id, portal_user_id, password_hash)
              VALUES ($1, $2, $3)
@@ -28,9 +21,6 @@ impl SideWrite for Credential {
         .bind(tenant_id)
         .bind(self.portal_user_id)
         .bind(&self.password_hash)
-        .execute(tx)
-        .map(|done| done.map(drop))
-        .boxed()
     }
 }
 
@@ -42,11 +32,7 @@ pub struct EndSessions {
 }
 
 impl SideWrite for EndSessions {
-    fn write<'a>(
-        &'a self,
-        tx: &'a mut PgConnection,
-        tenant_id: Uuid,
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+    fn statement(&self, tenant_id: Uuid) -> SideStatement<'_> {
         sqlx::query(
             "UPDATE portal_sessions SET ended_at = now(), end_reason = $3
               WHERE tenant_id = $1 AND portal_user_id = $2 AND ended_at IS NULL",
@@ -54,9 +40,6 @@ impl SideWrite for EndSessions {
         .bind(tenant_id)
         .bind(self.portal_user_id)
         .bind(self.reason)
-        .execute(tx)
-        .map(|done| done.map(drop))
-        .boxed()
     }
 }
 
@@ -67,11 +50,7 @@ pub struct EndOtherSessions {
 }
 
 impl SideWrite for EndOtherSessions {
-    fn write<'a>(
-        &'a self,
-        tx: &'a mut PgConnection,
-        tenant_id: Uuid,
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+    fn statement(&self, tenant_id: Uuid) -> SideStatement<'_> {
         sqlx::query(
             "UPDATE portal_sessions SET ended_at = now(), end_reason = 'password_changed'
               WHERE tenant_id = $1 AND portal_user_id = $2 AND id <> $3 AND ended_at IS NULL",
@@ -79,9 +58,6 @@ impl SideWrite for EndOtherSessions {
         .bind(tenant_id)
         .bind(self.portal_user_id)
         .bind(self.keep)
-        .execute(tx)
-        .map(|done| done.map(drop))
-        .boxed()
     }
 }
 
@@ -91,18 +67,11 @@ pub struct ClearLoginThrottle {
 }
 
 impl SideWrite for ClearLoginThrottle {
-    fn write<'a>(
-        &'a self,
-        tx: &'a mut PgConnection,
-        tenant_id: Uuid,
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+    fn statement(&self, tenant_id: Uuid) -> SideStatement<'_> {
         sqlx::query(
             "DELETE FROM portal_login_throttle WHERE tenant_id = $1 AND portal_user_id = $2",
         )
         .bind(tenant_id)
         .bind(self.portal_user_id)
-        .execute(tx)
-        .map(|done| done.map(drop))
-        .boxed()
     }
 }

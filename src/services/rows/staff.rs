@@ -2,12 +2,9 @@
 //! `staff_tokens`).
 
 use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
-use futures::FutureExt;
-use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::store::SideWrite;
+use crate::store::{SideStatement, SideWrite};
 
 /// A new token; only its hash is kept.
 pub struct StaffToken {
@@ -22,11 +19,7 @@ pub struct StaffToken {
 }
 
 impl SideWrite for StaffToken {
-    fn write<'a>(
-        &'a self,
-        tx: &'a mut PgConnection,
-        tenant_id: Uuid,
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+    fn statement(&self, tenant_id: Uuid) -> SideStatement<'_> {
         sqlx::query(
             "INSERT INTO staff_tokens (id, tenant_id, role, label, token_hash, holder, staff_member_id, expires_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -39,9 +32,6 @@ impl SideWrite for StaffToken {
         .bind(self.holder)
         .bind(self.staff_member_id)
         .bind(self.expires_at)
-        .execute(tx)
-        .map(|done| done.map(drop))
-        .boxed()
     }
 }
 
@@ -51,20 +41,13 @@ pub struct RevokeToken {
 }
 
 impl SideWrite for RevokeToken {
-    fn write<'a>(
-        &'a self,
-        tx: &'a mut PgConnection,
-        tenant_id: Uuid,
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+    fn statement(&self, tenant_id: Uuid) -> SideStatement<'_> {
         sqlx::query(
             "UPDATE staff_tokens SET revoked_at = COALESCE(revoked_at, now())
               WHERE id = $1 AND tenant_id = $2",
         )
         .bind(self.id)
         .bind(tenant_id)
-        .execute(tx)
-        .map(|done| done.map(drop))
-        .boxed()
     }
 }
 
@@ -78,11 +61,7 @@ pub struct StaffMember {
 }
 
 impl SideWrite for StaffMember {
-    fn write<'a>(
-        &'a self,
-        tx: &'a mut PgConnection,
-        tenant_id: Uuid,
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+    fn statement(&self, tenant_id: Uuid) -> SideStatement<'_> {
         sqlx::query(
             "INSERT INTO staff_members (id, tenant_id, name, email, role, disabled)
              VALUES ($1, $2, $3, $4, $5, $6)
@@ -95,8 +74,5 @@ impl SideWrite for StaffMember {
         .bind(&self.email)
         .bind(self.role)
         .bind(self.disabled)
-        .execute(tx)
-        .map(|done| done.map(drop))
-        .boxed()
     }
 }

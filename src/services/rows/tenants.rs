@@ -1,11 +1,8 @@
 //! The firm's own row (`tenants`): its slug, for portal addresses, and its auditor's address.
 
-use futures::future::BoxFuture;
-use futures::FutureExt;
-use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::store::SideWrite;
+use crate::store::{SideStatement, SideWrite};
 
 /// A new firm, findable by slug from the commit on.
 pub struct Tenant {
@@ -15,18 +12,11 @@ pub struct Tenant {
 }
 
 impl SideWrite for Tenant {
-    fn write<'a>(
-        &'a self,
-        tx: &'a mut PgConnection,
-        _tenant_id: Uuid,
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+    fn statement(&self, _tenant_id: Uuid) -> SideStatement<'_> {
         sqlx::query("INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $3)")
             .bind(self.id)
             .bind(&self.slug)
             .bind(&self.name)
-            .execute(tx)
-            .map(|done| done.map(drop))
-            .boxed()
     }
 }
 
@@ -36,16 +26,9 @@ pub struct CheckpointRecipient {
 }
 
 impl SideWrite for CheckpointRecipient {
-    fn write<'a>(
-        &'a self,
-        tx: &'a mut PgConnection,
-        tenant_id: Uuid,
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+    fn statement(&self, tenant_id: Uuid) -> SideStatement<'_> {
         sqlx::query("UPDATE tenants SET checkpoint_email = $2 WHERE id = $1")
             .bind(tenant_id)
             .bind(&self.email)
-            .execute(tx)
-            .map(|done| done.map(drop))
-            .boxed()
     }
 }
