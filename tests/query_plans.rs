@@ -56,7 +56,7 @@ async fn an_auditors_replay_finds_the_stream_by_key_for_a_firm_the_statistics_do
     let pool = established_log().await;
     let plan = sqlx::query_scalar(&format!(
         "EXPLAIN (FORMAT JSON) {}",
-        portal_accounts::audit::replay::REPLAY_STREAM_SQL
+        eventlog::statements::REPLAY_STREAM_SQL
     ))
     .bind(Uuid::now_v7())
     .bind("client")

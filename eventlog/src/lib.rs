@@ -8,6 +8,7 @@ pub mod actor;
 pub mod decode;
 pub mod envelope;
 pub mod queries;
+pub mod statements;
 pub mod wake;
 
 pub use actor::{Actor, ActorKind};

@@ -20,12 +20,8 @@ pub fn link_hash(prev_hash: &[u8], chain_seq: i64, body: &str) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-/// The hashed fields after `chain_seq`, joined by line feeds, as PostgreSQL renders them
-/// (`recorded_at` in microseconds since the Unix epoch; payload and metadata as jsonb text).
-pub const BODY_SQL: &str =
-    "concat_ws(E'\\n', global_position, aggregate_type, aggregate_id, sequence, \
-     event_type, event_version, (extract(epoch FROM recorded_at) * 1000000)::bigint, \
-     payload::text, metadata::text)";
+/// The text of an event its link covers (`eventlog::statements::CHAIN_BODY_SQL`).
+pub use eventlog::statements::CHAIN_BODY_SQL as BODY_SQL;
 
 /// Runs sealing passes (`seal_pass`) until `is_sealed` says the row waited for is sealed, or
 /// `deadline` passes (a transaction still open elsewhere holds the commit horizon back, or

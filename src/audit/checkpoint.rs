@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
-use super::chain::{link_hash, BODY_SQL, GENESIS};
+use super::chain::{link_hash, GENESIS};
 use super::key::{signature_valid, AuditKey};
 use crate::auth::TenantScope;
 use crate::errors::read::ReadResult;
@@ -258,13 +258,9 @@ pub async fn recompute_through(
     tenant_id: Uuid,
     chain_seq: i64,
 ) -> Result<Result<(i64, [u8; 32]), String>, sqlx::Error> {
-    let sql = format!(
-        "SELECT s.chain_seq, s.global_position, e.global_position IS NULL AS missing, {BODY_SQL} AS body
-           FROM audit_seals s LEFT JOIN events e USING (global_position)
-          WHERE s.tenant_id = $1 AND s.chain_seq BETWEEN 1 AND $2 ORDER BY s.chain_seq"
-    );
-    let mut rows = sqlx::query(&sql)
+    let mut rows = sqlx::query(&eventlog::statements::SEALS_WITH_BODIES_SQL)
         .bind(tenant_id)
+        .bind(1i64)
         .bind(chain_seq)
         .fetch(pool);
     let (mut expected, mut hash, mut position) = (1i64, GENESIS, 0i64);

@@ -70,20 +70,6 @@ pub async fn replay(
     }
 }
 
-/// One stream as of a position or a time. The stream is found by its key first and only
-/// then checked against the tenant (a step the planner cannot merge): given both at once,
-/// PostgreSQL may walk a new firm's whole log through the tenant index, estimating it at a
-/// row or two until the next ANALYZE (`tests/query_plans.rs`).
-pub const REPLAY_STREAM_SQL: &str = "WITH stream AS MATERIALIZED (
-         SELECT sequence, event_type, event_version, payload, global_position, recorded_at,
-                tenant_id
-           FROM events WHERE aggregate_type = $2 AND aggregate_id = $3)
-     SELECT sequence, event_type, event_version, payload, global_position, recorded_at
-       FROM stream
-      WHERE tenant_id = $1 AND global_position <= $4
-        AND ($5::timestamptz IS NULL OR recorded_at <= $5)
-      ORDER BY sequence";
-
 async fn replay_as<A: Aggregate>(
     pool: &PgPool,
     tenant_id: Uuid,
@@ -95,7 +81,7 @@ async fn replay_as<A: Aggregate>(
         AsOf::Position(p) => (p, None),
         AsOf::Time(t) => (i64::MAX, Some(t)),
     };
-    let rows = sqlx::query(REPLAY_STREAM_SQL)
+    let rows = sqlx::query(eventlog::statements::REPLAY_STREAM_SQL)
         .bind(tenant_id)
         .bind(A::TYPE)
         .bind(stream_id.to_string())

@@ -11,7 +11,9 @@ use futures::{FutureExt, TryFutureExt};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
-use super::chain::{link_hash, sealed_by, BODY_SQL, GENESIS};
+use eventlog::statements;
+
+use super::chain::{link_hash, sealed_by, GENESIS};
 
 /// The sealer's row in `projection_checkpoints`.
 pub const CHECKPOINT: &str = "audit_sealer";
@@ -32,19 +34,13 @@ pub async fn seal_batch(pool: &PgPool, batch: i64) -> Result<Option<usize>, sqlx
     else {
         return Ok(None);
     };
-    let rows = sqlx::query(&format!(
-        "SELECT tx_id::text AS tx_text, global_position, tenant_id, {BODY_SQL} AS body
-           FROM events
-          WHERE (tx_id, global_position) > ($1::xid8, $2) AND tx_id < $3::xid8
-          ORDER BY events.tx_id, events.global_position
-          LIMIT $4"
-    ))
-    .bind(&last_tx)
-    .bind(last_position)
-    .bind(&horizon)
-    .bind(batch)
-    .fetch_all(&mut *tx)
-    .await?;
+    let rows = sqlx::query(&statements::SEAL_BATCH_SQL)
+        .bind(&last_tx)
+        .bind(last_position)
+        .bind(&horizon)
+        .bind(batch)
+        .fetch_all(&mut *tx)
+        .await?;
     let Some(last) = rows.last() else {
         return Ok(Some(0));
     };
@@ -174,11 +170,10 @@ pub async fn catch_up(pool: &PgPool) -> Result<usize, sqlx::Error> {
 /// still open elsewhere holds the commit horizon back (the sealer must not pass it); this
 /// waits for it, at most `limit`, then returns what is sealed by then.
 pub async fn seal_tenant(pool: &PgPool, tenant: Uuid, limit: Duration) -> Result<(), sqlx::Error> {
-    let newest: Option<i64> =
-        sqlx::query_scalar("SELECT max(global_position) FROM events WHERE tenant_id = $1")
-            .bind(tenant)
-            .fetch_one(pool)
-            .await?;
+    let newest: Option<i64> = sqlx::query_scalar(statements::NEWEST_OF_TENANT_SQL)
+        .bind(tenant)
+        .fetch_one(pool)
+        .await?;
     let Some(newest) = newest else {
         return Ok(());
     };
@@ -203,12 +198,8 @@ pub async fn seal_tenant(pool: &PgPool, tenant: Uuid, limit: Duration) -> Result
 
 /// Events committed but not sealed yet, and how long the oldest of them has waited.
 pub async fn backlog(pool: &PgPool) -> Result<(i64, f64), sqlx::Error> {
-    sqlx::query_as(
-        "SELECT count(*), COALESCE(EXTRACT(epoch FROM now() - min(e.recorded_at))::float8, 0)
-           FROM events e, projection_checkpoints c
-          WHERE c.name = $1 AND (e.tx_id, e.global_position) > (c.last_tx, c.last_position)",
-    )
-    .bind(CHECKPOINT)
-    .fetch_one(pool)
-    .await
+    sqlx::query_as(statements::BACKLOG_SQL)
+        .bind(CHECKPOINT)
+        .fetch_one(pool)
+        .await
 }

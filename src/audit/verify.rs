@@ -30,7 +30,7 @@ pub struct Verification {
     pub notifications: Option<super::side_chain::ChainCheck>,
 }
 
-use super::chain::{link_hash, BODY_SQL, GENESIS};
+use super::chain::{link_hash, GENESIS};
 use super::seal::CHECKPOINT;
 /// Chain links verified per query; ranges are verified concurrently and joined in order.
 const RANGE: i64 = 100_000;
@@ -60,15 +60,12 @@ pub async fn verify_tenant(scope: &TenantScope) -> ReadResult<Verification> {
     .bind(tenant_id)
     .fetch_one(pool)
     .await?;
-    let (sealed_through, unsealed): (i64, i64) = sqlx::query_as(
-        "SELECT (SELECT last_position FROM projection_checkpoints WHERE name = $2),
-                (SELECT count(*) FROM events e WHERE e.tenant_id = $1
-                    AND NOT EXISTS (SELECT 1 FROM audit_seals s WHERE s.global_position = e.global_position))",
-    )
-    .bind(tenant_id)
-    .bind(CHECKPOINT)
-    .fetch_one(pool)
-    .await?;
+    let (sealed_through, unsealed): (i64, i64) =
+        sqlx::query_as(eventlog::statements::SEALING_PROGRESS_SQL)
+            .bind(tenant_id)
+            .bind(CHECKPOINT)
+            .fetch_one(pool)
+            .await?;
     super::side_chain::seal_tenant(pool, tenant_id, super::SEAL_WAIT).await?;
     let logins = super::side_chain::verify(pool, super::side_chain::LOGINS, tenant_id).await?;
     let notifications =
@@ -173,15 +170,9 @@ async fn verify_range(
     from: i64,
     to: i64,
 ) -> ReadResult<RangeReport> {
-    // The text is assembled here as the sealer assembles it (`chain::BODY_SQL`); a seal
-    // whose event is gone reads as missing.
-    let sql = format!(
-        "SELECT s.chain_seq, s.global_position, s.prev_hash, s.event_hash,
-                e.global_position IS NULL AS missing, {BODY_SQL} AS body
-           FROM audit_seals s LEFT JOIN events e USING (global_position)
-          WHERE s.tenant_id = $1 AND s.chain_seq BETWEEN $2 AND $3 ORDER BY s.chain_seq",
-    );
-    let mut rows = sqlx::query(&sql)
+    // The text is assembled as the sealer assembles it; a seal whose event is gone reads
+    // as missing.
+    let mut rows = sqlx::query(&eventlog::statements::SEALS_WITH_BODIES_SQL)
         .bind(tenant_id)
         .bind(from)
         .bind(to)

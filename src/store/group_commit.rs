@@ -253,19 +253,15 @@ async fn insert_events(
             metadatas.push(&write.metadata);
         }
     }
-    sqlx::query_as(
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])
-         RETURNING aggregate_type, aggregate_id, sequence, global_position",
-    )
-    .bind(&types)
-    .bind(&ids)
-    .bind(&seqs)
-    .bind(&event_types)
-    .bind(&versions)
-    .bind(&payloads)
-    .bind(&metadatas)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(CommitError::from_insert)
+    sqlx::query_as(eventlog::statements::APPEND_SQL)
+        .bind(&types)
+        .bind(&ids)
+        .bind(&seqs)
+        .bind(&event_types)
+        .bind(&versions)
+        .bind(&payloads)
+        .bind(&metadatas)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(CommitError::from_insert)
 }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use eventlog::{Envelope, LogError, ENVELOPE_COLUMNS};
+use eventlog::{statements, Envelope, LogError};
 use futures::future::BoxFuture;
 use sqlx::{PgConnection, PgPool, Row};
 use tokio::sync::watch;
@@ -242,40 +242,25 @@ impl Engine {
         else {
             return Ok(None);
         };
-        let rows = sqlx::query(&format!(
-            // The columns name the transaction id `tx_text`: an output column named tx_id
-            // would make ORDER BY sort the text ("1000" < "999"), skipping events and
-            // defeating the index.
-            "SELECT {ENVELOPE_COLUMNS}
-               FROM events
-              WHERE (tx_id, global_position) > ($1::xid8, $2)
-                AND tx_id < $3::xid8
-                AND event_type = ANY($4)
-              ORDER BY events.tx_id, events.global_position
-              LIMIT $5",
-        ))
-        .bind(&last_tx)
-        .bind(last_position)
-        .bind(&horizon)
-        .bind(projection.event_types())
-        .bind(self.batch_size)
-        .fetch_all(&mut *tx)
-        .await?;
+        let rows = sqlx::query(&statements::PROJECTION_BATCH_SQL)
+            .bind(&last_tx)
+            .bind(last_position)
+            .bind(&horizon)
+            .bind(projection.event_types())
+            .bind(self.batch_size)
+            .fetch_all(&mut *tx)
+            .await?;
         let end: Option<(String, i64)> = if rows.len() as i64 == self.batch_size {
             let last = rows.last().expect("a full batch");
             Some((last.try_get("tx_text")?, last.try_get("global_position")?))
         } else {
             // Caught up: move past the events of other types too.
-            sqlx::query_as(
-                "SELECT tx_id::text AS tx_text, global_position FROM events
-                  WHERE (tx_id, global_position) > ($1::xid8, $2) AND tx_id < $3::xid8
-                  ORDER BY events.tx_id DESC, events.global_position DESC LIMIT 1",
-            )
-            .bind(&last_tx)
-            .bind(last_position)
-            .bind(&horizon)
-            .fetch_optional(&mut *tx)
-            .await?
+            sqlx::query_as(statements::LAST_BEFORE_HORIZON_SQL)
+                .bind(&last_tx)
+                .bind(last_position)
+                .bind(&horizon)
+                .fetch_optional(&mut *tx)
+                .await?
         };
         let Some((end_tx, end_position)) = end else {
             return Ok(Some(Progress {

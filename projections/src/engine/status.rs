@@ -7,16 +7,11 @@ use sqlx::{PgPool, Row};
 /// Whether every projection named has applied the event at `position` (false if there is no
 /// such event yet).
 pub async fn includes(pool: &PgPool, names: &[&str], position: i64) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT count(*) = cardinality($2::text[])
-                AND COALESCE(bool_and((e.tx_id, e.global_position) <= (c.last_tx, c.last_position)), false)
-           FROM events e CROSS JOIN projection_checkpoints c
-          WHERE e.global_position = $1 AND c.name = ANY($2)",
-    )
-    .bind(position)
-    .bind(names)
-    .fetch_one(pool)
-    .await
+    sqlx::query_scalar(eventlog::statements::PROJECTIONS_INCLUDE_SQL)
+        .bind(position)
+        .bind(names)
+        .fetch_one(pool)
+        .await
 }
 
 /// Where a projection stands, for operators and `/metrics`.
@@ -31,14 +26,9 @@ pub struct ProjectionStatus {
 }
 
 pub async fn status(pool: &PgPool) -> Result<Vec<ProjectionStatus>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT c.name, c.last_position, c.updated_at,
-                GREATEST((SELECT COALESCE(max(global_position), 0) FROM events) - c.last_position, 0) AS lag,
-                (SELECT count(*) FROM projection_failures f WHERE f.projection = c.name) AS failures
-           FROM projection_checkpoints c ORDER BY c.name",
-    )
-    .fetch_all(pool)
-    .await?;
+    let rows = sqlx::query(eventlog::statements::PROJECTION_STATUS_SQL)
+        .fetch_all(pool)
+        .await?;
     rows.iter()
         .map(|r| {
             Ok(ProjectionStatus {
