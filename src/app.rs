@@ -6,6 +6,7 @@ use aggregates::portal_user::{LinkLifetimes, PortalUserCommand};
 use chrono::Duration;
 use sqlx::PgPool;
 
+use crate::infra::clock::Clock;
 use crate::security::{PasswordHasher, ServerSecret};
 use crate::store::stripes::Stripes;
 use crate::store::EventStore;
@@ -42,6 +43,8 @@ pub struct AppState {
     /// Login attempts on one typed name queue here, so a burst of parallel guesses is
     /// counted one by one instead of all passing the lockout check together.
     pub login_queues: Stripes,
+    /// The time every rule about time reads (tests move it forward).
+    pub clock: Clock,
 }
 
 /// How long emailed links and sessions stay usable, and when failed logins lock a login.
@@ -126,6 +129,7 @@ impl App {
             secret,
             limits: Limits::default(),
             login_queues: Stripes::default(),
+            clock: Clock::default(),
         }))
     }
 

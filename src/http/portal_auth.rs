@@ -111,7 +111,7 @@ impl PortalSession {
     /// The session a token names, if it is open and its login can still log in: the one
     /// check behind the Portal API's bearer token and the portal pages' cookie.
     pub async fn for_token(app: &Edge, tenant: PortalTenant, token: &str) -> AppResult<Self> {
-        let session = portal::sessions::authenticate(&tenant.scope, token).await?;
+        let session = portal::sessions::authenticate(&tenant.scope, token, app.clock.now()).await?;
         tenant.require_active(app).await?;
         let user = app
             .store

@@ -2,6 +2,7 @@
 //! coalesced lookups, database health, the replica read pool, request telemetry and the
 //! metrics recorder. It knows no feature and imports nothing else of this crate.
 
+pub mod clock;
 pub mod coalesce;
 pub mod db_health;
 pub mod pool;

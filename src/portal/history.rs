@@ -37,6 +37,8 @@ pub(super) struct Attempt<'a> {
     /// The client's address as a throttle key, when the address is known.
     pub(super) address_key: Option<&'a [u8]>,
     pub(super) portal_user_id: Option<Uuid>,
+    /// When it is made (`App::clock`): lockouts and the session's lifetime count from it.
+    pub(super) now: chrono::DateTime<chrono::Utc>,
 }
 
 pub(super) async fn record(

@@ -43,7 +43,8 @@ pub async fn login(
         .map(|ip| app.secret.address_key("login", meta.tenant_id, ip));
     // Attempts on one name queue here, so each sees the failures counted before it.
     let _queued = app.login_queues.queue(&username_key).await;
-    let mut found = find_login(scope, username, &username_key, address_key.as_deref()).await?;
+    let now = app.clock.now();
+    let mut found = find_login(scope, username, &username_key, address_key.as_deref(), now).await?;
     let email_still_matches = found
         .account
         .as_ref()
@@ -64,6 +65,7 @@ pub async fn login(
         username_key: &username_key,
         address_key: address_key.as_deref(),
         portal_user_id: found.portal_user_id,
+        now,
     };
     if !found.portal_active {
         record(scope, &attempt, Outcome::PortalInactive, None).await?;
@@ -165,6 +167,7 @@ async fn find_login(
     username: &str,
     username_key: &[u8],
     address_key: Option<&[u8]>,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> ServiceResult<FoundLogin> {
     type Row = (
         Option<serde_json::Value>,
@@ -182,10 +185,10 @@ async fn find_login(
                     {},
                     (SELECT c.password_hash FROM portal_credentials c, u
                       WHERE c.tenant_id = $1 AND c.portal_user_id = u.aggregate_id::uuid),
-                    (SELECT EXTRACT(EPOCH FROM (locked_until - now()))::float8 FROM portal_login_throttle
-                      WHERE tenant_id = $1 AND key = $3 AND locked_until > now()),
-                    (SELECT EXTRACT(EPOCH FROM (locked_until - now()))::float8 FROM portal_login_throttle
-                      WHERE tenant_id = $1 AND key = $4 AND locked_until > now())",
+                    (SELECT EXTRACT(EPOCH FROM (locked_until - $5))::float8 FROM portal_login_throttle
+                      WHERE tenant_id = $1 AND key = $3 AND locked_until > $5),
+                    (SELECT EXTRACT(EPOCH FROM (locked_until - $5))::float8 FROM portal_login_throttle
+                      WHERE tenant_id = $1 AND key = $4 AND locked_until > $5)",
             queries::login_by_username_sql("$1", "$2"),
             queries::stream_json_sql(Tenant::TYPE, "($1::uuid)::text", "$1"),
             queries::stream_json_sql(PortalUser::TYPE, "(SELECT aggregate_id FROM u)", "$1"),
@@ -194,6 +197,7 @@ async fn find_login(
     .bind(username.trim())
     .bind(username_key)
     .bind(address_key)
+    .bind(now)
     .fetch_one(scope.pool())
     .await?;
     let account = match (&user_id, user_stream) {
@@ -240,6 +244,7 @@ async fn count_failure(
             key,
             portal_user_id,
             limit,
+            now: attempt.now,
         };
         locked |= counted.add(&mut tx, limits).await?.just_locked;
     }

@@ -60,11 +60,11 @@ pub async fn accept_invitation(
         token,
         DomainError::InvitationInvalid,
     )?;
-    let portal_user_id = Uuid::now_v7();
+    let (portal_user_id, now) = (Uuid::now_v7(), app.clock.now());
     let accept = move || ClientCommand::AcceptInvitation {
         invitation_id,
         portal_user_id,
-        now: Utc::now(),
+        now,
     };
     // Refuse a dead link before spending a password hash on it: a dry run on current state
     // (nothing a reader stages is committed). The domain decides again on commit.
@@ -102,7 +102,7 @@ pub async fn accept_invitation(
                     // Unused: a login made from an invitation is active at once.
                     activation: OneTimeLink {
                         id: Uuid::nil(),
-                        expires_at: Utc::now(),
+                        expires_at: now,
                     },
                 };
                 uow.execute(&mut user, create).await?;
@@ -171,7 +171,7 @@ async fn set_password_by_link(
     // (nothing a reader stages is committed). The domain decides again on commit.
     let mut probe = app.store.reader(meta);
     let mut user = probe.load::<PortalUser>(user_id).await?;
-    probe.execute(&mut user, command(Utc::now())).await?;
+    probe.execute(&mut user, command(app.clock.now())).await?;
     let username = user
         .state
         .account
@@ -187,7 +187,7 @@ async fn set_password_by_link(
         .map_err(ServiceError::internal)?;
     app.store
         .transact(meta, user_id, |uow| {
-            let (password_hash, command) = (password_hash.clone(), command(Utc::now()));
+            let (password_hash, command) = (password_hash.clone(), command(app.clock.now()));
             Box::pin(async move {
                 let mut user = uow.load::<PortalUser>(user_id).await?;
                 uow.execute(&mut user, command).await?;
@@ -246,6 +246,7 @@ async fn admit_from_address(app: &App, meta: &CommandMeta, purpose: &str) -> Ser
         key: &key,
         portal_user_id: None,
         limit: app.limits.forgot_requests_per_address,
+        now: app.clock.now(),
     };
     let mut conn = app.pool().acquire().await?;
     let counted = count.add(&mut conn, &app.limits).await?;
@@ -279,7 +280,7 @@ pub async fn forgot_password(app: &App, meta: &CommandMeta, username: &str) -> S
         tracing::info!(%user_id, "reset link not sent: too many recently");
         return Ok(());
     }
-    let limits = app.limits;
+    let (limits, now) = (app.limits, app.clock.now());
     let outcome = app
         .store
         .transact(&meta, user_id, |uow| {
@@ -291,7 +292,7 @@ pub async fn forgot_password(app: &App, meta: &CommandMeta, username: &str) -> S
                 if account.disabled || account.removed {
                     return Ok(());
                 }
-                let command = limits.reset_link_command(Utc::now());
+                let command = limits.reset_link_command(now);
                 Ok(uow.execute(&mut user, command).await?)
             })
         })

@@ -32,7 +32,7 @@ pub(super) async fn start(
     portal_user_id: Uuid,
 ) -> ServiceResult<NewSession> {
     let (session_id, token) = new_session_token();
-    let expires_at = Utc::now() + ttl;
+    let expires_at = attempt.now + ttl;
     let meta = attempt.meta;
     // One statement, so one round trip and atomic: the session, the end of any failure
     // count and the history row (which staff's "last login" is read from).
@@ -62,14 +62,19 @@ pub(super) async fn start(
 }
 
 /// The portal user a bearer session token belongs to, if the session is open and unexpired.
-pub async fn authenticate(scope: &TenantScope, token: &str) -> ServiceResult<SessionUser> {
+pub async fn authenticate(
+    scope: &TenantScope,
+    token: &str,
+    now: DateTime<Utc>,
+) -> ServiceResult<SessionUser> {
     let session_id = session_token_id(token).ok_or(ServiceError::Unauthorized)?;
     let row = sqlx::query(
         "SELECT portal_user_id, token_hash FROM portal_sessions
-          WHERE id = $1 AND tenant_id = $2 AND ended_at IS NULL AND expires_at > now()",
+          WHERE id = $1 AND tenant_id = $2 AND ended_at IS NULL AND expires_at > $3",
     )
     .bind(session_id)
     .bind(scope.id())
+    .bind(now)
     .fetch_optional(scope.pool())
     .await?
     .ok_or(ServiceError::Unauthorized)?;

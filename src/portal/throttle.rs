@@ -17,6 +17,8 @@ pub struct Count<'a> {
     pub portal_user_id: Option<Uuid>,
     /// This many within `lockout_window` lock the key for `lockout_duration`.
     pub limit: i32,
+    /// When it happens (`App::clock`).
+    pub now: chrono::DateTime<chrono::Utc>,
 }
 
 pub struct Counted {
@@ -34,35 +36,37 @@ impl Count<'_> {
     ) -> Result<Counted, sqlx::Error> {
         sqlx::query(
             "INSERT INTO portal_login_throttle (tenant_id, key, portal_user_id, failures, window_started_at)
-             VALUES ($1, $2, $3, 1, now())
+             VALUES ($1, $2, $3, 1, $5)
              ON CONFLICT (tenant_id, key) DO UPDATE SET
                  portal_user_id = COALESCE(EXCLUDED.portal_user_id, portal_login_throttle.portal_user_id),
-                 failures = CASE WHEN portal_login_throttle.window_started_at < now() - make_interval(secs => $4)
+                 failures = CASE WHEN portal_login_throttle.window_started_at < $5 - make_interval(secs => $4)
                                  THEN 1 ELSE portal_login_throttle.failures + 1 END,
-                 window_started_at = CASE WHEN portal_login_throttle.window_started_at < now() - make_interval(secs => $4)
-                                 THEN now() ELSE portal_login_throttle.window_started_at END",
+                 window_started_at = CASE WHEN portal_login_throttle.window_started_at < $5 - make_interval(secs => $4)
+                                 THEN $5 ELSE portal_login_throttle.window_started_at END",
         )
         .bind(self.tenant_id)
         .bind(self.key)
         .bind(self.portal_user_id)
         .bind(limits.lockout_window.num_seconds() as f64)
+        .bind(self.now)
         .execute(&mut *conn)
         .await?;
         let (just_locked, locked): (bool, bool) = sqlx::query_as(
             "WITH locking AS (
                  UPDATE portal_login_throttle
-                    SET locked_until = now() + make_interval(secs => $4), failures = 0, window_started_at = now()
+                    SET locked_until = $5 + make_interval(secs => $4), failures = 0, window_started_at = $5
                   WHERE tenant_id = $1 AND key = $2 AND failures >= $3
                  RETURNING 1)
              SELECT EXISTS (SELECT 1 FROM locking),
                     EXISTS (SELECT 1 FROM locking)
                     OR EXISTS (SELECT 1 FROM portal_login_throttle
-                                WHERE tenant_id = $1 AND key = $2 AND locked_until > now())",
+                                WHERE tenant_id = $1 AND key = $2 AND locked_until > $5)",
         )
         .bind(self.tenant_id)
         .bind(self.key)
         .bind(self.limit)
         .bind(limits.lockout_duration.num_seconds() as f64)
+        .bind(self.now)
         .fetch_one(&mut *conn)
         .await?;
         Ok(Counted {

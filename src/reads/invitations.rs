@@ -26,19 +26,25 @@ pub struct InvitationView {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-/// `rm_invitations` in the API's words: an open invitation is pending until it expires.
-const SELECT: &str = "SELECT invitation_id, client_id, email, sent_at AS created_at, expires_at,
-        CASE WHEN state = 'open' AND expires_at <= now() THEN 'expired'
-             WHEN state = 'open' THEN 'pending'
-             ELSE state END AS state,
-        CASE WHEN state = 'accepted' THEN ended_at END AS accepted_at,
-        CASE WHEN state IN ('revoked', 'replaced') THEN ended_at END AS revoked_at
-   FROM rm_invitations";
+/// `rm_invitations` in the API's words: an open invitation is pending until it expires
+/// (at the time bound as `now`, e.g. `$3`).
+fn select(now: &str) -> String {
+    format!(
+        "SELECT invitation_id, client_id, email, sent_at AS created_at, expires_at,
+            CASE WHEN state = 'open' AND expires_at <= {now} THEN 'expired'
+                 WHEN state = 'open' THEN 'pending'
+                 ELSE state END AS state,
+            CASE WHEN state = 'accepted' THEN ended_at END AS accepted_at,
+            CASE WHEN state IN ('revoked', 'replaced') THEN ended_at END AS revoked_at
+       FROM rm_invitations"
+    )
+}
 
 /// A client's invitations, newest first; `None` when the firm has no such client.
 pub async fn of_client(
     scope: &TenantScope,
     client: ClientId,
+    now: DateTime<Utc>,
 ) -> ReadResult<Option<Vec<InvitationView>>> {
     let known: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM rm_clients WHERE tenant_id = $1 AND client_id = $2)",
@@ -52,10 +58,12 @@ pub async fn of_client(
     }
     Ok(Some(
         sqlx::query_as(&format!(
-            "{SELECT} WHERE tenant_id = $1 AND client_id = $2 ORDER BY sent_at DESC, invitation_id"
+            "{} WHERE tenant_id = $1 AND client_id = $2 ORDER BY sent_at DESC, invitation_id",
+            select("$3")
         ))
         .bind(scope.id())
         .bind(client.uuid())
+        .bind(now)
         .fetch_all(scope.pool())
         .await?,
     ))
@@ -66,15 +74,18 @@ pub async fn of_firm(
     scope: &TenantScope,
     state: Option<&str>,
     limit: i64,
+    now: DateTime<Utc>,
 ) -> ReadResult<Vec<InvitationView>> {
     Ok(sqlx::query_as(&format!(
-        "SELECT * FROM ({SELECT} WHERE tenant_id = $1) i
+        "SELECT * FROM ({} WHERE tenant_id = $1) i
           WHERE $2::text IS NULL OR i.state = $2
-          ORDER BY i.created_at DESC, i.invitation_id LIMIT $3"
+          ORDER BY i.created_at DESC, i.invitation_id LIMIT $3",
+        select("$4")
     ))
     .bind(scope.id())
     .bind(state)
     .bind(limit)
+    .bind(now)
     .fetch_all(scope.pool())
     .await?)
 }

@@ -30,6 +30,7 @@ pub struct PortalUserDetail {
 pub async fn portal_user(
     scope: &TenantScope,
     id: PortalUserId,
+    now: DateTime<Utc>,
 ) -> ReadResult<Option<PortalUserDetail>> {
     let row = sqlx::query(
         "SELECT s.*, ARRAY(SELECT client_id FROM rm_portal_user_clients pc
@@ -37,7 +38,7 @@ pub async fn portal_user(
                             ORDER BY client_id) AS client_ids,
                 (SELECT max(t.locked_until) FROM portal_login_throttle t
                   WHERE t.tenant_id = s.tenant_id AND t.portal_user_id = s.portal_user_id
-                    AND t.locked_until > now()) AS locked_until,
+                    AND t.locked_until > $3) AS locked_until,
                 u.disabled_reason, u.first_name, u.last_name
            FROM rm_portal_user_status s
            JOIN rm_portal_users u USING (tenant_id, portal_user_id)
@@ -45,6 +46,7 @@ pub async fn portal_user(
     )
     .bind(scope.id())
     .bind(id.uuid())
+    .bind(now)
     .fetch_optional(scope.pool())
     .await?;
     row.map(|r| {

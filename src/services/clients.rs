@@ -92,7 +92,7 @@ pub async fn invite(
     let ttl = firm_limits(app, &meta).await?.invitation_ttl;
     let invitation = Invitation {
         invitation_id: Uuid::now_v7(),
-        expires_at: Utc::now() + ttl,
+        expires_at: app.clock.now() + ttl,
     };
     app.store
         .transact(&meta, id, |uow| {
@@ -198,7 +198,7 @@ pub async fn bulk_invite(
     let mut position = 0;
     let ttl = firm_limits(app, &meta).await?.invitation_ttl;
     for chunk in ids.chunks(BULK_CHUNK) {
-        let expires_at = Utc::now() + ttl;
+        let expires_at = app.clock.now() + ttl;
         let done = app
             .store
             .transact(&meta, meta.tenant_id, |uow| {

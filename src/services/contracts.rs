@@ -106,6 +106,7 @@ pub async fn sign(
         signer_name,
         content_sha256,
     } = signature;
+    let now = app.clock.now();
     app.store
         .transact(&meta, id, |uow| {
             let (signer_name, content_sha256) = (signer_name.clone(), content_sha256.clone());
@@ -137,7 +138,7 @@ pub async fn sign(
                     signer_name,
                     name_on_file,
                     content_sha256,
-                    signed_at: chrono::Utc::now(),
+                    signed_at: now,
                     ip: meta.client_ip,
                     user_agent: meta.user_agent,
                 };

@@ -7,7 +7,6 @@ use aggregates::portal_user::{
 };
 use aggregates::values::{check_password, Email, PersonName, Reason, Username};
 use aggregates::DomainError;
-use chrono::Utc;
 use rand::Rng;
 use uuid::Uuid;
 
@@ -82,7 +81,7 @@ async fn create_with(
     let client_id = new.client_id;
     let activation = OneTimeLink {
         id: Uuid::now_v7(),
-        expires_at: Utc::now() + app.limits.activation_ttl,
+        expires_at: app.clock.now() + app.limits.activation_ttl,
     };
     app.store
         .transact(meta, client_id, |uow| {
@@ -208,12 +207,12 @@ pub async fn reset_password(
     let meta = meta.with_command("ResetPassword");
     match mode {
         ResetMode::EmailLink => {
+            let (limits, now) = (app.limits, app.clock.now());
             app.store
                 .transact(&meta, user_id, |uow| {
-                    let limits = app.limits;
                     Box::pin(async move {
                         let mut user = existing_user(uow, user_id).await?;
-                        let command = limits.reset_link_command(Utc::now());
+                        let command = limits.reset_link_command(now);
                         Ok(uow.execute(&mut user, command).await?)
                     })
                 })
@@ -296,10 +295,11 @@ pub async fn unlock(app: &App, meta: &CommandMeta, user_id: Uuid) -> ServiceResu
     let meta = meta.with_command("UnlockLogin");
     let locked: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM portal_login_throttle
-                         WHERE tenant_id = $1 AND portal_user_id = $2 AND locked_until > now())",
+                         WHERE tenant_id = $1 AND portal_user_id = $2 AND locked_until > $3)",
     )
     .bind(meta.tenant_id)
     .bind(user_id)
+    .bind(app.clock.now())
     .fetch_one(app.pool())
     .await?;
     app.store

@@ -125,7 +125,7 @@ pub async fn issue_token(
     let meta = meta.with_command("IssueStaffToken");
     let (token_id, token) = new_staff_token();
     let token_hash = sha256(token.as_bytes());
-    let expires_at = Utc::now() + Duration::days(new.expires_in_days);
+    let expires_at = app.clock.now() + Duration::days(new.expires_in_days);
     let tenant_id = meta.tenant_id;
     let committed = app
         .store

@@ -71,10 +71,12 @@ pub async fn login(State(app): State<Edge>, mut form: PostedForm) -> Response {
     }
 }
 
-pub async fn logout(form: PostedForm) -> Response {
+pub async fn logout(State(app): State<Edge>, form: PostedForm) -> Response {
     let mut firm = form.firm;
     if let Some(token) = firm.session_token() {
-        if let Ok(session) = portal::sessions::authenticate(&firm.tenant.scope, &token).await {
+        if let Ok(session) =
+            portal::sessions::authenticate(&firm.tenant.scope, &token, app.clock.now()).await
+        {
             if let Err(e) = portal::sessions::logout(&firm.tenant.scope, session).await {
                 return super::page::error_page(Some(&mut firm), &e.into());
             }

@@ -166,7 +166,7 @@ pub async fn list_client_invitations(
     Query(wait): Query<MinPosition>,
 ) -> AppResult<Json<Invitations>> {
     wait.wait(&app).await?;
-    let items = invitations::of_client(&staff.scope, ClientId::from_uuid(id))
+    let items = invitations::of_client(&staff.scope, ClientId::from_uuid(id), app.clock.now())
         .await?
         .ok_or(AppError::NotFound("client"))?;
     Ok(Json(Invitations { items }))
@@ -207,6 +207,12 @@ pub async fn list_invitations(
     v.finish()?;
     reads::wait_for(app.reads.pool(), app.reads.primary(), checked(min_position)).await?;
     let state = checked(state);
-    let items = invitations::of_firm(&staff.scope, state.as_deref(), checked(limit)).await?;
+    let items = invitations::of_firm(
+        &staff.scope,
+        state.as_deref(),
+        checked(limit),
+        app.clock.now(),
+    )
+    .await?;
     Ok(Json(Invitations { items }))
 }

@@ -323,8 +323,12 @@ pub async fn get_portal_user(
     axum::extract::Query(q): axum::extract::Query<MinPosition>,
 ) -> AppResult<Json<PortalUserDetail>> {
     q.wait(&app).await?;
-    let user = reads::portal_users::portal_user(&staff.scope, PortalUserId::from_uuid(id))
-        .await?
-        .ok_or(AppError::NotFound("portal user"))?;
+    let user = reads::portal_users::portal_user(
+        &staff.scope,
+        PortalUserId::from_uuid(id),
+        app.clock.now(),
+    )
+    .await?
+    .ok_or(AppError::NotFound("portal user"))?;
     Ok(Json(user))
 }
