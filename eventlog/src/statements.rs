@@ -102,7 +102,7 @@ pub const PROJECTION_STATUS_SQL: &str =
 /// One stream as of a position or a time. The stream is found by its key first and only
 /// then checked against the tenant (a step the planner cannot merge): given both at once,
 /// PostgreSQL may walk a new firm's whole log through the tenant index, estimating it at a
-/// row or two until the next ANALYZE (`tests/query_plans.rs`).
+/// row or two until the next ANALYZE (`tests/api/query_plans.rs`).
 pub const REPLAY_STREAM_SQL: &str = "WITH stream AS MATERIALIZED (
          SELECT sequence, event_type, event_version, payload, global_position, recorded_at,
                 tenant_id

@@ -1,0 +1,159 @@
+//! A command loads its streams by their key, whatever the planner knows of the firm: a new
+//! firm (absent from the statistics, so estimated at a row or two) once made PostgreSQL
+//! scan the firm's whole log through the tenant index for every command. And the statements
+//! run for every command or every background batch are planned once per connection, not
+//! on every execution (measured: planning had cost more than executing).
+
+use crate::common;
+
+use common::*;
+use uuid::Uuid;
+
+/// A database with an established firm's long, analysed log; the statistics know no other.
+async fn established_log() -> sqlx::PgPool {
+    let pool = fresh_database().await;
+    let established = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         SELECT 'client', md5((g / 5)::text)::uuid::text, g % 5 + 1, 'ClientRenamed', '1.0',
+                jsonb_build_object('ClientRenamed', jsonb_build_object('display_name', 'C' || g)),
+                jsonb_build_object('tenant_id', $1::text)
+           FROM generate_series(0, 49999) g",
+    )
+    .bind(established)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE events").execute(&pool).await.unwrap();
+    pool
+}
+
+/// The plan found the stream by its key, not by walking the firm's log.
+fn assert_by_key(plan: serde_json::Value) {
+    let plan = plan.to_string();
+    assert!(plan.contains("events_pkey"), "{plan}");
+    assert!(!plan.contains("events_tenant_order"), "{plan}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_are_loaded_by_key_even_for_a_firm_the_statistics_do_not_know() {
+    let pool = established_log().await;
+    let plan = sqlx::query_scalar(&format!(
+        "EXPLAIN (FORMAT JSON) {}",
+        eventlog::queries::LOAD_STREAMS_SQL
+    ))
+    .bind("client")
+    .bind(vec![Uuid::now_v7().to_string()])
+    .bind(Uuid::now_v7())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_by_key(plan);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auditors_replay_finds_the_stream_by_key_for_a_firm_the_statistics_do_not_know() {
+    let pool = established_log().await;
+    let plan = sqlx::query_scalar(&format!(
+        "EXPLAIN (FORMAT JSON) {}",
+        eventlog::statements::REPLAY_STREAM_SQL
+    ))
+    .bind(Uuid::now_v7())
+    .bind("client")
+    .bind(Uuid::now_v7().to_string())
+    .bind(i64::MAX)
+    .bind(None::<chrono::DateTime<chrono::Utc>>)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_by_key(plan);
+}
+
+/// `count` renames of one client of `tenant`, written straight into the log.
+async fn renames(pool: &sqlx::PgPool, tenant: Uuid, client: Uuid, count: i64) {
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         SELECT 'client', $2::text, g, 'ClientRenamed', '1.0',
+                jsonb_build_object('ClientRenamed', jsonb_build_object('display_name', 'C' || g)),
+                jsonb_build_object('tenant_id', $1::text)
+           FROM generate_series(1, $3) g",
+    )
+    .bind(tenant)
+    .bind(client.to_string())
+    .bind(count)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_read_together_are_looked_up_by_key_even_by_a_plan_made_on_an_empty_log() {
+    let db = fresh_database().await;
+    // A new database: nothing analysed, the log empty when the statement is first planned.
+    let lookups = portal_accounts::infra::coalesce::generic_plan_pool(&db);
+    let mut conn = lookups.acquire().await.unwrap();
+    sqlx::raw_sql(&format!(
+        "PREPARE probe(text[], text[]) AS {}",
+        eventlog::queries::READ_STREAMS_SQL
+    ))
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    sqlx::raw_sql("EXPLAIN EXECUTE probe('{client}', '{none}')")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+
+    // The log grows; no ANALYZE comes to invalidate the plan.
+    for _ in 0..200 {
+        renames(&db, Uuid::now_v7(), Uuid::now_v7(), 100).await;
+    }
+    let plan: serde_json::Value =
+        sqlx::query_scalar("EXPLAIN (FORMAT JSON) EXECUTE probe('{client}', '{none}')")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+    let plan = plan.to_string();
+    assert!(plan.contains("events_pkey"), "{plan}");
+    assert!(!plan.contains("Seq Scan"), "{plan}");
+    assert!(!plan.contains("Hash Join"), "{plan}");
+
+    // And what the stream reads answer: each key its own tenant's events, in order.
+    let (tenant, client) = (Uuid::now_v7(), Uuid::now_v7());
+    renames(&db, tenant, client, 3).await;
+    let key = |tenant| eventlog::queries::StreamKey {
+        tenant,
+        stream_type: "client",
+        id: client,
+    };
+    let read = eventlog::queries::read_streams(&mut *conn, &[key(tenant), key(Uuid::now_v7())])
+        .await
+        .unwrap();
+    assert_eq!(read.get(&key(tenant)).map(Vec::len), Some(3));
+    assert_eq!(read.len(), 1, "another tenant's key reads nothing");
+}
+
+/// ANALYZE of the log gathers statistics on the columns queries filter by and skips the
+/// two jsonb documents, which no query's estimate reads (they were most of its cost).
+#[tokio::test]
+async fn the_logs_statistics_skip_the_json_documents() {
+    let pool = established_log().await;
+    let columns: Vec<String> = sqlx::query_scalar(
+        "SELECT attname::text FROM pg_stats WHERE schemaname = 'public' AND tablename = 'events' ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    for analysed in ["aggregate_id", "event_type", "tenant_id"] {
+        assert!(
+            columns.iter().any(|c| c == analysed),
+            "{analysed}: {columns:?}"
+        );
+    }
+    for skipped in ["payload", "metadata"] {
+        assert!(
+            !columns.iter().any(|c| c == skipped),
+            "{skipped}: {columns:?}"
+        );
+    }
+}

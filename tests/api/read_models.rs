@@ -1,0 +1,648 @@
+//! Read models built by the projection engine: client statuses, the invitation dashboard,
+//! paging and search, read-your-writes — and the engine's promises: late commits are not
+//! skipped, two engines apply each event once, a killed engine resumes without gaps.
+
+use crate::common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use eventlog::Envelope;
+use futures::future::BoxFuture;
+use projections::{Engine, Projection, ProjectionError};
+use reqwest::Method;
+use serde_json::{json, Value};
+use sqlx::{Connection, PgConnection};
+
+async fn get(s: &Server, path: &str, token: &str) -> (u16, Value) {
+    s.call(Method::GET, path, token, None).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statuses_dashboard_search_and_paging() {
+    let mut app = app(pool().await);
+    // Invitations from this server are expired as soon as they are sent (the dashboard's
+    // status is the reporting view's, which reads the database's clock).
+    app.limits.invitation_ttl = chrono::Duration::zero();
+    let s = Server::start_with(app).await;
+    let reading = Server::start_reading().await;
+    let t = s.tenant().await;
+    let (server, staff) = (&s, &t.staff);
+    let client = |name: &str, email: Option<&str>| {
+        let body = json!({"display_name": name, "kind": "organisation", "email": email});
+        async move { id_of(&server.post("/api/v1/clients", staff, body).await.1, "id") }
+    };
+    let quiet = client("Alder & Co", None).await;
+    let waiting = client("Birch Ltd", Some("b@example.org")).await;
+    let expired = client("Cedar LLP", Some("c@example.org")).await;
+    let invited = client("Damson", Some("d@example.org")).await;
+    let active = client("Elm Partners", Some("e@example.org")).await;
+    let disabled = client("Fir & Sons", Some("f@example.org")).await;
+    let pending = client("Gorse", Some("g@example.org")).await;
+
+    s.post(
+        &format!("/api/v1/clients/{expired}/invitations"),
+        &t.staff,
+        json!({}),
+    )
+    .await;
+    // This server keeps the usual invitation lifetime.
+    let (_, inv) = reading
+        .post(
+            &format!("/api/v1/clients/{invited}/invitations"),
+            &t.staff,
+            json!({}),
+        )
+        .await;
+    assert!(inv["position"].is_i64());
+    s.post(
+        &format!("/api/v1/clients/{active}/portal-users"),
+        &t.staff,
+        json!({"email": "e@example.org", "password": "a fine long password"}),
+    )
+    .await;
+    let (_, user) = s
+        .post(
+            &format!("/api/v1/clients/{disabled}/portal-users"),
+            &t.staff,
+            json!({"email": "f@example.org", "password": "a fine long password"}),
+        )
+        .await;
+    let disabled_user = id_of(&user, "id");
+    s.post(
+        &format!("/api/v1/portal-users/{disabled_user}/disable"),
+        &t.staff,
+        json!({}),
+    )
+    .await;
+    let (_, last) = s
+        .post(
+            &format!("/api/v1/clients/{pending}/portal-users"),
+            &t.staff,
+            json!({"email": "g@example.org"}),
+        )
+        .await;
+    let position = last["position"].as_i64().unwrap();
+
+    let (status, dash) = get(
+        &reading,
+        &format!("/api/v1/dashboard/invitations?min_position={position}"),
+        &t.reporting,
+    )
+    .await;
+    assert_eq!(status, 200, "{dash}");
+    assert_eq!(
+        dash,
+        json!({"total_clients": 7, "not_invited": 2, "not_invited_without_email": 1, "invited": 2,
+               "invitation_expired": 1, "active": 1, "disabled": 1})
+    );
+
+    let statuses = [
+        (&quiet, "not_invited"),
+        (&waiting, "not_invited"),
+        (&expired, "invitation_expired"),
+        (&invited, "invited"),
+        (&active, "active"),
+        (&disabled, "disabled"),
+        (&pending, "invited"),
+    ];
+    for (id, expected) in statuses {
+        let (status, c) = get(&reading, &format!("/api/v1/clients/{id}"), &t.staff).await;
+        assert_eq!(status, 200);
+        assert_eq!(c["status"], expected, "{c}");
+    }
+    let (_, c) = get(&reading, &format!("/api/v1/clients/{quiet}"), &t.staff).await;
+    assert_eq!(c["has_email"], false);
+    let (_, c) = get(&reading, &format!("/api/v1/clients/{disabled}"), &t.staff).await;
+    assert_eq!(c["portal_users"][0]["status"], "disabled");
+    let (status, u) = get(
+        &reading,
+        &format!("/api/v1/portal-users/{disabled_user}"),
+        &t.auditor,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (u["status"].as_str(), u["client_ids"][0].as_str()),
+        (Some("disabled"), Some(disabled.as_str()))
+    );
+
+    // The list behind "2 not invited", a search, and paging two at a time.
+    let (_, page) = get(&reading, "/api/v1/clients?status=not_invited", &t.staff).await;
+    let names: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["display_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Alder & Co", "Birch Ltd"]);
+    let (_, found) = get(&reading, "/api/v1/clients?q=LLP", &t.staff).await;
+    assert_eq!(found["items"][0]["id"], expired);
+    let (_, found) = get(&reading, "/api/v1/clients?q=%25", &t.staff).await;
+    assert_eq!(
+        found["items"].as_array().unwrap().len(),
+        0,
+        "% is a character, not a wildcard"
+    );
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/clients?limit=2".to_string();
+    loop {
+        let (status, page) = get(&reading, &path, &t.staff).await;
+        assert_eq!(status, 200);
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["display_name"].as_str().unwrap().to_string()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/v1/clients?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            "Alder & Co",
+            "Birch Ltd",
+            "Cedar LLP",
+            "Damson",
+            "Elm Partners",
+            "Fir & Sons",
+            "Gorse"
+        ]
+    );
+
+    for bad in [
+        "status=sleeping",
+        "limit=0",
+        "limit=x",
+        "cursor=nope",
+        "min_position=-1",
+    ] {
+        let (status, _) = get(&reading, &format!("/api/v1/clients?{bad}"), &t.staff).await;
+        assert_eq!(status, 422, "{bad}");
+    }
+    // Another firm sees none of it.
+    let other = s.tenant().await;
+    let (status, _) = get(&reading, &format!("/api/v1/clients/{active}"), &other.staff).await;
+    assert_eq!(status, 404);
+    let (_, none) = get(&reading, "/api/v1/dashboard/invitations", &other.staff).await;
+    assert_eq!(none["total_clients"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_with_min_position_sees_the_write_that_returned_it() {
+    let s = Server::start_reading().await;
+    let t = s.tenant().await;
+    for i in 0..10 {
+        let (_, created) = s
+            .post(
+                "/api/v1/clients",
+                &t.staff,
+                json!({"display_name": format!("Client {i}"), "kind": "individual"}),
+            )
+            .await;
+        let (id, position) = (id_of(&created, "id"), created["position"].as_i64().unwrap());
+        let (status, c) = get(
+            &s,
+            &format!("/api/v1/clients/{id}?min_position={position}"),
+            &t.staff,
+        )
+        .await;
+        assert_eq!(
+            (status, c["display_name"].as_str()),
+            (200, Some(format!("Client {i}").as_str()))
+        );
+    }
+    let (status, problem) = get(
+        &s,
+        "/api/v1/dashboard/invitations?min_position=999999999999",
+        &t.staff,
+    )
+    .await;
+    // No write has reached that position: refused at once, not waited for (the bounded
+    // wait and its 504 are tested with a paused replica in replica.rs).
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("position_not_reached"))
+    );
+}
+
+/// Inserts a client-registered event for `tenant` on `conn` (inside whatever transaction
+/// the connection has open).
+async fn raw_registration(conn: &mut PgConnection, tenant: uuid::Uuid, name: &str) -> uuid::Uuid {
+    let id = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         VALUES ('client', $1, 1, 'ClientRegistered', '1.0', $2, $3)",
+    )
+    .bind(id.to_string())
+    .bind(json!({"ClientRegistered": {"display_name": name, "kind": "individual", "email": null, "external_ref": null}}))
+    .bind(json!({"tenant_id": tenant, "actor": "system", "request_id": "test", "command": "Test"}))
+    .execute(conn)
+    .await
+    .unwrap();
+    id
+}
+
+async fn projected(s: &Server, tenant: uuid::Uuid, id: uuid::Uuid) -> bool {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM rm_clients WHERE tenant_id = $1 AND client_id = $2)",
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_one(s.pool())
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_that_commits_after_a_later_numbered_one_is_still_projected() {
+    let s = Server::start_reading().await;
+    let (early, late) = (s.tenant().await, s.tenant().await);
+    let options = s.pool().connect_options();
+    let mut held = PgConnection::connect_with(&options).await.unwrap();
+    let mut tx = held.begin().await.unwrap();
+    let slow = raw_registration(&mut tx, early.id, "Takes its time").await;
+
+    // A later-numbered event commits and is projected; the engine must not move past the
+    // open transaction's lower position for good.
+    let (_, quick) = s
+        .post(
+            "/api/v1/clients",
+            &late.staff,
+            json!({"display_name": "Quick", "kind": "individual"}),
+        )
+        .await;
+    let quick = uuid::Uuid::try_parse(&id_of(&quick, "id")).unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!projected(&s, early.id, slow).await);
+    tx.commit().await.unwrap();
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !(projected(&s, early.id, slow).await && projected(&s, late.id, quick).await) {
+        assert!(std::time::Instant::now() < deadline, "an event was skipped");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Counts every application of every event (no uniqueness: duplicates stay visible).
+struct Counting(&'static str);
+
+impl Projection for Counting {
+    fn name(&self) -> &'static str {
+        self.0
+    }
+    fn tables(&self) -> &'static [&'static str] {
+        &["test_applications"]
+    }
+    fn event_types(&self) -> Vec<&'static str> {
+        use aggregates::client::ClientEventKind as C;
+        use aggregates::tenant::TenantEventKind as T;
+        aggregates::event_names![C::ClientRegistered, T::TenantCreated, T::StaffTokenIssued]
+    }
+    fn apply<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        e: &'a Envelope,
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO test_applications (projection, global_position) VALUES ($1, $2)",
+            )
+            .bind(self.0)
+            .bind(e.global_position)
+            .execute(tx)
+            .await?;
+            Ok(())
+        })
+    }
+}
+
+/// A counting projection whose checkpoint starts at the log's current end.
+async fn counting_from_now(s: &Server, name: &'static str) -> Arc<Counting> {
+    sqlx::query("CREATE TABLE IF NOT EXISTS test_applications (projection text NOT NULL, global_position bigint NOT NULL)")
+        .execute(s.pool())
+        .await
+        .ok();
+    sqlx::query(
+        "INSERT INTO projection_checkpoints (name, last_tx, last_position)
+         SELECT $1, COALESCE(max(tx_id), '0'), COALESCE(max(global_position), 0) FROM events
+         WHERE tx_id = (SELECT max(tx_id) FROM events)",
+    )
+    .bind(name)
+    .execute(s.pool())
+    .await
+    .unwrap();
+    Arc::new(Counting(name))
+}
+
+async fn applications(s: &Server, name: &str, tenant: uuid::Uuid) -> (i64, i64, i64) {
+    sqlx::query_as(
+        "SELECT count(*), count(DISTINCT a.global_position),
+                (SELECT count(*) FROM events WHERE tenant_id = $2 AND event_type IN ('ClientRegistered', 'TenantCreated', 'StaffTokenIssued'))
+           FROM test_applications a JOIN events e USING (global_position)
+          WHERE a.projection = $1 AND e.tenant_id = $2",
+    )
+    .bind(name)
+    .bind(tenant)
+    .fetch_one(s.pool())
+    .await
+    .unwrap()
+}
+
+fn leak(name: String) -> &'static str {
+    Box::leak(name.into_boxed_str())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_engines_on_one_database_apply_every_event_once() {
+    let s = Server::start().await;
+    let name = leak(format!("count-{}", uuid::Uuid::now_v7().simple()));
+    let counting = counting_from_now(&s, name).await;
+    let t = s.tenant().await;
+    let engines: Vec<_> = (0..2)
+        .map(|_| {
+            let (stop, stopping) = tokio::sync::watch::channel(false);
+            let engine = Engine::new(s.pool().clone(), vec![counting.clone()]).with_batch_size(7);
+            (stop, tokio::spawn(engine.run(stopping)))
+        })
+        .collect();
+    for i in 0..60 {
+        s.post(
+            "/api/v1/clients",
+            &t.staff,
+            json!({"display_name": format!("C{i}"), "kind": "individual"}),
+        )
+        .await;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (total, distinct, events) = applications(&s, name, t.id).await;
+        assert_eq!(total, distinct, "an event was applied twice");
+        if distinct == events {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "engines fell behind: {distinct}/{events}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for (stop, task) in engines {
+        stop.send(true).unwrap();
+        task.await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_engine_killed_between_batches_resumes_without_duplicates_or_gaps() {
+    let s = Server::start().await;
+    let name = leak(format!("count-{}", uuid::Uuid::now_v7().simple()));
+    let counting = counting_from_now(&s, name).await;
+    let t = s.tenant().await;
+    for i in 0..80 {
+        s.post(
+            "/api/v1/clients",
+            &t.staff,
+            json!({"display_name": format!("C{i}"), "kind": "individual"}),
+        )
+        .await;
+    }
+    // Start and kill the engine again and again, mid-work.
+    for round in 0..12u64 {
+        let (_stop, stopping) = tokio::sync::watch::channel(false);
+        let engine = Engine::new(s.pool().clone(), vec![counting.clone()]).with_batch_size(5);
+        let task = tokio::spawn(engine.run(stopping));
+        tokio::time::sleep(Duration::from_millis(3 + round * 4)).await;
+        task.abort();
+        let _ = task.await;
+    }
+    // Catching up stops at the commit horizon, which a transaction still open elsewhere in
+    // the cluster (another test's) may hold back for a moment: catch up until all are in.
+    let engine = Engine::new(s.pool().clone(), vec![counting.clone()]).with_batch_size(5);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        engine.catch_up(counting.as_ref()).await.unwrap();
+        let (total, distinct, events) = applications(&s, name, t.id).await;
+        assert_eq!(total, distinct, "an event was applied twice");
+        if distinct == events || std::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (total, distinct, events) = applications(&s, name, t.id).await;
+    assert_eq!(
+        (total, distinct),
+        (events, events),
+        "every event exactly once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item_lists_show_the_current_price_and_contracts_their_status() {
+    let s = Server::start_reading().await;
+    let t = s.tenant().await;
+    let (_, a) = s
+        .post(
+            "/api/v1/clients",
+            &t.staff,
+            json!({"display_name": "A", "kind": "organisation"}),
+        )
+        .await;
+    let (_, b) = s
+        .post(
+            "/api/v1/clients",
+            &t.staff,
+            json!({"display_name": "B", "kind": "organisation"}),
+        )
+        .await;
+    let (a, b) = (id_of(&a, "id"), id_of(&b, "id"));
+    let (_, item) = s
+        .post("/api/v1/items", &t.staff, json!({"sku": "PAYROLL", "name": "Payroll", "unit_price": {"amount_minor": 5000, "currency": "GBP"}}))
+        .await;
+    let item = id_of(&item, "id");
+    let (_, other) = s
+        .post("/api/v1/items", &t.staff, json!({"sku": "AUDIT", "name": "Audit", "unit_price": {"amount_minor": 90000, "currency": "GBP"}}))
+        .await;
+    let other = id_of(&other, "id");
+    for client in [&a, &b] {
+        s.post(
+            &format!("/api/v1/clients/{client}/items"),
+            &t.staff,
+            json!({"item_id": item}),
+        )
+        .await;
+    }
+    s.post(
+        &format!("/api/v1/clients/{a}/items"),
+        &t.staff,
+        json!({"item_id": other}),
+    )
+    .await;
+    send(
+        s.request(
+            Method::PUT,
+            &format!("/api/v1/items/{item}/image"),
+            &t.staff,
+        )
+        .header("content-type", "image/png")
+        .body(portal_accounts::http::png::tiny_png()),
+    )
+    .await;
+    let (_, priced) = s
+        .call(
+            Method::PUT,
+            &format!("/api/v1/items/{item}/price"),
+            &t.staff,
+            Some(json!({"unit_price": {"amount_minor": 5500, "currency": "GBP"}})),
+        )
+        .await;
+    let (_, removed) = s
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/clients/{a}/items/{other}"),
+            &t.staff,
+            None,
+        )
+        .await;
+    let position = priced["position"]
+        .as_i64()
+        .unwrap()
+        .max(removed["position"].as_i64().unwrap());
+
+    for client in [&a, &b] {
+        let (status, list) = get(
+            &s,
+            &format!("/api/v1/clients/{client}/items?min_position={position}"),
+            &t.reporting,
+        )
+        .await;
+        assert_eq!(status, 200, "{list}");
+        let items = list["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{list}");
+        assert_eq!(items[0]["item_id"], item);
+        assert_eq!(
+            items[0]["unit_price"],
+            json!({"amount_minor": 5500, "currency": "GBP"})
+        );
+        assert_eq!(items[0]["has_image"], true);
+        assert!(items[0]["assigned_at"].is_string());
+    }
+
+    let (_, contract) = s
+        .post(
+            &format!("/api/v1/clients/{a}/contracts"),
+            &t.staff,
+            json!({"title": "LoE", "body": "Terms"}),
+        )
+        .await;
+    let id = id_of(&contract, "id");
+    let (status, c) = get(
+        &s,
+        &format!(
+            "/api/v1/contracts/{id}?min_position={}",
+            contract["position"]
+        ),
+        &t.staff,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (c["status"].as_str(), c["client_id"].as_str()),
+        (Some("awaiting_signature"), Some(a.as_str()))
+    );
+    assert_eq!(c["content_sha256"], contract["content_sha256"]);
+    let (_, voided) = s
+        .post(&format!("/api/v1/contracts/{id}/void"), &t.staff, json!({}))
+        .await;
+    let (_, c) = get(
+        &s,
+        &format!("/api/v1/contracts/{id}?min_position={}", voided["position"]),
+        &t.staff,
+    )
+    .await;
+    assert_eq!(
+        (c["status"].as_str(), &c["signed_by"]),
+        (Some("voided"), &Value::Null)
+    );
+
+    let stranger = s.tenant().await;
+    for path in [
+        format!("/api/v1/contracts/{id}"),
+        format!("/api/v1/clients/{a}/items"),
+    ] {
+        let (status, _) = get(&s, &path, &stranger.staff).await;
+        assert_eq!(status, 404, "{path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poisoned_event_is_recorded_and_does_not_stall_the_read_model() {
+    let s = Server::start_reading().await;
+    let t = s.tenant().await;
+    let (_, client) = s
+        .post(
+            "/api/v1/clients",
+            &t.staff,
+            json!({"display_name": "Before", "kind": "individual"}),
+        )
+        .await;
+    let client = id_of(&client, "id");
+    // An invitation event without its expiry: the clients projection cannot apply it.
+    let poisoned: i64 = sqlx::query_scalar(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         VALUES ('client', $1, 2, 'ClientInvited', '1.0', $2, $3) RETURNING global_position",
+    )
+    .bind(&client)
+    .bind(json!({"ClientInvited": {"invitation_id": uuid::Uuid::now_v7(), "email": "x@example.org"}}))
+    .bind(json!({"tenant_id": t.id, "actor": "system", "request_id": "test", "command": "Test"}))
+    .fetch_one(s.pool())
+    .await
+    .unwrap();
+    let (_, after) = s
+        .post(
+            "/api/v1/clients",
+            &t.staff,
+            json!({"display_name": "After", "kind": "individual"}),
+        )
+        .await;
+    let (status, c) = get(
+        &s,
+        &format!(
+            "/api/v1/clients/{}?min_position={}",
+            id_of(&after, "id"),
+            after["position"]
+        ),
+        &t.staff,
+    )
+    .await;
+    assert_eq!(
+        (status, c["display_name"].as_str()),
+        (200, Some("After")),
+        "the read model moved on"
+    );
+    let failure: (String, String) = sqlx::query_as("SELECT event_type, error FROM projection_failures WHERE projection = 'clients' AND global_position = $1")
+        .bind(poisoned)
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(failure.0, "ClientInvited");
+    let metrics = s
+        .http
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("projection_failed_events{projection=\"clients\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("projection_lag_positions{projection=\"clients\"}"));
+}
