@@ -307,8 +307,8 @@ fn sample_waits(
 /// Leaves the cluster with a store of recycled WAL segments, as any cluster that has been
 /// running a while has: a new cluster creates and zero-fills each 16 MB segment the first
 /// time it needs one (16 MB here), and every commit waits the 10–20 ms that takes — at this bench's
-/// rates every two seconds, a start-up cost, not the steady state (docs/performance.md,
-/// session 9). Fills `max_wal_size` with segment switches, then a checkpoint recycles them
+/// rates every two seconds, a start-up cost, not the steady state (docs/performance.md).
+/// Fills `max_wal_size` with segment switches, then a checkpoint recycles them
 /// as future segments. Before the raw handler runs, so both sides get the same cluster.
 /// Returns how many future segments there are, or None where the role may not switch WAL
 /// (a DATABASE_URL that is not a superuser's; the figures then include segment creation).

@@ -6,7 +6,7 @@
 //! the device, including the kernel writing back data files that PostgreSQL left in the
 //! page cache. Linux lets that background writeback run until synchronous writes are slower
 //! than the queue's `wbt_lat_usec` — 75 ms on a device that calls itself rotational, as
-//! this machine's virtual disk does (docs/performance.md, session 10).
+//! this machine's virtual disk does (docs/operations.md, "Database").
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;

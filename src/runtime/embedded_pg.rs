@@ -29,7 +29,7 @@ const MAX_SOCKET_DIR_LEN: usize = 90;
 /// default 128 MB of shared buffers, most buffers written under a write load) leaves it in
 /// the kernel's page cache, and the kernel writes what piled up in bursts, every 30 s by
 /// default; a WAL flush issued during a burst waits behind it — the 60–100 ms commit
-/// stalls of docs/performance.md, session 10. With this the backend asks the kernel to
+/// stalls measured on the bench machines (docs/decisions.md, record 17). With this the backend asks the kernel to
 /// start writing every 256 kB it wrote, as PostgreSQL's own background writer and
 /// checkpointer already do by default on Linux.
 const LATER_SETTINGS: &[(&str, &str)] = &[("backend_flush_after", "256kB")];

@@ -110,7 +110,7 @@ pub async fn claim(tx: &mut PgConnection, name: &str) -> Result<Option<Claimed>,
 /// default) leaves the checkpoint where the lost batch began, and the runner derives the
 /// same rows again (the seal links too: they are a function of the events). A waited
 /// flush per batch bought nothing but turns on the disk that every command commit shares
-/// (docs/performance.md, session 11). Others see the commit at once either way: only the
+/// (docs/decisions.md, record 24). Others see the commit at once either way: only the
 /// durability is later. One round trip: the `SET LOCAL` rides with `BEGIN`.
 pub async fn begin_derived(
     pool: &PgPool,
