@@ -1,6 +1,5 @@
 //! A real browser for page tests: Debian's headless Chromium driven over WebDriver by
-//! `chromedriver`, which the tests start themselves (installing the packages when missing
-//! and allowed to), and axe-core for accessibility audits.
+//! `chromedriver`, which the tests start themselves, and axe-core for accessibility audits.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -26,45 +25,13 @@ impl Drop for Driver {
     }
 }
 
-/// Installs Chromium and its driver from Debian's packages when they are missing (as root,
-/// or through password-less sudo); otherwise says what to install. Once per test process:
-/// the page tests run in parallel, and a second `apt-get` beside the first fails on
-/// dpkg's lock (seen on a fresh machine: every test but one failed).
+/// Chromium and its driver come from Debian's packages, installed by `.ci/run` (tests
+/// install nothing); without them the page tests say what is missing.
 fn ensure_installed() {
-    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
-    if std::path::Path::new(CHROMEDRIVER).exists() {
-        return;
-    }
-    let root = unsafe { libc::geteuid() } == 0;
-    let run = |args: &[&str]| {
-        let mut command = if root {
-            Command::new(args[0])
-        } else {
-            let mut c = Command::new("sudo");
-            c.arg("-n").arg(args[0]);
-            c
-        };
-        command
-            .args(&args[1..])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-    };
-    let installed = run(&["apt-get", "update", "-qq"])
-        && run(&[
-            "apt-get",
-            "install",
-            "-y",
-            "-qq",
-            "chromium",
-            "chromium-driver",
-        ]);
     assert!(
-        installed && std::path::Path::new(CHROMEDRIVER).exists(),
+        std::path::Path::new(CHROMEDRIVER).exists(),
         "page tests need Debian's chromium and chromium-driver packages \
-         (apt-get install chromium chromium-driver)"
+         (apt-get install chromium chromium-driver; .ci/run installs them)"
     );
 }
 
