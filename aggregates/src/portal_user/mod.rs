@@ -11,6 +11,9 @@ use strum::{EnumDiscriminants, IntoStaticStr, VariantArray};
 use uuid::Uuid;
 
 mod account;
+mod commands;
+
+use commands::Creation;
 
 pub use account::{Account, LoginStatus};
 
@@ -245,8 +248,6 @@ impl Aggregate for PortalUser {
         sink: &EventSink<Self>,
     ) -> Result<(), DomainError> {
         use PortalUserCommand as C;
-        use PortalUserEvent as E;
-
         if let C::Create {
             client_id,
             username,
@@ -257,30 +258,17 @@ impl Aggregate for PortalUser {
             activation,
         } = command
         {
-            if self.account.is_some() {
-                return Err(DomainError::AlreadyExists("portal user"));
-            }
-            let activated = has_password || matches!(origin, Origin::Invitation { .. });
-            let created = E::PortalUserCreated {
+            let new = Creation {
                 client_id,
                 username,
                 email,
-                first_name: names.first_name,
-                last_name: names.last_name,
+                names,
                 origin,
-                activated,
+                has_password,
+                activation,
             };
-            sink.write(created, self).await;
-            if !activated {
-                let link = E::ActivationLinkIssued {
-                    activation_id: activation.id,
-                    expires_at: activation.expires_at,
-                };
-                sink.write(link, self).await;
-            }
-            return Ok(());
+            return self.create(new, sink).await;
         }
-
         // Links presented by a portal user answer alike whatever is wrong with them.
         match &command {
             C::Activate { .. } if self.account.as_ref().is_none_or(|a| a.removed) => {
@@ -291,8 +279,8 @@ impl Aggregate for PortalUser {
             }
             _ => {}
         }
-
         let account = self.live_account()?.clone();
+        let a = &account;
         match command {
             C::Create { .. } => unreachable!("handled above"),
             C::ChangeDetails {
@@ -300,115 +288,37 @@ impl Aggregate for PortalUser {
                 last_name,
                 email,
             } => {
-                let names = PersonNames {
-                    first_name: first_name.unwrap_or(account.names.first_name.clone()),
-                    last_name: last_name.unwrap_or(account.names.last_name.clone()),
-                };
-                if names != account.names {
-                    let renamed = E::PortalUserRenamed {
-                        first_name: names.first_name,
-                        last_name: names.last_name,
-                    };
-                    sink.write(renamed, self).await;
-                }
-                if let Some(email) = email.filter(|e| *e != account.email) {
-                    sink.write(E::PortalUserEmailChanged { email }, self).await;
-                }
+                self.change_details(a, (first_name, last_name), email, sink)
+                    .await
             }
-            C::RemindUsername => {
-                if account.disabled {
-                    return Err(DomainError::AlreadyDisabled);
-                }
-                sink.write(E::UsernameReminderIssued {}, self).await;
-            }
+            C::RemindUsername => self.remind_username(a, sink).await,
             C::GrantClientAccess { client_id } => {
-                if account.clients.contains(&client_id) {
-                    return Err(DomainError::ClientAccessExists);
-                }
-                sink.write(E::ClientAccessGranted { client_id }, self).await;
+                self.grant_client_access(a, client_id, sink).await
             }
             C::RevokeClientAccess { client_id } => {
-                if !account.clients.contains(&client_id) {
-                    return Err(DomainError::ClientAccessNotFound);
-                }
-                if account.clients.len() == 1 {
-                    return Err(DomainError::LastClientAccess);
-                }
-                sink.write(E::ClientAccessRevoked { client_id }, self).await;
+                self.revoke_client_access(a, client_id, sink).await
             }
             C::SendResetLink {
                 link_id,
                 now,
                 lifetimes,
             } => {
-                let event = if account.activated {
-                    E::PasswordResetLinkIssued {
-                        reset_id: link_id,
-                        expires_at: now + lifetimes.reset,
-                    }
-                } else {
-                    E::ActivationLinkIssued {
-                        activation_id: link_id,
-                        expires_at: now + lifetimes.activation,
-                    }
-                };
-                sink.write(event, self).await;
+                self.send_reset_link(a, (link_id, now), lifetimes, sink)
+                    .await
             }
-            C::ChangePassword => {
-                if !account.activated {
-                    return Err(DomainError::NotActivated);
-                }
-                let method = PasswordMethod::ChangedByUser;
-                sink.write(E::PasswordChanged { method }, self).await;
-            }
-            C::SetPasswordByStaff => {
-                let method = PasswordMethod::SetByStaff;
-                sink.write(E::PasswordChanged { method }, self).await;
-                if !account.activated {
-                    sink.write(E::PortalUserActivated { method }, self).await;
-                }
-            }
+            C::ChangePassword => self.change_password(a, sink).await,
+            C::SetPasswordByStaff => self.set_password_by_staff(a, sink).await,
             C::Activate { activation_id, now } => {
-                if account.activated
-                    || !OneTimeLink::is_usable(account.activation.as_ref(), activation_id, now)
-                {
-                    return Err(DomainError::ActivationInvalid);
-                }
-                let method = PasswordMethod::ActivationLink;
-                sink.write(E::PortalUserActivated { method }, self).await;
+                self.activate(a, (activation_id, now), sink).await
             }
             C::CompleteReset { reset_id, now } => {
-                if !OneTimeLink::is_usable(account.reset.as_ref(), reset_id, now) {
-                    return Err(DomainError::ResetLinkInvalid);
-                }
-                let method = PasswordMethod::ResetLink;
-                sink.write(E::PasswordChanged { method }, self).await;
+                self.complete_reset(a, (reset_id, now), sink).await
             }
-            C::Disable { reason } => {
-                if account.disabled {
-                    return Err(DomainError::AlreadyDisabled);
-                }
-                sink.write(E::LoginDisabled { reason }, self).await;
-            }
-            C::Enable => {
-                if !account.disabled {
-                    return Err(DomainError::NotDisabled);
-                }
-                sink.write(E::LoginEnabled {}, self).await;
-            }
-            C::Unlock { locked } => {
-                if !locked {
-                    return Err(DomainError::NotLocked);
-                }
-                sink.write(E::LoginUnlocked {}, self).await;
-            }
-            C::Remove => {
-                let client_ids = account.clients.iter().copied().collect();
-                sink.write(E::PortalAccessRemoved { client_ids }, self)
-                    .await;
-            }
+            C::Disable { reason } => self.disable(a, reason, sink).await,
+            C::Enable => self.enable(a, sink).await,
+            C::Unlock { locked } => self.unlock(locked, sink).await,
+            C::Remove => self.remove(a, sink).await,
         }
-        Ok(())
     }
 
     fn apply(&mut self, event: PortalUserEvent) {

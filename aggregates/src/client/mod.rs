@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use strum::{EnumDiscriminants, IntoStaticStr, VariantArray};
 use uuid::Uuid;
 
+mod commands;
+
 use crate::values::{ClientKind, DisplayName, Email, ExternalRef};
 use crate::{DomainError, EVENT_VERSION};
 
@@ -172,11 +174,6 @@ impl Client {
             .as_ref()
             .filter(|i| i.state == InvitationState::Open)
     }
-
-    /// Whether an individual client's single portal-user place is taken.
-    fn has_no_room_for_another_user(&self, profile: &ClientProfile) -> bool {
-        profile.kind == ClientKind::Individual && !self.portal_users.is_empty()
-    }
 }
 
 impl Aggregate for Client {
@@ -193,8 +190,6 @@ impl Aggregate for Client {
         sink: &EventSink<Self>,
     ) -> Result<(), DomainError> {
         use ClientCommand as C;
-        use ClientEvent as E;
-
         if let C::Register {
             display_name,
             kind,
@@ -202,19 +197,14 @@ impl Aggregate for Client {
             external_ref,
         } = command
         {
-            if self.is_registered() {
-                return Err(DomainError::AlreadyExists("client"));
-            }
-            let event = E::ClientRegistered {
+            let profile = ClientProfile {
                 display_name,
                 kind,
                 email,
                 external_ref,
             };
-            sink.write(event, self).await;
-            return Ok(());
+            return self.register(profile, sink).await;
         }
-
         let profile = self.profile()?.clone();
         // An archived client takes no commands but being brought back and having access
         // and items taken away.
@@ -230,126 +220,38 @@ impl Aggregate for Client {
         }
         match command {
             C::Register { .. } => unreachable!("handled above"),
-            C::Archive { has_active_login } => {
-                if has_active_login {
-                    return Err(DomainError::ClientHasActiveLogins);
-                }
-                // The invitation would otherwise still let someone in.
-                if let Some(open) = self.open_invitation() {
-                    let revoked = E::InvitationRevoked {
-                        invitation_id: open.id,
-                        reason: RevocationReason::Revoked,
-                    };
-                    sink.write(revoked, self).await;
-                }
-                sink.write(E::ClientArchived {}, self).await;
-            }
-            C::Unarchive => {
-                if self.archived {
-                    sink.write(E::ClientUnarchived {}, self).await;
-                }
-            }
-            C::Rename { display_name } => {
-                if display_name != profile.display_name {
-                    sink.write(E::ClientRenamed { display_name }, self).await;
-                }
-            }
-            C::ChangeEmail { email } => {
-                if email != profile.email {
-                    sink.write(E::ClientEmailChanged { email }, self).await;
-                }
-            }
+            C::Archive { has_active_login } => self.archive(has_active_login, sink).await,
+            C::Unarchive => self.unarchive(sink).await,
+            C::Rename { display_name } => self.rename(&profile, display_name, sink).await,
+            C::ChangeEmail { email } => self.change_email(&profile, email, sink).await,
             C::Invite {
                 invitation_id,
                 expires_at,
                 has_active_login,
             } => {
-                let email = profile.email.clone().ok_or(DomainError::ClientHasNoEmail)?;
-                if has_active_login {
-                    return Err(DomainError::ClientAlreadyActive);
-                }
-                if self.has_no_room_for_another_user(&profile) {
-                    return Err(DomainError::IndividualClientHasUser);
-                }
-                if let Some(previous) = self.open_invitation() {
-                    let replaced = E::InvitationRevoked {
-                        invitation_id: previous.id,
-                        reason: RevocationReason::Replaced,
-                    };
-                    sink.write(replaced, self).await;
-                }
-                let invited = E::ClientInvited {
-                    invitation_id,
-                    email,
-                    expires_at,
-                };
-                sink.write(invited, self).await;
+                let invitation = (invitation_id, expires_at);
+                self.invite(&profile, invitation, has_active_login, sink)
+                    .await
             }
-            C::RevokeInvitation => {
-                let open = self
-                    .open_invitation()
-                    .ok_or(DomainError::NoOpenInvitation)?;
-                let revoked = E::InvitationRevoked {
-                    invitation_id: open.id,
-                    reason: RevocationReason::Revoked,
-                };
-                sink.write(revoked, self).await;
-            }
+            C::RevokeInvitation => self.revoke_invitation(sink).await,
             C::AcceptInvitation {
                 invitation_id,
                 portal_user_id,
                 now,
             } => {
-                // One answer for unknown, replaced, revoked, used and expired: a link holder
-                // learns nothing about which.
-                let usable = self
-                    .open_invitation()
-                    .is_some_and(|i| i.id == invitation_id && now < i.expires_at);
-                if !usable {
-                    return Err(DomainError::InvitationInvalid);
-                }
-                if self.has_no_room_for_another_user(&profile) {
-                    return Err(DomainError::IndividualClientHasUser);
-                }
-                let accepted = E::InvitationAccepted {
-                    invitation_id,
-                    portal_user_id,
-                };
-                sink.write(accepted, self).await;
-                sink.write(E::PortalUserAttached { portal_user_id }, self)
-                    .await;
+                let ids = (invitation_id, portal_user_id);
+                self.accept_invitation(&profile, ids, now, sink).await
             }
             C::AttachPortalUser { portal_user_id } => {
-                if self.portal_users.contains(&portal_user_id) {
-                    return Err(DomainError::ClientAccessExists);
-                }
-                if self.has_no_room_for_another_user(&profile) {
-                    return Err(DomainError::IndividualClientHasUser);
-                }
-                sink.write(E::PortalUserAttached { portal_user_id }, self)
-                    .await;
+                self.attach_portal_user(&profile, portal_user_id, sink)
+                    .await
             }
             C::DetachPortalUser { portal_user_id } => {
-                if !self.portal_users.contains(&portal_user_id) {
-                    return Err(DomainError::ClientAccessNotFound);
-                }
-                sink.write(E::PortalUserDetached { portal_user_id }, self)
-                    .await;
+                self.detach_portal_user(portal_user_id, sink).await
             }
-            C::AssignItem { item_id } => {
-                if self.items.contains(&item_id) {
-                    return Err(DomainError::ItemAlreadyAssigned);
-                }
-                sink.write(E::ItemAssigned { item_id }, self).await;
-            }
-            C::UnassignItem { item_id } => {
-                if !self.items.contains(&item_id) {
-                    return Err(DomainError::ItemNotAssigned);
-                }
-                sink.write(E::ItemUnassigned { item_id }, self).await;
-            }
+            C::AssignItem { item_id } => self.assign_item(item_id, sink).await,
+            C::UnassignItem { item_id } => self.unassign_item(item_id, sink).await,
         }
-        Ok(())
     }
 
     fn apply(&mut self, event: ClientEvent) {
