@@ -118,24 +118,22 @@ async fn writes_are_sealed_by_the_background_sealer_shortly_after_commit() {
         .await;
     assert_eq!(status, 201);
     let position = created["position"].as_i64().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let sealed: bool = sqlx::query_scalar(
+    let sealed = || async {
+        sqlx::query_scalar::<_, bool>(
             "SELECT EXISTS (SELECT 1 FROM audit_seals WHERE global_position = $1)",
         )
         .bind(position)
         .fetch_one(s.pool())
         .await
-        .unwrap();
-        if sealed {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "not sealed within 10 s"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+        .unwrap()
+        .then_some(())
+    };
+    eventually(
+        "the event sealed",
+        std::time::Duration::from_secs(10),
+        sealed,
+    )
+    .await;
     s.stop_background().await;
 }
 

@@ -198,23 +198,16 @@ async fn email_of_checkpoint(
     chain_seq: i64,
     wanted: impl Fn(&Value) -> bool,
 ) -> Value {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
+    let limit = std::time::Duration::from_secs(30);
+    eventually("the checkpoint e-mail as wanted", limit, || async {
         let (status, list) = send(s.request(Method::GET, EMAILS, &t.auditor)).await;
         assert_eq!(status, 200, "{list}");
-        let found = list["items"]
+        list["items"]
             .as_array()
             .unwrap()
             .iter()
             .find(|e| e["chain_seq"] == chain_seq && wanted(e))
-            .cloned();
-        if let Some(email) = found {
-            return email;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "not as wanted: {list}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+            .cloned()
+    })
+    .await
 }

@@ -3,6 +3,7 @@
 //! message lands as an `.eml` file.
 
 use crate::common;
+use crate::common::eventually;
 
 use std::time::Duration;
 
@@ -40,26 +41,19 @@ async fn notification_when(
     client: &str,
     done: impl Fn(&Value) -> bool,
 ) -> Value {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let (status, body) = s
-            .call(
-                Method::GET,
-                &format!("/api/v1/clients/{client}/notifications"),
-                &t.reporting,
-                None,
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
-        if let Some(n) = body["items"].as_array().and_then(|i| i.first()) {
-            if done(n) {
-                assert_eq!(body["items"].as_array().unwrap().len(), 1);
-                return n.clone();
-            }
-        }
-        assert!(std::time::Instant::now() < deadline, "notification: {body}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let path = format!("/api/v1/clients/{client}/notifications");
+    eventually(
+        "the notification as wanted",
+        Duration::from_secs(30),
+        || async {
+            let (status, body) = s.call(Method::GET, &path, &t.reporting, None).await;
+            assert_eq!(status, 200, "{body}");
+            let n = body["items"].as_array().and_then(|i| i.first())?;
+            assert_eq!(body["items"].as_array().unwrap().len(), 1);
+            done(n).then(|| n.clone())
+        },
+    )
+    .await
 }
 
 fn free_port() -> u16 {

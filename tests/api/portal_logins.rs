@@ -2,6 +2,7 @@
 //! housekeeping of counters and sessions. (Equal cost for unknown names: portal_timing.rs.)
 
 use crate::common;
+use crate::common::eventually;
 
 use common::portal_flow::*;
 use common::send;
@@ -183,14 +184,12 @@ async fn repeated_failures_lock_a_login_for_a_while_known_or_not() {
         assert_eq!(body["code"], json!("locked_out"));
     }
     let path = format!("/api/v1/portal-users/{user}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while s.call(Method::GET, &path, &t.staff, None).await.0 != 200 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "read model did not catch up"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    eventually(
+        "the login in the read model",
+        std::time::Duration::from_secs(10),
+        || async { (s.call(Method::GET, &path, &t.staff, None).await.0 == 200).then_some(()) },
+    )
+    .await;
     assert_eq!(
         staff_get(&s, &t.staff, &path).await["status"],
         json!("locked")

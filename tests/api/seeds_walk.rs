@@ -4,6 +4,7 @@
 //! and a FAKE test client archived out of the dashboard counts.
 
 use crate::common;
+use crate::common::eventually;
 
 use std::time::Duration;
 
@@ -20,16 +21,13 @@ async fn firm_mail_until(
     query: &str,
     done: impl Fn(&[Value]) -> bool,
 ) -> Vec<Value> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let page = staff_get(s, token, &format!("/api/v1/notifications?{query}")).await;
+    let path = format!("/api/v1/notifications?{query}");
+    eventually(query, Duration::from_secs(30), || async {
+        let page = staff_get(s, token, &path).await;
         let items = page["items"].as_array().unwrap().clone();
-        if done(&items) {
-            return items;
-        }
-        assert!(std::time::Instant::now() < deadline, "{query}: {items:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        done(&items).then_some(items)
+    })
+    .await
 }
 
 #[tokio::test]

@@ -185,17 +185,8 @@ impl Server {
                 .fetch_one(s.pool())
                 .await
                 .unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
-        while newest > 0
-            && !projections::engine::includes(s.pool(), portal_accounts::reads::READ_MODELS, newest)
-                .await
-                .unwrap()
-        {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "read models did not catch up"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if newest > 0 {
+            wait_for_position(s.pool(), newest, std::time::Duration::from_secs(180)).await;
         }
         s
     }
@@ -408,4 +399,40 @@ pub async fn tamper(s: &Server, sql: &str, tenant: Uuid) {
         .await
         .unwrap();
     assert!(done.rows_affected() > 0, "tampering touched nothing: {sql}");
+}
+
+/// Asks `probe` every 20 ms until it answers `Some`, for at most `limit`, and fails naming
+/// `what` otherwise: the one wait for work another task does (a read model catching up, an
+/// e-mail sent, a probe noticing the database). No test sleeps for a fixed time instead.
+pub async fn eventually<T, Fut>(
+    what: &str,
+    limit: std::time::Duration,
+    mut probe: impl FnMut() -> Fut,
+) -> T
+where
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until every read model includes the event at `position` (what `min_position` waits
+/// for at the API), at most `limit`.
+pub async fn wait_for_position(pool: &PgPool, position: i64, limit: std::time::Duration) {
+    eventually("the read models to include the position", limit, || async {
+        projections::engine::includes(pool, portal_accounts::reads::READ_MODELS, position)
+            .await
+            .unwrap()
+            .then_some(())
+    })
+    .await
 }
