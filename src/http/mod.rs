@@ -37,7 +37,7 @@ use crate::http::error::{Problem, PROBLEM_JSON};
 use crate::infra::telemetry;
 use routes::{
     audit, catalogue, checkpoints, client_items, clients, contracts, invitations, items,
-    notifications, ops, portal, portal_users, settings, staff, tokens,
+    notifications, ops, portal, portal_content, portal_users, settings, staff, tokens,
 };
 
 /// Every documented route, with its OpenAPI description.
@@ -124,11 +124,11 @@ pub fn portal_routes() -> OpenApiRouter<Edge> {
         .routes(routes!(portal::logout))
         .routes(routes!(portal::change_password))
         .routes(routes!(portal::me))
-        .routes(routes!(portal::client_items))
-        .routes(routes!(portal::item_image))
-        .routes(routes!(portal::list_contracts))
-        .routes(routes!(portal::get_contract))
-        .routes(routes!(portal::sign_contract))
+        .routes(routes!(portal_content::client_items))
+        .routes(routes!(portal_content::item_image))
+        .routes(routes!(portal_content::list_contracts))
+        .routes(routes!(portal_content::get_contract))
+        .routes(routes!(portal_content::sign_contract))
 }
 
 pub fn router(app: Edge) -> Router {

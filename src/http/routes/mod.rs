@@ -12,6 +12,7 @@ pub mod items;
 pub mod notifications;
 pub mod ops;
 pub mod portal;
+pub mod portal_content;
 pub mod portal_users;
 pub mod settings;
 pub mod staff;

@@ -3,8 +3,8 @@
 //! contracts and sign them.
 
 use crate::http::routes::PositionOnly;
-use aggregates::values::{SignerName, Username};
-use axum::extract::{Path, State};
+use aggregates::values::Username;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -13,14 +13,13 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::errors::service::ServiceError;
-use crate::http::error::{AppError, AppResult, Problem};
+use crate::http::error::{AppResult, Problem};
 use crate::http::extract::{checked, Checks, JsonBody};
 use crate::http::portal_auth::{anonymous, PortalSession, PortalTenant};
-use crate::http::portal_view::{PortalClient, PortalContract};
+use crate::http::portal_view::PortalClient;
 use crate::http::Edge;
 use crate::portal;
 use crate::portal::self_service as service;
-use crate::reads::{contracts::ContractView, items::ClientItem};
 
 /// Actor recorded for commands started by following an e-mailed link.
 
@@ -291,135 +290,4 @@ pub async fn me(State(app): State<Edge>, session: PortalSession) -> AppResult<Js
             .map(|n| n.to_string()),
         clients: session.clients(&app).await?,
     }))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PortalItems {
-    pub items: Vec<ClientItem>,
-}
-
-/// A path id that is not a UUID names nothing this user can see.
-fn path_uuid(raw: &str, what: &'static str) -> AppResult<Uuid> {
-    crate::http::extract::canonical_uuid(raw).ok_or(AppError::NotFound(what))
-}
-
-#[utoipa::path(get, path = "/portal/v1/{tenant_slug}/clients/{client_id}/items", tag = "portal",
-    params(("tenant_slug" = String, Path), ("client_id" = Uuid, Path)),
-    responses((status = 200, body = PortalItems),
-        (status = 404, description = "not a client this login reaches", body = Problem)),
-    security(("portal_session" = [])))]
-pub async fn client_items(
-    session: PortalSession,
-    Path(path): Path<(String, String)>,
-) -> AppResult<Json<PortalItems>> {
-    let client_id = path_uuid(&path.1, "client")?;
-    let items = session.items_of(client_id).await?;
-    Ok(Json(PortalItems { items }))
-}
-
-#[utoipa::path(get, path = "/portal/v1/{tenant_slug}/items/{item_id}/image", tag = "portal",
-    params(("tenant_slug" = String, Path), ("item_id" = Uuid, Path)),
-    responses((status = 200, content_type = "image/png", body = Vec<u8>),
-        (status = 404, description = "no image, or not an item on a client this login reaches", body = Problem)),
-    security(("portal_session" = [])))]
-pub async fn item_image(
-    session: PortalSession,
-    Path(path): Path<(String, String)>,
-) -> AppResult<axum::response::Response> {
-    use axum::response::IntoResponse;
-    let item_id = path_uuid(&path.1, "item")?;
-    let png = session.item_image(item_id).await?;
-    Ok((
-        [
-            (axum::http::header::CONTENT_TYPE, "image/png"),
-            (axum::http::header::CACHE_CONTROL, "private, max-age=60"),
-        ],
-        png,
-    )
-        .into_response())
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PortalContracts {
-    /// Awaiting signature and signed contracts of every client this login reaches.
-    pub items: Vec<ContractView>,
-}
-
-#[utoipa::path(get, path = "/portal/v1/{tenant_slug}/contracts", tag = "portal",
-    params(("tenant_slug" = String, Path)),
-    responses((status = 200, body = PortalContracts), (status = 401, body = Problem)),
-    security(("portal_session" = [])))]
-pub async fn list_contracts(session: PortalSession) -> AppResult<Json<PortalContracts>> {
-    Ok(Json(PortalContracts {
-        items: session.contracts().await?,
-    }))
-}
-
-#[utoipa::path(get, path = "/portal/v1/{tenant_slug}/contracts/{id}", tag = "portal",
-    params(("tenant_slug" = String, Path), ("id" = Uuid, Path)),
-    responses((status = 200, body = PortalContract), (status = 404, body = Problem)),
-    security(("portal_session" = [])))]
-pub async fn get_contract(
-    State(app): State<Edge>,
-    session: PortalSession,
-    Path(path): Path<(String, String)>,
-) -> AppResult<Json<PortalContract>> {
-    let id = path_uuid(&path.1, "contract")?;
-    Ok(Json(session.contract(&app, id).await?))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SignBody {
-    /// The name the signer types, recorded with the signature. Left out, the login's full
-    /// name on file is used (409 `signer_name_required` when it has none).
-    #[serde(default)]
-    #[schema(schema_with = crate::http::schema::signer_name_or_null)]
-    pub signer_name: Option<String>,
-    /// The `content_sha256` of the contract as shown to the signer.
-    #[schema(schema_with = crate::http::schema::any_text)]
-    pub content_sha256: String,
-    /// Must be `true`: the signer agrees to the contract.
-    #[schema(schema_with = crate::http::schema::must_be_true)]
-    pub agree: bool,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Signed {
-    pub position: i64,
-}
-
-#[utoipa::path(post, path = "/portal/v1/{tenant_slug}/contracts/{id}/sign", tag = "portal",
-    params(("tenant_slug" = String, Path), ("id" = Uuid, Path)), request_body = SignBody,
-    responses((status = 200, body = Signed),
-        (status = 409, description = "content_changed, contract_already_signed, contract_voided, signer_name_required", body = Problem),
-        (status = 404, body = Problem), (status = 422, body = Problem)),
-    security(("portal_session" = [])))]
-pub async fn sign_contract(
-    State(app): State<Edge>,
-    session: PortalSession,
-    Path(path): Path<(String, String)>,
-    JsonBody(body): JsonBody<SignBody>,
-) -> AppResult<Json<Signed>> {
-    let id = path_uuid(&path.1, "contract")?;
-    let mut v = Checks::default();
-    let signer_name = v.optional(
-        "signer_name",
-        body.signer_name.as_deref(),
-        SignerName::parse,
-    );
-    let agreed = v.field(
-        "agree",
-        if body.agree {
-            Ok(())
-        } else {
-            Err("must be true to sign".to_string())
-        },
-    );
-    v.finish()?;
-    checked(agreed);
-    let position = session
-        .sign(&app, id, checked(signer_name), &body.content_sha256)
-        .await?;
-    Ok(Json(Signed { position }))
 }
