@@ -4,7 +4,6 @@
 //! checkpoint row is locked for the batch, so one runner seals at a time across processes
 //! and a batch that dies is sealed again whole. Every event is sealed exactly once.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::{FutureExt, TryFutureExt};
@@ -13,7 +12,7 @@ use uuid::Uuid;
 
 use eventlog::statements;
 
-use super::chain::{link_hash, sealed_by, GENESIS};
+use super::chain::{move_checkpoint, sealed_by, tenants_of, Links};
 
 /// The sealer's row in `projection_checkpoints`.
 pub const CHECKPOINT: &str = "audit_sealer";
@@ -47,45 +46,15 @@ pub async fn seal_batch(pool: &PgPool, batch: i64) -> Result<Option<usize>, sqlx
     let (end_tx, end_position): (String, i64) =
         (last.try_get("tx_text")?, last.try_get("global_position")?);
 
-    let tenants: Vec<Uuid> = {
-        let mut t: Vec<Uuid> = rows
-            .iter()
-            .map(|r| r.try_get("tenant_id"))
-            .collect::<Result<_, _>>()?;
-        t.sort_unstable();
-        t.dedup();
-        t
-    };
-    let mut heads: HashMap<Uuid, (i64, Vec<u8>)> = sqlx::query_as::<_, (Uuid, i64, Vec<u8>)>(
+    let tenants = tenants_of(&rows)?;
+    let stored: Vec<(Uuid, i64, Vec<u8>)> = sqlx::query_as(
         "SELECT tenant_id, last_seq, last_hash FROM audit_chain_heads WHERE tenant_id = ANY($1)",
     )
     .bind(&tenants)
     .fetch_all(&mut *tx)
-    .await?
-    .into_iter()
-    .map(|(tenant, seq, hash)| (tenant, (seq, hash)))
-    .collect();
-
+    .await?;
     let n = rows.len();
-    let (mut positions, mut owners, mut seqs) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut prevs, mut hashes) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for row in &rows {
-        let tenant: Uuid = row.try_get("tenant_id")?;
-        let body: &str = row.try_get("body")?;
-        let head = heads.entry(tenant).or_insert_with(|| (0, GENESIS.to_vec()));
-        let seq = head.0 + 1;
-        let hash = link_hash(&head.1, seq, body);
-        positions.push(row.try_get::<i64, _>("global_position")?);
-        owners.push(tenant);
-        seqs.push(seq);
-        prevs.push(std::mem::replace(&mut head.1, hash.to_vec()));
-        hashes.push(hash.to_vec());
-        head.0 = seq;
-    }
+    let links = Links::after(stored, &tenants, &rows, ("global_position", "body"))?;
     // A seal already there for an event being sealed now was not written by a sealer (seals
     // are written only here, once per event): someone wrote into the chain by hand. Sealing
     // goes on (the links stand as computed; the forged row stays), and verify reports the
@@ -95,11 +64,11 @@ pub async fn seal_batch(pool: &PgPool, batch: i64) -> Result<Option<usize>, sqlx
          SELECT * FROM UNNEST($1::bigint[], $2::uuid[], $3::bigint[], $4::bytea[], $5::bytea[])
          ON CONFLICT DO NOTHING",
     )
-    .bind(&positions)
-    .bind(&owners)
-    .bind(&seqs)
-    .bind(&prevs)
-    .bind(&hashes)
+    .bind(&links.keys)
+    .bind(&links.tenants)
+    .bind(&links.seqs)
+    .bind(&links.prevs)
+    .bind(&links.hashes)
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -110,35 +79,18 @@ pub async fn seal_batch(pool: &PgPool, batch: i64) -> Result<Option<usize>, sqlx
             "seals already present for events being sealed: the chain was written outside the sealer"
         );
     }
-    let (head_tenants, head_seqs, head_hashes): (Vec<Uuid>, Vec<i64>, Vec<Vec<u8>>) = heads
-        .into_iter()
-        .filter(|(tenant, _)| tenants.binary_search(tenant).is_ok())
-        .map(|(tenant, (seq, hash))| (tenant, seq, hash))
-        .fold((vec![], vec![], vec![]), |mut acc, (t, s, h)| {
-            acc.0.push(t);
-            acc.1.push(s);
-            acc.2.push(h);
-            acc
-        });
+    let (head_tenants, head_seqs, head_hashes) = &links.heads;
     sqlx::query(
         "INSERT INTO audit_chain_heads (tenant_id, last_seq, last_hash)
          SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::bytea[])
          ON CONFLICT (tenant_id) DO UPDATE SET last_seq = EXCLUDED.last_seq, last_hash = EXCLUDED.last_hash",
     )
-    .bind(&head_tenants)
-    .bind(&head_seqs)
-    .bind(&head_hashes)
+    .bind(head_tenants)
+    .bind(head_seqs)
+    .bind(head_hashes)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
-        "UPDATE projection_checkpoints SET last_tx = $2::xid8, last_position = $3, updated_at = now()
-          WHERE name = $1",
-    )
-    .bind(CHECKPOINT)
-    .bind(&end_tx)
-    .bind(end_position)
-    .execute(&mut *tx)
-    .await?;
+    move_checkpoint(&mut tx, CHECKPOINT, (&end_tx, end_position)).await?;
     tx.commit().await?;
     metrics::counter!("audit_events_sealed_total").increment(n as u64);
     Ok(Some(n))

@@ -6,7 +6,6 @@
 //! `row_text` is a JSON array of the row's fields as PostgreSQL prints `jsonb`
 //! (docs/audit.md lists the fields of each chain).
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -14,7 +13,7 @@ use serde::Serialize;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
-use super::chain::{link_hash, sealed_by, GENESIS};
+use super::chain::{link_hash, move_checkpoint, sealed_by, tenants_of, Links, GENESIS};
 
 /// One chained table.
 #[derive(Debug, Clone, Copy)]
@@ -90,77 +89,42 @@ pub async fn seal_batch(pool: &PgPool, chain: SideChain) -> Result<Option<usize>
         return Ok(Some(0));
     };
     let (end_tx, end_key): (String, i64) = (last.try_get("tx_text")?, last.try_get("row_key")?);
-    let mut in_batch: Vec<Uuid> = rows
-        .iter()
-        .map(|r| r.try_get("tenant_id"))
-        .collect::<Result<_, _>>()?;
-    in_batch.sort_unstable();
-    in_batch.dedup();
-    let mut heads: HashMap<Uuid, (i64, Vec<u8>)> = sqlx::query_as::<_, (Uuid, i64, Vec<u8>)>(
+    let in_batch = tenants_of(&rows)?;
+    let stored: Vec<(Uuid, i64, Vec<u8>)> = sqlx::query_as(
         "SELECT tenant_id, last_seq, last_hash FROM side_chain_heads
           WHERE chain = $1 AND tenant_id = ANY($2)",
     )
     .bind(chain.name)
     .bind(&in_batch)
     .fetch_all(&mut *tx)
-    .await?
-    .into_iter()
-    .map(|(t, s, h)| (t, (s, h)))
-    .collect();
-    let (mut keys, mut tenants, mut seqs, mut prevs, mut hashes) =
-        (vec![], vec![], vec![], vec![], vec![]);
-    for row in &rows {
-        let tenant: Uuid = row.try_get("tenant_id")?;
-        let head = heads.entry(tenant).or_insert_with(|| (0, GENESIS.to_vec()));
-        let seq = head.0 + 1;
-        let hash = link_hash(&head.1, seq, row.try_get::<&str, _>("row_text")?).to_vec();
-        keys.push(row.try_get::<i64, _>("row_key")?);
-        tenants.push(tenant);
-        seqs.push(seq);
-        prevs.push(std::mem::replace(&mut head.1, hash.clone()));
-        hashes.push(hash);
-        head.0 = seq;
-    }
+    .await?;
+    let links = Links::after(stored, &in_batch, &rows, ("row_key", "row_text"))?;
     sqlx::query(
         "INSERT INTO side_seals (chain, row_key, tenant_id, chain_seq, prev_hash, row_hash)
          SELECT $1, * FROM UNNEST($2::bigint[], $3::uuid[], $4::bigint[], $5::bytea[], $6::bytea[])
          ON CONFLICT DO NOTHING",
     )
     .bind(chain.name)
-    .bind(&keys)
-    .bind(&tenants)
-    .bind(&seqs)
-    .bind(&prevs)
-    .bind(&hashes)
+    .bind(&links.keys)
+    .bind(&links.tenants)
+    .bind(&links.seqs)
+    .bind(&links.prevs)
+    .bind(&links.hashes)
     .execute(&mut *tx)
     .await?;
-    let (mut head_tenants, mut head_seqs, mut head_hashes) = (vec![], vec![], vec![]);
-    for tenant in in_batch {
-        let (seq, hash) = &heads[&tenant];
-        head_tenants.push(tenant);
-        head_seqs.push(*seq);
-        head_hashes.push(hash.clone());
-    }
+    let (head_tenants, head_seqs, head_hashes) = &links.heads;
     sqlx::query(
         "INSERT INTO side_chain_heads (chain, tenant_id, last_seq, last_hash)
          SELECT $1, * FROM UNNEST($2::uuid[], $3::bigint[], $4::bytea[])
          ON CONFLICT (chain, tenant_id) DO UPDATE SET last_seq = EXCLUDED.last_seq, last_hash = EXCLUDED.last_hash",
     )
     .bind(chain.name)
-    .bind(&head_tenants)
-    .bind(&head_seqs)
-    .bind(&head_hashes)
+    .bind(head_tenants)
+    .bind(head_seqs)
+    .bind(head_hashes)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
-        "UPDATE projection_checkpoints SET last_tx = $2::xid8, last_position = $3, updated_at = now()
-          WHERE name = $1",
-    )
-    .bind(chain.checkpoint)
-    .bind(&end_tx)
-    .bind(end_key)
-    .execute(&mut *tx)
-    .await?;
+    move_checkpoint(&mut tx, chain.checkpoint, (&end_tx, end_key)).await?;
     tx.commit().await?;
     Ok(Some(rows.len()))
 }
