@@ -46,48 +46,7 @@ impl AuditCommand {
                 file,
                 checkpoint,
                 public_key,
-            } => {
-                let kept = match &checkpoint {
-                    Some(path) => Some(serde_json::from_slice::<
-                        crate::audit::checkpoint::Checkpoint,
-                    >(
-                        &std::fs::read(path)
-                            .with_context(|| format!("reading {}", path.display()))?,
-                    )?),
-                    None => None,
-                };
-                let key = public_key
-                    .as_deref()
-                    .map(crate::audit::key::public_key_from_base64)
-                    .transpose()?;
-                let input = std::io::BufReader::new(
-                    std::fs::File::open(&file)
-                        .with_context(|| format!("opening {}", file.display()))?,
-                );
-                let report =
-                    crate::audit::offline::verify_export(input, kept.as_ref().zip(key.as_ref()))?;
-                match &report.broken {
-                    None => {
-                        println!(
-                            "ok	lines={}	links={:?}..{:?}	head={}{}",
-                            report.lines,
-                            report.first_seq,
-                            report.last_seq,
-                            report.head_hash.as_deref().unwrap_or("-"),
-                            if kept.is_some() {
-                                "	checkpoint=holds"
-                            } else {
-                                ""
-                            }
-                        );
-                        Ok(())
-                    }
-                    Some((line, problem)) => {
-                        println!("BROKEN	line={line}	{problem}");
-                        std::process::exit(1);
-                    }
-                }
-            }
+            } => verify_export(&file, checkpoint.as_deref(), public_key.as_deref()),
             Self::PublicKey {
                 audit_key,
                 data_dir,
@@ -100,37 +59,84 @@ impl AuditCommand {
                 );
                 Ok(())
             }
-            Self::Verify { tenant, database } => {
-                let all_ok = with_app(&database, |app| async move {
-                    let mut all_ok = true;
-                    for (scope, slug) in crate::auth::operator::every_tenant(app.pool()).await? {
-                        if tenant.as_ref().is_some_and(|t| t != &slug) {
-                            continue;
-                        }
-                        let started = std::time::Instant::now();
-                        let report = crate::audit::verify::verify_tenant(&scope).await?;
-                        let seconds = started.elapsed().as_secs_f64();
-                        println!(
-                            "{slug}\t{}\tchecked={}\t{:.0} events/s\t{}",
-                            if report.ok { "ok" } else { "BROKEN" },
-                            report.checked,
-                            report.checked as f64 / seconds.max(1e-9),
-                            report.problem.as_deref().map_or_else(
-                                || format!("head={}", report.head_hash.as_deref().unwrap_or("-")),
-                                |p| format!(
-                                    "first_broken_position={:?} {p}",
-                                    report.first_broken_position
-                                )
-                            )
-                        );
-                        all_ok &= report.ok;
-                    }
-                    Ok(all_ok)
-                })
-                .await?;
-                anyhow::ensure!(all_ok, "the event log failed verification");
-                Ok(())
-            }
+            Self::Verify { tenant, database } => verify(tenant, &database).await,
         }
     }
+}
+
+/// `audit verify-export`: exits 1 with the first broken line.
+fn verify_export(
+    file: &std::path::Path,
+    checkpoint: Option<&std::path::Path>,
+    public_key: Option<&str>,
+) -> Result<()> {
+    let kept = match checkpoint {
+        Some(path) => Some(serde_json::from_slice::<
+            crate::audit::checkpoint::Checkpoint,
+        >(
+            &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        )?),
+        None => None,
+    };
+    let key = public_key
+        .map(crate::audit::key::public_key_from_base64)
+        .transpose()?;
+    let input = std::io::BufReader::new(
+        std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
+    );
+    let report = crate::audit::offline::verify_export(input, kept.as_ref().zip(key.as_ref()))?;
+    match &report.broken {
+        None => {
+            println!(
+                "ok\tlines={}\tlinks={:?}..{:?}\thead={}{}",
+                report.lines,
+                report.first_seq,
+                report.last_seq,
+                report.head_hash.as_deref().unwrap_or("-"),
+                if kept.is_some() {
+                    "\tcheckpoint=holds"
+                } else {
+                    ""
+                }
+            );
+            Ok(())
+        }
+        Some((line, problem)) => {
+            println!("BROKEN\tline={line}\t{problem}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// `audit verify`: a line per firm; fails when any chain is broken.
+async fn verify(tenant: Option<String>, database: &DatabaseConfig) -> Result<()> {
+    let all_ok = with_app(database, |app| async move {
+        let mut all_ok = true;
+        for (scope, slug) in crate::auth::operator::every_tenant(app.pool()).await? {
+            if tenant.as_ref().is_some_and(|t| t != &slug) {
+                continue;
+            }
+            let started = std::time::Instant::now();
+            let report = crate::audit::verify::verify_tenant(&scope).await?;
+            let seconds = started.elapsed().as_secs_f64();
+            println!(
+                "{slug}\t{}\tchecked={}\t{:.0} events/s\t{}",
+                if report.ok { "ok" } else { "BROKEN" },
+                report.checked,
+                report.checked as f64 / seconds.max(1e-9),
+                report.problem.as_deref().map_or_else(
+                    || format!("head={}", report.head_hash.as_deref().unwrap_or("-")),
+                    |p| format!(
+                        "first_broken_position={:?} {p}",
+                        report.first_broken_position
+                    )
+                )
+            );
+            all_ok &= report.ok;
+        }
+        Ok(all_ok)
+    })
+    .await?;
+    anyhow::ensure!(all_ok, "the event log failed verification");
+    Ok(())
 }
