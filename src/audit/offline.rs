@@ -53,19 +53,11 @@ pub fn verify_export(
         broken: None,
     };
     // A checkpoint counts only if it is what the key signed.
-    if let Some((cp, public)) = checkpoint {
-        let problem = if key_id_of(public) != cp.key_id {
-            Some("the checkpoint names another key than the one given")
-        } else if !signature_valid(public, cp.text().as_bytes(), &cp.signature) {
-            Some("the checkpoint's signature is not valid (forged or altered)")
-        } else {
-            None
-        };
-        if let Some(problem) = problem {
-            report.broken = Some((0, problem.to_string()));
-            return Ok(report);
-        }
+    if let Some(problem) = checkpoint.and_then(|(cp, public)| unsigned(cp, public)) {
+        report.broken = Some((0, problem.to_string()));
+        return Ok(report);
     }
+    let checkpoint = checkpoint.map(|(cp, _)| cp);
     let mut previous: Option<(i64, String)> = None;
     let mut tenant = None;
     let mut through_checkpoint = false;
@@ -74,97 +66,95 @@ pub fn verify_export(
         if text.trim().is_empty() {
             continue;
         }
-        let n = i + 1;
-        let fail = |report: &mut Report, why: String| {
-            report.broken = Some((n, why));
-        };
         let line: ExportLine = match serde_json::from_str(&text) {
             Ok(line) => line,
             Err(e) => {
-                fail(&mut report, format!("not an export line: {e}"));
+                report.broken = Some((i + 1, format!("not an export line: {e}")));
                 return Ok(report);
             }
         };
         report.lines += 1;
         let seq = line.event.tenant_sequence;
-        if *tenant.get_or_insert(line.tenant_id) != line.tenant_id {
-            fail(&mut report, "a line of another firm".into());
-            return Ok(report);
-        }
-        if let Some((prev_seq, prev_hash)) = &previous {
-            if seq != prev_seq + 1 {
-                fail(
-                    &mut report,
-                    format!("link {} is missing (found {seq})", prev_seq + 1),
-                );
-                return Ok(report);
-            }
-            if &line.event.prev_hash != prev_hash {
-                fail(&mut report, "does not link to the line before it".into());
-                return Ok(report);
-            }
-        } else if seq == 1 && line.event.prev_hash != hex::encode(GENESIS) {
-            fail(
-                &mut report,
-                "the first link must follow 32 zero bytes".into(),
-            );
-            return Ok(report);
-        }
-        let Ok(prev) = hex::decode(&line.event.prev_hash) else {
-            fail(&mut report, "prev_hash is not hex".into());
-            return Ok(report);
+        let checked = if *tenant.get_or_insert(line.tenant_id) != line.tenant_id {
+            Err("a line of another firm".to_string())
+        } else {
+            check_line(&line, previous.as_ref(), checkpoint)
         };
-        let hash = hex::encode(link_hash(&prev, seq, &hashed_body(&line)));
-        if hash != line.event.event_hash {
-            fail(
-                &mut report,
-                "content does not match its hash (altered)".into(),
-            );
-            return Ok(report);
-        }
-        // The readable payload must be the hashed one.
-        let stored: Option<serde_json::Value> = serde_json::from_str(&line.payload_text).ok();
-        let inner = stored
-            .as_ref()
-            .map(|v| v.get(&line.event.event_type).unwrap_or(v));
-        if inner != Some(&line.event.payload) {
-            fail(
-                &mut report,
-                "payload differs from the hashed payload_text".into(),
-            );
-            return Ok(report);
-        }
-        if let Some((cp, _)) = checkpoint {
-            if seq == cp.chain_seq {
-                if hash != cp.head_hash || line.event.position != cp.position {
-                    fail(
-                        &mut report,
-                        "the chain does not pass through the checkpoint's head (rewritten)".into(),
-                    );
-                    return Ok(report);
-                }
-                through_checkpoint = true;
+        let hash = match checked {
+            Ok(hash) => hash,
+            Err(problem) => {
+                report.broken = Some((i + 1, problem));
+                return Ok(report);
             }
-        }
+        };
+        through_checkpoint |= checkpoint.is_some_and(|cp| seq == cp.chain_seq);
         report.first_seq.get_or_insert(seq);
         report.last_seq = Some(seq);
         report.head_hash = Some(hash.clone());
         previous = Some((seq, hash));
     }
-    if let Some((cp, _)) = checkpoint {
-        let problem = if tenant.is_some_and(|t| t != cp.tenant_id) {
-            Some("the checkpoint is another firm's".to_string())
+    if let Some(cp) = checkpoint {
+        if tenant.is_some_and(|t| t != cp.tenant_id) {
+            report.broken = Some((0, "the checkpoint is another firm's".to_string()));
         } else if !through_checkpoint {
-            Some(format!(
+            let missing = format!(
                 "the export does not contain the checkpoint's link {}",
                 cp.chain_seq
-            ))
-        } else {
-            None
-        };
-        if let Some(problem) = problem {
-            report.broken = Some((0, problem));
+            );
+            report.broken = Some((0, missing));
         }
     }
     Ok(report)
+}
+
+/// What is wrong with a checkpoint that `public` did not sign, if anything.
+fn unsigned(cp: &Checkpoint, public: &VerifyingKey) -> Option<&'static str> {
+    if key_id_of(public) != cp.key_id {
+        Some("the checkpoint names another key than the one given")
+    } else if !signature_valid(public, cp.text().as_bytes(), &cp.signature) {
+        Some("the checkpoint's signature is not valid (forged or altered)")
+    } else {
+        None
+    }
+}
+
+/// One line against the one before it (its link number and hash) and the checkpoint: the
+/// line's hash (hex), or what is wrong with it.
+fn check_line(
+    line: &ExportLine,
+    previous: Option<&(i64, String)>,
+    checkpoint: Option<&Checkpoint>,
+) -> Result<String, String> {
+    let seq = line.event.tenant_sequence;
+    match previous {
+        Some((prev_seq, _)) if seq != prev_seq + 1 => {
+            return Err(format!("link {} is missing (found {seq})", prev_seq + 1))
+        }
+        Some((_, prev_hash)) if &line.event.prev_hash != prev_hash => {
+            return Err("does not link to the line before it".into())
+        }
+        None if seq == 1 && line.event.prev_hash != hex::encode(GENESIS) => {
+            return Err("the first link must follow 32 zero bytes".into())
+        }
+        _ => {}
+    }
+    let prev = hex::decode(&line.event.prev_hash).map_err(|_| "prev_hash is not hex")?;
+    let hash = hex::encode(link_hash(&prev, seq, &hashed_body(line)));
+    if hash != line.event.event_hash {
+        return Err("content does not match its hash (altered)".into());
+    }
+    // The readable payload must be the hashed one.
+    let stored: Option<serde_json::Value> = serde_json::from_str(&line.payload_text).ok();
+    let inner = stored
+        .as_ref()
+        .map(|v| v.get(&line.event.event_type).unwrap_or(v));
+    if inner != Some(&line.event.payload) {
+        return Err("payload differs from the hashed payload_text".into());
+    }
+    if let Some(cp) = checkpoint.filter(|cp| seq == cp.chain_seq) {
+        if hash != cp.head_hash || line.event.position != cp.position {
+            return Err("the chain does not pass through the checkpoint's head (rewritten)".into());
+        }
+    }
+    Ok(hash)
 }
