@@ -4,6 +4,7 @@
 pub mod checkpoint_mail;
 pub mod compose;
 pub mod notifications;
+mod recipients;
 pub mod sender;
 
 use std::path::PathBuf;

@@ -4,19 +4,18 @@
 //! its own checkpoint, so each is owed exactly once however often the process restarts.
 //! Not a rebuildable read model: rebuilding it would send every e-mail again.
 
-use std::collections::{BTreeSet, HashMap};
-
 use aggregates::client::{ClientEvent, ClientEventKind as C};
 use aggregates::contract::{ContractEvent, ContractEventKind as K};
 use aggregates::event_names;
-use aggregates::events::{AnyEvent, EventKind};
-use aggregates::ids::TenantId;
-use aggregates::portal_user::{PersonNames, PortalUserEvent, PortalUserEventKind as U};
+use aggregates::events::AnyEvent;
+use aggregates::portal_user::{PortalUserEvent, PortalUserEventKind as U};
 use eventlog::Envelope;
 use futures::future::BoxFuture;
 use projections::{Projection, ProjectionError};
 use sqlx::PgConnection;
 use uuid::Uuid;
+
+use super::recipients::{Login, Recipients};
 
 pub struct Notifications;
 
@@ -80,104 +79,7 @@ impl Projection for Notifications {
             let recipients = Recipients::of(tx, events).await?;
             let mut rows = Rows::default();
             for event in events {
-                let stream_id = event.stream_uuid()?;
-                let base = Row {
-                    position: event.global_position,
-                    tenant_id: event.tenant.uuid(),
-                    kind: "",
-                    client_id: None,
-                    portal_user_id: None,
-                    recipient: Uuid::nil(),
-                    to: String::new(),
-                    name: String::new(),
-                    username: None,
-                    link_stream_id: None,
-                    link_id: None,
-                    expires_at: None,
-                    contract_id: None,
-                    details: serde_json::json!({}),
-                };
-                match &event.event {
-                    AnyEvent::Client(ClientEvent::ClientInvited {
-                        invitation_id,
-                        email,
-                        expires_at,
-                    }) => rows.push(Row {
-                        kind: kind::INVITATION,
-                        client_id: Some(stream_id),
-                        to: email.as_str().to_string(),
-                        name: recipients
-                            .client_names
-                            .get(&stream_id)
-                            .cloned()
-                            .unwrap_or_default(),
-                        link_stream_id: Some(stream_id),
-                        link_id: Some(*invitation_id),
-                        expires_at: Some(*expires_at),
-                        ..base
-                    }),
-                    AnyEvent::PortalUser(link) => {
-                        let (kind, link) = match link {
-                            PortalUserEvent::ActivationLinkIssued {
-                                activation_id,
-                                expires_at,
-                            } => (kind::ACTIVATION, Some((*activation_id, *expires_at))),
-                            PortalUserEvent::PasswordResetLinkIssued {
-                                reset_id,
-                                expires_at,
-                            } => (kind::PASSWORD_RESET, Some((*reset_id, *expires_at))),
-                            PortalUserEvent::UsernameReminderIssued {} => {
-                                (kind::USERNAME_REMINDER, None)
-                            }
-                            _ => continue,
-                        };
-                        let login = recipients.login(stream_id)?;
-                        rows.push(Row {
-                            kind,
-                            link_stream_id: link.map(|_| stream_id),
-                            link_id: link.map(|(id, _)| id),
-                            expires_at: link.map(|(_, at)| at),
-                            ..login.addressed(base, stream_id)
-                        });
-                    }
-                    AnyEvent::Contract(ContractEvent::SignatureRequested { portal_user_ids }) => {
-                        let contract = recipients.contract(stream_id)?;
-                        for &user_id in portal_user_ids {
-                            let login = recipients.login(user_id)?;
-                            rows.push(Row {
-                                kind: kind::CONTRACT_TO_SIGN,
-                                contract_id: Some(stream_id),
-                                details: serde_json::json!({
-                                    "title": contract.title,
-                                    "content_sha256": contract.content_sha256,
-                                }),
-                                ..login.addressed(base.clone(), user_id)
-                            });
-                        }
-                    }
-                    AnyEvent::Contract(ContractEvent::ContractSigned {
-                        portal_user_id,
-                        signer_name,
-                        content_sha256,
-                        signed_at,
-                        ..
-                    }) => {
-                        let contract = recipients.contract(stream_id)?;
-                        let login = recipients.login(*portal_user_id)?;
-                        rows.push(Row {
-                            kind: kind::CONTRACT_SIGNED,
-                            contract_id: Some(stream_id),
-                            details: serde_json::json!({
-                                "title": contract.title,
-                                "content_sha256": content_sha256,
-                                "signer_name": signer_name.as_str(),
-                                "signed_at": signed_at,
-                            }),
-                            ..login.addressed(base, *portal_user_id)
-                        });
-                    }
-                    _ => continue,
-                }
+                owed_by(event, &recipients, &mut rows)?;
             }
             rows.insert(tx).await?;
             Ok(())
@@ -185,13 +87,116 @@ impl Projection for Notifications {
     }
 }
 
-/// What a login's e-mail needs from its stream: where it belongs, its address and names
-/// as they stood when the batch was read.
-struct Login {
-    client_id: Uuid,
-    email: String,
-    username: String,
-    names: PersonNames,
+/// The e-mails one event owes, added to `rows`.
+fn owed_by(
+    event: &Envelope,
+    recipients: &Recipients,
+    rows: &mut Rows,
+) -> Result<(), ProjectionError> {
+    let stream_id = event.stream_uuid()?;
+    let base = Row::base(event);
+    match &event.event {
+        AnyEvent::Client(ClientEvent::ClientInvited {
+            invitation_id,
+            email,
+            expires_at,
+        }) => rows.push(Row {
+            kind: kind::INVITATION,
+            client_id: Some(stream_id),
+            to: email.as_str().to_string(),
+            name: recipients
+                .client_names
+                .get(&stream_id)
+                .cloned()
+                .unwrap_or_default(),
+            link_stream_id: Some(stream_id),
+            link_id: Some(*invitation_id),
+            expires_at: Some(*expires_at),
+            ..base
+        }),
+        AnyEvent::PortalUser(link) => {
+            let (kind, link) = match link {
+                PortalUserEvent::ActivationLinkIssued {
+                    activation_id,
+                    expires_at,
+                } => (kind::ACTIVATION, Some((*activation_id, *expires_at))),
+                PortalUserEvent::PasswordResetLinkIssued {
+                    reset_id,
+                    expires_at,
+                } => (kind::PASSWORD_RESET, Some((*reset_id, *expires_at))),
+                PortalUserEvent::UsernameReminderIssued {} => (kind::USERNAME_REMINDER, None),
+                _ => return Ok(()),
+            };
+            let login = recipients.login(stream_id)?;
+            rows.push(Row {
+                kind,
+                link_stream_id: link.map(|_| stream_id),
+                link_id: link.map(|(id, _)| id),
+                expires_at: link.map(|(_, at)| at),
+                ..login.addressed(base, stream_id)
+            });
+        }
+        AnyEvent::Contract(ContractEvent::SignatureRequested { portal_user_ids }) => {
+            let contract = recipients.contract(stream_id)?;
+            for &user_id in portal_user_ids {
+                let login = recipients.login(user_id)?;
+                rows.push(Row {
+                    kind: kind::CONTRACT_TO_SIGN,
+                    contract_id: Some(stream_id),
+                    details: serde_json::json!({
+                        "title": contract.title,
+                        "content_sha256": contract.content_sha256,
+                    }),
+                    ..login.addressed(base.clone(), user_id)
+                });
+            }
+        }
+        AnyEvent::Contract(ContractEvent::ContractSigned {
+            portal_user_id,
+            signer_name,
+            content_sha256,
+            signed_at,
+            ..
+        }) => {
+            let contract = recipients.contract(stream_id)?;
+            let login = recipients.login(*portal_user_id)?;
+            rows.push(Row {
+                kind: kind::CONTRACT_SIGNED,
+                contract_id: Some(stream_id),
+                details: serde_json::json!({
+                    "title": contract.title,
+                    "content_sha256": content_sha256,
+                    "signer_name": signer_name.as_str(),
+                    "signed_at": signed_at,
+                }),
+                ..login.addressed(base, *portal_user_id)
+            });
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+impl Row {
+    /// A row owed by `event`, addressed to no one yet.
+    fn base(event: &Envelope) -> Self {
+        Row {
+            position: event.global_position,
+            tenant_id: event.tenant.uuid(),
+            kind: "",
+            client_id: None,
+            portal_user_id: None,
+            recipient: Uuid::nil(),
+            to: String::new(),
+            name: String::new(),
+            username: None,
+            link_stream_id: None,
+            link_id: None,
+            expires_at: None,
+            contract_id: None,
+            details: serde_json::json!({}),
+        }
+    }
 }
 
 impl Login {
@@ -210,129 +215,6 @@ impl Login {
             ..row
         }
     }
-}
-
-/// What a contract's e-mails name.
-struct ContractFacts {
-    title: String,
-    content_sha256: String,
-}
-
-/// The names and addresses behind a batch's e-mails, read from the log per tenant.
-#[derive(Default)]
-struct Recipients {
-    client_names: HashMap<Uuid, String>,
-    logins: HashMap<Uuid, Login>,
-    contracts: HashMap<Uuid, ContractFacts>,
-}
-
-impl Recipients {
-    fn login(&self, id: Uuid) -> Result<&Login, ProjectionError> {
-        self.logins
-            .get(&id)
-            .ok_or_else(|| missing("PortalUserCreated", id))
-    }
-
-    fn contract(&self, id: Uuid) -> Result<&ContractFacts, ProjectionError> {
-        self.contracts
-            .get(&id)
-            .ok_or_else(|| missing("ContractIssued", id))
-    }
-
-    async fn of(tx: &mut PgConnection, events: &[Envelope]) -> Result<Self, ProjectionError> {
-        let mut streams: HashMap<TenantId, BTreeSet<Uuid>> = HashMap::new();
-        for event in events {
-            let of_tenant = streams.entry(event.tenant).or_default();
-            of_tenant.insert(event.stream_uuid()?);
-            // Contract e-mails go to logins: their streams are read too.
-            match &event.event {
-                AnyEvent::Contract(ContractEvent::SignatureRequested { portal_user_ids }) => {
-                    of_tenant.extend(portal_user_ids.iter().copied());
-                }
-                AnyEvent::Contract(ContractEvent::ContractSigned { portal_user_id, .. }) => {
-                    of_tenant.insert(*portal_user_id);
-                }
-                _ => {}
-            }
-        }
-        let kinds: [EventKind; 6] = [
-            C::ClientRegistered.into(),
-            C::ClientRenamed.into(),
-            U::PortalUserCreated.into(),
-            U::PortalUserRenamed.into(),
-            U::PortalUserEmailChanged.into(),
-            K::ContractIssued.into(),
-        ];
-        let mut found = Self::default();
-        for (tenant, ids) in streams {
-            let ids: Vec<Uuid> = ids.into_iter().collect();
-            for e in eventlog::queries::events_of_kinds(&mut *tx, tenant, &ids, &kinds).await? {
-                match e.event {
-                    AnyEvent::Client(
-                        ClientEvent::ClientRegistered { display_name, .. }
-                        | ClientEvent::ClientRenamed { display_name },
-                    ) => {
-                        // In stream order: the last name wins.
-                        found
-                            .client_names
-                            .insert(e.stream_id, display_name.to_string());
-                    }
-                    AnyEvent::PortalUser(PortalUserEvent::PortalUserCreated {
-                        client_id,
-                        username,
-                        email,
-                        first_name,
-                        last_name,
-                        ..
-                    }) => {
-                        let login = Login {
-                            client_id,
-                            email: email.as_str().to_string(),
-                            username: username.as_str().to_string(),
-                            names: PersonNames {
-                                first_name,
-                                last_name,
-                            },
-                        };
-                        found.logins.insert(e.stream_id, login);
-                    }
-                    AnyEvent::PortalUser(PortalUserEvent::PortalUserRenamed {
-                        first_name,
-                        last_name,
-                    }) => {
-                        if let Some(login) = found.logins.get_mut(&e.stream_id) {
-                            login.names = PersonNames {
-                                first_name,
-                                last_name,
-                            };
-                        }
-                    }
-                    AnyEvent::PortalUser(PortalUserEvent::PortalUserEmailChanged { email }) => {
-                        if let Some(login) = found.logins.get_mut(&e.stream_id) {
-                            login.email = email.as_str().to_string();
-                        }
-                    }
-                    AnyEvent::Contract(ContractEvent::ContractIssued {
-                        title,
-                        content_sha256,
-                        ..
-                    }) => {
-                        let facts = ContractFacts {
-                            title: title.as_str().to_string(),
-                            content_sha256,
-                        };
-                        found.contracts.insert(e.stream_id, facts);
-                    }
-                    _ => {}
-                }
-            }
-        }
-        Ok(found)
-    }
-}
-
-fn missing(event: &str, stream: Uuid) -> ProjectionError {
-    ProjectionError::Sql(sqlx::Error::Protocol(format!("no {event} for {stream}")))
 }
 
 /// One e-mail owed. `recipient` tells apart the e-mails one event asks for (a request to
