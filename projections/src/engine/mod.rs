@@ -279,30 +279,7 @@ impl Engine {
         let count = decoded.len();
         let full = count as i64 == self.batch_size;
         if isolate {
-            for ((position, event_type), event) in decoded {
-                sqlx::query("SAVEPOINT one_event").execute(&mut *tx).await?;
-                let applied = match event {
-                    Ok(event) => projection.apply(&mut tx, &event).await,
-                    Err(e) => Err(ProjectionError::Log(e)),
-                };
-                if let Err(e) = applied {
-                    sqlx::query("ROLLBACK TO SAVEPOINT one_event")
-                        .execute(&mut *tx)
-                        .await?;
-                    tracing::error!(projection = projection.name(), position, error = %e, "event could not be projected");
-                    metrics::counter!("projection_failures_total", "projection" => projection.name()).increment(1);
-                    sqlx::query(
-                        "INSERT INTO projection_failures (projection, global_position, event_type, error)
-                         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                    )
-                    .bind(projection.name())
-                    .bind(position)
-                    .bind(&event_type)
-                    .bind(e.to_string())
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
+            apply_one_by_one(&mut tx, projection, decoded).await?;
         } else {
             let events = decoded
                 .into_iter()
@@ -392,4 +369,39 @@ impl Engine {
             let _ = runner.await;
         }
     }
+}
+
+/// Applies a batch's events one at a time, each behind a savepoint: an event that does not
+/// decode or apply is recorded in `projection_failures` and skipped; the rest apply.
+async fn apply_one_by_one(
+    tx: &mut PgConnection,
+    projection: &dyn Projection,
+    decoded: Vec<((i64, String), Result<Envelope, LogError>)>,
+) -> Result<(), ProjectionError> {
+    for ((position, event_type), event) in decoded {
+        sqlx::query("SAVEPOINT one_event").execute(&mut *tx).await?;
+        let applied = match event {
+            Ok(event) => projection.apply(tx, &event).await,
+            Err(e) => Err(ProjectionError::Log(e)),
+        };
+        if let Err(e) = applied {
+            sqlx::query("ROLLBACK TO SAVEPOINT one_event")
+                .execute(&mut *tx)
+                .await?;
+            tracing::error!(projection = projection.name(), position, error = %e, "event could not be projected");
+            metrics::counter!("projection_failures_total", "projection" => projection.name())
+                .increment(1);
+            sqlx::query(
+                "INSERT INTO projection_failures (projection, global_position, event_type, error)
+                     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            )
+            .bind(projection.name())
+            .bind(position)
+            .bind(&event_type)
+            .bind(e.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    Ok(())
 }
