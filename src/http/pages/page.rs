@@ -30,6 +30,8 @@ pub struct Firm {
     pub jar: CookieJar,
     /// Whether cookies are marked `Secure` (the server is reached over https).
     secure: bool,
+    /// The service's time (`App::clock`), which session lifetimes count in.
+    clock: crate::infra::clock::Clock,
 }
 
 impl FromRequestParts<Edge> for Firm {
@@ -53,6 +55,7 @@ impl FromRequestParts<Edge> for Firm {
             name,
             jar,
             secure: app.serves_https(),
+            clock: app.clock.clone(),
         })
     }
 }
@@ -98,7 +101,7 @@ impl Firm {
     /// Starts a session in this browser, for as long as the session lasts.
     pub fn sign_in(&mut self, token: String, expires_at: chrono::DateTime<chrono::Utc>) {
         let mut cookie = self.cookie(SESSION_COOKIE, token);
-        let seconds = (expires_at - chrono::Utc::now()).num_seconds().max(0);
+        let seconds = (expires_at - self.clock.now()).num_seconds().max(0);
         cookie.set_max_age(time::Duration::seconds(seconds));
         let jar = std::mem::take(&mut self.jar);
         self.jar = jar.add(cookie);
