@@ -38,7 +38,7 @@ async fn active_login(s: &Server, t: &Tenant, address: &str) -> String {
             json!({"email": address, "password": PASSWORD, "first_name": "Lee", "last_name": "Example"}),
         )
         .await;
-    created["username"].as_str().unwrap().to_string()
+    created.username
 }
 
 async fn log_in(browser: &Client, s: &Server, t: &Tenant, username: &str, password: &str) {

@@ -39,7 +39,7 @@ impl AsOf {
     }
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ReplayedState {
     pub stream_type: String,
     pub stream_id: String,

@@ -15,13 +15,13 @@ use crate::http::Edge;
 use crate::reads::{self, contracts::ContractView, items::ClientItem};
 use crate::services::contracts;
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct PortalClient {
     pub id: Uuid,
     pub display_name: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct PortalContract {
     pub id: Uuid,
     pub client_id: Uuid,

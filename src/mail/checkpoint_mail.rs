@@ -151,7 +151,7 @@ fn file_name(due: &DueCheckpoint) -> String {
 }
 
 /// What became of one checkpoint's e-mail, as the firm's auditors and admins read it.
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct CheckpointEmail {
     /// The checkpoint it carries (`chain_seq` of `GET /api/v1/audit/checkpoints`).
     pub chain_seq: i64,

@@ -11,7 +11,7 @@ use super::items::Price;
 use crate::auth::TenantScope;
 use crate::errors::read::ReadResult;
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct CatalogueItem {
     pub id: Uuid,
     pub sku: String,

@@ -18,7 +18,7 @@ pub const CLIENT_STATUSES: &[&str] = &[
     "disabled",
 ];
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ClientSummary {
     pub id: Uuid,
     pub display_name: String,
@@ -106,7 +106,7 @@ pub async fn list(
     Ok((page.iter().map(summary).collect::<Result<_, _>>()?, next))
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct PortalUserBrief {
     pub id: Uuid,
     pub username: String,
@@ -115,7 +115,7 @@ pub struct PortalUserBrief {
     pub status: String,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ClientDetail {
     #[serde(flatten)]
     pub client: ClientSummary,
@@ -158,7 +158,7 @@ pub async fn client(scope: &TenantScope, id: ClientId) -> ReadResult<Option<Clie
     }))
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct InvitationDashboard {
     pub total_clients: i64,
     pub not_invited: i64,

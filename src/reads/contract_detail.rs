@@ -12,7 +12,7 @@ use super::contracts::{self, ContractView};
 use crate::auth::TenantScope;
 use crate::errors::read::ReadResult;
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Signature {
     pub portal_user_id: Uuid,
     /// The login's username (null if the login is unknown to the read model).
@@ -24,7 +24,7 @@ pub struct Signature {
     pub signed_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct StaffContract {
     #[serde(flatten)]
     pub contract: ContractView,

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::auth::TenantScope;
 use crate::errors::read::ReadResult;
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ContractView {
     pub id: Uuid,
     pub client_id: Uuid,

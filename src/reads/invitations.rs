@@ -12,7 +12,7 @@ use crate::errors::read::ReadResult;
 /// The states staff filter by.
 pub const STATES: &[&str] = &["pending", "expired", "accepted", "revoked", "replaced"];
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct InvitationView {
     pub invitation_id: Uuid,
     pub client_id: Uuid,

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::auth::TenantScope;
 use crate::errors::read::ReadResult;
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct LoginRecord {
     /// Order of the attempt (page with `after`).
     pub id: i64,

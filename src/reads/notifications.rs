@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::auth::TenantScope;
 use crate::errors::read::ReadResult;
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct Notification {
     pub id: uuid::Uuid,
     /// The client the e-mail is about.

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::auth::TenantScope;
 use crate::errors::read::ReadResult;
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct PortalUserDetail {
     pub id: Uuid,
     pub username: String,

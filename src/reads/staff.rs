@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::auth::TenantScope;
 use crate::errors::read::ReadResult;
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct StaffMemberView {
     pub id: Uuid,
     pub name: String,
@@ -42,7 +42,7 @@ pub async fn member(scope: &TenantScope, id: Uuid) -> ReadResult<Option<StaffMem
     .await?)
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct TokenView {
     pub id: Uuid,
     pub label: Option<String>,

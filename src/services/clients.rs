@@ -1,6 +1,7 @@
 //! Client commands: register, change details, InviteClient (single and bulk), revoke the
 //! invitation. (Items on a client's portal: `client_items`.)
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use aggregates::client::{Client, ClientCommand, ClientEventKind};
@@ -159,18 +160,18 @@ pub enum BulkSelection {
     NotInvited,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct BulkInvited {
     pub client_id: Uuid,
     pub invitation_id: Uuid,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct BulkSkipped {
     pub client_id: Uuid,
     /// `no_email`, `already_active`, `already_invited`, `not_found`, or `has_portal_user`
     /// (an individual client whose one portal login exists but is not active yet).
-    pub reason: &'static str,
+    pub reason: Cow<'static, str>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -232,9 +233,9 @@ async fn invite_chunk(
         .collect();
     let mut outcome = BulkOutcome::default();
     for client in clients.iter_mut() {
-        let skip = |reason| BulkSkipped {
+        let skip = |reason: &'static str| BulkSkipped {
             client_id: client.id,
-            reason,
+            reason: reason.into(),
         };
         let Some(profile) = client.state.profile.as_ref() else {
             outcome.skipped.push(skip("not_found"));
@@ -285,7 +286,7 @@ async fn invite_chunk(
                 };
                 outcome.skipped.push(BulkSkipped {
                     client_id: client.id,
-                    reason,
+                    reason: reason.into(),
                 });
             }
             Err(e) => return Err(e.into()),

@@ -30,6 +30,7 @@ mod read_models;
 mod rebuild;
 mod replica;
 mod reporting;
+mod route_coverage;
 mod seeds_walk;
 mod settings;
 mod staff_catalogue;

@@ -45,15 +45,7 @@ async fn health_readiness_metrics_and_docs() {
 #[tokio::test]
 async fn the_openapi_document_describes_every_route() {
     let s = Server::start().await;
-    let spec: Value = s
-        .http
-        .get(format!("{}/openapi.json", s.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec = s.get_json("/openapi.json").await;
     // Every error is documented as problem+json; staff routes document 401 and 403.
     let register = &spec["paths"]["/api/v1/clients"]["post"]["responses"];
     for status in ["400", "401", "403", "422", "503"] {

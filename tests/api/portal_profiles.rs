@@ -32,7 +32,7 @@ async fn staff_name_a_login_change_its_address_and_the_e_mails_follow() {
         &t.staff,
         &format!(
             "/api/v1/portal-users/{user}?min_position={}",
-            created["position"]
+            created.position
         ),
     )
     .await;
@@ -115,8 +115,8 @@ async fn a_login_by_its_e_mail_address_and_a_username_reminder() {
         let (user, created) = staff
             .create_portal_user(client, json!({"email": address, "password": PASSWORD}))
             .await;
-        usernames.push(created["username"].as_str().unwrap().to_string());
-        last = (Some(user), created["position"].clone());
+        usernames.push(created.username.clone());
+        last = (Some(user), created.position.into());
     }
     // Logins by address are proposed by a read model: wait until it has every login.
     staff_get(

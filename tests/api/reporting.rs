@@ -304,7 +304,7 @@ async fn populate(s: &Server, t: &Tenant) -> i64 {
             json!({"email": "u@example.org", "password": "a long enough password"}),
         )
         .await;
-    let login = json!({"username": user["username"], "password": "a long enough password"});
+    let login = json!({"username": user.username, "password": "a long enough password"});
     s.http
         .post(format!("{}/portal/v1/{}/login", s.base, t.slug))
         .json(&login)

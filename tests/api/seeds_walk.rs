@@ -186,7 +186,7 @@ async fn a_firm_walks_the_seeds_staff_screens() {
     let before = staff
         .get(&format!(
             "/api/v1/dashboard/invitations?min_position={}",
-            invited["position"]
+            invited.position
         ))
         .await;
     let archived = staff

@@ -200,7 +200,7 @@ async fn the_catalogue_lists_searches_describes_and_archives_items() {
     let payroll = staff.create_item("PAY-1", "Payroll", 9000).await;
     let bookkeeping = staff.create_item("BOOK-1", "Bookkeeping", 12000).await;
     let done = staff.assign_item(client, payroll).await;
-    let wait = format!("min_position={}", done["position"]);
+    let wait = format!("min_position={}", done.position);
 
     // The picker: by name, searchable, with prices and how many clients have each.
     let page = staff.get(&format!("/api/v1/items?{wait}")).await;

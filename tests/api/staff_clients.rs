@@ -302,65 +302,42 @@ async fn invitations_are_listed_per_client_and_by_state() {
         .await;
     let first = staff.invite(twice).await;
     let second = staff.invite(twice).await;
-    staff
-        .ok(
-            Method::DELETE,
-            &format!("/api/v1/clients/{twice}/invitations/current"),
-            None,
-        )
-        .await;
+    staff.revoke_invitation(twice).await;
     let once = staff
         .register_client("Invited Once", "individual", Some("once@client.test"))
         .await;
     let pending = staff.invite(once).await;
-    let wait = format!("min_position={}", pending["position"]);
+    let wait = format!("min_position={}", pending.position);
 
-    let history = staff
-        .get(&format!("/api/v1/clients/{twice}/invitations?{wait}"))
-        .await;
-    let got: Vec<(&str, &str)> = history["items"]
-        .as_array()
-        .unwrap()
+    let history = staff.client_invitations(twice, &wait).await.items;
+    let got: Vec<_> = history
         .iter()
-        .map(|i| {
-            (
-                i["invitation_id"].as_str().unwrap(),
-                i["state"].as_str().unwrap(),
-            )
-        })
+        .map(|i| (i.invitation_id, i.state.as_str()))
         .collect();
     assert_eq!(
         got,
         [
-            (second["invitation_id"].as_str().unwrap(), "revoked"),
-            (first["invitation_id"].as_str().unwrap(), "replaced"),
+            (second.invitation_id, "revoked"),
+            (first.invitation_id, "replaced"),
         ],
         "newest first"
     );
-    assert!(history["items"][0]["revoked_at"].is_string());
-    assert_eq!(history["items"][0]["email"], "twice@client.test");
+    assert!(history[0].revoked_at.is_some());
+    assert_eq!(history[0].email, "twice@client.test");
 
     let by_state = |state: &'static str| {
         let staff = &staff;
         async move {
-            staff
-                .get(&format!("/api/v1/invitations?state={state}"))
-                .await["items"]
-                .as_array()
-                .unwrap()
+            let listed = staff.invitations(&format!("state={state}")).await;
+            listed
+                .items
                 .iter()
-                .map(|i| i["invitation_id"].as_str().unwrap().to_string())
+                .map(|i| i.invitation_id)
                 .collect::<Vec<_>>()
         }
     };
-    assert_eq!(
-        by_state("pending").await,
-        [pending["invitation_id"].as_str().unwrap()]
-    );
-    assert_eq!(
-        by_state("replaced").await,
-        [first["invitation_id"].as_str().unwrap()]
-    );
+    assert_eq!(by_state("pending").await, [pending.invitation_id]);
+    assert_eq!(by_state("replaced").await, [first.invitation_id]);
     let (status, problem) = staff
         .call(Method::GET, "/api/v1/invitations?state=lost", None)
         .await;
@@ -398,7 +375,7 @@ async fn an_archived_client_leaves_lists_and_counts_and_takes_no_commands() {
                 .await
         }
     };
-    let before = counts(invited["position"].as_i64().unwrap()).await;
+    let before = counts(invited.position).await;
     assert_eq!(
         (before["total_clients"].as_i64(), before["invited"].as_i64()),
         (Some(2), Some(1))
@@ -506,7 +483,7 @@ async fn clients_are_found_by_their_logins_and_filtered_by_email() {
             json!({"email": "hannah.smith@mail.example", "username": "hsmith-portal"}),
         )
         .await;
-    let position = user["position"].as_i64().unwrap();
+    let position = user.position;
     let ids = |page: serde_json::Value| -> Vec<String> {
         page["items"]
             .as_array()

@@ -3,6 +3,7 @@
 
 use crate::common;
 
+use aggregates::portal_user::LoginStatus;
 use common::*;
 use reqwest::Method;
 use serde_json::json;
@@ -23,15 +24,15 @@ async fn portal_users_are_created_active_or_pending_and_usernames_are_unique() {
             json!({"email": "alice@acme.example", "username": "Alice.Acme", "password": "a long enough secret"}),
         )
         .await;
-    assert_eq!(created["status"], "active");
-    assert_eq!(created["username"], "Alice.Acme");
+    assert_eq!(created.status, LoginStatus::Active);
+    assert_eq!(created.username, "Alice.Acme");
 
     // No username, no password: generated username, activation pending.
     let (bob, created) = staff
         .create_portal_user(org, json!({"email": "bob@acme.example"}))
         .await;
-    assert_eq!(created["status"], "pending_activation");
-    assert!(created["username"].as_str().unwrap().starts_with("bob-"));
+    assert_eq!(created.status, LoginStatus::PendingActivation);
+    assert!(created.username.starts_with("bob-"));
 
     // Same username in another case is taken.
     let path = format!("/api/v1/clients/{org}/portal-users");
@@ -347,7 +348,7 @@ async fn staff_see_a_lockout_and_its_reason_and_lift_it() {
     let shown = staff
         .get(&format!(
             "/api/v1/portal-users/{user}?min_position={}",
-            created["position"]
+            created.position
         ))
         .await;
     assert_eq!(shown["status"], "locked");
@@ -382,7 +383,7 @@ async fn staff_see_a_lockout_and_its_reason_and_lift_it() {
     let shown = staff
         .get(&format!(
             "/api/v1/portal-users/{user}?min_position={}",
-            disabled["position"]
+            disabled.position
         ))
         .await;
     assert_eq!(shown["disabled_reason"], "left the company");
@@ -390,7 +391,7 @@ async fn staff_see_a_lockout_and_its_reason_and_lift_it() {
     let shown = staff
         .get(&format!(
             "/api/v1/portal-users/{user}?min_position={}",
-            enabled["position"]
+            enabled.position
         ))
         .await;
     assert_eq!(shown["disabled_reason"], serde_json::Value::Null);

@@ -2,6 +2,7 @@
 //! process under target/tmp) and the real HTTP server on a loopback port.
 #![allow(dead_code)]
 
+pub mod portal;
 pub mod portal_flow;
 pub mod replica;
 pub mod smtp;
@@ -268,6 +269,13 @@ impl Server {
             send(self.request(Method::GET, "/api/v1/audit/checkpoints/latest", &t.auditor)).await;
         assert_eq!(status, 200, "{latest}");
         latest
+    }
+
+    /// An unauthenticated GET that must answer JSON (`/openapi.json`, `/readyz`).
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.http.get(format!("{}{path}", self.base)).send().await;
+        let response = response.unwrap().error_for_status().unwrap();
+        response.json().await.unwrap()
     }
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {

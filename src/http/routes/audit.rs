@@ -79,7 +79,7 @@ impl EventsQuery {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct EventsPage {
     pub events: Vec<AuditEvent>,
     /// Pass as `after` for the next page; `null` when this page was the last.
@@ -116,7 +116,7 @@ pub async fn events(
     Ok(Json(EventsPage { events, next_after }))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct ClientHistory {
     pub client_id: Uuid,
     pub events: Vec<AuditEvent>,
@@ -206,7 +206,7 @@ pub struct LoginsQuery {
     pub portal_user_id: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct LoginsPage {
     pub logins: Vec<reads::logins::LoginRecord>,
     pub next_after: Option<i64>,

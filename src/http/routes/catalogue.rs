@@ -37,7 +37,7 @@ pub struct CatalogueParams {
     pub min_position: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct CataloguePage {
     pub items: Vec<CatalogueItem>,
     pub next_cursor: Option<String>,

@@ -15,10 +15,10 @@ use crate::http::extract::{canonical_uuid, checked, Checks, JsonBody};
 use crate::http::schema::MAX_PAGE;
 use crate::http::Edge;
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct PublicKey {
     /// Always `ed25519`.
-    pub algorithm: &'static str,
+    pub algorithm: std::borrow::Cow<'static, str>,
     /// First 16 hex digits of SHA-256 of the public key.
     pub key_id: String,
     /// The 32-byte public key, base64.
@@ -30,7 +30,7 @@ pub struct PublicKey {
     security(("staff_token" = [])))]
 pub async fn public_key(State(app): State<Edge>, _auditor: Auditor) -> Json<PublicKey> {
     Json(PublicKey {
-        algorithm: "ed25519",
+        algorithm: "ed25519".into(),
         key_id: app.audit_key.key_id(),
         public_key: app.audit_key.public_key_base64(),
     })
@@ -50,7 +50,7 @@ impl CheckpointsQuery {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct Checkpoints {
     pub items: Vec<Checkpoint>,
 }
@@ -68,7 +68,7 @@ pub async fn list(
     }))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct CheckpointEmails {
     pub items: Vec<crate::mail::checkpoint_mail::CheckpointEmail>,
 }

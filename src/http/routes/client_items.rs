@@ -56,7 +56,7 @@ pub async fn unassign_item(
     ))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct ClientItems {
     pub items: Vec<ClientItem>,
 }

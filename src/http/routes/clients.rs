@@ -130,7 +130,7 @@ pub struct ListClientsQuery {
     pub min_position: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct ClientPage {
     pub items: Vec<ClientSummary>,
     pub next_cursor: Option<String>,
@@ -219,7 +219,7 @@ pub async fn unarchive_client(
     ))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct Notifications {
     /// Oldest first. Never carries the link or its token.
     pub items: Vec<Notification>,

@@ -30,7 +30,7 @@ pub struct IssueContractBody {
     pub body: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct ContractIssued {
     pub id: Uuid,
     /// SHA-256 (hex) of the title, a line feed and the body: what a signer must confirm.
@@ -105,7 +105,7 @@ pub async fn get_contract(
     Ok(Json(contract))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct ClientContracts {
     pub items: Vec<ContractView>,
 }

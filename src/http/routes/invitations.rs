@@ -23,7 +23,7 @@ use crate::reads::invitations::{self, InvitationView};
 use crate::reads::{self};
 use crate::services::clients::{self as service, BulkInvited, BulkSelection, BulkSkipped};
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct InvitationCreated {
     pub invitation_id: Uuid,
     pub expires_at: DateTime<Utc>,
@@ -83,7 +83,7 @@ impl utoipa::PartialSchema for BulkInviteBody {
 
 impl ToSchema for BulkInviteBody {}
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct BulkInviteResult {
     pub invited: Vec<BulkInvited>,
     pub skipped: Vec<BulkSkipped>,
@@ -150,7 +150,7 @@ pub async fn invitation_dashboard(
     Ok(Json(reads::clients::dashboard(&staff.scope).await?))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct Invitations {
     pub items: Vec<InvitationView>,
 }

@@ -26,7 +26,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 /// The answer of a command that creates nothing addressable.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct PositionOnly {
     /// Global position of the command's last event (read models that reached it show it).
     pub position: i64,
@@ -41,7 +41,7 @@ impl From<crate::store::Committed<()>> for PositionOnly {
 }
 
 /// `{"id", "position"}` for commands that create something.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct Created {
     pub id: uuid::Uuid,
     pub position: i64,

@@ -30,7 +30,7 @@ pub struct NotificationsQuery {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct NotificationPage {
     pub items: Vec<Notification>,
     pub next_cursor: Option<String>,
@@ -66,11 +66,11 @@ pub async fn list(
     Ok(Json(NotificationPage { items, next_cursor }))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct RetryAccepted {
     pub id: uuid::Uuid,
     /// `pending`: the mailer sends it again now.
-    pub status: &'static str,
+    pub status: std::borrow::Cow<'static, str>,
 }
 
 #[utoipa::path(post, path = "/api/v1/notifications/{id}/retry", tag = "notifications",
@@ -89,7 +89,7 @@ pub async fn retry(
         StatusCode::ACCEPTED,
         Json(RetryAccepted {
             id,
-            status: "pending",
+            status: "pending".into(),
         }),
     ))
 }

@@ -37,7 +37,7 @@ pub struct AcceptInvitationBody {
     pub password: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct PortalUserRef {
     pub portal_user_id: Uuid,
 }
@@ -104,7 +104,7 @@ pub struct LoginBody {
     pub password: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct SessionIssued {
     /// Send as `Authorization: Bearer <session_token>`. Shown once; only its hash is kept.
     pub session_token: String,
@@ -258,7 +258,7 @@ pub async fn change_password(
     Ok(Json(done.into()))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct Me {
     pub portal_user_id: Uuid,
     pub username: String,

@@ -15,7 +15,7 @@ use crate::http::portal_view::PortalContract;
 use crate::http::Edge;
 use crate::reads::{contracts::ContractView, items::ClientItem};
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct PortalItems {
     pub items: Vec<ClientItem>,
 }
@@ -61,7 +61,7 @@ pub async fn item_image(
         .into_response())
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct PortalContracts {
     /// Awaiting signature and signed contracts of every client this login reaches.
     pub items: Vec<ContractView>,
@@ -106,7 +106,7 @@ pub struct SignBody {
     pub agree: bool,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct Signed {
     pub position: i64,
 }

@@ -47,7 +47,7 @@ pub struct CreatePortalUserBody {
     pub last_name: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct PortalUserCreated {
     pub id: Uuid,
     pub username: String,

@@ -20,7 +20,7 @@ use crate::http::Edge;
 use crate::services::tenants;
 
 /// The firm's settings.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct Settings {
     pub portal_active: bool,
     /// The firm's hosted login page (`PORTAL_PUBLIC_URL/portal/{slug}/login`), where its

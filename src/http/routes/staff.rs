@@ -48,7 +48,7 @@ pub async fn create_staff_member(
     Ok((StatusCode::CREATED, Json(Created::from(done))))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct StaffMembers {
     pub items: Vec<StaffMemberView>,
 }

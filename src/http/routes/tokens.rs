@@ -48,7 +48,7 @@ pub struct NewTokenBody {
     pub expires_in_days: Option<i64>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct TokenIssued {
     pub id: Uuid,
     /// The secret, shown this once; only its hash is kept.
@@ -102,7 +102,7 @@ pub async fn issue_token(
     Ok((StatusCode::CREATED, Json(issued)))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct Tokens {
     pub items: Vec<TokenView>,
 }
