@@ -4,7 +4,9 @@
 
 use crate::common;
 
+use aggregates::ids::ClientId;
 use common::*;
+use portal_accounts::http::routes::clients::ClientPage;
 use reqwest::Method;
 use serde_json::json;
 
@@ -12,91 +14,34 @@ use serde_json::json;
 async fn registering_changing_and_inviting_a_client() {
     let s = Server::start().await;
     let t = s.tenant().await;
+    let staff = s.staff(&t.staff);
 
-    let (status, created) = s
-        .post(
-            "/api/v1/clients",
-            &t.staff,
-            json!({"display_name": " Jo Smith ", "kind": "individual", "email": "jo@example.org", "external_ref": "PM-1"}),
-        )
+    let body = json!({"display_name": " Jo Smith ", "kind": "individual",
+                      "email": "jo@example.org", "external_ref": "PM-1"});
+    let created = staff.register(body).await;
+    let id = ClientId::from_uuid(created.id);
+    let client = created.id.to_string();
+    let changed = staff
+        .change_client(id, json!({"display_name": "Jo Smith-Jones"}))
         .await;
-    assert_eq!(status, 201, "{created}");
-    let client = id_of(&created, "id");
+    assert!(changed.position > created.position);
 
-    let (status, changed) = s
-        .call(
-            Method::PATCH,
-            &format!("/api/v1/clients/{client}"),
-            &t.staff,
-            Some(json!({"display_name": "Jo Smith-Jones"})),
-        )
-        .await;
-    assert_eq!(status, 200, "{changed}");
-    assert!(changed["position"].as_i64().unwrap() > created["position"].as_i64().unwrap());
-
-    let (status, invited) = s
-        .post(
-            &format!("/api/v1/clients/{client}/invitations"),
-            &t.staff,
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 201, "{invited}");
-    let first_invitation = id_of(&invited, "invitation_id");
-    assert!(invited["expires_at"].as_str().unwrap().ends_with('Z'));
+    let invited = staff.invite(id).await;
+    let first_invitation = invited.invitation_id.to_string();
+    assert!(invited.expires_at > chrono::Utc::now());
 
     // Inviting again replaces the first invitation.
-    let (status, again) = s
-        .post(
-            &format!("/api/v1/clients/{client}/invitations"),
-            &t.staff,
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 201);
-    let (status, _) = s
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/clients/{client}/invitations/current"),
-            &t.staff,
-            None,
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (status, problem) = s
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/clients/{client}/invitations/current"),
-            &t.staff,
-            None,
-        )
-        .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (409, Some("no_open_invitation"))
-    );
+    let again = staff.invite(id).await;
+    staff.revoke_invitation(id).await;
+    let current = format!("/api/v1/clients/{client}/invitations/current");
+    let refused = staff.refused(Method::DELETE, &current, None);
+    assert_eq!(refused.await, (409, "no_open_invitation".into()));
 
     // Clearing the email makes the client uninvitable.
-    let (status, _) = s
-        .call(
-            Method::PATCH,
-            &format!("/api/v1/clients/{client}"),
-            &t.staff,
-            Some(json!({"email": null})),
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (status, problem) = s
-        .post(
-            &format!("/api/v1/clients/{client}/invitations"),
-            &t.staff,
-            json!({}),
-        )
-        .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (409, Some("client_has_no_email"))
-    );
+    staff.change_client(id, json!({"email": null})).await;
+    let invite = format!("/api/v1/clients/{client}/invitations");
+    let refused = staff.refused(Method::POST, &invite, Some(json!({})));
+    assert_eq!(refused.await, (409, "client_has_no_email".into()));
 
     let events = events_of_tenant(s.pool(), t.id).await;
     let client_events: Vec<&str> = events
@@ -143,8 +88,7 @@ async fn registering_changing_and_inviting_a_client() {
         .nth(1)
         .unwrap();
     assert_eq!(
-        again["position"].as_i64(),
-        Some(second_invite.position),
+        again.position, second_invite.position,
         "position of the command's last event"
     );
 
@@ -172,27 +116,11 @@ async fn registering_changing_and_inviting_a_client() {
 async fn the_portal_switch_is_for_admins() {
     let s = Server::start().await;
     let t = s.tenant().await;
-    let (status, problem) = s
-        .call(
-            Method::PUT,
-            "/api/v1/settings/portal",
-            &t.staff,
-            Some(json!({"active": false})),
-        )
-        .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (403, Some("forbidden_role"))
-    );
-    let (status, _) = s
-        .call(
-            Method::PUT,
-            "/api/v1/settings/portal",
-            &t.admin,
-            Some(json!({"active": false})),
-        )
-        .await;
-    assert_eq!(status, 200);
+    let off = Some(json!({"active": false}));
+    let staff = s.staff(&t.staff);
+    let refused = staff.refused(Method::PUT, "/api/v1/settings/portal", off);
+    assert_eq!(refused.await, (403, "forbidden_role".into()));
+    s.staff(&t.admin).set_portal(false).await;
     let events = events_of_tenant(s.pool(), t.id).await;
     let last = events.last().unwrap();
     assert_eq!(
@@ -208,78 +136,31 @@ async fn the_portal_switch_is_for_admins() {
 async fn bulk_invitations_by_ids_and_by_filter() {
     let s = Server::start().await;
     let t = s.tenant().await;
+    let staff = s.staff(&t.staff);
     let mut with_email = Vec::new();
     for i in 0..5 {
-        let (_, c) = s
-            .post("/api/v1/clients", &t.staff, json!({"display_name": format!("C{i}"), "kind": "individual", "email": format!("c{i}@example.org")}))
-            .await;
-        with_email.push(id_of(&c, "id"));
+        let (name, email) = (format!("C{i}"), format!("c{i}@example.org"));
+        let client = staff.register_client(&name, "individual", Some(&email));
+        with_email.push(client.await.uuid());
     }
-    let (_, no_email) = s
-        .post(
-            "/api/v1/clients",
-            &t.staff,
-            json!({"display_name": "No mail", "kind": "individual"}),
-        )
-        .await;
-    let no_email = id_of(&no_email, "id");
-    let unknown = uuid::Uuid::now_v7().to_string();
+    let no_email = staff.register_client("No mail", "individual", None).await;
+    let no_email = no_email.uuid();
+    let unknown = uuid::Uuid::now_v7();
 
-    let (status, result) = s
-        .post(
-            "/api/v1/invitations/bulk",
-            &t.staff,
-            json!({"client_ids": [with_email[0], with_email[1], no_email, unknown]}),
-        )
-        .await;
-    assert_eq!(status, 200, "{result}");
-    assert_eq!(result["invited"].as_array().unwrap().len(), 2);
-    let reasons: Vec<(&str, &str)> = result["skipped"]
-        .as_array()
-        .unwrap()
+    let ids = [with_email[0], with_email[1], no_email, unknown];
+    let result = staff.bulk_invite(json!({"client_ids": ids})).await;
+    assert_eq!(result.invited.len(), 2);
+    let reasons: Vec<_> = result
+        .skipped
         .iter()
-        .map(|s| {
-            (
-                s["client_id"].as_str().unwrap(),
-                s["reason"].as_str().unwrap(),
-            )
-        })
+        .map(|s| (s.client_id, s.reason.as_ref()))
         .collect();
-    assert_eq!(
-        reasons,
-        [
-            (no_email.as_str(), "no_email"),
-            (unknown.as_str(), "not_found")
-        ]
-    );
+    assert_eq!(reasons, [(no_email, "no_email"), (unknown, "not_found")]);
 
-    let (status, result) = s
-        .post(
-            "/api/v1/invitations/bulk",
-            &t.staff,
-            json!({"filter": "not_invited"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{result}");
-    let invited: Vec<&str> = result["invited"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["client_id"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        invited,
-        &with_email[2..]
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>()[..]
-    );
-    let skipped: Vec<&str> = result["skipped"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["reason"].as_str().unwrap())
-        .collect();
+    let result = staff.bulk_invite(json!({"filter": "not_invited"})).await;
+    let invited: Vec<_> = result.invited.iter().map(|i| i.client_id).collect();
+    assert_eq!(invited, with_email[2..]);
+    let skipped: Vec<_> = result.skipped.iter().map(|s| s.reason.as_ref()).collect();
     assert_eq!(skipped, ["already_invited", "already_invited", "no_email"]);
 
     let invitations: i64 = sqlx::query_scalar(
@@ -368,52 +249,27 @@ async fn an_archived_client_leaves_lists_and_counts_and_takes_no_commands() {
     let counts = |position: i64| {
         let staff = s.staff(&t.staff);
         async move {
-            staff
-                .get(&format!(
-                    "/api/v1/dashboard/invitations?min_position={position}"
-                ))
-                .await
+            let wait = format!("min_position={position}");
+            let counted = staff.invitation_dashboard(&wait).await;
+            (counted.total_clients, counted.invited)
         }
     };
-    let before = counts(invited.position).await;
-    assert_eq!(
-        (before["total_clients"].as_i64(), before["invited"].as_i64()),
-        (Some(2), Some(1))
-    );
+    assert_eq!(counts(invited.position).await, (2, 1));
 
-    let archived = staff
-        .ok(
-            Method::POST,
-            &format!("/api/v1/clients/{fake}/archive"),
-            None,
-        )
-        .await;
-    let position = archived["position"].as_i64().unwrap();
-    let after = counts(position).await;
+    let position = staff.archive_client(fake).await.position;
+    assert_eq!(counts(position).await, (1, 0));
+    let wait = format!("min_position={position}");
+    let listed = staff.list_clients(&wait).await;
+    let ids: Vec<_> = listed.items.iter().map(|c| c.id).collect();
+    assert_eq!(ids, [real.uuid()]);
+    let archive = staff.list_clients("archived=true").await;
     assert_eq!(
-        (after["total_clients"].as_i64(), after["invited"].as_i64()),
-        (Some(1), Some(0))
+        (archive.items[0].id, archive.items[0].archived),
+        (fake.uuid(), true)
     );
-    let listed = staff
-        .get(&format!("/api/v1/clients?min_position={position}"))
-        .await;
-    let ids: Vec<&str> = listed["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, [real.to_string()]);
-    let archive = staff.get("/api/v1/clients?archived=true").await;
-    assert_eq!(archive["items"][0]["id"], json!(fake.to_string()));
-    assert_eq!(archive["items"][0]["archived"], true);
     // Its invitation was revoked with it: the link no longer lets anyone in.
-    let invitations = staff
-        .get(&format!(
-            "/api/v1/clients/{fake}/invitations?min_position={position}"
-        ))
-        .await;
-    assert_eq!(invitations["items"][0]["state"], "revoked");
+    let invitations = staff.client_invitations(fake, &wait).await;
+    assert_eq!(invitations.items[0].state, "revoked");
 
     for (path, body) in [
         (format!("/api/v1/clients/{fake}/invitations"), None),
@@ -434,32 +290,14 @@ async fn an_archived_client_leaves_lists_and_counts_and_takes_no_commands() {
     }
 
     // A client someone can log in for is not archived.
-    let (_, _) = staff
-        .create_portal_user(
-            real,
-            json!({"email": "real@example.org", "password": "a long enough passphrase"}),
-        )
-        .await;
-    assert_eq!(
-        staff
-            .refused(
-                Method::POST,
-                &format!("/api/v1/clients/{real}/archive"),
-                None
-            )
-            .await,
-        (409, "client_has_active_logins".to_string())
-    );
+    let login = json!({"email": "real@example.org", "password": "a long enough passphrase"});
+    staff.create_portal_user(real, login).await;
+    let archive = format!("/api/v1/clients/{real}/archive");
+    let refused = staff.refused(Method::POST, &archive, None);
+    assert_eq!(refused.await, (409, "client_has_active_logins".into()));
 
-    let back = staff
-        .ok(
-            Method::POST,
-            &format!("/api/v1/clients/{fake}/unarchive"),
-            None,
-        )
-        .await;
-    let counted = counts(back["position"].as_i64().unwrap()).await;
-    assert_eq!(counted["total_clients"].as_i64(), Some(2));
+    let back = staff.unarchive_client(fake).await;
+    assert_eq!(counts(back.position).await.0, 2);
 }
 
 #[tokio::test]
@@ -483,23 +321,14 @@ async fn clients_are_found_by_their_logins_and_filtered_by_email() {
             json!({"email": "hannah.smith@mail.example", "username": "hsmith-portal"}),
         )
         .await;
-    let position = user.position;
-    let ids = |page: serde_json::Value| -> Vec<String> {
-        page["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["id"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let ids = |page: ClientPage| -> Vec<_> { page.items.iter().map(|c| c.id).collect() };
     for q in ["hsmith", "HANNAH.SMITH@mail"] {
-        let found = staff
-            .get(&format!("/api/v1/clients?q={q}&min_position={position}"))
-            .await;
-        assert_eq!(ids(found), [with_login.to_string()], "{q}");
+        let query = format!("q={q}&min_position={}", user.position);
+        let found = staff.list_clients(&query).await;
+        assert_eq!(ids(found), [with_login.uuid()], "{q}");
     }
-    let without = staff.get("/api/v1/clients?has_email=false").await;
-    assert_eq!(ids(without), [no_email.to_string()]);
-    let with = staff.get("/api/v1/clients?has_email=true").await;
-    assert_eq!(ids(with), [with_login.to_string()]);
+    let without = staff.list_clients("has_email=false").await;
+    assert_eq!(ids(without), [no_email.uuid()]);
+    let with = staff.list_clients("has_email=true").await;
+    assert_eq!(ids(with), [with_login.uuid()]);
 }

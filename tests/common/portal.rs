@@ -166,6 +166,7 @@ impl<'a> Portal<'a> {
             request = request.bearer_auth(session);
         }
         let response = request.send().await.unwrap().error_for_status().unwrap();
+        assert_eq!(response.headers()["content-type"], "image/png");
         response.bytes().await.unwrap().to_vec()
     }
 

@@ -193,8 +193,9 @@ impl Staff<'_> {
         self.post(fill("/api/v1/invitations/bulk", &[]), body).await
     }
 
-    pub async fn invitation_dashboard(&self) -> InvitationDashboard {
-        self.read(fill("/api/v1/dashboard/invitations", &[])).await
+    pub async fn invitation_dashboard(&self, query: &str) -> InvitationDashboard {
+        let path = fill("/api/v1/dashboard/invitations", &[]);
+        self.read(with_query(path, query)).await
     }
 
     pub async fn client_invitations(&self, client: ClientId, query: &str) -> Invitations {
@@ -334,6 +335,7 @@ impl Staff<'_> {
         let path = fill("/api/v1/items/{id}/image", &[&item]);
         let response = self.server.request(Method::GET, &path, self.token);
         let response = response.send().await.unwrap().error_for_status().unwrap();
+        assert_eq!(response.headers()["content-type"], "image/png");
         response.bytes().await.unwrap().to_vec()
     }
 
