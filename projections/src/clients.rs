@@ -202,14 +202,8 @@ async fn apply_client(
             .await?;
         }
         ClientEvent::ClientRenamed { display_name } => {
-            update(
-                tx,
-                e,
-                Row::Client,
-                "display_name = $4",
-                display_name.as_str(),
-            )
-            .await?;
+            let name = display_name.as_str();
+            update(tx, e, Row::Client, "display_name = $4", name).await?;
         }
         ClientEvent::ClientEmailChanged { email } => {
             let email = email.as_ref().map(|m| m.as_str().to_owned());
@@ -241,20 +235,12 @@ async fn apply_client(
             invitation_state(tx, e, *invitation_id, "accepted").await?;
         }
         ClientEvent::PortalUserAttached { portal_user_id } => {
-            sqlx::query("INSERT INTO rm_portal_user_clients (tenant_id, client_id, portal_user_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-                .bind(tenant)
-                .bind(client_id)
-                .bind(portal_user_id)
-                .execute(tx)
-                .await?;
+            let sql = "INSERT INTO rm_portal_user_clients (tenant_id, client_id, portal_user_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+            login_link(tx, sql, tenant, client_id, *portal_user_id).await?;
         }
         ClientEvent::PortalUserDetached { portal_user_id } => {
-            sqlx::query("DELETE FROM rm_portal_user_clients WHERE tenant_id = $1 AND client_id = $2 AND portal_user_id = $3")
-                .bind(tenant)
-                .bind(client_id)
-                .bind(portal_user_id)
-                .execute(tx)
-                .await?;
+            let sql = "DELETE FROM rm_portal_user_clients WHERE tenant_id = $1 AND client_id = $2 AND portal_user_id = $3";
+            login_link(tx, sql, tenant, client_id, *portal_user_id).await?;
         }
         ClientEvent::ClientArchived {} => {
             update(tx, e, Row::Client, "archived = $4", true).await?;
@@ -264,6 +250,23 @@ async fn apply_client(
         }
         ClientEvent::ItemAssigned { .. } | ClientEvent::ItemUnassigned { .. } => {}
     }
+    Ok(())
+}
+
+/// Links a login to a client or unlinks it (`sql` binds tenant, client, login).
+async fn login_link(
+    tx: &mut PgConnection,
+    sql: &'static str,
+    tenant: Uuid,
+    client_id: Uuid,
+    portal_user_id: Uuid,
+) -> Result<(), ProjectionError> {
+    sqlx::query(sql)
+        .bind(tenant)
+        .bind(client_id)
+        .bind(portal_user_id)
+        .execute(tx)
+        .await?;
     Ok(())
 }
 

@@ -115,43 +115,20 @@ pub async fn sign_due(
         let text = canonical_text(
             tenant_id, chain_seq, position, &head_hash, created_at, &key_id,
         );
-        let signature = base64_signature(key, &text);
-        // One statement: the checkpoint and, where the firm names an auditor's address, the
-        // e-mail owed for it — both or neither, and never twice (a second signer's insert
-        // of the same checkpoint does nothing, so it queues nothing).
-        let stored: i64 = sqlx::query_scalar(
-            "WITH stored AS (
-                INSERT INTO audit_checkpoints (tenant_id, chain_seq, position, head_hash, created_at, key_id, signature)
-                VALUES ($1, $2, $3, decode($4, 'hex'), $5, $6, $7) ON CONFLICT DO NOTHING
-                RETURNING tenant_id, chain_seq),
-             mailed AS (
-                INSERT INTO checkpoint_mail (tenant_id, chain_seq, to_address)
-                SELECT s.tenant_id, s.chain_seq, t.checkpoint_email
-                  FROM stored s JOIN tenants t ON t.id = s.tenant_id
-                 WHERE t.checkpoint_email IS NOT NULL)
-             SELECT count(*) FROM stored",
-        )
-        .bind(tenant_id)
-        .bind(chain_seq)
-        .bind(position)
-        .bind(&head_hash)
-        .bind(created_at)
-        .bind(&key_id)
-        .bind(&signature)
-        .fetch_one(pool)
-        .await?;
-        let stored = stored as usize;
-        signed += stored;
-        if let (1, Some(dir)) = (stored, &signer.deliver_to) {
-            let checkpoint = Checkpoint {
-                tenant_id,
-                chain_seq,
-                position,
-                head_hash,
-                created_at,
-                key_id,
-                signature,
-            };
+        let checkpoint = Checkpoint {
+            signature: base64_signature(key, &text),
+            tenant_id,
+            chain_seq,
+            position,
+            head_hash,
+            created_at,
+            key_id,
+        };
+        if !store(pool, &checkpoint).await? {
+            continue;
+        }
+        signed += 1;
+        if let Some(dir) = &signer.deliver_to {
             if let Err(e) = deliver(dir, &checkpoint) {
                 // The database still has it and the next one follows within a minute.
                 metrics::counter!("audit_checkpoint_delivery_failures_total").increment(1);
@@ -163,6 +140,34 @@ pub async fn sign_due(
         metrics::counter!("audit_checkpoints_signed_total").increment(signed as u64);
     }
     Ok(signed)
+}
+
+/// Stores a signed checkpoint and, where the firm names an auditor's address, the e-mail
+/// owed for it, in one statement: both or neither, and never twice (a second signer's
+/// insert of the same checkpoint does nothing, so it queues nothing). Whether it was new.
+async fn store(pool: &PgPool, checkpoint: &Checkpoint) -> Result<bool, sqlx::Error> {
+    let stored: i64 = sqlx::query_scalar(
+        "WITH stored AS (
+            INSERT INTO audit_checkpoints (tenant_id, chain_seq, position, head_hash, created_at, key_id, signature)
+            VALUES ($1, $2, $3, decode($4, 'hex'), $5, $6, $7) ON CONFLICT DO NOTHING
+            RETURNING tenant_id, chain_seq),
+         mailed AS (
+            INSERT INTO checkpoint_mail (tenant_id, chain_seq, to_address)
+            SELECT s.tenant_id, s.chain_seq, t.checkpoint_email
+              FROM stored s JOIN tenants t ON t.id = s.tenant_id
+             WHERE t.checkpoint_email IS NOT NULL)
+         SELECT count(*) FROM stored",
+    )
+    .bind(checkpoint.tenant_id)
+    .bind(checkpoint.chain_seq)
+    .bind(checkpoint.position)
+    .bind(&checkpoint.head_hash)
+    .bind(checkpoint.created_at)
+    .bind(&checkpoint.key_id)
+    .bind(&checkpoint.signature)
+    .fetch_one(pool)
+    .await?;
+    Ok(stored == 1)
 }
 
 /// Writes a checkpoint as `<dir>/<tenant id>/<chain_seq>.json`, whole or not at all (a

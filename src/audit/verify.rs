@@ -70,28 +70,51 @@ pub async fn verify_tenant(scope: &TenantScope) -> ReadResult<Verification> {
     let logins = super::side_chain::verify(pool, super::side_chain::LOGINS, tenant_id).await?;
     let notifications =
         super::side_chain::verify(pool, super::side_chain::NOTIFICATIONS, tenant_id).await?;
-    let progress = |mut v: Verification| {
-        v.sealed_through = sealed_through;
-        v.unsealed = unsealed;
-        for (name, check) in [
-            ("login history", &logins),
-            ("notification log", &notifications),
-        ] {
-            if !check.ok {
-                v.ok = false;
-                v.problem.get_or_insert_with(|| {
-                    format!(
-                        "the {name}'s chain: {}",
-                        check.problem.as_deref().unwrap_or("broken")
-                    )
-                });
-            }
-        }
-        v.logins = Some(logins.clone());
-        v.notifications = Some(notifications.clone());
-        v
+    let mut verdict = match walk(pool, tenant_id, head_seq.max(present)).await? {
+        Err(broken) => broken,
+        // A deleted tail leaves no gap to find: the chain head remembers how long it was.
+        Ok((checked, last)) if head_seq != checked || head_hash != last => Verification {
+            first_broken_position: None,
+            ..broken(0, checked, format!("the chain head records {head_seq} events but {checked} are present (events removed at the end)"))
+        },
+        Ok((checked, last)) => Verification {
+            ok: true,
+            checked,
+            first_broken_position: None,
+            problem: None,
+            head_hash: (checked > 0).then(|| hex::encode(&last)),
+            sealed_through: 0,
+            unsealed: 0,
+            logins: None,
+            notifications: None,
+        },
     };
-    let last = head_seq.max(present);
+    verdict.sealed_through = sealed_through;
+    verdict.unsealed = unsealed;
+    for (name, check) in [
+        ("login history", &logins),
+        ("notification log", &notifications),
+    ] {
+        if !check.ok {
+            verdict.ok = false;
+            verdict.problem.get_or_insert_with(|| {
+                let problem = check.problem.as_deref().unwrap_or("broken");
+                format!("the {name}'s chain: {problem}")
+            });
+        }
+    }
+    verdict.logins = Some(logins);
+    verdict.notifications = Some(notifications);
+    Ok(verdict)
+}
+
+/// Checks the chain's links in ranges, several at a time, up to `last`: how many events
+/// it checked and the last one's hash, or where it first breaks.
+async fn walk(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    last: i64,
+) -> ReadResult<Result<(i64, Vec<u8>), Verification>> {
     // One more range than cores keeps every core busy while ranges wait on each other.
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get()) + 1;
     let mut ranges = futures::stream::iter((0..((last + RANGE - 1) / RANGE).max(1)).map(|i| {
@@ -105,47 +128,19 @@ pub async fn verify_tenant(scope: &TenantScope) -> ReadResult<Verification> {
     while let Some(range) = ranges.try_next().await? {
         if let Some((position, prev)) = &range.first_prev {
             if *prev != previous && range.broken.as_ref().is_none_or(|(p, _)| p != position) {
-                return Ok(progress(broken(
-                    *position,
-                    checked + 1,
-                    "does not link to the event before it".into(),
-                )));
+                let problem = "does not link to the event before it".into();
+                return Ok(Err(broken(*position, checked + 1, problem)));
             }
         }
         if let Some((position, problem)) = range.broken {
-            return Ok(progress(broken(position, checked + range.checked, problem)));
+            return Ok(Err(broken(position, checked + range.checked, problem)));
         }
         checked += range.checked;
         if let Some(hash) = range.last_hash {
             previous = hash;
         }
     }
-
-    // A deleted tail leaves no gap to find: the chain head remembers how long the chain was.
-    if head_seq != checked || head_hash != previous {
-        return Ok(progress(Verification {
-            ok: false,
-            checked,
-            first_broken_position: None,
-            problem: Some(format!("the chain head records {head_seq} events but {checked} are present (events removed at the end)")),
-            head_hash: None,
-            sealed_through: 0,
-            unsealed: 0,
-            logins: None,
-            notifications: None,
-        }));
-    }
-    Ok(progress(Verification {
-        ok: true,
-        checked,
-        first_broken_position: None,
-        problem: None,
-        head_hash: (checked > 0).then(|| hex::encode(&previous)),
-        sealed_through: 0,
-        unsealed: 0,
-        logins: None,
-        notifications: None,
-    }))
+    Ok(Ok((checked, previous)))
 }
 
 fn broken(position: i64, checked: i64, problem: String) -> Verification {

@@ -90,47 +90,69 @@ async fn run(app: &Edge, request: Request, next: Next) -> Result<Response, Respo
     }
     let (mut head, body) = response.into_parts();
     let body = to_bytes(body, usize::MAX).await.unwrap_or_default();
-    let status = i32::from(head.status.as_u16());
-    let recorded = match held {
-        // The command's transaction, held open: its key row gets the answer, and both
-        // commit together. If this commit fails, nothing happened: the client may retry.
-        Some(mut tx) => {
-            let stored = store_answer(&mut tx, &key, staff.tenant_id(), status, &body).await;
-            match stored {
-                Ok(()) => tx.commit().await.inspect(|()| eventlog::wake::notify_appended()),
-                Err(e) => Err(e),
-            }
-        }
-        // Nothing committed (refused, or nothing to change): keep a 4xx answer; a 5xx
-        // decided nothing, so the retry runs for real.
-        None if head.status.is_server_error() => Ok(()),
-        None if committed_early => {
-            let mut conn = match app.pool().acquire().await {
-                Ok(conn) => conn,
-                Err(e) => return Err(AppError::from(e).into_response()),
-            };
-            store_answer(&mut conn, &key, staff.tenant_id(), status, &body).await
-        }
-        None => sqlx::query(
-            "INSERT INTO idempotency_keys (tenant_id, key, request_hash, status_code, response_body, completed_at)
-             VALUES ($1, $2, $3, $4, $5, now()) ON CONFLICT (tenant_id, key) DO NOTHING",
-        )
-        .bind(staff.tenant_id())
-        .bind(&key)
-        .bind(&fingerprint)
-        .bind(status)
-        .bind(body.as_ref())
-        .execute(app.pool())
-        .await
-        .map(drop),
+    let answer = Answer {
+        tenant_id: staff.tenant_id(),
+        key: &key,
+        fingerprint: &fingerprint,
+        status: head.status,
+        body: &body,
     };
-    if let Err(e) = recorded {
+    if let Err(e) = record(app, answer, held, committed_early).await {
         tracing::error!(error = %e, "the command's commit with its idempotent answer failed");
         return Err(AppError::from(e).into_response());
     }
     head.headers
         .insert("idempotent-replayed", HeaderValue::from_static("false"));
     Ok(Response::from_parts(head, Body::from(body)))
+}
+
+/// A command's answer, to keep under its key.
+struct Answer<'a> {
+    tenant_id: Uuid,
+    key: &'a str,
+    fingerprint: &'a [u8],
+    status: StatusCode,
+    body: &'a [u8],
+}
+
+/// Keeps the answer under its key: in the command's own transaction when it is held open
+/// (both commit together; if this commit fails nothing happened and the client may retry),
+/// else on its own.
+async fn record(
+    app: &Edge,
+    answer: Answer<'_>,
+    held: Option<sqlx::Transaction<'static, sqlx::Postgres>>,
+    committed_early: bool,
+) -> Result<(), sqlx::Error> {
+    let status = i32::from(answer.status.as_u16());
+    let (key, tenant_id, body) = (answer.key, answer.tenant_id, answer.body);
+    match held {
+        Some(mut tx) => {
+            store_answer(&mut tx, key, tenant_id, status, body).await?;
+            tx.commit().await?;
+            eventlog::wake::notify_appended();
+            Ok(())
+        }
+        // Nothing committed (refused, or nothing to change): keep a 4xx answer; a 5xx
+        // decided nothing, so the retry runs for real.
+        None if answer.status.is_server_error() => Ok(()),
+        None if committed_early => {
+            let mut conn = app.pool().acquire().await?;
+            store_answer(&mut conn, key, tenant_id, status, body).await
+        }
+        None => sqlx::query(
+            "INSERT INTO idempotency_keys (tenant_id, key, request_hash, status_code, response_body, completed_at)
+             VALUES ($1, $2, $3, $4, $5, now()) ON CONFLICT (tenant_id, key) DO NOTHING",
+        )
+        .bind(tenant_id)
+        .bind(key)
+        .bind(answer.fingerprint)
+        .bind(status)
+        .bind(body)
+        .execute(app.pool())
+        .await
+        .map(drop),
+    }
 }
 
 /// Puts the answer on the key's row.

@@ -151,16 +151,8 @@ struct Text {
 impl Text {
     fn for_kind(due: &Due) -> Self {
         let firm = &due.tenant_name;
-        let until = due
-            .link_expires_at
-            .map(|at| at.format("%e %B %Y, %H:%M UTC").to_string())
-            .unwrap_or_default();
+        let (greeting, until) = (greeting(due), until(due));
         let username = due.username.as_deref().unwrap_or_default();
-        let greeting = if due.recipient_name.is_empty() {
-            "Hello,".to_string()
-        } else {
-            format!("Hello {},", due.recipient_name)
-        };
         match due.kind.as_str() {
             kind::INVITATION => Self {
                 subject: format!("{firm} invites you to your client portal"),
@@ -233,6 +225,22 @@ impl Text {
             },
         }
     }
+}
+
+/// "Hello Jo," or, with no name on record, "Hello,".
+fn greeting(due: &Due) -> String {
+    if due.recipient_name.is_empty() {
+        "Hello,".to_string()
+    } else {
+        format!("Hello {},", due.recipient_name)
+    }
+}
+
+/// When the e-mail's link stops working, in words (empty for e-mails without one).
+fn until(due: &Due) -> String {
+    due.link_expires_at
+        .map(|at| at.format("%e %B %Y, %H:%M UTC").to_string())
+        .unwrap_or_default()
 }
 
 fn escape(s: &str) -> String {

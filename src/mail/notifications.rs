@@ -114,18 +114,9 @@ fn owed_by(
             expires_at: Some(*expires_at),
             ..base
         }),
-        AnyEvent::PortalUser(link) => {
-            let (kind, link) = match link {
-                PortalUserEvent::ActivationLinkIssued {
-                    activation_id,
-                    expires_at,
-                } => (kind::ACTIVATION, Some((*activation_id, *expires_at))),
-                PortalUserEvent::PasswordResetLinkIssued {
-                    reset_id,
-                    expires_at,
-                } => (kind::PASSWORD_RESET, Some((*reset_id, *expires_at))),
-                PortalUserEvent::UsernameReminderIssued {} => (kind::USERNAME_REMINDER, None),
-                _ => return Ok(()),
+        AnyEvent::PortalUser(event) => {
+            let Some((kind, link)) = login_mail(event) else {
+                return Ok(());
             };
             let login = recipients.login(stream_id)?;
             rows.push(Row {
@@ -175,6 +166,25 @@ fn owed_by(
         _ => {}
     }
     Ok(())
+}
+
+/// A one-time link an e-mail carries: its id and when it expires.
+type Link = (Uuid, chrono::DateTime<chrono::Utc>);
+
+/// The e-mail a login's event owes, if any: its kind and the link it carries.
+fn login_mail(event: &PortalUserEvent) -> Option<(&'static str, Option<Link>)> {
+    match event {
+        PortalUserEvent::ActivationLinkIssued {
+            activation_id,
+            expires_at,
+        } => Some((kind::ACTIVATION, Some((*activation_id, *expires_at)))),
+        PortalUserEvent::PasswordResetLinkIssued {
+            reset_id,
+            expires_at,
+        } => Some((kind::PASSWORD_RESET, Some((*reset_id, *expires_at)))),
+        PortalUserEvent::UsernameReminderIssued {} => Some((kind::USERNAME_REMINDER, None)),
+        _ => None,
+    }
 }
 
 impl Row {

@@ -80,67 +80,71 @@ impl Recipients {
         for (tenant, ids) in streams {
             let ids: Vec<Uuid> = ids.into_iter().collect();
             for e in eventlog::queries::events_of_kinds(&mut *tx, tenant, &ids, &kinds).await? {
-                match e.event {
-                    AnyEvent::Client(
-                        ClientEvent::ClientRegistered { display_name, .. }
-                        | ClientEvent::ClientRenamed { display_name },
-                    ) => {
-                        // In stream order: the last name wins.
-                        found
-                            .client_names
-                            .insert(e.stream_id, display_name.to_string());
-                    }
-                    AnyEvent::PortalUser(PortalUserEvent::PortalUserCreated {
-                        client_id,
-                        username,
-                        email,
-                        first_name,
-                        last_name,
-                        ..
-                    }) => {
-                        let login = Login {
-                            client_id,
-                            email: email.as_str().to_string(),
-                            username: username.as_str().to_string(),
-                            names: PersonNames {
-                                first_name,
-                                last_name,
-                            },
-                        };
-                        found.logins.insert(e.stream_id, login);
-                    }
-                    AnyEvent::PortalUser(PortalUserEvent::PortalUserRenamed {
-                        first_name,
-                        last_name,
-                    }) => {
-                        if let Some(login) = found.logins.get_mut(&e.stream_id) {
-                            login.names = PersonNames {
-                                first_name,
-                                last_name,
-                            };
-                        }
-                    }
-                    AnyEvent::PortalUser(PortalUserEvent::PortalUserEmailChanged { email }) => {
-                        if let Some(login) = found.logins.get_mut(&e.stream_id) {
-                            login.email = email.as_str().to_string();
-                        }
-                    }
-                    AnyEvent::Contract(ContractEvent::ContractIssued {
-                        title,
-                        content_sha256,
-                        ..
-                    }) => {
-                        let facts = ContractFacts {
-                            title: title.as_str().to_string(),
-                            content_sha256,
-                        };
-                        found.contracts.insert(e.stream_id, facts);
-                    }
-                    _ => {}
-                }
+                found.learn(e.stream_id, e.event);
             }
         }
         Ok(found)
+    }
+
+    /// Takes in what one event says of a name, a login or a contract (events come in
+    /// stream order: the last name wins).
+    fn learn(&mut self, stream_id: Uuid, event: AnyEvent) {
+        match event {
+            AnyEvent::Client(
+                ClientEvent::ClientRegistered { display_name, .. }
+                | ClientEvent::ClientRenamed { display_name },
+            ) => {
+                self.client_names
+                    .insert(stream_id, display_name.to_string());
+            }
+            AnyEvent::PortalUser(PortalUserEvent::PortalUserCreated {
+                client_id,
+                username,
+                email,
+                first_name,
+                last_name,
+                ..
+            }) => {
+                let login = Login {
+                    client_id,
+                    email: email.as_str().to_string(),
+                    username: username.as_str().to_string(),
+                    names: PersonNames {
+                        first_name,
+                        last_name,
+                    },
+                };
+                self.logins.insert(stream_id, login);
+            }
+            AnyEvent::PortalUser(PortalUserEvent::PortalUserRenamed {
+                first_name,
+                last_name,
+            }) => {
+                if let Some(login) = self.logins.get_mut(&stream_id) {
+                    login.names = PersonNames {
+                        first_name,
+                        last_name,
+                    };
+                }
+            }
+            AnyEvent::PortalUser(PortalUserEvent::PortalUserEmailChanged { email }) => {
+                if let Some(login) = self.logins.get_mut(&stream_id) {
+                    login.email = email.as_str().to_string();
+                }
+            }
+            AnyEvent::Contract(ContractEvent::ContractIssued {
+                title,
+                content_sha256,
+                ..
+            }) => {
+                let facts = ContractFacts {
+                    title: title.as_str().to_string(),
+                    content_sha256,
+                };
+                self.contracts.insert(stream_id, facts);
+            }
+            _ => {}
+        }
     }
 }
 

@@ -24,43 +24,79 @@ type Case = (
     Option<&'static str>,
 );
 
+/// What the cases refer to: a firm's client, organisation, login and item (as id text),
+/// an id nobody has, and the paths most cases aim at.
+struct Fixture {
+    client: String,
+    org: String,
+    user: String,
+    item: String,
+    unknown: uuid::Uuid,
+    clients: String,
+    users: String,
+}
+
+async fn fixture(s: &Server, t: &Tenant) -> Fixture {
+    let staff = s.staff(&t.staff);
+    let client = staff.register_client("Jo", "individual", None).await;
+    let org = staff.register_client("Org", "organisation", None).await;
+    let login = json!({"email": "u@example.org"});
+    let (user, _) = staff.create_portal_user(org, login).await;
+    let item = staff.create_item("S1", "Thing", 5).await;
+    Fixture {
+        client: client.to_string(),
+        org: org.to_string(),
+        user: user.to_string(),
+        item: item.to_string(),
+        unknown: uuid::Uuid::now_v7(),
+        clients: "/api/v1/clients".to_string(),
+        users: format!("/api/v1/clients/{org}/portal-users"),
+    }
+}
+
+/// Sends each case as the firm's admin: each is refused as it says, as problem+json, and
+/// none writes an event.
+async fn refuse_all(s: &Server, t: &Tenant, cases: Vec<Case>) {
+    let before = event_count(s.pool(), t.id).await;
+    for (name, method, path, body, status, code, field) in cases {
+        let mut req = s.request(method, &path, &t.admin);
+        req = match body {
+            Body::None => req,
+            Body::Json(v) => req.json(&v),
+            Body::Raw(content_type, bytes) => req.header("content-type", content_type).body(bytes),
+        };
+        let (got, problem) = send(req).await;
+        assert_eq!(got, status, "{name}: {problem}");
+        assert_eq!(problem["code"], code, "{name}: {problem}");
+        assert_eq!(problem["status"], status, "{name}");
+        assert!(
+            problem["title"].is_string()
+                && problem["type"].is_string()
+                && problem["detail"].is_string(),
+            "{name}"
+        );
+        if let Some(field) = field {
+            assert_eq!(problem["errors"][0]["field"], field, "{name}: {problem}");
+        }
+    }
+    assert_eq!(
+        event_count(s.pool(), t.id).await,
+        before,
+        "no refused request wrote an event"
+    );
+}
+
+/// Bodies that are not the command's shape, or break a value's rule.
 #[tokio::test]
-async fn bad_requests_are_refused_clearly_and_write_nothing() {
+async fn request_bodies_out_of_shape_or_breaking_a_rule_are_refused() {
     let s = Server::start().await;
     let t = s.tenant().await;
-    let (_, client) = s
-        .post(
-            "/api/v1/clients",
-            &t.staff,
-            json!({"display_name": "Jo", "kind": "individual"}),
-        )
-        .await;
-    let client = id_of(&client, "id");
-    let (_, org) = s
-        .post(
-            "/api/v1/clients",
-            &t.staff,
-            json!({"display_name": "Org", "kind": "organisation"}),
-        )
-        .await;
-    let org = id_of(&org, "id");
-    let (_, user) = s
-        .post(
-            &format!("/api/v1/clients/{org}/portal-users"),
-            &t.staff,
-            json!({"email": "u@example.org"}),
-        )
-        .await;
-    let user = id_of(&user, "id");
-    let (_, item) = s
-        .post("/api/v1/items", &t.staff, json!({"sku": "S1", "name": "Thing", "unit_price": {"amount_minor": 5, "currency": "GBP"}}))
-        .await;
-    let item = id_of(&item, "id");
-    let unknown = uuid::Uuid::now_v7();
-    let before = event_count(s.pool(), t.id).await;
-
-    let clients = "/api/v1/clients".to_string();
-    let users = format!("/api/v1/clients/{org}/portal-users");
+    let Fixture {
+        client,
+        item,
+        clients,
+        ..
+    } = fixture(&s, &t).await;
     let cases: Vec<Case> = vec![
         (
             "malformed JSON",
@@ -171,6 +207,105 @@ async fn bad_requests_are_refused_clearly_and_write_nothing() {
             Some("email"),
         ),
         (
+            "NUL in a JSON string",
+            Method::POST,
+            clients.clone(),
+            Body::Raw(
+                "application/json",
+                br#"{"display_name": "Jo\u0000", "kind": "individual"}"#.to_vec(),
+            ),
+            400,
+            "malformed_request",
+            None,
+        ),
+        (
+            "a JSON array in place of an object",
+            Method::POST,
+            "/api/v1/tokens".into(),
+            Body::Raw("application/json", b"[null, null]".to_vec()),
+            400,
+            "malformed_request",
+            None,
+        ),
+        (
+            "a hyphen-less id in a body",
+            Method::POST,
+            format!("{clients}/{client}/items"),
+            Body::Json(
+                json!({"item_id": uuid::Uuid::try_parse(&item).unwrap().simple().to_string()}),
+            ),
+            404,
+            "not_found",
+            None,
+        ),
+        (
+            "a fractional amount",
+            Method::POST,
+            "/api/v1/items".into(),
+            Body::Json(
+                json!({"sku": "S2", "name": "Half", "unit_price": {"amount_minor": 5.5, "currency": "GBP"}}),
+            ),
+            400,
+            "malformed_request",
+            None,
+        ),
+        (
+            "a name longer than 200 characters once spaces are counted",
+            Method::POST,
+            clients.clone(),
+            Body::Json(
+                json!({"display_name": format!("Jo{}", " ".repeat(199)), "kind": "individual"}),
+            ),
+            422,
+            "validation_failed",
+            Some("display_name"),
+        ),
+        (
+            "a control character at the end of a name",
+            Method::POST,
+            clients.clone(),
+            Body::Json(json!({"display_name": "Jo\u{7}", "kind": "individual"})),
+            422,
+            "validation_failed",
+            Some("display_name"),
+        ),
+        (
+            "a non-ASCII e-mail local part",
+            Method::POST,
+            clients.clone(),
+            Body::Json(
+                json!({"display_name": "Jo", "kind": "individual", "email": "zoë@example.org"}),
+            ),
+            422,
+            "validation_failed",
+            Some("email"),
+        ),
+    ];
+    refuse_all(&s, &t, cases).await;
+    // An escaped backslash before u0000 is ordinary text, not a NUL.
+    let (status, _) = send(
+        s.request(Method::POST, "/api/v1/clients", &t.staff)
+            .header("content-type", "application/json")
+            .body(br#"{"display_name": "back\\u0000slash", "kind": "individual"}"#.to_vec()),
+    )
+    .await;
+    assert_eq!(status, 201);
+}
+
+/// Ids, routes and query strings that name nothing the API has.
+#[tokio::test]
+async fn unknown_ids_routes_and_query_parameters_are_refused() {
+    let s = Server::start().await;
+    let t = s.tenant().await;
+    let Fixture {
+        client,
+        org,
+        unknown,
+        clients,
+        ..
+    } = fixture(&s, &t).await;
+    let cases: Vec<Case> = vec![
+        (
             "non-UUID id",
             Method::PATCH,
             "/api/v1/clients/42".into(),
@@ -197,6 +332,167 @@ async fn bad_requests_are_refused_clearly_and_write_nothing() {
             "not_found",
             None,
         ),
+        (
+            "non-UUID item",
+            Method::POST,
+            format!("/api/v1/clients/{org}/items"),
+            Body::Json(json!({"item_id": "x"})),
+            404,
+            "not_found",
+            None,
+        ),
+        (
+            "unknown item",
+            Method::POST,
+            format!("/api/v1/clients/{org}/items"),
+            Body::Json(json!({"item_id": unknown})),
+            404,
+            "not_found",
+            None,
+        ),
+        (
+            "wrong method",
+            Method::PUT,
+            clients.clone(),
+            Body::None,
+            405,
+            "method_not_allowed",
+            None,
+        ),
+        (
+            "unknown route",
+            Method::GET,
+            "/api/v1/nothing-here".into(),
+            Body::None,
+            404,
+            "not_found",
+            None,
+        ),
+        (
+            "NUL in a search",
+            Method::GET,
+            format!("{clients}?q=%00"),
+            Body::None,
+            400,
+            "malformed_request",
+            None,
+        ),
+        (
+            "NUL in a firm's portal address",
+            Method::POST,
+            "/portal/v1/%00/login".into(),
+            Body::Json(json!({"username": "x", "password": "y"})),
+            400,
+            "malformed_request",
+            None,
+        ),
+        (
+            "NUL in a portal username",
+            Method::POST,
+            format!("/portal/v1/{}/login", t.slug),
+            Body::Raw(
+                "application/json",
+                br#"{"username": "a\u0000b", "password": "whatever it is"}"#.to_vec(),
+            ),
+            400,
+            "malformed_request",
+            None,
+        ),
+        (
+            "a hyphen-less id",
+            Method::GET,
+            format!(
+                "{clients}/{}",
+                uuid::Uuid::try_parse(&client).unwrap().simple()
+            ),
+            Body::None,
+            404,
+            "not_found",
+            None,
+        ),
+        (
+            "a braced id",
+            Method::GET,
+            format!("{clients}/{{{client}}}"),
+            Body::None,
+            404,
+            "not_found",
+            None,
+        ),
+        (
+            "an unknown query parameter",
+            Method::GET,
+            "/api/v1/audit/logins?client_id=x".into(),
+            Body::None,
+            422,
+            "validation_failed",
+            Some("client_id"),
+        ),
+        (
+            "a query parameter given twice",
+            Method::GET,
+            format!("{clients}?limit=5&limit=6"),
+            Body::None,
+            422,
+            "validation_failed",
+            Some("limit"),
+        ),
+        (
+            "a query parameter on a route that takes none",
+            Method::POST,
+            format!("{clients}?dry_run=true"),
+            Body::Json(json!({"display_name": "Jo", "kind": "individual"})),
+            422,
+            "validation_failed",
+            Some("dry_run"),
+        ),
+        (
+            "a cursor not of the cursor's pattern",
+            Method::GET,
+            format!("{clients}?cursor=abc"),
+            Body::None,
+            422,
+            "validation_failed",
+            Some("cursor"),
+        ),
+        (
+            "an audit page of 0",
+            Method::GET,
+            "/api/v1/audit/events?limit=0".into(),
+            Body::None,
+            422,
+            "validation_failed",
+            Some("limit"),
+        ),
+        (
+            "a token with a hyphen-less staff id",
+            Method::POST,
+            "/api/v1/tokens".into(),
+            Body::Json(json!({"label": "x", "staff_id": unknown.simple().to_string()})),
+            422,
+            "validation_failed",
+            Some("staff_id"),
+        ),
+        (
+            "a position no write has reached",
+            Method::GET,
+            format!("{clients}?min_position=9223372036854775807"),
+            Body::None,
+            409,
+            "position_not_reached",
+            None,
+        ),
+    ];
+    refuse_all(&s, &t, cases).await;
+}
+
+/// Portal-login commands with bad usernames, passwords, names or addresses.
+#[tokio::test]
+async fn bad_portal_login_commands_are_refused() {
+    let s = Server::start().await;
+    let t = s.tenant().await;
+    let Fixture { user, users, .. } = fixture(&s, &t).await;
+    let cases: Vec<Case> = vec![
         (
             "short username",
             Method::POST,
@@ -274,6 +570,46 @@ async fn bad_requests_are_refused_clearly_and_write_nothing() {
             None,
         ),
         (
+            "over-long first name",
+            Method::PATCH,
+            format!("/api/v1/portal-users/{user}"),
+            Body::Json(json!({"first_name": "n".repeat(201)})),
+            422,
+            "validation_failed",
+            Some("first_name"),
+        ),
+        (
+            "login e-mail without @",
+            Method::PATCH,
+            format!("/api/v1/portal-users/{user}"),
+            Body::Json(json!({"email": "mary.example.org"})),
+            422,
+            "validation_failed",
+            Some("email"),
+        ),
+        (
+            "blank last name on a new login",
+            Method::POST,
+            users.clone(),
+            Body::Json(json!({"email": "new@example.org", "last_name": "   "})),
+            422,
+            "validation_failed",
+            Some("last_name"),
+        ),
+    ];
+    refuse_all(&s, &t, cases).await;
+}
+
+/// Prices, SKUs, images and contracts that break their rules.
+#[tokio::test]
+async fn bad_catalogue_and_contract_commands_are_refused() {
+    let s = Server::start().await;
+    let t = s.tenant().await;
+    let Fixture {
+        client, user, item, ..
+    } = fixture(&s, &t).await;
+    let cases: Vec<Case> = vec![
+        (
             "negative price",
             Method::POST,
             "/api/v1/items".into(),
@@ -332,24 +668,6 @@ async fn bad_requests_are_refused_clearly_and_write_nothing() {
             Some("content-type"),
         ),
         (
-            "non-UUID item",
-            Method::POST,
-            format!("/api/v1/clients/{org}/items"),
-            Body::Json(json!({"item_id": "x"})),
-            404,
-            "not_found",
-            None,
-        ),
-        (
-            "unknown item",
-            Method::POST,
-            format!("/api/v1/clients/{org}/items"),
-            Body::Json(json!({"item_id": unknown})),
-            404,
-            "not_found",
-            None,
-        ),
-        (
             "empty contract",
             Method::POST,
             format!("/api/v1/clients/{client}/contracts"),
@@ -358,6 +676,26 @@ async fn bad_requests_are_refused_clearly_and_write_nothing() {
             "validation_failed",
             Some("body"),
         ),
+        (
+            "over-long reason",
+            Method::POST,
+            format!("/api/v1/portal-users/{user}/disable"),
+            Body::Json(json!({"reason": "r".repeat(501)})),
+            422,
+            "validation_failed",
+            Some("reason"),
+        ),
+    ];
+    refuse_all(&s, &t, cases).await;
+}
+
+/// Bulk invitations and settings that cannot be carried out.
+#[tokio::test]
+async fn bad_bulk_invitations_and_settings_are_refused() {
+    let s = Server::start().await;
+    let t = s.tenant().await;
+    let Fixture { client, .. } = fixture(&s, &t).await;
+    let cases: Vec<Case> = vec![
         (
             "bulk with both",
             Method::POST,
@@ -404,239 +742,6 @@ async fn bad_requests_are_refused_clearly_and_write_nothing() {
             None,
         ),
         (
-            "over-long first name",
-            Method::PATCH,
-            format!("/api/v1/portal-users/{user}"),
-            Body::Json(json!({"first_name": "n".repeat(201)})),
-            422,
-            "validation_failed",
-            Some("first_name"),
-        ),
-        (
-            "login e-mail without @",
-            Method::PATCH,
-            format!("/api/v1/portal-users/{user}"),
-            Body::Json(json!({"email": "mary.example.org"})),
-            422,
-            "validation_failed",
-            Some("email"),
-        ),
-        (
-            "blank last name on a new login",
-            Method::POST,
-            users.clone(),
-            Body::Json(json!({"email": "new@example.org", "last_name": "   "})),
-            422,
-            "validation_failed",
-            Some("last_name"),
-        ),
-        (
-            "over-long reason",
-            Method::POST,
-            format!("/api/v1/portal-users/{user}/disable"),
-            Body::Json(json!({"reason": "r".repeat(501)})),
-            422,
-            "validation_failed",
-            Some("reason"),
-        ),
-        (
-            "wrong method",
-            Method::PUT,
-            clients.clone(),
-            Body::None,
-            405,
-            "method_not_allowed",
-            None,
-        ),
-        (
-            "unknown route",
-            Method::GET,
-            "/api/v1/nothing-here".into(),
-            Body::None,
-            404,
-            "not_found",
-            None,
-        ),
-        (
-            "NUL in a search",
-            Method::GET,
-            format!("{clients}?q=%00"),
-            Body::None,
-            400,
-            "malformed_request",
-            None,
-        ),
-        (
-            "NUL in a firm's portal address",
-            Method::POST,
-            "/portal/v1/%00/login".into(),
-            Body::Json(json!({"username": "x", "password": "y"})),
-            400,
-            "malformed_request",
-            None,
-        ),
-        (
-            "NUL in a JSON string",
-            Method::POST,
-            clients.clone(),
-            Body::Raw(
-                "application/json",
-                br#"{"display_name": "Jo\u0000", "kind": "individual"}"#.to_vec(),
-            ),
-            400,
-            "malformed_request",
-            None,
-        ),
-        (
-            "NUL in a portal username",
-            Method::POST,
-            format!("/portal/v1/{}/login", t.slug),
-            Body::Raw(
-                "application/json",
-                br#"{"username": "a\u0000b", "password": "whatever it is"}"#.to_vec(),
-            ),
-            400,
-            "malformed_request",
-            None,
-        ),
-        (
-            "a hyphen-less id",
-            Method::GET,
-            format!(
-                "{clients}/{}",
-                uuid::Uuid::try_parse(&client).unwrap().simple()
-            ),
-            Body::None,
-            404,
-            "not_found",
-            None,
-        ),
-        (
-            "a braced id",
-            Method::GET,
-            format!("{clients}/{{{client}}}"),
-            Body::None,
-            404,
-            "not_found",
-            None,
-        ),
-        (
-            "a JSON array in place of an object",
-            Method::POST,
-            "/api/v1/tokens".into(),
-            Body::Raw("application/json", b"[null, null]".to_vec()),
-            400,
-            "malformed_request",
-            None,
-        ),
-        (
-            "an unknown query parameter",
-            Method::GET,
-            "/api/v1/audit/logins?client_id=x".into(),
-            Body::None,
-            422,
-            "validation_failed",
-            Some("client_id"),
-        ),
-        (
-            "a query parameter given twice",
-            Method::GET,
-            format!("{clients}?limit=5&limit=6"),
-            Body::None,
-            422,
-            "validation_failed",
-            Some("limit"),
-        ),
-        (
-            "a query parameter on a route that takes none",
-            Method::POST,
-            format!("{clients}?dry_run=true"),
-            Body::Json(json!({"display_name": "Jo", "kind": "individual"})),
-            422,
-            "validation_failed",
-            Some("dry_run"),
-        ),
-        (
-            "a hyphen-less id in a body",
-            Method::POST,
-            format!("{clients}/{client}/items"),
-            Body::Json(
-                json!({"item_id": uuid::Uuid::try_parse(&item).unwrap().simple().to_string()}),
-            ),
-            404,
-            "not_found",
-            None,
-        ),
-        (
-            "a fractional amount",
-            Method::POST,
-            "/api/v1/items".into(),
-            Body::Json(
-                json!({"sku": "S2", "name": "Half", "unit_price": {"amount_minor": 5.5, "currency": "GBP"}}),
-            ),
-            400,
-            "malformed_request",
-            None,
-        ),
-        (
-            "a name longer than 200 characters once spaces are counted",
-            Method::POST,
-            clients.clone(),
-            Body::Json(
-                json!({"display_name": format!("Jo{}", " ".repeat(199)), "kind": "individual"}),
-            ),
-            422,
-            "validation_failed",
-            Some("display_name"),
-        ),
-        (
-            "a control character at the end of a name",
-            Method::POST,
-            clients.clone(),
-            Body::Json(json!({"display_name": "Jo\u{7}", "kind": "individual"})),
-            422,
-            "validation_failed",
-            Some("display_name"),
-        ),
-        (
-            "a non-ASCII e-mail local part",
-            Method::POST,
-            clients.clone(),
-            Body::Json(
-                json!({"display_name": "Jo", "kind": "individual", "email": "zoë@example.org"}),
-            ),
-            422,
-            "validation_failed",
-            Some("email"),
-        ),
-        (
-            "a cursor not of the cursor's pattern",
-            Method::GET,
-            format!("{clients}?cursor=abc"),
-            Body::None,
-            422,
-            "validation_failed",
-            Some("cursor"),
-        ),
-        (
-            "an audit page of 0",
-            Method::GET,
-            "/api/v1/audit/events?limit=0".into(),
-            Body::None,
-            422,
-            "validation_failed",
-            Some("limit"),
-        ),
-        (
-            "a token with a hyphen-less staff id",
-            Method::POST,
-            "/api/v1/tokens".into(),
-            Body::Json(json!({"label": "x", "staff_id": unknown.simple().to_string()})),
-            422,
-            "validation_failed",
-            Some("staff_id"),
-        ),
-        (
             "both client_ids and filter",
             Method::POST,
             "/api/v1/invitations/bulk".into(),
@@ -645,51 +750,8 @@ async fn bad_requests_are_refused_clearly_and_write_nothing() {
             "validation_failed",
             Some("client_ids"),
         ),
-        (
-            "a position no write has reached",
-            Method::GET,
-            format!("{clients}?min_position=9223372036854775807"),
-            Body::None,
-            409,
-            "position_not_reached",
-            None,
-        ),
     ];
-
-    for (name, method, path, body, status, code, field) in cases {
-        let mut req = s.request(method, &path, &t.admin);
-        req = match body {
-            Body::None => req,
-            Body::Json(v) => req.json(&v),
-            Body::Raw(content_type, bytes) => req.header("content-type", content_type).body(bytes),
-        };
-        let (got, problem) = send(req).await;
-        assert_eq!(got, status, "{name}: {problem}");
-        assert_eq!(problem["code"], code, "{name}: {problem}");
-        assert_eq!(problem["status"], status, "{name}");
-        assert!(
-            problem["title"].is_string()
-                && problem["type"].is_string()
-                && problem["detail"].is_string(),
-            "{name}"
-        );
-        if let Some(field) = field {
-            assert_eq!(problem["errors"][0]["field"], field, "{name}: {problem}");
-        }
-    }
-    assert_eq!(
-        event_count(s.pool(), t.id).await,
-        before,
-        "no refused request wrote an event"
-    );
-    // An escaped backslash before u0000 is ordinary text, not a NUL.
-    let (status, _) = send(
-        s.request(Method::POST, "/api/v1/clients", &t.staff)
-            .header("content-type", "application/json")
-            .body(br#"{"display_name": "back\\u0000slash", "kind": "individual"}"#.to_vec()),
-    )
-    .await;
-    assert_eq!(status, 201);
+    refuse_all(&s, &t, cases).await;
 }
 
 #[tokio::test]

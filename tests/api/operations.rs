@@ -206,11 +206,14 @@ async fn an_unreachable_database_answers_503_with_retry_after() {
     );
     // Known down now: the next requests answer at once, not after the pool's 3 s timeout.
     let started = std::time::Instant::now();
-    let (status, problem) = s.call(Method::GET, "/api/v1/clients", &token, None).await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (503, Some("database_unavailable"))
-    );
+    s.staff(&token)
+        .assert_refused(
+            Method::GET,
+            "/api/v1/clients",
+            None,
+            (503, "database_unavailable"),
+        )
+        .await;
     let ready = s
         .http
         .get(format!("{}/readyz", s.base))

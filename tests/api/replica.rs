@@ -56,11 +56,9 @@ async fn reads_use_the_replica_and_fall_back_to_the_primary_when_it_goes() {
         .unwrap();
     let (second, position) = s.register_client(&t, "Behind").await;
     let path = format!("/api/v1/clients/{second}?min_position={position}");
-    let (status, problem) = s.call(Method::GET, &path, &t.staff, None).await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (504, Some("projection_lag"))
-    );
+    s.staff(&t.staff)
+        .assert_refused(Method::GET, &path, None, (504, "projection_lag"))
+        .await;
     sqlx::query("SELECT pg_wal_replay_resume()")
         .execute(&replica_pool)
         .await

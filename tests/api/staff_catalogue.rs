@@ -19,8 +19,14 @@ async fn items_prices_images_and_assignment() {
     let item = staff.create_item("TAX-RET", "Tax return", 25000).await;
     let duplicate = json!({"sku": "tax-ret", "name": "Dup",
                            "unit_price": {"amount_minor": 1, "currency": "GBP"}});
-    let refused = staff.refused(Method::POST, "/api/v1/items", Some(duplicate));
-    assert_eq!(refused.await, (409, "sku_taken".into()));
+    staff
+        .assert_refused(
+            Method::POST,
+            "/api/v1/items",
+            Some(duplicate),
+            (409, "sku_taken"),
+        )
+        .await;
     staff.change_price(item, 27500).await;
 
     let png = portal_accounts::http::png::tiny_png();
@@ -45,12 +51,19 @@ async fn items_prices_images_and_assignment() {
 
     staff.assign_item(client, item).await;
     let assign = format!("/api/v1/clients/{client}/items");
-    let again = staff.refused(Method::POST, &assign, Some(json!({"item_id": item})));
-    assert_eq!(again.await, (409, "item_already_assigned".into()));
+    staff
+        .assert_refused(
+            Method::POST,
+            &assign,
+            Some(json!({"item_id": item})),
+            (409, "item_already_assigned"),
+        )
+        .await;
     staff.unassign_item(client, item).await;
     let unassign = format!("{assign}/{item}");
-    let again = staff.refused(Method::DELETE, &unassign, None);
-    assert_eq!(again.await, (404, "item_not_assigned".into()));
+    staff
+        .assert_refused(Method::DELETE, &unassign, None, (404, "item_not_assigned"))
+        .await;
 
     let events = events_of_tenant(s.pool(), t.id).await;
     let types: Vec<&str> = events
@@ -104,8 +117,14 @@ async fn contracts_are_issued_and_voided() {
     let contract = ContractId::from_uuid(issued.id);
     staff.void_contract(contract, "superseded").await;
     let void = format!("/api/v1/contracts/{contract}/void");
-    let again = staff.refused(Method::POST, &void, Some(json!({})));
-    assert_eq!(again.await, (409, "contract_voided".into()));
+    staff
+        .assert_refused(
+            Method::POST,
+            &void,
+            Some(json!({})),
+            (409, "contract_voided"),
+        )
+        .await;
 }
 
 #[tokio::test]
@@ -165,16 +184,18 @@ async fn the_catalogue_lists_searches_describes_and_archives_items() {
     assert_eq!(page.items[0].id, bookkeeping.uuid());
     let assign = format!("/api/v1/clients/{client}/items");
     let body = json!({"item_id": bookkeeping});
-    let refused = staff.refused(Method::POST, &assign, Some(body));
-    assert_eq!(refused.await, (409, "item_archived".into()));
+    staff
+        .assert_refused(Method::POST, &assign, Some(body), (409, "item_archived"))
+        .await;
     staff.unarchive_item(bookkeeping).await;
     staff.assign_item(client, bookkeeping).await;
 
     // Prices: ISO 4217 codes only, and in the item's own currency.
     let price = format!("/api/v1/items/{payroll}/price");
     let euros = json!({"unit_price": {"amount_minor": 9500, "currency": "EUR"}});
-    let refused = staff.refused(Method::PUT, &price, Some(euros));
-    assert_eq!(refused.await, (409, "currency_mismatch".into()));
+    staff
+        .assert_refused(Method::PUT, &price, Some(euros), (409, "currency_mismatch"))
+        .await;
     let (status, problem) = staff
         .call(
             Method::POST,

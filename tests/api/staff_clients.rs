@@ -34,14 +34,21 @@ async fn registering_changing_and_inviting_a_client() {
     let again = staff.invite(id).await;
     staff.revoke_invitation(id).await;
     let current = format!("/api/v1/clients/{client}/invitations/current");
-    let refused = staff.refused(Method::DELETE, &current, None);
-    assert_eq!(refused.await, (409, "no_open_invitation".into()));
+    staff
+        .assert_refused(Method::DELETE, &current, None, (409, "no_open_invitation"))
+        .await;
 
     // Clearing the email makes the client uninvitable.
     staff.change_client(id, json!({"email": null})).await;
     let invite = format!("/api/v1/clients/{client}/invitations");
-    let refused = staff.refused(Method::POST, &invite, Some(json!({})));
-    assert_eq!(refused.await, (409, "client_has_no_email".into()));
+    staff
+        .assert_refused(
+            Method::POST,
+            &invite,
+            Some(json!({})),
+            (409, "client_has_no_email"),
+        )
+        .await;
 
     let events = events_of_tenant(s.pool(), t.id).await;
     let client_events: Vec<&str> = events
@@ -118,8 +125,14 @@ async fn the_portal_switch_is_for_admins() {
     let t = s.tenant().await;
     let off = Some(json!({"active": false}));
     let staff = s.staff(&t.staff);
-    let refused = staff.refused(Method::PUT, "/api/v1/settings/portal", off);
-    assert_eq!(refused.await, (403, "forbidden_role".into()));
+    staff
+        .assert_refused(
+            Method::PUT,
+            "/api/v1/settings/portal",
+            off,
+            (403, "forbidden_role"),
+        )
+        .await;
     s.staff(&t.admin).set_portal(false).await;
     let events = events_of_tenant(s.pool(), t.id).await;
     let last = events.last().unwrap();
@@ -293,8 +306,14 @@ async fn an_archived_client_leaves_lists_and_counts_and_takes_no_commands() {
     let login = json!({"email": "real@example.org", "password": "a long enough passphrase"});
     staff.create_portal_user(real, login).await;
     let archive = format!("/api/v1/clients/{real}/archive");
-    let refused = staff.refused(Method::POST, &archive, None);
-    assert_eq!(refused.await, (409, "client_has_active_logins".into()));
+    staff
+        .assert_refused(
+            Method::POST,
+            &archive,
+            None,
+            (409, "client_has_active_logins"),
+        )
+        .await;
 
     let back = staff.unarchive_client(fake).await;
     assert_eq!(counts(back.position).await.0, 2);

@@ -70,11 +70,9 @@ async fn admins_add_change_disable_and_enable_members_and_nobody_else_may() {
         .await;
     let before = event_count(s.pool(), t.id).await;
     for token in [&t.staff, &t.reporting] {
-        let (status, problem) = s.call(Method::GET, "/api/v1/staff", token, None).await;
-        assert_eq!(
-            (status, problem["code"].as_str()),
-            (403, Some("forbidden_role"))
-        );
+        s.staff(token)
+            .assert_refused(Method::GET, "/api/v1/staff", None, (403, "forbidden_role"))
+            .await;
     }
     for token in [&t.staff, &t.auditor] {
         let body = json!({"name": "X", "email": "x@firm.example", "role": "admin"});
@@ -128,12 +126,14 @@ async fn admins_add_change_disable_and_enable_members_and_nobody_else_may() {
         .await;
     let (status, _) = s.call(Method::GET, "/api/v1/clients", &token, None).await;
     assert_eq!(status, 401);
-    assert_eq!(
-        admin
-            .refused(Method::POST, &format!("{path}/disable"), None)
-            .await,
-        (409, "already_disabled".into())
-    );
+    admin
+        .assert_refused(
+            Method::POST,
+            &format!("{path}/disable"),
+            None,
+            (409, "already_disabled"),
+        )
+        .await;
     assert_eq!(admin.get(&path).await["status"], "disabled");
     admin
         .ok(Method::POST, &format!("{path}/enable"), None)
@@ -234,11 +234,9 @@ async fn tokens_are_listed_without_secrets_and_stop_working_when_revoked_or_expi
     admin
         .ok(Method::DELETE, &format!("/api/v1/tokens/{id}"), None)
         .await;
-    let (status, problem) = s.call(Method::GET, "/api/v1/clients", &token, None).await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (401, Some("unauthorized"))
-    );
+    s.staff(&token)
+        .assert_refused(Method::GET, "/api/v1/clients", None, (401, "unauthorized"))
+        .await;
     admin
         .ok(Method::DELETE, &format!("/api/v1/tokens/{id}"), None)
         .await;

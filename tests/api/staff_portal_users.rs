@@ -37,10 +37,9 @@ async fn portal_users_are_created_active_or_pending_and_usernames_are_unique() {
     // Same username in another case is taken.
     let path = format!("/api/v1/clients/{org}/portal-users");
     let taken = json!({"email": "a@acme.example", "username": "alice.ACME"});
-    assert_eq!(
-        staff.refused(Method::POST, &path, Some(taken)).await,
-        (409, "username_taken".into())
-    );
+    staff
+        .assert_refused(Method::POST, &path, Some(taken), (409, "username_taken"))
+        .await;
 
     let events = events_of_tenant(s.pool(), t.id).await;
     assert_eq!(types_of(&events, alice), ["PortalUserCreated"]);
@@ -98,19 +97,25 @@ async fn a_group_login_reaches_more_clients_but_never_none() {
         .on_login(alice, "client-access", Some(grant.clone()))
         .await;
     let access = format!("/api/v1/portal-users/{alice}/client-access");
-    assert_eq!(
-        staff.refused(Method::POST, &access, Some(grant)).await,
-        (409, "client_access_exists".into())
-    );
+    staff
+        .assert_refused(
+            Method::POST,
+            &access,
+            Some(grant),
+            (409, "client_access_exists"),
+        )
+        .await;
     staff
         .ok(Method::DELETE, &format!("{access}/{branch}"), None)
         .await;
-    assert_eq!(
-        staff
-            .refused(Method::DELETE, &format!("{access}/{org}"), None)
-            .await,
-        (409, "last_client_access".into())
-    );
+    staff
+        .assert_refused(
+            Method::DELETE,
+            &format!("{access}/{org}"),
+            None,
+            (409, "last_client_access"),
+        )
+        .await;
 
     let events = events_of_tenant(s.pool(), t.id).await;
     assert_eq!(
@@ -176,20 +181,23 @@ async fn resets_disable_enable_and_remove_write_their_events() {
     let reason = json!({"reason": "left the company"});
     staff.on_login(alice, "disable", Some(reason)).await;
     let disable = format!("/api/v1/portal-users/{alice}/disable");
-    assert_eq!(
-        staff.refused(Method::POST, &disable, Some(json!({}))).await,
-        (409, "already_disabled".into())
-    );
+    staff
+        .assert_refused(
+            Method::POST,
+            &disable,
+            Some(json!({})),
+            (409, "already_disabled"),
+        )
+        .await;
     staff.on_login(alice, "enable", None).await;
     staff.on_login(bob, "disable", None).await;
     staff
         .ok(Method::DELETE, &format!("/api/v1/portal-users/{bob}"), None)
         .await;
     let enable = format!("/api/v1/portal-users/{bob}/enable");
-    assert_eq!(
-        staff.refused(Method::POST, &enable, None).await,
-        (409, "portal_user_removed".into())
-    );
+    staff
+        .assert_refused(Method::POST, &enable, None, (409, "portal_user_removed"))
+        .await;
 
     let events = events_of_tenant(s.pool(), t.id).await;
     assert_eq!(
@@ -243,29 +251,23 @@ async fn an_individual_client_has_at_most_one_portal_user_until_it_is_removed() 
         )
         .await;
     assert_eq!(status, 201);
-    let (status, problem) = s
-        .post(
+    s.staff(&t.staff)
+        .assert_refused(
+            Method::POST,
             &format!("/api/v1/clients/{jo}/portal-users"),
-            &t.staff,
-            json!({"email": "jo@example.org"}),
+            Some(json!({"email": "jo@example.org"})),
+            (409, "individual_client_has_user"),
         )
         .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (409, Some("individual_client_has_user"))
-    );
     let before = event_count(s.pool(), t.id).await;
-    let (status, problem) = s
-        .post(
+    s.staff(&t.staff)
+        .assert_refused(
+            Method::POST,
             &format!("/api/v1/clients/{jo}/invitations"),
-            &t.staff,
-            json!({}),
+            Some(json!({})),
+            (409, "individual_client_has_user"),
         )
         .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (409, Some("individual_client_has_user"))
-    );
     assert_eq!(
         event_count(s.pool(), t.id).await,
         before,
@@ -300,17 +302,14 @@ async fn an_individual_client_has_at_most_one_portal_user_until_it_is_removed() 
         .await;
     assert_eq!(status, 201, "{second}");
     // An active login blocks invitations.
-    let (status, problem) = s
-        .post(
+    s.staff(&t.staff)
+        .assert_refused(
+            Method::POST,
             &format!("/api/v1/clients/{jo}/invitations"),
-            &t.staff,
-            json!({}),
+            Some(json!({})),
+            (409, "client_already_active"),
         )
         .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (409, Some("client_already_active"))
-    );
 }
 
 #[tokio::test]
@@ -363,16 +362,14 @@ async fn staff_see_a_lockout_and_its_reason_and_lift_it() {
         .await;
     assert!(unlocked["position"].is_i64());
     assert_eq!(login("correct horse battery staple").await, 200);
-    assert_eq!(
-        staff
-            .refused(
-                Method::POST,
-                &format!("/api/v1/portal-users/{user}/unlock"),
-                None
-            )
-            .await,
-        (409, "not_locked".to_string())
-    );
+    staff
+        .assert_refused(
+            Method::POST,
+            &format!("/api/v1/portal-users/{user}/unlock"),
+            None,
+            (409, "not_locked"),
+        )
+        .await;
     let shown = staff.get(&format!("/api/v1/portal-users/{user}")).await;
     assert_eq!(shown["locked_until"], serde_json::Value::Null);
 

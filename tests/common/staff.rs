@@ -117,6 +117,18 @@ impl Staff<'_> {
         )
     }
 
+    /// Asserts the call is refused with `want` (status, problem `code`).
+    pub async fn assert_refused(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        want: (u16, &str),
+    ) {
+        let (status, code) = self.refused(method.clone(), path, body).await;
+        assert_eq!((status, code.as_str()), want, "{method} {path}");
+    }
+
     pub async fn get(&self, path: &str) -> Value {
         self.ok(Method::GET, path, None).await
     }

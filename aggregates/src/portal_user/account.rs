@@ -33,6 +33,27 @@ pub struct Account {
 }
 
 impl Account {
+    /// A login as it is created: reaching one client, with no link outstanding.
+    pub fn created(
+        client_id: Uuid,
+        username: Username,
+        email: Email,
+        names: PersonNames,
+        activated: bool,
+    ) -> Self {
+        Account {
+            username,
+            email,
+            names,
+            clients: BTreeSet::from([client_id]),
+            activated,
+            disabled: false,
+            removed: false,
+            activation: None,
+            reset: None,
+        }
+    }
+
     /// Whether this login may log in and be served now: activated, not disabled, not removed.
     pub fn can_log_in(&self) -> bool {
         self.status() == LoginStatus::Active

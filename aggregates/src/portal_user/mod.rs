@@ -1,8 +1,6 @@
 //! A portal user: one login (username, password kept outside the log) that reaches one or
 //! more clients' portal areas, with its activation, password resets and disabling.
 
-use std::collections::BTreeSet;
-
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
@@ -333,20 +331,12 @@ impl Aggregate for PortalUser {
             ..
         } = event
         {
-            self.account = Some(Account {
-                username,
-                email,
-                names: PersonNames {
-                    first_name,
-                    last_name,
-                },
-                clients: BTreeSet::from([client_id]),
-                activated,
-                disabled: false,
-                removed: false,
-                activation: None,
-                reset: None,
-            });
+            let names = PersonNames {
+                first_name,
+                last_name,
+            };
+            let account = Account::created(client_id, username, email, names, activated);
+            self.account = Some(account);
             return;
         }
         let Some(account) = self.account.as_mut() else {

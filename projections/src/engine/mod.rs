@@ -268,14 +268,7 @@ impl Engine {
                 full: false,
             }));
         };
-        // A row that does not decode is a poisoned event like one that does not apply.
-        let decoded = rows
-            .iter()
-            .map(|row| {
-                let place = (row.try_get("global_position")?, row.try_get("event_type")?);
-                Ok((place, Envelope::from_row(row)))
-            })
-            .collect::<Result<Vec<((i64, String), Result<Envelope, LogError>)>, sqlx::Error>>()?;
+        let decoded = decode(&rows)?;
         let count = decoded.len();
         let full = count as i64 == self.batch_size;
         if isolate {
@@ -404,4 +397,18 @@ async fn apply_one_by_one(
         }
     }
     Ok(())
+}
+
+/// A batch's rows, each with its place (position, event type) and its event, or why it does
+/// not decode: a row that does not decode is a poisoned event like one that does not apply.
+#[allow(clippy::type_complexity)]
+fn decode(
+    rows: &[sqlx::postgres::PgRow],
+) -> Result<Vec<((i64, String), Result<Envelope, LogError>)>, sqlx::Error> {
+    rows.iter()
+        .map(|row| {
+            let place = (row.try_get("global_position")?, row.try_get("event_type")?);
+            Ok((place, Envelope::from_row(row)))
+        })
+        .collect()
 }
