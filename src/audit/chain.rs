@@ -72,7 +72,21 @@ pub(crate) struct Links {
     pub heads: (Vec<Uuid>, Vec<i64>, Vec<Vec<u8>>),
 }
 
+/// A statement with its arguments still to bind.
+pub(crate) type Statement<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
 impl Links {
+    /// Binds the links' five arrays (key, firm, link number, previous hash, hash), in that
+    /// order, as the statement's next parameters.
+    pub(crate) fn bind_to<'q>(&'q self, statement: Statement<'q>) -> Statement<'q> {
+        statement
+            .bind(&self.keys)
+            .bind(&self.tenants)
+            .bind(&self.seqs)
+            .bind(&self.prevs)
+            .bind(&self.hashes)
+    }
+
     /// Links `rows` — each with `tenant_id`, a key column and the text its link covers —
     /// after `stored`, the heads of the firms `tenants` (a firm without one starts at
     /// `GENESIS`).

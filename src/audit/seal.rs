@@ -59,19 +59,15 @@ pub async fn seal_batch(pool: &PgPool, batch: i64) -> Result<Option<usize>, sqlx
     // are written only here, once per event): someone wrote into the chain by hand. Sealing
     // goes on (the links stand as computed; the forged row stays), and verify reports the
     // break.
-    let written = sqlx::query(
-        "INSERT INTO audit_seals (global_position, tenant_id, chain_seq, prev_hash, event_hash)
-         SELECT * FROM UNNEST($1::bigint[], $2::uuid[], $3::bigint[], $4::bytea[], $5::bytea[])
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(&links.keys)
-    .bind(&links.tenants)
-    .bind(&links.seqs)
-    .bind(&links.prevs)
-    .bind(&links.hashes)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    let written = links
+        .bind_to(sqlx::query(
+            "INSERT INTO audit_seals (global_position, tenant_id, chain_seq, prev_hash, event_hash)
+             SELECT * FROM UNNEST($1::bigint[], $2::uuid[], $3::bigint[], $4::bytea[], $5::bytea[])
+             ON CONFLICT DO NOTHING",
+        ))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     if written < n as u64 {
         tracing::error!(
             expected = n,

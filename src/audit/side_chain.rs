@@ -99,19 +99,15 @@ pub async fn seal_batch(pool: &PgPool, chain: SideChain) -> Result<Option<usize>
     .fetch_all(&mut *tx)
     .await?;
     let links = Links::after(stored, &in_batch, &rows, ("row_key", "row_text"))?;
-    sqlx::query(
+    let insert = sqlx::query(
         "INSERT INTO side_seals (chain, row_key, tenant_id, chain_seq, prev_hash, row_hash)
          SELECT $1, * FROM UNNEST($2::bigint[], $3::uuid[], $4::bigint[], $5::bytea[], $6::bytea[])
          ON CONFLICT DO NOTHING",
-    )
-    .bind(chain.name)
-    .bind(&links.keys)
-    .bind(&links.tenants)
-    .bind(&links.seqs)
-    .bind(&links.prevs)
-    .bind(&links.hashes)
-    .execute(&mut *tx)
-    .await?;
+    );
+    links
+        .bind_to(insert.bind(chain.name))
+        .execute(&mut *tx)
+        .await?;
     let (head_tenants, head_seqs, head_hashes) = &links.heads;
     sqlx::query(
         "INSERT INTO side_chain_heads (chain, tenant_id, last_seq, last_hash)

@@ -71,13 +71,7 @@ pub async fn accept_invitation(
     let mut probe = app.store.reader(&meta);
     let mut client = probe.load::<Client>(client_id).await?;
     probe.execute(&mut client, accept()).await?;
-    check_password(&password, username.as_str())
-        .map_err(|m| ServiceError::invalid("password", m))?;
-    let password_hash = app
-        .hasher
-        .hash(password)
-        .await
-        .map_err(ServiceError::internal)?;
+    let password_hash = checked_hash(app, password, &username).await?;
     app.store
         .transact(&meta, client_id, |uow| {
             let (username, password_hash) = (username.clone(), password_hash.clone());
@@ -116,48 +110,58 @@ pub async fn accept_invitation(
         .await
 }
 
-/// Sets the first password of a login staff created without one.
-pub async fn activate(
+/// The emailed links a password is set through.
+#[derive(Debug, Clone, Copy)]
+pub enum PasswordLink {
+    /// The first password of a login staff created without one.
+    Activation,
+    /// A forgotten password's reset; ends the login's sessions.
+    Reset,
+}
+
+/// Sets a password through the emailed link `token` of the given kind.
+pub async fn set_password_by_email(
     app: &App,
     meta: &CommandMeta,
+    kind: PasswordLink,
     token: &str,
     password: String,
 ) -> ServiceResult<Committed<Uuid>> {
-    let meta = meta.with_command("ActivatePortalUser");
-    let link = link(
-        app,
-        &meta,
-        purpose::ACTIVATION,
-        token,
-        DomainError::ActivationInvalid,
-    )?;
-    let command = |now| PortalUserCommand::Activate {
-        activation_id: link.link_id,
-        now,
+    let (command, token_purpose, invalid) = match kind {
+        PasswordLink::Activation => (
+            "ActivatePortalUser",
+            purpose::ACTIVATION,
+            DomainError::ActivationInvalid,
+        ),
+        PasswordLink::Reset => (
+            "CompletePasswordReset",
+            purpose::RESET,
+            DomainError::ResetLinkInvalid,
+        ),
+    };
+    let meta = meta.with_command(command);
+    let link = link(app, &meta, token_purpose, token, invalid)?;
+    let command = |now| match kind {
+        PasswordLink::Activation => PortalUserCommand::Activate {
+            activation_id: link.link_id,
+            now,
+        },
+        PasswordLink::Reset => PortalUserCommand::CompleteReset {
+            reset_id: link.link_id,
+            now,
+        },
     };
     set_password_by_link(app, &meta, link.stream_id, password, command).await
 }
 
-/// Completes a password reset from an emailed link; ends the login's sessions.
-pub async fn complete_reset(
-    app: &App,
-    meta: &CommandMeta,
-    token: &str,
-    new_password: String,
-) -> ServiceResult<Committed<Uuid>> {
-    let meta = meta.with_command("CompletePasswordReset");
-    let link = link(
-        app,
-        &meta,
-        purpose::RESET,
-        token,
-        DomainError::ResetLinkInvalid,
-    )?;
-    let command = |now| PortalUserCommand::CompleteReset {
-        reset_id: link.link_id,
-        now,
-    };
-    set_password_by_link(app, &meta, link.stream_id, new_password, command).await
+/// The hash of `password` for the login `username`, once the password passes its rules.
+async fn checked_hash(app: &App, password: String, username: &Username) -> ServiceResult<String> {
+    check_password(&password, username.as_str())
+        .map_err(|m| ServiceError::invalid("password", m))?;
+    app.hasher
+        .hash(password)
+        .await
+        .map_err(ServiceError::internal)
 }
 
 async fn set_password_by_link(
@@ -178,13 +182,7 @@ async fn set_password_by_link(
         .as_ref()
         .map(|a| a.username.clone())
         .ok_or(ServiceError::NotFound("portal user"))?;
-    check_password(&password, username.as_str())
-        .map_err(|m| ServiceError::invalid("password", m))?;
-    let password_hash = app
-        .hasher
-        .hash(password)
-        .await
-        .map_err(ServiceError::internal)?;
+    let password_hash = checked_hash(app, password, &username).await?;
     app.store
         .transact(meta, user_id, |uow| {
             let (password_hash, command) = (password_hash.clone(), command(app.clock.now()));

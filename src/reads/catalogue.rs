@@ -4,20 +4,21 @@
 use aggregates::ids::ItemId;
 use serde::Serialize;
 use sqlx::postgres::PgRow;
-use sqlx::Row;
 use uuid::Uuid;
 
 use super::items::Price;
 use crate::auth::TenantScope;
 use crate::errors::read::ReadResult;
 
-#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct CatalogueItem {
+    #[sqlx(rename = "item_id")]
     pub id: Uuid,
     pub sku: String,
     pub name: String,
     pub description: Option<String>,
     /// Today's price.
+    #[sqlx(flatten)]
     pub unit_price: Price,
     pub has_image: bool,
     /// Archived items stay where they are but are not put on new portals.
@@ -40,19 +41,7 @@ const COLUMNS: &str =
       WHERE ci.tenant_id = i.tenant_id AND ci.item_id = i.item_id) AS assigned_clients";
 
 fn item(row: &PgRow) -> Result<CatalogueItem, sqlx::Error> {
-    Ok(CatalogueItem {
-        id: row.try_get("item_id")?,
-        sku: row.try_get("sku")?,
-        name: row.try_get("name")?,
-        description: row.try_get("description")?,
-        unit_price: Price {
-            amount_minor: row.try_get("amount_minor")?,
-            currency: row.try_get("currency")?,
-        },
-        has_image: row.try_get("has_image")?,
-        archived: row.try_get("archived")?,
-        assigned_clients: row.try_get("assigned_clients")?,
-    })
+    sqlx::FromRow::from_row(row)
 }
 
 /// A page of the catalogue by name, and the cursor of the next page.
@@ -78,16 +67,7 @@ pub async fn list(
     .bind(q.limit + 1)
     .fetch_all(scope.pool())
     .await?;
-    let more = rows.len() as i64 > q.limit;
-    let page = &rows[..rows.len().min(q.limit as usize)];
-    let next = match (more, page.last()) {
-        (true, Some(last)) => Some(super::encode_cursor(
-            &last.try_get::<String, _>("sort_name")?,
-            last.try_get("item_id")?,
-        )),
-        _ => None,
-    };
-    Ok((page.iter().map(item).collect::<Result<_, _>>()?, next))
+    Ok(super::page_of(&rows, q.limit, "item_id", item)?)
 }
 
 pub async fn get(scope: &TenantScope, id: ItemId) -> ReadResult<Option<CatalogueItem>> {

@@ -94,16 +94,7 @@ pub async fn list(
     .bind(q.has_email)
     .fetch_all(scope.pool())
     .await?;
-    let more = rows.len() as i64 > q.limit;
-    let page = &rows[..rows.len().min(q.limit as usize)];
-    let next = match (more, page.last()) {
-        (true, Some(last)) => Some(super::encode_cursor(
-            &last.try_get::<String, _>("sort_name")?,
-            last.try_get("client_id")?,
-        )),
-        _ => None,
-    };
-    Ok((page.iter().map(summary).collect::<Result<_, _>>()?, next))
+    Ok(super::page_of(&rows, q.limit, "client_id", summary)?)
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -168,6 +159,18 @@ pub struct InvitationDashboard {
     pub invitation_expired: i64,
     pub active: i64,
     pub disabled: i64,
+}
+
+/// Whether the firm has this client (in the read models).
+pub async fn known(scope: &TenantScope, client: ClientId) -> ReadResult<bool> {
+    let known = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM rm_clients WHERE tenant_id = $1 AND client_id = $2)",
+    )
+    .bind(scope.id())
+    .bind(client.uuid())
+    .fetch_one(scope.pool())
+    .await?;
+    Ok(known)
 }
 
 pub async fn dashboard(scope: &TenantScope) -> ReadResult<InvitationDashboard> {

@@ -5,14 +5,14 @@ use aggregates::events::AnyEvent;
 use aggregates::ids::{ClientId, ContractId};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::Row;
 use uuid::Uuid;
 
 use crate::auth::TenantScope;
 use crate::errors::read::ReadResult;
 
-#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct ContractView {
+    #[sqlx(rename = "contract_id")]
     pub id: Uuid,
     pub client_id: Uuid,
     pub title: String,
@@ -34,16 +34,7 @@ pub async fn contract(scope: &TenantScope, id: ContractId) -> ReadResult<Option<
 }
 
 fn contract_view(r: &sqlx::postgres::PgRow) -> Result<ContractView, sqlx::Error> {
-    Ok(ContractView {
-        id: r.try_get("contract_id")?,
-        client_id: r.try_get("client_id")?,
-        title: r.try_get("title")?,
-        content_sha256: r.try_get("content_sha256")?,
-        status: r.try_get("status")?,
-        signed_by: r.try_get("signed_by")?,
-        signed_at: r.try_get("signed_at")?,
-        issued_at: r.try_get("issued_at")?,
-    })
+    sqlx::FromRow::from_row(r)
 }
 
 /// Awaiting-signature and signed contracts of the given clients (what a portal user sees).

@@ -46,14 +46,7 @@ pub async fn of_client(
     client: ClientId,
     now: DateTime<Utc>,
 ) -> ReadResult<Option<Vec<InvitationView>>> {
-    let known: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM rm_clients WHERE tenant_id = $1 AND client_id = $2)",
-    )
-    .bind(scope.id())
-    .bind(client.uuid())
-    .fetch_one(scope.pool())
-    .await?;
-    if !known {
+    if !super::clients::known(scope, client).await? {
         return Ok(None);
     }
     Ok(Some(

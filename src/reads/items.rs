@@ -3,24 +3,24 @@
 use aggregates::ids::{ClientId, ItemId};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::Row;
 use uuid::Uuid;
 
 use crate::auth::TenantScope;
 use crate::errors::read::ReadResult;
 
-#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct Price {
     pub amount_minor: i64,
     pub currency: String,
 }
 
-#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct ClientItem {
     pub item_id: Uuid,
     pub sku: String,
     pub name: String,
     /// The item's current price.
+    #[sqlx(flatten)]
     pub unit_price: Price,
     pub has_image: bool,
     pub assigned_at: DateTime<Utc>,
@@ -31,14 +31,7 @@ pub async fn client_items(
     scope: &TenantScope,
     client_id: ClientId,
 ) -> ReadResult<Option<Vec<ClientItem>>> {
-    let known: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM rm_clients WHERE tenant_id = $1 AND client_id = $2)",
-    )
-    .bind(scope.id())
-    .bind(client_id.uuid())
-    .fetch_one(scope.pool())
-    .await?;
-    if !known {
+    if !super::clients::known(scope, client_id).await? {
         return Ok(None);
     }
     let rows = sqlx::query(
@@ -53,19 +46,7 @@ pub async fn client_items(
     .await?;
     let items = rows
         .iter()
-        .map(|r| {
-            Ok(ClientItem {
-                item_id: r.try_get("item_id")?,
-                sku: r.try_get("sku")?,
-                name: r.try_get("name")?,
-                unit_price: Price {
-                    amount_minor: r.try_get("amount_minor")?,
-                    currency: r.try_get("currency")?,
-                },
-                has_image: r.try_get("has_image")?,
-                assigned_at: r.try_get("assigned_at")?,
-            })
-        })
+        .map(sqlx::FromRow::from_row)
         .collect::<Result<_, sqlx::Error>>()?;
     Ok(Some(items))
 }

@@ -71,6 +71,28 @@ pub async fn wait_for(pool: &PgPool, primary: &PgPool, position: Option<i64>) ->
 /// Where a page sorted by name continues: the last row's sort key (the hex of the name, a
 /// dot, the id in lower case). Callers treat it as opaque; its published pattern is
 /// `http::schema::CURSOR_PATTERN`.
+/// A page of `limit` rows out of `rows` (fetched with one more to tell whether another page
+/// follows), each read by `read`, and the cursor of the next page: its last row's
+/// `sort_name` and `id_column`.
+pub fn page_of<T>(
+    rows: &[sqlx::postgres::PgRow],
+    limit: i64,
+    id_column: &str,
+    read: impl Fn(&sqlx::postgres::PgRow) -> Result<T, sqlx::Error>,
+) -> Result<(Vec<T>, Option<String>), sqlx::Error> {
+    use sqlx::Row;
+    let more = rows.len() as i64 > limit;
+    let page = &rows[..rows.len().min(limit as usize)];
+    let next = match (more, page.last()) {
+        (true, Some(last)) => Some(encode_cursor(
+            &last.try_get::<String, _>("sort_name")?,
+            last.try_get(id_column)?,
+        )),
+        _ => None,
+    };
+    Ok((page.iter().map(read).collect::<Result<_, _>>()?, next))
+}
+
 pub fn encode_cursor(name: &str, id: Uuid) -> String {
     format!("{}.{}", hex::encode(name), id.hyphenated())
 }

@@ -85,11 +85,7 @@ pub async fn grant(pool: &PgPool, connect: &PgConnectOptions, slug: &str) -> Res
         .await?;
     let mut tx = conn.begin().await?;
     serialize_grants(&mut tx).await?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
-            .bind(&role)
-            .fetch_one(&mut *tx)
-            .await?;
+    let exists = role_exists(&mut tx, &role).await?;
     let verb = if exists { "ALTER" } else { "CREATE" };
     sqlx::raw_sql(&format!(
         "{verb} ROLE {role} LOGIN PASSWORD '{password}' NOSUPERUSER NOCREATEDB NOCREATEROLE \
@@ -125,6 +121,14 @@ pub async fn grant(pool: &PgPool, connect: &PgConnectOptions, slug: &str) -> Res
     Ok(Grant { role, url })
 }
 
+async fn role_exists(conn: &mut sqlx::PgConnection, role: &str) -> Result<bool> {
+    let exists = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
+        .bind(role)
+        .fetch_one(conn)
+        .await?;
+    Ok(exists)
+}
+
 /// Drops the firm's reporting role (its open sessions end at their next statement). Returns
 /// whether there was one.
 pub async fn revoke(pool: &PgPool, slug: &str) -> Result<bool> {
@@ -132,11 +136,7 @@ pub async fn revoke(pool: &PgPool, slug: &str) -> Result<bool> {
     let role = role_name(tenant);
     let mut tx = pool.begin().await?;
     serialize_grants(&mut tx).await?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
-            .bind(&role)
-            .fetch_one(&mut *tx)
-            .await?;
+    let exists = role_exists(&mut tx, &role).await?;
     sqlx::query("DELETE FROM reporting_roles WHERE role_name = $1")
         .bind(&role)
         .execute(&mut *tx)

@@ -21,18 +21,40 @@ use crate::errors::service::ServiceResult;
 use crate::store::UnitOfWork;
 use crate::store::{CommandMeta, Committed, Keepable, Loaded};
 
-/// One command on one existing stream.
-pub(crate) async fn run_on<A>(
-    app: &App,
-    meta: &CommandMeta,
-    id: Uuid,
-    command: A::Command,
-) -> ServiceResult<Committed<()>>
+/// An aggregate a service runs one command on at a time: kept in the store, needing no
+/// services, refusing with the domain's errors.
+pub(crate) trait SimpleAggregate:
+    Keepable + Aggregate<Services = (), Error = DomainError, Command = Self::Cmd>
+{
+    type Cmd: Clone + Send + Sync + 'static;
+}
+
+impl<A> SimpleAggregate for A
 where
     A: Keepable + Aggregate<Services = (), Error = DomainError>,
     A::Command: Clone + Send + Sync + 'static,
 {
+    type Cmd = A::Command;
+}
+
+/// One command on one existing stream.
+pub(crate) async fn run_on<A: SimpleAggregate>(
+    app: &App,
+    meta: &CommandMeta,
+    id: Uuid,
+    command: A::Command,
+) -> ServiceResult<Committed<()>> {
     one_command::<A>(app, meta, id, command, Stream::Existing).await
+}
+
+/// The first command of a new stream whose id was just generated.
+pub(crate) async fn start<A: SimpleAggregate>(
+    app: &App,
+    meta: &CommandMeta,
+    id: Uuid,
+    command: A::Command,
+) -> ServiceResult<Committed<()>> {
+    one_command::<A>(app, meta, id, command, Stream::New).await
 }
 
 /// Gives a closure the signature the store's `transact` wants (inference alone does not
@@ -44,20 +66,6 @@ where
     work
 }
 
-/// The first command of a new stream whose id was just generated.
-pub(crate) async fn start<A>(
-    app: &App,
-    meta: &CommandMeta,
-    id: Uuid,
-    command: A::Command,
-) -> ServiceResult<Committed<()>>
-where
-    A: Keepable + Aggregate<Services = (), Error = DomainError>,
-    A::Command: Clone + Send + Sync + 'static,
-{
-    one_command::<A>(app, meta, id, command, Stream::New).await
-}
-
 #[derive(Clone, Copy)]
 enum Stream {
     /// Load it (it may not exist; the domain decides what that means).
@@ -66,17 +74,13 @@ enum Stream {
     New,
 }
 
-async fn one_command<A>(
+async fn one_command<A: SimpleAggregate>(
     app: &App,
     meta: &CommandMeta,
     id: Uuid,
     command: A::Command,
     stream: Stream,
-) -> ServiceResult<Committed<()>>
-where
-    A: Keepable + Aggregate<Services = (), Error = DomainError>,
-    A::Command: Clone + Send + Sync + 'static,
-{
+) -> ServiceResult<Committed<()>> {
     let work = unit_of_work_fn(|uow| {
         let command = command.clone();
         Box::pin(async move {

@@ -4,7 +4,9 @@
 
 use crate::common;
 
+use aggregates::ids::ClientId;
 use common::*;
+use portal_accounts::http::routes::Created;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -15,70 +17,29 @@ async fn get(s: &Server, path: &str, token: &str) -> (u16, Value) {
 /// A small, realistic history: a client invited, given a login (with a password), an item
 /// and a contract; another client beside it.
 async fn history(s: &Server, t: &Tenant) -> (String, String, String, String) {
-    let (_, client) = s
-        .post(
-            "/api/v1/clients",
-            &t.staff,
-            json!({"display_name": "Jo Smith", "kind": "organisation", "email": "jo@example.org"}),
-        )
+    let staff = s.staff(&t.staff);
+    let email = Some("jo@example.org");
+    let client = staff
+        .register_client("Jo Smith", "organisation", email)
         .await;
-    let client = id_of(&client, "id");
-    let (_, other) = s
-        .post(
-            "/api/v1/clients",
-            &t.staff,
-            json!({"display_name": "Someone Else", "kind": "individual"}),
-        )
+    let other = staff
+        .register_client("Someone Else", "individual", None)
         .await;
-    let other = id_of(&other, "id");
-    let (status, _) = s
-        .post(
-            &format!("/api/v1/clients/{client}/invitations"),
-            &t.staff,
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 201);
-    let (_, user) = s
-        .post(
-            &format!("/api/v1/clients/{client}/portal-users"),
-            &t.staff,
-            json!({"email": "jo@example.org", "username": "josmith", "password": "the secret password 1"}),
-        )
-        .await;
-    let user = id_of(&user, "id");
-    let (status, _) = s
-        .post(
-            &format!("/api/v1/portal-users/{user}/password-reset"),
-            &t.staff,
-            json!({"mode": "set", "new_password": "the secret password 2"}),
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (_, item) = s
-        .post("/api/v1/items", &t.staff, json!({"sku": "BOOKS", "name": "Bookkeeping", "unit_price": {"amount_minor": 9900, "currency": "GBP"}}))
-        .await;
-    let item = id_of(&item, "id");
-    s.post(
-        &format!("/api/v1/clients/{client}/items"),
-        &t.staff,
-        json!({"item_id": item}),
-    )
-    .await;
-    s.post(
-        &format!("/api/v1/clients/{other}/items"),
-        &t.staff,
-        json!({"item_id": item}),
-    )
-    .await;
-    let (_, contract) = s
-        .post(
-            &format!("/api/v1/clients/{client}/contracts"),
-            &t.staff,
-            json!({"title": "LoE", "body": "Terms"}),
-        )
-        .await;
-    (client, other, user, id_of(&contract, "id"))
+    staff.invite(client).await;
+    let login = json!({"email": "jo@example.org", "username": "josmith",
+                       "password": "the secret password 1"});
+    let (user, _) = staff.create_portal_user(client, login).await;
+    let reset = json!({"mode": "set", "new_password": "the secret password 2"});
+    staff.on_login(user, "password-reset", Some(reset)).await;
+    let item = staff.create_item("BOOKS", "Bookkeeping", 9900).await;
+    staff.assign_item(client, item).await;
+    staff.assign_item(other, item).await;
+    let path = format!("/api/v1/clients/{client}/contracts");
+    let contract = json!({"title": "LoE", "body": "Terms"});
+    let contract: Created = staff.typed(Method::POST, &path, Some(contract)).await;
+    let ids = [client.uuid(), other.uuid(), user.uuid(), contract.id];
+    let [client, other, user, contract] = ids.map(|id| id.to_string());
+    (client, other, user, contract)
 }
 
 #[tokio::test]
@@ -208,71 +169,53 @@ async fn a_clients_history_covers_its_logins_items_and_contracts_only() {
 async fn a_stream_replays_to_any_position_or_time() {
     let s = Server::start().await;
     let t = s.tenant().await;
-    let (_, created) = s
-        .post(
-            "/api/v1/clients",
-            &t.staff,
-            json!({"display_name": "Old Name", "kind": "organisation"}),
-        )
+    let staff = s.staff(&t.staff);
+    let created = staff
+        .register(json!({"display_name": "Old Name", "kind": "organisation"}))
         .await;
-    let client = id_of(&created, "id");
-    let first = created["position"].as_i64().unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let between = chrono::Utc::now();
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let (_, renamed) = s
-        .call(
-            Method::PATCH,
-            &format!("/api/v1/clients/{client}"),
-            &t.staff,
-            Some(json!({"display_name": "New Name", "email": "n@example.org"})),
-        )
-        .await;
-    let second = renamed["position"].as_i64().unwrap();
+    let client = ClientId::from_uuid(created.id);
+    let change = json!({"display_name": "New Name", "email": "n@example.org"});
+    let renamed = staff.change_client(client, change).await;
+
+    let auditor = s.staff(&t.auditor);
+    let as_of = |query: String| {
+        let auditor = &auditor;
+        async move {
+            let query = format!("as_of={query}");
+            auditor.stream_as_of("client", created.id, &query).await
+        }
+    };
+    let then = as_of(created.position.to_string()).await;
+    assert_eq!(then.version, 1);
+    assert_eq!(then.state["profile"]["display_name"], "Old Name");
+    assert_eq!(then.state["profile"]["email"], Value::Null);
+    // As of the moment the first event was recorded: the same state.
+    let at_time = then
+        .last_recorded_at
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let by_time = as_of(urlencode(&at_time)).await;
+    assert_eq!(by_time.state, then.state);
+    let now = auditor.stream_as_of("client", created.id, "").await;
+    assert_eq!(now.state["profile"]["display_name"], "New Name");
+    assert_eq!(now.last_position, renamed.position);
+    assert!(now.last_recorded_at > then.last_recorded_at);
 
     let path = |as_of: &str| format!("/api/v1/audit/streams/client/{client}?as_of={as_of}");
-    let (status, then) = get(&s, &path(&first.to_string()), &t.auditor).await;
-    assert_eq!(status, 200, "{then}");
+    let refused = auditor.refused(Method::GET, &path("0"), None).await;
+    assert_eq!(refused.0, 404, "nothing existed at position 0");
     assert_eq!(
-        (
-            then["version"].as_i64(),
-            &then["state"]["profile"]["display_name"]
-        ),
-        (Some(1), &json!("Old Name"))
+        auditor
+            .refused(Method::GET, &path("yesterday"), None)
+            .await
+            .0,
+        422
     );
-    assert_eq!(then["state"]["profile"]["email"], Value::Null);
-    let at_time = between.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    let (status, by_time) = get(&s, &path(&urlencode(&at_time)), &t.auditor).await;
-    assert_eq!(status, 200);
-    assert_eq!(by_time["state"], then["state"]);
-    let (_, now) = get(
-        &s,
-        &format!("/api/v1/audit/streams/client/{client}"),
-        &t.auditor,
-    )
-    .await;
-    assert_eq!(now["state"]["profile"]["display_name"], "New Name");
-    assert_eq!(now["last_position"].as_i64(), Some(second));
-
-    let (status, _) = get(&s, &path("0"), &t.auditor).await;
-    assert_eq!(status, 404, "nothing existed at position 0");
-    let (status, _) = get(&s, &path("yesterday"), &t.auditor).await;
-    assert_eq!(status, 422);
-    let (status, _) = get(
-        &s,
-        &format!("/api/v1/audit/streams/spaceship/{client}"),
-        &t.auditor,
-    )
-    .await;
-    assert_eq!(status, 404);
+    let spaceship = format!("/api/v1/audit/streams/spaceship/{client}");
+    assert_eq!(auditor.refused(Method::GET, &spaceship, None).await.0, 404);
     let stranger = s.tenant().await;
-    let (status, _) = get(
-        &s,
-        &format!("/api/v1/audit/streams/client/{client}"),
-        &stranger.auditor,
-    )
-    .await;
-    assert_eq!(status, 404);
+    let theirs = format!("/api/v1/audit/streams/client/{client}");
+    let stranger = s.staff(&stranger.auditor);
+    assert_eq!(stranger.refused(Method::GET, &theirs, None).await.0, 404);
 }
 
 fn urlencode(s: &str) -> String {

@@ -5,9 +5,10 @@ use crate::common;
 
 use common::portal_flow::*;
 use common::smtp::Mail;
-use common::{id_of, send, Tenant};
+use common::{eventually, id_of, send, Tenant};
 use reqwest::Method;
 use serde_json::json;
+use std::time::Duration;
 use uuid::Uuid;
 
 #[tokio::test]
@@ -99,33 +100,16 @@ async fn a_client_follows_the_invitation_email_logs_in_sees_items_and_signs() {
         json!([{"id": client, "display_name": "Hannah Example"}])
     );
 
-    let (status, items) = portal(
-        &s,
-        &t,
-        Method::GET,
-        &format!("/clients/{client}/items"),
-        Some(&token),
-        None,
-    )
+    let signed_in = s.portal(&t.slug);
+    let signed_in = signed_in.signed_in(&token);
+    let limit = Duration::from_secs(10);
+    let items = eventually("the item on the client's portal", limit, || async {
+        let items = signed_in.client_items(client).await.items;
+        (!items.is_empty()).then_some(items)
+    })
     .await;
-    assert_eq!(status, 200, "{items}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let mut items = items;
-    while items["items"].as_array().unwrap().is_empty() && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        items = portal(
-            &s,
-            &t,
-            Method::GET,
-            &format!("/clients/{client}/items"),
-            Some(&token),
-            None,
-        )
-        .await
-        .1;
-    }
-    assert_eq!(items["items"][0]["sku"], json!("BOOK-1"));
-    assert_eq!(items["items"][0]["unit_price"]["amount_minor"], json!(4500));
+    assert_eq!(items[0].sku, "BOOK-1");
+    assert_eq!(items[0].unit_price.amount_minor, 4500);
 
     // The item's picture, for this login; none for an item on nobody's portal here.
     let png = portal_accounts::http::png::tiny_png();

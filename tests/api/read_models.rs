@@ -377,19 +377,13 @@ async fn two_engines_on_one_database_apply_every_event_once() {
         )
         .await;
     }
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
+    let limit = Duration::from_secs(20);
+    eventually("the engines to apply every event once", limit, || async {
         let (total, distinct, events) = applications(&s, name, t.id).await;
         assert_eq!(total, distinct, "an event was applied twice");
-        if distinct == events {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "engines fell behind: {distinct}/{events}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        (distinct == events).then_some(())
+    })
+    .await;
     for (stop, task) in engines {
         stop.send(true).unwrap();
         task.await.unwrap();
@@ -422,16 +416,14 @@ async fn an_engine_killed_between_batches_resumes_without_duplicates_or_gaps() {
     // Catching up stops at the commit horizon, which a transaction still open elsewhere in
     // the cluster (another test's) may hold back for a moment: catch up until all are in.
     let engine = Engine::new(s.pool().clone(), vec![counting.clone()]).with_batch_size(5);
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
+    let limit = Duration::from_secs(20);
+    eventually("catching up to apply every event", limit, || async {
         engine.catch_up(counting.as_ref()).await.unwrap();
         let (total, distinct, events) = applications(&s, name, t.id).await;
         assert_eq!(total, distinct, "an event was applied twice");
-        if distinct == events || std::time::Instant::now() >= deadline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        (distinct == events).then_some(())
+    })
+    .await;
     let (total, distinct, events) = applications(&s, name, t.id).await;
     assert_eq!(
         (total, distinct),

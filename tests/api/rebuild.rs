@@ -12,6 +12,7 @@ use common::*;
 use portal_accounts::app::App;
 use portal_accounts::services::{client_items, clients, contracts, items, portal_users};
 use portal_accounts::store::CommandMeta;
+use projections::engine::includes;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -46,24 +47,15 @@ async fn caught_up(pool: &PgPool) {
         .fetch_one(pool)
         .await
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
+    let limit = std::time::Duration::from_secs(60);
+    eventually("the projections to catch up", limit, || async {
         for projection in projections::all() {
             engine.catch_up(projection.as_ref()).await.unwrap();
         }
-        if newest == 0
-            || projections::engine::includes(pool, &names, newest)
-                .await
-                .unwrap()
-        {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "projections did not catch up"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+        let done = newest == 0 || includes(pool, &names, newest).await.unwrap();
+        done.then_some(())
+    })
+    .await
 }
 
 async fn rebuild_all(pool: &PgPool) {

@@ -130,24 +130,14 @@ pub async fn notifications_until(
     client: ClientId,
     done: impl Fn(&[Value]) -> bool,
 ) -> Vec<Value> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let body = staff_get(
-            s,
-            &t.staff,
-            &format!("/api/v1/clients/{client}/notifications"),
-        )
-        .await;
+    let limit = std::time::Duration::from_secs(30);
+    let path = format!("/api/v1/clients/{client}/notifications");
+    super::eventually("the client's notifications", limit, || async {
+        let body = staff_get(s, &t.staff, &path).await;
         let items = body["items"].as_array().unwrap().clone();
-        if done(&items) {
-            return items;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "notifications: {items:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+        done(&items).then_some(items)
+    })
+    .await
 }
 
 /// Issues a contract to `client`: its id and content hash.

@@ -16,7 +16,7 @@ use crate::http::error::AppError;
 use crate::http::portal_auth::anonymous;
 use crate::http::Edge;
 use crate::portal;
-use crate::portal::self_service as service;
+use crate::portal::self_service::{self as service, PasswordLink};
 
 /// Fixed notices a redirect may ask the login page to show (never text from the address).
 fn notice(key: Option<&String>) -> Option<String> {
@@ -218,11 +218,12 @@ impl Link {
                         .map_err(|m| ServiceError::invalid("username", m))?;
                     service::accept_invitation(&app, &meta, &token, chosen, password).await?;
                 }
-                Link::Activate => {
-                    service::activate(&app, &meta, &token, password).await?;
-                }
-                Link::Reset => {
-                    service::complete_reset(&app, &meta, &token, password).await?;
+                Link::Activate | Link::Reset => {
+                    let kind = match self {
+                        Link::Activate => PasswordLink::Activation,
+                        _ => PasswordLink::Reset,
+                    };
+                    service::set_password_by_email(&app, &meta, kind, &token, password).await?;
                 }
             }
             Ok(())

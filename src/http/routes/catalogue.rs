@@ -8,11 +8,10 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{parse_position, MinPosition, PositionOnly};
+use super::{MinPosition, Page, PositionOnly};
 use crate::http::auth::{Reader, Writer};
 use crate::http::error::{AppError, AppResult, Problem};
 use crate::http::extract::{checked, double_option, Checks, JsonBody, PathId};
-use crate::http::schema::MAX_PAGE;
 use crate::http::Edge;
 use crate::reads;
 use crate::reads::catalogue::{self, CatalogueItem, CatalogueQuery};
@@ -26,15 +25,6 @@ pub struct CatalogueParams {
     /// `true`: the archived items; absent or `false`: the items that can be assigned.
     #[param(schema_with = crate::http::schema::boolean_text)]
     pub archived: Option<String>,
-    /// 1–200, default 50.
-    #[param(schema_with = crate::http::schema::page_size)]
-    pub limit: Option<String>,
-    /// `next_cursor` of the page before.
-    #[param(schema_with = crate::http::schema::cursor)]
-    pub cursor: Option<String>,
-    /// Wait (≤ 5 s) until the read models include this position.
-    #[param(schema_with = crate::http::schema::position)]
-    pub min_position: Option<String>,
 }
 
 #[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
@@ -43,33 +33,30 @@ pub struct CataloguePage {
     pub next_cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/items", tag = "items", params(CatalogueParams),
+#[utoipa::path(get, path = "/api/v1/items", tag = "items", params(CatalogueParams, Page, MinPosition),
     responses((status = 200, body = CataloguePage), (status = 422, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn list_items(
     State(app): State<Edge>,
     Reader(staff): Reader,
     Query(p): Query<CatalogueParams>,
+    Query(page): Query<Page>,
+    Query(wait): Query<MinPosition>,
 ) -> AppResult<Json<CataloguePage>> {
     let mut v = Checks::default();
-    let min_position = v.field("min_position", parse_position(p.min_position.as_deref()));
+    let page = page.check(&wait, &mut v);
     let archived = v
         .optional("archived", p.archived.as_deref(), super::true_or_false)
         .map(|a| a.unwrap_or(false));
-    let limit = v.field("limit", super::page_size(p.limit.as_deref(), 50, MAX_PAGE));
-    let after = v.optional("cursor", p.cursor.as_deref(), super::cursor);
-    let search = v.optional("q", p.q.as_deref(), |s| {
-        (s.chars().count() <= 200)
-            .then(|| s.to_string())
-            .ok_or_else(|| "must be at most 200 characters".to_string())
-    });
+    let search = v.optional("q", p.q.as_deref(), super::search_text);
     v.finish()?;
-    reads::wait_for(app.reads.pool(), app.reads.primary(), checked(min_position)).await?;
+    let min_position = checked(page.min_position);
+    reads::wait_for(app.reads.pool(), app.reads.primary(), min_position).await?;
     let query = CatalogueQuery {
-        search: checked(search),
+        search: checked(search).filter(|s| !s.is_empty()),
         archived: checked(archived),
-        limit: checked(limit),
-        after: checked(after),
+        limit: checked(page.limit),
+        after: checked(page.after),
     };
     let (items, next_cursor) = catalogue::list(&staff.scope, &query).await?;
     Ok(Json(CataloguePage { items, next_cursor }))

@@ -7,13 +7,12 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{parse_position, Created, MinPosition, PositionOnly};
+use super::{Created, MinPosition, Page, PositionOnly};
 use aggregates::ids::ClientId;
 
 use crate::http::auth::{Reader, Writer};
 use crate::http::error::{AppError, AppResult, Problem};
 use crate::http::extract::{checked, double_option, Checks, JsonBody, PathId};
-use crate::http::schema::MAX_PAGE;
 use crate::http::Edge;
 use crate::reads::clients::{ClientDetail, ClientSummary};
 use crate::reads::{self, notifications::Notification};
@@ -119,15 +118,6 @@ pub struct ListClientsQuery {
     /// only those with one.
     #[param(schema_with = crate::http::schema::boolean_text)]
     pub has_email: Option<String>,
-    /// 1–200, default 50.
-    #[param(schema_with = crate::http::schema::page_size)]
-    pub limit: Option<String>,
-    /// `next_cursor` of the page before.
-    #[param(schema_with = crate::http::schema::cursor)]
-    pub cursor: Option<String>,
-    /// Wait (≤ 5 s) until the read models include this position.
-    #[param(schema_with = crate::http::schema::position)]
-    pub min_position: Option<String>,
 }
 
 #[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
@@ -136,37 +126,34 @@ pub struct ClientPage {
     pub next_cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/clients", tag = "clients", params(ListClientsQuery),
+#[utoipa::path(get, path = "/api/v1/clients", tag = "clients", params(ListClientsQuery, Page, MinPosition),
     responses((status = 200, body = ClientPage), (status = 422, body = Problem), (status = 504, description = "projection_lag", body = Problem)),
     security(("staff_token" = [])))]
 pub async fn list_clients(
     State(app): State<Edge>,
     Reader(staff): Reader,
     Query(q): Query<ListClientsQuery>,
+    Query(page): Query<Page>,
+    Query(wait): Query<MinPosition>,
 ) -> AppResult<Json<ClientPage>> {
     let mut v = Checks::default();
-    let min_position = v.field("min_position", parse_position(q.min_position.as_deref()));
+    let page = page.check(&wait, &mut v);
     let status = v.optional(
         "status",
         q.status.as_deref(),
         super::one_of(reads::clients::CLIENT_STATUSES),
     );
-    let limit = v.field("limit", super::page_size(q.limit.as_deref(), 50, MAX_PAGE));
-    let after = v.optional("cursor", q.cursor.as_deref(), super::cursor);
-    let search = v.optional("q", q.q.as_deref(), |s| {
-        (s.chars().count() <= 200)
-            .then(|| s.trim().to_string())
-            .ok_or_else(|| "must be at most 200 characters".to_string())
-    });
+    let search = v.optional("q", q.q.as_deref(), super::search_text);
     let archived = v.optional("archived", q.archived.as_deref(), super::true_or_false);
     let has_email = v.optional("has_email", q.has_email.as_deref(), super::true_or_false);
     v.finish()?;
-    reads::wait_for(app.reads.pool(), app.reads.primary(), checked(min_position)).await?;
+    let min_position = checked(page.min_position);
+    reads::wait_for(app.reads.pool(), app.reads.primary(), min_position).await?;
     let query = reads::clients::ClientQuery {
         status: checked(status),
         search: checked(search).filter(|s| !s.is_empty()),
-        limit: checked(limit),
-        after: checked(after),
+        limit: checked(page.limit),
+        after: checked(page.after),
         archived: checked(archived).unwrap_or(false),
         has_email: checked(has_email),
     };

@@ -19,6 +19,7 @@ pub mod staff;
 pub mod tokens;
 
 use crate::http::error::{AppError, AppResult};
+use crate::http::schema::MAX_PAGE;
 use crate::http::Edge;
 use crate::reads;
 
@@ -86,6 +87,42 @@ pub fn true_or_false(raw: &str) -> Result<bool, String> {
 /// A `cursor` query parameter: the `next_cursor` of the page before.
 pub fn cursor(raw: &str) -> Result<(String, uuid::Uuid), String> {
     reads::decode_cursor(raw).ok_or_else(|| "is not a cursor this API gave out".to_string())
+}
+
+/// The page a staff list answers, the same on every list: its size and where it starts.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct Page {
+    /// 1–200, default 50.
+    #[param(schema_with = crate::http::schema::page_size)]
+    pub limit: Option<String>,
+    /// `next_cursor` of the page before.
+    #[param(schema_with = crate::http::schema::cursor)]
+    pub cursor: Option<String>,
+}
+
+/// A page and a wait, checked (into `v`, with the list's other parameters).
+pub struct CheckedPage {
+    pub min_position: Option<Option<i64>>,
+    pub limit: Option<i64>,
+    pub after: Option<Option<(String, uuid::Uuid)>>,
+}
+
+impl Page {
+    pub fn check(&self, wait: &MinPosition, v: &mut crate::http::extract::Checks) -> CheckedPage {
+        let raw_position = wait.min_position.as_deref();
+        CheckedPage {
+            min_position: v.field("min_position", parse_position(raw_position)),
+            limit: v.field("limit", page_size(self.limit.as_deref(), 50, MAX_PAGE)),
+            after: v.optional("cursor", self.cursor.as_deref(), cursor),
+        }
+    }
+}
+
+/// A `q` search parameter: at most 200 characters, trimmed.
+pub fn search_text(raw: &str) -> Result<String, String> {
+    (raw.chars().count() <= 200)
+        .then(|| raw.trim().to_string())
+        .ok_or_else(|| "must be at most 200 characters".to_string())
 }
 
 /// A value from a fixed list.

@@ -19,7 +19,7 @@ use crate::http::portal_auth::{anonymous, PortalSession, PortalTenant};
 use crate::http::portal_view::PortalClient;
 use crate::http::Edge;
 use crate::portal;
-use crate::portal::self_service as service;
+use crate::portal::self_service::{self as service, PasswordLink};
 
 /// Actor recorded for commands started by following an e-mailed link.
 
@@ -89,7 +89,9 @@ pub async fn activate(
 ) -> AppResult<Json<PortalUserRef>> {
     tenant.require_active(&app).await?;
     let meta = tenant.meta(anonymous());
-    let done = service::activate(&app, &meta, &body.token, body.password).await?;
+    let kind = PasswordLink::Activation;
+    let done = service::set_password_by_email(&app, &meta, kind, &body.token, body.password);
+    let done = done.await?;
     Ok(Json(PortalUserRef {
         portal_user_id: done.value,
     }))
@@ -210,7 +212,9 @@ pub async fn reset_password(
 ) -> AppResult<Json<PortalUserRef>> {
     tenant.require_active(&app).await?;
     let meta = tenant.meta(anonymous());
-    let done = service::complete_reset(&app, &meta, &body.token, body.new_password).await?;
+    let (kind, password) = (PasswordLink::Reset, body.new_password);
+    let done = service::set_password_by_email(&app, &meta, kind, &body.token, password);
+    let done = done.await?;
     Ok(Json(PortalUserRef {
         portal_user_id: done.value,
     }))
