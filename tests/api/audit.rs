@@ -314,11 +314,12 @@ async fn audit_routes_are_for_auditors_and_admins_only_and_hold_no_secrets() {
     }
     // The auditor wrote nothing by reading.
     let before = event_count(s.pool(), t.id).await;
-    let (status, _) = s
-        .post(
+    let status = s
+        .staff(&t.auditor)
+        .status_of(
+            Method::POST,
             "/api/v1/clients",
-            &t.auditor,
-            json!({"display_name": "X", "kind": "individual"}),
+            Some(json!({"display_name": "X", "kind": "individual"})),
         )
         .await;
     assert_eq!(status, 403);

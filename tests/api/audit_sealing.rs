@@ -2,6 +2,7 @@
 //! at once or one dies in the middle of a batch; the chain verifies afterwards.
 
 use crate::common;
+use reqwest::Method;
 
 use common::*;
 use portal_accounts::audit::seal;
@@ -109,14 +110,14 @@ async fn writes_are_sealed_by_the_background_sealer_shortly_after_commit() {
     let mut s = Server::start().await;
     let t = s.tenant().await;
     s.start_background(None);
-    let (status, created) = s
-        .post(
+    let created = s
+        .staff(&t.staff)
+        .ok(
+            Method::POST,
             "/api/v1/clients",
-            &t.staff,
-            serde_json::json!({"display_name": "Sealed soon", "kind": "individual"}),
+            Some(serde_json::json!({"display_name": "Sealed soon", "kind": "individual"})),
         )
         .await;
-    assert_eq!(status, 201);
     let position = created["position"].as_i64().unwrap();
     let sealed = || async {
         sqlx::query_scalar::<_, bool>(
@@ -142,11 +143,12 @@ async fn the_login_history_and_notification_log_are_chained_too() {
     let s = Server::start().await;
     let t = s.tenant().await;
     for name in ["nobody-1", "nobody-2", "nobody-3"] {
-        let (status, _) = s
-            .post(
+        let status = s
+            .staff("")
+            .status_of(
+                Method::POST,
                 &format!("/portal/v1/{}/login", t.slug),
-                "",
-                serde_json::json!({"username": name, "password": "not the password"}),
+                Some(serde_json::json!({"username": name, "password": "not the password"})),
             )
             .await;
         assert_eq!(status, 401);

@@ -20,12 +20,13 @@ async fn a_portal_user_reaches_only_its_own_clients_and_signs_only_what_it_was_s
     let (their_contract, their_hash) = issue_contract(&s, &t, theirs, "Theirs").await;
     let (my_contract, my_hash) = issue_contract(&s, &t, mine, "Mine").await;
     let (voided, voided_hash) = issue_contract(&s, &t, mine, "Withdrawn").await;
-    s.post(
-        &format!("/api/v1/contracts/{voided}/void"),
-        &t.staff,
-        json!({}),
-    )
-    .await;
+    s.staff(&t.staff)
+        .ok(
+            Method::POST,
+            &format!("/api/v1/contracts/{voided}/void"),
+            Some(json!({})),
+        )
+        .await;
 
     let sign = |contract: ContractId, hash: String| {
         let path = format!("/contracts/{contract}/sign");
@@ -138,12 +139,13 @@ async fn a_portal_user_reaches_only_its_own_clients_and_signs_only_what_it_was_s
     assert_eq!(sign(voided, voided_hash).await.0, 409, "voided");
 
     // A group login reaches a second client once staff grant it.
-    s.post(
-        &format!("/api/v1/portal-users/{user}/client-access"),
-        &t.staff,
-        json!({"client_id": theirs}),
-    )
-    .await;
+    s.staff(&t.staff)
+        .ok(
+            Method::POST,
+            &format!("/api/v1/portal-users/{user}/client-access"),
+            Some(json!({"client_id": theirs})),
+        )
+        .await;
     let (_, me) = portal(&s, &t, Method::GET, "/me", Some(&token), None).await;
     assert_eq!(me["clients"].as_array().unwrap().len(), 2, "{me}");
     assert_eq!(

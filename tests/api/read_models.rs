@@ -7,9 +7,13 @@ use crate::common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aggregates::ids::ContractId;
 use common::*;
 use eventlog::Envelope;
 use futures::future::BoxFuture;
+use portal_accounts::http::routes::clients::ClientPage;
+use portal_accounts::http::routes::contracts::ContractIssued;
+use portal_accounts::reads::clients::ClientDetail;
 use projections::{Engine, Projection, ProjectionError};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -28,152 +32,92 @@ async fn statuses_dashboard_search_and_paging() {
     let s = Server::start_with(app).await;
     let reading = Server::start_reading().await;
     let t = s.tenant().await;
-    let (server, staff) = (&s, &t.staff);
-    let client = |name: &str, email: Option<&str>| {
-        let body = json!({"display_name": name, "kind": "organisation", "email": email});
-        async move { id_of(&server.post("/api/v1/clients", staff, body).await.1, "id") }
+    let staff = s.staff(&t.staff);
+    let org = |name: &'static str, email: Option<&'static str>| {
+        staff.register_client(name, "organisation", email)
     };
-    let quiet = client("Alder & Co", None).await;
-    let waiting = client("Birch Ltd", Some("b@example.org")).await;
-    let expired = client("Cedar LLP", Some("c@example.org")).await;
-    let invited = client("Damson", Some("d@example.org")).await;
-    let active = client("Elm Partners", Some("e@example.org")).await;
-    let disabled = client("Fir & Sons", Some("f@example.org")).await;
-    let pending = client("Gorse", Some("g@example.org")).await;
+    let quiet = org("Alder & Co", None).await;
+    let waiting = org("Birch Ltd", Some("b@example.org")).await;
+    let expired = org("Cedar LLP", Some("c@example.org")).await;
+    let invited = org("Damson", Some("d@example.org")).await;
+    let active = org("Elm Partners", Some("e@example.org")).await;
+    let disabled = org("Fir & Sons", Some("f@example.org")).await;
+    let pending = org("Gorse", Some("g@example.org")).await;
 
-    s.post(
-        &format!("/api/v1/clients/{expired}/invitations"),
-        &t.staff,
-        json!({}),
-    )
-    .await;
+    staff.invite(expired).await;
     // This server keeps the usual invitation lifetime.
-    let (_, inv) = reading
-        .post(
-            &format!("/api/v1/clients/{invited}/invitations"),
-            &t.staff,
-            json!({}),
-        )
+    reading.staff(&t.staff).invite(invited).await;
+    let login = |email: &str| json!({"email": email, "password": "a fine long password"});
+    staff
+        .create_portal_user(active, login("e@example.org"))
         .await;
-    assert!(inv["position"].is_i64());
-    s.post(
-        &format!("/api/v1/clients/{active}/portal-users"),
-        &t.staff,
-        json!({"email": "e@example.org", "password": "a fine long password"}),
-    )
-    .await;
-    let (_, user) = s
-        .post(
-            &format!("/api/v1/clients/{disabled}/portal-users"),
-            &t.staff,
-            json!({"email": "f@example.org", "password": "a fine long password"}),
-        )
+    let (disabled_user, _) = staff
+        .create_portal_user(disabled, login("f@example.org"))
         .await;
-    let disabled_user = id_of(&user, "id");
-    s.post(
-        &format!("/api/v1/portal-users/{disabled_user}/disable"),
-        &t.staff,
-        json!({}),
-    )
-    .await;
-    let (_, last) = s
-        .post(
-            &format!("/api/v1/clients/{pending}/portal-users"),
-            &t.staff,
-            json!({"email": "g@example.org"}),
-        )
+    staff.on_login(disabled_user, "disable", None).await;
+    let (_, last) = staff
+        .create_portal_user(pending, json!({"email": "g@example.org"}))
         .await;
-    let position = last["position"].as_i64().unwrap();
 
-    let (status, dash) = get(
-        &reading,
-        &format!("/api/v1/dashboard/invitations?min_position={position}"),
-        &t.reporting,
-    )
-    .await;
-    assert_eq!(status, 200, "{dash}");
-    assert_eq!(
-        dash,
-        json!({"total_clients": 7, "not_invited": 2, "not_invited_without_email": 1, "invited": 2,
-               "invitation_expired": 1, "active": 1, "disabled": 1})
-    );
+    let wait = format!("min_position={}", last.position);
+    let dash = reading
+        .staff(&t.reporting)
+        .invitation_dashboard(&wait)
+        .await;
+    let want = json!({"total_clients": 7, "not_invited": 2, "not_invited_without_email": 1,
+                      "invited": 2, "invitation_expired": 1, "active": 1, "disabled": 1});
+    assert_eq!(dash, serde_json::from_value(want).unwrap());
 
+    let reader = reading.staff(&t.staff);
     let statuses = [
-        (&quiet, "not_invited"),
-        (&waiting, "not_invited"),
-        (&expired, "invitation_expired"),
-        (&invited, "invited"),
-        (&active, "active"),
-        (&disabled, "disabled"),
-        (&pending, "invited"),
+        (quiet, "not_invited"),
+        (waiting, "not_invited"),
+        (expired, "invitation_expired"),
+        (invited, "invited"),
+        (active, "active"),
+        (disabled, "disabled"),
+        (pending, "invited"),
     ];
     for (id, expected) in statuses {
-        let (status, c) = get(&reading, &format!("/api/v1/clients/{id}"), &t.staff).await;
-        assert_eq!(status, 200);
-        assert_eq!(c["status"], expected, "{c}");
+        assert_eq!(reader.client(id).await.client.status, expected, "{id}");
     }
-    let (_, c) = get(&reading, &format!("/api/v1/clients/{quiet}"), &t.staff).await;
-    assert_eq!(c["has_email"], false);
-    let (_, c) = get(&reading, &format!("/api/v1/clients/{disabled}"), &t.staff).await;
-    assert_eq!(c["portal_users"][0]["status"], "disabled");
-    let (status, u) = get(
-        &reading,
-        &format!("/api/v1/portal-users/{disabled_user}"),
-        &t.auditor,
-    )
-    .await;
-    assert_eq!(status, 200);
+    assert!(!reader.client(quiet).await.client.has_email);
     assert_eq!(
-        (u["status"].as_str(), u["client_ids"][0].as_str()),
-        (Some("disabled"), Some(disabled.as_str()))
+        reader.client(disabled).await.portal_users[0].status,
+        "disabled"
+    );
+    let login = reading.staff(&t.auditor).portal_user(disabled_user).await;
+    assert_eq!(
+        (login.status.as_str(), login.client_ids[0]),
+        ("disabled", disabled.uuid())
     );
 
     // The list behind "2 not invited", a search, and paging two at a time.
-    let (_, page) = get(&reading, "/api/v1/clients?status=not_invited", &t.staff).await;
-    let names: Vec<&str> = page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["display_name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["Alder & Co", "Birch Ltd"]);
-    let (_, found) = get(&reading, "/api/v1/clients?q=LLP", &t.staff).await;
-    assert_eq!(found["items"][0]["id"], expired);
-    let (_, found) = get(&reading, "/api/v1/clients?q=%25", &t.staff).await;
-    assert_eq!(
-        found["items"].as_array().unwrap().len(),
-        0,
-        "% is a character, not a wildcard"
-    );
+    let names = |page: ClientPage| -> Vec<String> {
+        page.items.into_iter().map(|c| c.display_name).collect()
+    };
+    let page = reader.list_clients("status=not_invited").await;
+    assert_eq!(names(page), ["Alder & Co", "Birch Ltd"]);
+    let found = reader.list_clients("q=LLP").await;
+    assert_eq!(found.items[0].id, expired.uuid());
+    let found = reader.list_clients("q=%25").await;
+    assert!(found.items.is_empty(), "% is a character, not a wildcard");
     let mut seen = Vec::new();
-    let mut path = "/api/v1/clients?limit=2".to_string();
+    let mut query = "limit=2".to_string();
     loop {
-        let (status, page) = get(&reading, &path, &t.staff).await;
-        assert_eq!(status, 200);
-        seen.extend(
-            page["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| c["display_name"].as_str().unwrap().to_string()),
-        );
-        match page["next_cursor"].as_str() {
-            Some(cursor) => path = format!("/api/v1/clients?limit=2&cursor={cursor}"),
+        let page = reader.list_clients(&query).await;
+        let next = page.next_cursor.clone();
+        seen.extend(names(page));
+        match next {
+            Some(cursor) => query = format!("limit=2&cursor={cursor}"),
             None => break,
         }
     }
-    assert_eq!(
-        seen,
-        [
-            "Alder & Co",
-            "Birch Ltd",
-            "Cedar LLP",
-            "Damson",
-            "Elm Partners",
-            "Fir & Sons",
-            "Gorse"
-        ]
-    );
+    let all = ["Alder & Co", "Birch Ltd", "Cedar LLP", "Damson"];
+    let all = all
+        .into_iter()
+        .chain(["Elm Partners", "Fir & Sons", "Gorse"]);
+    assert_eq!(seen, all.collect::<Vec<_>>());
 
     for bad in [
         "status=sleeping",
@@ -182,40 +126,37 @@ async fn statuses_dashboard_search_and_paging() {
         "cursor=nope",
         "min_position=-1",
     ] {
-        let (status, _) = get(&reading, &format!("/api/v1/clients?{bad}"), &t.staff).await;
-        assert_eq!(status, 422, "{bad}");
+        let path = format!("/api/v1/clients?{bad}");
+        assert_eq!(
+            reader.refused(Method::GET, &path, None).await.0,
+            422,
+            "{bad}"
+        );
     }
     // Another firm sees none of it.
     let other = s.tenant().await;
-    let (status, _) = get(&reading, &format!("/api/v1/clients/{active}"), &other.staff).await;
-    assert_eq!(status, 404);
-    let (_, none) = get(&reading, "/api/v1/dashboard/invitations", &other.staff).await;
-    assert_eq!(none["total_clients"], 0);
+    let theirs = reading.staff(&other.staff);
+    let path = format!("/api/v1/clients/{active}");
+    assert_eq!(theirs.refused(Method::GET, &path, None).await.0, 404);
+    assert_eq!(theirs.invitation_dashboard("").await.total_clients, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_with_min_position_sees_the_write_that_returned_it() {
     let s = Server::start_reading().await;
     let t = s.tenant().await;
+    let staff = s.staff(&t.staff);
     for i in 0..10 {
-        let (_, created) = s
-            .post(
-                "/api/v1/clients",
-                &t.staff,
-                json!({"display_name": format!("Client {i}"), "kind": "individual"}),
-            )
+        let name = format!("Client {i}");
+        let created = staff
+            .register(json!({"display_name": name, "kind": "individual"}))
             .await;
-        let (id, position) = (id_of(&created, "id"), created["position"].as_i64().unwrap());
-        let (status, c) = get(
-            &s,
-            &format!("/api/v1/clients/{id}?min_position={position}"),
-            &t.staff,
-        )
-        .await;
-        assert_eq!(
-            (status, c["display_name"].as_str()),
-            (200, Some(format!("Client {i}").as_str()))
+        let path = format!(
+            "/api/v1/clients/{}?min_position={}",
+            created.id, created.position
         );
+        let client: ClientDetail = staff.typed(Method::GET, &path, None).await;
+        assert_eq!(client.client.display_name, name);
     }
     let (status, problem) = get(
         &s,
@@ -370,12 +311,13 @@ async fn two_engines_on_one_database_apply_every_event_once() {
         })
         .collect();
     for i in 0..60 {
-        s.post(
-            "/api/v1/clients",
-            &t.staff,
-            json!({"display_name": format!("C{i}"), "kind": "individual"}),
-        )
-        .await;
+        s.staff(&t.staff)
+            .ok(
+                Method::POST,
+                "/api/v1/clients",
+                Some(json!({"display_name": format!("C{i}"), "kind": "individual"})),
+            )
+            .await;
     }
     let limit = Duration::from_secs(20);
     eventually("the engines to apply every event once", limit, || async {
@@ -397,12 +339,13 @@ async fn an_engine_killed_between_batches_resumes_without_duplicates_or_gaps() {
     let counting = counting_from_now(&s, name).await;
     let t = s.tenant().await;
     for i in 0..80 {
-        s.post(
-            "/api/v1/clients",
-            &t.staff,
-            json!({"display_name": format!("C{i}"), "kind": "individual"}),
-        )
-        .await;
+        s.staff(&t.staff)
+            .ok(
+                Method::POST,
+                "/api/v1/clients",
+                Some(json!({"display_name": format!("C{i}"), "kind": "individual"})),
+            )
+            .await;
     }
     // Start and kill the engine again and again, mid-work.
     for round in 0..12u64 {
@@ -436,137 +379,69 @@ async fn an_engine_killed_between_batches_resumes_without_duplicates_or_gaps() {
 async fn item_lists_show_the_current_price_and_contracts_their_status() {
     let s = Server::start_reading().await;
     let t = s.tenant().await;
-    let (_, a) = s
-        .post(
-            "/api/v1/clients",
-            &t.staff,
-            json!({"display_name": "A", "kind": "organisation"}),
-        )
-        .await;
-    let (_, b) = s
-        .post(
-            "/api/v1/clients",
-            &t.staff,
-            json!({"display_name": "B", "kind": "organisation"}),
-        )
-        .await;
-    let (a, b) = (id_of(&a, "id"), id_of(&b, "id"));
-    let (_, item) = s
-        .post("/api/v1/items", &t.staff, json!({"sku": "PAYROLL", "name": "Payroll", "unit_price": {"amount_minor": 5000, "currency": "GBP"}}))
-        .await;
-    let item = id_of(&item, "id");
-    let (_, other) = s
-        .post("/api/v1/items", &t.staff, json!({"sku": "AUDIT", "name": "Audit", "unit_price": {"amount_minor": 90000, "currency": "GBP"}}))
-        .await;
-    let other = id_of(&other, "id");
-    for client in [&a, &b] {
-        s.post(
-            &format!("/api/v1/clients/{client}/items"),
-            &t.staff,
-            json!({"item_id": item}),
-        )
-        .await;
+    let staff = s.staff(&t.staff);
+    let a = staff.register_client("A", "organisation", None).await;
+    let b = staff.register_client("B", "organisation", None).await;
+    let item = staff.create_item("PAYROLL", "Payroll", 5000).await;
+    let other = staff.create_item("AUDIT", "Audit", 90000).await;
+    for client in [a, b] {
+        staff.assign_item(client, item).await;
     }
-    s.post(
-        &format!("/api/v1/clients/{a}/items"),
-        &t.staff,
-        json!({"item_id": other}),
-    )
-    .await;
-    send(
-        s.request(
-            Method::PUT,
-            &format!("/api/v1/items/{item}/image"),
-            &t.staff,
-        )
-        .header("content-type", "image/png")
-        .body(portal_accounts::http::png::tiny_png()),
-    )
-    .await;
-    let (_, priced) = s
-        .call(
-            Method::PUT,
-            &format!("/api/v1/items/{item}/price"),
-            &t.staff,
-            Some(json!({"unit_price": {"amount_minor": 5500, "currency": "GBP"}})),
-        )
+    staff.assign_item(a, other).await;
+    staff
+        .set_image(item, portal_accounts::http::png::tiny_png())
         .await;
-    let (_, removed) = s
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/clients/{a}/items/{other}"),
-            &t.staff,
-            None,
-        )
-        .await;
-    let position = priced["position"]
-        .as_i64()
-        .unwrap()
-        .max(removed["position"].as_i64().unwrap());
+    let priced = staff.change_price(item, 5500).await;
+    let removed = staff.unassign_item(a, other).await;
+    let wait = format!("min_position={}", priced.position.max(removed.position));
 
-    for client in [&a, &b] {
-        let (status, list) = get(
-            &s,
-            &format!("/api/v1/clients/{client}/items?min_position={position}"),
-            &t.reporting,
-        )
-        .await;
-        assert_eq!(status, 200, "{list}");
-        let items = list["items"].as_array().unwrap();
-        assert_eq!(items.len(), 1, "{list}");
-        assert_eq!(items[0]["item_id"], item);
-        assert_eq!(
-            items[0]["unit_price"],
-            json!({"amount_minor": 5500, "currency": "GBP"})
-        );
-        assert_eq!(items[0]["has_image"], true);
-        assert!(items[0]["assigned_at"].is_string());
+    for client in [a, b] {
+        let items = s
+            .staff(&t.reporting)
+            .client_items(client, &wait)
+            .await
+            .items;
+        assert_eq!(items.len(), 1, "{items:?}");
+        assert_eq!(items[0].item_id, item.uuid());
+        let price = &items[0].unit_price;
+        assert_eq!((price.amount_minor, price.currency.as_str()), (5500, "GBP"));
+        assert!(items[0].has_image);
     }
 
-    let (_, contract) = s
-        .post(
-            &format!("/api/v1/clients/{a}/contracts"),
-            &t.staff,
-            json!({"title": "LoE", "body": "Terms"}),
-        )
+    let path = format!("/api/v1/clients/{a}/contracts");
+    let body = json!({"title": "LoE", "body": "Terms"});
+    let contract: ContractIssued = staff.typed(Method::POST, &path, Some(body)).await;
+    let (id, content_sha256) = (ContractId::from_uuid(contract.id), contract.content_sha256);
+    let issued = staff
+        .contract(id, &format!("min_position={}", contract.position))
         .await;
-    let id = id_of(&contract, "id");
-    let (status, c) = get(
-        &s,
-        &format!(
-            "/api/v1/contracts/{id}?min_position={}",
-            contract["position"]
-        ),
-        &t.staff,
-    )
-    .await;
-    assert_eq!(status, 200);
     assert_eq!(
-        (c["status"].as_str(), c["client_id"].as_str()),
-        (Some("awaiting_signature"), Some(a.as_str()))
+        (issued.contract.status.as_str(), issued.contract.client_id),
+        ("awaiting_signature", a.uuid())
     );
-    assert_eq!(c["content_sha256"], contract["content_sha256"]);
-    let (_, voided) = s
-        .post(&format!("/api/v1/contracts/{id}/void"), &t.staff, json!({}))
+    assert_eq!(issued.contract.content_sha256, content_sha256);
+    let path = format!("/api/v1/contracts/{id}/void");
+    let voided: portal_accounts::http::routes::PositionOnly =
+        staff.typed(Method::POST, &path, Some(json!({}))).await;
+    let c = staff
+        .contract(id, &format!("min_position={}", voided.position))
         .await;
-    let (_, c) = get(
-        &s,
-        &format!("/api/v1/contracts/{id}?min_position={}", voided["position"]),
-        &t.staff,
-    )
-    .await;
     assert_eq!(
-        (c["status"].as_str(), &c["signed_by"]),
-        (Some("voided"), &Value::Null)
+        (c.contract.status.as_str(), c.contract.signed_by),
+        ("voided", None)
     );
 
     let stranger = s.tenant().await;
+    let stranger = s.staff(&stranger.staff);
     for path in [
         format!("/api/v1/contracts/{id}"),
         format!("/api/v1/clients/{a}/items"),
     ] {
-        let (status, _) = get(&s, &path, &stranger.staff).await;
-        assert_eq!(status, 404, "{path}");
+        assert_eq!(
+            stranger.refused(Method::GET, &path, None).await.0,
+            404,
+            "{path}"
+        );
     }
 }
 
@@ -574,11 +449,12 @@ async fn item_lists_show_the_current_price_and_contracts_their_status() {
 async fn a_poisoned_event_is_recorded_and_does_not_stall_the_read_model() {
     let s = Server::start_reading().await;
     let t = s.tenant().await;
-    let (_, client) = s
-        .post(
+    let client = s
+        .staff(&t.staff)
+        .ok(
+            Method::POST,
             "/api/v1/clients",
-            &t.staff,
-            json!({"display_name": "Before", "kind": "individual"}),
+            Some(json!({"display_name": "Before", "kind": "individual"})),
         )
         .await;
     let client = id_of(&client, "id");
@@ -593,11 +469,12 @@ async fn a_poisoned_event_is_recorded_and_does_not_stall_the_read_model() {
     .fetch_one(s.pool())
     .await
     .unwrap();
-    let (_, after) = s
-        .post(
+    let after = s
+        .staff(&t.staff)
+        .ok(
+            Method::POST,
             "/api/v1/clients",
-            &t.staff,
-            json!({"display_name": "After", "kind": "individual"}),
+            Some(json!({"display_name": "After", "kind": "individual"})),
         )
         .await;
     let (status, c) = get(

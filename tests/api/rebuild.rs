@@ -2,6 +2,7 @@
 //! example while the API keeps serving, and for random sequences of commands.
 
 use crate::common;
+use reqwest::Method;
 
 use std::sync::Arc;
 
@@ -71,33 +72,34 @@ async fn a_rebuild_while_serving_reproduces_the_live_read_models() {
     let s = Server::start_with(app(pool.clone())).await;
     let t = s.tenant().await;
     for i in 0..30 {
-        let (_, c) = s
-            .post("/api/v1/clients", &t.staff, json!({"display_name": format!("Client {i}"), "kind": "organisation", "email": format!("c{i}@example.org")}))
-            .await;
+        let c = s.staff(&t.staff).ok(Method::POST, "/api/v1/clients", Some(json!({"display_name": format!("Client {i}"), "kind": "organisation", "email": format!("c{i}@example.org")}))).await;
         let c = id_of(&c, "id");
         if i % 3 == 0 {
-            s.post(
-                &format!("/api/v1/clients/{c}/invitations"),
-                &t.staff,
-                json!({}),
-            )
-            .await;
+            s.staff(&t.staff)
+                .ok(
+                    Method::POST,
+                    &format!("/api/v1/clients/{c}/invitations"),
+                    Some(json!({})),
+                )
+                .await;
         }
         if i % 4 == 0 {
-            s.post(
-                &format!("/api/v1/clients/{c}/portal-users"),
-                &t.staff,
-                json!({"email": "u@example.org"}),
-            )
-            .await;
+            s.staff(&t.staff)
+                .ok(
+                    Method::POST,
+                    &format!("/api/v1/clients/{c}/portal-users"),
+                    Some(json!({"email": "u@example.org"})),
+                )
+                .await;
         }
         if i % 5 == 0 {
-            s.post(
-                &format!("/api/v1/clients/{c}/contracts"),
-                &t.staff,
-                json!({"title": "T", "body": "B"}),
-            )
-            .await;
+            s.staff(&t.staff)
+                .ok(
+                    Method::POST,
+                    &format!("/api/v1/clients/{c}/contracts"),
+                    Some(json!({"title": "T", "body": "B"})),
+                )
+                .await;
         }
     }
     caught_up(&pool).await;

@@ -180,8 +180,7 @@ async fn a_firm_walks_the_seeds_staff_screens() {
         "/api/v1/notifications/{}/retry",
         failed[0]["id"].as_str().unwrap()
     );
-    let (status, _) = s.call(Method::POST, &retry, &t.staff, None).await;
-    assert_eq!(status, 202);
+    let _ = s.staff(&t.staff).ok(Method::POST, &retry, None).await;
     sink.wait_for(&fake_address, 1).await;
     let before = staff
         .get(&format!(

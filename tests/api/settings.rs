@@ -42,12 +42,7 @@ async fn settings_are_read_by_staff_and_changed_by_admins_within_bounds() {
     )
     .await;
     assert_eq!(status, 422, "{problem}");
-    let fields: Vec<&str> = problem["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields = field_names(&problem);
     assert_eq!(fields, ["session_hours", "lockout_failures"]);
     assert_eq!(event_count(s.pool(), t.id).await, before, "nothing written");
 

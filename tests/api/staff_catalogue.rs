@@ -208,6 +208,9 @@ async fn the_catalogue_lists_searches_describes_and_archives_items() {
         (422, Some("unit_price.currency"))
     );
     // Another firm's item is no item at all.
-    let (status, _) = s.call(Method::GET, &path, &other.staff, None).await;
+    let status = s
+        .staff(&other.staff)
+        .status_of(Method::GET, &path, None)
+        .await;
     assert_eq!(status, 404);
 }

@@ -76,35 +76,31 @@ async fn admins_add_change_disable_and_enable_members_and_nobody_else_may() {
     }
     for token in [&t.staff, &t.auditor] {
         let body = json!({"name": "X", "email": "x@firm.example", "role": "admin"});
-        let (status, _) = s.post("/api/v1/staff", token, body).await;
-        assert_eq!(status, 403);
-        let (status, _) = s
-            .call(
-                Method::POST,
-                &format!("/api/v1/staff/{sam}/disable"),
-                token,
-                None,
-            )
+        let status = s
+            .staff(token)
+            .status_of(Method::POST, "/api/v1/staff", Some(body))
             .await;
         assert_eq!(status, 403);
-        let (status, _) = s.post("/api/v1/tokens", token, json!({})).await;
+        let status = s
+            .staff(token)
+            .status_of(Method::POST, &format!("/api/v1/staff/{sam}/disable"), None)
+            .await;
+        assert_eq!(status, 403);
+        let status = s
+            .staff(token)
+            .status_of(Method::POST, "/api/v1/tokens", Some(json!({})))
+            .await;
         assert_eq!(status, 403);
     }
     // Bad input names every field at once.
-    let (status, problem) = s
-        .post(
+    let fields = s
+        .staff(&t.admin)
+        .invalid_fields(
+            Method::POST,
             "/api/v1/staff",
-            &t.admin,
-            json!({"name": " ", "email": "not-an-address", "role": "boss"}),
+            Some(json!({"name": " ", "email": "not-an-address", "role": "boss"})),
         )
         .await;
-    assert_eq!(status, 422);
-    let fields: Vec<&str> = problem["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
     assert_eq!(fields, ["name", "email", "role"]);
     assert_eq!(event_count(s.pool(), t.id).await, before);
 
@@ -124,7 +120,10 @@ async fn admins_add_change_disable_and_enable_members_and_nobody_else_may() {
     admin
         .ok(Method::POST, &format!("{path}/disable"), None)
         .await;
-    let (status, _) = s.call(Method::GET, "/api/v1/clients", &token, None).await;
+    let status = s
+        .staff(&token)
+        .status_of(Method::GET, "/api/v1/clients", None)
+        .await;
     assert_eq!(status, 401);
     admin
         .assert_refused(
@@ -220,11 +219,12 @@ async fn tokens_are_listed_without_secrets_and_stop_working_when_revoked_or_expi
         .await;
     assert_eq!(status, 422, "{problem}");
     assert_eq!(problem["errors"].as_array().unwrap().len(), 2);
-    let (status, _) = s
-        .post(
+    let status = s
+        .staff(&t.admin)
+        .status_of(
+            Method::POST,
             "/api/v1/tokens",
-            &t.admin,
-            json!({"staff_id": Uuid::now_v7()}),
+            Some(json!({"staff_id": Uuid::now_v7()})),
         )
         .await;
     assert_eq!(status, 404, "an unknown member gets no token");
@@ -259,8 +259,9 @@ async fn tokens_are_listed_without_secrets_and_stop_working_when_revoked_or_expi
         .execute(s.pool())
         .await
         .unwrap();
-    let (status, _) = s
-        .call(Method::GET, "/api/v1/clients", &old_token, None)
+    let status = s
+        .staff(&old_token)
+        .status_of(Method::GET, "/api/v1/clients", None)
         .await;
     assert_eq!(status, 401);
 }
@@ -402,16 +403,19 @@ async fn a_revocation_counts_at_once_on_another_server() {
         .issue_token(json!({"label": "shared"}))
         .await;
     for s in [&first, &second] {
-        let (status, _) = s.call(Method::GET, "/api/v1/clients", &token, None).await;
-        assert_eq!(status, 200);
+        let _ = s
+            .staff(&token)
+            .ok(Method::GET, "/api/v1/clients", None)
+            .await;
     }
     first
         .staff(&t.admin)
         .ok(Method::DELETE, &format!("/api/v1/tokens/{id}"), None)
         .await;
     // No waiting: the other server answers 401 on the very next request.
-    let (status, _) = second
-        .call(Method::GET, "/api/v1/clients", &token, None)
+    let status = second
+        .staff(&token)
+        .status_of(Method::GET, "/api/v1/clients", None)
         .await;
     assert_eq!(status, 401);
 }

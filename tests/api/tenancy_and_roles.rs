@@ -16,56 +16,23 @@ struct World {
 }
 
 async fn world(s: &Server, t: &Tenant) -> World {
-    let (_, client) = s
-        .post(
-            "/api/v1/clients",
-            &t.staff,
-            json!({"display_name": "Jo", "kind": "individual", "email": "jo@example.org"}),
-        )
+    let staff = s.staff(&t.staff);
+    let client = staff
+        .register_client("Jo", "individual", Some("jo@example.org"))
         .await;
-    let client = id_of(&client, "id");
-    let (_, org) = s
-        .post(
-            "/api/v1/clients",
-            &t.staff,
-            json!({"display_name": "Org", "kind": "organisation"}),
-        )
-        .await;
-    let org = id_of(&org, "id");
-    let (_, user) = s
-        .post(
-            &format!("/api/v1/clients/{org}/portal-users"),
-            &t.staff,
-            json!({"email": "u@example.org"}),
-        )
-        .await;
-    let user = id_of(&user, "id");
-    let (_, item) = s
-        .post("/api/v1/items", &t.staff, json!({"sku": format!("S-{}", uuid::Uuid::now_v7().simple()), "name": "Thing", "unit_price": {"amount_minor": 5, "currency": "GBP"}}))
-        .await;
-    let item = id_of(&item, "id");
-    let (status, _) = s
-        .post(
-            &format!("/api/v1/clients/{org}/items"),
-            &t.staff,
-            json!({"item_id": item}),
-        )
-        .await;
-    assert_eq!(status, 201);
-    let (_, contract) = s
-        .post(
-            &format!("/api/v1/clients/{client}/contracts"),
-            &t.staff,
-            json!({"title": "T", "body": "B"}),
-        )
-        .await;
-    let contract = id_of(&contract, "id");
+    let org = staff.register_client("Org", "organisation", None).await;
+    let login = json!({"email": "u@example.org"});
+    let (user, _) = staff.create_portal_user(org, login).await;
+    let sku = format!("S-{}", uuid::Uuid::now_v7().simple());
+    let item = staff.create_item(&sku, "Thing", 5).await;
+    staff.assign_item(org, item).await;
+    let (contract, _) = staff.issue_contract(client, "T").await;
     World {
-        client,
-        org,
-        user,
-        item,
-        contract,
+        client: client.to_string(),
+        org: org.to_string(),
+        user: user.to_string(),
+        item: item.to_string(),
+        contract: contract.to_string(),
     }
 }
 
@@ -187,19 +154,21 @@ async fn another_tenants_ids_answer_404_everywhere_and_change_nothing() {
     }
     // A body naming another tenant's id (with a path of one's own) is just as unknown.
     let mine = world(&s, &theirs).await;
-    let (status, _) = s
-        .post(
+    let status = s
+        .staff(&theirs.staff)
+        .status_of(
+            Method::POST,
             &format!("/api/v1/clients/{}/items", mine.org),
-            &theirs.staff,
-            json!({"item_id": w.item}),
+            Some(json!({"item_id": w.item})),
         )
         .await;
     assert_eq!(status, 404);
-    let (status, _) = s
-        .post(
+    let status = s
+        .staff(&theirs.staff)
+        .status_of(
+            Method::POST,
             &format!("/api/v1/portal-users/{}/client-access", mine.user),
-            &theirs.staff,
-            json!({"client_id": w.client}),
+            Some(json!({"client_id": w.client})),
         )
         .await;
     assert_eq!(status, 404);
@@ -284,21 +253,22 @@ async fn roles_reach_only_what_they_may() {
     }
     // A well-formed token id with the wrong secret is refused too.
     let forged = format!("{}x", &t.admin[..t.admin.len() - 1]);
-    let (status, _) = s
-        .post(
+    let status = s
+        .staff(&forged)
+        .status_of(
+            Method::POST,
             "/api/v1/clients",
-            &forged,
-            json!({"display_name": "X", "kind": "individual"}),
+            Some(json!({"display_name": "X", "kind": "individual"})),
         )
         .await;
     assert_eq!(status, 401);
     assert_eq!(event_count(s.pool(), t.id).await, before);
     // Reading an image is open to every role.
-    let (status, _) = s
-        .call(
+    let status = s
+        .staff(&t.auditor)
+        .status_of(
             Method::GET,
             &format!("/api/v1/items/{}/image", w.item),
-            &t.auditor,
             None,
         )
         .await;

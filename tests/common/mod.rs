@@ -373,6 +373,15 @@ pub async fn event_count(pool: &PgPool, tenant: Uuid) -> i64 {
         .unwrap()
 }
 
+/// The fields a 422 problem's errors name, in order.
+pub fn field_names(problem: &Value) -> Vec<&str> {
+    let errors = problem["errors"].as_array().expect("field errors");
+    errors
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect()
+}
+
 pub fn id_of(v: &Value, field: &str) -> String {
     v[field]
         .as_str()

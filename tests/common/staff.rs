@@ -107,6 +107,11 @@ impl Staff<'_> {
             .unwrap_or_else(|e| panic!("{method} {path}: {e} in {answer}"))
     }
 
+    /// Any call's status alone (an error still checked for problem+json by `send`).
+    pub async fn status_of(&self, method: Method, path: &str, body: Option<Value>) -> u16 {
+        self.call(method, path, body).await.0
+    }
+
     /// A call that must be refused: its status and problem `code`.
     pub async fn refused(&self, method: Method, path: &str, body: Option<Value>) -> (u16, String) {
         let (status, problem) = self.call(method.clone(), path, body).await;
@@ -127,6 +132,22 @@ impl Staff<'_> {
     ) {
         let (status, code) = self.refused(method.clone(), path, body).await;
         assert_eq!((status, code.as_str()), want, "{method} {path}");
+    }
+
+    /// A call refused as invalid (422): the fields its errors name, in order.
+    pub async fn invalid_fields(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Vec<String> {
+        let (status, problem) = self.call(method.clone(), path, body).await;
+        assert_eq!(status, 422, "{method} {path}: {problem}");
+        let errors = problem["errors"].as_array().expect("field errors");
+        errors
+            .iter()
+            .map(|e| e["field"].as_str().unwrap().to_string())
+            .collect()
     }
 
     pub async fn get(&self, path: &str) -> Value {
@@ -232,9 +253,9 @@ impl Staff<'_> {
         self.typed(Method::DELETE, &path, None).await
     }
 
-    pub async fn client_items(&self, client: ClientId) -> ClientItems {
-        self.read(fill("/api/v1/clients/{id}/items", &[&client]))
-            .await
+    pub async fn client_items(&self, client: ClientId, query: &str) -> ClientItems {
+        let path = fill("/api/v1/clients/{id}/items", &[&client]);
+        self.read(with_query(path, query)).await
     }
 
     // Portal logins.
@@ -366,9 +387,9 @@ impl Staff<'_> {
         self.post(path, json!({"reason": reason})).await
     }
 
-    pub async fn contract(&self, contract: ContractId) -> StaffContract {
-        self.read(fill("/api/v1/contracts/{id}", &[&contract]))
-            .await
+    pub async fn contract(&self, contract: ContractId, query: &str) -> StaffContract {
+        let path = fill("/api/v1/contracts/{id}", &[&contract]);
+        self.read(with_query(path, query)).await
     }
 
     pub async fn client_contracts(&self, client: ClientId) -> ClientContracts {
