@@ -31,8 +31,7 @@ fn resident_bytes() -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exporting_a_large_log_streams_in_flat_memory() {
     const EVENTS: i64 = 100_000;
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     common::synthetic::append_events(s.pool(), t.id, EVENTS, 1000)
         .await
         .unwrap();

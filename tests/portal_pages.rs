@@ -229,8 +229,7 @@ async fn a_forgotten_password_is_reset_from_the_emailed_link() {
 
 #[tokio::test]
 async fn five_wrong_passwords_lock_the_login_in_a_browser_without_javascript() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     let driver = Driver::start().await;
     let browser = driver.browser_without_javascript().await;
     let username = active_login(&s, &t, &email("locked")).await;
@@ -249,8 +248,7 @@ async fn five_wrong_passwords_lock_the_login_in_a_browser_without_javascript() {
 
 #[tokio::test]
 async fn logging_out_everywhere_ends_another_browsers_session() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     let driver = Driver::start().await;
     let (laptop, phone) = (driver.browser().await, driver.browser().await);
     let username = active_login(&s, &t, &email("everywhere")).await;
@@ -277,8 +275,7 @@ async fn logging_out_everywhere_ends_another_browsers_session() {
 
 #[tokio::test]
 async fn a_new_password_on_the_account_page_ends_the_other_sessions_only() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     let driver = Driver::start().await;
     let (laptop, phone) = (driver.browser().await, driver.browser().await);
     let username = active_login(&s, &t, &email("change")).await;
@@ -316,8 +313,7 @@ async fn a_new_password_on_the_account_page_ends_the_other_sessions_only() {
 
 #[tokio::test]
 async fn a_form_posted_without_its_token_is_refused() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     let driver = Driver::start().await;
     let browser = driver.browser().await;
     let username = active_login(&s, &t, &email("csrf")).await;
@@ -369,8 +365,7 @@ async fn a_form_posted_without_its_token_is_refused() {
 
 #[tokio::test]
 async fn pages_carry_their_protections_and_unknown_firms_get_a_404_page() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     let page = s
         .http
         .get(format!("{}/portal/{}/login", s.base, t.slug))
@@ -475,8 +470,7 @@ async fn form_token(s: &Server, path: &str) -> (String, String) {
 
 #[tokio::test]
 async fn bad_input_on_the_pages_gets_a_page_never_a_500() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     let username = active_login(&s, &t, &email("bad-pages")).await;
     let base = format!("/portal/{}", t.slug);
     let (csrf_cookie, csrf) = form_token(&s, &format!("{base}/login")).await;

@@ -49,13 +49,9 @@ async fn no_secret_reaches_events_metadata_notifications_or_logs() {
     let to = format!("secret-{}@client.test", Uuid::now_v7().simple());
     let client = s
         .staff(&t.staff)
-        .ok(
-            Method::POST,
-            "/api/v1/clients",
-            Some(json!({"display_name": "Sam Secret", "kind": "organisation", "email": to})),
-        )
-        .await;
-    let client = id_of(&client, "id");
+        .register_client("Sam Secret", "organisation", Some(&to))
+        .await
+        .to_string();
     s.staff(&t.staff)
         .ok(
             Method::POST,

@@ -96,14 +96,7 @@ async fn serve_with_no_configuration_runs_on_its_own_postgres_and_keeps_data() {
     let http = reqwest::Client::new();
 
     let running = start(&data_dir);
-    let ready: Value = http
-        .get(format!("{}/readyz", running.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, ready) = call(&http, &running.base, "GET /readyz", None, None).await;
     assert_eq!(ready["status"], "ready");
 
     // The operator commands find the running private cluster.
@@ -128,15 +121,14 @@ async fn serve_with_no_configuration_runs_on_its_own_postgres_and_keeps_data() {
     assert!(token.starts_with("pat_"));
     // The first admin is a person, named after the label; a service token names nobody,
     // so its commands must name their person.
-    let staff: Value = http
-        .get(format!("{}/api/v1/staff", running.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, staff) = call(
+        &http,
+        &running.base,
+        "GET /api/v1/staff",
+        Some(&token),
+        None,
+    )
+    .await;
     assert_eq!(staff["items"][0]["name"], "first", "{staff}");
     assert_eq!(staff["items"][0]["role"], "admin");
     let service = cli(
@@ -153,14 +145,10 @@ async fn serve_with_no_configuration_runs_on_its_own_postgres_and_keeps_data() {
             "--service",
         ],
     );
-    let unnamed = http
-        .post(format!("{}/api/v1/clients", running.base))
-        .bearer_auth(&service)
-        .json(&json!({"display_name": "Nobody's", "kind": "organisation"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(unnamed.status(), 400);
+    let body = json!({"display_name": "Nobody's", "kind": "organisation"});
+    let register = "POST /api/v1/clients";
+    let (status, _) = call(&http, &running.base, register, Some(&service), Some(body)).await;
+    assert_eq!(status, 400);
 
     // An analyst's connection to the private cluster, from a fresh data directory.
     let url = cli(&data_dir, &["reporting", "grant", "--tenant", "acme"]);
@@ -175,54 +163,25 @@ async fn serve_with_no_configuration_runs_on_its_own_postgres_and_keeps_data() {
     analyst.close().await;
 
     let password = "a very secret password 123";
-    let created: Value = http
-        .post(format!("{}/api/v1/clients", running.base))
-        .bearer_auth(&token)
-        .json(
-            &json!({"display_name": "Jo Smith", "kind": "organisation", "email": "jo@example.org"}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body =
+        json!({"display_name": "Jo Smith", "kind": "organisation", "email": "jo@example.org"});
+    let (_, created) = call(&http, &running.base, register, Some(&token), Some(body)).await;
     let client = created["id"].as_str().unwrap().to_string();
-    let user = http
-        .post(format!(
-            "{}/api/v1/clients/{client}/portal-users",
-            running.base
-        ))
-        .bearer_auth(&token)
-        .json(&json!({"email": "jo@example.org", "username": "josmith", "password": password}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(user.status(), 201);
+    let logins = format!("POST /api/v1/clients/{client}/portal-users");
+    let body = json!({"email": "jo@example.org", "username": "josmith", "password": password});
+    let (status, _) = call(&http, &running.base, &logins, Some(&token), Some(body)).await;
+    assert_eq!(status, 201);
 
     // With no SMTP server configured, the invitation e-mail lands in the data dir's outbox;
     // its link points at this server, and the client can accept and log in with it.
-    let kim: Value = http
-        .post(format!("{}/api/v1/clients", running.base))
-        .bearer_auth(&token)
-        .json(&json!({"display_name": "Kim", "kind": "individual", "email": "kim@example.org"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let invited = http
-        .post(format!(
-            "{}/api/v1/clients/{}/invitations",
-            running.base,
-            kim["id"].as_str().unwrap()
-        ))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(invited.status(), 201);
+    let body = json!({"display_name": "Kim", "kind": "individual", "email": "kim@example.org"});
+    let (_, kim) = call(&http, &running.base, register, Some(&token), Some(body)).await;
+    let invite = format!(
+        "POST /api/v1/clients/{}/invitations",
+        kim["id"].as_str().unwrap()
+    );
+    let (status, _) = call(&http, &running.base, &invite, Some(&token), None).await;
+    assert_eq!(status, 201);
     let eml = wait_for_eml(&data_dir.join("outbox")).await;
     let unfolded = eml.replace("=\r\n", "").replace("=3D", "=");
     let prefix = format!("{}/portal/acme/accept-invitation?token=", running.base);
@@ -231,25 +190,13 @@ async fn serve_with_no_configuration_runs_on_its_own_postgres_and_keeps_data() {
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
         .collect();
-    let accepted = http
-        .post(format!(
-            "{}/portal/v1/acme/invitations/accept",
-            running.base
-        ))
-        .json(&json!({"token": link_token, "username": "kim", "password": password}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(accepted.status(), 201);
-    let session: Value = http
-        .post(format!("{}/portal/v1/acme/login", running.base))
-        .json(&json!({"username": "kim", "password": password}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let accept = "POST /portal/v1/acme/invitations/accept";
+    let body = json!({"token": link_token, "username": "kim", "password": password});
+    let (status, _) = call(&http, &running.base, accept, None, Some(body)).await;
+    assert_eq!(status, 201);
+    let body = json!({"username": "kim", "password": password});
+    let login = "POST /portal/v1/acme/login";
+    let (_, session) = call(&http, &running.base, login, None, Some(body)).await;
     let session = session["session_token"].as_str().unwrap().to_string();
 
     let logs = stop(running);
@@ -298,22 +245,37 @@ async fn serve_with_no_configuration_runs_on_its_own_postgres_and_keeps_data() {
     let analyst = sqlx::PgPool::connect(&url).await.unwrap();
     assert_eq!(backend_flush_after(&analyst).await, "256kB");
     analyst.close().await;
-    let again = http
-        .post(format!(
-            "{}/api/v1/clients/{client}/portal-users",
-            running.base
-        ))
-        .bearer_auth(&token)
-        .json(&json!({"email": "jo@example.org", "username": "JOSMITH"}))
-        .send()
-        .await
-        .unwrap();
+    let body = json!({"email": "jo@example.org", "username": "JOSMITH"});
+    let (status, _) = call(&http, &running.base, &logins, Some(&token), Some(body)).await;
     assert_eq!(
-        again.status(),
-        409,
+        status, 409,
         "the username from before the restart is still taken"
     );
     stop(running);
+}
+
+/// One request to the running binary, written as "METHOD /path": its status and JSON body
+/// (`null` when it has none).
+async fn call(
+    http: &reqwest::Client,
+    base: &str,
+    request: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let (method, path) = request.split_once(' ').unwrap();
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut builder = http.request(method, format!("{base}{path}"));
+    if let Some(token) = token {
+        builder = builder.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        builder = builder.json(&body);
+    }
+    let response = builder.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 async fn backend_flush_after(pool: &sqlx::PgPool) -> String {

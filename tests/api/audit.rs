@@ -44,8 +44,7 @@ async fn history(s: &Server, t: &Tenant) -> (String, String, String, String) {
 
 #[tokio::test]
 async fn the_log_pages_in_order_with_who_and_when() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     history(&s, &t).await;
     let total = event_count(s.pool(), t.id).await;
 
@@ -100,8 +99,7 @@ async fn the_log_pages_in_order_with_who_and_when() {
 
 #[tokio::test]
 async fn a_clients_history_covers_its_logins_items_and_contracts_only() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     let (client, other, user, contract) = history(&s, &t).await;
     let (status, h) = get(
         &s,
@@ -167,8 +165,7 @@ async fn a_clients_history_covers_its_logins_items_and_contracts_only() {
 
 #[tokio::test]
 async fn a_stream_replays_to_any_position_or_time() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     let staff = s.staff(&t.staff);
     let created = staff
         .register(json!({"display_name": "Old Name", "kind": "organisation"}))
@@ -224,8 +221,7 @@ fn urlencode(s: &str) -> String {
 
 #[tokio::test]
 async fn the_export_is_ndjson_in_commit_order_and_resumes_after_a_position() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     history(&s, &t).await;
     let response = s
         .request(Method::GET, "/api/v1/audit/export", &t.auditor)
@@ -264,8 +260,7 @@ async fn the_export_is_ndjson_in_commit_order_and_resumes_after_a_position() {
 
 #[tokio::test]
 async fn audit_routes_are_for_auditors_and_admins_only_and_hold_no_secrets() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     let (client, _, user, _) = history(&s, &t).await;
     let paths = [
         "/api/v1/audit/events".to_string(),

@@ -98,8 +98,7 @@ async fn rewrite_history(s: &Server, t: &Tenant) {
 
 #[tokio::test]
 async fn a_recomputed_rewrite_passes_verify_but_not_an_earlier_checkpoint() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     register(&s, &t, "Jo Original").await;
     register(&s, &t, "Ann Other").await;
 
@@ -197,8 +196,7 @@ async fn export(s: &Server, t: &Tenant) -> String {
 
 #[tokio::test]
 async fn an_export_is_checked_offline_and_against_a_checkpoint() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     register(&s, &t, "Jo Original").await;
     register(&s, &t, "Ann Other").await;
     let cp: Checkpoint =

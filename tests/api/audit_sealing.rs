@@ -31,8 +31,7 @@ async fn verified(s: &Server, t: &Tenant) -> portal_accounts::audit::verify::Ver
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_sealers_at_once_seal_every_event_exactly_once() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     common::synthetic::append_events(s.pool(), t.id, 6_000, 100)
         .await
         .unwrap();
@@ -53,8 +52,7 @@ async fn two_sealers_at_once_seal_every_event_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sealer_killed_mid_batch_leaves_nothing_half_sealed() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     common::synthetic::append_events(s.pool(), t.id, 3_000, 100)
         .await
         .unwrap();
@@ -140,8 +138,7 @@ async fn writes_are_sealed_by_the_background_sealer_shortly_after_commit() {
 
 #[tokio::test]
 async fn the_login_history_and_notification_log_are_chained_too() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     for name in ["nobody-1", "nobody-2", "nobody-3"] {
         let status = s
             .staff("")

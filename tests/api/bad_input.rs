@@ -60,8 +60,7 @@ async fn fixture(s: &Server, t: &Tenant) -> Fixture {
 /// A firm with the fixture, and the cases made from it refused as each says: the server and
 /// firm, for what a test checks after.
 async fn refused_as_listed(cases: impl FnOnce(&Fixture) -> Vec<Case>) -> (Server, Tenant) {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     let fixture = fixture(&s, &t).await;
     refuse_all(&s, &t, cases(&fixture)).await;
     (s, t)
@@ -763,8 +762,7 @@ async fn bad_bulk_invitations_and_settings_are_refused() {
 
 #[tokio::test]
 async fn every_field_error_is_reported_at_once() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     let fields = s
         .staff(&t.staff)
         .invalid_fields(
@@ -840,8 +838,7 @@ async fn oversized_addresses_and_headers_get_problem_json_with_a_request_id() {
 
 #[tokio::test]
 async fn numbers_with_no_fraction_and_null_bodies_are_accepted() {
-    let s = Server::start_reading().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::reading_with_firm().await;
     let item = s.staff(&t.staff).ok(Method::POST, "/api/v1/items", Some(json!({"sku": "WHOLE", "name": "Whole", "unit_price": {"amount_minor": 500.0, "currency": "GBP"}}))).await;
     let (_, shown) = send(s.request(
         Method::GET,
@@ -886,8 +883,7 @@ async fn numbers_with_no_fraction_and_null_bodies_are_accepted() {
 
 #[tokio::test]
 async fn a_position_no_event_holds_stands_for_the_event_before_it() {
-    let s = Server::start_reading().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::reading_with_firm().await;
     let client = s
         .staff(&t.staff)
         .ok(

@@ -118,8 +118,7 @@ async fn the_auditor_named_by_the_firm_receives_each_new_checkpoint_and_it_verif
 
 #[tokio::test]
 async fn only_an_admin_names_the_address_and_a_bad_one_is_refused_without_an_event() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     let before = event_count(s.pool(), t.id).await;
 
     let (status, body) = set_address(&s, &t.staff, json!("audit@firm.example")).await;

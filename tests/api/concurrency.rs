@@ -70,17 +70,12 @@ async fn fifty_concurrent_creates_of_one_username_yield_exactly_one_user() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_logins_for_one_individual_client_leave_one() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     let jo = s
         .staff(&t.staff)
-        .ok(
-            Method::POST,
-            "/api/v1/clients",
-            Some(json!({"display_name": "Jo", "kind": "individual"})),
-        )
-        .await;
-    let jo = id_of(&jo, "id");
+        .register_client("Jo", "individual", None)
+        .await
+        .to_string();
     let path = format!("/api/v1/clients/{jo}/portal-users");
     let results =
         join_all((0..20).map(|_| s.post(&path, &t.staff, json!({"email": "jo@example.org"}))))
@@ -102,13 +97,9 @@ async fn twenty_concurrent_commands_on_one_aggregate_lose_nothing() {
     let t = a.tenant().await;
     let client = a
         .staff(&t.staff)
-        .ok(
-            Method::POST,
-            "/api/v1/clients",
-            Some(json!({"display_name": "Acme", "kind": "organisation"})),
-        )
-        .await;
-    let client = id_of(&client, "id");
+        .register_client("Acme", "organisation", None)
+        .await
+        .to_string();
     let mut items = Vec::new();
     for i in 0..20 {
         let item = a.staff(&t.staff).ok(Method::POST, "/api/v1/items", Some(json!({"sku": format!("SKU-{i}"), "name": format!("Item {i}"), "unit_price": {"amount_minor": 100, "currency": "GBP"}}))).await;
@@ -147,8 +138,7 @@ async fn twenty_concurrent_commands_on_one_aggregate_lose_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_same_idempotency_key_runs_a_command_once() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     let body = json!({"display_name": "Once Only", "kind": "individual"});
     let send_with = |key: &str, body: serde_json::Value| {
         send(

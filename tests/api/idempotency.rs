@@ -29,8 +29,7 @@ async fn registered(s: &Server, t: &Tenant, name: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicates_racing_each_other_run_once_and_share_one_answer() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     let answers = join_all((0..12).map(|_| {
         send(
             s.request(Method::POST, "/api/v1/clients", &t.staff)
@@ -49,8 +48,7 @@ async fn duplicates_racing_each_other_run_once_and_share_one_answer() {
 
 #[tokio::test]
 async fn a_request_that_dies_before_its_commit_leaves_no_key_behind() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     let body = registration("Died");
     let fingerprint = {
         let mut material = b"POST /api/v1/clients\n".to_vec();
@@ -101,8 +99,7 @@ async fn a_request_that_dies_before_its_commit_leaves_no_key_behind() {
 
 #[tokio::test]
 async fn a_client_gone_while_its_command_commits_retries_without_a_second_effect() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     let body = registration("Dropped");
     // The client gives up almost at once: the server may have committed, or not.
     let impatient = reqwest::Client::builder()

@@ -100,8 +100,11 @@ async fn a_refusal_on_a_kept_state_is_checked_against_the_stored_one() {
 #[tokio::test]
 async fn a_stream_only_read_is_read_as_stored() {
     let (a, b, t) = two_servers().await;
-    let item = a.staff(&t.staff).ok(Method::POST, "/api/v1/items", Some(json!({"sku": "KEPT-1", "name": "Bookkeeping", "unit_price": {"amount_minor": 1000, "currency": "GBP"}}))).await;
-    let item = id_of(&item, "id");
+    let item = a
+        .staff(&t.staff)
+        .create_item("KEPT-1", "Bookkeeping", 1000)
+        .await
+        .to_string();
     let first = register(&a, &t, "First").await;
     let assign = |client: String| {
         let (a, t, item) = (&a, &t, item.clone());

@@ -129,17 +129,12 @@ async fn the_openapi_document_describes_every_route() {
 
 #[tokio::test]
 async fn postgres_es_reads_the_streams_we_write() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     let client = s
         .staff(&t.staff)
-        .ok(
-            Method::POST,
-            "/api/v1/clients",
-            Some(json!({"display_name": "Jo", "kind": "individual", "email": "jo@example.org"})),
-        )
-        .await;
-    let client = id_of(&client, "id");
+        .register_client("Jo", "individual", Some("jo@example.org"))
+        .await
+        .to_string();
     let _ = s
         .staff(&t.staff)
         .ok(
@@ -167,8 +162,7 @@ async fn postgres_es_reads_the_streams_we_write() {
 
 #[tokio::test]
 async fn the_event_log_refuses_updates_and_deletes() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     let update = sqlx::query("UPDATE events SET payload = '{}' WHERE tenant_id = $1")
         .bind(t.id)
         .execute(s.pool())
@@ -239,8 +233,7 @@ async fn an_unreachable_database_answers_503_with_retry_after() {
 
 #[tokio::test]
 async fn once_the_database_answers_again_requests_are_served_again() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     // As if a request had just found the database unreachable.
     s.app.db_health.mark_down(s.pool());
     let (status, _) = s.call(Method::GET, "/api/v1/clients", &t.staff, None).await;

@@ -16,8 +16,11 @@ async fn a_client_follows_the_invitation_email_logs_in_sees_items_and_signs() {
     let (sink, s, t) = mailing(|_| {}).await;
     let to = email("flow");
     let client = client_with_email(&s, &t, "individual", &to).await;
-    let item = s.staff(&t.staff).ok(Method::POST, "/api/v1/items", Some(json!({"sku": "BOOK-1", "name": "Bookkeeping", "unit_price": {"amount_minor": 4500, "currency": "GBP"}}))).await;
-    let item = id_of(&item, "id");
+    let item = s
+        .staff(&t.staff)
+        .create_item("BOOK-1", "Bookkeeping", 4500)
+        .await
+        .to_string();
     s.staff(&t.staff)
         .ok(
             Method::POST,
@@ -139,8 +142,11 @@ async fn a_client_follows_the_invitation_email_logs_in_sees_items_and_signs() {
     assert_eq!(shown.status(), 200);
     assert_eq!(shown.headers()["content-type"], "image/png");
     assert_eq!(shown.bytes().await.unwrap().to_vec(), png);
-    let other = s.staff(&t.staff).ok(Method::POST, "/api/v1/items", Some(json!({"sku": "OTHER-1", "name": "Not yours", "unit_price": {"amount_minor": 100, "currency": "GBP"}}))).await;
-    let other = id_of(&other, "id");
+    let other = s
+        .staff(&t.staff)
+        .create_item("OTHER-1", "Not yours", 100)
+        .await
+        .to_string();
     s.request(
         Method::PUT,
         &format!("/api/v1/items/{other}/image"),

@@ -143,8 +143,7 @@ async fn statuses_dashboard_search_and_paging() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_with_min_position_sees_the_write_that_returned_it() {
-    let s = Server::start_reading().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::reading_with_firm().await;
     let staff = s.staff(&t.staff);
     for i in 0..10 {
         let name = format!("Client {i}");
@@ -377,8 +376,7 @@ async fn an_engine_killed_between_batches_resumes_without_duplicates_or_gaps() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn item_lists_show_the_current_price_and_contracts_their_status() {
-    let s = Server::start_reading().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::reading_with_firm().await;
     let staff = s.staff(&t.staff);
     let a = staff.register_client("A", "organisation", None).await;
     let b = staff.register_client("B", "organisation", None).await;
@@ -447,17 +445,12 @@ async fn item_lists_show_the_current_price_and_contracts_their_status() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poisoned_event_is_recorded_and_does_not_stall_the_read_model() {
-    let s = Server::start_reading().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::reading_with_firm().await;
     let client = s
         .staff(&t.staff)
-        .ok(
-            Method::POST,
-            "/api/v1/clients",
-            Some(json!({"display_name": "Before", "kind": "individual"})),
-        )
-        .await;
-    let client = id_of(&client, "id");
+        .register_client("Before", "individual", None)
+        .await
+        .to_string();
     // An invitation event without its expiry: the clients projection cannot apply it.
     let poisoned: i64 = sqlx::query_scalar(
         "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)

@@ -72,8 +72,15 @@ async fn a_rebuild_while_serving_reproduces_the_live_read_models() {
     let s = Server::start_with(app(pool.clone())).await;
     let t = s.tenant().await;
     for i in 0..30 {
-        let c = s.staff(&t.staff).ok(Method::POST, "/api/v1/clients", Some(json!({"display_name": format!("Client {i}"), "kind": "organisation", "email": format!("c{i}@example.org")}))).await;
-        let c = id_of(&c, "id");
+        let c = s
+            .staff(&t.staff)
+            .register_client(
+                &format!("Client {i}"),
+                "organisation",
+                Some(&format!("c{i}@example.org")),
+            )
+            .await
+            .to_string();
         if i % 3 == 0 {
             s.staff(&t.staff)
                 .ok(

@@ -44,8 +44,7 @@ fn documented_reports() -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_documented_reports_answer_correctly() {
-    let s = Server::start_reading().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::reading_with_firm().await;
     let client = |name: &str, email: Option<&str>| {
         let body = json!({"display_name": name, "kind": "organisation", "email": email});
         let (s, staff) = (&s, &t.staff);

@@ -17,8 +17,7 @@ async fn patch(s: &Server, token: &str, body: Value) -> (u16, Value) {
 
 #[tokio::test]
 async fn settings_are_read_by_staff_and_changed_by_admins_within_bounds() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     for token in [&t.staff, &t.auditor, &t.reporting] {
         let (status, settings) = send(s.request(Method::GET, "/api/v1/settings", token)).await;
         assert_eq!(status, 200);
@@ -84,8 +83,7 @@ async fn settings_are_read_by_staff_and_changed_by_admins_within_bounds() {
 
 #[tokio::test]
 async fn a_firms_lockout_policy_is_what_locks_its_logins() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     let (status, _) = patch(
         &s,
         &t.admin,

@@ -12,8 +12,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn items_prices_images_and_assignment() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     let staff = s.staff(&t.staff);
     let client = staff.register_client("Acme", "organisation", None).await;
     let item = staff.create_item("TAX-RET", "Tax return", 25000).await;
@@ -99,8 +98,7 @@ async fn items_prices_images_and_assignment() {
 
 #[tokio::test]
 async fn contracts_are_issued_and_voided() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     let staff = s.staff(&t.staff);
     let client = staff.register_client("Jo", "individual", None).await;
     let path = format!("/api/v1/clients/{client}/contracts");
@@ -129,8 +127,7 @@ async fn contracts_are_issued_and_voided() {
 
 #[tokio::test]
 async fn the_catalogue_lists_searches_describes_and_archives_items() {
-    let s = Server::start_reading().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::reading_with_firm().await;
     let other = s.tenant().await;
     let staff = s.staff(&t.staff);
     let client = staff

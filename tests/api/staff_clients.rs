@@ -12,8 +12,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn registering_changing_and_inviting_a_client() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     let staff = s.staff(&t.staff);
 
     let body = json!({"display_name": " Jo Smith ", "kind": "individual",
@@ -121,8 +120,7 @@ async fn registering_changing_and_inviting_a_client() {
 
 #[tokio::test]
 async fn the_portal_switch_is_for_admins() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     let off = Some(json!({"active": false}));
     let staff = s.staff(&t.staff);
     staff
@@ -147,8 +145,7 @@ async fn the_portal_switch_is_for_admins() {
 
 #[tokio::test]
 async fn bulk_invitations_by_ids_and_by_filter() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     let staff = s.staff(&t.staff);
     let mut with_email = Vec::new();
     for i in 0..5 {
@@ -188,8 +185,7 @@ async fn bulk_invitations_by_ids_and_by_filter() {
 
 #[tokio::test]
 async fn invitations_are_listed_per_client_and_by_state() {
-    let s = Server::start_reading().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::reading_with_firm().await;
     let staff = s.staff(&t.staff);
     let twice = staff
         .register_client("Invited Twice", "individual", Some("twice@client.test"))
@@ -245,8 +241,7 @@ async fn invitations_are_listed_per_client_and_by_state() {
 
 #[tokio::test]
 async fn an_archived_client_leaves_lists_and_counts_and_takes_no_commands() {
-    let s = Server::start_reading().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::reading_with_firm().await;
     let staff = s.staff(&t.staff);
     let real = staff
         .register_client("Real Client", "organisation", Some("real@example.org"))
@@ -321,8 +316,7 @@ async fn an_archived_client_leaves_lists_and_counts_and_takes_no_commands() {
 
 #[tokio::test]
 async fn clients_are_found_by_their_logins_and_filtered_by_email() {
-    let s = Server::start_reading().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::reading_with_firm().await;
     let staff = s.staff(&t.staff);
     let with_login = staff
         .register_client(

@@ -34,8 +34,7 @@ fn new_client() -> Value {
 
 #[tokio::test]
 async fn admins_add_change_disable_and_enable_members_and_nobody_else_may() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     let admin = s.staff(&t.admin);
     let sam = admin
         .add_member("Sam Clerk", "sam@firm.example", "staff")
@@ -169,8 +168,7 @@ async fn admins_add_change_disable_and_enable_members_and_nobody_else_may() {
 
 #[tokio::test]
 async fn tokens_are_listed_without_secrets_and_stop_working_when_revoked_or_expired() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     let admin = s.staff(&t.admin);
     let sam = admin
         .add_member("Sam Clerk", "sam@firm.example", "staff")
@@ -268,8 +266,7 @@ async fn tokens_are_listed_without_secrets_and_stop_working_when_revoked_or_expi
 
 #[tokio::test]
 async fn a_service_token_names_its_person_and_acts_with_the_lower_role() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     let other = s.tenant().await;
     let admin = s.staff(&t.admin);
     let sam = admin
@@ -422,8 +419,7 @@ async fn a_revocation_counts_at_once_on_another_server() {
 
 #[tokio::test]
 async fn an_auditor_learns_which_person_disabled_a_login() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     let admin = s.staff(&t.admin);
     let sam = admin
         .add_member("Sam Clerk", "sam@firm.example", "staff")
@@ -525,8 +521,7 @@ async fn an_auditor_learns_which_person_disabled_a_login() {
 
 #[tokio::test]
 async fn events_from_before_staff_members_still_read_with_their_token() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     // An event as the service wrote them before people: the actor was a token string.
     let (token, client) = (Uuid::now_v7(), Uuid::now_v7());
     sqlx::query(

@@ -10,8 +10,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn portal_users_are_created_active_or_pending_and_usernames_are_unique() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     let staff = s.staff(&t.staff);
     let org = staff
         .register_client("Acme Ltd", "organisation", Some("office@acme.example"))
@@ -79,8 +78,7 @@ async fn portal_users_are_created_active_or_pending_and_usernames_are_unique() {
 
 #[tokio::test]
 async fn a_group_login_reaches_more_clients_but_never_none() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     let staff = s.staff(&t.staff);
     let org = staff
         .register_client("Acme Ltd", "organisation", None)
@@ -139,8 +137,7 @@ async fn a_group_login_reaches_more_clients_but_never_none() {
 
 #[tokio::test]
 async fn resets_disable_enable_and_remove_write_their_events() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     let staff = s.staff(&t.staff);
     let org = staff
         .register_client("Acme Ltd", "organisation", None)
@@ -233,17 +230,12 @@ async fn resets_disable_enable_and_remove_write_their_events() {
 
 #[tokio::test]
 async fn an_individual_client_has_at_most_one_portal_user_until_it_is_removed() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     let jo = s
         .staff(&t.staff)
-        .ok(
-            Method::POST,
-            "/api/v1/clients",
-            Some(json!({"display_name": "Jo", "kind": "individual", "email": "jo@example.org"})),
-        )
-        .await;
-    let jo = id_of(&jo, "id");
+        .register_client("Jo", "individual", Some("jo@example.org"))
+        .await
+        .to_string();
     let first = s
         .staff(&t.staff)
         .ok(
@@ -313,8 +305,7 @@ async fn an_individual_client_has_at_most_one_portal_user_until_it_is_removed() 
 
 #[tokio::test]
 async fn staff_see_a_lockout_and_its_reason_and_lift_it() {
-    let s = Server::start_reading().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::reading_with_firm().await;
     let staff = s.staff(&t.staff);
     let client = staff
         .register_client("Lockout Ltd", "organisation", None)

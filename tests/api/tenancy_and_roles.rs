@@ -203,8 +203,7 @@ async fn another_tenants_ids_answer_404_everywhere_and_change_nothing() {
 
 #[tokio::test]
 async fn roles_reach_only_what_they_may() {
-    let s = Server::start().await;
-    let t = s.tenant().await;
+    let (s, t) = Server::with_firm().await;
     let w = world(&s, &t).await;
     let before = event_count(s.pool(), t.id).await;
     let mut commands = id_routes(&w);

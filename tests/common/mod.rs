@@ -196,6 +196,20 @@ impl Server {
         self.app.pool()
     }
 
+    /// A server and a fresh firm on it.
+    pub async fn with_firm() -> (Self, Tenant) {
+        let s = Self::start().await;
+        let t = s.tenant().await;
+        (s, t)
+    }
+
+    /// A server running the projection engine, and a fresh firm on it.
+    pub async fn reading_with_firm() -> (Self, Tenant) {
+        let s = Self::start_reading().await;
+        let t = s.tenant().await;
+        (s, t)
+    }
+
     /// A fresh tenant with one token per role.
     pub async fn tenant(&self) -> Tenant {
         let slug = format!("t-{}", Uuid::now_v7().simple());
