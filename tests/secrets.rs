@@ -47,18 +47,11 @@ async fn no_secret_reaches_events_metadata_notifications_or_logs() {
 
     // Invitation → accept.
     let to = format!("secret-{}@client.test", Uuid::now_v7().simple());
-    let client = s
-        .staff(&t.staff)
+    let staff = s.staff(&t.staff);
+    let client = staff
         .register_client("Sam Secret", "organisation", Some(&to))
-        .await
-        .to_string();
-    s.staff(&t.staff)
-        .ok(
-            Method::POST,
-            &format!("/api/v1/clients/{client}/invitations"),
-            Some(json!({})),
-        )
         .await;
+    staff.invite(client).await;
     let invitation = sink.wait_for(&to, 1).await.remove(0);
     let first_password = "first secret passphrase 1";
     let (status, _) = send(s.http.post(portal("/invitations/accept")).json(&json!({
@@ -164,12 +157,7 @@ async fn no_secret_reaches_events_metadata_notifications_or_logs() {
             .unwrap();
     secrets.extend([personal, service, t.admin.clone()]);
     secrets.extend(token_hashes.iter().map(hex::encode));
-    let hashes: Vec<String> =
-        sqlx::query_scalar("SELECT password_hash FROM portal_credentials WHERE tenant_id = $1")
-            .bind(t.id)
-            .fetch_all(s.pool())
-            .await
-            .unwrap();
+    let hashes = common::password_hashes(s.pool(), t.id).await;
     assert_eq!(hashes.len(), 2);
     for hash in hashes {
         // The whole PHC string and its hash part alone.

@@ -287,12 +287,7 @@ async fn audit_routes_are_for_auditors_and_admins_only_and_hold_no_secrets() {
             everything.push_str(&response.text().await.unwrap());
         }
     }
-    let hashes: Vec<String> =
-        sqlx::query_scalar("SELECT password_hash FROM portal_credentials WHERE tenant_id = $1")
-            .bind(t.id)
-            .fetch_all(s.pool())
-            .await
-            .unwrap();
+    let hashes = common::password_hashes(s.pool(), t.id).await;
     assert_eq!(hashes.len(), 1);
     for secret in [
         "the secret password 1",

@@ -10,7 +10,7 @@ use portal_accounts::audit::checkpoint::Checkpoint;
 use portal_accounts::audit::offline::verify_export;
 use reqwest::Method;
 use serde_json::{json, Value};
-use sqlx::{Connection, Row};
+use sqlx::Row;
 
 async fn get(s: &Server, path: &str, token: &str) -> Value {
     let (status, body) = send(s.request(Method::GET, path, token)).await;
@@ -48,13 +48,7 @@ fn delivered_dir() -> std::path::PathBuf {
 /// What a database superuser can do: change an event, then recompute every link after it
 /// and the chain head, so that the stored chain verifies again.
 async fn rewrite_history(s: &Server, t: &Tenant) {
-    let mut conn = sqlx::PgConnection::connect_with(&s.pool().connect_options())
-        .await
-        .unwrap();
-    sqlx::query("SET session_replication_role = replica")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    let mut conn = superuser_session(s).await;
     sqlx::query(
         "UPDATE events SET payload = jsonb_set(payload, '{ClientRegistered,display_name}', '\"Someone Else\"')
           WHERE tenant_id = $1 AND event_type = 'ClientRegistered'

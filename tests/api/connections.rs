@@ -62,11 +62,5 @@ async fn slow_and_idle_clients_are_closed_and_the_bound_holds() {
     for stream in &mut idle {
         closed_within(stream, Duration::from_secs(5)).await;
     }
-    let ready = s
-        .http
-        .get(format!("{}/readyz", s.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 200);
+    assert_eq!(s.get_status("/readyz").await, 200);
 }

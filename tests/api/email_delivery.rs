@@ -8,29 +8,18 @@ use crate::common::eventually;
 use std::time::Duration;
 
 use common::smtp::SmtpSink;
-use common::{id_of, Server, Tenant};
+use common::{Server, Tenant};
 use reqwest::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 async fn invited_client(s: &Server, t: &Tenant, to: &str) -> String {
-    let body = s
-        .staff(&t.staff)
-        .ok(
-            Method::POST,
-            "/api/v1/clients",
-            Some(json!({"display_name": "Delayed Dora", "kind": "individual", "email": to})),
-        )
+    let staff = s.staff(&t.staff);
+    let client = staff
+        .register_client("Delayed Dora", "individual", Some(to))
         .await;
-    let client = id_of(&body, "id");
-    s.staff(&t.staff)
-        .ok(
-            Method::POST,
-            &format!("/api/v1/clients/{client}/invitations"),
-            Some(json!({})),
-        )
-        .await;
-    client
+    staff.invite(client).await;
+    client.to_string()
 }
 
 /// The client's one notification, once `done` holds for it.

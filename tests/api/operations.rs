@@ -208,13 +208,7 @@ async fn an_unreachable_database_answers_503_with_retry_after() {
             (503, "database_unavailable"),
         )
         .await;
-    let ready = s
-        .http
-        .get(format!("{}/readyz", s.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 503);
+    assert_eq!(s.get_status("/readyz").await, 503);
     assert!(
         started.elapsed() < std::time::Duration::from_secs(1),
         "failing fast took {:?}",

@@ -112,52 +112,14 @@ async fn a_client_follows_the_invitation_email_logs_in_sees_items_and_signs() {
 
     // The item's picture, for this login; none for an item on nobody's portal here.
     let png = portal_accounts::http::png::tiny_png();
-    let uploaded = s
-        .request(
-            Method::PUT,
-            &format!("/api/v1/items/{item}/image"),
-            &t.staff,
-        )
-        .header("content-type", "image/png")
-        .body(png.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(uploaded.status(), 200);
-    let image = |item: String| {
-        let (s, t, token) = (&s, &t, token.clone());
-        async move {
-            s.http
-                .get(format!(
-                    "{}/portal/v1/{}/items/{item}/image",
-                    s.base, t.slug
-                ))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-        }
-    };
-    let shown = image(item.clone()).await;
-    assert_eq!(shown.status(), 200);
-    assert_eq!(shown.headers()["content-type"], "image/png");
-    assert_eq!(shown.bytes().await.unwrap().to_vec(), png);
-    let other = s
-        .staff(&t.staff)
-        .create_item("OTHER-1", "Not yours", 100)
-        .await
-        .to_string();
-    s.request(
-        Method::PUT,
-        &format!("/api/v1/items/{other}/image"),
-        &t.staff,
-    )
-    .header("content-type", "image/png")
-    .body(png.clone())
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(image(other).await.status(), 404);
+    let staff = s.staff(&t.staff);
+    staff.set_image(item.parse().unwrap(), png.clone()).await;
+    assert_eq!(signed_in.item_image(item.parse().unwrap()).await, png);
+    let other = staff.create_item("OTHER-1", "Not yours", 100).await;
+    staff.set_image(other, png.clone()).await;
+    let template = "/portal/v1/{tenant_slug}/items/{item_id}/image";
+    let (status, _) = signed_in.call(Method::GET, template, &[&other], None).await;
+    assert_eq!(status, 404);
 
     let (status, shown) = portal(
         &s,
@@ -352,15 +314,7 @@ async fn a_taken_username_leaves_the_invitation_usable_and_reset_links_expire() 
         "the invitation was not used up"
     );
 
-    portal(
-        &s,
-        &t,
-        Method::POST,
-        "/password/forgot",
-        None,
-        Some(json!({"username": taken})),
-    )
-    .await;
+    s.portal(&t.slug).forgot_password(&taken).await;
     let reset = sink.wait_for(&first_to, 2).await[1].token();
     s.app
         .clock

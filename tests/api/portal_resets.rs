@@ -79,15 +79,12 @@ async fn forgot_password_answers_alike_and_reset_links_work_once_and_only_the_ne
     let old_session = session(&s, &t, &username, PASSWORD).await;
 
     for name in [username.as_str(), "nobody-by-this-name"] {
-        let (status, body) = portal(
-            &s,
-            &t,
-            Method::POST,
-            "/password/forgot",
-            None,
-            Some(json!({"username": name})),
-        )
-        .await;
+        let forgot = "/portal/v1/{tenant_slug}/password/forgot";
+        let body = Some(json!({"username": name}));
+        let (status, body) = s
+            .portal(&t.slug)
+            .call(Method::POST, forgot, &[], body)
+            .await;
         assert_eq!((status, body), (202, json!({})), "{name}");
     }
     let first = sink.wait_for(&to, 2).await[1].clone();
@@ -131,15 +128,7 @@ async fn forgot_password_answers_alike_and_reset_links_work_once_and_only_the_ne
     assert_eq!(status, 401, "a password change ends the old sessions");
 
     // Staff setting the password kills an outstanding link too.
-    portal(
-        &s,
-        &t,
-        Method::POST,
-        "/password/forgot",
-        None,
-        Some(json!({"username": username})),
-    )
-    .await;
+    s.portal(&t.slug).forgot_password(&username).await;
     let third = sink.wait_for(&to, 4).await[3].clone();
     let before_staff_set = session(&s, &t, &username, new_password).await;
     let _ = s

@@ -56,12 +56,7 @@ async fn portal_users_are_created_active_or_pending_and_usernames_are_unique() {
     );
 
     // The credential exists for Alice only, and nothing secret is in the log.
-    let hashes: Vec<String> =
-        sqlx::query_scalar("SELECT password_hash FROM portal_credentials WHERE tenant_id = $1")
-            .bind(t.id)
-            .fetch_all(s.pool())
-            .await
-            .unwrap();
+    let hashes = common::password_hashes(s.pool(), t.id).await;
     assert_eq!(hashes.len(), 1);
     assert!(hashes[0].starts_with("$argon2id$"));
     let log = serde_json::to_string(

@@ -292,6 +292,12 @@ impl Server {
         response.json().await.unwrap()
     }
 
+    /// An unauthenticated GET's status (`/readyz` while the database is away).
+    pub async fn get_status(&self, path: &str) -> u16 {
+        let response = self.http.get(format!("{}{path}", self.base)).send().await;
+        response.unwrap().status().as_u16()
+    }
+
     pub async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
         send(self.request(Method::POST, path, token).json(&body)).await
     }
@@ -413,9 +419,18 @@ pub fn types_of(events: &[Row], stream: impl std::fmt::Display) -> Vec<&str> {
         .collect()
 }
 
-/// Tampers with the stored log the way someone with database access would, bypassing the
-/// append-only triggers (and foreign keys) for this one session only.
-pub async fn tamper(s: &Server, sql: &str, tenant: Uuid) {
+/// The firm's stored password hashes (to check none leaks anywhere).
+pub async fn password_hashes(pool: &PgPool, tenant: Uuid) -> Vec<String> {
+    sqlx::query_scalar("SELECT password_hash FROM portal_credentials WHERE tenant_id = $1")
+        .bind(tenant)
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+/// A connection that bypasses the append-only triggers (and foreign keys), as someone with
+/// database access can, for this one session only.
+pub async fn superuser_session(s: &Server) -> sqlx::PgConnection {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect_with(&s.pool().connect_options())
         .await
@@ -424,6 +439,12 @@ pub async fn tamper(s: &Server, sql: &str, tenant: Uuid) {
         .execute(&mut conn)
         .await
         .unwrap();
+    conn
+}
+
+/// Tampers with the stored log the way someone with database access would.
+pub async fn tamper(s: &Server, sql: &str, tenant: Uuid) {
+    let mut conn = superuser_session(s).await;
     let done = sqlx::query(sql)
         .bind(tenant)
         .execute(&mut conn)
