@@ -238,7 +238,7 @@ async fn request_bodies_out_of_shape_or_breaking_a_rule_are_refused() {
             Method::POST,
             format!("{clients}/{client}/items"),
             Body::Json(
-                json!({"item_id": uuid::Uuid::try_parse(&item).unwrap().simple().to_string()}),
+                json!({"item_id": uuid::Uuid::try_parse(item).unwrap().simple().to_string()}),
             ),
             404,
             "not_found",
@@ -410,7 +410,7 @@ async fn unknown_ids_routes_and_query_parameters_are_refused() {
                 Method::GET,
                 format!(
                     "{clients}/{}",
-                    uuid::Uuid::try_parse(&client).unwrap().simple()
+                    uuid::Uuid::try_parse(client).unwrap().simple()
                 ),
                 Body::None,
                 404,
