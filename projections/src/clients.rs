@@ -3,11 +3,9 @@
 //! portal-user detail and the invitation dashboard.
 
 use aggregates::client::{ClientEvent, ClientEventKind as C};
-use aggregates::event_names;
 use aggregates::events::AnyEvent;
 use aggregates::portal_user::{PortalUserEvent, PortalUserEventKind as U};
 use eventlog::Envelope;
-use futures::future::BoxFuture;
 use sqlx::PgConnection;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -17,16 +15,10 @@ use crate::engine::{Projection, ProjectionError};
 pub struct Clients;
 
 impl Projection for Clients {
-    fn name(&self) -> &'static str {
-        "clients"
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &["rm_clients", "rm_portal_users", "rm_portal_user_clients"]
-    }
-
-    fn event_types(&self) -> Vec<&'static str> {
-        event_names![
+    crate::projection_basics!(
+        "clients",
+        tables: ["rm_clients", "rm_portal_users", "rm_portal_user_clients"],
+        events: [
             C::ClientRegistered,
             C::ClientRenamed,
             C::ClientEmailChanged,
@@ -44,41 +36,28 @@ impl Projection for Clients {
             U::LoginDisabled,
             U::LoginEnabled,
             U::PortalAccessRemoved,
-        ]
-    }
+        ],
+        batch: apply_runs,
+    );
+}
 
-    fn apply<'a>(
-        &'a self,
-        tx: &'a mut PgConnection,
-        e: &'a Envelope,
-    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(apply(tx, e))
-    }
-
-    /// Registrations and renames are what a busy firm writes most: each run of them is one
-    /// statement (for renames the last name per client in the run wins, as replaying them
-    /// one by one would leave it); anything else is applied event by event.
-    fn apply_batch<'a>(
-        &'a self,
-        tx: &'a mut PgConnection,
-        events: &'a [Envelope],
-    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(async move {
-            for run in events.chunk_by(crate::engine::same_kind) {
-                let kind = run[0].event.kind();
-                if run.len() > 1 && kind == C::ClientRegistered.into() {
-                    registrations(tx, run).await?;
-                } else if run.len() > 1 && kind == C::ClientRenamed.into() {
-                    renames(tx, run).await?;
-                } else {
-                    for event in run {
-                        apply(tx, event).await?;
-                    }
-                }
+/// Registrations and renames are what a busy firm writes most: each run of them is one
+/// statement (for renames the last name per client in the run wins, as replaying them
+/// one by one would leave it); anything else is applied event by event.
+async fn apply_runs(tx: &mut PgConnection, events: &[Envelope]) -> Result<(), ProjectionError> {
+    for run in events.chunk_by(crate::engine::same_kind) {
+        let kind = run[0].event.kind();
+        if run.len() > 1 && kind == C::ClientRegistered.into() {
+            registrations(tx, run).await?;
+        } else if run.len() > 1 && kind == C::ClientRenamed.into() {
+            renames(tx, run).await?;
+        } else {
+            for event in run {
+                apply(tx, event).await?;
             }
-            Ok(())
-        })
+        }
     }
+    Ok(())
 }
 
 /// A run of `ClientRegistered`: one INSERT.

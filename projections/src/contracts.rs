@@ -1,10 +1,8 @@
 //! Read model "contracts": each contract issued to a client and its signature status.
 
 use aggregates::contract::{ContractEvent, ContractEventKind as K};
-use aggregates::event_names;
 use aggregates::events::AnyEvent;
 use eventlog::Envelope;
-use futures::future::BoxFuture;
 use sqlx::PgConnection;
 
 use crate::engine::{Projection, ProjectionError};
@@ -12,25 +10,15 @@ use crate::engine::{Projection, ProjectionError};
 pub struct Contracts;
 
 impl Projection for Contracts {
-    fn name(&self) -> &'static str {
-        "contracts"
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &["rm_contracts"]
-    }
-
-    fn event_types(&self) -> Vec<&'static str> {
-        event_names![K::ContractIssued, K::ContractVoided, K::ContractSigned]
-    }
-
-    fn apply<'a>(
-        &'a self,
-        tx: &'a mut PgConnection,
-        e: &'a Envelope,
-    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(apply(tx, e))
-    }
+    crate::projection_basics!(
+        "contracts",
+        tables: ["rm_contracts"],
+        events: [
+            K::ContractIssued,
+            K::ContractVoided,
+            K::ContractSigned,
+        ],
+    );
 }
 
 async fn apply(tx: &mut PgConnection, e: &Envelope) -> Result<(), ProjectionError> {

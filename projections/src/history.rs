@@ -4,12 +4,10 @@
 //! "how did it go" and "what did it cost then" of.
 
 use aggregates::client::{ClientEvent, ClientEventKind as C, RevocationReason};
-use aggregates::event_names;
 use aggregates::events::AnyEvent;
 use aggregates::item::{ItemEvent, ItemEventKind as I};
 use aggregates::values::Money;
 use eventlog::Envelope;
-use futures::future::BoxFuture;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -18,31 +16,17 @@ use crate::engine::{Projection, ProjectionError};
 pub struct History;
 
 impl Projection for History {
-    fn name(&self) -> &'static str {
-        "history"
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &["rm_invitations", "rm_item_prices"]
-    }
-
-    fn event_types(&self) -> Vec<&'static str> {
-        event_names![
+    crate::projection_basics!(
+        "history",
+        tables: ["rm_invitations", "rm_item_prices"],
+        events: [
             C::ClientInvited,
             C::InvitationRevoked,
             C::InvitationAccepted,
             I::ItemCreated,
             I::ItemPriceChanged,
-        ]
-    }
-
-    fn apply<'a>(
-        &'a self,
-        tx: &'a mut PgConnection,
-        e: &'a Envelope,
-    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(apply(tx, e))
-    }
+        ],
+    );
 }
 
 async fn apply(tx: &mut PgConnection, e: &Envelope) -> Result<(), ProjectionError> {

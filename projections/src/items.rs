@@ -4,12 +4,10 @@
 use std::collections::HashMap;
 
 use aggregates::client::{ClientEvent, ClientEventKind as C};
-use aggregates::event_names;
 use aggregates::events::AnyEvent;
 use aggregates::item::{ItemEvent, ItemEventKind as I};
 use aggregates::values::Money;
 use eventlog::Envelope;
-use futures::future::BoxFuture;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -18,16 +16,10 @@ use crate::engine::{Projection, ProjectionError};
 pub struct Items;
 
 impl Projection for Items {
-    fn name(&self) -> &'static str {
-        "items"
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &["rm_items", "rm_client_items"]
-    }
-
-    fn event_types(&self) -> Vec<&'static str> {
-        event_names![
+    crate::projection_basics!(
+        "items",
+        tables: ["rm_items", "rm_client_items"],
+        events: [
             I::ItemCreated,
             I::ItemPriceChanged,
             I::ItemImageSet,
@@ -37,37 +29,24 @@ impl Projection for Items {
             I::ItemUnarchived,
             C::ItemAssigned,
             C::ItemUnassigned,
-        ]
-    }
+        ],
+        batch: apply_runs,
+    );
+}
 
-    fn apply<'a>(
-        &'a self,
-        tx: &'a mut PgConnection,
-        e: &'a Envelope,
-    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(apply(tx, e))
-    }
-
-    /// Price changes are the bulk of an item log: each run of them becomes one UPDATE (the
-    /// last price per item in the run wins, as replaying them one by one would leave it).
-    fn apply_batch<'a>(
-        &'a self,
-        tx: &'a mut PgConnection,
-        events: &'a [Envelope],
-    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(async move {
-            for run in events.chunk_by(crate::engine::same_kind) {
-                if run.len() > 1 && run[0].event.kind() == I::ItemPriceChanged.into() {
-                    price_changes(tx, run).await?;
-                } else {
-                    for event in run {
-                        apply(tx, event).await?;
-                    }
-                }
+/// Price changes are the bulk of an item log: each run of them becomes one UPDATE (the
+/// last price per item in the run wins, as replaying them one by one would leave it).
+async fn apply_runs(tx: &mut PgConnection, events: &[Envelope]) -> Result<(), ProjectionError> {
+    for run in events.chunk_by(crate::engine::same_kind) {
+        if run.len() > 1 && run[0].event.kind() == I::ItemPriceChanged.into() {
+            price_changes(tx, run).await?;
+        } else {
+            for event in run {
+                apply(tx, event).await?;
             }
-            Ok(())
-        })
+        }
     }
+    Ok(())
 }
 
 async fn price_changes(tx: &mut PgConnection, run: &[Envelope]) -> Result<(), ProjectionError> {

@@ -6,11 +6,9 @@
 
 use aggregates::client::{ClientEvent, ClientEventKind as C};
 use aggregates::contract::{ContractEvent, ContractEventKind as K};
-use aggregates::event_names;
 use aggregates::events::AnyEvent;
 use aggregates::portal_user::{PortalUserEvent, PortalUserEventKind as U};
 use eventlog::Envelope;
-use futures::future::BoxFuture;
 use projections::{Projection, ProjectionError};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -41,50 +39,35 @@ pub mod kind {
 }
 
 impl Projection for Notifications {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &["notifications"]
-    }
-
-    fn event_types(&self) -> Vec<&'static str> {
-        event_names![
+    projections::projection_basics!(
+        NAME,
+        tables: ["notifications"],
+        events: [
             C::ClientInvited,
             U::ActivationLinkIssued,
             U::PasswordResetLinkIssued,
             U::UsernameReminderIssued,
             K::SignatureRequested,
-            K::ContractSigned
-        ]
-    }
+            K::ContractSigned,
+        ],
+        batch: apply_all,
+    );
+}
 
-    fn apply<'a>(
-        &'a self,
-        tx: &'a mut PgConnection,
-        event: &'a Envelope,
-    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        self.apply_batch(tx, std::slice::from_ref(event))
-    }
+async fn apply(tx: &mut PgConnection, event: &Envelope) -> Result<(), ProjectionError> {
+    apply_all(tx, std::slice::from_ref(event)).await
+}
 
-    /// The whole batch in a statement per tenant for the names of the clients and logins
-    /// involved, then one INSERT for every e-mail.
-    fn apply_batch<'a>(
-        &'a self,
-        tx: &'a mut PgConnection,
-        events: &'a [Envelope],
-    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(async move {
-            let recipients = Recipients::of(tx, events).await?;
-            let mut rows = Rows::default();
-            for event in events {
-                owed_by(event, &recipients, &mut rows)?;
-            }
-            rows.insert(tx).await?;
-            Ok(())
-        })
+/// The whole batch in a statement per tenant for the names of the clients and logins
+/// involved, then one INSERT for every e-mail.
+async fn apply_all(tx: &mut PgConnection, events: &[Envelope]) -> Result<(), ProjectionError> {
+    let recipients = Recipients::of(tx, events).await?;
+    let mut rows = Rows::default();
+    for event in events {
+        owed_by(event, &recipients, &mut rows)?;
     }
+    rows.insert(tx).await?;
+    Ok(())
 }
 
 /// The e-mails one event owes, added to `rows`.

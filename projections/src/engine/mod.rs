@@ -60,6 +60,46 @@ pub trait Projection: Send + Sync {
     }
 }
 
+/// The parts of a [`Projection`] every one spells alike: its name, the tables it writes,
+/// the event kinds it reads, and `apply` handing one event to the module's own
+/// `async fn apply(tx, event)` — and, given `batch: f`, `apply_batch` handing a batch to
+/// `async fn f(tx, events)`.
+#[macro_export]
+macro_rules! projection_basics {
+    ($name:expr, tables: [$($table:literal),* $(,)?], events: [$($kind:expr),* $(,)?] $(,)?) => {
+        fn name(&self) -> &'static str {
+            $name
+        }
+
+        fn tables(&self) -> &'static [&'static str] {
+            &[$($table),*]
+        }
+
+        fn event_types(&self) -> Vec<&'static str> {
+            aggregates::event_names![$($kind),*]
+        }
+
+        fn apply<'a>(
+            &'a self,
+            tx: &'a mut sqlx::PgConnection,
+            event: &'a eventlog::Envelope,
+        ) -> futures::future::BoxFuture<'a, Result<(), $crate::ProjectionError>> {
+            Box::pin(apply(tx, event))
+        }
+    };
+    ($name:expr, tables: $tables:tt, events: $events:tt, batch: $batch:ident $(,)?) => {
+        $crate::projection_basics!($name, tables: $tables, events: $events);
+
+        fn apply_batch<'a>(
+            &'a self,
+            tx: &'a mut sqlx::PgConnection,
+            events: &'a [eventlog::Envelope],
+        ) -> futures::future::BoxFuture<'a, Result<(), $crate::ProjectionError>> {
+            Box::pin($batch(tx, events))
+        }
+    };
+}
+
 /// Whether two events are of one kind: splits a batch into runs (`chunk_by`) that a
 /// projection can apply as one statement each.
 pub fn same_kind(a: &Envelope, b: &Envelope) -> bool {
