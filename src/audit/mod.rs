@@ -209,6 +209,10 @@ pub struct ExportLine {
     #[serde(flatten)]
     pub event: AuditEvent,
     pub tenant_id: Uuid,
+    /// The event's place in its firm's hash chain: `tenant_sequence` under the name the
+    /// checkpoints use (API v1.2; exports written before it lack the field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_seq: Option<i64>,
     /// `recorded_at` in microseconds since the Unix epoch, as hashed.
     pub recorded_at_us: i64,
     /// The stored payload (`{"EventType": {...}}`) and metadata, as hashed.
@@ -236,8 +240,10 @@ pub fn export(
         .bind(from)
         .fetch_owned(scope.pool().clone());
         Ok::<_, ReadError>(rows.map_err(ReadError::from).and_then(|row| async move {
+            let event = from_row(&row)?;
             let event = ExportLine {
-                event: from_row(&row)?,
+                chain_seq: Some(event.tenant_sequence),
+                event,
                 tenant_id: row.try_get("tenant_id")?,
                 recorded_at_us: row.try_get("recorded_at_us")?,
                 payload_text: row.try_get("payload_text")?,

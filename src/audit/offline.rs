@@ -126,6 +126,9 @@ fn check_line(
     checkpoint: Option<&Checkpoint>,
 ) -> Result<String, String> {
     let seq = line.event.tenant_sequence;
+    if line.chain_seq.is_some_and(|chain_seq| chain_seq != seq) {
+        return Err("chain_seq and tenant_sequence differ".into());
+    }
     match previous {
         Some((prev_seq, _)) if seq != prev_seq + 1 => {
             return Err(format!("link {} is missing (found {seq})", prev_seq + 1))

@@ -45,28 +45,32 @@ impl DueCheckpoint {
     }
 }
 
-/// Claims up to `limit` due checkpoint e-mails for `lease` (a crashed sender's claims
-/// come back when it runs out).
+/// Claims up to `limit` due checkpoint e-mails, and those a sender that is gone had
+/// claimed, for `lease` and the sender whose presence key is `owner`.
 pub async fn claim(
     pool: &PgPool,
     limit: i64,
     lease: std::time::Duration,
+    owner: Option<i64>,
 ) -> Result<Vec<DueCheckpoint>, sqlx::Error> {
-    let rows = sqlx::query(
+    let rows = sqlx::query(&format!(
         "UPDATE checkpoint_mail m
-            SET attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => $2)
+            SET attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => $2),
+                claimed_by = $3
            FROM tenants t, audit_checkpoints c
           WHERE t.id = m.tenant_id AND c.tenant_id = m.tenant_id AND c.chain_seq = m.chain_seq
             AND (m.tenant_id, m.chain_seq) IN (
                 SELECT tenant_id, chain_seq FROM checkpoint_mail
-                 WHERE status = 'pending' AND next_attempt_at <= now()
+                 WHERE status = 'pending' AND (next_attempt_at <= now() OR {})
                  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
       RETURNING c.tenant_id, c.chain_seq, c.position, c.head_hash, c.created_at, c.key_id,
                 c.signature, t.name AS tenant_name, t.slug AS tenant_slug, m.to_address,
                 m.attempts",
-    )
+        super::presence::OWNER_GONE
+    ))
     .bind(limit)
     .bind(lease.as_secs_f64())
+    .bind(owner)
     .fetch_all(pool)
     .await?;
     rows.iter().map(DueCheckpoint::from_row).collect()
@@ -83,7 +87,7 @@ pub async fn record(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE checkpoint_mail
-            SET status = $3, last_error = $4,
+            SET status = $3, last_error = $4, claimed_by = NULL,
                 sent_at = CASE WHEN $3 = 'sent' THEN now() END,
                 next_attempt_at = now() + make_interval(secs => COALESCE($5, 0))
           WHERE tenant_id = $1 AND chain_seq = $2",

@@ -4,6 +4,7 @@
 pub mod checkpoint_mail;
 pub mod compose;
 pub mod notifications;
+mod presence;
 mod recipients;
 pub mod sender;
 

@@ -1,5 +1,6 @@
-//! Delivers owed e-mails: claims due notifications and checkpoint e-mails (a lease, so a
-//! crashed sender's claims come back), sends each through SMTP or into the file outbox, and
+//! Delivers owed e-mails: claims due notifications and checkpoint e-mails (marked with the
+//! sender's presence, so a killed sender's claims are taken over at once, and with a lease
+//! as the last resort), sends each through SMTP or into the file outbox, and
 //! records the outcome — sent, retried later with exponential back-off, or failed for good.
 
 use std::path::PathBuf;
@@ -13,9 +14,11 @@ use tokio::sync::watch;
 
 use super::checkpoint_mail::{self, DueCheckpoint};
 use super::compose::{Composer, Due};
+use super::presence::{Presence, OWNER_GONE};
 use super::MailConfig;
 
-/// How long a claimed notification stays reserved for the sender that claimed it.
+/// How long a claimed e-mail stays reserved for a sender that is still present (a stuck
+/// one): claims of a sender that is gone are taken over at once (`presence`).
 const LEASE: Duration = Duration::from_secs(300);
 /// Claimed per round.
 const CLAIM: i64 = 32;
@@ -100,8 +103,9 @@ impl Sender {
     /// Sends until `shutdown` turns true, woken by new notifications and by due retries.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut listener = None;
+        let mut presence = Presence::announce(&self.pool).await;
         loop {
-            if let Err(e) = self.send_due().await {
+            if let Err(e) = self.send_due(&mut presence).await {
                 tracing::warn!(error = %e, "mail sender paused; retrying");
             }
             if listener.is_none() {
@@ -122,29 +126,36 @@ impl Sender {
     }
 
     /// Delivers every notification and checkpoint e-mail that is due now; the number
-    /// handled.
-    pub async fn send_due(&self) -> Result<usize, sqlx::Error> {
+    /// handled. Stops early when the sender's presence was lost: what it had claimed may
+    /// be another sender's by now.
+    pub async fn send_due(&self, presence: &mut Presence) -> Result<usize, sqlx::Error> {
         let mut handled = 0;
         loop {
-            let batch = self.claim().await?;
+            let batch = self.claim(presence.key()).await?;
             if batch.is_empty() {
                 break;
             }
             for due in &batch {
+                if !presence.confirm(&self.pool).await {
+                    return Ok(handled);
+                }
                 let outcome = self.attempt(due).await;
                 self.record(due, outcome).await?;
+                handled += 1;
             }
-            handled += batch.len();
         }
         loop {
-            let batch = checkpoint_mail::claim(&self.pool, CLAIM, LEASE).await?;
+            let batch = checkpoint_mail::claim(&self.pool, CLAIM, LEASE, presence.key()).await?;
             if batch.is_empty() {
                 return Ok(handled);
             }
             for due in &batch {
+                if !presence.confirm(&self.pool).await {
+                    return Ok(handled);
+                }
                 self.send_checkpoint(due).await?;
+                handled += 1;
             }
-            handled += batch.len();
         }
     }
 
@@ -181,21 +192,25 @@ impl Sender {
         (status, error, retry_in)
     }
 
-    async fn claim(&self) -> Result<Vec<Due>, sqlx::Error> {
-        sqlx::query_as(
+    /// Claims due notifications, and those a sender that is gone had claimed, for this
+    /// sender (`owner`: its presence key).
+    async fn claim(&self, owner: Option<i64>) -> Result<Vec<Due>, sqlx::Error> {
+        sqlx::query_as(&format!(
             "UPDATE notifications n
-                SET attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => $2)
+                SET attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => $2),
+                    claimed_by = $3
                FROM tenants t
               WHERE t.id = n.tenant_id
                 AND n.id IN (SELECT id FROM notifications
-                              WHERE status = 'pending' AND next_attempt_at <= now()
+                              WHERE status = 'pending' AND (next_attempt_at <= now() OR {OWNER_GONE})
                               ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
           RETURNING n.id, n.tenant_id, t.slug AS tenant_slug, t.name AS tenant_name, n.kind,
                     n.to_address, n.recipient_name, n.username, n.link_stream_id, n.link_id,
-                    n.link_expires_at, n.contract_id, n.details, n.attempts",
-        )
+                    n.link_expires_at, n.contract_id, n.details, n.attempts"
+        ))
         .bind(CLAIM)
         .bind(LEASE.as_secs_f64())
+        .bind(owner)
         .fetch_all(&self.pool)
         .await
     }
@@ -220,7 +235,7 @@ impl Sender {
         log_outcome(&due.kind, &due.id.to_string(), due.attempts, status, &error);
         sqlx::query(
             "UPDATE notifications
-                SET status = $2, last_error = $3,
+                SET status = $2, last_error = $3, claimed_by = NULL,
                     sent_at = CASE WHEN $2 = 'sent' THEN now() END,
                     next_attempt_at = now() + make_interval(secs => COALESCE($4, 0))
               WHERE id = $1",

@@ -242,6 +242,11 @@ async fn the_export_is_ndjson_in_commit_order_and_resumes_after_a_position() {
             "the chain links line to line"
         );
     }
+    // The link number under both its names (API v1.2: chain_seq, tenant_sequence kept).
+    for line in &lines {
+        assert!(line["chain_seq"].is_i64(), "{line}");
+        assert_eq!(line["chain_seq"], line["tenant_sequence"]);
+    }
     let middle = lines[4]["position"].as_i64().unwrap();
     let rest = s
         .request(

@@ -199,3 +199,69 @@ async fn a_failed_email_is_listed_firm_wide_and_sent_again_on_request() {
     background.stop().await;
     s.stop_background().await;
 }
+
+/// What a sender killed mid-round leaves behind: notifications it claimed (attempted once,
+/// held for the claim's lease), marked with the presence key its database session held.
+async fn claimed_by_a_sender(s: &Server, t: &Tenant) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    let engine = projections::Engine::new(
+        s.pool().clone(),
+        vec![std::sync::Arc::new(
+            portal_accounts::mail::notifications::Notifications,
+        )],
+    );
+    engine
+        .catch_up(&portal_accounts::mail::notifications::Notifications)
+        .await
+        .unwrap();
+    let mut sender = sqlx::PgConnection::connect_with(&s.pool().connect_options())
+        .await
+        .unwrap();
+    let key = i64::from_le_bytes(Uuid::new_v4().as_bytes()[..8].try_into().unwrap());
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(key)
+        .execute(&mut sender)
+        .await
+        .unwrap();
+    let claimed = sqlx::query(
+        "UPDATE notifications SET attempts = attempts + 1, claimed_by = $2,
+                next_attempt_at = now() + interval '300 seconds'
+          WHERE tenant_id = $1 AND status = 'pending'",
+    )
+    .bind(t.id)
+    .bind(key)
+    .execute(s.pool())
+    .await
+    .unwrap();
+    assert_eq!(claimed.rows_affected(), 1);
+    sender
+}
+
+#[tokio::test]
+async fn a_killed_senders_claims_are_sent_at_once_by_another_and_only_once() {
+    let sink = SmtpSink::start().await;
+    let mut s = Server::start_with(common::app(common::fresh_database().await)).await;
+    let t = s.tenant().await;
+    let to = format!("kim-{}@client.test", Uuid::now_v7().simple());
+    invited_client(&s, &t, &to).await;
+    let dead = claimed_by_a_sender(&s, &t).await;
+
+    // While the claiming sender's session lives, its claim is its own: a later e-mail goes
+    // out, this one does not.
+    s.start_background(Some(sink.url()));
+    let later = format!("lena-{}@client.test", Uuid::now_v7().simple());
+    invited_client(&s, &t, &later).await;
+    sink.wait_for(&later, 1).await;
+    assert!(sink.mails_to(&to).is_empty(), "taken from a live sender");
+
+    // The sender dies (its session ends with the process): its claim is taken over within
+    // seconds, not after the five-minute lease, and sent once.
+    drop(dead);
+    let mails = sink.wait_for(&to, 1).await;
+    assert!(mails[0].link().contains("token="));
+    let last = format!("lou-{}@client.test", Uuid::now_v7().simple());
+    invited_client(&s, &t, &last).await;
+    sink.wait_for(&last, 1).await;
+    assert_eq!(sink.mails_to(&to).len(), 1, "sent once");
+    s.stop_background().await;
+}

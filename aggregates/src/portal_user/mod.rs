@@ -534,6 +534,18 @@ mod tests {
         assert_eq!(last_only.full_name().as_deref(), Some("Smith"));
         assert_eq!(PersonNames::default().full_name(), None);
     }
+    /// SendResetLink on day 1 with link `n`: resets last 2 hours, activations 7 days.
+    fn reset_link(n: u128) -> C {
+        C::SendResetLink {
+            link_id: id(n),
+            now: t(1),
+            lifetimes: LinkLifetimes {
+                reset: chrono::Duration::hours(2),
+                activation: chrono::Duration::days(7),
+            },
+        }
+    }
+
     fn pending() -> Vec<E> {
         vec![
             created(false),
@@ -644,14 +656,7 @@ mod tests {
     async fn reset_by_email_link_for_a_pending_user_resends_activation() {
         Given::with(())
             .given(pending())
-            .when_async(C::SendResetLink {
-                link_id: id(70),
-                now: t(1),
-                lifetimes: LinkLifetimes {
-                    reset: chrono::Duration::hours(2),
-                    activation: chrono::Duration::days(7),
-                },
-            })
+            .when_async(reset_link(70))
             .await
             .then_expect_events(vec![E::ActivationLinkIssued {
                 activation_id: id(70),
@@ -663,14 +668,7 @@ mod tests {
     async fn reset_by_email_link_for_an_active_user_lasts_as_long_as_a_reset_link() {
         Given::with(())
             .given(vec![created(true)])
-            .when_async(C::SendResetLink {
-                link_id: id(71),
-                now: t(1),
-                lifetimes: LinkLifetimes {
-                    reset: chrono::Duration::hours(2),
-                    activation: chrono::Duration::days(7),
-                },
-            })
+            .when_async(reset_link(71))
             .await
             .then_expect_events(vec![E::PasswordResetLinkIssued {
                 reset_id: id(71),

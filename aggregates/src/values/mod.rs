@@ -18,6 +18,32 @@ fn has_control_chars(s: &str) -> bool {
     s.chars().any(char::is_control)
 }
 
+/// Characters that change how text around them is shown without being seen themselves:
+/// the bidirectional controls ("Trojan Source": U+202E makes `exe.pdf` read `fdp.exe`) and
+/// the invisible format characters and fillers Unicode's security guidance (UTS #39) warns
+/// of. Zero-width (non-)joiners stay allowed: scripts such as Persian and the Indic ones,
+/// and emoji sequences, need them. `rules::invisible!` publishes the same set.
+const INVISIBLE: &[(char, char)] = &[
+    ('\u{00ad}', '\u{00ad}'), // soft hyphen
+    ('\u{061c}', '\u{061c}'), // Arabic letter mark
+    ('\u{115f}', '\u{1160}'), // Hangul fillers
+    ('\u{180e}', '\u{180e}'), // Mongolian vowel separator
+    ('\u{200b}', '\u{200b}'), // zero-width space
+    ('\u{200e}', '\u{200f}'), // left-to-right and right-to-left marks
+    ('\u{202a}', '\u{202e}'), // embeddings and overrides
+    ('\u{2060}', '\u{2064}'), // word joiner, invisible operators
+    ('\u{2066}', '\u{2069}'), // isolates
+    ('\u{3164}', '\u{3164}'), // Hangul filler
+    ('\u{feff}', '\u{feff}'), // zero-width no-break space (byte-order mark)
+    ('\u{ffa0}', '\u{ffa0}'), // halfwidth Hangul filler
+    ('\u{fff9}', '\u{fffb}'), // interlinear annotation
+];
+
+fn has_invisible_chars(s: &str) -> bool {
+    s.chars()
+        .any(|c| INVISIBLE.iter().any(|&(from, to)| (from..=to).contains(&c)))
+}
+
 /// The published form of each input rule: a pattern (ECMA-262, Python and Rust `regex`
 /// read it alike) and, where the pattern leaves it open, a length bound on the raw input.
 /// The HTTP schema publishes these; each `parse` below enforces exactly the same set
@@ -36,6 +62,12 @@ pub mod rules {
             r"\x00-\x1f\x7f-\x9f"
         };
     }
+    /// The invisible and text-direction characters (`INVISIBLE`), as the inside of a class.
+    macro_rules! invisible {
+        () => {
+            r"\u00ad\u061c\u115f\u1160\u180e\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\u3164\ufeff\uffa0\ufff9-\ufffb"
+        };
+    }
     /// Control characters but tab, line feed and carriage return.
     macro_rules! cc_but_lines {
         () => {
@@ -48,17 +80,33 @@ pub mod rules {
         };
     }
 
-    /// One-line text: no control character, not blank (surrounding space is trimmed).
-    pub const TEXT: &str = concat!("^[^", cc!(), "]*[^", cc!(), ws!(), "][^", cc!(), "]*$");
+    /// One-line text: no control, invisible or text-direction character, not blank
+    /// (surrounding space is trimmed).
+    pub const TEXT: &str = concat!(
+        "^[^",
+        cc!(),
+        invisible!(),
+        "]*[^",
+        cc!(),
+        invisible!(),
+        ws!(),
+        "][^",
+        cc!(),
+        invisible!(),
+        "]*$"
+    );
     /// Multi-line text (contract bodies): tabs and line breaks allowed, not blank.
     pub const MULTILINE_TEXT: &str = concat!(
         "^[^",
         cc_but_lines!(),
+        invisible!(),
         "]*[^",
         cc_but_lines!(),
+        invisible!(),
         ws!(),
         "][^",
         cc_but_lines!(),
+        invisible!(),
         "]*$"
     );
     /// An e-mail address: ASCII local part of up to 64 characters, a domain of two or more
@@ -139,6 +187,26 @@ mod tests {
     #[test]
     fn text_bounds() {
         assert!(DisplayName::parse("   ").is_err());
+        // Text-direction overrides and invisible characters are refused everywhere...
+        for spoof in [
+            "invoice\u{202e}fdp.exe",
+            "a\u{2066}b\u{2069}",
+            "pay\u{200b}pal",
+        ] {
+            assert!(DisplayName::parse(spoof).is_err(), "{spoof:?}");
+            assert!(ContractBody::parse(spoof).is_err(), "{spoof:?}");
+            assert!(Label::parse(spoof).is_err(), "{spoof:?}");
+        }
+        // ...while ordinary text in any script, with its joiners, stays welcome.
+        for fine in [
+            "Zoë Müller",
+            "محمد علی",
+            "山田太郎",
+            "می\u{200c}خواهم",
+            "👩\u{200d}💻",
+        ] {
+            assert!(DisplayName::parse(fine).is_ok(), "{fine:?}");
+        }
         assert!(DisplayName::parse(&"n".repeat(201)).is_err());
         assert!(DisplayName::parse("a\u{0}b").is_err());
         assert_eq!(
@@ -171,7 +239,7 @@ mod tests {
             ("sku", rules::SKU, None, |s| Sku::parse(s).is_ok()),
             ("any", rules::ANY_TEXT, None, |s| !s.contains('\0')),
         ];
-        let pool: Vec<char> = "aZ09._-@+/!'`~ \t\n\r\u{0}\u{7}\u{1f}\u{7f}\u{85}\u{9f}\u{a0}\u{2003}\u{3000}\u{feff}éß漢😀x.co"
+        let pool: Vec<char> = "aZ09._-@+/!'`~ \t\n\r\u{0}\u{7}\u{1f}\u{7f}\u{85}\u{9f}\u{a0}\u{ad}\u{200b}\u{200c}\u{200d}\u{200f}\u{202e}\u{2066}\u{2069}\u{2003}\u{3000}\u{feff}éß漢😀x.co"
             .chars()
             .collect();
         let mut seed: u64 = 0x5eed;

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-use super::has_control_chars;
+use super::{has_control_chars, has_invisible_chars};
 
 /// Checks a one-line text value against `rules::TEXT` and at most `max` characters (of
 /// the input as given), and returns it trimmed.
@@ -13,6 +13,11 @@ fn bounded_text(raw: &str, max: usize, what: &str) -> Result<String, String> {
     }
     if has_control_chars(raw) {
         return Err(format!("{what} must not contain control characters"));
+    }
+    if has_invisible_chars(raw) {
+        return Err(format!(
+            "{what} must not contain invisible or text-direction characters"
+        ));
     }
     let trimmed = raw.trim();
     if trimmed.is_empty() {
@@ -105,6 +110,9 @@ impl ContractBody {
             .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
         {
             return Err("body must not contain control characters".into());
+        }
+        if has_invisible_chars(raw) {
+            return Err("body must not contain invisible or text-direction characters".into());
         }
         if raw.trim().is_empty() {
             return Err("body must not be empty".into());
