@@ -27,3 +27,21 @@ async fn the_typed_clients_cover_every_published_route() {
         .collect();
     assert!(missing.is_empty(), "no client method for {missing:?}");
 }
+
+#[tokio::test]
+async fn every_operation_has_an_id_of_its_own() {
+    let s = Server::start().await;
+    let spec = s.get_json("/openapi.json").await;
+    let mut ids: Vec<&str> = spec["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|operations| operations.as_object().unwrap().values())
+        .filter_map(|operation| operation["operationId"].as_str())
+        .collect();
+    let all = ids.len();
+    assert!(all > 50, "{all} operation ids");
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), all, "operation ids used twice");
+}

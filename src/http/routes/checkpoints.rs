@@ -55,7 +55,7 @@ pub struct Checkpoints {
     pub items: Vec<Checkpoint>,
 }
 
-#[utoipa::path(get, path = "/api/v1/audit/checkpoints", tag = "audit", params(CheckpointsQuery),
+#[utoipa::path(get, path = "/api/v1/audit/checkpoints", tag = "audit", operation_id = "list_checkpoints", params(CheckpointsQuery),
     responses((status = 200, body = Checkpoints)),
     security(("staff_token" = [])))]
 pub async fn list(

@@ -36,7 +36,7 @@ pub struct NotificationPage {
     pub next_cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications", params(NotificationsQuery),
+#[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications", operation_id = "list_firm_notifications", params(NotificationsQuery),
     responses((status = 200, body = NotificationPage), (status = 422, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn list(

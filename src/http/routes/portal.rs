@@ -200,7 +200,7 @@ pub struct ResetBody {
     pub new_password: String,
 }
 
-#[utoipa::path(post, path = "/portal/v1/{tenant_slug}/password/reset", tag = "portal",
+#[utoipa::path(post, path = "/portal/v1/{tenant_slug}/password/reset", tag = "portal", operation_id = "portal_complete_password_reset",
     params(("tenant_slug" = String, Path)), request_body = ResetBody,
     responses((status = 200, body = PortalUserRef),
         (status = 410, description = "reset_link_invalid: expired, used or replaced", body = Problem),

@@ -77,7 +77,7 @@ pub async fn list_contracts(session: PortalSession) -> AppResult<Json<PortalCont
     }))
 }
 
-#[utoipa::path(get, path = "/portal/v1/{tenant_slug}/contracts/{id}", tag = "portal",
+#[utoipa::path(get, path = "/portal/v1/{tenant_slug}/contracts/{id}", tag = "portal", operation_id = "portal_get_contract",
     params(("tenant_slug" = String, Path), ("id" = Uuid, Path)),
     responses((status = 200, body = PortalContract), (status = 404, body = Problem)),
     security(("portal_session" = [])))]
