@@ -71,6 +71,11 @@ pub fn document_errors(spec: &mut Spec) {
             let staff = operation.security.as_ref().is_some_and(|requirements| {
                 serde_json::to_string(requirements).is_ok_and(|s| s.contains("staff_token"))
             });
+            // Every portal session route refuses a missing, ended or expired session, and
+            // any session while the firm has switched its portal off.
+            let session = operation.security.as_ref().is_some_and(|requirements| {
+                serde_json::to_string(requirements).is_ok_and(|s| s.contains("portal_session"))
+            });
             let named = path.contains('{');
             let reads_input = operation.request_body.is_some()
                 || operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
@@ -86,6 +91,13 @@ pub fn document_errors(spec: &mut Spec) {
             if staff {
                 statuses.push(("401", "unauthorized: no, bad, expired or revoked token"));
                 statuses.push(("403", "forbidden_role"));
+            }
+            if session {
+                statuses.push(("401", "unauthorized: no, ended or expired session"));
+                statuses.push((
+                    "403",
+                    "portal_inactive: the firm has switched its portal off",
+                ));
             }
             if named || portal {
                 statuses.push((

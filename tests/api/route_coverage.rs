@@ -45,3 +45,26 @@ async fn every_operation_has_an_id_of_its_own() {
     ids.dedup();
     assert_eq!(ids.len(), all, "operation ids used twice");
 }
+
+/// A generated client returns a documented problem instead of raising: every portal route
+/// behind a session documents the refusals every one of them can give.
+#[tokio::test]
+async fn portal_session_routes_document_401_and_portal_inactive() {
+    let s = Server::start().await;
+    let spec = s.get_json("/openapi.json").await;
+    let mut checked = 0;
+    for (path, operations) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let security = operation["security"].to_string();
+            if !security.contains("portal_session") {
+                continue;
+            }
+            checked += 1;
+            for status in ["401", "403"] {
+                let response = &operation["responses"][status];
+                assert!(response.is_object(), "{method} {path} lacks {status}");
+            }
+        }
+    }
+    assert!(checked >= 8, "{checked} session routes");
+}
