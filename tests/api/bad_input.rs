@@ -764,15 +764,6 @@ async fn bad_bulk_invitations_and_settings_are_refused() {
                 "malformed_request",
                 None,
             ),
-            (
-                "both client_ids and filter",
-                Method::POST,
-                "/api/v1/invitations/bulk".into(),
-                Body::Json(json!({"client_ids": [client], "filter": "not_invited"})),
-                422,
-                "validation_failed",
-                Some("client_ids"),
-            ),
         ]
     })
     .await;

@@ -310,12 +310,9 @@ async fn two_engines_on_one_database_apply_every_event_once() {
         })
         .collect();
     for i in 0..60 {
+        let name = format!("C{i}");
         s.staff(&t.staff)
-            .ok(
-                Method::POST,
-                "/api/v1/clients",
-                Some(json!({"display_name": format!("C{i}"), "kind": "individual"})),
-            )
+            .register_client(&name, "individual", None)
             .await;
     }
     let limit = Duration::from_secs(20);
@@ -338,12 +335,9 @@ async fn an_engine_killed_between_batches_resumes_without_duplicates_or_gaps() {
     let counting = counting_from_now(&s, name).await;
     let t = s.tenant().await;
     for i in 0..80 {
+        let name = format!("C{i}");
         s.staff(&t.staff)
-            .ok(
-                Method::POST,
-                "/api/v1/clients",
-                Some(json!({"display_name": format!("C{i}"), "kind": "individual"})),
-            )
+            .register_client(&name, "individual", None)
             .await;
     }
     // Start and kill the engine again and again, mid-work.

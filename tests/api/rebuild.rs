@@ -2,7 +2,6 @@
 //! example while the API keeps serving, and for random sequences of commands.
 
 use crate::common;
-use reqwest::Method;
 
 use std::sync::Arc;
 
@@ -71,42 +70,21 @@ async fn a_rebuild_while_serving_reproduces_the_live_read_models() {
     let pool = fresh_database().await;
     let s = Server::start_with(app(pool.clone())).await;
     let t = s.tenant().await;
+    let staff = s.staff(&t.staff);
     for i in 0..30 {
-        let c = s
-            .staff(&t.staff)
-            .register_client(
-                &format!("Client {i}"),
-                "organisation",
-                Some(&format!("c{i}@example.org")),
-            )
-            .await
-            .to_string();
+        let (name, email) = (format!("Client {i}"), format!("c{i}@example.org"));
+        let c = staff
+            .register_client(&name, "organisation", Some(&email))
+            .await;
         if i % 3 == 0 {
-            s.staff(&t.staff)
-                .ok(
-                    Method::POST,
-                    &format!("/api/v1/clients/{c}/invitations"),
-                    Some(json!({})),
-                )
-                .await;
+            staff.invite(c).await;
         }
         if i % 4 == 0 {
-            s.staff(&t.staff)
-                .ok(
-                    Method::POST,
-                    &format!("/api/v1/clients/{c}/portal-users"),
-                    Some(json!({"email": "u@example.org"})),
-                )
-                .await;
+            let login = json!({"email": "u@example.org"});
+            staff.create_portal_user(c, login).await;
         }
         if i % 5 == 0 {
-            s.staff(&t.staff)
-                .ok(
-                    Method::POST,
-                    &format!("/api/v1/clients/{c}/contracts"),
-                    Some(json!({"title": "T", "body": "B"})),
-                )
-                .await;
+            staff.issue_contract(c, "T").await;
         }
     }
     caught_up(&pool).await;

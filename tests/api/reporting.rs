@@ -45,23 +45,16 @@ fn documented_reports() -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_documented_reports_answer_correctly() {
     let (s, t) = Server::reading_with_firm().await;
-    let client = |name: &str, email: Option<&str>| {
-        let body = json!({"display_name": name, "kind": "organisation", "email": email});
-        let (s, staff) = (&s, &t.staff);
-        async move { id_of(&s.post("/api/v1/clients", staff, body).await.1, "id") }
+    let staff = s.staff(&t.staff);
+    let client = |name: &'static str, email: Option<&'static str>| {
+        staff.register_client(name, "organisation", email)
     };
     let acme = client("Acme", Some("a@example.org")).await;
     let birch = client("Birch", Some("b@example.org")).await;
     let _cedar = client("Cedar", Some("c@example.org")).await;
     let _dune = client("Dune", None).await;
-    for c in [&acme, &birch] {
-        s.staff(&t.staff)
-            .ok(
-                Method::POST,
-                &format!("/api/v1/clients/{c}/invitations"),
-                Some(json!({})),
-            )
-            .await;
+    for c in [acme, birch] {
+        staff.invite(c).await;
     }
     let user = s
         .staff(&t.staff)
@@ -289,7 +282,7 @@ async fn the_documented_reports_answer_correctly() {
         .await;
     assert_eq!(
         (status, contract["items"][0]["id"].as_str()),
-        (200, Some(acme.as_str()))
+        (200, Some(acme.to_string().as_str()))
     );
 }
 

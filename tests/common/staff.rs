@@ -143,10 +143,9 @@ impl Staff<'_> {
     ) -> Vec<String> {
         let (status, problem) = self.call(method.clone(), path, body).await;
         assert_eq!(status, 422, "{method} {path}: {problem}");
-        let errors = problem["errors"].as_array().expect("field errors");
-        errors
-            .iter()
-            .map(|e| e["field"].as_str().unwrap().to_string())
+        super::field_names(&problem)
+            .into_iter()
+            .map(str::to_string)
             .collect()
     }
 
