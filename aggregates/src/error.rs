@@ -79,6 +79,10 @@ pub enum DomainError {
     CurrencyMismatch,
     #[error("this login has no name on file: the signer must type their name")]
     SignerNameRequired,
+    #[error("the firm's client portal is switched off: an invitation link could not be used")]
+    PortalInactive,
+    #[error("the portal login is not waiting for activation")]
+    NotPending,
 }
 
 impl DomainError {
@@ -118,6 +122,8 @@ impl DomainError {
             Self::ItemArchived => "item_archived",
             Self::CurrencyMismatch => "currency_mismatch",
             Self::SignerNameRequired => "signer_name_required",
+            Self::PortalInactive => "portal_inactive",
+            Self::NotPending => "not_pending",
         }
     }
 

@@ -70,6 +70,7 @@ pub fn api_routes() -> OpenApiRouter<Edge> {
         .routes(routes!(portal_users::disable_login))
         .routes(routes!(portal_users::enable_login))
         .routes(routes!(portal_users::unlock_login))
+        .routes(routes!(portal_users::resend_activation))
         .routes(routes!(
             portal_users::remove_portal_user,
             portal_users::get_portal_user,

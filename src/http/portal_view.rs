@@ -25,6 +25,8 @@ pub struct PortalClient {
 pub struct PortalContract {
     pub id: Uuid,
     pub client_id: Uuid,
+    /// The client area the contract is for, by its current name.
+    pub client_display_name: String,
     pub title: String,
     /// The text to read before signing.
     pub body: String,
@@ -103,6 +105,15 @@ impl PortalSession {
             .issued
             .filter(|c| self.reaches(c.client_id))
             .ok_or(AppError::NotFound("contract"))?;
+        let client_display_name = app
+            .store
+            .reader(&self.meta())
+            .load::<Client>(issued.client_id)
+            .await?
+            .state
+            .profile
+            .map(|p| p.display_name.to_string())
+            .unwrap_or_default();
         let (title, body) =
             reads::contracts::contract_text(&self.tenant.scope, ContractId::from_uuid(id))
                 .await?
@@ -114,6 +125,7 @@ impl PortalSession {
         Ok(PortalContract {
             id,
             client_id: issued.client_id,
+            client_display_name,
             title,
             body,
             content_sha256: issued.content_sha256,

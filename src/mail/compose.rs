@@ -32,6 +32,9 @@ pub struct Due {
     /// What the text names beyond the recipient (a contract's title and content hash).
     pub details: sqlx::types::Json<serde_json::Value>,
     pub attempts: i32,
+    /// For an invitation or activation: the titles of the documents waiting for the
+    /// client's signature (the first few).
+    pub waiting_documents: Vec<String>,
 }
 
 impl Due {
@@ -81,6 +84,10 @@ impl Composer {
     pub fn message(&self, due: &Due) -> anyhow::Result<Message> {
         let link = self.link(due)?;
         let mut text = Text::for_kind(due);
+        if let Some(waiting) = waiting_line(due) {
+            text.intro.push(' ');
+            text.intro.push_str(&waiting);
+        }
         if matches!(due.kind.as_str(), kind::INVITATION | kind::ACTIVATION) {
             // Where to log in afterwards: the firm's portal address, to bookmark.
             text.expiry.push_str(&format!(
@@ -216,7 +223,9 @@ impl Text {
             _ => Self {
                 subject: format!("Reset your {firm} portal password"),
                 greeting,
-                intro: "A password reset was requested for your portal login. Follow the link to choose a new password.".to_string(),
+                intro: format!(
+                    "A password reset was requested for your {firm} portal login {username}. Follow the link to choose a new password."
+                ),
                 action: "Choose a new password",
                 expiry: format!(
                     "The link works once, until {until}, and stops working if a newer one is sent."
@@ -225,6 +234,28 @@ impl Text {
             },
         }
     }
+}
+
+/// What an invitation or activation says of the documents waiting to be signed.
+fn waiting_line(due: &Due) -> Option<String> {
+    let titles = &due.waiting_documents;
+    let onboarding = matches!(due.kind.as_str(), kind::INVITATION | kind::ACTIVATION);
+    if !onboarding || titles.is_empty() {
+        return None;
+    }
+    let named = titles
+        .iter()
+        .map(|t| format!("\"{t}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let what = if titles.len() == 1 {
+        "a document is"
+    } else {
+        "documents are"
+    };
+    Some(format!(
+        "Once you are in, {what} waiting for your signature: {named}."
+    ))
 }
 
 /// "Hello Jo," or, with no name on record, "Hello,".
@@ -279,12 +310,17 @@ mod tests {
             contract_id: None,
             details: Default::default(),
             attempts: 0,
+            waiting_documents: vec!["Engagement <letter>".into()],
         };
         let raw = String::from_utf8(composer.message(&due).unwrap().formatted()).unwrap();
         let unfolded = raw.replace("=\r\n", "");
         let html = &unfolded[unfolded.find("text/html").expect("an HTML part")..];
         assert!(!html.contains("<b>Z"), "unescaped name in {html}");
         assert!(html.contains("&lt;b&gt;Z"), "escaped name in {html}");
+        assert!(
+            html.contains("waiting for your signature: &quot;Engagement &lt;letter&gt;&quot;"),
+            "the waiting document named in {html}"
+        );
         let token = secret.link_token(
             purpose::INVITATION,
             due.tenant_id,

@@ -193,17 +193,15 @@ impl Row {
 }
 
 impl Login {
-    /// `row` addressed to this login (`id`): its address, its name (or its username).
+    /// `row` addressed to this login (`id`): its address and its person's name (none
+    /// without one on file: "Hello," reads better than "Hello bob.baker,").
     fn addressed(&self, row: Row, id: Uuid) -> Row {
         Row {
             client_id: Some(self.client_id),
             portal_user_id: Some(id),
             recipient: id,
             to: self.email.clone(),
-            name: self
-                .names
-                .full_name()
-                .unwrap_or_else(|| self.username.clone()),
+            name: self.names.full_name().unwrap_or_default(),
             username: Some(self.username.clone()),
             ..row
         }

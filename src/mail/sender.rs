@@ -24,6 +24,8 @@ const LEASE: Duration = Duration::from_secs(300);
 const CLAIM: i64 = 32;
 /// How often to look for due retries when no NOTIFY arrives.
 const POLL: Duration = Duration::from_secs(1);
+/// The most waiting documents an invitation names by title (it says how many in all).
+const WAITING_NAMED: i64 = 10;
 
 pub enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
@@ -193,7 +195,8 @@ impl Sender {
     }
 
     /// Claims due notifications, and those a sender that is gone had claimed, for this
-    /// sender (`owner`: its presence key).
+    /// sender (`owner`: its presence key). An invitation or activation e-mail names the
+    /// documents waiting for the client's signature as they stand when it is sent.
     async fn claim(&self, owner: Option<i64>) -> Result<Vec<Due>, sqlx::Error> {
         sqlx::query_as(&format!(
             "UPDATE notifications n
@@ -206,7 +209,13 @@ impl Sender {
                               ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
           RETURNING n.id, n.tenant_id, t.slug AS tenant_slug, t.name AS tenant_name, n.kind,
                     n.to_address, n.recipient_name, n.username, n.link_stream_id, n.link_id,
-                    n.link_expires_at, n.contract_id, n.details, n.attempts"
+                    n.link_expires_at, n.contract_id, n.details, n.attempts,
+                    CASE WHEN n.kind IN ('invitation', 'activation') THEN
+                        ARRAY(SELECT k.title FROM rm_contracts k
+                               WHERE k.tenant_id = n.tenant_id AND k.client_id = n.client_id
+                                 AND k.status = 'awaiting_signature'
+                               ORDER BY k.issued_at, k.contract_id LIMIT {WAITING_NAMED})
+                    ELSE '{{}}'::text[] END AS waiting_documents"
         ))
         .bind(CLAIM)
         .bind(LEASE.as_secs_f64())

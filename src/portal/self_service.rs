@@ -3,11 +3,11 @@
 //! Links arrive as tokens; a token that is forged, expired, replaced or used answers alike.
 
 use aggregates::client::{Client, ClientCommand};
-use aggregates::ids::{PortalUserId, TenantId};
+use aggregates::ids::TenantId;
 use aggregates::portal_user::{
-    OneTimeLink, Origin, PortalUser, PortalUserCommand, PortalUserEventKind,
+    OneTimeLink, Origin, PersonNames, PortalUser, PortalUserCommand, PortalUserEventKind,
 };
-use aggregates::values::{check_password, Username};
+use aggregates::values::{check_password, ClientKind, Username};
 use aggregates::DomainError;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -40,41 +40,98 @@ fn link(
         .ok_or(ServiceError::Domain(gone))
 }
 
-/// Accepts an invitation: a new, active portal user with the chosen username and password,
-/// attached to the invited client; the invitation is used up.
-pub async fn accept_invitation(
+/// What a person gives to accept an invitation.
+pub struct Acceptance {
+    pub username: Username,
+    /// Their names; left empty, an individual client's own name is used.
+    pub names: PersonNames,
+    pub password: String,
+}
+
+/// An invitation link that still works, as its page shows it before anything is typed.
+pub struct LiveInvitation {
+    /// The names the form offers: an individual client's name, split (see
+    /// `PersonNames::suggested_by`); none for an organisation.
+    pub suggested_names: PersonNames,
+}
+
+/// The invitation a link names, if it can still be accepted: a dry run on current state
+/// (nothing a reader stages is committed). The domain decides again on commit.
+async fn live_invitation(
     app: &App,
     meta: &CommandMeta,
     token: &str,
-    username: Username,
-    password: String,
-) -> ServiceResult<Committed<Uuid>> {
-    let meta = meta.with_command("AcceptInvitation");
-    let LinkRef {
-        stream_id: client_id,
-        link_id: invitation_id,
-    } = link(
+) -> ServiceResult<(LinkRef, LiveInvitation)> {
+    let link = link(
         app,
-        &meta,
+        meta,
         purpose::INVITATION,
         token,
         DomainError::InvitationInvalid,
     )?;
-    let (portal_user_id, now) = (Uuid::now_v7(), app.clock.now());
-    let accept = move || ClientCommand::AcceptInvitation {
-        invitation_id,
-        portal_user_id,
-        now,
+    let mut probe = app.store.reader(meta);
+    let mut client = probe.load::<Client>(link.stream_id).await?;
+    let suggested_names = suggested_names(&client.state);
+    let accept = ClientCommand::AcceptInvitation {
+        invitation_id: link.link_id,
+        portal_user_id: Uuid::now_v7(),
+        now: app.clock.now(),
     };
-    // Refuse a dead link before spending a password hash on it: a dry run on current state
-    // (nothing a reader stages is committed). The domain decides again on commit.
-    let mut probe = app.store.reader(&meta);
-    let mut client = probe.load::<Client>(client_id).await?;
-    probe.execute(&mut client, accept()).await?;
+    probe.execute(&mut client, accept).await?;
+    Ok((link, LiveInvitation { suggested_names }))
+}
+
+fn suggested_names(client: &Client) -> PersonNames {
+    match &client.profile {
+        Some(p) if p.kind == ClientKind::Individual => {
+            PersonNames::suggested_by(p.display_name.as_str())
+        }
+        _ => PersonNames::default(),
+    }
+}
+
+/// Whether an invitation link still works (`invitation_invalid` otherwise), and what its
+/// page offers: checked when the page opens, so a dead link shows no form.
+pub async fn check_invitation(
+    app: &App,
+    meta: &CommandMeta,
+    token: &str,
+) -> ServiceResult<LiveInvitation> {
+    let meta = meta.with_command("AcceptInvitation");
+    Ok(live_invitation(app, &meta, token).await?.1)
+}
+
+/// Accepts an invitation: a new, active portal user with the chosen username, names and
+/// password, attached to the invited client; the invitation is used up.
+pub async fn accept_invitation(
+    app: &App,
+    meta: &CommandMeta,
+    token: &str,
+    acceptance: Acceptance,
+) -> ServiceResult<Committed<Uuid>> {
+    let meta = meta.with_command("AcceptInvitation");
+    // Refuse a dead link before spending a password hash on it.
+    let (link, live) = live_invitation(app, &meta, token).await?;
+    let LinkRef {
+        stream_id: client_id,
+        link_id: invitation_id,
+    } = link;
+    let Acceptance {
+        username,
+        names,
+        password,
+    } = acceptance;
+    let names = if names.is_empty() {
+        live.suggested_names
+    } else {
+        names
+    };
+    let (portal_user_id, now) = (Uuid::now_v7(), app.clock.now());
     let password_hash = checked_hash(app, password, &username).await?;
     app.store
         .transact(&meta, client_id, |uow| {
-            let (username, password_hash) = (username.clone(), password_hash.clone());
+            let (username, names) = (username.clone(), names.clone());
+            let password_hash = password_hash.clone();
             Box::pin(async move {
                 let mut client = uow.load::<Client>(client_id).await?;
                 let email = client
@@ -83,14 +140,18 @@ pub async fn accept_invitation(
                     .filter(|i| i.id == invitation_id)
                     .map(|i| i.email.clone())
                     .ok_or(DomainError::InvitationInvalid)?;
-                uow.execute(&mut client, accept()).await?;
+                let accept = ClientCommand::AcceptInvitation {
+                    invitation_id,
+                    portal_user_id,
+                    now,
+                };
+                uow.execute(&mut client, accept).await?;
                 let mut user = uow.new_stream::<PortalUser>(portal_user_id);
                 let create = PortalUserCommand::Create {
                     client_id,
                     username,
                     email,
-                    // The invitation names the client, not the person: staff may add it.
-                    names: Default::default(),
+                    names,
                     origin: Origin::Invitation { invitation_id },
                     has_password: true,
                     // Unused: a login made from an invitation is active at once.
@@ -119,6 +180,56 @@ pub enum PasswordLink {
     Reset,
 }
 
+impl PasswordLink {
+    /// The command name, the link's purpose and how a dead link of this kind is refused.
+    fn terms(self) -> (&'static str, &'static str, DomainError) {
+        match self {
+            PasswordLink::Activation => (
+                "ActivatePortalUser",
+                purpose::ACTIVATION,
+                DomainError::ActivationInvalid,
+            ),
+            PasswordLink::Reset => (
+                "CompletePasswordReset",
+                purpose::RESET,
+                DomainError::ResetLinkInvalid,
+            ),
+        }
+    }
+
+    fn command(self, link: LinkRef, now: DateTime<Utc>) -> PortalUserCommand {
+        match self {
+            PasswordLink::Activation => PortalUserCommand::Activate {
+                activation_id: link.link_id,
+                now,
+            },
+            PasswordLink::Reset => PortalUserCommand::CompleteReset {
+                reset_id: link.link_id,
+                now,
+            },
+        }
+    }
+}
+
+/// Whether an activation or reset link still works (410 otherwise): checked when its page
+/// opens, so a dead link shows no form.
+pub async fn check_password_link(
+    app: &App,
+    meta: &CommandMeta,
+    kind: PasswordLink,
+    token: &str,
+) -> ServiceResult<()> {
+    let (command, token_purpose, invalid) = kind.terms();
+    let meta = meta.with_command(command);
+    let link = link(app, &meta, token_purpose, token, invalid)?;
+    let mut probe = app.store.reader(&meta);
+    let mut user = probe.load::<PortalUser>(link.stream_id).await?;
+    probe
+        .execute(&mut user, kind.command(link, app.clock.now()))
+        .await?;
+    Ok(())
+}
+
 /// Sets a password through the emailed link `token` of the given kind.
 pub async fn set_password_by_email(
     app: &App,
@@ -127,30 +238,10 @@ pub async fn set_password_by_email(
     token: &str,
     password: String,
 ) -> ServiceResult<Committed<Uuid>> {
-    let (command, token_purpose, invalid) = match kind {
-        PasswordLink::Activation => (
-            "ActivatePortalUser",
-            purpose::ACTIVATION,
-            DomainError::ActivationInvalid,
-        ),
-        PasswordLink::Reset => (
-            "CompletePasswordReset",
-            purpose::RESET,
-            DomainError::ResetLinkInvalid,
-        ),
-    };
+    let (command, token_purpose, invalid) = kind.terms();
     let meta = meta.with_command(command);
     let link = link(app, &meta, token_purpose, token, invalid)?;
-    let command = |now| match kind {
-        PasswordLink::Activation => PortalUserCommand::Activate {
-            activation_id: link.link_id,
-            now,
-        },
-        PasswordLink::Reset => PortalUserCommand::CompleteReset {
-            reset_id: link.link_id,
-            now,
-        },
-    };
+    let command = move |now| kind.command(link, now);
     set_password_by_link(app, &meta, link.stream_id, password, command).await
 }
 
@@ -256,17 +347,49 @@ async fn admit_from_address(app: &App, meta: &CommandMeta, purpose: &str) -> Ser
     Ok(admitted)
 }
 
-/// "Forgot password" (admitted by `forgotten`): emails a reset link (or, to a
-/// login never activated, a fresh activation link). Says nothing to the caller about
-/// whether the username exists, and quietly does nothing for unknown, disabled or removed
-/// logins or when too many links went out recently.
-pub async fn forgot_password(app: &App, meta: &CommandMeta, username: &str) -> ServiceResult<()> {
+/// "Forgot password" (admitted by `forgotten`): `typed` is a username or, failing that, an
+/// e-mail address. Emails a reset link (or, to a login never activated, a fresh activation
+/// link) to the login of that username, or to each login of that address (each e-mail
+/// names its username). Says nothing to the caller about whether the name exists, and
+/// quietly does nothing for unknown, disabled or removed logins or when too many links
+/// went out recently.
+pub async fn forgot_password(app: &App, meta: &CommandMeta, typed: &str) -> ServiceResult<()> {
     let meta = meta.with_command("RequestPasswordReset");
     let tenant = TenantId::from_uuid(meta.tenant_id);
-    let found = eventlog::queries::login_by_username(app.pool(), tenant, username).await?;
-    let Some(user_id) = found.map(PortalUserId::uuid) else {
-        return Ok(());
+    let found = eventlog::queries::login_by_username(app.pool(), tenant, typed).await?;
+    let logins = match found {
+        Some(user_id) => vec![user_id.uuid()],
+        None if typed.contains('@') => live_logins_of_address(app, &meta, typed).await?,
+        None => Vec::new(),
     };
+    for user_id in logins {
+        send_reset_link(app, &meta, user_id).await?;
+    }
+    Ok(())
+}
+
+/// The live, enabled logins of an e-mail address, as the read model proposes them (each
+/// login's stream decides again).
+async fn live_logins_of_address(
+    app: &App,
+    meta: &CommandMeta,
+    email: &str,
+) -> ServiceResult<Vec<Uuid>> {
+    Ok(sqlx::query_scalar(
+        "SELECT portal_user_id FROM rm_portal_users
+          WHERE tenant_id = $1 AND lower(email) = lower($2) AND NOT removed AND NOT disabled
+          ORDER BY portal_user_id LIMIT 20",
+    )
+    .bind(meta.tenant_id)
+    .bind(email.trim())
+    .fetch_all(app.pool())
+    .await?)
+}
+
+/// A reset (or activation) link for one login, unless it had its share recently or cannot
+/// be served.
+async fn send_reset_link(app: &App, meta: &CommandMeta, user_id: Uuid) -> ServiceResult<()> {
+    let tenant = TenantId::from_uuid(meta.tenant_id);
     let links = [
         PortalUserEventKind::PasswordResetLinkIssued.into(),
         PortalUserEventKind::ActivationLinkIssued.into(),
@@ -281,7 +404,7 @@ pub async fn forgot_password(app: &App, meta: &CommandMeta, username: &str) -> S
     let (limits, now) = (app.limits, app.clock.now());
     let outcome = app
         .store
-        .transact(&meta, user_id, |uow| {
+        .transact(meta, user_id, |uow| {
             Box::pin(async move {
                 let mut user = uow.load::<PortalUser>(user_id).await?;
                 let Some(account) = user.state.account.as_ref() else {
@@ -305,15 +428,7 @@ pub async fn remind_usernames(app: &App, meta: &CommandMeta, email: &str) -> Ser
     let meta = meta.with_command("RemindUsername");
     let tenant = TenantId::from_uuid(meta.tenant_id);
     // The read model proposes; each login's stream decides (a changed address is checked).
-    let candidates: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT portal_user_id FROM rm_portal_users
-          WHERE tenant_id = $1 AND lower(email) = lower($2) AND NOT removed AND NOT disabled
-          ORDER BY portal_user_id LIMIT 20",
-    )
-    .bind(meta.tenant_id)
-    .bind(email.trim())
-    .fetch_all(app.pool())
-    .await?;
+    let candidates = live_logins_of_address(app, &meta, email).await?;
     let window = app.limits.lockout_window.num_seconds() as f64;
     let reminders = [PortalUserEventKind::UsernameReminderIssued.into()];
     for user_id in candidates {

@@ -33,6 +33,9 @@ pub struct ClientSummary {
     pub registered_at: DateTime<Utc>,
     /// Archived clients are out of lists (but `?archived=true`) and counts.
     pub archived: bool,
+    /// The latest successful login of any of the client's logins; `null` if none has
+    /// logged in.
+    pub last_login_at: Option<DateTime<Utc>>,
 }
 
 fn summary(row: &sqlx::postgres::PgRow) -> Result<ClientSummary, sqlx::Error> {
@@ -48,6 +51,7 @@ fn summary(row: &sqlx::postgres::PgRow) -> Result<ClientSummary, sqlx::Error> {
         invitation_expires_at: row.try_get("invitation_expires_at")?,
         registered_at: row.try_get("registered_at")?,
         archived: row.try_get("archived")?,
+        last_login_at: row.try_get("last_login_at")?,
     })
 }
 

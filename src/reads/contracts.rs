@@ -15,6 +15,9 @@ pub struct ContractView {
     #[sqlx(rename = "contract_id")]
     pub id: Uuid,
     pub client_id: Uuid,
+    /// The client (area) the contract is for, by its current name: a group login sees
+    /// several.
+    pub client_display_name: String,
     pub title: String,
     pub content_sha256: String,
     /// awaiting_signature, signed or voided.
@@ -24,8 +27,14 @@ pub struct ContractView {
     pub issued_at: DateTime<Utc>,
 }
 
+/// Contracts with the name of the client each is for (a left join: the two read models
+/// catch up with the log each at its own pace).
+const CONTRACTS: &str = "SELECT k.*, coalesce(c.display_name, '') AS client_display_name
+       FROM rm_contracts k LEFT JOIN rm_clients c USING (tenant_id, client_id)";
+
 pub async fn contract(scope: &TenantScope, id: ContractId) -> ReadResult<Option<ContractView>> {
-    let row = sqlx::query("SELECT * FROM rm_contracts WHERE tenant_id = $1 AND contract_id = $2")
+    let sql = format!("{CONTRACTS} WHERE k.tenant_id = $1 AND k.contract_id = $2");
+    let row = sqlx::query(&sql)
         .bind(scope.id())
         .bind(id.uuid())
         .fetch_optional(scope.pool())
@@ -42,28 +51,29 @@ pub async fn contracts_of_clients(
     scope: &TenantScope,
     client_ids: &[ClientId],
 ) -> ReadResult<Vec<ContractView>> {
-    let rows = sqlx::query(
-        "SELECT * FROM rm_contracts
-          WHERE tenant_id = $1 AND client_id = ANY($2) AND status <> 'voided'
-          ORDER BY issued_at DESC, contract_id",
-    )
-    .bind(scope.id())
-    .bind(client_ids.iter().map(|c| c.uuid()).collect::<Vec<_>>())
-    .fetch_all(scope.pool())
-    .await?;
+    let sql = format!(
+        "{CONTRACTS} WHERE k.tenant_id = $1 AND k.client_id = ANY($2) AND k.status <> 'voided'
+          ORDER BY k.issued_at DESC, k.contract_id"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(scope.id())
+        .bind(client_ids.iter().map(|c| c.uuid()).collect::<Vec<_>>())
+        .fetch_all(scope.pool())
+        .await?;
     Ok(rows.iter().map(contract_view).collect::<Result<_, _>>()?)
 }
 
 /// Every contract of one client, voided ones included, newest first.
 pub async fn all_of_client(scope: &TenantScope, client: ClientId) -> ReadResult<Vec<ContractView>> {
-    let rows = sqlx::query(
-        "SELECT * FROM rm_contracts WHERE tenant_id = $1 AND client_id = $2
-          ORDER BY issued_at DESC, contract_id",
-    )
-    .bind(scope.id())
-    .bind(client.uuid())
-    .fetch_all(scope.pool())
-    .await?;
+    let sql = format!(
+        "{CONTRACTS} WHERE k.tenant_id = $1 AND k.client_id = $2
+          ORDER BY k.issued_at DESC, k.contract_id"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(scope.id())
+        .bind(client.uuid())
+        .fetch_all(scope.pool())
+        .await?;
     Ok(rows.iter().map(contract_view).collect::<Result<_, _>>()?)
 }
 

@@ -19,6 +19,8 @@ pub struct ClientItem {
     pub item_id: Uuid,
     pub sku: String,
     pub name: String,
+    /// What the firm says about the item, if anything.
+    pub description: Option<String>,
     /// The item's current price.
     #[sqlx(flatten)]
     pub unit_price: Price,
@@ -35,7 +37,8 @@ pub async fn client_items(
         return Ok(None);
     }
     let rows = sqlx::query(
-        "SELECT i.item_id, i.sku, i.name, i.amount_minor, i.currency, i.has_image, ci.assigned_at
+        "SELECT i.item_id, i.sku, i.name, i.description, i.amount_minor, i.currency, i.has_image,
+                ci.assigned_at
            FROM rm_client_items ci JOIN rm_items i USING (tenant_id, item_id)
           WHERE ci.tenant_id = $1 AND ci.client_id = $2
           ORDER BY i.name, i.item_id",

@@ -78,10 +78,15 @@ pub struct Invitation {
     pub expires_at: DateTime<Utc>,
 }
 
-/// The server's limits with the firm's own policies.
-async fn firm_limits(app: &App, meta: &CommandMeta) -> ServiceResult<crate::app::Limits> {
+/// What an invitation needs from the firm's stream: the server's limits with the firm's own
+/// policies, and whether its portal is switched on.
+async fn invitation_terms(
+    app: &App,
+    meta: &CommandMeta,
+) -> ServiceResult<(crate::app::Limits, bool)> {
     let tenant = super::tenants::settings(app, meta).await?;
-    Ok(app.limits.for_firm(tenant.policies.as_ref()))
+    let limits = app.limits.for_firm(tenant.policies.as_ref());
+    Ok((limits, !tenant.portal_inactive))
 }
 
 pub async fn invite(
@@ -90,7 +95,8 @@ pub async fn invite(
     id: Uuid,
 ) -> ServiceResult<Committed<Invitation>> {
     let meta = meta.with_command("InviteClient");
-    let ttl = firm_limits(app, &meta).await?.invitation_ttl;
+    let (limits, portal_active) = invitation_terms(app, &meta).await?;
+    let ttl = limits.invitation_ttl;
     let invitation = Invitation {
         invitation_id: Uuid::now_v7(),
         expires_at: app.clock.now() + ttl,
@@ -105,6 +111,7 @@ pub async fn invite(
                     invitation_id: invitation.invitation_id,
                     expires_at: invitation.expires_at,
                     has_active_login,
+                    portal_active,
                 };
                 uow.execute(&mut client, command).await?;
                 Ok(invitation)
@@ -169,8 +176,9 @@ pub struct BulkInvited {
 #[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct BulkSkipped {
     pub client_id: Uuid,
-    /// `no_email`, `already_active`, `already_invited`, `not_found`, or `has_portal_user`
-    /// (an individual client whose one portal login exists but is not active yet).
+    /// `no_email`, `already_active`, `already_invited`, `not_found`, `archived`,
+    /// `portal_inactive` (the firm's portal is switched off), or `has_portal_user` (an
+    /// individual client whose one portal login exists but is not active yet).
     pub reason: Cow<'static, str>,
 }
 
@@ -197,14 +205,20 @@ pub async fn bulk_invite(
     };
     let mut outcome = BulkOutcome::default();
     let mut position = 0;
-    let ttl = firm_limits(app, &meta).await?.invitation_ttl;
+    let (limits, portal_active) = invitation_terms(app, &meta).await?;
+    let ttl = limits.invitation_ttl;
     for chunk in ids.chunks(BULK_CHUNK) {
         let expires_at = app.clock.now() + ttl;
         let done = app
             .store
             .transact(&meta, meta.tenant_id, |uow| {
                 let chunk = chunk.to_vec();
-                Box::pin(async move { invite_chunk(uow, &chunk, expires_at, filter_mode).await })
+                let invite = Chunk {
+                    expires_at,
+                    filter_mode,
+                    portal_active,
+                };
+                Box::pin(async move { invite_chunk(uow, &chunk, invite).await })
             })
             .await?;
         position = position.max(done.position);
@@ -217,12 +231,25 @@ pub async fn bulk_invite(
     })
 }
 
+/// How a chunk of a bulk invitation is invited.
+#[derive(Clone, Copy)]
+struct Chunk {
+    expires_at: DateTime<Utc>,
+    /// "every client not invited" (true) or clients named by id.
+    filter_mode: bool,
+    portal_active: bool,
+}
+
 async fn invite_chunk(
     uow: &mut UnitOfWork,
     ids: &[Uuid],
-    expires_at: DateTime<Utc>,
-    filter_mode: bool,
+    invite: Chunk,
 ) -> ServiceResult<BulkOutcome> {
+    let Chunk {
+        expires_at,
+        filter_mode,
+        portal_active,
+    } = invite;
     let mut clients = uow.load_many::<Client>(ids).await?;
     let registered: Vec<&Loaded<Client>> =
         clients.iter().filter(|c| c.state.is_registered()).collect();
@@ -271,6 +298,7 @@ async fn invite_chunk(
             invitation_id,
             expires_at,
             has_active_login: active[&client.id],
+            portal_active,
         };
         match uow.execute(client, command).await {
             Ok(()) => outcome.invited.push(BulkInvited {
@@ -282,6 +310,7 @@ async fn invite_chunk(
                     aggregates::DomainError::ClientHasNoEmail => "no_email",
                     aggregates::DomainError::ClientAlreadyActive => "already_active",
                     aggregates::DomainError::IndividualClientHasUser => "has_portal_user",
+                    aggregates::DomainError::PortalInactive => "portal_inactive",
                     _ => return Err(e.into()),
                 };
                 outcome.skipped.push(BulkSkipped {

@@ -15,6 +15,9 @@ use crate::store::{CommandMeta, Committed};
 pub struct IssuedContract {
     pub id: Uuid,
     pub content_sha256: String,
+    /// The logins asked by e-mail to sign; empty when the client has no active login yet
+    /// (the contract then waits: its invitation or activation e-mail names it).
+    pub signers: Vec<Uuid>,
 }
 
 pub async fn issue(
@@ -40,7 +43,7 @@ pub async fn issue(
                         title,
                         body,
                         client_archived: client.state.archived,
-                        signers,
+                        signers: signers.clone(),
                     },
                 )
                 .await?;
@@ -49,7 +52,11 @@ pub async fn issue(
                     .issued
                     .map(|c| c.content_sha256)
                     .expect("just issued");
-                Ok(IssuedContract { id, content_sha256 })
+                Ok(IssuedContract {
+                    id,
+                    content_sha256,
+                    signers,
+                })
             })
         })
         .await

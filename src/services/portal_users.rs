@@ -197,6 +197,30 @@ pub enum ResetMode {
     Set { new_password: String },
 }
 
+/// ResendActivation: a fresh activation e-mail for a login waiting for activation; earlier
+/// activation links stop working. Lives as long as the server's activation links do.
+pub async fn resend_activation(
+    app: &App,
+    meta: &CommandMeta,
+    user_id: Uuid,
+) -> ServiceResult<Committed<()>> {
+    let meta = meta.with_command("ResendActivation");
+    let command = PortalUserCommand::ResendActivation {
+        link_id: Uuid::now_v7(),
+        now: app.clock.now(),
+        lifetime: app.limits.activation_ttl,
+    };
+    app.store
+        .transact(&meta, user_id, |uow| {
+            let command = command.clone();
+            Box::pin(async move {
+                let mut user = existing_user(uow, user_id).await?;
+                Ok(uow.execute(&mut user, command).await?)
+            })
+        })
+        .await
+}
+
 /// ResetPassword. Either way, any earlier reset link stops working.
 pub async fn reset_password(
     app: &App,

@@ -19,6 +19,7 @@ mod email_delivery;
 mod group_commit;
 mod idempotency;
 mod kept_streams;
+mod onboarding;
 mod operations;
 mod portal_access;
 mod portal_invitations;

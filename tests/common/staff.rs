@@ -271,7 +271,7 @@ impl Staff<'_> {
     }
 
     /// A command on a portal login (`disable`, `enable`, `unlock`, `password-reset`,
-    /// `client-access`).
+    /// `client-access`, `activation`: re-send the activation e-mail).
     pub async fn on_login(
         &self,
         user: PortalUserId,
@@ -284,6 +284,7 @@ impl Staff<'_> {
             "unlock" => "/api/v1/portal-users/{id}/unlock",
             "password-reset" => "/api/v1/portal-users/{id}/password-reset",
             "client-access" => "/api/v1/portal-users/{id}/client-access",
+            "activation" => "/api/v1/portal-users/{id}/activation",
             other => panic!("no portal-login command {other}"),
         };
         let body = body.unwrap_or_else(|| json!({}));

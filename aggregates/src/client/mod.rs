@@ -30,11 +30,13 @@ pub enum ClientCommand {
         email: Option<Email>,
     },
     /// InviteClient. `has_active_login` is read from the client's portal users by the caller:
-    /// their state lives in their own streams.
+    /// their state lives in their own streams; `portal_active` from the firm's stream (a
+    /// link to a switched-off portal could not be used).
     Invite {
         invitation_id: Uuid,
         expires_at: DateTime<Utc>,
         has_active_login: bool,
+        portal_active: bool,
     },
     RevokeInvitation,
     AcceptInvitation {
@@ -228,7 +230,11 @@ impl Aggregate for Client {
                 invitation_id,
                 expires_at,
                 has_active_login,
+                portal_active,
             } => {
+                if !portal_active {
+                    return Err(DomainError::PortalInactive);
+                }
                 let invitation = (invitation_id, expires_at);
                 self.invite(&profile, invitation, has_active_login, sink)
                     .await
@@ -356,6 +362,7 @@ mod tests {
             invitation_id: id(n),
             expires_at: t(15),
             has_active_login,
+            portal_active: true,
         }
     }
     fn invited(n: u128) -> E {
@@ -396,6 +403,21 @@ mod tests {
             .when_async(invite(1, false))
             .await
             .then_expect_events(vec![invited(1)]);
+    }
+
+    #[tokio::test]
+    async fn nobody_is_invited_to_a_switched_off_portal() {
+        let closed = C::Invite {
+            invitation_id: id(1),
+            expires_at: t(15),
+            has_active_login: false,
+            portal_active: false,
+        };
+        Given::with(())
+            .given(vec![registered(ClientKind::Individual, Some(email()))])
+            .when_async(closed)
+            .await
+            .then_expect_error(DomainError::PortalInactive);
     }
 
     #[tokio::test]

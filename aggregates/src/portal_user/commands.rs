@@ -6,8 +6,8 @@ use cqrs_es::event_sink::EventSink;
 use uuid::Uuid;
 
 use super::{
-    Account, LinkLifetimes, OneTimeLink, Origin, PasswordMethod, PersonNames, PortalUser,
-    PortalUserEvent as E,
+    Account, LinkLifetimes, LoginStatus, OneTimeLink, Origin, PasswordMethod, PersonNames,
+    PortalUser, PortalUserEvent as E,
 };
 use crate::values::{Email, PersonName, Reason, Username};
 use crate::DomainError;
@@ -134,6 +134,24 @@ impl PortalUser {
                 activation_id: link_id,
                 expires_at: now + lifetimes.activation,
             }
+        };
+        sink.write(event, self).await;
+        Ok(())
+    }
+
+    /// A fresh activation link for a login that is waiting for activation, and for no other.
+    pub(super) async fn resend_activation(
+        &mut self,
+        account: &Account,
+        (activation_id, expires_at): (Uuid, DateTime<Utc>),
+        sink: &EventSink<Self>,
+    ) -> Done {
+        if account.status() != LoginStatus::PendingActivation {
+            return Err(DomainError::NotPending);
+        }
+        let event = E::ActivationLinkIssued {
+            activation_id,
+            expires_at,
         };
         sink.write(event, self).await;
         Ok(())

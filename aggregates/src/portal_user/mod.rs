@@ -98,6 +98,13 @@ pub enum PortalUserCommand {
         now: DateTime<Utc>,
         lifetimes: LinkLifetimes,
     },
+    /// Staff re-send the activation e-mail of a login waiting for activation: a fresh link
+    /// that replaces the earlier ones (refused for any other login: `not_pending`).
+    ResendActivation {
+        link_id: Uuid,
+        now: DateTime<Utc>,
+        lifetime: chrono::Duration,
+    },
     /// ResetPassword in set mode: staff typed the new password.
     SetPasswordByStaff,
     /// The user changed their password (the current one was checked by the caller: the
@@ -207,6 +214,25 @@ impl PersonNames {
             .collect();
         (!parts.is_empty()).then(|| parts.join(" "))
     }
+
+    /// The names an individual client's own login starts with when the person gives none:
+    /// the client's name, its last word as the last name ("Jo Anne Smith" → "Jo Anne",
+    /// "Smith"). Only a suggestion the person may change; a one-word name is a first name.
+    pub fn suggested_by(individual_client_name: &str) -> PersonNames {
+        let name = individual_client_name.trim();
+        let (first, last) = match name.rsplit_once(char::is_whitespace) {
+            Some((first, last)) => (first.trim(), Some(last)),
+            None => (name, None),
+        };
+        PersonNames {
+            first_name: PersonName::parse(first).ok(),
+            last_name: last.and_then(|l| PersonName::parse(l).ok()),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.first_name.is_none() && self.last_name.is_none()
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -302,6 +328,14 @@ impl Aggregate for PortalUser {
                 lifetimes,
             } => {
                 self.send_reset_link(a, (link_id, now), lifetimes, sink)
+                    .await
+            }
+            C::ResendActivation {
+                link_id,
+                now,
+                lifetime,
+            } => {
+                self.resend_activation(a, (link_id, now + lifetime), sink)
                     .await
             }
             C::ChangePassword => self.change_password(a, sink).await,
@@ -662,6 +696,58 @@ mod tests {
                 activation_id: id(70),
                 expires_at: t(1) + chrono::Duration::days(7),
             }]);
+    }
+
+    #[test]
+    fn an_individual_clients_name_suggests_the_persons_names() {
+        let names = PersonNames::suggested_by(" Jo Anne Smith ");
+        assert_eq!(names.first_name.unwrap().as_str(), "Jo Anne");
+        assert_eq!(names.last_name.unwrap().as_str(), "Smith");
+        let one = PersonNames::suggested_by("Cher");
+        assert_eq!(one.full_name().as_deref(), Some("Cher"));
+        assert!(PersonNames::suggested_by("  ").is_empty());
+    }
+
+    fn resend(n: u128) -> C {
+        C::ResendActivation {
+            link_id: id(n),
+            now: t(1),
+            lifetime: chrono::Duration::days(7),
+        }
+    }
+
+    #[tokio::test]
+    async fn staff_resend_a_pending_logins_activation_link_replacing_the_last() {
+        Given::with(())
+            .given(pending())
+            .when_async(resend(72))
+            .await
+            .then_expect_events(vec![E::ActivationLinkIssued {
+                activation_id: id(72),
+                expires_at: t(1) + chrono::Duration::days(7),
+            }]);
+        let mut replaced = pending();
+        replaced.push(E::ActivationLinkIssued {
+            activation_id: id(72),
+            expires_at: t(8),
+        });
+        Given::with(())
+            .given(replaced)
+            .when_async(C::Activate {
+                activation_id: id(50),
+                now: t(2),
+            })
+            .await
+            .then_expect_error(DomainError::ActivationInvalid);
+    }
+
+    #[tokio::test]
+    async fn only_a_login_waiting_for_activation_gets_an_activation_link() {
+        Given::with(())
+            .given(vec![created(true)])
+            .when_async(resend(73))
+            .await
+            .then_expect_error(DomainError::NotPending);
     }
 
     #[tokio::test]

@@ -4,15 +4,17 @@
 
 use std::collections::HashMap;
 
-use aggregates::values::Username;
+use aggregates::portal_user::PersonNames;
+use aggregates::values::{PersonName, Username};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::page::{explain, with_retry_after, Firm, PostedForm};
-use super::views::{ForgotPage, LinkPage, LoginPage};
+use super::views::{DeadLinkPage, ForgotPage, LinkPage, LoginPage};
 use crate::errors::service::ServiceError;
 use crate::http::error::AppError;
+use crate::http::extract::{checked, Checks};
 use crate::http::portal_auth::anonymous;
 use crate::http::Edge;
 use crate::portal;
@@ -36,19 +38,40 @@ pub async fn login_form(
     mut firm: Firm,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
+    let next = query.get("next").cloned().filter(|n| firm.is_own_page(n));
+    let meta = firm.tenant.meta(anonymous());
+    let open = match portal::portal_active(&app, &meta).await {
+        Ok(open) => open,
+        Err(e) => return super::page::error_page(Some(&mut firm), &e.into()),
+    };
     let mut layout = firm.layout("Log in", &app);
     layout.notice = notice(query.get("notice"));
+    if !open {
+        layout.error = Some(closed_text(&firm.name));
+    }
     let page = LoginPage {
         layout,
         username: String::new(),
+        closed: !open,
+        next: next.unwrap_or_default(),
     };
     firm.render(StatusCode::OK, &page)
+}
+
+/// What the login page says while the firm's portal is switched off (it shows no form).
+fn closed_text(firm: &str) -> String {
+    format!(
+        "{firm}'s client portal is closed just now: nobody can log in until {firm} opens it \
+         again. Contact {firm} if you need something in the meantime."
+    )
 }
 
 pub async fn login(State(app): State<Edge>, mut form: PostedForm) -> Response {
     let username = form.take("username");
     let password = form.take("password");
+    let next = form.take("next");
     let mut firm = form.firm;
+    let next = Some(next).filter(|n| firm.is_own_page(n));
     let meta = firm.tenant.meta(anonymous());
     let outcome = if username.len() > 256 || password.len() > 1024 {
         Err(ServiceError::InvalidCredentials)
@@ -58,18 +81,32 @@ pub async fn login(State(app): State<Edge>, mut form: PostedForm) -> Response {
     match outcome {
         Ok(session) => {
             firm.sign_in(session.token, session.expires_at);
-            let home = firm.base() + "/";
-            firm.redirect(&home)
+            let to = next.unwrap_or_else(|| firm.base() + "/");
+            firm.redirect(&to)
         }
         Err(e) => {
-            let (status, text, retry_after) = explain(&AppError::from(e), &firm.name);
+            let failed = matches!(e, ServiceError::InvalidCredentials);
+            let (status, mut text, retry_after) = explain(&AppError::from(e), &firm.name);
+            if failed && username.contains('@') {
+                // Alike for every address: an address shared by several logins logs into
+                // none of them, which the person cannot otherwise guess.
+                text.push_str(SHARED_ADDRESS_HINT);
+            }
             let mut layout = firm.layout("Log in", &app);
             layout.error = Some(text);
-            let page = LoginPage { layout, username };
+            let page = LoginPage {
+                layout,
+                username,
+                closed: false,
+                next: next.unwrap_or_default(),
+            };
             with_retry_after(firm.render(status, &page), retry_after)
         }
     }
 }
+
+const SHARED_ADDRESS_HINT: &str = " If several logins share this e-mail address, log in with \
+     your username instead (\"Forgot your username?\" e-mails it to you).";
 
 pub async fn logout(State(app): State<Edge>, form: PostedForm) -> Response {
     let mut firm = form.firm;
@@ -91,13 +128,13 @@ fn forgot_password_page(firm: &mut Firm, app: &Edge, sent: bool) -> ForgotPage {
     ForgotPage {
         layout: firm.layout("Forgot your password?", app),
         page: "forgot-password",
-        intro: "Enter your username. If it belongs to a login, we e-mail a link to choose a new password.",
+        intro: "Enter your username or your e-mail address. We e-mail a link to choose a new password to the login it belongs to (to each login, when several share the address).",
         field: "username",
-        label: "Username",
+        label: "Username or e-mail address",
         autocomplete: "username",
         action: "Send the link",
         sent,
-        sent_text: "If that username belongs to a login, a link to choose a new password is on its way to the login's e-mail address.",
+        sent_text: "If that belongs to a login, a link to choose a new password is on its way to the login's e-mail address. The e-mail names the login's username.",
     }
 }
 
@@ -191,6 +228,8 @@ impl Link {
             token,
             asks_username,
             username: String::new(),
+            first_name: String::new(),
+            last_name: String::new(),
             password_label,
             action,
             done: false,
@@ -198,15 +237,42 @@ impl Link {
         }
     }
 
+    /// Whether the link still works, before any form is shown; for an invitation, the
+    /// names its form offers.
+    async fn check(self, app: &Edge, firm: &Firm, token: &str) -> Result<PersonNames, AppError> {
+        firm.tenant.require_active(app).await?;
+        let meta = firm.tenant.meta(anonymous());
+        let kind = match self {
+            Link::Accept => {
+                let live = service::check_invitation(app, &meta, token).await?;
+                return Ok(live.suggested_names);
+            }
+            Link::Activate => PasswordLink::Activation,
+            Link::Reset => PasswordLink::Reset,
+        };
+        service::check_password_link(app, &meta, kind, token).await?;
+        Ok(PersonNames::default())
+    }
+
     async fn form(self, app: Edge, mut firm: Firm, query: HashMap<String, String>) -> Response {
         let token = query.get("token").cloned().unwrap_or_default();
-        let page = self.page(&mut firm, &app, token);
-        firm.render(StatusCode::OK, &page)
+        match self.check(&app, &firm, &token).await {
+            Ok(names) => {
+                let mut page = self.page(&mut firm, &app, token);
+                page.first_name = text_of(&names.first_name);
+                page.last_name = text_of(&names.last_name);
+                firm.render(StatusCode::OK, &page)
+            }
+            Err(e) if e.status() == StatusCode::GONE => dead_link(self, &app, firm),
+            Err(e) => super::page::error_page(Some(&mut firm), &e),
+        }
     }
 
     async fn post(self, app: Edge, mut form: PostedForm) -> Response {
         let token = form.take("token");
         let username = form.take("username");
+        let first_name = form.take("first_name");
+        let last_name = form.take("last_name");
         let password = form.take("password");
         let mut firm = form.firm;
         let meta = firm.tenant.meta(anonymous());
@@ -214,9 +280,8 @@ impl Link {
             firm.tenant.require_active(&app).await?;
             match self {
                 Link::Accept => {
-                    let chosen = Username::parse(&username)
-                        .map_err(|m| ServiceError::invalid("username", m))?;
-                    service::accept_invitation(&app, &meta, &token, chosen, password).await?;
+                    let acceptance = acceptance(&username, &first_name, &last_name, password)?;
+                    service::accept_invitation(&app, &meta, &token, acceptance).await?;
                 }
                 Link::Activate | Link::Reset => {
                     let kind = match self {
@@ -233,25 +298,75 @@ impl Link {
         let status = match outcome {
             Ok(()) => {
                 page.done = true;
-                page.layout.notice = Some(page.done_text.to_string());
                 StatusCode::OK
             }
+            Err(e) if e.status() == StatusCode::GONE => return dead_link(self, &app, firm),
             Err(e) => {
                 let (status, text, _) = explain(&e, &firm.name);
-                page.layout.error = Some(if status == StatusCode::GONE {
-                    format!(
-                        "This link is no longer valid: it was used, replaced or has expired. Ask {} for a new one.",
-                        firm.name
-                    )
-                } else {
-                    text
-                });
+                page.layout.error = Some(text);
                 page.username = username;
+                page.first_name = first_name;
+                page.last_name = last_name;
                 status
             }
         };
         firm.render(status, &page)
     }
+}
+
+fn text_of(name: &Option<PersonName>) -> String {
+    name.as_ref()
+        .map(|n| n.as_str().to_string())
+        .unwrap_or_default()
+}
+
+/// The accept form's fields as the service takes them: every field's problem at once.
+fn acceptance(
+    username: &str,
+    first_name: &str,
+    last_name: &str,
+    password: String,
+) -> Result<service::Acceptance, AppError> {
+    let mut v = Checks::default();
+    let username = v.field("username", Username::parse(username));
+    let name = |n: &str| (!n.trim().is_empty()).then(|| n.to_string());
+    let first = v.optional("first_name", name(first_name).as_deref(), PersonName::parse);
+    let last = v.optional("last_name", name(last_name).as_deref(), PersonName::parse);
+    v.finish()?;
+    Ok(service::Acceptance {
+        username: checked(username),
+        names: PersonNames {
+            first_name: checked(first),
+            last_name: checked(last),
+        },
+        password,
+    })
+}
+
+/// A used, replaced, expired or made-up link: says so and where to go instead, with no
+/// form (410, as the Portal API answers).
+fn dead_link(link: Link, app: &Edge, mut firm: Firm) -> Response {
+    let text = match link {
+        Link::Accept => format!(
+            "This invitation link is no longer valid: it was used, replaced or has expired. \
+             If you already set up your login, log in. Otherwise ask {} for a new invitation.",
+            firm.name
+        ),
+        Link::Activate => format!(
+            "This activation link is no longer valid: it was used, replaced or has expired. \
+             If your login is already active, log in. Otherwise ask {} for a new link, or use \
+             \"Forgot your password?\" to have one sent.",
+            firm.name
+        ),
+        Link::Reset => "This password link is no longer valid: it was used, replaced or has \
+             expired. Ask for a new one with \"Forgot your password?\"."
+            .to_string(),
+    };
+    let page = DeadLinkPage {
+        layout: firm.layout("This link is no longer valid", app),
+        text,
+    };
+    firm.render(StatusCode::GONE, &page)
 }
 
 pub async fn accept_form(

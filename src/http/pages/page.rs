@@ -65,6 +65,19 @@ impl Firm {
         format!("/portal/{}", self.slug)
     }
 
+    /// Whether `path` is one of this firm's own pages, safe to send a browser back to
+    /// after logging in: a plain path under the firm's base (no scheme, host, `//`,
+    /// backslash, dot segment or control character that could lead elsewhere).
+    pub fn is_own_page(&self, path: &str) -> bool {
+        let base = self.base() + "/";
+        path.starts_with(&base)
+            && path.len() <= 512
+            && !path.contains("//")
+            && !path.contains('\\')
+            && !path.split(['/', '?', '#']).any(|s| s == "." || s == "..")
+            && path.chars().all(|c| c.is_ascii_graphic())
+    }
+
     /// A cookie for this firm's pages only.
     fn cookie(&self, name: &'static str, value: String) -> Cookie<'static> {
         Cookie::build((name, value))
@@ -203,16 +216,21 @@ pub struct SignedIn {
 }
 
 impl SignedIn {
-    pub async fn of(mut firm: Firm, app: &Edge) -> Result<Self, Response> {
+    /// `requested`: the page asked for, to come back to after logging in (GET pages).
+    pub async fn of(mut firm: Firm, app: &Edge, requested: Option<&str>) -> Result<Self, Response> {
         let Some(token) = firm.session_token() else {
-            let login = format!("{}/login", firm.base());
+            let login = format!("{}/login{}", firm.base(), return_to(requested));
             return Err(firm.redirect(&login));
         };
         match PortalSession::for_token(app, firm.tenant.clone(), &token).await {
             Ok(session) => Ok(Self { firm, session }),
             Err(AppError::Service(ServiceError::Unauthorized)) => {
                 firm.sign_out();
-                let login = format!("{}/login?notice=session_ended", firm.base());
+                let login = format!(
+                    "{}/login?notice=session_ended{}",
+                    firm.base(),
+                    return_to(requested).replacen('?', "&", 1)
+                );
                 Err(firm.redirect(&login))
             }
             Err(e) => Err(error_page(Some(&mut firm), &e)),
@@ -228,12 +246,24 @@ impl SignedIn {
     }
 }
 
+/// The login page's `next` for a page asked for (nothing for the home page or none).
+fn return_to(requested: Option<&str>) -> String {
+    match requested {
+        Some(path) if !path.ends_with('/') => format!(
+            "?next={}",
+            form_urlencoded::byte_serialize(path.as_bytes()).collect::<String>()
+        ),
+        _ => String::new(),
+    }
+}
+
 impl FromRequestParts<Edge> for SignedIn {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, app: &Edge) -> Result<Self, Response> {
         let firm = Firm::from_request_parts(parts, app).await?;
-        Self::of(firm, app).await
+        let requested = parts.uri.path_and_query().map(|p| p.as_str().to_string());
+        Self::of(firm, app, requested.as_deref()).await
     }
 }
 

@@ -45,20 +45,28 @@ pub async fn home(State(app): State<Edge>, mut user: SignedIn) -> Response {
                     }
                     .to_string(),
                     name: item.name,
+                    description: item.description.filter(|d| !d.trim().is_empty()),
                 })
                 .collect();
             areas.push(ClientArea {
+                id: client.id,
                 name: client.display_name,
                 items,
             });
         }
-        let awaiting = user
+        let waiting: Vec<_> = user
             .session
             .contracts()
             .await?
-            .iter()
+            .into_iter()
             .filter(|c| c.status == "awaiting_signature")
-            .count();
+            .collect();
+        let awaiting = waiting.len();
+        let awaiting_by_area = if areas.len() > 1 {
+            awaiting_by_area(&areas, &waiting)
+        } else {
+            Vec::new()
+        };
         let account = &user.session.account;
         let person = account
             .names
@@ -68,6 +76,7 @@ pub async fn home(State(app): State<Edge>, mut user: SignedIn) -> Response {
             layout: user.layout("Your portal", &app),
             person,
             awaiting,
+            awaiting_by_area,
             areas,
         })
     }
@@ -76,6 +85,21 @@ pub async fn home(State(app): State<Edge>, mut user: SignedIn) -> Response {
         Ok(page) => user.firm.render(StatusCode::OK, &page),
         Err(e) => error_page(Some(&mut user.firm), &e),
     }
+}
+
+/// "1 for Acme Ltd", "2 for Acme North": the waiting contracts per client area, in the
+/// areas' order, naming only areas with some.
+fn awaiting_by_area(
+    areas: &[ClientArea],
+    waiting: &[crate::reads::contracts::ContractView],
+) -> Vec<String> {
+    areas
+        .iter()
+        .filter_map(|area| {
+            let n = waiting.iter().filter(|c| c.client_id == area.id).count();
+            (n > 0).then(|| format!("{n} for {}", area.name))
+        })
+        .collect()
 }
 
 pub async fn item_image(mut user: SignedIn, Path((_, item)): Path<(String, String)>) -> Response {
@@ -99,10 +123,12 @@ pub async fn item_image(mut user: SignedIn, Path((_, item)): Path<(String, Strin
 pub async fn contracts(State(app): State<Edge>, mut user: SignedIn) -> Response {
     match user.session.contracts().await {
         Ok(list) => {
+            let several_areas = user.session.account.clients.len() > 1;
             let rows = list
                 .into_iter()
                 .map(|c| ContractRow {
                     id: c.id,
+                    area: c.client_display_name,
                     title: c.title,
                     status: status_words(&c.status),
                     issued: c.issued_at.format("%e %B %Y").to_string(),
@@ -111,6 +137,7 @@ pub async fn contracts(State(app): State<Edge>, mut user: SignedIn) -> Response 
             let page = ContractsPage {
                 layout: user.layout("Contracts", &app),
                 rows,
+                several_areas,
             };
             user.firm.render(StatusCode::OK, &page)
         }
@@ -141,16 +168,27 @@ async fn contract_page(
         id,
         status: status_words(&contract.status),
         can_sign: contract.status == "awaiting_signature",
-        paragraphs: contract
-            .body
-            .split("\n\n")
-            .map(|p| p.trim().to_string())
-            .filter(|p| !p.is_empty())
-            .collect(),
+        area: contract.client_display_name,
+        paragraphs: paragraphs(&contract.body),
         content_sha256: contract.content_sha256,
         signed,
         signer_name: typed_name.unwrap_or(name_on_file),
     })
+}
+
+/// A contract body as the signer must read it: paragraphs split at blank lines, each
+/// keeping its single line breaks ("1. Scope" stays on its own line).
+fn paragraphs(body: &str) -> Vec<Vec<String>> {
+    let body = body.replace("\r\n", "\n");
+    body.split("\n\n")
+        .map(|p| {
+            p.lines()
+                .map(|l| l.trim_end().to_string())
+                .filter(|l| !l.trim().is_empty())
+                .collect::<Vec<_>>()
+        })
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 pub async fn contract(
@@ -185,7 +223,7 @@ pub async fn sign(
     let typed = form.take("signer_name");
     let agreed = form.field("agree") == "true";
     let content_sha256 = form.take("content_sha256");
-    let mut user = match SignedIn::of(form.firm, &app).await {
+    let mut user = match SignedIn::of(form.firm, &app, None).await {
         Ok(user) => user,
         Err(response) => return response,
     };
@@ -252,7 +290,7 @@ pub async fn account(State(app): State<Edge>, mut user: SignedIn) -> Response {
 pub async fn change_password(State(app): State<Edge>, mut form: PostedForm) -> Response {
     let current = form.take("current_password");
     let new = form.take("new_password");
-    let mut user = match SignedIn::of(form.firm, &app).await {
+    let mut user = match SignedIn::of(form.firm, &app, None).await {
         Ok(user) => user,
         Err(response) => return response,
     };
@@ -285,7 +323,7 @@ pub async fn change_password(State(app): State<Edge>, mut form: PostedForm) -> R
 }
 
 pub async fn logout_everywhere(State(app): State<Edge>, form: PostedForm) -> Response {
-    let mut user = match SignedIn::of(form.firm, &app).await {
+    let mut user = match SignedIn::of(form.firm, &app, None).await {
         Ok(user) => user,
         Err(response) => return response,
     };

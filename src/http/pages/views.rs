@@ -20,6 +20,10 @@ pub struct LoginPage {
     pub layout: Layout,
     /// What was typed, shown again after a failure (never the password).
     pub username: String,
+    /// The firm's portal is switched off: the page says so and shows no form.
+    pub closed: bool,
+    /// The page of this firm to return to after logging in (checked same-origin), or "".
+    pub next: String,
 }
 
 /// "Forgot password" and "forgot username": one field, answered alike whatever was typed.
@@ -46,20 +50,33 @@ pub struct LinkPage {
     pub token: String,
     pub asks_username: bool,
     pub username: String,
+    /// The accept form's names: typed, or suggested from an individual client's name.
+    pub first_name: String,
+    pub last_name: String,
     pub password_label: &'static str,
     pub action: &'static str,
     pub done: bool,
     pub done_text: &'static str,
 }
 
+/// A used, replaced, expired or made-up e-mailed link: what happened and where to go.
+#[derive(Template)]
+#[template(path = "portal/dead_link.html")]
+pub struct DeadLinkPage {
+    pub layout: Layout,
+    pub text: String,
+}
+
 pub struct ItemView {
     pub name: String,
+    pub description: Option<String>,
     pub price: String,
     /// The image's address, when the item has one.
     pub image: Option<String>,
 }
 
 pub struct ClientArea {
+    pub id: uuid::Uuid,
     pub name: String,
     pub items: Vec<ItemView>,
 }
@@ -70,12 +87,16 @@ pub struct HomePage {
     pub layout: Layout,
     pub person: String,
     pub awaiting: usize,
+    /// With several client areas: how many wait in each ("1 for Acme Ltd"), else empty.
+    pub awaiting_by_area: Vec<String>,
     pub areas: Vec<ClientArea>,
 }
 
 pub struct ContractRow {
     pub id: uuid::Uuid,
     pub title: String,
+    /// The client area the contract is for.
+    pub area: String,
     pub status: &'static str,
     pub issued: String,
 }
@@ -85,6 +106,8 @@ pub struct ContractRow {
 pub struct ContractsPage {
     pub layout: Layout,
     pub rows: Vec<ContractRow>,
+    /// The login reaches several client areas: each row names its own.
+    pub several_areas: bool,
 }
 
 #[derive(Template)]
@@ -92,8 +115,11 @@ pub struct ContractsPage {
 pub struct ContractPage {
     pub layout: Layout,
     pub id: uuid::Uuid,
+    /// The client area the contract is for.
+    pub area: String,
     pub status: &'static str,
-    pub paragraphs: Vec<String>,
+    /// Blank-line separated paragraphs, each as its lines (single line breaks are kept).
+    pub paragraphs: Vec<Vec<String>>,
     pub content_sha256: String,
     /// "Signed by … on …", once signed.
     pub signed: Option<String>,

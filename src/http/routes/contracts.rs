@@ -36,6 +36,11 @@ pub struct ContractIssued {
     /// SHA-256 (hex) of the title, a line feed and the body: what a signer must confirm.
     pub content_sha256: String,
     pub position: i64,
+    /// The client's logins e-mailed a request to sign (those that can log in now).
+    pub signature_requested_from: Vec<Uuid>,
+    /// True when nobody could be asked: the client has no active login yet. The contract
+    /// waits on the portal; the client's invitation or activation e-mail names it.
+    pub awaiting_login: bool,
 }
 
 #[utoipa::path(post, path = "/api/v1/clients/{id}/contracts", tag = "contracts",
@@ -57,6 +62,8 @@ pub async fn issue_contract(
         id: done.value.id,
         content_sha256: done.value.content_sha256,
         position: done.position,
+        awaiting_login: done.value.signers.is_empty(),
+        signature_requested_from: done.value.signers,
     };
     Ok((StatusCode::CREATED, Json(issued)))
 }

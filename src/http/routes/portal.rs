@@ -3,7 +3,8 @@
 //! contracts and sign them.
 
 use crate::http::routes::PositionOnly;
-use aggregates::values::Username;
+use aggregates::portal_user::PersonNames;
+use aggregates::values::{PersonName, Username};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -35,6 +36,14 @@ pub struct AcceptInvitationBody {
     /// 12–256 characters, not containing the username.
     #[schema(schema_with = crate::http::schema::password)]
     pub password: String,
+    /// The person's first name, for greetings and as the default signer name. Leave both
+    /// names out and an individual client's own name is used.
+    #[serde(default)]
+    #[schema(schema_with = crate::http::schema::person_name_or_null)]
+    pub first_name: Option<String>,
+    #[serde(default)]
+    #[schema(schema_with = crate::http::schema::person_name_or_null)]
+    pub last_name: Option<String>,
 }
 
 #[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
@@ -56,11 +65,19 @@ pub async fn accept_invitation(
     tenant.require_active(&app).await?;
     let mut v = Checks::default();
     let username = v.field("username", Username::parse(&body.username));
+    let first_name = v.optional("first_name", body.first_name.as_deref(), PersonName::parse);
+    let last_name = v.optional("last_name", body.last_name.as_deref(), PersonName::parse);
     v.finish()?;
     let meta = tenant.meta(anonymous());
-    let done =
-        service::accept_invitation(&app, &meta, &body.token, checked(username), body.password)
-            .await?;
+    let acceptance = service::Acceptance {
+        username: checked(username),
+        names: PersonNames {
+            first_name: checked(first_name),
+            last_name: checked(last_name),
+        },
+        password: body.password,
+    };
+    let done = service::accept_invitation(&app, &meta, &body.token, acceptance).await?;
     let created = PortalUserRef {
         portal_user_id: done.value,
     };
@@ -138,13 +155,14 @@ pub async fn login(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ForgotBody {
+    /// A username, or an e-mail address: each login of that address gets a link.
     #[schema(schema_with = crate::http::schema::any_text)]
     pub username: String,
 }
 
 #[utoipa::path(post, path = "/portal/v1/{tenant_slug}/password/forgot", tag = "portal",
     params(("tenant_slug" = String, Path)), request_body = ForgotBody,
-    responses((status = 202, description = "Always, whether or not the username exists"),
+    responses((status = 202, description = "Always, whether or not the username or address exists"),
         (status = 403, description = "portal_inactive", body = Problem)))]
 pub async fn forgot_password(
     State(app): State<Edge>,

@@ -249,6 +249,22 @@ pub async fn unlock_login(
     Ok(Json(service::unlock(&app, &meta, user_id).await?.into()))
 }
 
+#[utoipa::path(post, path = "/api/v1/portal-users/{id}/activation", tag = "portal users",
+    operation_id = "resend_activation",
+    summary = "E-mail a fresh activation link to a login waiting for activation",
+    params(("id" = Uuid, Path)),
+    responses((status = 202, description = "The e-mail is on its way; earlier activation links stop working", body = PositionOnly),
+        (status = 409, description = "not_pending, portal_user_removed", body = Problem), (status = 404, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn resend_activation(
+    State(app): State<Edge>,
+    Writer(meta): Writer,
+    PathId(user_id): PathId,
+) -> AppResult<(StatusCode, Json<PositionOnly>)> {
+    let done = service::resend_activation(&app, &meta, user_id).await?;
+    Ok((StatusCode::ACCEPTED, Json(done.into())))
+}
+
 #[utoipa::path(delete, path = "/api/v1/portal-users/{id}", tag = "portal users",
     params(("id" = Uuid, Path)),
     responses((status = 200, body = PositionOnly), (status = 409, description = "portal_user_removed", body = Problem), (status = 404, body = Problem)),
