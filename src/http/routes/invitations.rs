@@ -33,7 +33,7 @@ pub struct InvitationCreated {
 #[utoipa::path(post, path = "/api/v1/clients/{id}/invitations", tag = "invitations",
     params(("id" = Uuid, Path)),
     responses((status = 201, body = InvitationCreated),
-        (status = 409, description = "client_has_no_email, client_already_active, individual_client_has_user", body = Problem),
+        (status = 409, description = "client_has_no_email, client_already_active, individual_client_has_user, portal_inactive", body = Problem),
         (status = 404, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn invite_client(
