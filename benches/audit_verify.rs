@@ -4,7 +4,7 @@
 //!     cargo bench --bench audit_verify                # 1,000,000 events
 //!     cargo bench --bench audit_verify -- 200000      # another size
 //!
-//! Uses DATABASE_URL, or a private cluster under target/bench-data. Results: docs/performance.md.
+//! Uses DATABASE_URL, or a private cluster under target/bench-data/audit_verify. Results: docs/performance.md.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -22,10 +22,11 @@ async fn main() -> anyhow::Result<()> {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(1_000_000);
-    let (db, app) = support::synthetic::bench_app(env!("CARGO_MANIFEST_DIR")).await?;
+    let (db, app) =
+        support::synthetic::bench_app(env!("CARGO_MANIFEST_DIR"), "audit_verify").await?;
     let pool = db.pool.clone();
     // The log for a size is generated once per database and reused by later runs.
-    let slug = format!("bench-{events}");
+    let slug = format!("verify-{events}");
     let tenant = match tenant_id_by_slug(&app, &slug).await? {
         Some(id) => id,
         None => {
@@ -76,6 +77,12 @@ async fn main() -> anyhow::Result<()> {
     let report = verify_tenant(&scope).await?;
     let verify_seconds = started.elapsed().as_secs_f64();
     anyhow::ensure!(report.ok, "verification failed: {report:?}");
+    // A floor that read nothing measures nothing (a log without seals, say).
+    anyhow::ensure!(
+        raw > 0 && raw == report.checked,
+        "the floor read {raw} rows, verify checked {}: not the same work",
+        report.checked
+    );
 
     println!("events in tenant log        {}", report.checked);
     println!(

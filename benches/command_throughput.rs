@@ -10,7 +10,7 @@
 //!     cargo bench --bench command_throughput -- 5       # seconds per phase
 //!     cargo bench --bench command_throughput -- 5 rename  # only phases naming "rename"
 //!
-//! Uses DATABASE_URL, or the private cluster under target/bench-data. With
+//! Uses DATABASE_URL, or the private cluster under target/bench-data/command_throughput. With
 //! BENCH_WITHOUT_RUNNERS=1 the projections and the sealer do not run (to measure what they
 //! cost; no server runs that way); with BENCH_NOTHING_KEPT=1 the server keeps no recently
 //! written streams (`store::recent`), as for streams it has not written lately; with
@@ -507,7 +507,8 @@ async fn main() -> anyhow::Result<()> {
     let only: Option<String> = std::env::args()
         .skip(1)
         .find(|a| a.parse::<f64>().is_err() && !a.starts_with('-'));
-    let (db, mut app) = support::synthetic::bench_app(env!("CARGO_MANIFEST_DIR")).await?;
+    let (db, mut app) =
+        support::synthetic::bench_app(env!("CARGO_MANIFEST_DIR"), "command_throughput").await?;
     // BENCH_NOTHING_KEPT=1: every command reads its streams from the log, as one on a
     // stream this server has not written lately does (not a real server either).
     if std::env::var_os("BENCH_NOTHING_KEPT").is_some() {

@@ -5,7 +5,7 @@
 //!     cargo bench --bench login_storm            # 10 s storm
 //!     cargo bench --bench login_storm -- 20      # seconds
 //!
-//! Uses DATABASE_URL, or the private cluster under target/bench-data. Results:
+//! Uses DATABASE_URL, or the private cluster under target/bench-data/login_storm. Results:
 //! docs/performance.md.
 
 #[path = "support/mod.rs"]
@@ -59,7 +59,8 @@ async fn main() -> anyhow::Result<()> {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(10.0);
-    let (_db, app) = support::synthetic::bench_app(env!("CARGO_MANIFEST_DIR")).await?;
+    let (_db, app) =
+        support::synthetic::bench_app(env!("CARGO_MANIFEST_DIR"), "login_storm").await?;
 
     // A firm with one organisation client and 32 active logins.
     let slug = format!("login-{}", Uuid::now_v7().simple());

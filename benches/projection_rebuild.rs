@@ -5,8 +5,7 @@
 //!     cargo bench --bench projection_rebuild            # 1,000,000 events
 //!     cargo bench --bench projection_rebuild -- 200000
 //!
-//! Uses DATABASE_URL, or the private cluster under target/bench-data (shared with the audit
-//! bench, whose generated log it reuses). Results: docs/performance.md.
+//! Uses DATABASE_URL, or the private cluster under target/bench-data/projection_rebuild. Results: docs/performance.md.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -33,9 +32,10 @@ async fn main() -> anyhow::Result<()> {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(1_000_000);
-    let (db, app) = support::synthetic::bench_app(env!("CARGO_MANIFEST_DIR")).await?;
+    let (db, app) =
+        support::synthetic::bench_app(env!("CARGO_MANIFEST_DIR"), "projection_rebuild").await?;
     let pool = db.pool.clone();
-    let slug = format!("bench-{events}");
+    let slug = format!("rebuild-{events}");
     if tenant_id_by_slug(&app, &slug).await?.is_none() {
         let id = create_tenant(&app, &slug, "Bench").await?;
         append_events(&pool, id, events, 200).await?;
@@ -61,6 +61,10 @@ async fn main() -> anyhow::Result<()> {
     let raw_seconds = started.elapsed().as_secs_f64();
     let memory_before = peak_rss_mib();
     eprintln!("raw read done: {raw} rows in {raw_seconds:.1} s");
+    anyhow::ensure!(
+        raw > 0 && raw == total,
+        "the floor read {raw} of {total} events: not the log the rebuild reads"
+    );
 
     let engine = projections::Engine::new(pool.clone(), projections::all());
     let started = Instant::now();

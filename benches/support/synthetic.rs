@@ -43,15 +43,19 @@ pub async fn append_events(
     Ok(())
 }
 
-/// The benches' database: DATABASE_URL, or the private cluster under `target/bench-data`
-/// (kept between runs, so generated logs are reused), migrated, with an app on it.
+/// A bench's database: DATABASE_URL, or its own private cluster under
+/// `target/bench-data/{bench}` (kept between runs, so generated logs are reused; no bench
+/// measures on another's data), migrated, with an app on it.
 pub async fn bench_app(
     manifest_dir: &str,
+    bench: &str,
 ) -> anyhow::Result<(
     portal_accounts::runtime::db::Database,
     portal_accounts::http::Edge,
 )> {
-    let data_dir = std::path::PathBuf::from(manifest_dir).join("target/bench-data");
+    let data_dir = std::path::PathBuf::from(manifest_dir)
+        .join("target/bench-data")
+        .join(bench);
     let config = portal_accounts::runtime::config::DatabaseConfig {
         database_url: std::env::var("DATABASE_URL").ok(),
         data_dir: data_dir.clone(),

@@ -7,6 +7,7 @@ use aggregates::client::{ClientEvent, ClientEventKind as C, RevocationReason};
 use aggregates::events::AnyEvent;
 use aggregates::item::{ItemEvent, ItemEventKind as I};
 use aggregates::values::Money;
+use chrono::{DateTime, Utc};
 use eventlog::Envelope;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -26,100 +27,238 @@ impl Projection for History {
             I::ItemCreated,
             I::ItemPriceChanged,
         ],
+        batch: apply_all,
     );
 }
 
 async fn apply(tx: &mut PgConnection, e: &Envelope) -> Result<(), ProjectionError> {
-    let (tenant, stream, position) = (e.tenant.uuid(), e.stream_uuid()?, e.global_position);
-    match &e.event {
-        AnyEvent::Client(ClientEvent::ClientInvited {
-            invitation_id,
-            email,
-            expires_at,
-        }) => {
-            sqlx::query(
-                "INSERT INTO rm_invitations (tenant_id, invitation_id, client_id, email, state, sent_at, expires_at, last_position)
-                 VALUES ($1, $2, $3, $4, 'open', $5, $6, $7) ON CONFLICT DO NOTHING",
-            )
-            .bind(tenant)
-            .bind(invitation_id)
-            .bind(stream)
-            .bind(email.as_str())
-            .bind(e.recorded_at)
-            .bind(expires_at)
-            .bind(position)
-            .execute(tx)
-            .await?;
-        }
-        AnyEvent::Client(ClientEvent::InvitationRevoked {
-            invitation_id,
-            reason,
-        }) => {
-            let state = match reason {
-                RevocationReason::Revoked => "revoked",
-                RevocationReason::Replaced => "replaced",
-            };
-            end_invitation(tx, e, *invitation_id, state, None).await?;
-        }
-        AnyEvent::Client(ClientEvent::InvitationAccepted {
-            invitation_id,
-            portal_user_id,
-        }) => {
-            end_invitation(tx, e, *invitation_id, "accepted", Some(*portal_user_id)).await?;
-        }
-        AnyEvent::Item(
-            ItemEvent::ItemCreated { unit_price, .. }
-            | ItemEvent::ItemPriceChanged { unit_price, .. },
-        ) => new_price(tx, e, stream, unit_price).await?,
-        _ => {}
+    apply_all(tx, std::slice::from_ref(e)).await
+}
+
+/// A batch in at most three statements: the new invitations, the ended ones, the new
+/// prices (each closing the price before it). Rebuilding a log of price changes is then
+/// bound by reading the log, not by a round trip per event.
+async fn apply_all(tx: &mut PgConnection, events: &[Envelope]) -> Result<(), ProjectionError> {
+    let mut rows = Rows::default();
+    for e in events {
+        rows.take(e)?;
     }
+    rows.invited.insert(tx).await?;
+    rows.ended.update(tx).await?;
+    rows.prices.insert(tx).await?;
     Ok(())
 }
 
-async fn end_invitation(
-    tx: &mut PgConnection,
-    e: &Envelope,
-    invitation_id: Uuid,
-    state: &str,
-    portal_user_id: Option<Uuid>,
-) -> Result<(), ProjectionError> {
-    sqlx::query(
-        "UPDATE rm_invitations SET state = $3, ended_at = $4, portal_user_id = $5, last_position = $6
-          WHERE tenant_id = $1 AND invitation_id = $2",
-    )
-    .bind(e.tenant.uuid())
-    .bind(invitation_id)
-    .bind(state)
-    .bind(e.recorded_at)
-    .bind(portal_user_id)
-    .bind(e.global_position)
-    .execute(tx)
-    .await?;
-    Ok(())
+#[derive(Default)]
+struct Rows {
+    invited: Invited,
+    ended: Ended,
+    prices: Prices,
 }
 
-/// Closes the item's current price at this event's time and opens the new one, in one
-/// statement.
-async fn new_price(
-    tx: &mut PgConnection,
-    e: &Envelope,
-    item_id: Uuid,
-    price: &Money,
-) -> Result<(), ProjectionError> {
-    sqlx::query(
-        "WITH closed AS (
-             UPDATE rm_item_prices SET valid_to = $5
-              WHERE tenant_id = $1 AND item_id = $2 AND valid_to IS NULL AND position < $6)
-         INSERT INTO rm_item_prices (tenant_id, item_id, amount_minor, currency, valid_from, position)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-    )
-    .bind(e.tenant.uuid())
-    .bind(item_id)
-    .bind(price.amount_minor)
-    .bind(&price.currency)
-    .bind(e.recorded_at)
-    .bind(e.global_position)
-    .execute(tx)
-    .await?;
-    Ok(())
+impl Rows {
+    fn take(&mut self, e: &Envelope) -> Result<(), ProjectionError> {
+        let (tenant, stream, position) = (e.tenant.uuid(), e.stream_uuid()?, e.global_position);
+        match &e.event {
+            AnyEvent::Client(ClientEvent::ClientInvited {
+                invitation_id,
+                email,
+                expires_at,
+            }) => {
+                let i = &mut self.invited;
+                i.tenants.push(tenant);
+                i.ids.push(*invitation_id);
+                i.clients.push(stream);
+                i.emails.push(email.as_str().to_string());
+                i.sent.push(e.recorded_at);
+                i.expires.push(*expires_at);
+                i.positions.push(position);
+            }
+            AnyEvent::Client(ClientEvent::InvitationRevoked {
+                invitation_id,
+                reason,
+            }) => {
+                let state = match reason {
+                    RevocationReason::Revoked => "revoked",
+                    RevocationReason::Replaced => "replaced",
+                };
+                self.ended.push(e, *invitation_id, state, None);
+            }
+            AnyEvent::Client(ClientEvent::InvitationAccepted {
+                invitation_id,
+                portal_user_id,
+            }) => {
+                self.ended
+                    .push(e, *invitation_id, "accepted", Some(*portal_user_id));
+            }
+            AnyEvent::Item(
+                ItemEvent::ItemCreated { unit_price, .. }
+                | ItemEvent::ItemPriceChanged { unit_price, .. },
+            ) => self.prices.push(e, stream, unit_price),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// New invitations, open.
+#[derive(Default)]
+struct Invited {
+    tenants: Vec<Uuid>,
+    ids: Vec<Uuid>,
+    clients: Vec<Uuid>,
+    emails: Vec<String>,
+    sent: Vec<DateTime<Utc>>,
+    expires: Vec<DateTime<Utc>>,
+    positions: Vec<i64>,
+}
+
+impl Invited {
+    async fn insert(self, tx: &mut PgConnection) -> Result<(), ProjectionError> {
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO rm_invitations (tenant_id, invitation_id, client_id, email, state, sent_at, expires_at, last_position)
+             SELECT t, i, c, e, 'open', s, x, p
+               FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::timestamptz[],
+                           $6::timestamptz[], $7::bigint[]) AS u(t, i, c, e, s, x, p)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(self.tenants)
+        .bind(self.ids)
+        .bind(self.clients)
+        .bind(self.emails)
+        .bind(self.sent)
+        .bind(self.expires)
+        .bind(self.positions)
+        .execute(tx)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Invitations that ended (accepted, revoked, replaced). An invitation ends once, after it
+/// was sent: applied after the batch's new invitations, the outcome is the one-by-one one.
+#[derive(Default)]
+struct Ended {
+    tenants: Vec<Uuid>,
+    ids: Vec<Uuid>,
+    states: Vec<&'static str>,
+    at: Vec<DateTime<Utc>>,
+    users: Vec<Option<Uuid>>,
+    positions: Vec<i64>,
+}
+
+impl Ended {
+    fn push(&mut self, e: &Envelope, invitation_id: Uuid, state: &'static str, user: Option<Uuid>) {
+        self.tenants.push(e.tenant.uuid());
+        self.ids.push(invitation_id);
+        self.states.push(state);
+        self.at.push(e.recorded_at);
+        self.users.push(user);
+        self.positions.push(e.global_position);
+    }
+
+    async fn update(self, tx: &mut PgConnection) -> Result<(), ProjectionError> {
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "UPDATE rm_invitations r
+                SET state = u.state, ended_at = u.at, portal_user_id = u.user_id, last_position = u.position
+               FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::uuid[], $6::bigint[])
+                    AS u(tenant_id, invitation_id, state, at, user_id, position)
+              WHERE r.tenant_id = u.tenant_id AND r.invitation_id = u.invitation_id",
+        )
+        .bind(self.tenants)
+        .bind(self.ids)
+        .bind(self.states)
+        .bind(self.at)
+        .bind(self.users)
+        .bind(self.positions)
+        .execute(tx)
+        .await?;
+        Ok(())
+    }
+}
+
+/// New prices in log order. Within the batch each closes at the next one of its item; the
+/// price open before the batch closes at the item's first new one.
+#[derive(Default)]
+struct Prices {
+    rows: Vec<Price>,
+}
+
+struct Price {
+    tenant: Uuid,
+    item: Uuid,
+    amount_minor: i64,
+    currency: String,
+    valid_from: DateTime<Utc>,
+    position: i64,
+}
+
+impl Prices {
+    fn push(&mut self, e: &Envelope, item: Uuid, price: &Money) {
+        self.rows.push(Price {
+            tenant: e.tenant.uuid(),
+            item,
+            amount_minor: price.amount_minor,
+            currency: price.currency.clone(),
+            valid_from: e.recorded_at,
+            position: e.global_position,
+        });
+    }
+
+    async fn insert(mut self, tx: &mut PgConnection) -> Result<(), ProjectionError> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        // An item's events are in stream order in the log; sorting by item keeps that order.
+        self.rows.sort_by_key(|p| (p.tenant, p.item, p.position));
+        let mut valid_to: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(self.rows.len());
+        let mut first = Vec::new();
+        for (i, row) in self.rows.iter().enumerate() {
+            let next = self.rows.get(i + 1);
+            let same = |p: &Price| p.tenant == row.tenant && p.item == row.item;
+            valid_to.push(next.filter(|n| same(n)).map(|n| n.valid_from));
+            let previous = i.checked_sub(1).map(|j| &self.rows[j]);
+            if !previous.is_some_and(same) {
+                first.push(i);
+            }
+        }
+        let column = |f: fn(&Price) -> Uuid, only: &[usize]| -> Vec<Uuid> {
+            only.iter().map(|&i| f(&self.rows[i])).collect()
+        };
+        let all: Vec<usize> = (0..self.rows.len()).collect();
+        sqlx::query(
+            "WITH firsts AS (
+                 SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::timestamptz[], $4::bigint[])
+                          AS f(tenant_id, item_id, valid_from, position)),
+             closed AS (
+                 UPDATE rm_item_prices p SET valid_to = f.valid_from
+                   FROM firsts f
+                  WHERE p.tenant_id = f.tenant_id AND p.item_id = f.item_id
+                    AND p.valid_to IS NULL AND p.position < f.position)
+             INSERT INTO rm_item_prices (tenant_id, item_id, amount_minor, currency, valid_from, valid_to, position)
+             SELECT * FROM UNNEST($5::uuid[], $6::uuid[], $7::bigint[], $8::text[], $9::timestamptz[],
+                                  $10::timestamptz[], $11::bigint[])
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(column(|p| p.tenant, &first))
+        .bind(column(|p| p.item, &first))
+        .bind(first.iter().map(|&i| self.rows[i].valid_from).collect::<Vec<_>>())
+        .bind(first.iter().map(|&i| self.rows[i].position).collect::<Vec<_>>())
+        .bind(column(|p| p.tenant, &all))
+        .bind(column(|p| p.item, &all))
+        .bind(self.rows.iter().map(|p| p.amount_minor).collect::<Vec<_>>())
+        .bind(self.rows.iter().map(|p| p.currency.clone()).collect::<Vec<_>>())
+        .bind(self.rows.iter().map(|p| p.valid_from).collect::<Vec<_>>())
+        .bind(valid_to)
+        .bind(self.rows.iter().map(|p| p.position).collect::<Vec<_>>())
+        .execute(tx)
+        .await?;
+        Ok(())
+    }
 }

@@ -210,10 +210,27 @@ async fn claimed_by_a_sender(s: &Server, t: &Tenant) -> sqlx::PgConnection {
             portal_accounts::mail::notifications::Notifications,
         )],
     );
-    engine
-        .catch_up(&portal_accounts::mail::notifications::Notifications)
-        .await
-        .unwrap();
+    // Caught up until the e-mail is owed: a catch-up stops short of events whose
+    // transactions other sessions (the sealer, say) could still precede.
+    eventually(
+        "the invitation's e-mail owed",
+        Duration::from_secs(10),
+        || async {
+            engine
+                .catch_up(&portal_accounts::mail::notifications::Notifications)
+                .await
+                .unwrap();
+            let owed: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM notifications WHERE tenant_id = $1 AND status = 'pending'",
+            )
+            .bind(t.id)
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+            (owed == 1).then_some(())
+        },
+    )
+    .await;
     let mut sender = sqlx::PgConnection::connect_with(&s.pool().connect_options())
         .await
         .unwrap();

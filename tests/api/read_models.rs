@@ -500,3 +500,82 @@ async fn a_poisoned_event_is_recorded_and_does_not_stall_the_read_model() {
     );
     assert!(metrics.contains("projection_lag_positions{projection=\"clients\"}"));
 }
+
+/// The reporting history, as analysts read it: rows of `rm_item_prices` and `rm_invitations`
+/// ordered by position.
+async fn history_rows(s: &Server, tenant: uuid::Uuid) -> (Vec<Value>, Vec<Value>) {
+    let rows = |sql: &'static str| async move {
+        sqlx::query_scalar::<_, Value>(sql)
+            .bind(tenant)
+            .fetch_all(s.pool())
+            .await
+            .unwrap()
+    };
+    let prices = rows(
+        "SELECT to_jsonb(p) - 'tenant_id' FROM rm_item_prices p WHERE tenant_id = $1 ORDER BY position",
+    )
+    .await;
+    let invitations = rows(
+        "SELECT to_jsonb(i) - 'tenant_id' FROM rm_invitations i WHERE tenant_id = $1 ORDER BY sent_at",
+    )
+    .await;
+    (prices, invitations)
+}
+
+#[tokio::test]
+async fn the_history_keeps_every_price_and_invitation_however_events_are_batched() {
+    use common::portal_flow::{client_with_email, email, mailing, PASSWORD};
+    let (sink, s, t) = mailing(|_| {}).await;
+    let staff = s.staff(&t.staff);
+    let item = staff.create_item("HIST-1", "History", 100).await;
+    for pence in [200, 300, 400] {
+        staff.change_price(item, pence).await;
+    }
+    let to = email("hist");
+    let client = client_with_email(&s, &t, "individual", &to).await;
+    staff.invite(client).await;
+    staff.invite(client).await;
+    let second = sink.wait_for(&to, 2).await.remove(1);
+    s.portal(&t.slug)
+        .accept_invitation(&second.token(), "hist.user", PASSWORD)
+        .await;
+    let (prices, invitations) = eventually("the history", Duration::from_secs(10), || async {
+        let (prices, invitations) = history_rows(&s, t.id).await;
+        let accepted = invitations.iter().any(|i| i["state"] == "accepted");
+        (prices.len() == 4 && accepted).then_some((prices, invitations))
+    })
+    .await;
+    let amounts: Vec<&Value> = prices.iter().map(|p| &p["amount_minor"]).collect();
+    assert_eq!(
+        amounts,
+        [&json!(100), &json!(200), &json!(300), &json!(400)]
+    );
+    for pair in prices.windows(2) {
+        assert_eq!(pair[0]["valid_to"], pair[1]["valid_from"], "{prices:?}");
+    }
+    assert_eq!(
+        prices[3]["valid_to"],
+        Value::Null,
+        "the current price is open"
+    );
+    let states: Vec<&Value> = invitations.iter().map(|i| &i["state"]).collect();
+    assert_eq!(states, [&json!("replaced"), &json!("accepted")]);
+    assert!(invitations[1]["portal_user_id"].is_string());
+
+    // Rebuilt one event at a time and in one batch, the history is the same.
+    let history = || {
+        projections::all()
+            .into_iter()
+            .find(|p| p.name() == "history")
+            .unwrap()
+    };
+    for batch in [1, 1_000] {
+        let engine = Engine::new(s.pool().clone(), vec![history()]).with_batch_size(batch);
+        engine.rebuild(history().as_ref()).await.unwrap();
+        assert_eq!(
+            history_rows(&s, t.id).await,
+            (prices.clone(), invitations.clone()),
+            "rebuilt in batches of {batch}"
+        );
+    }
+}
