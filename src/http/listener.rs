@@ -80,12 +80,24 @@ pub async fn serve(
             continue;
         };
         let Ok(service) = make.call(peer).await.map_err(|e: Infallible| e);
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let (builder, watcher) = (builder.clone(), graceful.watcher());
+        let first_byte = limits.header_read_timeout;
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            // hyper's header deadline starts once the protocol is known, which the auto
+            // builder learns from the first bytes: a connection that sends none would
+            // otherwise hold its place (and a file descriptor) for ever.
+            if !sends_within(&stream, first_byte).await {
+                metrics::counter!("http_connections_idle_closed_total").increment(1);
+                drop(slot);
+                return;
+            }
+            let connection = builder
+                .serve_connection_with_upgrades(
+                    TokioIo::new(stream),
+                    TowerToHyperService::new(service),
+                )
+                .into_owned();
+            if let Err(e) = watcher.watch(connection).await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
             drop(slot);
@@ -98,6 +110,15 @@ pub async fn serve(
     {
         tracing::warn!("requests still running after the shutdown grace period");
     }
+}
+
+/// Whether the client sends its first byte within `deadline` (peeked: hyper reads it).
+async fn sends_within(stream: &tokio::net::TcpStream, deadline: Duration) -> bool {
+    let mut first = [0u8; 1];
+    matches!(
+        tokio::time::timeout(deadline, stream.peek(&mut first)).await,
+        Ok(Ok(n)) if n > 0
+    )
 }
 
 /// Raises this process's open-file limit to its hard limit (where allowed), so the

@@ -1,5 +1,5 @@
-//! Connections cannot starve the server: a client that never finishes its headers (or a
-//! keep-alive connection left idle) is closed after the header deadline, and connections
+//! Connections cannot starve the server: a client that never sends a byte, never finishes
+//! its headers, or leaves a keep-alive connection idle is closed after the header deadline, and connections
 //! beyond the bound are closed at once instead of exhausting file descriptors.
 
 use crate::common;
@@ -32,6 +32,14 @@ async fn slow_and_idle_clients_are_closed_and_the_bound_holds() {
     };
     let s = Server::start_with_limits(app(pool().await), limits).await;
     let addr = s.base.trim_start_matches("http://").to_string();
+
+    // A client that connects and never sends a byte.
+    let mut silent = TcpStream::connect(&addr).await.unwrap();
+    let closed = closed_within(&mut silent, Duration::from_secs(5)).await;
+    assert!(
+        closed >= Duration::from_millis(300),
+        "{closed:?}: not before the deadline"
+    );
 
     // A client that starts a request and never finishes its headers.
     let mut slow = TcpStream::connect(&addr).await.unwrap();
