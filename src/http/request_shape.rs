@@ -1,6 +1,7 @@
 //! Limits on a request's shape that hold for every route, answered as problem+json: an
-//! over-long address (414), too many or too large headers (431), and query parameters the
-//! route does not document (422, naming them) — the published document is the list.
+//! over-long address (414), too many or too large headers (431), a body announced larger
+//! than its route takes (413, from `Content-Length`), and query parameters the route does
+//! not document (422, naming them) — the published document is the list.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -50,7 +51,51 @@ pub async fn refuse_oversized(request: Request, next: Next) -> Response {
         )
         .into_response_with(None);
     }
+    let limit = body_limit(request.uri().path());
+    if announced_length(&request).is_some_and(|length| length > limit as u64) {
+        return refuse_announced_body(request, limit).await;
+    }
     next.run(request).await
+}
+
+/// The most body bytes a route takes: an item image, or any other body.
+fn body_limit(path: &str) -> usize {
+    let image = path.starts_with("/api/v1/items/") && path.ends_with("/image");
+    if image {
+        crate::http::extract::IMAGE_LIMIT
+    } else {
+        crate::http::extract::JSON_LIMIT
+    }
+}
+
+fn announced_length(request: &Request) -> Option<u64> {
+    request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// What of a refused body is read and thrown away before answering, and for how long: a
+/// client still sending when the server stops reading meets a reset instead of its 413.
+const DRAIN_BYTES: usize = 8 * 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// 413 for a body announced larger than the route takes, answered without reading it: up
+/// to `DRAIN_BYTES` of it (for at most `DRAIN_TIME`) are drained first, so a client that
+/// sends the whole body still reads the answer; the connection then closes.
+async fn refuse_announced_body(request: Request, limit: usize) -> Response {
+    let body = request.into_body();
+    let _ = tokio::time::timeout(DRAIN_TIME, axum::body::to_bytes(body, DRAIN_BYTES)).await;
+    let mut response = AppError::PayloadTooLarge { limit }.into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 /// The query parameters each documented operation takes, read from the OpenAPI document.

@@ -72,3 +72,80 @@ async fn slow_and_idle_clients_are_closed_and_the_bound_holds() {
     }
     assert_eq!(s.get_status("/readyz").await, 200);
 }
+
+/// Reads one HTTP response off `stream` (headers and a Content-Length body).
+async fn response_of(stream: &mut TcpStream) -> (u16, String, String) {
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    let (head, body_start) = loop {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .expect("an answer within 5 s")
+            .expect("no reset before the answer");
+        assert!(n > 0, "closed before the answer");
+        raw.extend_from_slice(&buf[..n]);
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break (String::from_utf8_lossy(&raw[..end]).to_string(), end + 4);
+        }
+    };
+    let status = head[9..12].parse().unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().to_string())
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    while raw.len() < body_start + length {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed inside the answer");
+        raw.extend_from_slice(&buf[..n]);
+    }
+    let body = String::from_utf8_lossy(&raw[body_start..body_start + length]).to_string();
+    (status, head, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_announced_too_large_gets_its_413_whether_or_not_it_is_sent() {
+    let s = Server::start().await;
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let request = |length: usize| {
+        format!(
+            "POST /api/v1/clients HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+        )
+    };
+
+    // Announced as 3 MiB, one byte sent: answered at once, not after a read timeout.
+    let mut stalled = TcpStream::connect(&addr).await.unwrap();
+    stalled
+        .write_all(format!("{}{{", request(3 * 1024 * 1024)).as_bytes())
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let (status, head, body) = response_of(&mut stalled).await;
+    assert_eq!(status, 413, "{head}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("application/problem+json"),
+        "{head}"
+    );
+    assert!(body.contains("payload_too_large"), "{body}");
+
+    // A client that sends all of a 1 MiB body reads its 413, every time.
+    for attempt in 0..5 {
+        let mut sender = TcpStream::connect(&addr).await.unwrap();
+        let mut whole = request(1024 * 1024).into_bytes();
+        whole.extend(std::iter::repeat_n(b' ', 1024 * 1024));
+        sender.write_all(&whole).await.expect("the body is taken");
+        let (status, head, body) = response_of(&mut sender).await;
+        assert_eq!(status, 413, "attempt {attempt}: {head}");
+        assert!(body.contains("payload_too_large"), "{body}");
+    }
+}
