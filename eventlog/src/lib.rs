@@ -44,9 +44,10 @@ impl LogError {
     }
 }
 
-/// `From` conversions for a layer's error type that has `Unavailable` and
-/// `Internal(anyhow::Error)` variants: an unreachable database becomes `Unavailable`, any
-/// other database error or an undecodable event `Internal`.
+/// `From` conversions for a layer's error type that has `Unavailable`,
+/// `Integrity(DecodeError)` and `Internal(anyhow::Error)` variants: an unreachable database
+/// becomes `Unavailable`, a stored event that does not decode `Integrity`, any other
+/// database error `Internal`.
 #[macro_export]
 macro_rules! database_errors_into {
     ($error:ty) => {
@@ -64,14 +65,14 @@ macro_rules! database_errors_into {
             fn from(e: $crate::LogError) -> Self {
                 match e {
                     $crate::LogError::Sql(e) => e.into(),
-                    decode => Self::Internal(decode.into()),
+                    $crate::LogError::Decode(d) => Self::Integrity(d),
                 }
             }
         }
 
         impl From<$crate::DecodeError> for $error {
             fn from(e: $crate::DecodeError) -> Self {
-                Self::Internal(e.into())
+                Self::Integrity(e)
             }
         }
     };

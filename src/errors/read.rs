@@ -9,6 +9,10 @@ pub enum ReadError {
     ProjectionLag { position: i64 },
     #[error("position {position} is beyond the last event ({head})")]
     BeyondLog { position: i64, head: i64 },
+    /// A stored event of the streams involved does not decode: the log was altered or
+    /// holds what this code cannot read (docs/decisions.md, "An unreadable event").
+    #[error("an event of this firm's log cannot be read")]
+    Integrity(#[source] eventlog::DecodeError),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }

@@ -46,6 +46,10 @@ pub enum ServiceError {
     Conflict { code: &'static str, detail: String },
     #[error("the database is unreachable")]
     Unavailable,
+    /// A stored event of the streams involved does not decode: the log was altered or
+    /// holds what this code cannot read (docs/decisions.md, "An unreadable event").
+    #[error("an event of this firm's log cannot be read")]
+    Integrity(#[source] eventlog::DecodeError),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -70,6 +74,7 @@ impl From<StoreError> for ServiceError {
             StoreError::Refused(domain) => Self::Domain(domain),
             StoreError::Conflict { code, detail } => Self::Conflict { code, detail },
             StoreError::Unavailable => Self::Unavailable,
+            StoreError::Integrity(e) => Self::Integrity(e),
             StoreError::Internal(e) => Self::Internal(e),
         }
     }

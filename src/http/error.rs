@@ -75,7 +75,7 @@ impl AppError {
                 S::Forbidden { .. } => StatusCode::FORBIDDEN,
                 S::NotFound(_) => StatusCode::NOT_FOUND,
                 S::Conflict { .. } => StatusCode::CONFLICT,
-                S::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                S::Unavailable | S::Integrity(_) => StatusCode::SERVICE_UNAVAILABLE,
                 S::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
             Self::Malformed(_) => StatusCode::BAD_REQUEST,
@@ -98,6 +98,7 @@ impl AppError {
                 S::BadRequest { code, .. } => code,
                 S::NotFound(_) => "not_found",
                 S::Unavailable => "database_unavailable",
+                S::Integrity(_) => "event_log_integrity",
                 S::Internal(_) => "internal_error",
             },
             Self::Malformed(_) => "malformed_request",
@@ -132,6 +133,7 @@ impl From<ReadError> for AppError {
                 detail: e.to_string(),
             }
             .into(),
+            ReadError::Integrity(e) => ServiceError::Integrity(e).into(),
             ReadError::Internal(e) => ServiceError::Internal(e).into(),
         }
     }
@@ -187,6 +189,7 @@ impl Problem {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let unreachable = matches!(self, Self::Service(ServiceError::Unavailable));
         let detail = match &self {
             // Internals stay in the log (with the request id), never in the body.
             Self::Service(ServiceError::Internal(e)) => {
@@ -196,6 +199,24 @@ impl IntoResponse for AppError {
             Self::Service(ServiceError::Unavailable) => {
                 tracing::warn!("database unavailable");
                 self.to_string()
+            }
+            // Which event, in the log line (the request's span names the firm) and the
+            // metric; the body says what happened and where, never what the event holds.
+            Self::Service(ServiceError::Integrity(e)) => {
+                tracing::error!(
+                    stream_type = %e.stream_type,
+                    stream_id = %e.stream_id,
+                    sequence = e.sequence,
+                    reason = %e.reason,
+                    "event log integrity: a stored event does not decode"
+                );
+                metrics::counter!("event_log_integrity_failures_total", "stream_type" => e.stream_type.clone())
+                    .increment(1);
+                format!(
+                    "event {} of stream {} in this firm's log cannot be read: the log was altered or is damaged. \
+                     Nothing was written. The operator is alerted; quote the x-request-id.",
+                    e.sequence, e.stream_id
+                )
             }
             other => other.to_string(),
         };
@@ -218,7 +239,9 @@ impl IntoResponse for AppError {
             _ => None,
         };
         let mut response = problem.into_response_with(retry_after);
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        // Only an unreachable database trips the fast failure: an unreadable event is the
+        // one firm's stream's, not the database's.
+        if unreachable {
             response.extensions_mut().insert(DatabaseUnavailable);
         }
         response

@@ -84,7 +84,10 @@ pub fn document_errors(spec: &mut Spec) {
                     "400",
                     "malformed_request: not JSON, wrong shape, or a NUL character",
                 ),
-                ("503", "database_unavailable (with Retry-After)"),
+                (
+                    "503",
+                    "database_unavailable (with Retry-After); event_log_integrity: a stored event of the streams involved cannot be read (nothing written)",
+                ),
                 ("414", "uri_too_long"),
                 ("431", "headers_too_large"),
             ];

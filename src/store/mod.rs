@@ -43,6 +43,10 @@ pub enum StoreError {
     Conflict { code: &'static str, detail: String },
     #[error("the database is unreachable")]
     Unavailable,
+    /// A stored event of the streams involved does not decode: the log was altered or
+    /// holds what this code cannot read (docs/decisions.md, "An unreadable event").
+    #[error("an event of this firm's log cannot be read")]
+    Integrity(#[source] eventlog::DecodeError),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }

@@ -518,3 +518,90 @@ async fn the_hash_chain_detects_altered_deleted_and_reordered_events() {
     // Other tenants are unaffected by each other's damage.
     assert_eq!(verify(&s, &untouched).await["ok"], true);
 }
+
+#[tokio::test]
+async fn an_unreadable_event_answers_event_log_integrity_for_its_streams_only() {
+    let (s, t) = Server::with_firm().await;
+    let staff = s.staff(&t.staff);
+    let broken = staff
+        .register_client("Broken Ltd", "organisation", None)
+        .await;
+    let sound = staff
+        .register_client("Sound Ltd", "organisation", None)
+        .await;
+    tamper(
+        &s,
+        &format!(
+            "UPDATE events SET payload = '{{\"ClientRegistered\": {{\"display_name\": 5}}}}'
+              WHERE tenant_id = $1 AND aggregate_id = '{broken}' AND event_type = 'ClientRegistered'"
+        ),
+        t.id,
+    )
+    .await;
+    let before = event_count(s.pool(), t.id).await;
+    let rename = |id: ClientId| {
+        let staff = s.staff(&t.staff);
+        async move {
+            let path = format!("/api/v1/clients/{id}");
+            staff
+                .call(
+                    Method::PATCH,
+                    &path,
+                    Some(json!({"display_name": "Renamed"})),
+                )
+                .await
+        }
+    };
+    let (status, problem) = rename(broken).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (503, Some("event_log_integrity")),
+        "{problem}"
+    );
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&broken.to_string()),
+        "names the stream: {detail}"
+    );
+    assert!(
+        !detail.contains("display_name"),
+        "says nothing of the payload: {detail}"
+    );
+    assert_eq!(event_count(s.pool(), t.id).await, before, "nothing written");
+
+    // The firm's other streams carry on; the service stays ready (one stream is broken,
+    // not the database); the failure is counted.
+    assert_eq!(rename(sound).await.0, 200);
+    assert_eq!(s.get_status("/readyz").await, 200);
+    let metrics = s
+        .http
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap();
+    let metrics = metrics.text().await.unwrap();
+    assert!(
+        metrics.contains("event_log_integrity_failures_total{stream_type=\"client\"}"),
+        "{metrics}"
+    );
+
+    // A firm whose own stream is altered: its portal logins answer the same problem, not
+    // a 500.
+    let other = s.tenant().await;
+    tamper(
+        &s,
+        "UPDATE events SET payload = '{\"Nonsense\": {}}'
+          WHERE tenant_id = $1 AND aggregate_type = 'tenant'",
+        other.id,
+    )
+    .await;
+    let (status, problem) = s
+        .portal(&other.slug)
+        .try_login("someone", "not the password at all")
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (503, Some("event_log_integrity")),
+        "{problem}"
+    );
+}
