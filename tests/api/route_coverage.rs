@@ -46,6 +46,31 @@ async fn every_operation_has_an_id_of_its_own() {
     assert_eq!(ids.len(), all, "operation ids used twice");
 }
 
+/// Every operation says what it does in a line: generated clients and the explorer show it.
+#[tokio::test]
+async fn every_operation_has_a_summary() {
+    let s = Server::start().await;
+    let spec = s.get_json("/openapi.json").await;
+    let mut missing = Vec::new();
+    let mut summaries = Vec::new();
+    for (path, operations) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            match operation["summary"].as_str() {
+                Some(summary) if !summary.trim().is_empty() => summaries.push(summary),
+                _ => missing.push(format!("{method} {path}")),
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "operations without a summary: {missing:?}"
+    );
+    let all = summaries.len();
+    summaries.sort_unstable();
+    summaries.dedup();
+    assert_eq!(summaries.len(), all, "a summary used twice");
+}
+
 /// A generated client returns a documented problem instead of raising: every portal route
 /// behind a session documents the refusals every one of them can give.
 #[tokio::test]

@@ -99,6 +99,7 @@ fn number(raw: Option<&str>, field: &str, default: i64, min: i64, max: i64) -> A
     }
 }
 
+/// Page through the firm's events in log order, with who did what
 #[utoipa::path(get, path = "/api/v1/audit/events", tag = "audit", params(EventsQuery),
     responses((status = 200, body = EventsPage), (status = 403, body = Problem), (status = 422, body = Problem)),
     security(("staff_token" = [])))]
@@ -122,6 +123,7 @@ pub struct ClientHistory {
     pub events: Vec<AuditEvent>,
 }
 
+/// Every event of a client, its logins, items and contracts
 #[utoipa::path(get, path = "/api/v1/audit/clients/{id}/history", tag = "audit",
     params(("id" = Uuid, Path)),
     responses((status = 200, body = ClientHistory), (status = 404, body = Problem)),
@@ -143,6 +145,7 @@ pub struct AsOfQuery {
     pub as_of: Option<String>,
 }
 
+/// A stream's state as of a position or a moment
 #[utoipa::path(get, path = "/api/v1/audit/streams/{stream_type}/{stream_id}", tag = "audit",
     params(("stream_type" = String, Path, description = "client, portal_user, item, contract or tenant"), ("stream_id" = Uuid, Path), AsOfQuery),
     responses((status = 200, body = ReplayedState), (status = 404, body = Problem), (status = 422, body = Problem)),
@@ -167,6 +170,7 @@ pub struct ExportQuery {
     pub after: Option<String>,
 }
 
+/// Export the firm's log as NDJSON, resuming after a position
 #[utoipa::path(get, path = "/api/v1/audit/export", tag = "audit", params(ExportQuery),
     responses((status = 200, content_type = "application/x-ndjson", description = "one event (as in /audit/events) per line, in commit order")),
     security(("staff_token" = [])))]
@@ -186,6 +190,7 @@ pub async fn export(Auditor(staff): Auditor, Query(q): Query<ExportQuery>) -> Ap
         .into_response())
 }
 
+/// Verify the firm's hash chain
 #[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit",
     responses((status = 200, body = Verification)),
     security(("staff_token" = [])))]

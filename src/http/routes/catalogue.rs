@@ -33,6 +33,7 @@ pub struct CataloguePage {
     pub next_cursor: Option<String>,
 }
 
+/// List and search the item catalogue
 #[utoipa::path(get, path = "/api/v1/items", tag = "items", params(CatalogueParams, Page, MinPosition),
     responses((status = 200, body = CataloguePage), (status = 422, body = Problem)),
     security(("staff_token" = [])))]
@@ -62,6 +63,7 @@ pub async fn list_items(
     Ok(Json(CataloguePage { items, next_cursor }))
 }
 
+/// Get a catalogue item
 #[utoipa::path(get, path = "/api/v1/items/{id}", tag = "items", params(("id" = Uuid, Path), MinPosition),
     responses((status = 200, body = CatalogueItem), (status = 404, body = Problem)),
     security(("staff_token" = [])))]
@@ -90,6 +92,7 @@ pub struct ChangeItemBody {
     pub description: Option<Option<String>>,
 }
 
+/// Rename an item or change its description
 #[utoipa::path(patch, path = "/api/v1/items/{id}", tag = "items", params(("id" = Uuid, Path)),
     request_body = ChangeItemBody,
     responses((status = 200, body = PositionOnly), (status = 404, body = Problem), (status = 422, body = Problem)),
@@ -114,6 +117,7 @@ pub async fn change_item(
     Ok(Json(done.into()))
 }
 
+/// Archive an item (no new assignments)
 #[utoipa::path(post, path = "/api/v1/items/{id}/archive", tag = "items", params(("id" = Uuid, Path)),
     responses((status = 200, body = PositionOnly), (status = 404, body = Problem)),
     security(("staff_token" = [])))]
@@ -127,6 +131,7 @@ pub async fn archive_item(
     ))
 }
 
+/// Bring an archived item back
 #[utoipa::path(post, path = "/api/v1/items/{id}/unarchive", tag = "items", params(("id" = Uuid, Path)),
     responses((status = 200, body = PositionOnly), (status = 404, body = Problem)),
     security(("staff_token" = [])))]

@@ -25,6 +25,7 @@ pub struct PublicKey {
     pub public_key: String,
 }
 
+/// The audit key's public half, for checking signed checkpoints
 #[utoipa::path(get, path = "/api/v1/audit/public-key", tag = "audit",
     responses((status = 200, body = PublicKey)),
     security(("staff_token" = [])))]
@@ -55,6 +56,7 @@ pub struct Checkpoints {
     pub items: Vec<Checkpoint>,
 }
 
+/// List the firm's signed checkpoints
 #[utoipa::path(get, path = "/api/v1/audit/checkpoints", tag = "audit", operation_id = "list_checkpoints", params(CheckpointsQuery),
     responses((status = 200, body = Checkpoints)),
     security(("staff_token" = [])))]
@@ -88,6 +90,7 @@ pub async fn emails(
     }))
 }
 
+/// The firm's latest signed checkpoint
 #[utoipa::path(get, path = "/api/v1/audit/checkpoints/latest", tag = "audit",
     responses((status = 200, body = Checkpoint), (status = 404, description = "no checkpoint yet", body = Problem)),
     security(("staff_token" = [])))]
@@ -121,6 +124,7 @@ pub struct CheckpointBody {
     pub signature: String,
 }
 
+/// Check a signed checkpoint against the log
 #[utoipa::path(post, path = "/api/v1/audit/checkpoints/verify", tag = "audit",
     request_body = CheckpointBody,
     responses((status = 200, body = Verdict), (status = 422, body = Problem)),

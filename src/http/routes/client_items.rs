@@ -25,6 +25,7 @@ pub struct AssignItemBody {
     pub item_id: String,
 }
 
+/// Put an item on a client's portal (AssignItem)
 #[utoipa::path(post, path = "/api/v1/clients/{id}/items", tag = "items",
     params(("id" = Uuid, Path)), request_body = AssignItemBody,
     responses((status = 201, body = PositionOnly), (status = 409, description = "item_already_assigned", body = Problem), (status = 404, body = Problem)),
@@ -40,6 +41,7 @@ pub async fn assign_item(
     Ok((StatusCode::CREATED, Json(done.into())))
 }
 
+/// Take an item off a client's portal
 #[utoipa::path(delete, path = "/api/v1/clients/{id}/items/{item_id}", tag = "items",
     params(("id" = Uuid, Path), ("item_id" = Uuid, Path)),
     responses((status = 200, body = PositionOnly), (status = 404, description = "unknown client or item_not_assigned", body = Problem)),
@@ -61,6 +63,7 @@ pub struct ClientItems {
     pub items: Vec<ClientItem>,
 }
 
+/// The items on a client's portal, at today's prices
 #[utoipa::path(get, path = "/api/v1/clients/{id}/items", tag = "items", params(("id" = Uuid, Path), MinPosition),
     responses((status = 200, body = ClientItems), (status = 404, body = Problem), (status = 504, body = Problem)),
     security(("staff_token" = [])))]

@@ -34,6 +34,7 @@ pub struct RegisterClientBody {
     pub external_ref: Option<String>,
 }
 
+/// Register a client
 #[utoipa::path(post, path = "/api/v1/clients", tag = "clients",
     request_body = RegisterClientBody,
     responses((status = 201, body = Created), (status = 422, body = Problem), (status = 400, body = Problem)),
@@ -75,6 +76,7 @@ pub struct ChangeClientBody {
     pub email: Option<Option<String>>,
 }
 
+/// Change a client's name or e-mail address
 #[utoipa::path(patch, path = "/api/v1/clients/{id}", tag = "clients",
     params(("id" = Uuid, Path)), request_body = ChangeClientBody,
     responses((status = 200, body = PositionOnly), (status = 404, body = Problem), (status = 422, body = Problem), (status = 409, description = "client_archived", body = Problem)),
@@ -126,6 +128,7 @@ pub struct ClientPage {
     pub next_cursor: Option<String>,
 }
 
+/// List clients by status, search and page
 #[utoipa::path(get, path = "/api/v1/clients", tag = "clients", params(ListClientsQuery, Page, MinPosition),
     responses((status = 200, body = ClientPage), (status = 422, body = Problem), (status = 504, description = "projection_lag", body = Problem)),
     security(("staff_token" = [])))]
@@ -161,6 +164,7 @@ pub async fn list_clients(
     Ok(Json(ClientPage { items, next_cursor }))
 }
 
+/// Get a client with its portal logins
 #[utoipa::path(get, path = "/api/v1/clients/{id}", tag = "clients", params(("id" = Uuid, Path), MinPosition),
     responses((status = 200, body = ClientDetail), (status = 404, body = Problem), (status = 504, body = Problem)),
     security(("staff_token" = [])))]
@@ -177,6 +181,7 @@ pub async fn get_client(
     Ok(Json(client))
 }
 
+/// Archive a client (out of lists and counts)
 #[utoipa::path(post, path = "/api/v1/clients/{id}/archive", tag = "clients",
     params(("id" = Uuid, Path)),
     responses((status = 200, body = PositionOnly), (status = 404, body = Problem),
@@ -192,6 +197,7 @@ pub async fn archive_client(
     ))
 }
 
+/// Bring an archived client back
 #[utoipa::path(post, path = "/api/v1/clients/{id}/unarchive", tag = "clients",
     params(("id" = Uuid, Path)),
     responses((status = 200, body = PositionOnly), (status = 404, body = Problem)),
@@ -212,6 +218,7 @@ pub struct Notifications {
     pub items: Vec<Notification>,
 }
 
+/// The e-mails sent to a client and its logins
 #[utoipa::path(get, path = "/api/v1/clients/{id}/notifications", tag = "clients", params(("id" = Uuid, Path)),
     responses((status = 200, body = Notifications), (status = 404, body = Problem)),
     security(("staff_token" = [])))]

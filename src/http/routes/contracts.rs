@@ -43,6 +43,7 @@ pub struct ContractIssued {
     pub awaiting_login: bool,
 }
 
+/// Issue a contract to a client for signature
 #[utoipa::path(post, path = "/api/v1/clients/{id}/contracts", tag = "contracts",
     params(("id" = Uuid, Path)), request_body = IssueContractBody,
     responses((status = 201, body = ContractIssued), (status = 404, body = Problem), (status = 422, body = Problem), (status = 409, description = "client_archived", body = Problem)),
@@ -76,6 +77,7 @@ pub struct VoidBody {
     pub reason: Option<String>,
 }
 
+/// Void a contract not yet signed
 #[utoipa::path(post, path = "/api/v1/contracts/{id}/void", tag = "contracts",
     params(("id" = Uuid, Path)), request_body(content = Option<VoidBody>, description = "optional"),
     responses((status = 200, body = PositionOnly), (status = 409, description = "contract_already_signed, contract_voided", body = Problem), (status = 404, body = Problem)),
@@ -96,6 +98,7 @@ pub async fn void_contract(
     ))
 }
 
+/// Get a contract with its text and signature
 #[utoipa::path(get, path = "/api/v1/contracts/{id}", tag = "contracts", params(("id" = Uuid, Path), MinPosition),
     responses((status = 200, body = StaffContract), (status = 404, body = Problem), (status = 504, body = Problem)),
     security(("staff_token" = [])))]
@@ -117,6 +120,7 @@ pub struct ClientContracts {
     pub items: Vec<ContractView>,
 }
 
+/// A client's contracts, voided ones included
 #[utoipa::path(get, path = "/api/v1/clients/{id}/contracts", tag = "contracts", params(("id" = Uuid, Path), MinPosition),
     responses((status = 200, body = ClientContracts), (status = 404, body = Problem), (status = 504, body = Problem)),
     security(("staff_token" = [])))]

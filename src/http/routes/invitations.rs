@@ -30,6 +30,7 @@ pub struct InvitationCreated {
     pub position: i64,
 }
 
+/// Invite a client to the portal (InviteClient)
 #[utoipa::path(post, path = "/api/v1/clients/{id}/invitations", tag = "invitations",
     params(("id" = Uuid, Path)),
     responses((status = 201, body = InvitationCreated),
@@ -50,6 +51,7 @@ pub async fn invite_client(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
+/// Revoke a client's open invitation
 #[utoipa::path(delete, path = "/api/v1/clients/{id}/invitations/current", tag = "invitations",
     params(("id" = Uuid, Path)),
     responses((status = 200, body = PositionOnly), (status = 409, description = "no_open_invitation", body = Problem), (status = 404, body = Problem)),
@@ -90,6 +92,7 @@ pub struct BulkInviteResult {
     pub position: i64,
 }
 
+/// Invite many clients, or every client not invited
 #[utoipa::path(post, path = "/api/v1/invitations/bulk", tag = "invitations",
     request_body = BulkInviteBody,
     responses((status = 200, body = BulkInviteResult), (status = 422, body = Problem)),
@@ -138,6 +141,7 @@ pub async fn bulk_invite(
     }))
 }
 
+/// Invitation dashboard counts
 #[utoipa::path(get, path = "/api/v1/dashboard/invitations", tag = "invitations", params(MinPosition),
     responses((status = 200, body = InvitationDashboard), (status = 504, body = Problem)),
     security(("staff_token" = [])))]
@@ -155,6 +159,7 @@ pub struct Invitations {
     pub items: Vec<InvitationView>,
 }
 
+/// A client's invitation history
 #[utoipa::path(get, path = "/api/v1/clients/{id}/invitations", tag = "invitations",
     params(("id" = Uuid, Path), MinPosition),
     responses((status = 200, body = Invitations), (status = 404, body = Problem)),
@@ -185,6 +190,7 @@ pub struct InvitationsQuery {
     pub min_position: Option<String>,
 }
 
+/// The firm's invitations by state
 #[utoipa::path(get, path = "/api/v1/invitations", tag = "invitations", params(InvitationsQuery),
     responses((status = 200, body = Invitations), (status = 422, body = Problem)),
     security(("staff_token" = [])))]

@@ -50,6 +50,7 @@ fn money(v: &mut Checks, m: &MoneyBody) -> Option<Money> {
     }
 }
 
+/// Create a catalogue item with its price
 #[utoipa::path(post, path = "/api/v1/items", tag = "items",
     request_body = CreateItemBody,
     responses((status = 201, body = Created), (status = 409, description = "sku_taken", body = Problem), (status = 422, body = Problem)),
@@ -74,6 +75,7 @@ pub struct PriceBody {
     pub unit_price: MoneyBody,
 }
 
+/// Change an item's price
 #[utoipa::path(put, path = "/api/v1/items/{id}/price", tag = "items",
     params(("id" = Uuid, Path)), request_body = PriceBody,
     responses((status = 200, body = PositionOnly), (status = 404, body = Problem), (status = 422, body = Problem), (status = 409, description = "currency_mismatch", body = Problem)),
@@ -94,6 +96,7 @@ pub async fn change_price(
     ))
 }
 
+/// Upload an item's PNG image
 #[utoipa::path(put, path = "/api/v1/items/{id}/image", tag = "items",
     params(("id" = Uuid, Path)),
     request_body(content = Vec<u8>, content_type = "image/png", description = "a PNG of at most 2 MiB"),
@@ -116,6 +119,7 @@ pub async fn set_image(
     ))
 }
 
+/// Download an item's PNG image
 #[utoipa::path(get, path = "/api/v1/items/{id}/image", tag = "items",
     params(("id" = Uuid, Path)),
     responses((status = 200, content_type = "image/png", body = Vec<u8>), (status = 404, body = Problem)),

@@ -36,6 +36,7 @@ pub struct NotificationPage {
     pub next_cursor: Option<String>,
 }
 
+/// The firm's e-mail log by status and kind
 #[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications", operation_id = "list_firm_notifications", params(NotificationsQuery),
     responses((status = 200, body = NotificationPage), (status = 422, body = Problem)),
     security(("staff_token" = [])))]
@@ -73,6 +74,7 @@ pub struct RetryAccepted {
     pub status: std::borrow::Cow<'static, str>,
 }
 
+/// Send a failed e-mail again
 #[utoipa::path(post, path = "/api/v1/notifications/{id}/retry", tag = "notifications",
     params(("id" = Uuid, Path)),
     responses((status = 202, body = RetryAccepted),

@@ -51,6 +51,7 @@ pub struct PortalUserRef {
     pub portal_user_id: Uuid,
 }
 
+/// Accept an invitation: choose a username and password
 #[utoipa::path(post, path = "/portal/v1/{tenant_slug}/invitations/accept", tag = "portal",
     params(("tenant_slug" = String, Path)), request_body = AcceptInvitationBody,
     responses((status = 201, body = PortalUserRef),
@@ -94,6 +95,7 @@ pub struct ActivateBody {
     pub password: String,
 }
 
+/// Activate a staff-made login with a password
 #[utoipa::path(post, path = "/portal/v1/{tenant_slug}/activate", tag = "portal",
     params(("tenant_slug" = String, Path)), request_body = ActivateBody,
     responses((status = 200, body = PortalUserRef),
@@ -130,6 +132,7 @@ pub struct SessionIssued {
     pub expires_at: DateTime<Utc>,
 }
 
+/// Log in with a username or e-mail address
 #[utoipa::path(post, path = "/portal/v1/{tenant_slug}/login", tag = "portal",
     params(("tenant_slug" = String, Path)), request_body = LoginBody,
     responses((status = 200, body = SessionIssued),
@@ -160,6 +163,7 @@ pub struct ForgotBody {
     pub username: String,
 }
 
+/// Ask for a password reset link
 #[utoipa::path(post, path = "/portal/v1/{tenant_slug}/password/forgot", tag = "portal",
     params(("tenant_slug" = String, Path)), request_body = ForgotBody,
     responses((status = 202, description = "Always, whether or not the username or address exists"),
@@ -189,6 +193,7 @@ pub struct ForgotUsernameBody {
     pub email: String,
 }
 
+/// Ask for the usernames of an e-mail address
 #[utoipa::path(post, path = "/portal/v1/{tenant_slug}/username/forgot", tag = "portal",
     params(("tenant_slug" = String, Path)), request_body = ForgotUsernameBody,
     responses((status = 202, description = "Always, whether or not the address has a login"),
@@ -218,6 +223,7 @@ pub struct ResetBody {
     pub new_password: String,
 }
 
+/// Set a new password from a reset link
 #[utoipa::path(post, path = "/portal/v1/{tenant_slug}/password/reset", tag = "portal", operation_id = "portal_complete_password_reset",
     params(("tenant_slug" = String, Path)), request_body = ResetBody,
     responses((status = 200, body = PortalUserRef),
@@ -238,6 +244,7 @@ pub async fn reset_password(
     }))
 }
 
+/// End this session
 #[utoipa::path(post, path = "/portal/v1/{tenant_slug}/logout", tag = "portal",
     params(("tenant_slug" = String, Path)),
     responses((status = 204, description = "The session is over"), (status = 401, body = Problem)),
@@ -257,6 +264,7 @@ pub struct ChangePasswordBody {
     pub new_password: String,
 }
 
+/// Change the password, giving the current one
 #[utoipa::path(post, path = "/portal/v1/{tenant_slug}/password/change", tag = "portal",
     params(("tenant_slug" = String, Path)), request_body = ChangePasswordBody,
     responses((status = 200, body = PositionOnly, description = "changed; the user's other sessions are over"),
@@ -290,6 +298,7 @@ pub struct Me {
     pub clients: Vec<PortalClient>,
 }
 
+/// The signed-in login and its client areas
 #[utoipa::path(get, path = "/portal/v1/{tenant_slug}/me", tag = "portal",
     params(("tenant_slug" = String, Path)),
     responses((status = 200, body = Me), (status = 401, body = Problem)),

@@ -25,6 +25,7 @@ fn path_uuid(raw: &str, what: &'static str) -> AppResult<Uuid> {
     crate::http::extract::canonical_uuid(raw).ok_or(AppError::NotFound(what))
 }
 
+/// The items on one of the login's client areas
 #[utoipa::path(get, path = "/portal/v1/{tenant_slug}/clients/{client_id}/items", tag = "portal",
     params(("tenant_slug" = String, Path), ("client_id" = Uuid, Path)),
     responses((status = 200, body = PortalItems),
@@ -39,6 +40,7 @@ pub async fn client_items(
     Ok(Json(PortalItems { items }))
 }
 
+/// An item's image, for an item on the login's portal
 #[utoipa::path(get, path = "/portal/v1/{tenant_slug}/items/{item_id}/image", tag = "portal",
     params(("tenant_slug" = String, Path), ("item_id" = Uuid, Path)),
     responses((status = 200, content_type = "image/png", body = Vec<u8>),
@@ -67,6 +69,7 @@ pub struct PortalContracts {
     pub items: Vec<ContractView>,
 }
 
+/// The login's contracts, awaiting and signed
 #[utoipa::path(get, path = "/portal/v1/{tenant_slug}/contracts", tag = "portal",
     params(("tenant_slug" = String, Path)),
     responses((status = 200, body = PortalContracts), (status = 401, body = Problem)),
@@ -77,6 +80,7 @@ pub async fn list_contracts(session: PortalSession) -> AppResult<Json<PortalCont
     }))
 }
 
+/// One contract with its text
 #[utoipa::path(get, path = "/portal/v1/{tenant_slug}/contracts/{id}", tag = "portal", operation_id = "portal_get_contract",
     params(("tenant_slug" = String, Path), ("id" = Uuid, Path)),
     responses((status = 200, body = PortalContract), (status = 404, body = Problem)),
@@ -111,6 +115,7 @@ pub struct Signed {
     pub position: i64,
 }
 
+/// Sign a contract as shown (SignContract)
 #[utoipa::path(post, path = "/portal/v1/{tenant_slug}/contracts/{id}/sign", tag = "portal",
     params(("tenant_slug" = String, Path), ("id" = Uuid, Path)), request_body = SignBody,
     responses((status = 200, body = Signed),

@@ -57,6 +57,7 @@ pub struct PortalUserCreated {
     pub position: i64,
 }
 
+/// Create a portal login for a client (CreatePortalUser)
 #[utoipa::path(post, path = "/api/v1/clients/{id}/portal-users", tag = "portal users",
     params(("id" = Uuid, Path)), request_body = CreatePortalUserBody,
     responses((status = 201, body = PortalUserCreated),
@@ -102,6 +103,7 @@ pub struct ClientAccessBody {
     pub client_id: String,
 }
 
+/// Give a login access to another client area
 #[utoipa::path(post, path = "/api/v1/portal-users/{id}/client-access", tag = "portal users",
     params(("id" = Uuid, Path)), request_body = ClientAccessBody,
     responses((status = 200, body = PositionOnly),
@@ -122,6 +124,7 @@ pub async fn grant_client_access(
     ))
 }
 
+/// Take a client area from a login
 #[utoipa::path(delete, path = "/api/v1/portal-users/{id}/client-access/{client_id}", tag = "portal users",
     params(("id" = Uuid, Path), ("client_id" = Uuid, Path)),
     responses((status = 200, body = PositionOnly),
@@ -158,6 +161,7 @@ impl utoipa::PartialSchema for PasswordResetBody {
 
 impl ToSchema for PasswordResetBody {}
 
+/// Reset a login's password by e-mail link or set it (ResetPassword)
 #[utoipa::path(post, path = "/api/v1/portal-users/{id}/password-reset", tag = "portal users",
     params(("id" = Uuid, Path)), request_body = PasswordResetBody,
     responses((status = 200, body = PositionOnly), (status = 422, body = Problem), (status = 409, description = "portal_user_removed", body = Problem), (status = 404, body = Problem)),
@@ -205,6 +209,7 @@ pub struct DisableBody {
     pub reason: Option<String>,
 }
 
+/// Disable a login and end its sessions (DisableLogin)
 #[utoipa::path(post, path = "/api/v1/portal-users/{id}/disable", tag = "portal users",
     params(("id" = Uuid, Path)), request_body(content = Option<DisableBody>, description = "optional"),
     responses((status = 200, body = PositionOnly), (status = 409, description = "already_disabled, portal_user_removed", body = Problem), (status = 404, body = Problem)),
@@ -225,6 +230,7 @@ pub async fn disable_login(
     ))
 }
 
+/// Enable a disabled login
 #[utoipa::path(post, path = "/api/v1/portal-users/{id}/enable", tag = "portal users",
     params(("id" = Uuid, Path)),
     responses((status = 200, body = PositionOnly), (status = 409, description = "not_disabled, portal_user_removed", body = Problem), (status = 404, body = Problem)),
@@ -237,6 +243,7 @@ pub async fn enable_login(
     Ok(Json(service::enable(&app, &meta, user_id).await?.into()))
 }
 
+/// Lift a login's lockout
 #[utoipa::path(post, path = "/api/v1/portal-users/{id}/unlock", tag = "portal users",
     params(("id" = Uuid, Path)),
     responses((status = 200, body = PositionOnly), (status = 409, description = "not_locked, portal_user_removed", body = Problem), (status = 404, body = Problem)),
@@ -265,6 +272,7 @@ pub async fn resend_activation(
     Ok((StatusCode::ACCEPTED, Json(done.into())))
 }
 
+/// Remove a login's portal access
 #[utoipa::path(delete, path = "/api/v1/portal-users/{id}", tag = "portal users",
     params(("id" = Uuid, Path)),
     responses((status = 200, body = PositionOnly), (status = 409, description = "portal_user_removed", body = Problem), (status = 404, body = Problem)),
@@ -294,6 +302,7 @@ pub struct ChangePortalUserBody {
     pub email: Option<String>,
 }
 
+/// Change a login's names or e-mail address
 #[utoipa::path(patch, path = "/api/v1/portal-users/{id}", tag = "portal users",
     params(("id" = Uuid, Path)), request_body = ChangePortalUserBody,
     responses((status = 200, body = PositionOnly), (status = 409, description = "portal_user_removed", body = Problem),
@@ -329,6 +338,7 @@ pub async fn change_portal_user(
     ))
 }
 
+/// Get a portal login
 #[utoipa::path(get, path = "/api/v1/portal-users/{id}", tag = "portal users", params(("id" = Uuid, Path), MinPosition),
     responses((status = 200, body = PortalUserDetail), (status = 404, body = Problem), (status = 504, body = Problem)),
     security(("staff_token" = [])))]

@@ -51,6 +51,7 @@ async fn current(app: &Edge, meta: &crate::store::CommandMeta) -> AppResult<Sett
     })
 }
 
+/// The firm's portal settings
 #[utoipa::path(get, path = "/api/v1/settings", tag = "settings",
     responses((status = 200, body = Settings)),
     security(("staff_token" = [])))]
@@ -99,6 +100,7 @@ pub struct SettingsBody {
     pub lockout_minutes: Option<i64>,
 }
 
+/// Change the firm's portal policies
 #[utoipa::path(patch, path = "/api/v1/settings", tag = "settings",
     request_body = SettingsBody,
     responses((status = 200, body = Settings), (status = 422, body = Problem)),
@@ -135,6 +137,7 @@ pub struct PortalSettingsBody {
     pub active: bool,
 }
 
+/// Switch the firm's portal on or off
 #[utoipa::path(put, path = "/api/v1/settings/portal", tag = "settings",
     request_body = PortalSettingsBody,
     responses((status = 200, body = PositionOnly), (status = 403, body = Problem)),
@@ -161,6 +164,7 @@ pub struct CheckpointEmailBody {
     pub checkpoint_email: Option<String>,
 }
 
+/// Set where signed checkpoints are e-mailed
 #[utoipa::path(put, path = "/api/v1/settings/audit", tag = "settings",
     request_body = CheckpointEmailBody,
     responses((status = 200, body = Settings), (status = 403, body = Problem), (status = 422, body = Problem)),

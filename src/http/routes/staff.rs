@@ -29,6 +29,7 @@ pub struct NewStaffMemberBody {
     pub role: String,
 }
 
+/// Add a staff member
 #[utoipa::path(post, path = "/api/v1/staff", tag = "staff",
     request_body = NewStaffMemberBody,
     responses((status = 201, body = Created), (status = 422, body = Problem), (status = 403, body = Problem)),
@@ -53,6 +54,7 @@ pub struct StaffMembers {
     pub items: Vec<StaffMemberView>,
 }
 
+/// List the firm's staff members
 #[utoipa::path(get, path = "/api/v1/staff", tag = "staff",
     responses((status = 200, body = StaffMembers), (status = 403, body = Problem)),
     security(("staff_token" = [])))]
@@ -61,6 +63,7 @@ pub async fn list_staff(Auditor(staff): Auditor) -> AppResult<Json<StaffMembers>
     Ok(Json(StaffMembers { items }))
 }
 
+/// Get a staff member
 #[utoipa::path(get, path = "/api/v1/staff/{id}", tag = "staff", params(("id" = Uuid, Path)),
     responses((status = 200, body = StaffMemberView), (status = 404, body = Problem)),
     security(("staff_token" = [])))]
@@ -88,6 +91,7 @@ pub struct ChangeStaffMemberBody {
     pub role: Option<String>,
 }
 
+/// Change a staff member's name or role
 #[utoipa::path(patch, path = "/api/v1/staff/{id}", tag = "staff", params(("id" = Uuid, Path)),
     request_body = ChangeStaffMemberBody,
     responses((status = 200, body = PositionOnly), (status = 404, body = Problem), (status = 422, body = Problem)),
@@ -115,6 +119,7 @@ pub async fn change_staff_member(
     ))
 }
 
+/// Disable a staff member and revoke their tokens
 #[utoipa::path(post, path = "/api/v1/staff/{id}/disable", tag = "staff", params(("id" = Uuid, Path)),
     responses((status = 200, body = PositionOnly), (status = 404, body = Problem), (status = 409, description = "already_disabled", body = Problem)),
     security(("staff_token" = [])))]
@@ -128,6 +133,7 @@ pub async fn disable_staff_member(
     Ok(Json(done.into()))
 }
 
+/// Enable a disabled staff member
 #[utoipa::path(post, path = "/api/v1/staff/{id}/enable", tag = "staff", params(("id" = Uuid, Path)),
     responses((status = 200, body = PositionOnly), (status = 404, body = Problem), (status = 409, description = "not_disabled", body = Problem)),
     security(("staff_token" = [])))]

@@ -57,6 +57,7 @@ pub struct TokenIssued {
     pub position: i64,
 }
 
+/// Issue an API token (shown once)
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "staff",
     request_body = NewTokenBody,
     responses((status = 201, body = TokenIssued), (status = 404, description = "unknown or disabled staff member", body = Problem),
@@ -107,6 +108,7 @@ pub struct Tokens {
     pub items: Vec<TokenView>,
 }
 
+/// List the firm's API tokens
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "staff",
     responses((status = 200, body = Tokens), (status = 403, body = Problem)),
     security(("staff_token" = [])))]
@@ -116,6 +118,7 @@ pub async fn list_tokens(Auditor(staff): Auditor) -> AppResult<Json<Tokens>> {
     }))
 }
 
+/// Revoke an API token
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "staff", params(("id" = Uuid, Path)),
     responses((status = 200, body = PositionOnly), (status = 404, body = Problem), (status = 403, body = Problem)),
     security(("staff_token" = [])))]
