@@ -298,3 +298,41 @@ pub fn position_or_time() -> RefOr<Schema> {
             .build(),
     ))
 }
+
+/// A PNG image as a body (up or down): a binary string, not an array of numbers.
+pub struct PngBody;
+
+impl utoipa::PartialSchema for PngBody {
+    fn schema() -> RefOr<Schema> {
+        binary("image/png")
+    }
+}
+
+impl utoipa::ToSchema for PngBody {}
+
+/// The export's body: lines of JSON, one event each.
+pub struct NdjsonBody;
+
+impl utoipa::PartialSchema for NdjsonBody {
+    fn schema() -> RefOr<Schema> {
+        RefOr::T(Schema::Object(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .content_media_type("application/x-ndjson")
+                .description(Some("one JSON object per line"))
+                .build(),
+        ))
+    }
+}
+
+impl utoipa::ToSchema for NdjsonBody {}
+
+fn binary(media_type: &str) -> RefOr<Schema> {
+    RefOr::T(Schema::Object(
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .content_media_type(media_type)
+            .build(),
+    ))
+}

@@ -172,7 +172,7 @@ pub struct ExportQuery {
 
 /// Export the firm's log as NDJSON, resuming after a position
 #[utoipa::path(get, path = "/api/v1/audit/export", tag = "audit", params(ExportQuery),
-    responses((status = 200, content_type = "application/x-ndjson", description = "one event (as in /audit/events) per line, in commit order")),
+    responses((status = 200, content_type = "application/x-ndjson", body = crate::http::schema::NdjsonBody, description = "one event (as in /audit/events) per line, in commit order")),
     security(("staff_token" = [])))]
 pub async fn export(Auditor(staff): Auditor, Query(q): Query<ExportQuery>) -> AppResult<Response> {
     let after = number(q.after.as_deref(), "after", 0, 0, i64::MAX)?;

@@ -99,7 +99,7 @@ pub async fn change_price(
 /// Upload an item's PNG image
 #[utoipa::path(put, path = "/api/v1/items/{id}/image", tag = "items",
     params(("id" = Uuid, Path)),
-    request_body(content = Vec<u8>, content_type = "image/png", description = "a PNG of at most 2 MiB"),
+    request_body(content = crate::http::schema::PngBody, content_type = "image/png", description = "a PNG of at most 2 MiB"),
     responses((status = 200, body = PositionOnly), (status = 413, body = Problem), (status = 422, description = "not a PNG", body = Problem), (status = 404, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn set_image(
@@ -122,7 +122,7 @@ pub async fn set_image(
 /// Download an item's PNG image
 #[utoipa::path(get, path = "/api/v1/items/{id}/image", tag = "items",
     params(("id" = Uuid, Path)),
-    responses((status = 200, content_type = "image/png", body = Vec<u8>), (status = 404, body = Problem)),
+    responses((status = 200, content_type = "image/png", body = crate::http::schema::PngBody), (status = 404, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn get_image(Reader(staff): Reader, PathId(id): PathId) -> AppResult<Response> {
     let png = crate::reads::items::image(&staff.scope, ItemId::from_uuid(id))

@@ -43,7 +43,7 @@ pub async fn client_items(
 /// An item's image, for an item on the login's portal
 #[utoipa::path(get, path = "/portal/v1/{tenant_slug}/items/{item_id}/image", tag = "portal",
     params(("tenant_slug" = String, Path), ("item_id" = Uuid, Path)),
-    responses((status = 200, content_type = "image/png", body = Vec<u8>),
+    responses((status = 200, content_type = "image/png", body = crate::http::schema::PngBody),
         (status = 404, description = "no image, or not an item on a client this login reaches", body = Problem)),
     security(("portal_session" = [])))]
 pub async fn item_image(
