@@ -237,21 +237,29 @@ impl Link {
         }
     }
 
+    /// The kind of password link this page serves (`None`: the invitation).
+    fn password_link(self) -> Option<PasswordLink> {
+        match self {
+            Link::Accept => None,
+            Link::Activate => Some(PasswordLink::Activation),
+            Link::Reset => Some(PasswordLink::Reset),
+        }
+    }
+
     /// Whether the link still works, before any form is shown; for an invitation, the
     /// names its form offers.
     async fn check(self, app: &Edge, firm: &Firm, token: &str) -> Result<PersonNames, AppError> {
         firm.tenant.require_active(app).await?;
         let meta = firm.tenant.meta(anonymous());
-        let kind = match self {
-            Link::Accept => {
-                let live = service::check_invitation(app, &meta, token).await?;
-                return Ok(live.suggested_names);
+        match self.password_link() {
+            None => Ok(service::check_invitation(app, &meta, token)
+                .await?
+                .suggested_names),
+            Some(kind) => {
+                service::check_password_link(app, &meta, kind, token).await?;
+                Ok(PersonNames::default())
             }
-            Link::Activate => PasswordLink::Activation,
-            Link::Reset => PasswordLink::Reset,
-        };
-        service::check_password_link(app, &meta, kind, token).await?;
-        Ok(PersonNames::default())
+        }
     }
 
     async fn form(self, app: Edge, mut firm: Firm, query: HashMap<String, String>) -> Response {
@@ -278,16 +286,12 @@ impl Link {
         let meta = firm.tenant.meta(anonymous());
         let outcome: Result<(), AppError> = async {
             firm.tenant.require_active(&app).await?;
-            match self {
-                Link::Accept => {
+            match self.password_link() {
+                None => {
                     let acceptance = acceptance(&username, &first_name, &last_name, password)?;
                     service::accept_invitation(&app, &meta, &token, acceptance).await?;
                 }
-                Link::Activate | Link::Reset => {
-                    let kind = match self {
-                        Link::Activate => PasswordLink::Activation,
-                        _ => PasswordLink::Reset,
-                    };
+                Some(kind) => {
                     service::set_password_by_email(&app, &meta, kind, &token, password).await?;
                 }
             }
