@@ -15,6 +15,8 @@ pub mod mail;
 pub mod portal;
 pub mod reads;
 pub mod runtime;
+pub mod sealing;
 pub mod security;
 pub mod services;
 pub mod store;
+pub mod webhooks;

@@ -83,6 +83,10 @@ pub enum DomainError {
     PortalInactive,
     #[error("the portal login is not waiting for activation")]
     NotPending,
+    #[error("the webhook is already disabled")]
+    WebhookAlreadyDisabled,
+    #[error("the webhook is not disabled")]
+    WebhookNotDisabled,
 }
 
 impl DomainError {
@@ -124,6 +128,8 @@ impl DomainError {
             Self::SignerNameRequired => "signer_name_required",
             Self::PortalInactive => "portal_inactive",
             Self::NotPending => "not_pending",
+            Self::WebhookAlreadyDisabled => "already_disabled",
+            Self::WebhookNotDisabled => "not_disabled",
         }
     }
 

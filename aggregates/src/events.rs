@@ -11,6 +11,7 @@ use crate::item::{Item, ItemEvent, ItemEventKind};
 use crate::portal_user::{PortalUser, PortalUserEvent, PortalUserEventKind};
 use crate::staff_member::{StaffMember, StaffMemberEvent, StaffMemberEventKind};
 use crate::tenant::{Tenant, TenantEvent, TenantEventKind};
+use crate::webhook::{Webhook, WebhookEvent, WebhookEventKind};
 
 /// An event of any aggregate.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,6 +22,7 @@ pub enum AnyEvent {
     Contract(ContractEvent),
     Tenant(TenantEvent),
     StaffMember(StaffMemberEvent),
+    Webhook(WebhookEvent),
 }
 
 /// Why a stored payload is not an event this code knows.
@@ -55,6 +57,7 @@ impl AnyEvent {
             Contract::TYPE => Self::Contract(of::<Contract>(payload)?),
             Tenant::TYPE => Self::Tenant(of::<Tenant>(payload)?),
             StaffMember::TYPE => Self::StaffMember(of::<StaffMember>(payload)?),
+            Webhook::TYPE => Self::Webhook(of::<Webhook>(payload)?),
             other => return Err(DecodeError::UnknownStreamType(other.to_string())),
         })
     }
@@ -72,6 +75,7 @@ impl AnyEvent {
             Self::Contract(e) => EventKind::Contract(e.into()),
             Self::Tenant(e) => EventKind::Tenant(e.into()),
             Self::StaffMember(e) => EventKind::StaffMember(e.into()),
+            Self::Webhook(e) => EventKind::Webhook(e.into()),
         }
     }
 }
@@ -85,6 +89,7 @@ pub enum EventKind {
     Contract(ContractEventKind),
     Tenant(TenantEventKind),
     StaffMember(StaffMemberEventKind),
+    Webhook(WebhookEventKind),
 }
 
 impl EventKind {
@@ -97,6 +102,7 @@ impl EventKind {
             Self::Contract(k) => k.into(),
             Self::Tenant(k) => k.into(),
             Self::StaffMember(k) => k.into(),
+            Self::Webhook(k) => k.into(),
         }
     }
 
@@ -109,6 +115,7 @@ impl EventKind {
             Self::Contract(_) => Contract::TYPE,
             Self::Tenant(_) => Tenant::TYPE,
             Self::StaffMember(_) => StaffMember::TYPE,
+            Self::Webhook(_) => Webhook::TYPE,
         }
     }
 }
@@ -128,8 +135,25 @@ kind_from!(
     Item(ItemEventKind),
     Contract(ContractEventKind),
     Tenant(TenantEventKind),
-    StaffMember(StaffMemberEventKind)
+    StaffMember(StaffMemberEventKind),
+    Webhook(WebhookEventKind)
 );
+
+/// Every stored event type name of every aggregate.
+pub fn all_event_type_names() -> Vec<&'static str> {
+    use strum::VariantArray;
+    fn names<K: VariantArray + Copy + Into<EventKind>>() -> impl Iterator<Item = &'static str> {
+        K::VARIANTS.iter().map(|k| (*k).into().name())
+    }
+    names::<ClientEventKind>()
+        .chain(names::<PortalUserEventKind>())
+        .chain(names::<ItemEventKind>())
+        .chain(names::<ContractEventKind>())
+        .chain(names::<TenantEventKind>())
+        .chain(names::<StaffMemberEventKind>())
+        .chain(names::<WebhookEventKind>())
+        .collect()
+}
 
 /// The names of a list of event kinds, e.g.
 /// `event_names![ClientEventKind::ClientRegistered, PortalUserEventKind::LoginDisabled]`.

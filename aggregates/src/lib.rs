@@ -14,6 +14,7 @@ pub mod staff_member;
 pub mod tenant;
 pub mod upcasting;
 pub mod values;
+pub mod webhook;
 
 pub use error::DomainError;
 

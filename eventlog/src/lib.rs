@@ -7,6 +7,7 @@
 pub mod actor;
 pub mod decode;
 pub mod envelope;
+pub mod feed;
 pub mod queries;
 pub mod statements;
 pub mod wake;

@@ -9,6 +9,7 @@ use aggregates::portal_user::{Origin, PasswordMethod, PersonNames, PortalUserEve
 use aggregates::staff_member::StaffMemberEvent;
 use aggregates::tenant::{TenantEvent, TokenHolder};
 use aggregates::values::{Money, Reason};
+use aggregates::webhook::WebhookEvent;
 use chrono::{DateTime, SecondsFormat, Utc};
 use uuid::Uuid;
 
@@ -45,6 +46,7 @@ pub fn summary(event: &AnyEvent) -> String {
         AnyEvent::Contract(e) => contract(e),
         AnyEvent::Tenant(e) => tenant(e),
         AnyEvent::StaffMember(e) => staff_member(e),
+        AnyEvent::Webhook(e) => webhook(e),
     }
 }
 
@@ -293,6 +295,35 @@ fn staff_member(e: &StaffMemberEvent) -> String {
         }
         E::StaffMemberDisabled {} => "Staff member disabled; their tokens stop working".to_string(),
         E::StaffMemberEnabled {} => "Staff member enabled again".to_string(),
+    }
+}
+
+fn webhook(e: &WebhookEvent) -> String {
+    use WebhookEvent as E;
+    match e {
+        E::WebhookCreated {
+            url, event_types, ..
+        } => format!(
+            "Webhook to {} added for {}",
+            url.as_str(),
+            event_types.as_slice().join(", ")
+        ),
+        E::WebhookUrlChanged { url } => format!("Webhook now sends to {}", url.as_str()),
+        E::WebhookEventTypesChanged { event_types } => {
+            format!("Webhook now sends {}", event_types.as_slice().join(", "))
+        }
+        E::WebhookDescriptionChanged { description } => {
+            format!("Webhook described as \"{}\"", or(description.as_ref(), ""))
+        }
+        E::WebhookDisabled { reason } => format!("Webhook disabled ({})", reason.as_str()),
+        E::WebhookEnabled {} => "Webhook enabled again".to_string(),
+        E::WebhookSecretRotated {
+            previous_valid_until,
+        } => format!(
+            "Webhook signing secret rotated; the previous one signs until {}",
+            time(previous_valid_until)
+        ),
+        E::WebhookDeleted {} => "Webhook deleted".to_string(),
     }
 }
 

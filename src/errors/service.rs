@@ -44,6 +44,9 @@ pub enum ServiceError {
     NotFound(&'static str),
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
+    /// Well-formed, but refused for what it says (a URL the server may not send to).
+    #[error("{detail}")]
+    Unprocessable { code: &'static str, detail: String },
     #[error("the database is unreachable")]
     Unavailable,
     /// A stored event of the streams involved does not decode: the log was altered or

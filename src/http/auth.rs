@@ -125,3 +125,30 @@ impl FromRequestParts<Edge> for Auditor {
         Ok(Self(for_reading(app, staff)))
     }
 }
+
+/// An admin reading what only admins see (webhook endpoints and their delivery logs), on
+/// the primary: a just-created endpoint is there at once.
+pub struct AdminReader(pub Staff);
+
+impl FromRequestParts<Edge> for AdminReader {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Edge) -> AppResult<Self> {
+        let staff = authenticate(app, parts, Purpose::Read).await?;
+        staff.allow(&[StaffRole::Admin])?;
+        Ok(Self(staff))
+    }
+}
+
+/// A reader of the integration event feed (admin, staff or auditor).
+pub struct FeedReader(pub Staff);
+
+impl FromRequestParts<Edge> for FeedReader {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Edge) -> AppResult<Self> {
+        let staff = authenticate(app, parts, Purpose::Read).await?;
+        staff.allow(&[StaffRole::Admin, StaffRole::Staff, StaffRole::Auditor])?;
+        Ok(Self(for_reading(app, staff)))
+    }
+}

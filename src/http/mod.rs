@@ -36,8 +36,8 @@ use utoipa_axum::routes;
 use crate::http::error::{Problem, PROBLEM_JSON};
 use crate::infra::telemetry;
 use routes::{
-    audit, catalogue, checkpoints, client_items, clients, contracts, invitations, items,
-    notifications, ops, portal, portal_content, portal_users, settings, staff, tokens,
+    audit, catalogue, checkpoints, client_items, clients, contracts, events, invitations, items,
+    notifications, ops, portal, portal_content, portal_users, settings, staff, tokens, webhooks,
 };
 
 /// Every documented route, with its OpenAPI description.
@@ -99,6 +99,17 @@ pub fn api_routes() -> OpenApiRouter<Edge> {
         .routes(routes!(staff::enable_staff_member))
         .routes(routes!(tokens::issue_token, tokens::list_tokens))
         .routes(routes!(tokens::revoke_token))
+        .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
+        .routes(routes!(
+            webhooks::get_webhook,
+            webhooks::change_webhook,
+            webhooks::delete_webhook
+        ))
+        .routes(routes!(webhooks::rotate_webhook_secret))
+        .routes(routes!(webhooks::send_webhook_test))
+        .routes(routes!(webhooks::list_webhook_deliveries))
+        .routes(routes!(webhooks::retry_webhook_delivery))
+        .routes(routes!(events::read_event_feed))
         .routes(routes!(audit::events))
         .routes(routes!(audit::client_history))
         .routes(routes!(audit::stream_as_of))

@@ -18,7 +18,7 @@ use crate::http::error::{FieldError, Problem, PROBLEM_JSON};
     tags(
         (name = "clients"), (name = "invitations"), (name = "portal users"),
         (name = "items"), (name = "contracts"), (name = "settings"), (name = "audit"),
-        (name = "staff"), (name = "portal")
+        (name = "staff"), (name = "webhooks"), (name = "portal")
     )
 )]
 struct ApiDoc;

@@ -140,6 +140,32 @@ string_value! {
         .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)));
 }
 
+/// A webhook URL: `https://` (or `http://` where private targets are allowed), a host, no
+/// credentials. Also refused (422 `webhook_url_not_allowed`): a host that is not public or
+/// does not resolve — what DNS answers, which a schema cannot state.
+pub fn webhook_url() -> Object {
+    string(
+        r"^https?://[^\s@/?#]+([/?#]\S*)?$",
+        Some(aggregates::webhook::URL_MAX),
+    )
+    .build()
+}
+
+/// The event types a webhook subscribes to: catalogue types (docs/events.md), or `*` alone.
+pub fn webhook_event_types() -> utoipa::openapi::schema::Array {
+    let mut types = aggregates::webhook::EVENT_TYPES.to_vec();
+    types.push("*");
+    ArrayBuilder::new()
+        .items(strings_of(&types).build())
+        .min_items(Some(1))
+        .build()
+}
+
+enum_value! {
+    /// A webhook delivery's status.
+    delivery_status, delivery_status_or_null => &["pending", "delivered", "failed"];
+}
+
 enum_value! {
     /// ISO 4217 currency code.
     currency, currency_or_null => ISO_4217;
@@ -282,6 +308,11 @@ pub fn page_size() -> Object {
 /// A place in a chain or the log: a whole number ≥ 1.
 pub fn chain_place() -> Object {
     whole_number(1, i64::MAX).build()
+}
+
+/// Seconds a long poll may wait: 0–30.
+pub fn wait_seconds() -> Object {
+    whole_number(0, 30).build()
 }
 
 /// A page size of a log (query parameter): 1–1000.

@@ -38,6 +38,8 @@ pub struct EdgeState {
     pub public_url: Option<String>,
     /// Where new signed checkpoints are also written (`PORTAL_CHECKPOINT_DIR`), if anywhere.
     pub checkpoint_dir: Option<std::path::PathBuf>,
+    /// Which webhook URLs may be sent to (`PORTAL_WEBHOOK_ALLOW_PRIVATE`).
+    pub outbound: crate::infra::outbound::OutboundPolicy,
 }
 
 impl Edge {
@@ -55,6 +57,7 @@ impl Edge {
             cors_origins: Vec::new(),
             public_url: None,
             checkpoint_dir: None,
+            outbound: Default::default(),
         }))
     }
 

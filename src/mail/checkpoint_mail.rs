@@ -66,7 +66,7 @@ pub async fn claim(
       RETURNING c.tenant_id, c.chain_seq, c.position, c.head_hash, c.created_at, c.key_id,
                 c.signature, t.name AS tenant_name, t.slug AS tenant_slug, m.to_address,
                 m.attempts",
-        super::presence::OWNER_GONE
+        crate::infra::presence::OWNER_GONE
     ))
     .bind(limit)
     .bind(lease.as_secs_f64())

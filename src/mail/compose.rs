@@ -70,6 +70,14 @@ impl Composer {
                 return Ok(format!("{portal}/contracts/{id}"));
             }
             kind::USERNAME_REMINDER => return Ok(format!("{portal}/login")),
+            // Where the staff UI reads the endpoint (its delivery log is under it).
+            kind::WEBHOOK_DISABLED => {
+                let id = due.detail("webhook_id");
+                return Ok(format!(
+                    "{}/api/v1/webhooks/{id}/deliveries",
+                    self.public_url
+                ));
+            }
             other => anyhow::bail!("unknown notification kind {other}"),
         };
         let (Some(stream_id), Some(link_id)) = (due.link_stream_id, due.link_id) else {
@@ -209,6 +217,17 @@ impl Text {
                 action: "See the signed contract",
                 expiry: "Keep this e-mail as your confirmation.".to_string(),
                 ignore: "If you did not sign this, contact the firm at once.",
+            },
+            kind::WEBHOOK_DISABLED => Self {
+                subject: format!("{firm}: a webhook was disabled after three days of failures"),
+                greeting,
+                intro: format!(
+                    "Every attempt to deliver messages to the webhook endpoint {} failed for about three days, so it was disabled. Messages of events from now on are not queued for it; the event feed still has them.",
+                    due.detail("url")
+                ),
+                action: "See its delivery log",
+                expiry: "Fix the receiver, then enable the endpoint again (PATCH with \"enabled\": true) and send its failed messages again.".to_string(),
+                ignore: "You receive this as an admin of the firm's portal.",
             },
             kind::USERNAME_REMINDER => Self {
                 subject: format!("Your {firm} portal username"),

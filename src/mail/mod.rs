@@ -4,7 +4,6 @@
 pub mod checkpoint_mail;
 pub mod compose;
 pub mod notifications;
-mod presence;
 mod recipients;
 pub mod sender;
 

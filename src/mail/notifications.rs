@@ -8,6 +8,7 @@ use aggregates::client::{ClientEvent, ClientEventKind as C};
 use aggregates::contract::{ContractEvent, ContractEventKind as K};
 use aggregates::events::AnyEvent;
 use aggregates::portal_user::{PortalUserEvent, PortalUserEventKind as U};
+use aggregates::webhook::{DisabledReason, WebhookEvent, WebhookEventKind as W};
 use eventlog::Envelope;
 use projections::{Projection, ProjectionError};
 use sqlx::PgConnection;
@@ -27,6 +28,8 @@ pub mod kind {
     pub const CONTRACT_TO_SIGN: &str = "contract_to_sign";
     pub const CONTRACT_SIGNED: &str = "contract_signed";
     pub const USERNAME_REMINDER: &str = "username_reminder";
+    /// To the firm's admins: a webhook endpoint failed throughout its retry schedule.
+    pub const WEBHOOK_DISABLED: &str = "webhook_disabled";
     /// Every kind, as the staff API lists them.
     pub const ALL: &[&str] = &[
         INVITATION,
@@ -35,6 +38,7 @@ pub mod kind {
         CONTRACT_TO_SIGN,
         CONTRACT_SIGNED,
         USERNAME_REMINDER,
+        WEBHOOK_DISABLED,
     ];
 }
 
@@ -49,6 +53,7 @@ impl Projection for Notifications {
             U::UsernameReminderIssued,
             K::SignatureRequested,
             K::ContractSigned,
+            W::WebhookDisabled,
         ],
         batch: apply_all,
     );
@@ -65,6 +70,14 @@ async fn apply_all(tx: &mut PgConnection, events: &[Envelope]) -> Result<(), Pro
     let mut rows = Rows::default();
     for event in events {
         owed_by(event, &recipients, &mut rows)?;
+    }
+    for event in events {
+        if let AnyEvent::Webhook(WebhookEvent::WebhookDisabled {
+            reason: DisabledReason::Failing,
+        }) = &event.event
+        {
+            to_admins(tx, event, &mut rows).await?;
+        }
     }
     rows.insert(tx).await?;
     Ok(())
@@ -147,6 +160,41 @@ fn owed_by(
             });
         }
         _ => {}
+    }
+    Ok(())
+}
+
+/// "Your webhook was disabled", to each of the firm's admins as they are now (rare: a
+/// statement per such event is fine).
+async fn to_admins(
+    tx: &mut PgConnection,
+    event: &Envelope,
+    rows: &mut Rows,
+) -> Result<(), ProjectionError> {
+    let webhook_id = event.stream_uuid()?;
+    let admins: Vec<(Uuid, String, String)> = sqlx::query_as(
+        "SELECT id, name, email FROM staff_members
+          WHERE tenant_id = $1 AND role = 'admin' AND NOT disabled ORDER BY id",
+    )
+    .bind(event.tenant.uuid())
+    .fetch_all(&mut *tx)
+    .await?;
+    let url: Option<String> = sqlx::query_scalar("SELECT url FROM webhooks WHERE id = $1")
+        .bind(webhook_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    for (id, name, email) in admins {
+        rows.push(Row {
+            kind: kind::WEBHOOK_DISABLED,
+            recipient: id,
+            to: email,
+            name,
+            details: serde_json::json!({
+                "webhook_id": webhook_id,
+                "url": url.clone().unwrap_or_default(),
+            }),
+            ..Row::base(event)
+        });
     }
     Ok(())
 }

@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use lettre::transport::smtp::AsyncSmtpTransport;
 use lettre::{AsyncTransport, Message, Tokio1Executor};
-use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
 use super::checkpoint_mail::{self, DueCheckpoint};
 use super::compose::{Composer, Due};
-use super::presence::{Presence, OWNER_GONE};
 use super::MailConfig;
+use crate::infra::presence::{Presence, OWNER_GONE};
+use crate::infra::wakeups::Wakeups;
 
 /// How long a claimed e-mail stays reserved for a sender that is still present (a stuck
 /// one): claims of a sender that is gone are taken over at once (`presence`).
@@ -104,25 +104,14 @@ impl Sender {
 
     /// Sends until `shutdown` turns true, woken by new notifications and by due retries.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let mut listener = None;
+        let mut wakeups = Wakeups::new(self.pool.clone(), "notifications_pending", POLL);
         let mut presence = Presence::announce(&self.pool).await;
         loop {
             if let Err(e) = self.send_due(&mut presence).await {
                 tracing::warn!(error = %e, "mail sender paused; retrying");
             }
-            if listener.is_none() {
-                listener = connect_listener(&self.pool).await;
-            }
-            let notified = async {
-                match listener.as_mut() {
-                    Some(l) => l.recv().await.map(|_| ()),
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                r = notified => if r.is_err() { listener = None },
-                () = tokio::time::sleep(POLL) => {}
-                _ = shutdown.changed() => return,
+            if !wakeups.next(&mut shutdown).await {
+                return;
             }
         }
     }
@@ -277,10 +266,4 @@ fn log_outcome(kind: &str, what: &str, attempts: i32, status: &str, error: &Opti
         metrics::counter!("email_failures_total", "kind" => kind.to_string()).increment(1);
         tracing::warn!(email = %what, kind = %kind, attempts, status, error = ?error, "e-mail not sent");
     }
-}
-
-async fn connect_listener(pool: &PgPool) -> Option<PgListener> {
-    let mut listener = PgListener::connect_with(pool).await.ok()?;
-    listener.listen("notifications_pending").await.ok()?;
-    Some(listener)
 }

@@ -12,6 +12,7 @@ pub mod logins;
 pub mod notifications;
 pub mod portal_users;
 pub mod staff;
+pub mod webhooks;
 
 use std::time::{Duration, Instant};
 

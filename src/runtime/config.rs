@@ -61,6 +61,10 @@ pub struct ServeConfig {
     /// First retry delay after a temporary SMTP failure, in milliseconds; doubles per attempt.
     #[arg(long, env = "PORTAL_MAIL_RETRY_BASE_MS", default_value_t = 30_000)]
     pub mail_retry_base_ms: u64,
+    /// Development and tests only: let webhooks go to http:// URLs and to loopback,
+    /// private and link-local addresses (refused otherwise, at creation and at delivery).
+    #[arg(long, env = "PORTAL_WEBHOOK_ALLOW_PRIVATE", default_value_t = false)]
+    pub webhook_allow_private: bool,
     /// Behind a reverse proxy: take the client's address (event metadata, login history,
     /// per-address login limits) from the last X-Forwarded-For hop, not the TCP peer.
     #[arg(long, env = "PORTAL_TRUST_FORWARDED_FOR", default_value_t = false)]

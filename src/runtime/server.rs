@@ -24,6 +24,12 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
     app.trust_forwarded_for = config.trust_forwarded_for;
     app.cors_origins = crate::http::cors::parse_origins(&config.cors_origins)?;
     app.checkpoint_dir = config.checkpoint_dir.clone();
+    app.outbound.allow_private = config.webhook_allow_private;
+    if config.webhook_allow_private {
+        tracing::warn!(
+            "PORTAL_WEBHOOK_ALLOW_PRIVATE: webhooks may go to http:// and private addresses"
+        );
+    }
     if let Some(url) = &config.database_read_url {
         let replica = crate::runtime::db::read_replica_pool(url)?;
         app.reads = ReadPool::with_replica(db.pool.clone(), replica);
@@ -76,7 +82,8 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
 }
 
 /// The work a server does besides answering requests: the projection engine, the audit
-/// sealer, the notifications consumer, the mail sender and housekeeping.
+/// sealer, the notifications consumer, the mail sender, the webhook outbox and dispatcher,
+/// and housekeeping.
 pub struct Background {
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -101,6 +108,11 @@ impl Background {
                 stopping.clone(),
             )),
         ];
+        tasks.extend(crate::webhooks::spawn(
+            &app.app,
+            app.outbound,
+            stopping.clone(),
+        ));
         tasks.extend(crate::mail::spawn(
             app.pool().clone(),
             app.secret.clone(),

@@ -10,6 +10,8 @@ pub mod portal_users;
 pub mod rows;
 pub mod staff;
 pub mod tenants;
+pub mod webhook_deliveries;
+pub mod webhooks;
 
 use aggregates::DomainError;
 use cqrs_es::Aggregate;

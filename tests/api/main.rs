@@ -39,3 +39,4 @@ mod staff_clients;
 mod staff_members;
 mod staff_portal_users;
 mod tenancy_and_roles;
+mod webhooks;

@@ -23,12 +23,16 @@ use portal_accounts::http::routes::portal_users::PortalUserCreated;
 use portal_accounts::http::routes::settings::Settings;
 use portal_accounts::http::routes::staff::StaffMembers;
 use portal_accounts::http::routes::tokens::{TokenIssued, Tokens};
+use portal_accounts::http::routes::webhooks::{
+    DeliveryPage, DeliveryQueued, SecretRotated, WebhookCreated, Webhooks,
+};
 use portal_accounts::http::routes::{Created, PositionOnly};
 use portal_accounts::reads::catalogue::CatalogueItem;
 use portal_accounts::reads::clients::{ClientDetail, InvitationDashboard};
 use portal_accounts::reads::contract_detail::StaffContract;
 use portal_accounts::reads::portal_users::PortalUserDetail;
 use portal_accounts::reads::staff::StaffMemberView;
+use portal_accounts::reads::webhooks::{Feed, WebhookView};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
@@ -536,6 +540,59 @@ impl Staff<'_> {
     /// Checks a checkpoint (`body` is one, as published) against the log.
     pub async fn verify_checkpoint(&self, body: Value) -> Verdict {
         self.post(fill("/api/v1/audit/checkpoints/verify", &[]), body)
+            .await
+    }
+
+    // Webhooks and the event feed.
+
+    pub async fn create_webhook(&self, body: Value) -> WebhookCreated {
+        self.post(fill("/api/v1/webhooks", &[]), body).await
+    }
+
+    pub async fn webhooks(&self) -> Webhooks {
+        self.read(fill("/api/v1/webhooks", &[])).await
+    }
+
+    pub async fn webhook(&self, id: Uuid) -> WebhookView {
+        self.read(fill("/api/v1/webhooks/{id}", &[&id])).await
+    }
+
+    pub async fn change_webhook(&self, id: Uuid, body: Value) -> PositionOnly {
+        let path = fill("/api/v1/webhooks/{id}", &[&id]);
+        self.typed(Method::PATCH, &path, Some(body)).await
+    }
+
+    pub async fn delete_webhook(&self, id: Uuid) -> PositionOnly {
+        let path = fill("/api/v1/webhooks/{id}", &[&id]);
+        self.typed(Method::DELETE, &path, None).await
+    }
+
+    pub async fn rotate_webhook_secret(&self, id: Uuid) -> SecretRotated {
+        self.post(
+            fill("/api/v1/webhooks/{id}/rotate-secret", &[&id]),
+            json!({}),
+        )
+        .await
+    }
+
+    pub async fn send_webhook_test(&self, id: Uuid) -> DeliveryQueued {
+        self.post(fill("/api/v1/webhooks/{id}/test", &[&id]), json!({}))
+            .await
+    }
+
+    pub async fn webhook_deliveries(&self, id: Uuid, query: &str) -> DeliveryPage {
+        let path = fill("/api/v1/webhooks/{id}/deliveries", &[&id]);
+        self.read(with_query(path, query)).await
+    }
+
+    pub async fn retry_webhook_delivery(&self, id: Uuid, delivery: Uuid) -> DeliveryQueued {
+        let template = "/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry";
+        self.post(fill(template, &[&id, &delivery]), json!({}))
+            .await
+    }
+
+    pub async fn event_feed(&self, query: &str) -> Feed {
+        self.read(with_query(fill("/api/v1/events", &[]), query))
             .await
     }
 }

@@ -7,6 +7,7 @@ pub mod checkpoints;
 pub mod client_items;
 pub mod clients;
 pub mod contracts;
+pub mod events;
 pub mod invitations;
 pub mod items;
 pub mod notifications;
@@ -17,6 +18,7 @@ pub mod portal_users;
 pub mod settings;
 pub mod staff;
 pub mod tokens;
+pub mod webhooks;
 
 use crate::http::error::{AppError, AppResult};
 use crate::http::schema::MAX_PAGE;

@@ -5,8 +5,10 @@ mod item_images;
 mod logins;
 mod staff;
 mod tenants;
+mod webhooks;
 
 pub use item_images::ItemImage;
 pub use logins::{ClearLoginThrottle, Credential, EndOtherSessions, EndSessions};
 pub use staff::{RevokeToken, StaffMember, StaffToken};
 pub use tenants::{CheckpointRecipient, Tenant};
+pub use webhooks::{DeleteWebhook, NewWebhook, RotateWebhookSecret, Webhook};

@@ -1,9 +1,10 @@
-//! A sender's presence in the database: a session advisory lock on a key of its own, held
-//! on a connection of its own for as long as the sender runs. Its claims on e-mails carry
-//! the key; when the process dies its session ends, the lock is free, and another sender
-//! takes those claims at once (`pg_try_advisory_xact_lock` succeeds only for a free key)
-//! instead of waiting out the claim's lease. The lock is held across every commit of the
-//! sender on purpose: it is the liveness mark, and it guards no rows (decision record 28).
+//! A worker's presence in the database (the mail sender, the webhook dispatcher): a session
+//! advisory lock on a key of its own, held on a connection of its own for as long as the
+//! worker runs. Its claims (on e-mails, on webhook deliveries) carry the key; when the
+//! process dies its session ends, the lock is free, and another worker takes those claims
+//! at once (`pg_try_advisory_xact_lock` succeeds only for a free key) instead of waiting
+//! out the claim's lease. The lock is held across every commit of the worker on purpose:
+//! it is the liveness mark, and it guards no rows (decision record 28).
 
 use sqlx::{Connection, PgConnection, PgPool};
 

@@ -1,0 +1,398 @@
+//! Sends owed webhook messages. One worker per endpoint with something due, so a slow or
+//! dead receiver holds up only itself; each worker claims its endpoint's due deliveries
+//! oldest message first (first attempts go out in log order), posts them one by one over a
+//! kept-alive connection, and records the outcomes of the batch in one statement. Claims
+//! carry the dispatcher's presence: after a crash another dispatcher takes them over at
+//! once and sends them again under the same `webhook-id`.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aggregates::webhook::DisabledReason;
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::{catalogue, schedule, signature};
+use crate::app::App;
+use crate::infra::outbound::{OutboundPolicy, ANSWER_READ};
+use crate::infra::presence::{Presence, OWNER_GONE};
+use crate::infra::wakeups::Wakeups;
+use crate::services::webhooks::{disable_by_system, sealing_key};
+
+/// Deliveries one worker claims at a time. With the 15 s deadline a batch to a receiver
+/// that never answers takes at most 12.5 minutes, inside the lease.
+const BATCH: i64 = 50;
+/// How long a live dispatcher's claim is reserved (a dead one's is taken over at once).
+const LEASE: Duration = Duration::from_secs(20 * 60);
+/// How often to look for due retries when no NOTIFY arrives.
+const POLL: Duration = Duration::from_secs(1);
+/// The longest error text kept on a delivery.
+const ERROR_MAX: usize = 300;
+
+#[derive(Clone)]
+pub struct Dispatcher {
+    app: App,
+    policy: OutboundPolicy,
+    client: reqwest::Client,
+    /// Endpoints with a worker running in this process.
+    busy: Arc<Mutex<HashSet<Uuid>>>,
+}
+
+/// A claimed delivery with what it needs to be sent.
+#[derive(sqlx::FromRow)]
+struct Due {
+    id: Uuid,
+    tenant_id: Uuid,
+    webhook_id: Uuid,
+    message_id: String,
+    event_type: String,
+    occurred_at: DateTime<Utc>,
+    data: serde_json::Value,
+    attempts: i32,
+    url: String,
+    secret_sealed: Vec<u8>,
+    previous_secret_sealed: Option<Vec<u8>>,
+    previous_valid_until: Option<DateTime<Utc>>,
+}
+
+/// What one attempt came to.
+struct Outcome {
+    status: &'static str,
+    code: Option<i32>,
+    error: Option<String>,
+    next_attempt_at: DateTime<Utc>,
+    /// The claim is handed back untried (the endpoint went away mid-batch).
+    untried: bool,
+}
+
+/// What a receiver answered, or why there was no answer.
+enum Answer {
+    Status(u16, Option<chrono::Duration>),
+    NoAnswer(String),
+}
+
+impl Dispatcher {
+    pub fn new(app: App, policy: OutboundPolicy) -> Self {
+        Self {
+            app,
+            policy,
+            client: policy.client(),
+            busy: Arc::default(),
+        }
+    }
+
+    fn pool(&self) -> &PgPool {
+        self.app.pool()
+    }
+
+    /// Dispatches until `shutdown` turns true, woken by new deliveries and by due retries.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let presence = Arc::new(tokio::sync::Mutex::new(
+            Presence::announce(self.pool()).await,
+        ));
+        let mut wakeups = Wakeups::new(self.pool().clone(), "webhook_deliveries_pending", POLL);
+        loop {
+            if let Err(e) = self.start_workers(&presence).await {
+                tracing::warn!(error = %e, "webhook dispatcher paused; retrying");
+            }
+            if !wakeups.next(&mut shutdown).await {
+                return;
+            }
+        }
+    }
+
+    /// A worker for every enabled endpoint with a due delivery that has none yet.
+    async fn start_workers(
+        &self,
+        presence: &Arc<tokio::sync::Mutex<Presence>>,
+    ) -> Result<(), sqlx::Error> {
+        let due: Vec<Uuid> = sqlx::query_scalar(&format!(
+            "SELECT w.id FROM webhooks w
+              WHERE w.enabled AND EXISTS (
+                    SELECT 1 FROM webhook_deliveries d
+                     WHERE d.webhook_id = w.id AND d.status = 'pending'
+                       AND (d.next_attempt_at <= $1 OR {OWNER_GONE}))"
+        ))
+        .bind(self.app.clock.now())
+        .fetch_all(self.pool())
+        .await?;
+        for webhook_id in due {
+            if !self.busy.lock().expect("not poisoned").insert(webhook_id) {
+                continue;
+            }
+            let (worker, presence) = (self.clone(), presence.clone());
+            tokio::spawn(async move {
+                if let Err(e) = worker.drain(webhook_id, &presence).await {
+                    tracing::warn!(webhook = %webhook_id, error = %e, "webhook worker stopped");
+                }
+                worker
+                    .busy
+                    .lock()
+                    .expect("not poisoned")
+                    .remove(&webhook_id);
+            });
+        }
+        Ok(())
+    }
+
+    /// Sends the endpoint's due deliveries, a batch at a time, until none is due.
+    async fn drain(
+        &self,
+        webhook_id: Uuid,
+        presence: &tokio::sync::Mutex<Presence>,
+    ) -> Result<(), sqlx::Error> {
+        loop {
+            let owner = presence.lock().await.key();
+            let batch = self.claim(webhook_id, owner).await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let mut outcomes = Vec::with_capacity(batch.len());
+            // Once per batch: a dispatcher whose presence was lost hands its claims back,
+            // as they may be another's by now.
+            let mut stop = !presence.lock().await.confirm(self.pool()).await;
+            for due in &batch {
+                if stop {
+                    outcomes.push(self.untried());
+                    continue;
+                }
+                let outcome = self.attempt(due).await;
+                stop = outcome.status == "failed" && outcome.code == Some(410);
+                outcomes.push(outcome);
+            }
+            self.record(&batch, &outcomes).await?;
+            self.settle_endpoint(&batch, &outcomes).await;
+            if stop {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn claim(&self, webhook_id: Uuid, owner: Option<i64>) -> Result<Vec<Due>, sqlx::Error> {
+        let now = self.app.clock.now();
+        sqlx::query_as(&format!(
+            "WITH claimed AS (
+                 UPDATE webhook_deliveries d
+                    SET attempts = attempts + 1, claimed_by = $3,
+                        next_attempt_at = $2 + make_interval(secs => $4)
+                  WHERE d.id IN (SELECT id FROM webhook_deliveries
+                                  WHERE webhook_id = $1 AND status = 'pending'
+                                    AND (next_attempt_at <= $2 OR {OWNER_GONE})
+                                    AND EXISTS (SELECT 1 FROM webhooks
+                                                 WHERE id = $1 AND enabled)
+                                  ORDER BY position NULLS FIRST, id
+                                  LIMIT $5 FOR UPDATE SKIP LOCKED)
+              RETURNING d.*)
+             SELECT c.id, c.tenant_id, c.webhook_id, c.message_id, c.event_type, c.occurred_at,
+                    c.data, c.attempts, w.url, w.secret_sealed, w.previous_secret_sealed,
+                    w.previous_valid_until
+               FROM claimed c JOIN webhooks w ON w.id = c.webhook_id AND w.enabled
+              ORDER BY c.position NULLS FIRST, c.id"
+        ))
+        .bind(webhook_id)
+        .bind(now)
+        .bind(owner)
+        .bind(LEASE.as_secs_f64())
+        .bind(BATCH)
+        .fetch_all(self.pool())
+        .await
+    }
+
+    fn untried(&self) -> Outcome {
+        Outcome {
+            status: "pending",
+            code: None,
+            error: None,
+            next_attempt_at: self.app.clock.now(),
+            untried: true,
+        }
+    }
+
+    /// One POST of one message, and what it leaves the delivery in.
+    async fn attempt(&self, due: &Due) -> Outcome {
+        let now = self.app.clock.now();
+        let answer = self.post(due, now).await;
+        let (code, retry_after, error) = match answer {
+            Answer::Status(code, _) if (200..300).contains(&code) => {
+                metrics::counter!("webhook_deliveries_total", "outcome" => "delivered")
+                    .increment(1);
+                return Outcome {
+                    status: "delivered",
+                    code: Some(i32::from(code)),
+                    error: None,
+                    next_attempt_at: now,
+                    untried: false,
+                };
+            }
+            Answer::Status(410, _) => (
+                Some(410),
+                None,
+                Some("the receiver answered 410 Gone".into()),
+            ),
+            Answer::Status(code, retry_after) => (
+                Some(i32::from(code)),
+                retry_after,
+                Some(format!("the receiver answered {code}")),
+            ),
+            Answer::NoAnswer(why) => (None, None, Some(why)),
+        };
+        let next = (code != Some(410))
+            .then(|| schedule::next_attempt(due.attempts, now, retry_after))
+            .flatten();
+        metrics::counter!("webhook_deliveries_total", "outcome" => if next.is_some() { "retry" } else { "failed" })
+            .increment(1);
+        tracing::warn!(webhook = %due.webhook_id, message = %due.message_id, attempts = due.attempts,
+            error = ?error, "webhook message not delivered");
+        Outcome {
+            status: if next.is_some() { "pending" } else { "failed" },
+            code,
+            error: error.map(|e| e.chars().take(ERROR_MAX).collect()),
+            next_attempt_at: next.unwrap_or(now),
+            untried: false,
+        }
+    }
+
+    async fn post(&self, due: &Due, now: DateTime<Utc>) -> Answer {
+        if let Err(why) = self.policy.check_form(&due.url) {
+            return Answer::NoAnswer(format!("the URL may not be sent to: {why}"));
+        }
+        let Some(keys) = self.keys(due, now) else {
+            return Answer::NoAnswer(
+                "the endpoint's secret cannot be read with this server's key".into(),
+            );
+        };
+        let body = catalogue::body(&due.event_type, due.occurred_at, &due.data).to_string();
+        let timestamp = now.timestamp();
+        let request = self
+            .client
+            .post(&due.url)
+            .header("content-type", "application/json")
+            .header("webhook-id", &due.message_id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header(
+                "webhook-signature",
+                signature::header(&keys, &due.message_id, timestamp, body.as_bytes()),
+            )
+            .body(body);
+        match request.send().await {
+            Ok(mut response) => {
+                let retry_after = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| schedule::parse_retry_after(v, now));
+                let status = response.status().as_u16();
+                // Read a bounded part of the answer so the connection can be kept; the
+                // rest is dropped with it.
+                let mut read = 0;
+                while let Ok(Some(chunk)) = response.chunk().await {
+                    read += chunk.len();
+                    if read > ANSWER_READ {
+                        break;
+                    }
+                }
+                Answer::Status(status, retry_after)
+            }
+            Err(e) if e.is_timeout() => Answer::NoAnswer("no answer within 15 s".into()),
+            Err(e) => Answer::NoAnswer(describe(&e.without_url())),
+        }
+    }
+
+    /// The keys that sign now: the current secret, and the previous one within its overlap.
+    fn keys(&self, due: &Due, now: DateTime<Utc>) -> Option<Vec<Vec<u8>>> {
+        let sealing = sealing_key(&self.app);
+        let open = |sealed: &[u8]| {
+            let secret = sealing.open(sealed, due.webhook_id.as_bytes())?;
+            signature::key_of(std::str::from_utf8(&secret).ok()?)
+        };
+        let mut keys = vec![open(&due.secret_sealed)?];
+        if let (Some(previous), Some(until)) =
+            (&due.previous_secret_sealed, due.previous_valid_until)
+        {
+            if until > now {
+                keys.extend(open(previous));
+            }
+        }
+        Some(keys)
+    }
+
+    /// The batch's outcomes in one statement.
+    async fn record(&self, batch: &[Due], outcomes: &[Outcome]) -> Result<(), sqlx::Error> {
+        let ids: Vec<Uuid> = batch.iter().map(|d| d.id).collect();
+        let statuses: Vec<&str> = outcomes.iter().map(|o| o.status).collect();
+        let codes: Vec<Option<i32>> = outcomes.iter().map(|o| o.code).collect();
+        let errors: Vec<Option<String>> = outcomes.iter().map(|o| o.error.clone()).collect();
+        let next: Vec<DateTime<Utc>> = outcomes.iter().map(|o| o.next_attempt_at).collect();
+        let untried: Vec<bool> = outcomes.iter().map(|o| o.untried).collect();
+        sqlx::query(
+            "UPDATE webhook_deliveries d
+                SET status = o.status, claimed_by = NULL, next_attempt_at = o.next_attempt_at,
+                    attempts = d.attempts - o.untried::int,
+                    last_status_code = CASE WHEN o.untried THEN d.last_status_code ELSE o.code END,
+                    last_error = CASE WHEN o.untried THEN d.last_error ELSE o.error END,
+                    delivered_at = CASE WHEN o.status = 'delivered' THEN o.next_attempt_at END
+               FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::timestamptz[], $6::bool[])
+                    AS o (id, status, code, error, next_attempt_at, untried)
+              WHERE d.id = o.id",
+        )
+        .bind(&ids)
+        .bind(&statuses)
+        .bind(&codes)
+        .bind(&errors)
+        .bind(&next)
+        .bind(&untried)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Disables the endpoint if the receiver answered 410, or if a message failed for good
+    /// and nothing reached the receiver since that message's first attempt.
+    async fn settle_endpoint(&self, batch: &[Due], outcomes: &[Outcome]) {
+        let Some(first) = batch.first() else { return };
+        let reason = if outcomes
+            .iter()
+            .any(|o| o.code == Some(410) && o.status == "failed")
+        {
+            Some(DisabledReason::Gone)
+        } else if let Some((due, _)) = batch
+            .iter()
+            .zip(outcomes)
+            .find(|(_, o)| o.status == "failed")
+        {
+            let delivered_since: Result<bool, _> = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM webhook_deliveries
+                                 WHERE webhook_id = $1 AND delivered_at >= $2)",
+            )
+            .bind(due.webhook_id)
+            .bind(due.occurred_at)
+            .fetch_one(self.pool())
+            .await;
+            matches!(delivered_since, Ok(false)).then_some(DisabledReason::Failing)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            tracing::warn!(webhook = %first.webhook_id, reason = reason.as_str(), "webhook disabled");
+            if let Err(e) =
+                disable_by_system(&self.app, first.tenant_id, first.webhook_id, reason).await
+            {
+                tracing::warn!(webhook = %first.webhook_id, error = %e, "could not disable the webhook");
+            }
+        }
+    }
+}
+
+/// A transport error in words, without the URL (it is on the endpoint already).
+fn describe(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
+}
