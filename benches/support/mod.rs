@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod host_disk;
+pub mod raw_handler;
 pub mod synthetic;
 
 /// The `p` quantile (0–1) of sorted samples, nearest rank.

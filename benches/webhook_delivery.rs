@@ -1,0 +1,207 @@
+//! Benchmark: webhook delivery against the command rate, in one run on one PostgreSQL.
+//! First the raw SQL handler (pgbench, the floor of every command figure), then the
+//! service — the real listener with the projections, the sealer, the webhook outbox and
+//! the dispatcher running — registering clients at 16 connections for one firm, without
+//! an endpoint and then with one endpoint subscribed to `*` on a local receiver. For the
+//! second phase: deliveries per second beside commands per second, and how long after its
+//! command each message arrived (the last one's lag is the aim's figure).
+//!
+//!     cargo bench --bench webhook_delivery          # 15 s per phase
+//!     cargo bench --bench webhook_delivery -- 5     # seconds per phase
+//!
+//! Uses DATABASE_URL, or the private cluster under target/bench-data/webhook_delivery.
+//! Results: docs/performance.md.
+
+#[path = "support/mod.rs"]
+mod support;
+
+/// The allocator the binary uses (`src/main.rs`): the server runs in this process.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, StatusCode};
+use portal_accounts::services::tenants::{create_tenant, issue_staff_token};
+use serde_json::json;
+use support::percentile;
+use support::raw_handler::{libpq_url, raw_handler_tps};
+use uuid::Uuid;
+
+const CONNECTIONS: usize = 16;
+
+/// When each message first arrived, by position.
+type Arrivals = Arc<Mutex<HashMap<i64, Instant>>>;
+
+/// A receiver on loopback that answers 204 and notes when each message came.
+async fn receiver() -> anyhow::Result<(String, Arrivals)> {
+    let arrivals: Arrivals = Arc::default();
+    let noted = arrivals.clone();
+    let app = axum::Router::new().route(
+        "/hooks",
+        axum::routing::post(move |headers: HeaderMap| {
+            let noted = noted.clone();
+            async move {
+                let position = headers
+                    .get("webhook-id")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|id| id.strip_prefix("msg_"))
+                    .and_then(|p| p.parse::<i64>().ok());
+                if let Some(p) = position {
+                    noted.lock().unwrap().entry(p).or_insert_with(Instant::now);
+                }
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/hooks", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((url, arrivals))
+}
+
+/// 16 connections registering clients as fast as they go: commands per second, and the
+/// position and completion time of each command.
+async fn register_load(base: &str, token: &str, seconds: f64) -> (f64, Vec<(i64, Instant)>) {
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for i in 0..CONNECTIONS {
+        let (base, token) = (base.to_string(), token.to_string());
+        workers.push(tokio::spawn(async move {
+            let http = reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .build()
+                .unwrap();
+            let (mut done, mut n) = (Vec::new(), i * 1_000_000);
+            while started.elapsed().as_secs_f64() < seconds {
+                let answer = http
+                    .post(format!("{base}/api/v1/clients"))
+                    .bearer_auth(&token)
+                    .json(&json!({"display_name": format!("Hooked {n}"), "kind": "organisation"}))
+                    .send()
+                    .await;
+                if let Ok(answer) = answer {
+                    if let Ok(body) = answer.json::<serde_json::Value>().await {
+                        if let Some(p) = body["position"].as_i64() {
+                            done.push((p, Instant::now()));
+                        }
+                    }
+                }
+                n += 1;
+            }
+            done
+        }));
+    }
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap());
+    }
+    (all.len() as f64 / started.elapsed().as_secs_f64(), all)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let seconds: f64 = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(15.0);
+    let (db, mut app) =
+        support::synthetic::bench_app(env!("CARGO_MANIFEST_DIR"), "webhook_delivery").await?;
+    app.outbound.allow_private = true;
+    let pool = db.pool.clone();
+    let raw = raw_handler_tps(&libpq_url(&pool).await?, seconds)?;
+    println!("raw SQL handler (pgbench, 16 conn)      {raw:>8.0}/s  ratio  1.00");
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let router = portal_accounts::http::router(app.clone());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    let (_stop, stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(projections::Engine::new(pool.clone(), projections::all()).run(stopping.clone()));
+    tokio::spawn(portal_accounts::audit::runner::run(
+        pool.clone(),
+        None,
+        stopping.clone(),
+    ));
+    let _webhooks = portal_accounts::webhooks::spawn(&app.app, app.outbound, stopping);
+
+    let slug = format!("hooks-{}", Uuid::now_v7().simple());
+    create_tenant(&app, &slug, "Webhook Bench").await?;
+    let staff = issue_staff_token(&app, &slug, aggregates::tenant::StaffRole::Staff, None).await?;
+    let admin = issue_staff_token(&app, &slug, aggregates::tenant::StaffRole::Admin, None).await?;
+
+    let (without, _) = register_load(&base, &staff, seconds).await;
+    println!(
+        "register, no endpoint                   {without:>8.0}/s  ratio {:>5.2}",
+        without / raw
+    );
+
+    let (url, arrivals) = receiver().await?;
+    let created: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/api/v1/webhooks"))
+        .bearer_auth(&admin)
+        .json(&json!({"url": url, "event_types": ["*"]}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    anyhow::ensure!(created["id"].is_string(), "webhook not created: {created}");
+    let started = Instant::now();
+    let (with, commands) = register_load(&base, &staff, seconds).await;
+    println!(
+        "register, one endpoint on *             {with:>8.0}/s  ratio {:>5.2}",
+        with / raw
+    );
+    // Wait (bounded) for every message of the phase.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let arrived = loop {
+        let got = {
+            let a = arrivals.lock().unwrap();
+            commands.iter().filter(|(p, _)| a.contains_key(p)).count()
+        };
+        if got == commands.len() || Instant::now() > deadline {
+            break got;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let a = arrivals.lock().unwrap().clone();
+    let last_arrival = commands.iter().filter_map(|(p, _)| a.get(p)).max().copied();
+    let delivered_per_s =
+        last_arrival.map_or(0.0, |t| arrived as f64 / (t - started).as_secs_f64());
+    let mut lags: Vec<f64> = commands
+        .iter()
+        .filter_map(|(p, done)| {
+            a.get(p)
+                .map(|t| t.saturating_duration_since(*done).as_secs_f64())
+        })
+        .collect();
+    lags.sort_by(f64::total_cmp);
+    let last_command = commands.iter().max_by_key(|(_, t)| *t);
+    let last_lag = last_command.and_then(|(p, done)| {
+        a.get(p)
+            .map(|t| t.saturating_duration_since(*done).as_secs_f64())
+    });
+    println!(
+        "deliveries                              {delivered_per_s:>8.0}/s  ratio to commands {:.2}  ({arrived} of {} arrived)",
+        delivered_per_s / with,
+        commands.len()
+    );
+    println!(
+        "message lag after its command           p50 {:.3} s  p99 {:.3} s  max {:.3} s  last command's {:.3} s",
+        percentile(&lags, 0.5),
+        percentile(&lags, 0.99),
+        lags.last().copied().unwrap_or(f64::NAN),
+        last_lag.unwrap_or(f64::NAN)
+    );
+    anyhow::ensure!(arrived == commands.len(), "messages missing after 120 s");
+    Ok(())
+}
