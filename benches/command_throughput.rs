@@ -31,7 +31,6 @@ use support::raw_handler::{libpq_url, raw_handler_tail, raw_handler_tps};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -490,16 +489,7 @@ async fn main() -> anyhow::Result<()> {
         println!("    (raw_events not vacuumed: {e})");
     }
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let router = portal_accounts::http::router(app.clone());
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-    });
+    let base = support::serve(&app).await?;
     // What a server runs beside its listener: the projections and the audit sealer.
     let (_stop, stopping) = tokio::sync::watch::channel(false);
     // BENCH_WITHOUT_RUNNERS=1 leaves them out, to see what they cost (not a real server).

@@ -13,7 +13,6 @@ mod support;
 
 use support::percentile;
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -101,16 +100,7 @@ async fn main() -> anyhow::Result<()> {
         usernames.push(username);
     }
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let router = portal_accounts::http::router(app.clone());
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-    });
+    let base = support::serve(&app).await?;
 
     let phc = app.hasher.hash(PASSWORD.into()).await?;
     let hashes_per_second =

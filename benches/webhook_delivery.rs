@@ -20,7 +20,6 @@ mod support;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -115,16 +114,7 @@ async fn main() -> anyhow::Result<()> {
     let raw = raw_handler_tps(&libpq_url(&pool).await?, seconds)?;
     println!("raw SQL handler (pgbench, 16 conn)      {raw:>8.0}/s  ratio  1.00");
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let router = portal_accounts::http::router(app.clone());
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-    });
+    let base = support::serve(&app).await?;
     let (_stop, stopping) = tokio::sync::watch::channel(false);
     tokio::spawn(projections::Engine::new(pool.clone(), projections::all()).run(stopping.clone()));
     tokio::spawn(portal_accounts::audit::runner::run(

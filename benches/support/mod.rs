@@ -8,6 +8,21 @@ pub mod host_disk;
 pub mod raw_handler;
 pub mod synthetic;
 
+/// The service's router on a loopback port of its own, in this runtime: its base URL.
+pub async fn serve(app: &portal_accounts::http::Edge) -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let router = portal_accounts::http::router(app.clone());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
+    Ok(base)
+}
+
 /// The `p` quantile (0–1) of sorted samples, nearest rank.
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
