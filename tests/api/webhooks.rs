@@ -204,6 +204,28 @@ async fn a_failed_message_is_retried_on_the_schedule_honouring_retry_after_under
 }
 
 #[tokio::test]
+async fn a_receiver_that_never_answers_holds_up_no_other_endpoint() {
+    let (_sink, s, t, stuck) = setup().await;
+    let healthy = Receiver::start().await;
+    stuck.always(Reply::Hang);
+    webhook(&s, &t, &stuck.url("/"), json!(["*"])).await;
+    webhook(&s, &t, &healthy.url("/"), json!(["*"])).await;
+    let started = std::time::Instant::now();
+    for i in 0..3 {
+        s.register_client(&t, &format!("Meanwhile {i}")).await;
+    }
+    healthy.wait_for(3).await;
+    // The stuck receiver has the first message and holds it for the 15 s deadline; the
+    // healthy one got all three well before that.
+    assert!(
+        started.elapsed() < Duration::from_secs(14),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(stuck.wait_for(1).await.len(), 1);
+}
+
+#[tokio::test]
 async fn a_410_disables_the_endpoint_and_nothing_more_is_owed_to_it() {
     let (_sink, s, t, r) = setup().await;
     let (id, _) = webhook(&s, &t, &r.url("/"), json!(["*"])).await;

@@ -38,6 +38,8 @@ pub enum Reply {
     RetryAfter(u16, u64),
     /// Close the connection without answering.
     Drop,
+    /// Never answer (the connection stays open until the sender gives up).
+    Hang,
 }
 
 #[derive(Clone)]
@@ -152,6 +154,10 @@ impl Receiver {
             self.arrived.notify_waiters();
             let (status, extra) = match reply {
                 Reply::Drop => return,
+                Reply::Hang => {
+                    let _ = socket.read_u8().await;
+                    return;
+                }
                 Reply::Status(s) => (s, String::new()),
                 Reply::RetryAfter(s, secs) => (s, format!("retry-after: {secs}\r\n")),
             };
