@@ -161,6 +161,16 @@ pub fn webhook_event_types() -> utoipa::openapi::schema::Array {
         .build()
 }
 
+/// A comma-separated list of catalogue types, or `*` (the feed's `types`).
+pub fn event_type_list() -> Object {
+    let one = aggregates::webhook::EVENT_TYPES
+        .iter()
+        .map(|t| t.replace('.', "\\."))
+        .collect::<Vec<_>>()
+        .join("|");
+    string(&format!("^(\\*|({one})(,({one}))*)$"), None).build()
+}
+
 enum_value! {
     /// A webhook delivery's status.
     delivery_status, delivery_status_or_null => &["pending", "delivered", "failed"];

@@ -40,6 +40,8 @@ pub struct EdgeState {
     pub checkpoint_dir: Option<std::path::PathBuf>,
     /// Which webhook URLs may be sent to (`PORTAL_WEBHOOK_ALLOW_PRIVATE`).
     pub outbound: crate::infra::outbound::OutboundPolicy,
+    /// The longest a feed request long-polls (`PORTAL_FEED_MAX_WAIT_S`).
+    pub feed_max_wait: std::time::Duration,
 }
 
 impl Edge {
@@ -58,6 +60,7 @@ impl Edge {
             public_url: None,
             checkpoint_dir: None,
             outbound: Default::default(),
+            feed_max_wait: std::time::Duration::from_secs(30),
         }))
     }
 

@@ -65,6 +65,11 @@ pub struct ServeConfig {
     /// private and link-local addresses (refused otherwise, at creation and at delivery).
     #[arg(long, env = "PORTAL_WEBHOOK_ALLOW_PRIVATE", default_value_t = false)]
     pub webhook_allow_private: bool,
+    /// The longest an event-feed request long-polls (`wait_s` is capped to it), in
+    /// seconds, 0–30: lower it behind a proxy that closes quiet requests sooner.
+    #[arg(long, env = "PORTAL_FEED_MAX_WAIT_S", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(0..=30))]
+    pub feed_max_wait_s: u64,
     /// Behind a reverse proxy: take the client's address (event metadata, login history,
     /// per-address login limits) from the last X-Forwarded-For hop, not the TCP peer.
     #[arg(long, env = "PORTAL_TRUST_FORWARDED_FOR", default_value_t = false)]

@@ -25,6 +25,7 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
     app.cors_origins = crate::http::cors::parse_origins(&config.cors_origins)?;
     app.checkpoint_dir = config.checkpoint_dir.clone();
     app.outbound.allow_private = config.webhook_allow_private;
+    app.feed_max_wait = std::time::Duration::from_secs(config.feed_max_wait_s);
     if config.webhook_allow_private {
         tracing::warn!(
             "PORTAL_WEBHOOK_ALLOW_PRIVATE: webhooks may go to http:// and private addresses"

@@ -1,8 +1,9 @@
 //! The pool hands out a connection used within the last second without a ping (a round
 //! trip per statement saved) and still never serves a stale pool: a connection idle for
 //! longer is checked and replaced if its backend went away, and a connection lost in that
-//! last second fails one statement and is dropped, not handed out again. (The tests set the
-//! idle limit to zero or an hour, so that neither depends on how fast the machine is.)
+//! last second fails at most one statement and is dropped, not handed out again. (The
+//! tests set the idle limit to zero or an hour, so that neither depends on how fast the
+//! machine is.)
 
 use crate::common;
 
@@ -61,17 +62,18 @@ async fn a_connection_idle_past_a_second_is_checked_and_replaced_before_use() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_connection_lost_within_the_second_fails_one_statement_and_is_dropped() {
+async fn a_connection_lost_within_the_second_fails_at_most_one_statement_and_is_dropped() {
     // Nothing in this test stays idle for an hour: no ping.
     let (one, killer) = (
         one_connection_pool(Duration::from_secs(3_600)).await,
         pool().await,
     );
     end_backend_of(&one, &killer).await;
-    assert!(sqlx::query_scalar::<_, i32>("SELECT 1")
+    // At most this statement fails: usually it does (it is sent on the dead connection);
+    // sometimes sqlx has already seen the socket close and the pool opens a new one.
+    let _first = sqlx::query_scalar::<_, i32>("SELECT 1")
         .fetch_one(&one)
-        .await
-        .is_err());
+        .await;
     let answer: i32 = sqlx::query_scalar("SELECT 1")
         .fetch_one(&one)
         .await

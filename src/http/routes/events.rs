@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use axum::extract::Query;
+use axum::extract::{Query, State};
 use axum::Json;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -12,6 +12,7 @@ use super::page_size;
 use crate::http::auth::FeedReader;
 use crate::http::error::{AppResult, Problem};
 use crate::http::extract::{checked, Checks};
+use crate::http::Edge;
 use crate::reads::webhooks::{self as reads, Feed};
 
 /// The longest a feed request waits for a message.
@@ -23,19 +24,20 @@ pub struct FeedQuery {
     /// absent: from the start of the firm's log).
     #[param(schema_with = crate::http::schema::position)]
     pub after: Option<String>,
-    /// Comma-separated catalogue types (docs/events.md); absent: all.
-    #[param(schema_with = crate::http::schema::short_text)]
+    /// Comma-separated catalogue types (docs/events.md), or `*`; absent: all.
+    #[param(schema_with = crate::http::schema::event_type_list)]
     pub types: Option<String>,
     /// 1–1000, default 100.
     #[param(schema_with = crate::http::schema::long_page_size)]
     pub limit: Option<String>,
-    /// 0–30: how long to wait when nothing newer exists; default 0.
+    /// 0–30: how long to wait when nothing newer exists (at most the server's
+    /// `PORTAL_FEED_MAX_WAIT_S`); default 0.
     #[param(schema_with = crate::http::schema::wait_seconds)]
     pub wait_s: Option<String>,
 }
 
 fn event_types(raw: &str) -> Result<Vec<String>, String> {
-    let types: Vec<String> = raw.split(',').map(|t| t.trim().to_string()).collect();
+    let types: Vec<String> = raw.split(',').map(str::to_string).collect();
     aggregates::webhook::EventTypes::parse(&types).map(|t| t.as_slice().to_vec())
 }
 
@@ -45,6 +47,7 @@ fn event_types(raw: &str) -> Result<Vec<String>, String> {
     responses((status = 200, body = Feed), (status = 422, body = Problem), (status = 403, body = Problem)),
     security(("staff_token" = [])))]
 pub async fn read_event_feed(
+    State(app): State<Edge>,
     FeedReader(staff): FeedReader,
     Query(q): Query<FeedQuery>,
 ) -> AppResult<Json<Feed>> {
@@ -69,7 +72,7 @@ pub async fn read_event_feed(
         checked(after).unwrap_or(0),
         types.as_deref(),
         checked(limit),
-        Duration::from_secs(checked(wait)),
+        Duration::from_secs(checked(wait)).min(app.feed_max_wait),
     )
     .await?;
     Ok(Json(feed))
