@@ -56,7 +56,8 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         // Above the limits `request_shape` answers in problem+json, so that those answers
-        // (not hyper's empty-bodied 431) are what clients meet; beyond these, hyper's own.
+        // are what clients meet; beyond these hyper refuses on its own, and
+        // `parse_refusals` gives that refusal its problem body.
         .max_headers(crate::http::request_shape::MAX_HEADERS * 4)
         .max_buf_size(256 * 1024);
     let graceful = GracefulShutdown::new();
@@ -93,7 +94,7 @@ pub async fn serve(
             }
             let connection = builder
                 .serve_connection_with_upgrades(
-                    TokioIo::new(stream),
+                    TokioIo::new(crate::http::parse_refusals::ParseRefusals::new(stream)),
                     TowerToHyperService::new(service),
                 )
                 .into_owned();

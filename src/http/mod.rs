@@ -8,6 +8,7 @@ pub mod idempotency;
 pub mod listener;
 pub mod openapi;
 pub mod pages;
+pub mod parse_refusals;
 pub mod png;
 pub mod portal_auth;
 pub mod portal_view;

@@ -149,3 +149,63 @@ async fn a_body_announced_too_large_gets_its_413_whether_or_not_it_is_sent() {
         assert!(body.contains("payload_too_large"), "{body}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heads_the_http_layer_cannot_parse_are_refused_in_problem_json() {
+    let s = Server::start().await;
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let long = "a".repeat(300 * 1024);
+    for (request, status, code) in [
+        (
+            "GET /healthz HTTP/1.1\r\nhost: x\r\nthis is not a header\r\n\r\n".to_string(),
+            400,
+            "malformed_request",
+        ),
+        (
+            "GET /healthz HTTP/1.1\r\nhost: x\r\nx-bad: caf\u{1}e\r\n\r\n".to_string(),
+            400,
+            "malformed_request",
+        ),
+        (
+            format!("GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: {long}\r\n\r\n"),
+            431,
+            "headers_too_large",
+        ),
+        (
+            format!("GET /healthz?q={long} HTTP/1.1\r\nhost: x\r\n\r\n"),
+            431,
+            "headers_too_large",
+        ),
+        (
+            format!(
+                "GET /healthz?q={} HTTP/1.1\r\nhost: x\r\n\r\n",
+                &long[..100 * 1024]
+            ),
+            414,
+            "uri_too_long",
+        ),
+    ] {
+        let mut stream = TcpStream::connect(&addr).await.unwrap();
+        // The server may answer (and close) before it has read a long request whole.
+        let _ = stream.write_all(request.as_bytes()).await;
+        let (got, head, body) = response_of(&mut stream).await;
+        assert_eq!(got, status, "{head}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: application/problem+json"),
+            "{head}"
+        );
+        let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(problem["code"], code, "{body}");
+        assert_eq!(problem["status"], status);
+    }
+    // Ordinary requests on a kept-alive connection are untouched.
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
+    for _ in 0..2 {
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        assert_eq!(response_of(&mut stream).await.0, 200);
+    }
+}
