@@ -15,6 +15,7 @@ from portal_client.api.invitations import invite_client
 from portal_client.api.portal import login, me
 from portal_client.api.portal_users import create_portal_user
 from portal_client.models import (
+    ClientKind,
     Created,
     CreatePortalUserBody,
     InvitationCreated,
@@ -22,7 +23,6 @@ from portal_client.models import (
     Me,
     PortalUserCreated,
     RegisterClientBody,
-    RegisterClientBodyKind,
     SessionIssued,
 )
 
@@ -41,7 +41,7 @@ def main(base, slug, token):
             client=staff,
             body=RegisterClientBody(
                 display_name="Jo Smith",
-                kind=RegisterClientBodyKind.INDIVIDUAL,
+                kind=ClientKind.INDIVIDUAL,
                 email=f"jo-{tag}@example.org",
             ),
         ),

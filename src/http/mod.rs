@@ -6,6 +6,7 @@ pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod listener;
+pub mod named_enums;
 pub mod openapi;
 pub mod pages;
 pub mod parse_refusals;
@@ -151,6 +152,8 @@ pub fn router(app: Edge) -> Router {
     let (portal, portal_spec) = portal_routes().split_for_parts();
     spec.merge(portal_spec);
     openapi::document_errors(&mut spec);
+    openapi::document_headers(&mut spec);
+    openapi::document_enums(&mut spec);
     let api = api.layer(middleware::from_fn_with_state(
         app.clone(),
         idempotency::middleware,

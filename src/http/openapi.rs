@@ -1,5 +1,5 @@
-//! The OpenAPI document's fixed parts (info, security schemes) and the error responses every
-//! route documents. `/docs` serves it in Swagger UI, whose assets are inside the binary.
+//! The OpenAPI document's fixed parts (info, security schemes), the error responses every
+//! route documents, and the headers every route of a kind takes and answers with. `/docs` serves it in Swagger UI, whose assets are inside the binary.
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi as Spec;
@@ -93,7 +93,14 @@ pub fn document_errors(spec: &mut Spec) {
             ];
             if staff {
                 statuses.push(("401", "unauthorized: no, bad, expired or revoked token"));
-                statuses.push(("403", "forbidden_role"));
+                statuses.push((
+                    "403",
+                    "forbidden_role; acting_staff_mismatch: a personal token named another person",
+                ));
+                statuses.push((
+                    "404",
+                    "not_found: no such resource for this firm, or X-Acting-Staff names no active staff member",
+                ));
             }
             if session {
                 statuses.push(("401", "unauthorized: no, ended or expired session"));
@@ -161,4 +168,122 @@ fn problem_response(description: &str) -> RefOr<Response> {
     let mut response = ResponseBuilder::new().description(description).build();
     set_problem_content(&mut response);
     RefOr::T(response)
+}
+
+/// The headers the middleware reads and writes, on every operation they apply to:
+/// `X-Acting-Staff` (staff routes: the person a service token's request names) and
+/// `Idempotency-Key` (staff POSTs) in requests; `x-request-id` on every answer,
+/// `Retry-After` on 429 and 503, `idempotent-replayed` on a staff POST's success.
+pub fn document_headers(spec: &mut Spec) {
+    use utoipa::openapi::header::HeaderBuilder;
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    use utoipa::openapi::Required;
+
+    let text = |pattern: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(pattern))
+            .build()
+    };
+    let header = |description: &str, schema: utoipa::openapi::schema::Object| {
+        HeaderBuilder::new()
+            .schema(schema)
+            .description(Some(description))
+            .build()
+    };
+    for item in spec.paths.paths.values_mut() {
+        let operations = [
+            (false, &mut item.get),
+            (true, &mut item.post),
+            (false, &mut item.put),
+            (false, &mut item.patch),
+            (false, &mut item.delete),
+        ];
+        for (post, operation) in operations {
+            let Some(operation) = operation else { continue };
+            let staff = operation.security.as_ref().is_some_and(|requirements| {
+                serde_json::to_string(requirements).is_ok_and(|s| s.contains("staff_token"))
+            });
+            let parameters = operation.parameters.get_or_insert_with(Vec::new);
+            if staff {
+                parameters.push(
+                    ParameterBuilder::new()
+                        .name("X-Acting-Staff")
+                        .parameter_in(ParameterIn::Header)
+                        .required(Required::False)
+                        .description(Some(
+                            "The id of the staff member the request acts for (events name them): \
+                             required on a service token's commands (400 acting_staff_required); \
+                             a personal token may name only its own person (403 acting_staff_mismatch); \
+                             an unknown member is 404.",
+                        ))
+                        .schema(Some(text(crate::http::schema::UUID_PATTERN)))
+                        .build(),
+                );
+            }
+            let idempotent = staff && post;
+            if idempotent {
+                parameters.push(
+                    ParameterBuilder::new()
+                        .name("Idempotency-Key")
+                        .parameter_in(ParameterIn::Header)
+                        .required(Required::False)
+                        .description(Some(
+                            "1–255 printable characters: a repeat with the same key and request \
+                             gets the first answer again (and runs nothing); with another request, 422.",
+                        ))
+                        .schema(Some(text("^[\\x21-\\x7e]{1,255}$")))
+                        .build(),
+                );
+            }
+            for (status, response) in operation.responses.responses.iter_mut() {
+                let RefOr::T(response) = response else {
+                    continue;
+                };
+                response.headers.insert(
+                    "x-request-id".into(),
+                    header(
+                        "This request's id, also in the server's log lines for it",
+                        text(".*"),
+                    ),
+                );
+                if status == "429" || status == "503" {
+                    let seconds = ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .minimum(Some(0))
+                        .build();
+                    response.headers.insert(
+                        "Retry-After".into(),
+                        header("Seconds to wait before trying again", seconds),
+                    );
+                }
+                if idempotent && status.starts_with('2') {
+                    response.headers.insert(
+                        "idempotent-replayed".into(),
+                        header(
+                            "`true` when this is the kept answer to an earlier request with the same Idempotency-Key, `false` for the first",
+                            text("^(true|false)$"),
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The named lists (`Role`, `ClientStatus`, …) as components, and the response fields
+/// that take them pointed at them (request fields and parameters already are).
+pub fn document_enums(spec: &mut Spec) {
+    let components = spec.components.get_or_insert_with(Default::default);
+    for (name, schema) in crate::http::named_enums::components() {
+        components.schemas.insert(name.to_string(), schema);
+    }
+    let missing = crate::http::named_enums::refer_response_fields(&mut components.schemas);
+    if !missing.is_empty() {
+        tracing::error!(
+            ?missing,
+            "response fields named in named_enums::RESPONSE_FIELDS are not in the document"
+        );
+    }
 }

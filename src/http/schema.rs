@@ -3,14 +3,12 @@
 //! so `/openapi.json` promises exactly what the handlers accept. Each value comes in two
 //! forms: as is, and `…_or_null` for optional fields, where `null` means "not given".
 
-use aggregates::tenant::StaffRole;
 use aggregates::values::{
-    rules, ClientKind, ContractBody, ContractTitle, DisplayName, ExternalRef, ItemDescription,
-    ItemName, Label, Money, PersonName, Reason, SignerName, ISO_4217,
+    rules, ContractBody, ContractTitle, DisplayName, ExternalRef, ItemDescription, ItemName, Label,
+    Money, PersonName, Reason, SignerName,
 };
 use utoipa::openapi::schema::{AdditionalProperties, ArrayBuilder};
 
-use crate::reads::{clients::CLIENT_STATUSES, invitations::STATES};
 use serde_json::Value;
 use utoipa::openapi::schema::{
     KnownFormat, Object, ObjectBuilder, OneOfBuilder, SchemaFormat, SchemaType, Type,
@@ -172,30 +170,18 @@ pub fn event_type_list() -> Object {
 }
 
 enum_value! {
-    /// A webhook delivery's status.
-    delivery_status, delivery_status_or_null => &["pending", "delivered", "failed"];
-}
-
-enum_value! {
-    /// ISO 4217 currency code.
-    currency, currency_or_null => ISO_4217;
-    /// `individual` or `organisation`.
-    client_kind, client_kind_or_null => ClientKind::NAMES;
-    /// A staff role.
-    staff_role, staff_role_or_null => StaffRole::NAMES;
     /// `true` or `false`.
     boolean_text, boolean_text_or_null => &["true", "false"];
-    /// An e-mail's delivery status.
-    notification_status, notification_status_or_null => crate::reads::notifications::STATUSES;
-    /// What an e-mail is for.
-    notification_kind, notification_kind_or_null => crate::reads::notifications::KINDS;
-    /// A client's portal status.
-    client_status, client_status_or_null => CLIENT_STATUSES;
-    /// An invitation's state.
-    invitation_state, invitation_state_or_null => STATES;
     /// Which clients a bulk invitation takes: `not_invited`.
     bulk_filter, bulk_filter_or_null => &["not_invited"];
 }
+
+pub use crate::http::named_enums::{
+    client_kind, client_kind_or_null, client_status, client_status_or_null, currency,
+    currency_or_null, delivery_status, delivery_status_or_null, invitation_state,
+    invitation_state_or_null, notification_kind, notification_kind_or_null, notification_status,
+    notification_status_or_null, staff_role, staff_role_or_null,
+};
 
 fn whole_number(min: i64, max: i64) -> ObjectBuilder {
     ObjectBuilder::new()

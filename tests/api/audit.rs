@@ -519,6 +519,36 @@ async fn the_hash_chain_detects_altered_deleted_and_reordered_events() {
     assert_eq!(verify(&s, &untouched).await["ok"], true);
 }
 
+/// Renames client `id` as `t`'s staff: the status and body.
+async fn rename_client(s: &Server, t: &Tenant, id: ClientId) -> (u16, Value) {
+    let path = format!("/api/v1/clients/{id}");
+    s.staff(&t.staff)
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"display_name": "Renamed"})),
+        )
+        .await
+}
+
+/// A 503 `event_log_integrity` that names the stream and nothing of the payload (`hidden`).
+fn assert_integrity_problem((status, problem): (u16, Value), stream: ClientId, hidden: &str) {
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (503, Some("event_log_integrity")),
+        "{problem}"
+    );
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&stream.to_string()),
+        "names the stream: {detail}"
+    );
+    assert!(
+        !detail.contains(hidden),
+        "says nothing of the payload: {detail}"
+    );
+}
+
 #[tokio::test]
 async fn an_unreadable_event_answers_event_log_integrity_for_its_streams_only() {
     let (s, t) = Server::with_firm().await;
@@ -539,39 +569,12 @@ async fn an_unreadable_event_answers_event_log_integrity_for_its_streams_only() 
     )
     .await;
     let before = event_count(s.pool(), t.id).await;
-    let rename = |id: ClientId| {
-        let staff = s.staff(&t.staff);
-        async move {
-            let path = format!("/api/v1/clients/{id}");
-            staff
-                .call(
-                    Method::PATCH,
-                    &path,
-                    Some(json!({"display_name": "Renamed"})),
-                )
-                .await
-        }
-    };
-    let (status, problem) = rename(broken).await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (503, Some("event_log_integrity")),
-        "{problem}"
-    );
-    let detail = problem["detail"].as_str().unwrap();
-    assert!(
-        detail.contains(&broken.to_string()),
-        "names the stream: {detail}"
-    );
-    assert!(
-        !detail.contains("display_name"),
-        "says nothing of the payload: {detail}"
-    );
+    assert_integrity_problem(rename_client(&s, &t, broken).await, broken, "display_name");
     assert_eq!(event_count(s.pool(), t.id).await, before, "nothing written");
 
     // The firm's other streams carry on; the service stays ready (one stream is broken,
     // not the database); the failure is counted.
-    assert_eq!(rename(sound).await.0, 200);
+    assert_eq!(rename_client(&s, &t, sound).await.0, 200);
     assert_eq!(s.get_status("/readyz").await, 200);
     let metrics = s
         .http
@@ -603,5 +606,36 @@ async fn an_unreadable_event_answers_event_log_integrity_for_its_streams_only() 
         (status, problem["code"].as_str()),
         (503, Some("event_log_integrity")),
         "{problem}"
+    );
+}
+
+#[tokio::test]
+async fn an_event_changed_after_it_was_sealed_stops_the_commands_of_its_stream() {
+    let (s, t) = Server::with_firm().await;
+    let staff = s.staff(&t.staff);
+    let altered = staff
+        .register_client("Altered Ltd", "organisation", None)
+        .await;
+    let sound = staff
+        .register_client("Sound Ltd", "organisation", None)
+        .await;
+    s.checkpoint_now(&t, None).await;
+    // Another payload that decodes as well: only the seal tells it from the history.
+    tamper(
+        &s,
+        &format!(
+            "UPDATE events SET payload = jsonb_set(payload, '{{ClientRegistered,display_name}}', '\"Forged Ltd\"')
+              WHERE tenant_id = $1 AND aggregate_id = '{altered}' AND event_type = 'ClientRegistered'"
+        ),
+        t.id,
+    )
+    .await;
+    let before = event_count(s.pool(), t.id).await;
+    assert_integrity_problem(rename_client(&s, &t, altered).await, altered, "Forged");
+    assert_eq!(event_count(s.pool(), t.id).await, before, "nothing written");
+    assert_eq!(
+        rename_client(&s, &t, sound).await.0,
+        200,
+        "the firm's other streams carry on"
     );
 }

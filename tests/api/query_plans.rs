@@ -40,7 +40,7 @@ async fn streams_are_loaded_by_key_even_for_a_firm_the_statistics_do_not_know() 
     let pool = established_log().await;
     let plan = sqlx::query_scalar(&format!(
         "EXPLAIN (FORMAT JSON) {}",
-        eventlog::queries::LOAD_STREAMS_SQL
+        *eventlog::queries::LOAD_STREAMS_SQL
     ))
     .bind("client")
     .bind(vec![Uuid::now_v7().to_string()])
@@ -94,7 +94,7 @@ async fn streams_read_together_are_looked_up_by_key_even_by_a_plan_made_on_an_em
     let mut conn = lookups.acquire().await.unwrap();
     sqlx::raw_sql(&format!(
         "PREPARE probe(text[], text[]) AS {}",
-        eventlog::queries::READ_STREAMS_SQL
+        *eventlog::queries::READ_STREAMS_SQL
     ))
     .execute(&mut *conn)
     .await

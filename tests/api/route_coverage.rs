@@ -93,3 +93,33 @@ async fn portal_session_routes_document_401_and_portal_inactive() {
     }
     assert!(checked >= 8, "{checked} session routes");
 }
+
+#[tokio::test]
+async fn lists_of_values_are_named_schemas_in_requests_and_responses_alike() {
+    let s = Server::start().await;
+    let spec = s.get_json("/openapi.json").await;
+    let schemas = &spec["components"]["schemas"];
+    for &(schema, property, list, nullable) in portal_accounts::http::named_enums::RESPONSE_FIELDS {
+        assert!(schemas[list]["enum"].is_array(), "{list} is a named list");
+        let field = &schemas[schema]["properties"][property];
+        let reference = if nullable {
+            &field["oneOf"][0]["$ref"]
+        } else {
+            &field["$ref"]
+        };
+        assert_eq!(
+            reference,
+            &serde_json::json!(format!("#/components/schemas/{list}")),
+            "{schema}.{property}: {field}"
+        );
+    }
+    // A request field refers to the same list as the response field.
+    assert_eq!(
+        schemas["NewStaffMemberBody"]["properties"]["role"]["$ref"],
+        "#/components/schemas/Role"
+    );
+    assert_eq!(
+        schemas["RegisterClientBody"]["properties"]["kind"]["$ref"],
+        "#/components/schemas/ClientKind"
+    );
+}

@@ -70,7 +70,9 @@ async fn a_firm_walks_the_seeds_staff_screens() {
         ))
         .await;
     assert_eq!(picked["items"][0]["id"], json!(item), "{picked}");
-    staff.assign_item(client, item).await;
+    let assigned = staff.assign_item(client, item).await;
+    // The portal reads the item lists' read model: wait until it has the assignment.
+    common::wait_for_position(s.pool(), assigned.position, Duration::from_secs(30)).await;
     let session =
         common::portal_flow::session(&s, &t, &username, common::portal_flow::PASSWORD).await;
     let (status, items) = portal(
