@@ -66,28 +66,34 @@ pub struct ClientQuery {
     pub has_email: Option<bool>,
 }
 
+/// The firm's (`$1`) clients a search (`$3`, an ILIKE pattern) finds by name, e-mail
+/// address or reference, or by a login's username or e-mail address: each column looked up
+/// in its trigram index (migration `…17_client_search_trigrams`), not the firm read whole.
+pub const SEARCH_MATCHES_SQL: &str = "SELECT c.client_id FROM rm_clients c
+      WHERE c.tenant_id = $1
+        AND (c.display_name ILIKE $3 OR c.email ILIKE $3 OR c.external_ref ILIKE $3)
+     UNION
+     SELECT pc.client_id FROM rm_portal_users u
+       JOIN rm_portal_user_clients pc USING (tenant_id, portal_user_id)
+      WHERE u.tenant_id = $1 AND (u.username ILIKE $3 OR u.email ILIKE $3)";
+
 pub async fn list(
     scope: &TenantScope,
     q: &ClientQuery,
 ) -> ReadResult<(Vec<ClientSummary>, Option<String>)> {
     let pattern = q.search.as_deref().map(super::contains_pattern);
     let (after_name, after_id) = q.after.clone().unzip();
-    let rows = sqlx::query(
+    let rows = sqlx::query(&format!(
         "SELECT *, lower(display_name) AS sort_name FROM rm_client_status
           WHERE tenant_id = $1
             AND ($2::text IS NULL OR status = $2)
-            AND ($3::text IS NULL OR display_name ILIKE $3 OR email ILIKE $3 OR external_ref ILIKE $3
-                 OR EXISTS (SELECT 1 FROM rm_portal_user_clients pc
-                              JOIN rm_portal_users u USING (tenant_id, portal_user_id)
-                             WHERE pc.tenant_id = rm_client_status.tenant_id
-                               AND pc.client_id = rm_client_status.client_id
-                               AND (u.username ILIKE $3 OR u.email ILIKE $3)))
+            AND ($3::text IS NULL OR client_id = ANY (ARRAY({SEARCH_MATCHES_SQL})))
             AND ($8::bool IS NULL OR has_email = $8)
             AND ($4::text IS NULL OR (lower(display_name), client_id) > ($4, $5))
             AND archived = $7
           ORDER BY lower(display_name), client_id
-          LIMIT $6",
-    )
+          LIMIT $6"
+    ))
     .bind(scope.id())
     .bind(&q.status)
     .bind(pattern)

@@ -157,3 +157,63 @@ async fn the_logs_statistics_skip_the_json_documents() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_looks_fragments_up_in_trigram_indexes_not_the_whole_firm() {
+    let pool = common::fresh_database().await;
+    let tenant = Uuid::now_v7();
+    // A large practice: 100,000 clients, a login each.
+    sqlx::query(
+        "INSERT INTO rm_clients (tenant_id, client_id, display_name, kind, email, registered_at, last_position)
+         SELECT $1, md5(g::text)::uuid, 'Client ' || md5(g::text), 'individual',
+                'c' || g || '@example.test', now(), g
+           FROM generate_series(1, 100000) g",
+    )
+    .bind(tenant)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO rm_portal_users (tenant_id, portal_user_id, username, email, created_at, last_position)
+         SELECT $1, md5('u' || g)::uuid, 'user.' || md5(g::text), 'u' || g || '@example.test', now(), g
+           FROM generate_series(1, 100000) g",
+    )
+    .bind(tenant)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO rm_portal_user_clients (tenant_id, portal_user_id, client_id)
+         SELECT $1, md5('u' || g)::uuid, md5(g::text)::uuid FROM generate_series(1, 100000) g",
+    )
+    .bind(tenant)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE rm_clients, rm_portal_users, rm_portal_user_clients")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let plan: serde_json::Value = sqlx::query_scalar(&format!(
+        "EXPLAIN (FORMAT JSON) {}",
+        // Its pattern is `$3` in the list's statement; here the second parameter.
+        portal_accounts::reads::clients::SEARCH_MATCHES_SQL.replace("$3", "$2")
+    ))
+    .bind(tenant)
+    .bind("%4f1c9e%")
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let text = plan.to_string();
+    for index in [
+        "rm_clients_display_name_trgm",
+        "rm_clients_email_trgm",
+        "rm_portal_users_username_trgm",
+    ] {
+        assert!(text.contains(index), "{index} unused: {text}");
+    }
+    assert!(
+        !text.contains("\"Seq Scan\""),
+        "a search reads a table whole: {text}"
+    );
+}
