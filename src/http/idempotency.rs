@@ -3,7 +3,9 @@
 //! a repeat with a different request is refused (422). The key and the answer commit in the
 //! command's own transaction (`store::idempotency`), so no crash or dropped connection can
 //! leave a command that landed without its answer, or a key stuck with none; a duplicate
-//! running at the same time waits for the first and gets its answer.
+//! running at the same time waits for the first and gets its answer. A kept answer may hold
+//! a secret shown once (an API token, a webhook's signing secret), so it is stored sealed
+//! under the server's key, bound to its firm and key.
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
@@ -16,6 +18,7 @@ use uuid::Uuid;
 use super::auth::{authenticate, Purpose};
 use crate::http::error::{AppError, PROBLEM_JSON};
 use crate::http::Edge;
+use crate::sealing::SealingKey;
 use crate::store::idempotency::{self, Claim};
 
 const HEADER: &str = "idempotency-key";
@@ -125,7 +128,9 @@ async fn record(
     committed_early: bool,
 ) -> Result<(), sqlx::Error> {
     let status = i32::from(answer.status.as_u16());
-    let (key, tenant_id, body) = (answer.key, answer.tenant_id, answer.body);
+    let (key, tenant_id) = (answer.key, answer.tenant_id);
+    let sealed = sealing_key(app).seal(answer.body, &bound_to(tenant_id, key));
+    let body = sealed.as_slice();
     match held {
         Some(mut tx) => {
             store_answer(&mut tx, key, tenant_id, status, body).await?;
@@ -153,6 +158,17 @@ async fn record(
         .await
         .map(drop),
     }
+}
+
+/// The key kept answers are sealed under.
+fn sealing_key(app: &Edge) -> SealingKey {
+    SealingKey::of(&app.secret, "idempotent-answer")
+}
+
+/// What a kept answer is bound to: its firm and key (a sealed answer moved to another
+/// key's row does not open).
+fn bound_to(tenant_id: Uuid, key: &str) -> Vec<u8> {
+    [tenant_id.as_bytes().as_slice(), key.as_bytes()].concat()
 }
 
 /// Puts the answer on the key's row.
@@ -200,7 +216,10 @@ async fn replay(app: &Edge, tenant_id: Uuid, key: &str, fingerprint: &[u8]) -> O
         );
     }
     let status: Option<i32> = row.get("status_code");
-    let body: Option<Vec<u8>> = row.get("response_body");
+    let sealed: Option<Vec<u8>> = row.get("response_body");
+    // An answer this server's key does not open (kept before answers were sealed, or under
+    // another server secret) is as lost as none.
+    let body = sealed.and_then(|b| sealing_key(app).open(&b, &bound_to(tenant_id, key)));
     let (Some(status), Some(body)) = (status, body) else {
         // Only a request that committed more than once (a bulk invitation) can leave its
         // key without an answer, if it died before keeping it.

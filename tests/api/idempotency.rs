@@ -131,3 +131,38 @@ async fn a_client_gone_while_its_command_commits_retries_without_a_second_effect
     );
     assert_eq!(registered(&s, &t, "Dropped").await, 1);
 }
+
+#[tokio::test]
+async fn a_kept_answer_holding_a_secret_is_replayed_but_never_stored_readable() {
+    let (s, t) = Server::with_firm().await;
+    let issue = || {
+        s.request(Method::POST, "/api/v1/tokens", &t.admin)
+            .header("Idempotency-Key", "issue-ci-token")
+            .json(&json!({"label": "CI", "role": "staff"}))
+    };
+    let (status, first) = send(issue()).await;
+    assert_eq!(status, 201, "{first}");
+    let (status, again) = send(issue()).await;
+    assert_eq!(status, 201, "{again}");
+    let token = first["token"].as_str().unwrap();
+    assert_eq!(
+        again["token"], token,
+        "the same answer, the secret shown again to its caller"
+    );
+    let kept: Vec<u8> = sqlx::query_scalar(
+        "SELECT response_body FROM idempotency_keys WHERE tenant_id = $1 AND key = 'issue-ci-token'",
+    )
+    .bind(t.id)
+    .fetch_one(s.pool())
+    .await
+    .unwrap();
+    let secret = token.rsplit('_').next().unwrap().as_bytes();
+    assert!(
+        !kept.windows(secret.len()).any(|w| w == secret),
+        "the kept answer holds the token readable"
+    );
+    assert!(
+        !String::from_utf8_lossy(&kept).contains("\"token\""),
+        "kept sealed"
+    );
+}
