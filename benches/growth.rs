@@ -1,0 +1,264 @@
+//! Benchmark: what the work costs as the log grows. One run on one PostgreSQL: a small firm
+//! (1,000 clients) and a big one (`--clients`, default 10,000) registered and half invited
+//! through the service's own commands, the log grown by other firms' events to `--events`
+//! (default 200,000; written straight into `events`, through the hash-chain trigger, and
+//! sealed by the running sealer), then:
+//! - registrations at 16 connections on the grown log, beside the raw SQL handler;
+//! - staff reads, median and p99 per request, on the big firm beside the same on the
+//!   small one: a client-list page, a search by a name fragment, the invitation dashboard,
+//!   one client's history;
+//! - bytes on disk per event (events, their indexes and seals) and the process's RSS.
+//!
+//! Run it:
+//!
+//!     cargo bench --bench growth                                  # a few minutes
+//!     cargo bench --bench growth -- --clients 100000 --events 10000000
+//!
+//! Uses DATABASE_URL, or the private cluster under target/bench-data/growth (delete it
+//! for a fresh log). Results: docs/performance.md ("Growth").
+
+#[path = "support/mod.rs"]
+mod support;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use std::time::{Duration, Instant};
+
+use portal_accounts::services::tenants::{create_tenant, issue_staff_token};
+use serde_json::{json, Value};
+use support::percentile;
+use support::raw_handler::{libpq_url, raw_handler_tps};
+use uuid::Uuid;
+
+const CONNECTIONS: usize = 16;
+/// Requests per staff read measured.
+const READS: usize = 200;
+
+fn arg(name: &str, default: i64) -> i64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Firm {
+    token: String,
+    clients: Vec<String>,
+}
+
+/// A firm of `clients` clients registered over HTTP at 16 connections, every other one
+/// with an e-mail address and invited.
+async fn firm(app: &portal_accounts::app::App, base: &str, clients: usize) -> anyhow::Result<Firm> {
+    let slug = format!("growth-{}", Uuid::now_v7().simple());
+    create_tenant(app, &slug, "Growth Bench").await?;
+    let token = issue_staff_token(app, &slug, aggregates::tenant::StaffRole::Admin, None).await?;
+    let mut makers = Vec::new();
+    for worker in 0..CONNECTIONS {
+        let (base, token) = (base.to_string(), token.clone());
+        makers.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut ids = Vec::new();
+            for n in (worker..clients).step_by(CONNECTIONS) {
+                let email = (n % 2 == 0).then(|| format!("client{n}@example.test"));
+                let created: Value = http
+                    .post(format!("{base}/api/v1/clients"))
+                    .bearer_auth(&token)
+                    .json(
+                        &json!({"display_name": format!("Client {n:06} {:x}", n * 7919),
+                                  "kind": "individual", "email": email}),
+                    )
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                let id = created["id"].as_str().unwrap_or_default().to_string();
+                if email.is_some() {
+                    http.post(format!("{base}/api/v1/clients/{id}/invitations"))
+                        .bearer_auth(&token)
+                        .send()
+                        .await?;
+                }
+                ids.push(id);
+            }
+            anyhow::Ok(ids)
+        }));
+    }
+    let mut ids = Vec::new();
+    for maker in makers {
+        ids.extend(maker.await??);
+    }
+    Ok(Firm {
+        token,
+        clients: ids,
+    })
+}
+
+/// Median and p99 (ms) of `READS` GETs of `path` (`{client}` filled in turn).
+async fn reads(base: &str, firm: &Firm, path: &str) -> (f64, f64) {
+    let http = reqwest::Client::new();
+    let mut ms = Vec::new();
+    for i in 0..READS {
+        let client = &firm.clients[i * 7 % firm.clients.len()];
+        let url = format!("{base}{}", path.replace("{client}", client));
+        let sent = Instant::now();
+        let answer = http.get(url).bearer_auth(&firm.token).send().await;
+        let ok = matches!(&answer, Ok(r) if r.status().is_success());
+        if let Ok(r) = answer {
+            let _ = r.bytes().await;
+        }
+        if ok {
+            ms.push(sent.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    ms.sort_by(f64::total_cmp);
+    (percentile(&ms, 0.5), percentile(&ms, 0.99))
+}
+
+/// Registrations at 16 connections for `seconds`: per second.
+async fn registrations(base: &str, token: &str, seconds: f64) -> f64 {
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for i in 0..CONNECTIONS {
+        let (base, token) = (base.to_string(), token.to_string());
+        workers.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut done = 0u64;
+            while started.elapsed().as_secs_f64() < seconds {
+                let ok = http
+                    .post(format!("{base}/api/v1/clients"))
+                    .bearer_auth(&token)
+                    .json(&json!({"display_name": format!("Load {i} {done}"), "kind": "organisation"}))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success());
+                done += u64::from(ok);
+            }
+            done
+        }));
+    }
+    let mut total = 0;
+    for w in workers {
+        total += w.await.unwrap_or(0);
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Waits (at most 30 minutes) until the read models include the newest event and the
+/// sealer has sealed it.
+async fn caught_up(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    let newest: i64 = sqlx::query_scalar("SELECT max(global_position) FROM events")
+        .fetch_one(pool)
+        .await?;
+    let deadline = Instant::now() + Duration::from_secs(1800);
+    loop {
+        let models =
+            projections::engine::includes(pool, portal_accounts::reads::READ_MODELS, newest)
+                .await?;
+        let sealed: bool = sqlx::query_scalar(
+            "SELECT COALESCE(bool_and(last_position >= $1), false) FROM projection_checkpoints
+              WHERE name = 'audit_sealer'",
+        )
+        .bind(newest)
+        .fetch_one(pool)
+        .await?;
+        if models && sealed {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "read models or seals did not catch up"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let big_clients = arg("--clients", 10_000) as usize;
+    let events = arg("--events", 200_000);
+    let seconds = arg("--seconds", 10) as f64;
+    let (db, app) = support::synthetic::bench_app(env!("CARGO_MANIFEST_DIR"), "growth").await?;
+    let pool = db.pool.clone();
+    let base = support::serve(&app).await?;
+    let (_stop, stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(projections::Engine::new(pool.clone(), projections::all()).run(stopping.clone()));
+    tokio::spawn(portal_accounts::audit::runner::run(
+        pool.clone(),
+        None,
+        stopping,
+    ));
+
+    let loading = Instant::now();
+    let small = firm(&app, &base, 1_000).await?;
+    let big = firm(&app, &base, big_clients).await?;
+    let have: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await?;
+    if have < events {
+        support::synthetic::append_events(&pool, Uuid::now_v7(), events - have, 300).await?;
+    }
+    caught_up(&pool).await?;
+    sqlx::query("ANALYZE").execute(&pool).await?;
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await?;
+    println!(
+        "log: {total} events; firms of {} and {} clients; loaded and caught up in {:.0} s",
+        small.clients.len(),
+        big.clients.len(),
+        loading.elapsed().as_secs_f64()
+    );
+
+    let raw = raw_handler_tps(&libpq_url(&pool).await?, seconds)?;
+    let grown = registrations(&base, &big.token, seconds).await;
+    println!("raw SQL handler (pgbench, 16 conn)   {raw:>8.0}/s  ratio  1.00");
+    println!(
+        "register on the grown log, big firm  {grown:>8.0}/s  ratio {:>5.2}",
+        grown / raw
+    );
+
+    println!(
+        "staff reads (ms, {READS} each)           small firm p50 / p99     big firm p50 / p99"
+    );
+    for (name, path) in [
+        ("client list, first page", "/api/v1/clients?limit=50"),
+        (
+            "search by a name fragment",
+            "/api/v1/clients?q=00042&limit=50",
+        ),
+        ("invitation dashboard", "/api/v1/dashboard/invitations"),
+        (
+            "a client's history",
+            "/api/v1/audit/clients/{client}/history",
+        ),
+    ] {
+        let (s50, s99) = reads(&base, &small, path).await;
+        let (b50, b99) = reads(&base, &big, path).await;
+        println!("  {name:<34} {s50:>8.1} / {s99:>6.1}        {b50:>8.1} / {b99:>6.1}");
+    }
+
+    let (events_bytes, seals_bytes): (i64, i64) = sqlx::query_as(
+        "SELECT pg_total_relation_size('events'), pg_total_relation_size('audit_seals')",
+    )
+    .fetch_one(&pool)
+    .await?;
+    println!(
+        "on disk per event: events with indexes {:.0} B, seals {:.0} B; process RSS {:.0} MiB",
+        events_bytes as f64 / total as f64,
+        seals_bytes as f64 / total as f64,
+        rss_mib()
+    );
+    Ok(())
+}
