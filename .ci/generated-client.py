@@ -15,6 +15,7 @@ from portal_client.api.invitations import invite_client
 from portal_client.api.portal import login, me
 from portal_client.api.portal_users import create_portal_user
 from portal_client.models import (
+    ClientDetail,
     ClientKind,
     Created,
     CreatePortalUserBody,
@@ -52,8 +53,13 @@ def main(base, slug, token):
         invite_client.sync(created.id, client=staff), InvitationCreated, "invite it"
     )
     assert invitation.position > created.position, (invitation, created)
-    detail = get_client.sync(created.id, client=staff)
-    assert detail is not None and str(detail.id) == str(created.id), detail
+    # Read-your-writes: the read models answer once they include the invitation.
+    detail = expect(
+        get_client.sync(created.id, client=staff, min_position=invitation.position),
+        ClientDetail,
+        "read the client back",
+    )
+    assert str(detail.id) == str(created.id), detail
 
     username = f"jo.{tag}"
     password = "a long passphrase for Jo"
