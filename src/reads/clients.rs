@@ -183,16 +183,38 @@ pub async fn known(scope: &TenantScope, client: ClientId) -> ReadResult<bool> {
     Ok(known)
 }
 
+/// The dashboard's counts in one pass over the firm: its logins grouped by client (a
+/// hash join, not a lookup per client as the status view's list pages want), then each
+/// client's status by the same SQL rules the views use (`client_status`,
+/// `portal_user_status`; a locked login counts as active, so the lock is not looked up).
 pub async fn dashboard(scope: &TenantScope) -> ReadResult<InvitationDashboard> {
     let row = sqlx::query(
-        "SELECT count(*) AS total_clients,
+        "WITH logins AS (
+             SELECT pc.client_id,
+                    count(*) FILTER (WHERE s.status = 'active') AS active,
+                    count(*) FILTER (WHERE s.status = 'disabled') AS disabled,
+                    count(*) FILTER (WHERE s.status = 'pending_activation') AS pending
+               FROM rm_portal_user_clients pc
+               JOIN rm_portal_users u USING (tenant_id, portal_user_id)
+               CROSS JOIN LATERAL (SELECT portal_user_status(u.removed, u.disabled,
+                                                             u.activated_at, false) AS status) s
+              WHERE pc.tenant_id = $1
+              GROUP BY pc.client_id),
+         clients AS (
+             SELECT c.email IS NOT NULL AS has_email,
+                    client_status(COALESCE(l.active, 0), COALESCE(l.disabled, 0),
+                                  COALESCE(l.pending, 0), c.invitation_state,
+                                  c.invitation_expires_at) AS status
+               FROM rm_clients c LEFT JOIN logins l USING (client_id)
+              WHERE c.tenant_id = $1 AND NOT c.archived)
+         SELECT count(*) AS total_clients,
                 count(*) FILTER (WHERE status = 'not_invited') AS not_invited,
                 count(*) FILTER (WHERE status = 'not_invited' AND NOT has_email) AS not_invited_without_email,
                 count(*) FILTER (WHERE status = 'invited') AS invited,
                 count(*) FILTER (WHERE status = 'invitation_expired') AS invitation_expired,
                 count(*) FILTER (WHERE status = 'active') AS active,
                 count(*) FILTER (WHERE status = 'disabled') AS disabled
-           FROM rm_client_status WHERE tenant_id = $1 AND NOT archived",
+           FROM clients",
     )
     .bind(scope.id())
     .fetch_one(scope.pool())
