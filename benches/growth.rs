@@ -31,7 +31,7 @@ use support::percentile;
 use support::raw_handler::{libpq_url, raw_handler_tps};
 use uuid::Uuid;
 
-const CONNECTIONS: usize = 16;
+use support::load::CONNECTIONS;
 /// Requests per staff read measured.
 const READS: usize = 200;
 
@@ -117,35 +117,6 @@ async fn reads(base: &str, firm: &Firm, path: &str) -> (f64, f64) {
     (percentile(&ms, 0.5), percentile(&ms, 0.99))
 }
 
-/// Registrations at 16 connections for `seconds`: per second.
-async fn registrations(base: &str, token: &str, seconds: f64) -> f64 {
-    let started = Instant::now();
-    let mut workers = Vec::new();
-    for i in 0..CONNECTIONS {
-        let (base, token) = (base.to_string(), token.to_string());
-        workers.push(tokio::spawn(async move {
-            let http = reqwest::Client::new();
-            let mut done = 0u64;
-            while started.elapsed().as_secs_f64() < seconds {
-                let ok = http
-                    .post(format!("{base}/api/v1/clients"))
-                    .bearer_auth(&token)
-                    .json(&json!({"display_name": format!("Load {i} {done}"), "kind": "organisation"}))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success());
-                done += u64::from(ok);
-            }
-            done
-        }));
-    }
-    let mut total = 0;
-    for w in workers {
-        total += w.await.unwrap_or(0);
-    }
-    total as f64 / started.elapsed().as_secs_f64()
-}
-
 fn rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .unwrap_or_default()
@@ -222,7 +193,7 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let raw = raw_handler_tps(&libpq_url(&pool).await?, seconds)?;
-    let grown = registrations(&base, &big.token, seconds).await;
+    let (grown, _) = support::load::registrations(&base, &big.token, seconds).await;
     println!("raw SQL handler (pgbench, 16 conn)   {raw:>8.0}/s  ratio  1.00");
     println!(
         "register on the grown log, big firm  {grown:>8.0}/s  ratio {:>5.2}",

@@ -30,8 +30,6 @@ use support::percentile;
 use support::raw_handler::{libpq_url, raw_handler_tps};
 use uuid::Uuid;
 
-const CONNECTIONS: usize = 16;
-
 /// When each message first arrived, by position.
 type Arrivals = Arc<Mutex<HashMap<i64, Instant>>>;
 
@@ -62,45 +60,6 @@ async fn receiver() -> anyhow::Result<(String, Arrivals)> {
     Ok((url, arrivals))
 }
 
-/// 16 connections registering clients as fast as they go: commands per second, and the
-/// position and completion time of each command.
-async fn register_load(base: &str, token: &str, seconds: f64) -> (f64, Vec<(i64, Instant)>) {
-    let started = Instant::now();
-    let mut workers = Vec::new();
-    for i in 0..CONNECTIONS {
-        let (base, token) = (base.to_string(), token.to_string());
-        workers.push(tokio::spawn(async move {
-            let http = reqwest::Client::builder()
-                .pool_max_idle_per_host(1)
-                .build()
-                .unwrap();
-            let (mut done, mut n) = (Vec::new(), i * 1_000_000);
-            while started.elapsed().as_secs_f64() < seconds {
-                let answer = http
-                    .post(format!("{base}/api/v1/clients"))
-                    .bearer_auth(&token)
-                    .json(&json!({"display_name": format!("Hooked {n}"), "kind": "organisation"}))
-                    .send()
-                    .await;
-                if let Ok(answer) = answer {
-                    if let Ok(body) = answer.json::<serde_json::Value>().await {
-                        if let Some(p) = body["position"].as_i64() {
-                            done.push((p, Instant::now()));
-                        }
-                    }
-                }
-                n += 1;
-            }
-            done
-        }));
-    }
-    let mut all = Vec::new();
-    for w in workers {
-        all.extend(w.await.unwrap());
-    }
-    (all.len() as f64 / started.elapsed().as_secs_f64(), all)
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let seconds: f64 = std::env::args()
@@ -129,7 +88,7 @@ async fn main() -> anyhow::Result<()> {
     let staff = issue_staff_token(&app, &slug, aggregates::tenant::StaffRole::Staff, None).await?;
     let admin = issue_staff_token(&app, &slug, aggregates::tenant::StaffRole::Admin, None).await?;
 
-    let (without, _) = register_load(&base, &staff, seconds).await;
+    let (without, _) = support::load::registrations(&base, &staff, seconds).await;
     println!(
         "register, no endpoint                   {without:>8.0}/s  ratio {:>5.2}",
         without / raw
@@ -146,7 +105,7 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     anyhow::ensure!(created["id"].is_string(), "webhook not created: {created}");
     let started = Instant::now();
-    let (with, commands) = register_load(&base, &staff, seconds).await;
+    let (with, commands) = support::load::registrations(&base, &staff, seconds).await;
     println!(
         "register, one endpoint on *             {with:>8.0}/s  ratio {:>5.2}",
         with / raw

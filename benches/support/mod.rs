@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod host_disk;
+pub mod load;
 pub mod raw_handler;
 pub mod synthetic;
 
