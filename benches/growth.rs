@@ -163,13 +163,7 @@ async fn main() -> anyhow::Result<()> {
     let (db, app) = support::synthetic::bench_app(env!("CARGO_MANIFEST_DIR"), "growth").await?;
     let pool = db.pool.clone();
     let base = support::serve(&app).await?;
-    let (_stop, stopping) = tokio::sync::watch::channel(false);
-    tokio::spawn(projections::Engine::new(pool.clone(), projections::all()).run(stopping.clone()));
-    tokio::spawn(portal_accounts::audit::runner::run(
-        pool.clone(),
-        None,
-        stopping,
-    ));
+    let (_stop, _) = support::start_runners(&pool);
 
     let loading = Instant::now();
     let small = firm(&app, &base, 1_000).await?;

@@ -74,13 +74,7 @@ async fn main() -> anyhow::Result<()> {
     println!("raw SQL handler (pgbench, 16 conn)      {raw:>8.0}/s  ratio  1.00");
 
     let base = support::serve(&app).await?;
-    let (_stop, stopping) = tokio::sync::watch::channel(false);
-    tokio::spawn(projections::Engine::new(pool.clone(), projections::all()).run(stopping.clone()));
-    tokio::spawn(portal_accounts::audit::runner::run(
-        pool.clone(),
-        None,
-        stopping.clone(),
-    ));
+    let (_stop, stopping) = support::start_runners(&pool);
     let _webhooks = portal_accounts::webhooks::spawn(&app.app, app.outbound, stopping);
 
     let slug = format!("hooks-{}", Uuid::now_v7().simple());

@@ -24,6 +24,24 @@ pub async fn serve(app: &portal_accounts::http::Edge) -> anyhow::Result<String> 
     Ok(base)
 }
 
+/// What a server runs beside its listener, the projections and the audit sealer, until
+/// the returned sender is dropped; the receiver for other runners to stop with.
+pub fn start_runners(
+    pool: &sqlx::PgPool,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    tokio::sync::watch::Receiver<bool>,
+) {
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(projections::Engine::new(pool.clone(), projections::all()).run(stopping.clone()));
+    tokio::spawn(portal_accounts::audit::runner::run(
+        pool.clone(),
+        None,
+        stopping.clone(),
+    ));
+    (stop, stopping)
+}
+
 /// The `p` quantile (0–1) of sorted samples, nearest rank.
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {

@@ -8,8 +8,8 @@ use sqlx::PgExecutor;
 
 use crate::{Envelope, LogError, ENVELOPE_COLUMNS};
 
-/// Up to `limit` events of `event_types` after `after`, oldest commit first; and the
-/// position of the last event scanned (of any of those types), to continue from.
+/// Up to `limit` events of `event_types` after `after`, oldest commit first (the last
+/// one's position is where the next page continues).
 pub async fn events_after<'c>(
     db: impl PgExecutor<'c>,
     tenant: TenantId,
