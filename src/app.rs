@@ -88,6 +88,7 @@ impl Limits {
             session_hours: self.session_ttl.num_hours(),
             lockout_failures: i64::from(self.lockout_failures),
             lockout_minutes: self.lockout_duration.num_minutes(),
+            mfa: aggregates::policies::MfaPolicy::Optional,
         }
     }
 

@@ -20,22 +20,12 @@ const STAFF_TOKEN_PREFIX: &str = "pat_";
 
 /// A new staff token: its id (public, used to find the row) and the bearer string shown once.
 pub fn new_staff_token() -> (Uuid, String) {
-    let id = Uuid::now_v7();
-    let mut secret = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut secret);
-    let token = format!(
-        "{STAFF_TOKEN_PREFIX}{}_{}",
-        id.simple(),
-        URL_SAFE_NO_PAD.encode(secret)
-    );
-    (id, token)
+    new_prefixed_token(STAFF_TOKEN_PREFIX)
 }
 
 /// The token id inside a bearer string, if it has our shape.
 pub fn staff_token_id(token: &str) -> Option<Uuid> {
-    let rest = token.strip_prefix(STAFF_TOKEN_PREFIX)?;
-    let (id, _secret) = rest.split_once('_')?;
-    Uuid::try_parse(id).ok()
+    prefixed_token_id(STAFF_TOKEN_PREFIX, token)
 }
 
 pub fn sha256(bytes: &[u8]) -> Vec<u8> {
@@ -299,6 +289,16 @@ impl ServerSecret {
         bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
     }
 
+    /// The keyed hash a recovery code is kept as, bound to its login.
+    pub fn recovery_code_hash(&self, tenant_id: Uuid, portal_user_id: Uuid, code: &str) -> Vec<u8> {
+        let mut mac = self.mac();
+        mac.update(b"recovery-code:");
+        mac.update(tenant_id.as_bytes());
+        mac.update(portal_user_id.as_bytes());
+        mac.update(code.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
     /// A keyed fingerprint of a request body (kept to recognise an idempotent retry): keyed,
     /// so a body holding a password cannot be guessed back from the stored value.
     pub fn request_fingerprint(&self, material: &[u8]) -> Vec<u8> {
@@ -331,20 +331,36 @@ pub fn new_csrf_cookie_value() -> String {
 
 /// A new portal session: its id (the row key) and the bearer string handed out once.
 pub fn new_session_token() -> (Uuid, String) {
-    let id = Uuid::now_v7();
-    let mut secret = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut secret);
-    let token = format!(
-        "{SESSION_TOKEN_PREFIX}{}_{}",
-        id.simple(),
-        URL_SAFE_NO_PAD.encode(secret)
-    );
-    (id, token)
+    new_prefixed_token(SESSION_TOKEN_PREFIX)
 }
 
 /// The session id inside a portal bearer string, if it has our shape.
 pub fn session_token_id(token: &str) -> Option<Uuid> {
-    let rest = token.strip_prefix(SESSION_TOKEN_PREFIX)?;
+    prefixed_token_id(SESSION_TOKEN_PREFIX, token)
+}
+
+const MFA_TOKEN_PREFIX: &str = "pmf_";
+
+/// A login's second step: its id (the row key) and the string handed out once.
+pub fn new_mfa_token() -> (Uuid, String) {
+    new_prefixed_token(MFA_TOKEN_PREFIX)
+}
+
+pub fn mfa_token_id(token: &str) -> Option<Uuid> {
+    prefixed_token_id(MFA_TOKEN_PREFIX, token)
+}
+
+/// `{prefix}{id}_{32 random bytes}`: the id finds the row, the rest is compared by hash.
+fn new_prefixed_token(prefix: &str) -> (Uuid, String) {
+    let id = Uuid::now_v7();
+    let mut secret = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    let token = format!("{prefix}{}_{}", id.simple(), URL_SAFE_NO_PAD.encode(secret));
+    (id, token)
+}
+
+fn prefixed_token_id(prefix: &str, token: &str) -> Option<Uuid> {
+    let rest = token.strip_prefix(prefix)?;
     let (id, _secret) = rest.split_once('_')?;
     Uuid::try_parse(id).ok()
 }

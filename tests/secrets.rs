@@ -157,6 +157,24 @@ async fn no_secret_reaches_events_metadata_notifications_or_logs() {
             .unwrap();
     secrets.extend([personal, service, t.admin.clone()]);
     secrets.extend(token_hashes.iter().map(hex::encode));
+    // An authenticator app and recovery codes on the second login, then a login through
+    // the second step with a recovery code.
+    let second = s.portal(&t.slug);
+    let second_session = id_of(&staff_made_session, "session_token");
+    let me = second.signed_in(&second_session);
+    let setup = me.start_totp().await;
+    let codes = me
+        .confirm_totp(&common::totp::code_at(&setup.secret, s.app.clock.now()))
+        .await;
+    let (status, challenge) = second.try_login("sam.second", staff_password).await;
+    assert_eq!(status, 403, "{challenge}");
+    let mfa_token = id_of(&challenge, "mfa_token");
+    second.login_mfa(&mfa_token, &codes.recovery_codes[0]).await;
+    secrets.extend([setup.secret.clone(), setup.otpauth_uri.clone(), mfa_token]);
+    secrets.extend(codes.recovery_codes.iter().cloned());
+    // The security notice of the new factor is sent (so its row is in the log below).
+    sink.wait_for(&to, 4).await;
+
     let hashes = common::password_hashes(s.pool(), t.id).await;
     assert_eq!(hashes.len(), 2);
     for hash in hashes {
@@ -180,7 +198,7 @@ async fn no_secret_reaches_events_metadata_notifications_or_logs() {
             None,
         )
         .await;
-    assert_eq!(notifications.len(), 3);
+    assert_eq!(notifications.len(), 4, "three links and a security notice");
     let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     assert!(logged.lines().count() > 50, "logs were captured");
     assert!(

@@ -87,6 +87,12 @@ pub enum DomainError {
     WebhookAlreadyDisabled,
     #[error("the webhook is not disabled")]
     WebhookNotDisabled,
+    #[error("this second factor is already set up")]
+    SecondFactorExists,
+    #[error("this second factor is not set up")]
+    SecondFactorNotFound,
+    #[error("the portal login has no second factor")]
+    NoSecondFactor,
 }
 
 impl DomainError {
@@ -130,14 +136,18 @@ impl DomainError {
             Self::NotPending => "not_pending",
             Self::WebhookAlreadyDisabled => "already_disabled",
             Self::WebhookNotDisabled => "not_disabled",
+            Self::SecondFactorExists => "second_factor_exists",
+            Self::SecondFactorNotFound => "second_factor_not_found",
+            Self::NoSecondFactor => "no_second_factor",
         }
     }
 
     pub fn kind(&self) -> RefusalKind {
         match self {
-            Self::NotFound(_) | Self::ItemNotAssigned | Self::ClientAccessNotFound => {
-                RefusalKind::NotFound
-            }
+            Self::NotFound(_)
+            | Self::ItemNotAssigned
+            | Self::ClientAccessNotFound
+            | Self::SecondFactorNotFound => RefusalKind::NotFound,
             Self::InvitationInvalid | Self::ActivationInvalid | Self::ResetLinkInvalid => {
                 RefusalKind::Gone
             }

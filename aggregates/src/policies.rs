@@ -38,6 +38,36 @@ pub const LOCKOUT_MINUTES: Bound = Bound {
     default: 15,
 };
 
+/// Whether the firm's logins must have a second factor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MfaPolicy {
+    /// Each person chooses.
+    #[default]
+    Optional,
+    /// A login without a factor gets a session that can only set one up.
+    Required,
+}
+
+impl MfaPolicy {
+    pub const NAMES: &[&str] = &["optional", "required"];
+
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw {
+            "optional" => Ok(Self::Optional),
+            "required" => Ok(Self::Required),
+            _ => Err("must be optional or required".into()),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Optional => "optional",
+            Self::Required => "required",
+        }
+    }
+}
+
 /// The policies in force.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortalPolicies {
@@ -45,6 +75,9 @@ pub struct PortalPolicies {
     pub session_hours: i64,
     pub lockout_failures: i64,
     pub lockout_minutes: i64,
+    /// Absent from policies set before second factors existed: optional.
+    #[serde(default)]
+    pub mfa: MfaPolicy,
 }
 
 impl Default for PortalPolicies {
@@ -54,6 +87,7 @@ impl Default for PortalPolicies {
             session_hours: SESSION_HOURS.default,
             lockout_failures: LOCKOUT_FAILURES.default,
             lockout_minutes: LOCKOUT_MINUTES.default,
+            mfa: MfaPolicy::Optional,
         }
     }
 }
@@ -65,6 +99,7 @@ pub struct PolicyChange {
     pub session_hours: Option<i64>,
     pub lockout_failures: Option<i64>,
     pub lockout_minutes: Option<i64>,
+    pub mfa: Option<MfaPolicy>,
 }
 
 impl PolicyChange {
@@ -99,6 +134,7 @@ impl PolicyChange {
             session_hours: self.session_hours.unwrap_or(current.session_hours),
             lockout_failures: self.lockout_failures.unwrap_or(current.lockout_failures),
             lockout_minutes: self.lockout_minutes.unwrap_or(current.lockout_minutes),
+            mfa: self.mfa.unwrap_or(current.mfa),
         }
     }
 }

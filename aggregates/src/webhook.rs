@@ -31,6 +31,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "portal_user.disabled",
     "portal_user.enabled",
     "portal_user.unlocked",
+    "portal_user.mfa_changed",
     "portal_user.removed",
     "portal_user.access_granted",
     "portal_user.access_revoked",

@@ -36,6 +36,11 @@ impl Projection for Clients {
             U::LoginDisabled,
             U::LoginEnabled,
             U::PortalAccessRemoved,
+            U::SecondFactorAdded,
+            U::SecondFactorRemoved,
+            U::SecondFactorsReset,
+            U::RecoveryCodesIssued,
+            U::RecoveryCodeUsed,
         ],
         batch: apply_runs,
     );
@@ -328,6 +333,20 @@ async fn apply_user(
         }
         PortalUserEvent::PortalAccessRemoved { .. } => {
             update(tx, e, Row::User, "removed = $4", true).await?
+        }
+        // TOTP is the only factor so far: without it a login has none, so no codes.
+        PortalUserEvent::SecondFactorAdded { .. } => {
+            update(tx, e, Row::User, "totp_enabled = $4", true).await?
+        }
+        PortalUserEvent::SecondFactorRemoved { .. }
+        | PortalUserEvent::SecondFactorsReset { .. } => {
+            let set = "totp_enabled = $4, recovery_codes_left = 0";
+            update(tx, e, Row::User, set, false).await?
+        }
+        PortalUserEvent::RecoveryCodesIssued { count: left }
+        | PortalUserEvent::RecoveryCodeUsed { left } => {
+            let set = "recovery_codes_left = $4";
+            update(tx, e, Row::User, set, *left as i32).await?
         }
         PortalUserEvent::ActivationLinkIssued { .. }
         | PortalUserEvent::PasswordChanged { .. }

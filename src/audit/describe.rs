@@ -171,6 +171,23 @@ fn portal_user(e: &PortalUserEvent) -> String {
         E::PortalAccessRemoved { .. } => {
             "Portal access removed; the username stays reserved".to_string()
         }
+        E::SecondFactorAdded { method } => {
+            format!("Second factor set up: {}", factor(*method))
+        }
+        E::SecondFactorRemoved { method } => {
+            format!("Second factor removed: {}", factor(*method))
+        }
+        E::SecondFactorsReset { reason: r } => {
+            format!("Every second factor and recovery code removed by staff (reason: {r})")
+        }
+        E::RecoveryCodesIssued { count } => format!("{count} new recovery codes issued"),
+        E::RecoveryCodeUsed { left } => format!("Recovery code used to log in ({left} left)"),
+    }
+}
+
+fn factor(method: aggregates::portal_user::FactorMethod) -> &'static str {
+    match method {
+        aggregates::portal_user::FactorMethod::Totp => "authenticator app",
     }
 }
 

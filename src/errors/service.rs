@@ -40,6 +40,17 @@ pub enum ServiceError {
     RateLimited { retry_after_secs: u64 },
     #[error("{detail}")]
     Forbidden { code: &'static str, detail: String },
+    /// A right password for a login with a second factor: the second step is owed.
+    #[error(
+        "this login needs a second step: a code from the authenticator app or a recovery code"
+    )]
+    MfaRequired(MfaChallenge),
+    /// A wrong, reused or malformed second-step code (counted like a wrong password).
+    #[error("the code is not correct")]
+    InvalidCode,
+    /// An `mfa_token` that is unknown, expired or used.
+    #[error("the second step has expired or was already completed; log in again")]
+    MfaTokenInvalid,
     #[error("no such {0}")]
     NotFound(&'static str),
     #[error("{detail}")]
@@ -58,6 +69,22 @@ pub enum ServiceError {
 }
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// The second step a login is owed: its single-use token and the methods it may use.
+/// `Debug` leaves the token out, so no log line can hold it.
+#[derive(Clone)]
+pub struct MfaChallenge {
+    pub mfa_token: String,
+    pub methods: Vec<&'static str>,
+}
+
+impl std::fmt::Debug for MfaChallenge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MfaChallenge")
+            .field("methods", &self.methods)
+            .finish_non_exhaustive()
+    }
+}
 
 impl ServiceError {
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {

@@ -70,7 +70,10 @@ impl AppError {
                 },
                 S::Validation(_) | S::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
                 S::BadRequest { .. } => StatusCode::BAD_REQUEST,
-                S::Unauthorized | S::InvalidCredentials => StatusCode::UNAUTHORIZED,
+                S::Unauthorized | S::InvalidCredentials | S::InvalidCode | S::MfaTokenInvalid => {
+                    StatusCode::UNAUTHORIZED
+                }
+                S::MfaRequired(_) => StatusCode::FORBIDDEN,
                 S::LockedOut { .. } | S::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
                 S::Forbidden { .. } => StatusCode::FORBIDDEN,
                 S::NotFound(_) => StatusCode::NOT_FOUND,
@@ -92,6 +95,9 @@ impl AppError {
                 S::Validation(_) => "validation_failed",
                 S::Unauthorized => "unauthorized",
                 S::InvalidCredentials => "invalid_credentials",
+                S::MfaRequired(_) => "mfa_required",
+                S::InvalidCode => "invalid_code",
+                S::MfaTokenInvalid => "mfa_token_invalid",
                 S::LockedOut { .. } => "locked_out",
                 S::RateLimited { .. } => "rate_limited",
                 S::Forbidden { code, .. } | S::Conflict { code, .. } => code,
@@ -157,6 +163,12 @@ pub struct Problem {
     pub code: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// With `mfa_required`: the single-use token `…/login/mfa` completes (five minutes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa_token: Option<String>,
+    /// With `mfa_required`: the second steps this login may use (`totp`, `recovery_code`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub methods: Option<Vec<String>>,
 }
 
 impl Problem {
@@ -171,6 +183,8 @@ impl Problem {
             detail: detail.into(),
             code: code.to_string(),
             errors: Vec::new(),
+            mfa_token: None,
+            methods: None,
         }
     }
 
@@ -225,6 +239,11 @@ impl IntoResponse for AppError {
         let retry_after = match self {
             Self::Service(ServiceError::Validation(errors)) => {
                 problem.errors = errors;
+                None
+            }
+            Self::Service(ServiceError::MfaRequired(challenge)) => {
+                problem.mfa_token = Some(challenge.mfa_token);
+                problem.methods = Some(challenge.methods.iter().map(|m| m.to_string()).collect());
                 None
             }
             Self::Service(

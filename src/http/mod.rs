@@ -39,7 +39,8 @@ use crate::http::error::{Problem, PROBLEM_JSON};
 use crate::infra::telemetry;
 use routes::{
     audit, catalogue, checkpoints, client_items, clients, contracts, events, invitations, items,
-    notifications, ops, portal, portal_content, portal_users, settings, staff, tokens, webhooks,
+    notifications, ops, portal, portal_content, portal_mfa, portal_users, settings, staff, tokens,
+    webhooks,
 };
 
 /// Every documented route, with its OpenAPI description.
@@ -71,6 +72,7 @@ pub fn api_routes() -> OpenApiRouter<Edge> {
         .routes(routes!(portal_users::reset_password))
         .routes(routes!(portal_users::disable_login))
         .routes(routes!(portal_users::enable_login))
+        .routes(routes!(portal_users::reset_mfa))
         .routes(routes!(portal_users::unlock_login))
         .routes(routes!(portal_users::resend_activation))
         .routes(routes!(
@@ -138,6 +140,11 @@ pub fn portal_routes() -> OpenApiRouter<Edge> {
         .routes(routes!(portal::logout))
         .routes(routes!(portal::change_password))
         .routes(routes!(portal::me))
+        .routes(routes!(portal_mfa::login_mfa))
+        .routes(routes!(portal_mfa::mfa_status))
+        .routes(routes!(portal_mfa::start_totp, portal_mfa::remove_totp))
+        .routes(routes!(portal_mfa::confirm_totp))
+        .routes(routes!(portal_mfa::new_recovery_codes))
         .routes(routes!(portal_content::client_items))
         .routes(routes!(portal_content::item_image))
         .routes(routes!(portal_content::list_contracts))

@@ -93,6 +93,8 @@ named_enums! {
     token_holder, token_holder_or_null => "TokenHolder", TOKEN_HOLDERS;
     /// Why a webhook endpoint was disabled.
     disabled_reason, disabled_reason_or_null => "WebhookDisabledReason", DISABLED_REASONS;
+    /// Whether the firm's portal logins must have a second factor.
+    mfa_policy, mfa_policy_or_null => "MfaPolicy", aggregates::policies::MfaPolicy::NAMES;
 }
 
 /// Response fields that take a named list: (schema, property, list, nullable).
@@ -120,6 +122,7 @@ pub const RESPONSE_FIELDS: &[(&str, &str, &str, bool)] = &[
         true,
     ),
     ("Price", "currency", "Currency", false),
+    ("Settings", "mfa", "MfaPolicy", false),
 ];
 
 /// Points each of `RESPONSE_FIELDS` at its list (keeping its description); the fields it

@@ -133,12 +133,49 @@ impl PortalSession {
     }
 }
 
+impl PortalSession {
+    /// Refuses a session that may only set up a second factor (the firm requires one).
+    pub fn require_enrolled(self) -> AppResult<Self> {
+        if self.session.enrolment_only {
+            return Err(enrolment_required());
+        }
+        Ok(self)
+    }
+}
+
+/// 403 `mfa_enrolment_required`: what a session that may only set up a factor gets elsewhere.
+pub fn enrolment_required() -> AppError {
+    crate::errors::service::ServiceError::Forbidden {
+        code: "mfa_enrolment_required",
+        detail: "the firm requires a second factor: set one up (…/mfa/totp) before anything else"
+            .into(),
+    }
+    .into()
+}
+
+/// Every signed-in route but the few a session that may only set up a factor reaches
+/// (`EnrollingSession`) takes this: such a session is refused here.
 impl FromRequestParts<Edge> for PortalSession {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Edge) -> AppResult<Self> {
+        EnrollingSession::from_request_parts(parts, app)
+            .await?
+            .0
+            .require_enrolled()
+    }
+}
+
+/// A signed-in session that may be one that can only set up a second factor: for the
+/// `…/mfa…` routes, `…/me` and `…/logout`.
+pub struct EnrollingSession(pub PortalSession);
+
+impl FromRequestParts<Edge> for EnrollingSession {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Edge) -> AppResult<Self> {
         let tenant = PortalTenant::from_request_parts(parts, app).await?;
         let token = bearer(parts).ok_or(AppError::unauthorized())?.to_string();
-        Self::for_token(app, tenant, &token).await
+        Ok(Self(PortalSession::for_token(app, tenant, &token).await?))
     }
 }

@@ -70,6 +70,7 @@ impl Composer {
                 return Ok(format!("{portal}/contracts/{id}"));
             }
             kind::USERNAME_REMINDER => return Ok(format!("{portal}/login")),
+            kind::SECURITY_NOTICE => return Ok(format!("{portal}/account")),
             // Where the staff UI reads the endpoint (its delivery log is under it).
             kind::WEBHOOK_DISABLED => {
                 let id = due.detail("webhook_id");
@@ -229,6 +230,21 @@ impl Text {
                 expiry: "Fix the receiver, then enable the endpoint again (PATCH with \"enabled\": true) and send its failed messages again.".to_string(),
                 ignore: "You receive this as an admin of the firm's portal.",
             },
+            kind::SECURITY_NOTICE => {
+                let what = match due.detail("change").as_str() {
+                    "totp_added" => "An authenticator app was set up as a second step for",
+                    "totp_removed" => "The authenticator app was removed from",
+                    _ => "Every second step (authenticator app and recovery codes) was removed by the firm from",
+                };
+                Self {
+                    subject: format!("Security notice: your {firm} portal login"),
+                    greeting,
+                    intro: format!("{what} your {firm} portal login {username}."),
+                    action: "Review your login",
+                    expiry: "If this was you, there is nothing to do.".to_string(),
+                    ignore: "If this was not you, change your password at once and contact the firm.",
+                }
+            }
             kind::USERNAME_REMINDER => Self {
                 subject: format!("Your {firm} portal username"),
                 greeting,

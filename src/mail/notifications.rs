@@ -30,6 +30,8 @@ pub mod kind {
     pub const USERNAME_REMINDER: &str = "username_reminder";
     /// To the firm's admins: a webhook endpoint failed throughout its retry schedule.
     pub const WEBHOOK_DISABLED: &str = "webhook_disabled";
+    /// To a login: a second factor was added, removed or reset.
+    pub const SECURITY_NOTICE: &str = "security_notice";
     /// Every kind, as the staff API lists them.
     pub const ALL: &[&str] = &[
         INVITATION,
@@ -39,6 +41,7 @@ pub mod kind {
         CONTRACT_SIGNED,
         USERNAME_REMINDER,
         WEBHOOK_DISABLED,
+        SECURITY_NOTICE,
     ];
 }
 
@@ -54,6 +57,9 @@ impl Projection for Notifications {
             K::SignatureRequested,
             K::ContractSigned,
             W::WebhookDisabled,
+            U::SecondFactorAdded,
+            U::SecondFactorRemoved,
+            U::SecondFactorsReset,
         ],
         batch: apply_all,
     );
@@ -120,6 +126,9 @@ fn owed_by(
                 link_stream_id: link.map(|_| stream_id),
                 link_id: link.map(|(id, _)| id),
                 expires_at: link.map(|(_, at)| at),
+                details: security_change(event)
+                    .map(|change| serde_json::json!({ "change": change }))
+                    .unwrap_or_else(|| serde_json::json!({})),
                 ..login.addressed(base, stream_id)
             });
         }
@@ -214,6 +223,21 @@ fn login_mail(event: &PortalUserEvent) -> Option<(&'static str, Option<Link>)> {
             expires_at,
         } => Some((kind::PASSWORD_RESET, Some((*reset_id, *expires_at)))),
         PortalUserEvent::UsernameReminderIssued {} => Some((kind::USERNAME_REMINDER, None)),
+        _ => security_change(event).map(|_| (kind::SECURITY_NOTICE, None)),
+    }
+}
+
+/// What changed in the login's second factors, as a security notice names it.
+fn security_change(event: &PortalUserEvent) -> Option<&'static str> {
+    use aggregates::portal_user::FactorMethod;
+    match event {
+        PortalUserEvent::SecondFactorAdded {
+            method: FactorMethod::Totp,
+        } => Some("totp_added"),
+        PortalUserEvent::SecondFactorRemoved {
+            method: FactorMethod::Totp,
+        } => Some("totp_removed"),
+        PortalUserEvent::SecondFactorsReset { .. } => Some("reset"),
         _ => None,
     }
 }

@@ -15,6 +15,10 @@ pub(super) enum Outcome {
     LockedOut,
     RateLimited,
     PortalInactive,
+    /// A right password; the second step is owed.
+    MfaRequired,
+    /// A wrong second-step code.
+    InvalidCode,
 }
 
 impl Outcome {
@@ -26,6 +30,8 @@ impl Outcome {
             Self::LockedOut => "locked_out",
             Self::RateLimited => "rate_limited",
             Self::PortalInactive => "portal_inactive",
+            Self::MfaRequired => "mfa_required",
+            Self::InvalidCode => "invalid_code",
         }
     }
 }

@@ -2,10 +2,14 @@
 //! the login history auditors read. Logins are not events: they would grow every account
 //! stream by one event per login (docs/decisions.md).
 
+pub mod factors;
 mod history;
+pub mod recovery_codes;
+pub mod second_step;
 pub mod self_service;
 pub mod sessions;
 pub mod throttle;
+pub mod totp;
 
 use aggregates::portal_user::{LoginStatus, PortalUser};
 use aggregates::tenant::Tenant;
@@ -17,8 +21,10 @@ use crate::app::App;
 use crate::auth::TenantScope;
 use crate::errors::service::{ServiceError, ServiceResult};
 use crate::store::CommandMeta;
+use aggregates::policies::MfaPolicy;
 use history::{insert_history, record, Attempt, Outcome};
-pub use sessions::{NewSession, SessionUser};
+use sessions::Opening;
+pub use sessions::{Method, NewSession, SessionUser};
 use throttle::{seconds, Count};
 
 /// Checks a username and password. Unknown usernames, logins without a password yet,
@@ -91,7 +97,7 @@ pub async fn login(
         .map_err(ServiceError::internal)?;
 
     if !password_ok {
-        count_failure(&limits, scope, &attempt).await?;
+        count_failure(&limits, scope, &attempt, Outcome::InvalidCredentials).await?;
         return Err(ServiceError::InvalidCredentials);
     }
     if status == Some(LoginStatus::Disabled) {
@@ -102,7 +108,21 @@ pub async fn login(
         });
     }
     let portal_user_id = user_id.expect("a matching password belongs to a login");
-    sessions::start(scope, limits.session_ttl, &attempt, portal_user_id).await
+    let factors = found
+        .account
+        .as_ref()
+        .and_then(|u| u.account.as_ref())
+        .map(|a| a.factors.clone())
+        .unwrap_or_default();
+    if factors.any() {
+        let challenge = second_step::challenge(scope, &attempt, portal_user_id, &factors).await?;
+        return Err(ServiceError::MfaRequired(challenge));
+    }
+    let opening = Opening {
+        method: Method::Password,
+        enrolment_only: found.policies.is_some_and(|p| p.mfa == MfaPolicy::Required),
+    };
+    sessions::start(scope, limits.session_ttl, &attempt, portal_user_id, opening).await
 }
 
 /// The username of the one active login whose e-mail address is `typed`, when `typed`
@@ -221,12 +241,14 @@ async fn find_login(
     })
 }
 
-/// Counts a failure against the typed name and the client's address; the failure that
-/// reaches a limit locks that key (this attempt still answers 401; the next ones 429).
+/// Counts a failure (a wrong password or second-step code) against the typed name and the
+/// client's address; the failure that reaches a limit locks that key (this attempt still
+/// answers 401; the next ones 429).
 async fn count_failure(
     limits: &crate::app::Limits,
     scope: &TenantScope,
     attempt: &Attempt<'_>,
+    outcome: Outcome,
 ) -> ServiceResult<()> {
     let mut tx = scope.pool().begin().await?;
     let mut keys = vec![(
@@ -248,12 +270,12 @@ async fn count_failure(
         };
         locked |= counted.add(&mut tx, limits).await?.just_locked;
     }
-    insert_history(&mut tx, attempt, Outcome::InvalidCredentials, None).await?;
+    insert_history(&mut tx, attempt, outcome, None).await?;
     tx.commit().await?;
     if locked {
         metrics::counter!("portal_lockouts_total").increment(1);
         tracing::warn!(portal_user_id = ?attempt.portal_user_id, "portal login or client address locked after repeated failures");
     }
-    metrics::counter!("portal_logins_total", "outcome" => "invalid_credentials").increment(1);
+    metrics::counter!("portal_logins_total", "outcome" => outcome.as_str()).increment(1);
     Ok(())
 }

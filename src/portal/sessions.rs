@@ -11,10 +11,13 @@ use crate::errors::service::{ServiceError, ServiceResult};
 use crate::security::{new_session_token, session_token_id, sha256, token_matches};
 
 /// A session handed to a portal user after a good login.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NewSession {
     pub token: String,
     pub expires_at: DateTime<Utc>,
+    /// The firm requires a second factor and this login has none: the session may only
+    /// set one up.
+    pub enrolment_required: bool,
 }
 
 /// The portal user behind a valid session token.
@@ -22,14 +25,42 @@ pub struct NewSession {
 pub struct SessionUser {
     pub session_id: Uuid,
     pub portal_user_id: Uuid,
+    /// May only set up a second factor (the firm requires one; see `NewSession`).
+    pub enrolment_only: bool,
 }
 
-/// Opens a session after a good password.
+/// How a login was completed, as its history records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Password,
+    Totp,
+    RecoveryCode,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::Totp => "totp",
+            Self::RecoveryCode => "recovery_code",
+        }
+    }
+}
+
+/// What the session opened after a good login is: how it was earned and whether it may
+/// only set up a factor.
+pub(super) struct Opening {
+    pub method: Method,
+    pub enrolment_only: bool,
+}
+
+/// Opens a session after a good login.
 pub(super) async fn start(
     scope: &TenantScope,
     ttl: chrono::Duration,
     attempt: &Attempt<'_>,
     portal_user_id: Uuid,
+    opening: Opening,
 ) -> ServiceResult<NewSession> {
     let (session_id, token) = new_session_token();
     let expires_at = attempt.now + ttl;
@@ -38,12 +69,12 @@ pub(super) async fn start(
     // count and the history row (which staff's "last login" is read from).
     sqlx::query(
         "WITH session AS (
-              INSERT INTO portal_sessions (id, tenant_id, portal_user_id, token_hash, expires_at)
-              VALUES ($1, $2, $3, $4, $5)),
+              INSERT INTO portal_sessions (id, tenant_id, portal_user_id, token_hash, expires_at, enrolment_only)
+              VALUES ($1, $2, $3, $4, $5, $12)),
           unthrottled AS (
               DELETE FROM portal_login_throttle WHERE tenant_id = $2 AND key = $6)
-         INSERT INTO portal_logins (tenant_id, portal_user_id, username_key, outcome, session_id, client_ip, user_agent, request_id)
-         VALUES ($2, $3, $6, $10, $1, $7, $8, $9)",
+         INSERT INTO portal_logins (tenant_id, portal_user_id, username_key, outcome, session_id, client_ip, user_agent, request_id, method)
+         VALUES ($2, $3, $6, $10, $1, $7, $8, $9, $11)",
     )
     .bind(session_id)
     .bind(scope.id())
@@ -55,10 +86,17 @@ pub(super) async fn start(
     .bind(&meta.user_agent)
     .bind(&meta.request_id)
     .bind(Outcome::Succeeded.as_str())
+    .bind(opening.method.as_str())
+    .bind(opening.enrolment_only)
     .execute(scope.pool())
     .await?;
-    metrics::counter!("portal_logins_total", "outcome" => "succeeded").increment(1);
-    Ok(NewSession { token, expires_at })
+    metrics::counter!("portal_logins_total", "outcome" => "succeeded", "method" => opening.method.as_str())
+        .increment(1);
+    Ok(NewSession {
+        token,
+        expires_at,
+        enrolment_required: opening.enrolment_only,
+    })
 }
 
 /// The portal user a bearer session token belongs to, if the session is open and unexpired.
@@ -69,7 +107,7 @@ pub async fn authenticate(
 ) -> ServiceResult<SessionUser> {
     let session_id = session_token_id(token).ok_or(ServiceError::Unauthorized)?;
     let row = sqlx::query(
-        "SELECT portal_user_id, token_hash FROM portal_sessions
+        "SELECT portal_user_id, token_hash, enrolment_only FROM portal_sessions
           WHERE id = $1 AND tenant_id = $2 AND ended_at IS NULL AND expires_at > $3",
     )
     .bind(session_id)
@@ -85,6 +123,7 @@ pub async fn authenticate(
     Ok(SessionUser {
         session_id,
         portal_user_id: row.try_get("portal_user_id")?,
+        enrolment_only: row.try_get("enrolment_only")?,
     })
 }
 

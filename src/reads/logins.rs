@@ -15,8 +15,13 @@ pub struct LoginRecord {
     pub at: DateTime<Utc>,
     /// null when the username typed matched no login.
     pub portal_user_id: Option<Uuid>,
-    /// succeeded, invalid_credentials, login_disabled, locked_out or portal_inactive.
+    /// succeeded, invalid_credentials, login_disabled, locked_out, rate_limited,
+    /// portal_inactive, mfa_required (a right password; the second step is owed) or
+    /// invalid_code (a wrong second-step code).
     pub outcome: String,
+    /// How a successful login was completed: password, totp or recovery_code (null for
+    /// failures, and for logins recorded before methods were).
+    pub method: Option<String>,
     pub session_id: Option<Uuid>,
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
@@ -31,7 +36,7 @@ pub async fn page(
     limit: i64,
 ) -> ReadResult<Vec<LoginRecord>> {
     Ok(sqlx::query_as(
-        "SELECT id, at, portal_user_id, outcome, session_id, client_ip, user_agent, request_id
+        "SELECT id, at, portal_user_id, outcome, method, session_id, client_ip, user_agent, request_id
            FROM portal_logins
           WHERE tenant_id = $1 AND id > $2 AND ($3::uuid IS NULL OR portal_user_id = $3)
           ORDER BY id LIMIT $4",

@@ -25,6 +25,17 @@ pub struct PortalUserDetail {
     pub disabled_reason: Option<String>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
+    /// The second factors it has (never their secrets).
+    pub mfa: MfaSummary,
+}
+
+/// A login's second factors as staff see them.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct MfaSummary {
+    pub totp: bool,
+    /// Passkeys are not offered yet: always 0.
+    pub passkeys: i32,
+    pub recovery_codes_left: i32,
 }
 
 pub async fn portal_user(
@@ -39,7 +50,7 @@ pub async fn portal_user(
                 (SELECT max(t.locked_until) FROM portal_login_throttle t
                   WHERE t.tenant_id = s.tenant_id AND t.portal_user_id = s.portal_user_id
                     AND t.locked_until > $3) AS locked_until,
-                u.disabled_reason, u.first_name, u.last_name
+                u.disabled_reason, u.first_name, u.last_name, u.totp_enabled, u.recovery_codes_left
            FROM rm_portal_user_status s
            JOIN rm_portal_users u USING (tenant_id, portal_user_id)
           WHERE s.tenant_id = $1 AND s.portal_user_id = $2",
@@ -63,6 +74,11 @@ pub async fn portal_user(
             disabled_reason: r.try_get("disabled_reason")?,
             first_name: r.try_get("first_name")?,
             last_name: r.try_get("last_name")?,
+            mfa: MfaSummary {
+                totp: r.try_get("totp_enabled")?,
+                passkeys: 0,
+                recovery_codes_left: r.try_get("recovery_codes_left")?,
+            },
         })
     })
     .transpose()

@@ -314,6 +314,43 @@ pub async fn disable(
         .await
 }
 
+/// Removes every second factor and recovery code of a login (a lost phone), saying why;
+/// its sessions and any second step under way end with them (409 `no_second_factor` when
+/// it has none).
+pub async fn reset_second_factors(
+    app: &App,
+    meta: &CommandMeta,
+    user_id: Uuid,
+    reason: Reason,
+) -> ServiceResult<Committed<()>> {
+    let meta = meta.with_command("ResetSecondFactors");
+    app.store
+        .transact(&meta, user_id, |uow| {
+            let reason = reason.clone();
+            Box::pin(async move {
+                let mut user = existing_user(uow, user_id).await?;
+                uow.execute(&mut user, PortalUserCommand::ResetSecondFactors { reason })
+                    .await?;
+                uow.side_write(rows::DeleteTotp {
+                    portal_user_id: user_id,
+                });
+                uow.side_write(rows::ReplaceRecoveryCodes {
+                    portal_user_id: user_id,
+                    hashes: Vec::new(),
+                });
+                uow.side_write(rows::EndChallenges {
+                    portal_user_id: user_id,
+                });
+                uow.side_write(rows::EndSessions {
+                    portal_user_id: user_id,
+                    reason: "mfa_reset",
+                });
+                Ok(())
+            })
+        })
+        .await
+}
+
 /// Lifts a lockout from failed logins (409 `not_locked` when there is none).
 pub async fn unlock(app: &App, meta: &CommandMeta, user_id: Uuid) -> ServiceResult<Committed<()>> {
     let meta = meta.with_command("UnlockLogin");

@@ -174,6 +174,19 @@ fn portal_user(e: &PortalUserEvent, user_id: Uuid) -> Option<(&'static str, Valu
             "portal_user.removed",
             user(json!({"client_ids": client_ids})),
         ),
+        E::SecondFactorAdded { method } => (
+            "portal_user.mfa_changed",
+            user(json!({"change": "factor_added", "method": method.as_str()})),
+        ),
+        E::SecondFactorRemoved { method } => (
+            "portal_user.mfa_changed",
+            user(json!({"change": "factor_removed", "method": method.as_str()})),
+        ),
+        E::SecondFactorsReset { .. } => {
+            ("portal_user.mfa_changed", user(json!({"change": "reset"})))
+        }
+        // Recovery codes are a detail of logging in, like the logins themselves.
+        E::RecoveryCodesIssued { .. } | E::RecoveryCodeUsed { .. } => return None,
         // E-mail links and reminders: their tokens are secrets, their sending is mail's.
         E::UsernameReminderIssued {}
         | E::ActivationLinkIssued { .. }
@@ -293,6 +306,18 @@ pub const CATALOGUED: &[(EventKind, &[&str])] = &[
     (
         EventKind::PortalUser(U::PortalAccessRemoved),
         &["portal_user.removed"],
+    ),
+    (
+        EventKind::PortalUser(U::SecondFactorAdded),
+        &["portal_user.mfa_changed"],
+    ),
+    (
+        EventKind::PortalUser(U::SecondFactorRemoved),
+        &["portal_user.mfa_changed"],
+    ),
+    (
+        EventKind::PortalUser(U::SecondFactorsReset),
+        &["portal_user.mfa_changed"],
     ),
     (EventKind::Contract(K::ContractIssued), &["contract.issued"]),
     (EventKind::Contract(K::ContractSigned), &["contract.signed"]),

@@ -32,6 +32,7 @@ mod rebuild;
 mod replica;
 mod reporting;
 mod route_coverage;
+mod second_factors;
 mod seeds_walk;
 mod settings;
 mod staff_catalogue;

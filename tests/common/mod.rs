@@ -10,6 +10,7 @@ pub mod smtp;
 pub mod staff;
 #[path = "../../benches/support/synthetic.rs"]
 pub mod synthetic;
+pub mod totp;
 
 use std::path::PathBuf;
 

@@ -6,6 +6,7 @@ use aggregates::ids::{ClientId, ContractId, ItemId};
 use portal_accounts::http::portal_view::PortalContract;
 use portal_accounts::http::routes::portal::{Me, PortalUserRef, SessionIssued};
 use portal_accounts::http::routes::portal_content::{PortalContracts, PortalItems, Signed};
+use portal_accounts::http::routes::portal_mfa::{MfaStatus, RecoveryCodes, TotpSetup};
 use portal_accounts::http::routes::PositionOnly;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
@@ -185,5 +186,45 @@ impl<'a> Portal<'a> {
         let template = "/portal/v1/{tenant_slug}/contracts/{id}/sign";
         self.typed(Method::POST, template, &[&contract], Some(body))
             .await
+    }
+
+    /// The second step of a login: status and body, for the refusals tests probe.
+    pub async fn try_login_mfa(&self, mfa_token: &str, code: &str) -> (u16, Value) {
+        let body = json!({"mfa_token": mfa_token, "code": code});
+        let template = "/portal/v1/{tenant_slug}/login/mfa";
+        self.call(Method::POST, template, &[], Some(body)).await
+    }
+
+    pub async fn login_mfa(&self, mfa_token: &str, code: &str) -> SessionIssued {
+        let body = json!({"mfa_token": mfa_token, "code": code});
+        let template = "/portal/v1/{tenant_slug}/login/mfa";
+        self.typed(Method::POST, template, &[], Some(body)).await
+    }
+
+    pub async fn mfa(&self) -> MfaStatus {
+        let template = "/portal/v1/{tenant_slug}/mfa";
+        self.typed(Method::GET, template, &[], None).await
+    }
+
+    pub async fn start_totp(&self) -> TotpSetup {
+        let template = "/portal/v1/{tenant_slug}/mfa/totp";
+        self.typed(Method::POST, template, &[], None).await
+    }
+
+    pub async fn confirm_totp(&self, code: &str) -> RecoveryCodes {
+        let template = "/portal/v1/{tenant_slug}/mfa/totp/confirm";
+        self.typed(Method::POST, template, &[], Some(json!({"code": code})))
+            .await
+    }
+
+    pub async fn remove_totp(&self, code: &str) -> PositionOnly {
+        let template = "/portal/v1/{tenant_slug}/mfa/totp";
+        self.typed(Method::DELETE, template, &[], Some(json!({"code": code})))
+            .await
+    }
+
+    pub async fn new_recovery_codes(&self) -> RecoveryCodes {
+        let template = "/portal/v1/{tenant_slug}/mfa/recovery-codes";
+        self.typed(Method::POST, template, &[], None).await
     }
 }

@@ -289,6 +289,7 @@ impl Staff<'_> {
             "password-reset" => "/api/v1/portal-users/{id}/password-reset",
             "client-access" => "/api/v1/portal-users/{id}/client-access",
             "activation" => "/api/v1/portal-users/{id}/activation",
+            "mfa-reset" => "/api/v1/portal-users/{id}/mfa/reset",
             other => panic!("no portal-login command {other}"),
         };
         let body = body.unwrap_or_else(|| json!({}));

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{OneTimeLink, PersonNames};
+use super::{Factors, OneTimeLink, PersonNames};
 use crate::values::{Email, Username};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +30,9 @@ pub struct Account {
     pub removed: bool,
     pub activation: Option<OneTimeLink>,
     pub reset: Option<OneTimeLink>,
+    /// Second factors (none for logins from before they existed).
+    #[serde(default)]
+    pub factors: Factors,
 }
 
 impl Account {
@@ -51,6 +54,7 @@ impl Account {
             removed: false,
             activation: None,
             reset: None,
+            factors: Factors::default(),
         }
     }
 

@@ -10,10 +10,12 @@ use uuid::Uuid;
 
 mod account;
 mod commands;
+pub mod factors;
 
 use commands::Creation;
 
 pub use account::{Account, LoginStatus};
+pub use factors::{FactorMethod, Factors};
 
 use crate::values::{Email, PersonName, Reason, Username};
 use crate::{DomainError, EVENT_VERSION};
@@ -128,6 +130,22 @@ pub enum PortalUserCommand {
         locked: bool,
     },
     Remove,
+    /// A second factor the user confirmed (the caller checked the confirming code).
+    AddSecondFactor {
+        method: FactorMethod,
+    },
+    /// The user removed a factor (the caller checked a current code).
+    RemoveSecondFactor {
+        method: FactorMethod,
+    },
+    /// Fresh recovery codes replace the old ones (made and kept hashed by the caller).
+    IssueRecoveryCodes,
+    /// A recovery code was used for a login (matched by the caller).
+    UseRecoveryCode,
+    /// Staff remove every factor and recovery code, saying why.
+    ResetSecondFactors {
+        reason: Reason,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, IntoStaticStr, EnumDiscriminants)]
@@ -183,6 +201,26 @@ pub enum PortalUserEvent {
     LoginUnlocked {},
     PortalAccessRemoved {
         client_ids: Vec<Uuid>,
+    },
+    /// A second factor was confirmed. Its secret is kept outside the log.
+    SecondFactorAdded {
+        method: FactorMethod,
+    },
+    SecondFactorRemoved {
+        method: FactorMethod,
+    },
+    /// Staff removed every factor and recovery code.
+    SecondFactorsReset {
+        reason: Reason,
+    },
+    /// `count` new recovery codes replace any earlier ones (only their hashes are kept,
+    /// outside the log).
+    RecoveryCodesIssued {
+        count: u32,
+    },
+    /// A recovery code stood in for a factor at login; `left` remain.
+    RecoveryCodeUsed {
+        left: u32,
     },
 }
 
@@ -350,6 +388,11 @@ impl Aggregate for PortalUser {
             C::Enable => self.enable(a, sink).await,
             C::Unlock { locked } => self.unlock(locked, sink).await,
             C::Remove => self.remove(a, sink).await,
+            C::AddSecondFactor { method } => self.add_second_factor(a, method, sink).await,
+            C::RemoveSecondFactor { method } => self.remove_second_factor(a, method, sink).await,
+            C::IssueRecoveryCodes => self.issue_recovery_codes(a, sink).await,
+            C::UseRecoveryCode => self.use_recovery_code(a, sink).await,
+            C::ResetSecondFactors { reason } => self.reset_second_factors(a, reason, sink).await,
         }
     }
 
@@ -426,6 +469,11 @@ impl Aggregate for PortalUser {
                 account.activation = None;
                 account.reset = None;
             }
+            E::SecondFactorAdded { .. }
+            | E::SecondFactorRemoved { .. }
+            | E::SecondFactorsReset { .. }
+            | E::RecoveryCodesIssued { .. }
+            | E::RecoveryCodeUsed { .. } => account.factors.apply(&event),
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod notifications;
 pub mod ops;
 pub mod portal;
 pub mod portal_content;
+pub mod portal_mfa;
 pub mod portal_users;
 pub mod settings;
 pub mod staff;

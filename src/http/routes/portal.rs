@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::errors::service::ServiceError;
 use crate::http::error::{AppResult, Problem};
 use crate::http::extract::{checked, Checks, JsonBody};
-use crate::http::portal_auth::{anonymous, PortalSession, PortalTenant};
+use crate::http::portal_auth::{anonymous, EnrollingSession, PortalSession, PortalTenant};
 use crate::http::portal_view::PortalClient;
 use crate::http::Edge;
 use crate::portal;
@@ -130,6 +130,20 @@ pub struct SessionIssued {
     /// Send as `Authorization: Bearer <session_token>`. Shown once; only its hash is kept.
     pub session_token: String,
     pub expires_at: DateTime<Utc>,
+    /// The firm requires a second factor and this login has none: until one is confirmed
+    /// the session may only use `…/mfa…`, `…/me` and `…/logout`.
+    #[serde(default)]
+    pub enrolment_required: bool,
+}
+
+impl From<portal::NewSession> for SessionIssued {
+    fn from(session: portal::NewSession) -> Self {
+        Self {
+            session_token: session.token,
+            expires_at: session.expires_at,
+            enrolment_required: session.enrolment_required,
+        }
+    }
 }
 
 /// Log in with a username or e-mail address
@@ -137,7 +151,7 @@ pub struct SessionIssued {
     params(("tenant_slug" = String, Path)), request_body = LoginBody,
     responses((status = 200, body = SessionIssued),
         (status = 401, description = "invalid_credentials (unknown username and wrong password alike)", body = Problem),
-        (status = 403, description = "login_disabled, portal_inactive", body = Problem),
+        (status = 403, description = "mfa_required (with `mfa_token` and `methods`: complete with …/login/mfa), login_disabled, portal_inactive", body = Problem),
         (status = 429, description = "locked_out, with Retry-After", body = Problem)))]
 pub async fn login(
     State(app): State<Edge>,
@@ -149,10 +163,7 @@ pub async fn login(
     }
     let meta = tenant.meta(anonymous());
     let session = portal::login(&app, &tenant.scope, &meta, &body.username, body.password).await?;
-    Ok(Json(SessionIssued {
-        session_token: session.token,
-        expires_at: session.expires_at,
-    }))
+    Ok(Json(session.into()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -249,7 +260,7 @@ pub async fn reset_password(
     params(("tenant_slug" = String, Path)),
     responses((status = 204, description = "The session is over"), (status = 401, body = Problem)),
     security(("portal_session" = [])))]
-pub async fn logout(session: PortalSession) -> AppResult<StatusCode> {
+pub async fn logout(EnrollingSession(session): EnrollingSession) -> AppResult<StatusCode> {
     portal::sessions::logout(&session.tenant.scope, session.session).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -303,7 +314,10 @@ pub struct Me {
     params(("tenant_slug" = String, Path)),
     responses((status = 200, body = Me), (status = 401, body = Problem)),
     security(("portal_session" = [])))]
-pub async fn me(State(app): State<Edge>, session: PortalSession) -> AppResult<Json<Me>> {
+pub async fn me(
+    State(app): State<Edge>,
+    EnrollingSession(session): EnrollingSession,
+) -> AppResult<Json<Me>> {
     Ok(Json(Me {
         portal_user_id: session.session.portal_user_id,
         username: session.account.username.to_string(),

@@ -230,6 +230,36 @@ pub async fn disable_login(
     ))
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MfaResetBody {
+    /// Why (recorded in the audit trail): e.g. "lost phone; identity checked by a call".
+    #[schema(schema_with = crate::http::schema::reason)]
+    pub reason: String,
+}
+
+/// Remove every second factor of a login and end its sessions
+#[utoipa::path(post, path = "/api/v1/portal-users/{id}/mfa/reset", tag = "portal users",
+    params(("id" = Uuid, Path)), request_body = MfaResetBody,
+    responses((status = 200, body = PositionOnly), (status = 409, description = "no_second_factor, portal_user_removed", body = Problem),
+        (status = 404, body = Problem), (status = 422, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn reset_mfa(
+    State(app): State<Edge>,
+    Writer(meta): Writer,
+    PathId(user_id): PathId,
+    JsonBody(body): JsonBody<MfaResetBody>,
+) -> AppResult<Json<PositionOnly>> {
+    let mut v = Checks::default();
+    let reason = v.field("reason", Reason::parse(&body.reason));
+    v.finish()?;
+    Ok(Json(
+        service::reset_second_factors(&app, &meta, user_id, checked(reason))
+            .await?
+            .into(),
+    ))
+}
+
 /// Enable a disabled login
 #[utoipa::path(post, path = "/api/v1/portal-users/{id}/enable", tag = "portal users",
     params(("id" = Uuid, Path)),

@@ -7,7 +7,7 @@ use axum::Json;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use aggregates::policies::PolicyChange;
+use aggregates::policies::{MfaPolicy, PolicyChange};
 use aggregates::values::Email;
 use serde::Serialize;
 
@@ -32,6 +32,8 @@ pub struct Settings {
     pub lockout_minutes: i64,
     /// Where each new signed audit checkpoint is e-mailed (the firm's auditor), if anywhere.
     pub checkpoint_email: Option<String>,
+    /// `required`: a login without a second factor gets a session that can only set one up.
+    pub mfa: String,
 }
 
 async fn current(app: &Edge, meta: &crate::store::CommandMeta) -> AppResult<Settings> {
@@ -48,6 +50,7 @@ async fn current(app: &Edge, meta: &crate::store::CommandMeta) -> AppResult<Sett
         lockout_failures: policies.lockout_failures,
         lockout_minutes: policies.lockout_minutes,
         checkpoint_email: tenant.checkpoint_recipient.map(|e| e.to_string()),
+        mfa: policies.mfa.as_str().to_string(),
     })
 }
 
@@ -98,6 +101,10 @@ pub struct SettingsBody {
     )]
     #[schema(schema_with = crate::http::schema::lockout_minutes_or_null)]
     pub lockout_minutes: Option<i64>,
+    /// `optional` or `required`.
+    #[serde(default)]
+    #[schema(schema_with = crate::http::named_enums::mfa_policy_or_null)]
+    pub mfa: Option<String>,
 }
 
 /// Change the firm's portal policies
@@ -110,13 +117,18 @@ pub async fn change_settings(
     Admin(meta): Admin,
     JsonBody(body): JsonBody<SettingsBody>,
 ) -> AppResult<Json<Settings>> {
+    let mfa = body.mfa.as_deref().map(MfaPolicy::parse).transpose();
     let change = PolicyChange {
         invitation_ttl_days: body.invitation_ttl_days,
         session_hours: body.session_hours,
         lockout_failures: body.lockout_failures,
         lockout_minutes: body.lockout_minutes,
+        mfa: mfa.clone().unwrap_or_default(),
     };
-    let refused = change.out_of_bounds();
+    let mut refused = change.out_of_bounds();
+    if let Err(message) = mfa {
+        refused.push(("mfa", message));
+    }
     if !refused.is_empty() {
         return Err(ServiceError::Validation(
             refused

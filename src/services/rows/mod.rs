@@ -1,12 +1,16 @@
 //! The rows the commands write beside their events (`store::SideWrite`), one file per
 //! feature's tables: a new feature adds its rows here, not in `store/`.
 
+mod factors;
 mod item_images;
 mod logins;
 mod staff;
 mod tenants;
 mod webhooks;
 
+pub use factors::{
+    ConfirmTotp, DeleteTotp, EndChallenges, LiftEnrolmentOnly, ReplaceRecoveryCodes,
+};
 pub use item_images::ItemImage;
 pub use logins::{ClearLoginThrottle, Credential, EndOtherSessions, EndSessions};
 pub use staff::{RevokeToken, StaffMember, StaffToken};

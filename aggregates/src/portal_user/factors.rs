@@ -1,0 +1,281 @@
+//! A login's second factors as its events leave them — an authenticator app (TOTP) and
+//! how many recovery codes are left — and the rules for adding, removing and resetting
+//! them. The secrets themselves (the TOTP key, the codes' hashes) live outside the log.
+
+use cqrs_es::event_sink::EventSink;
+use serde::{Deserialize, Serialize};
+
+use super::{Account, PortalUser, PortalUserEvent as E};
+use crate::values::Reason;
+use crate::DomainError;
+
+type Done = Result<(), DomainError>;
+
+/// How many recovery codes a login gets at a time.
+pub const RECOVERY_CODES: u32 = 10;
+
+/// A kind of second factor a login can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FactorMethod {
+    /// An authenticator app's six-digit codes (RFC 6238).
+    Totp,
+}
+
+impl FactorMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Totp => "totp",
+        }
+    }
+}
+
+/// The second factors a login has.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Factors {
+    pub totp: bool,
+    /// Unused recovery codes (issued with the first factor, or when regenerated).
+    pub recovery_codes_left: u32,
+}
+
+impl Factors {
+    /// Whether a right password alone no longer logs this login in.
+    pub fn any(&self) -> bool {
+        self.totp
+    }
+
+    fn has(&self, method: FactorMethod) -> bool {
+        match method {
+            FactorMethod::Totp => self.totp,
+        }
+    }
+
+    /// Whether adding a factor now also issues recovery codes: the first factor brings
+    /// them, so that losing the phone never locks a person out for good. The caller makes
+    /// the codes when this says so; the command checks it again.
+    pub fn next_factor_brings_codes(&self) -> bool {
+        !self.any()
+    }
+
+    pub(super) fn apply(&mut self, event: &E) {
+        match event {
+            E::SecondFactorAdded { method } => self.set(*method, true),
+            E::SecondFactorRemoved { method } => {
+                self.set(*method, false);
+                // Codes stand in for a factor; with none left they go too.
+                if !self.any() {
+                    self.recovery_codes_left = 0;
+                }
+            }
+            E::SecondFactorsReset { .. } => *self = Factors::default(),
+            E::RecoveryCodesIssued { count } => self.recovery_codes_left = *count,
+            E::RecoveryCodeUsed { left } => self.recovery_codes_left = *left,
+            _ => {}
+        }
+    }
+
+    fn set(&mut self, method: FactorMethod, on: bool) {
+        match method {
+            FactorMethod::Totp => self.totp = on,
+        }
+    }
+}
+
+impl PortalUser {
+    /// A confirmed factor; the first one comes with `RECOVERY_CODES` recovery codes.
+    pub(super) async fn add_second_factor(
+        &mut self,
+        account: &Account,
+        method: FactorMethod,
+        sink: &EventSink<Self>,
+    ) -> Done {
+        if account.factors.has(method) {
+            return Err(DomainError::SecondFactorExists);
+        }
+        let brings_codes = account.factors.next_factor_brings_codes();
+        sink.write(E::SecondFactorAdded { method }, self).await;
+        if brings_codes {
+            let count = RECOVERY_CODES;
+            sink.write(E::RecoveryCodesIssued { count }, self).await;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn remove_second_factor(
+        &mut self,
+        account: &Account,
+        method: FactorMethod,
+        sink: &EventSink<Self>,
+    ) -> Done {
+        if !account.factors.has(method) {
+            return Err(DomainError::SecondFactorNotFound);
+        }
+        sink.write(E::SecondFactorRemoved { method }, self).await;
+        Ok(())
+    }
+
+    /// New recovery codes in place of the old ones, for a login with a factor.
+    pub(super) async fn issue_recovery_codes(
+        &mut self,
+        account: &Account,
+        sink: &EventSink<Self>,
+    ) -> Done {
+        if !account.factors.any() {
+            return Err(DomainError::NoSecondFactor);
+        }
+        let count = RECOVERY_CODES;
+        sink.write(E::RecoveryCodesIssued { count }, self).await;
+        Ok(())
+    }
+
+    /// A recovery code was used at login (the caller matched it against the kept hashes).
+    pub(super) async fn use_recovery_code(
+        &mut self,
+        account: &Account,
+        sink: &EventSink<Self>,
+    ) -> Done {
+        let left = account
+            .factors
+            .recovery_codes_left
+            .checked_sub(1)
+            .ok_or(DomainError::NoSecondFactor)?;
+        sink.write(E::RecoveryCodeUsed { left }, self).await;
+        Ok(())
+    }
+
+    /// Staff remove every factor and code (a lost phone), saying why.
+    pub(super) async fn reset_second_factors(
+        &mut self,
+        account: &Account,
+        reason: Reason,
+        sink: &EventSink<Self>,
+    ) -> Done {
+        if account.factors == Factors::default() {
+            return Err(DomainError::NoSecondFactor);
+        }
+        sink.write(E::SecondFactorsReset { reason }, self).await;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cqrs_es::test::TestFramework;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::portal_user::{Origin, PortalUserCommand as C};
+    use crate::values::{Email, Username};
+
+    type Given = TestFramework<PortalUser>;
+
+    fn created() -> E {
+        E::PortalUserCreated {
+            client_id: Uuid::from_u128(1),
+            username: Username::parse("josmith").unwrap(),
+            email: Email::parse("jo@example.org").unwrap(),
+            first_name: None,
+            last_name: None,
+            origin: Origin::Staff,
+            activated: true,
+        }
+    }
+    const TOTP: FactorMethod = FactorMethod::Totp;
+    fn with_totp() -> Vec<E> {
+        vec![
+            created(),
+            E::SecondFactorAdded { method: TOTP },
+            E::RecoveryCodesIssued { count: 10 },
+        ]
+    }
+    fn reason() -> Reason {
+        Reason::parse("lost phone, identity checked by call").unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_first_factor_brings_ten_recovery_codes() {
+        Given::with(())
+            .given(vec![created()])
+            .when_async(C::AddSecondFactor { method: TOTP })
+            .await
+            .then_expect_events(with_totp()[1..].to_vec());
+    }
+
+    #[tokio::test]
+    async fn a_factor_is_added_once() {
+        Given::with(())
+            .given(with_totp())
+            .when_async(C::AddSecondFactor { method: TOTP })
+            .await
+            .then_expect_error(DomainError::SecondFactorExists);
+    }
+
+    #[tokio::test]
+    async fn removing_needs_the_factor() {
+        Given::with(())
+            .given(vec![created()])
+            .when_async(C::RemoveSecondFactor { method: TOTP })
+            .await
+            .then_expect_error(DomainError::SecondFactorNotFound);
+        Given::with(())
+            .given(with_totp())
+            .when_async(C::RemoveSecondFactor { method: TOTP })
+            .await
+            .then_expect_events(vec![E::SecondFactorRemoved { method: TOTP }]);
+    }
+
+    #[test]
+    fn with_the_last_factor_the_codes_go_too() {
+        let mut user = PortalUser::default();
+        for e in with_totp() {
+            cqrs_es::Aggregate::apply(&mut user, e);
+        }
+        cqrs_es::Aggregate::apply(&mut user, E::SecondFactorRemoved { method: TOTP });
+        let factors = &user.account.unwrap().factors;
+        assert_eq!(factors, &Factors::default());
+    }
+
+    #[tokio::test]
+    async fn recovery_codes_are_regenerated_only_behind_a_factor() {
+        Given::with(())
+            .given(vec![created()])
+            .when_async(C::IssueRecoveryCodes)
+            .await
+            .then_expect_error(DomainError::NoSecondFactor);
+        Given::with(())
+            .given(with_totp())
+            .when_async(C::IssueRecoveryCodes)
+            .await
+            .then_expect_events(vec![E::RecoveryCodesIssued { count: 10 }]);
+    }
+
+    #[tokio::test]
+    async fn a_used_code_counts_down_and_none_left_refuses() {
+        Given::with(())
+            .given(with_totp())
+            .when_async(C::UseRecoveryCode)
+            .await
+            .then_expect_events(vec![E::RecoveryCodeUsed { left: 9 }]);
+        let mut spent = with_totp();
+        spent.push(E::RecoveryCodeUsed { left: 0 });
+        Given::with(())
+            .given(spent)
+            .when_async(C::UseRecoveryCode)
+            .await
+            .then_expect_error(DomainError::NoSecondFactor);
+    }
+
+    #[tokio::test]
+    async fn staff_reset_a_login_with_factors_only() {
+        Given::with(())
+            .given(vec![created()])
+            .when_async(C::ResetSecondFactors { reason: reason() })
+            .await
+            .then_expect_error(DomainError::NoSecondFactor);
+        Given::with(())
+            .given(with_totp())
+            .when_async(C::ResetSecondFactors { reason: reason() })
+            .await
+            .then_expect_events(vec![E::SecondFactorsReset { reason: reason() }]);
+    }
+}
