@@ -12,6 +12,7 @@ mod onboarding;
 
 use browser::{click, fill, path, screenshot, serious_violations, submit, text, Driver};
 use common::portal_flow::{client_with_email, email, invite, mailing, PASSWORD};
+use common::totp::code_at;
 use common::{Server, Tenant};
 use fantoccini::{Client, Locator};
 use reqwest::Method;
@@ -273,6 +274,67 @@ async fn logging_out_everywhere_ends_another_browsers_session() {
     assert!(text(&phone).await.contains("Your session has ended"));
     laptop.close().await.unwrap();
     phone.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn two_step_login_is_set_up_on_the_account_page_and_asked_for_at_login() {
+    let (s, t) = Server::with_firm().await;
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    let username = active_login(&s, &t, &email("twostep")).await;
+    log_in(&browser, &s, &t, &username, PASSWORD).await;
+    let account = format!("{}/portal/{}/account", s.base, t.slug);
+    browser.goto(&account).await.unwrap();
+    submit(&browser, "form[action$='/account/totp'] button").await;
+    let secret = browser
+        .find(Locator::Css("code.secret"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    audit(&browser, "account, setting up the app").await;
+    fill(&browser, "confirm_code", "000000").await;
+    submit(&browser, "form[action$='/account/totp/confirm'] button").await;
+    assert!(text(&browser)
+        .await
+        .contains("not the authenticator app's current code"));
+    // The form is offered again: start over and confirm with the app's code.
+    submit(&browser, "form[action$='/account/totp'] button").await;
+    let secret = {
+        let again = browser.find(Locator::Css("code.secret")).await.unwrap();
+        let again = again.text().await.unwrap();
+        assert_ne!(again, secret, "a new key replaces the unconfirmed one");
+        again
+    };
+    fill(
+        &browser,
+        "confirm_code",
+        &code_at(&secret, s.app.clock.now()),
+    )
+    .await;
+    submit(&browser, "form[action$='/account/totp/confirm'] button").await;
+    assert!(text(&browser).await.contains("Two-step login is on"));
+    let codes = browser
+        .find_all(Locator::Css("ul.codes code"))
+        .await
+        .unwrap();
+    assert_eq!(codes.len(), 10);
+    audit(&browser, "account, recovery codes").await;
+    screenshot(&browser, "portal-two-step-codes").await;
+
+    submit(&browser, "header form[action$='/logout'] button").await;
+    log_in(&browser, &s, &t, &username, PASSWORD).await;
+    assert!(text(&browser).await.contains("six-digit code"));
+    audit(&browser, "second step").await;
+    fill(&browser, "code", "000000").await;
+    submit(&browser, "main form button[type=submit]").await;
+    assert!(text(&browser).await.contains("That code is not right"));
+    s.app.clock.advance(chrono::Duration::seconds(30));
+    fill(&browser, "code", &code_at(&secret, s.app.clock.now())).await;
+    submit(&browser, "main form button[type=submit]").await;
+    assert_eq!(path(&browser).await, format!("/portal/{}/", t.slug));
+    browser.close().await.unwrap();
 }
 
 #[tokio::test]

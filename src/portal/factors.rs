@@ -54,9 +54,12 @@ pub(super) async fn kept_key(
     let Some((sealed, last_step)) = row else {
         return Ok(None);
     };
-    let opened = sealing(app)
-        .open(&sealed, &row_binding(scope.id(), portal_user_id))
-        .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("a TOTP key does not open")))?;
+    let Some(opened) = sealing(app).open(&sealed, &row_binding(scope.id(), portal_user_id)) else {
+        // Sealed under another server secret (it was replaced): no code can match, so the
+        // second step refuses until staff reset the factors (docs/decisions.md, 33).
+        tracing::error!(%portal_user_id, "a TOTP key does not open with this server secret");
+        return Ok(None);
+    };
     Ok(Some(KeptKey {
         key: TotpKey::from_bytes(opened),
         last_step,

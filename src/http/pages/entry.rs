@@ -11,13 +11,14 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::page::{explain, with_retry_after, Firm, PostedForm};
-use super::views::{DeadLinkPage, ForgotPage, LinkPage, LoginPage};
+use super::views::{DeadLinkPage, ForgotPage, LinkPage, LoginPage, SecondStepPage};
 use crate::errors::service::ServiceError;
 use crate::http::error::AppError;
 use crate::http::extract::{checked, Checks};
 use crate::http::portal_auth::anonymous;
 use crate::http::Edge;
 use crate::portal;
+use crate::portal::second_step;
 use crate::portal::self_service::{self as service, PasswordLink};
 
 /// Fixed notices a redirect may ask the login page to show (never text from the address).
@@ -79,10 +80,14 @@ pub async fn login(State(app): State<Edge>, mut form: PostedForm) -> Response {
         portal::login(&app, &firm.tenant.scope, &meta, &username, password).await
     };
     match outcome {
-        Ok(session) => {
-            firm.sign_in(session.token, session.expires_at);
-            let to = next.unwrap_or_else(|| firm.base() + "/");
-            firm.redirect(&to)
+        Ok(session) => signed_in(firm, session, next),
+        Err(ServiceError::MfaRequired(challenge)) => {
+            let page = SecondStepPage {
+                layout: firm.layout("Two-step login", &app),
+                mfa_token: challenge.mfa_token,
+                next: next.unwrap_or_default(),
+            };
+            firm.render(StatusCode::OK, &page)
         }
         Err(e) => {
             let failed = matches!(e, ServiceError::InvalidCredentials);
@@ -97,6 +102,62 @@ pub async fn login(State(app): State<Edge>, mut form: PostedForm) -> Response {
             let page = LoginPage {
                 layout,
                 username,
+                closed: false,
+                next: next.unwrap_or_default(),
+            };
+            with_retry_after(firm.render(status, &page), retry_after)
+        }
+    }
+}
+
+/// A new session in the cookie, and on to the page asked for (the account page, to set up
+/// a factor, when that is all the session may do).
+fn signed_in(mut firm: Firm, session: portal::NewSession, next: Option<String>) -> Response {
+    let to = if session.enrolment_required {
+        firm.base() + "/account"
+    } else {
+        next.unwrap_or_else(|| firm.base() + "/")
+    };
+    firm.sign_in(session.token, session.expires_at);
+    firm.redirect(&to)
+}
+
+/// The second step's form: a code completes the login; a wrong one shows the form again
+/// (the step stays open until it expires or the lockout says no more).
+pub async fn second_step(State(app): State<Edge>, mut form: PostedForm) -> Response {
+    let mfa_token = form.take("mfa_token");
+    let code = form.take("code");
+    let next = form.take("next");
+    let mut firm = form.firm;
+    let next = Some(next).filter(|n| firm.is_own_page(n));
+    let meta = firm.tenant.meta(anonymous());
+    let outcome = if mfa_token.len() > 256 || code.len() > 64 {
+        Err(ServiceError::InvalidCode)
+    } else {
+        second_step::complete(&app, &firm.tenant.scope, &meta, &mfa_token, &code).await
+    };
+    match outcome {
+        Ok(session) => signed_in(firm, session, next),
+        Err(ServiceError::InvalidCode) => {
+            let mut layout = firm.layout("Two-step login", &app);
+            layout.error = Some(
+                "That code is not right, or was used already. Try the code the app shows now."
+                    .into(),
+            );
+            let page = SecondStepPage {
+                layout,
+                mfa_token,
+                next: next.unwrap_or_default(),
+            };
+            firm.render(StatusCode::UNAUTHORIZED, &page)
+        }
+        Err(e) => {
+            let (status, text, retry_after) = explain(&AppError::from(e), &firm.name);
+            let mut layout = firm.layout("Log in", &app);
+            layout.error = Some(text);
+            let page = LoginPage {
+                layout,
+                username: String::new(),
                 closed: false,
                 next: next.unwrap_or_default(),
             };

@@ -69,6 +69,23 @@ pub fn routes() -> Router<Edge> {
             &format!("{page}/account/logout-everywhere"),
             post(signed_in::logout_everywhere),
         )
+        .route(&format!("{page}/account/totp"), post(signed_in::start_totp))
+        .route(
+            &format!("{page}/account/totp/confirm"),
+            post(signed_in::confirm_totp),
+        )
+        .route(
+            &format!("{page}/account/totp/remove"),
+            post(signed_in::remove_totp),
+        )
+        .route(
+            &format!("{page}/account/recovery-codes"),
+            post(signed_in::new_recovery_codes),
+        )
+        .route(
+            &format!("{page}/login/second-step"),
+            post(entry::second_step),
+        )
         .route(&format!("{page}/{{page}}"), get(unknown_page))
         .route(page, get(to_home))
         .layer(middleware::map_response(security_headers))

@@ -216,8 +216,24 @@ pub struct SignedIn {
 }
 
 impl SignedIn {
-    /// `requested`: the page asked for, to come back to after logging in (GET pages).
-    pub async fn of(mut firm: Firm, app: &Edge, requested: Option<&str>) -> Result<Self, Response> {
+    /// `requested`: the page asked for, to come back to after logging in (GET pages). A
+    /// session that may only set up a second factor is sent to the account page.
+    pub async fn of(firm: Firm, app: &Edge, requested: Option<&str>) -> Result<Self, Response> {
+        let user = Self::enrolling(firm, app, requested).await?;
+        if user.session.session.enrolment_only {
+            let account = format!("{}/account", user.firm.base());
+            return Err(user.firm.redirect(&account));
+        }
+        Ok(user)
+    }
+
+    /// Like `of`, but a session that may only set up a second factor is let in too (the
+    /// account page, where that is done).
+    pub async fn enrolling(
+        mut firm: Firm,
+        app: &Edge,
+        requested: Option<&str>,
+    ) -> Result<Self, Response> {
         let Some(token) = firm.session_token() else {
             let login = format!("{}/login{}", firm.base(), return_to(requested));
             return Err(firm.redirect(&login));

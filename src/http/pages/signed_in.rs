@@ -19,6 +19,7 @@ use crate::http::error::AppError;
 use crate::http::extract::canonical_uuid;
 use crate::http::Edge;
 use crate::portal;
+use crate::portal::factors;
 
 /// A path id that is not a UUID names nothing this user can see.
 fn path_id(raw: &str) -> Result<Uuid, AppError> {
@@ -276,15 +277,110 @@ pub async fn sign(
 }
 
 fn account_page(user: &mut SignedIn, app: &Edge) -> AccountPage {
+    let factors = &user.session.account.factors;
+    let (totp, recovery_codes_left) = (factors.totp, factors.recovery_codes_left);
     AccountPage {
         layout: user.layout("Your account", app),
         username: user.session.account.username.to_string(),
+        totp,
+        recovery_codes_left,
+        totp_setup: None,
+        recovery_codes: Vec::new(),
+        enrolment_required: user.session.session.enrolment_only && !totp,
     }
 }
 
-pub async fn account(State(app): State<Edge>, mut user: SignedIn) -> Response {
+pub async fn account(State(app): State<Edge>, firm: Firm) -> Response {
+    let path = format!("{}/account", firm.base());
+    let mut user = match SignedIn::enrolling(firm, &app, Some(&path)).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
     let page = account_page(&mut user, &app);
     user.firm.render(StatusCode::OK, &page)
+}
+
+/// A second-factor change on the account page: done by `change` with the signed-in user,
+/// the page shown again with what it says (or why it was refused).
+async fn factor_change<F>(app: &Edge, firm: Firm, change: F) -> Response
+where
+    F: AsyncFnOnce(&Edge, &SignedIn, &mut AccountPage) -> Result<(), AppError>,
+{
+    let mut user = match SignedIn::enrolling(firm, app, None).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    let mut page = account_page(&mut user, app);
+    match change(app, &user, &mut page).await {
+        Ok(()) => user.firm.render(StatusCode::OK, &page),
+        Err(e) => {
+            let (status, text, _) = explain(&e, &user.firm.name);
+            page.layout.error = Some(text);
+            user.firm.render(status, &page)
+        }
+    }
+}
+
+pub async fn start_totp(State(app): State<Edge>, form: PostedForm) -> Response {
+    factor_change(&app, form.firm, async |app, user, page| {
+        let s = &user.session;
+        let setup =
+            factors::start_totp(app, &s.tenant.scope, &s.account, s.session.portal_user_id).await?;
+        page.totp_setup = Some((setup.secret, setup.otpauth_uri));
+        Ok(())
+    })
+    .await
+}
+
+pub async fn confirm_totp(State(app): State<Edge>, mut form: PostedForm) -> Response {
+    let code = form.take("code");
+    factor_change(&app, form.firm, async |app, user, page| {
+        let s = &user.session;
+        let done = factors::confirm_totp(app, &s.meta(), &s.tenant.scope, s.session.portal_user_id, &code)
+            .await?;
+        page.totp = true;
+        page.enrolment_required = false;
+        page.recovery_codes_left = done.value.len() as u32;
+        page.recovery_codes = done.value;
+        page.layout.notice = Some("Two-step login is on: from now on a code from the app is asked for after your password.".into());
+        Ok(())
+    })
+    .await
+}
+
+pub async fn remove_totp(State(app): State<Edge>, mut form: PostedForm) -> Response {
+    let code = form.take("code");
+    factor_change(&app, form.firm, async |app, user, page| {
+        let s = &user.session;
+        factors::remove_totp(
+            app,
+            &s.meta(),
+            &s.tenant.scope,
+            s.session.portal_user_id,
+            &code,
+        )
+        .await?;
+        page.totp = false;
+        page.recovery_codes_left = 0;
+        page.layout.notice =
+            Some("The authenticator app is removed: your password alone logs you in again.".into());
+        Ok(())
+    })
+    .await
+}
+
+pub async fn new_recovery_codes(State(app): State<Edge>, form: PostedForm) -> Response {
+    factor_change(&app, form.firm, async |app, user, page| {
+        let s = &user.session;
+        let done =
+            factors::new_recovery_codes(app, &s.meta(), &s.tenant.scope, s.session.portal_user_id)
+                .await?;
+        page.recovery_codes_left = done.value.len() as u32;
+        page.recovery_codes = done.value;
+        page.layout.notice = Some("New recovery codes: the old ones no longer work.".into());
+        Ok(())
+    })
+    .await
 }
 
 pub async fn change_password(State(app): State<Edge>, mut form: PostedForm) -> Response {

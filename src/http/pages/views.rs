@@ -133,6 +133,24 @@ pub struct ContractPage {
 pub struct AccountPage {
     pub layout: Layout,
     pub username: String,
+    /// An authenticator app is set up.
+    pub totp: bool,
+    pub recovery_codes_left: u32,
+    /// The key being set up, shown until it is confirmed: (base32, otpauth address).
+    pub totp_setup: Option<(String, String)>,
+    /// Recovery codes just issued, shown this once.
+    pub recovery_codes: Vec<String>,
+    /// The firm requires a second step and this login has none yet.
+    pub enrolment_required: bool,
+}
+
+/// The second step of a login: a code from the authenticator app or a recovery code.
+#[derive(Template)]
+#[template(path = "portal/second_step.html")]
+pub struct SecondStepPage {
+    pub layout: Layout,
+    pub mfa_token: String,
+    pub next: String,
 }
 
 #[derive(Template)]
