@@ -338,6 +338,51 @@ async fn two_step_login_is_set_up_on_the_account_page_and_asked_for_at_login() {
 }
 
 #[tokio::test]
+async fn under_a_required_second_step_a_new_login_is_sent_to_set_one_up() {
+    let (s, t) = Server::with_firm().await;
+    s.staff(&t.admin)
+        .ok(
+            Method::PATCH,
+            "/api/v1/settings",
+            Some(json!({"mfa": "required"})),
+        )
+        .await;
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    let username = active_login(&s, &t, &email("required")).await;
+    log_in(&browser, &s, &t, &username, PASSWORD).await;
+    assert_eq!(path(&browser).await, format!("/portal/{}/account", t.slug));
+    assert!(text(&browser)
+        .await
+        .contains("asks every login for a second step"));
+    audit(&browser, "account, a second step required").await;
+    browser
+        .goto(&format!("{}/portal/{}/contracts", s.base, t.slug))
+        .await
+        .unwrap();
+    assert_eq!(path(&browser).await, format!("/portal/{}/account", t.slug));
+    submit(&browser, "form[action$='/account/totp'] button").await;
+    let secret = browser.find(Locator::Css("code.secret")).await.unwrap();
+    let secret = secret.text().await.unwrap();
+    fill(
+        &browser,
+        "confirm_code",
+        &code_at(&secret, s.app.clock.now()),
+    )
+    .await;
+    submit(&browser, "form[action$='/account/totp/confirm'] button").await;
+    browser
+        .goto(&format!("{}/portal/{}/contracts", s.base, t.slug))
+        .await
+        .unwrap();
+    assert_eq!(
+        path(&browser).await,
+        format!("/portal/{}/contracts", t.slug)
+    );
+    browser.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_new_password_on_the_account_page_ends_the_other_sessions_only() {
     let (s, t) = Server::with_firm().await;
     let driver = Driver::start().await;

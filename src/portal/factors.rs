@@ -54,16 +54,23 @@ pub(super) async fn kept_key(
     let Some((sealed, last_step)) = row else {
         return Ok(None);
     };
-    let Some(opened) = sealing(app).open(&sealed, &row_binding(scope.id(), portal_user_id)) else {
+    Ok(open_key(app, scope, portal_user_id, &sealed).map(|key| KeptKey { key, last_step }))
+}
+
+/// A sealed key opened, if it opens on this login's row with this server secret.
+pub(super) fn open_key(
+    app: &App,
+    scope: &TenantScope,
+    portal_user_id: Uuid,
+    sealed: &[u8],
+) -> Option<TotpKey> {
+    let opened = sealing(app).open(sealed, &row_binding(scope.id(), portal_user_id));
+    if opened.is_none() {
         // Sealed under another server secret (it was replaced): no code can match, so the
         // second step refuses until staff reset the factors (docs/decisions.md, 33).
         tracing::error!(%portal_user_id, "a TOTP key does not open with this server secret");
-        return Ok(None);
-    };
-    Ok(Some(KeptKey {
-        key: TotpKey::from_bytes(opened),
-        last_step,
-    }))
+    }
+    opened.map(TotpKey::from_bytes)
 }
 
 /// A key shown once to be put into the app.

@@ -5,7 +5,8 @@
 
 use aggregates::portal_user::{Factors, PortalUser, PortalUserCommand};
 use aggregates::tenant::Tenant;
-use eventlog::{Actor, ActorKind};
+use cqrs_es::Aggregate;
+use eventlog::{queries, replay_json, Actor, ActorKind};
 use uuid::Uuid;
 
 use super::history::{record, Attempt, Outcome};
@@ -62,57 +63,93 @@ pub(super) async fn challenge(
     })
 }
 
-/// An open second step, as its row says.
-struct Open {
+/// Everything the second step decides on, read in one statement: the open challenge the
+/// token names, the firm's and the login's streams, locks on the name and the address, and
+/// the login's confirmed TOTP key.
+struct Found {
     id: Uuid,
     portal_user_id: Uuid,
     username_key: Vec<u8>,
+    tenant: Tenant,
+    user: PortalUser,
+    locked_for: Option<f64>,
+    address_locked_for: Option<f64>,
+    /// The sealed key and the step of the last code it accepted.
+    totp: Option<(Vec<u8>, i64)>,
 }
 
-async fn open_challenge(
+async fn find(
     scope: &TenantScope,
     token: &str,
+    address_key: Option<&[u8]>,
     now: chrono::DateTime<chrono::Utc>,
-) -> ServiceResult<Open> {
+) -> ServiceResult<Found> {
+    type Row = (
+        Option<Uuid>,
+        Option<Vec<u8>>,
+        Option<Vec<u8>>,
+        Option<serde_json::Value>,
+        Option<serde_json::Value>,
+        Option<f64>,
+        Option<f64>,
+        Option<Vec<u8>>,
+        Option<i64>,
+    );
     let id = mfa_token_id(token.trim()).ok_or(ServiceError::MfaTokenInvalid)?;
-    let row: Option<(Uuid, Vec<u8>, Vec<u8>)> = sqlx::query_as(
-        "SELECT portal_user_id, token_hash, username_key FROM portal_mfa_challenges
-          WHERE id = $1 AND tenant_id = $2 AND used_at IS NULL AND expires_at > $3",
-    )
+    let throttled = |key: &str| {
+        format!(
+            "(SELECT EXTRACT(EPOCH FROM (locked_until - $3))::float8 FROM portal_login_throttle
+               WHERE tenant_id = $2 AND key = {key} AND locked_until > $3)"
+        )
+    };
+    let row: Row = sqlx::query_as(&format!(
+        "WITH c AS (
+             SELECT portal_user_id, token_hash, username_key FROM portal_mfa_challenges
+              WHERE id = $1 AND tenant_id = $2 AND used_at IS NULL AND expires_at > $3),
+         k AS (
+             SELECT secret_sealed, last_step FROM portal_totp
+              WHERE tenant_id = $2 AND portal_user_id = (SELECT portal_user_id FROM c) AND confirmed)
+         SELECT (SELECT portal_user_id FROM c), (SELECT token_hash FROM c),
+                (SELECT username_key FROM c), {}, {}, {}, {},
+                (SELECT secret_sealed FROM k), (SELECT last_step FROM k)",
+        queries::stream_json_sql(Tenant::TYPE, "($2::uuid)::text", "$2"),
+        queries::stream_json_sql(PortalUser::TYPE, "(SELECT portal_user_id::text FROM c)", "$2"),
+        throttled("(SELECT username_key FROM c)"),
+        throttled("$4"),
+    ))
     .bind(id)
     .bind(scope.id())
     .bind(now)
-    .fetch_optional(scope.pool())
-    .await?;
-    match row {
-        Some((portal_user_id, hash, username_key)) if token_matches(token.trim(), &hash) => {
-            Ok(Open {
-                id,
-                portal_user_id,
-                username_key,
-            })
-        }
-        _ => Err(ServiceError::MfaTokenInvalid),
-    }
-}
-
-/// Seconds until a lock on the name or the address lifts, if either is locked.
-async fn locks(
-    scope: &TenantScope,
-    attempt: &Attempt<'_>,
-) -> ServiceResult<(Option<f64>, Option<f64>)> {
-    Ok(sqlx::query_as(
-        "SELECT (SELECT EXTRACT(EPOCH FROM (locked_until - $4))::float8 FROM portal_login_throttle
-                  WHERE tenant_id = $1 AND key = $2 AND locked_until > $4),
-                (SELECT EXTRACT(EPOCH FROM (locked_until - $4))::float8 FROM portal_login_throttle
-                  WHERE tenant_id = $1 AND key = $3 AND locked_until > $4)",
-    )
-    .bind(scope.id())
-    .bind(attempt.username_key)
-    .bind(attempt.address_key)
-    .bind(attempt.now)
+    .bind(address_key)
     .fetch_one(scope.pool())
-    .await?)
+    .await?;
+    let (user_id, hash, username_key, tenant, user, locked_for, address_locked_for, sealed, step) =
+        row;
+    let (Some(portal_user_id), Some(hash), Some(username_key)) = (user_id, hash, username_key)
+    else {
+        return Err(ServiceError::MfaTokenInvalid);
+    };
+    if !token_matches(token.trim(), &hash) {
+        return Err(ServiceError::MfaTokenInvalid);
+    }
+    let tenant = match tenant {
+        Some(events) => replay_json(&scope.id().to_string(), events)?,
+        None => Tenant::default(),
+    };
+    let user = match user {
+        Some(events) => replay_json(&portal_user_id.to_string(), events)?,
+        None => PortalUser::default(),
+    };
+    Ok(Found {
+        id,
+        portal_user_id,
+        username_key,
+        tenant,
+        user,
+        locked_for,
+        address_locked_for,
+        totp: sealed.zip(step),
+    })
 }
 
 /// What proves the second step, before anything is spent.
@@ -133,65 +170,56 @@ pub async fn complete(
     mfa_token: &str,
     code: &str,
 ) -> ServiceResult<NewSession> {
-    let open = open_challenge(scope, mfa_token, app.clock.now()).await?;
     let address_key = meta
         .client_ip
         .as_deref()
         .map(|ip| app.secret.address_key("login", meta.tenant_id, ip));
-    // Codes on one name queue like passwords, so each sees the failures counted before it.
-    let _queued = app.login_queues.queue(&open.username_key).await;
+    // Codes on one second step queue, so each sees the failures counted before it. (Several
+    // second steps of one login, each earned with the password, may race by a request;
+    // the count itself is atomic, so the lock still falls at the limit.)
+    let challenge_id = mfa_token_id(mfa_token.trim()).ok_or(ServiceError::MfaTokenInvalid)?;
+    let _queued = app.login_queues.queue(challenge_id.as_bytes()).await;
+    let found = find(scope, mfa_token, address_key.as_deref(), app.clock.now()).await?;
     let attempt = Attempt {
         meta,
-        username_key: &open.username_key,
+        username_key: &found.username_key,
         address_key: address_key.as_deref(),
-        portal_user_id: Some(open.portal_user_id),
+        portal_user_id: Some(found.portal_user_id),
         now: app.clock.now(),
     };
-    let mut reader = app.store.reader(meta);
-    let tenant = reader.load::<Tenant>(meta.tenant_id).await?.state;
-    if tenant.portal_inactive {
+    if found.tenant.portal_inactive {
         record(scope, &attempt, Outcome::PortalInactive, None).await?;
         return Err(portal_inactive());
     }
-    match locks(scope, &attempt).await? {
-        (Some(left), _) => {
-            record(scope, &attempt, Outcome::LockedOut, None).await?;
-            let retry_after_secs = super::throttle::seconds(left);
-            return Err(ServiceError::LockedOut { retry_after_secs });
-        }
-        (None, Some(left)) => {
-            record(scope, &attempt, Outcome::RateLimited, None).await?;
-            let retry_after_secs = super::throttle::seconds(left);
-            return Err(ServiceError::RateLimited { retry_after_secs });
-        }
-        (None, None) => {}
+    if let Some(left) = found.locked_for {
+        record(scope, &attempt, Outcome::LockedOut, None).await?;
+        let retry_after_secs = super::throttle::seconds(left);
+        return Err(ServiceError::LockedOut { retry_after_secs });
     }
-    let user = reader.load::<PortalUser>(open.portal_user_id).await?.state;
-    let Some(account) = user.account.filter(|a| a.can_log_in()) else {
+    if let Some(left) = found.address_locked_for {
+        record(scope, &attempt, Outcome::RateLimited, None).await?;
+        let retry_after_secs = super::throttle::seconds(left);
+        return Err(ServiceError::RateLimited { retry_after_secs });
+    }
+    let Some(account) = found.user.account.as_ref().filter(|a| a.can_log_in()) else {
         // Disabled or removed since the password was checked.
         return Err(ServiceError::MfaTokenInvalid);
     };
-    let limits = app.limits.for_firm(tenant.policies.as_ref());
-    let Some(proof) = proof(app, scope, open.portal_user_id, code).await? else {
+    let limits = app.limits.for_firm(found.tenant.policies.as_ref());
+    let Some(proof) = proof(app, scope, &found, code).await? else {
         count_failure(&limits, scope, &attempt, Outcome::InvalidCode).await?;
         return Err(ServiceError::InvalidCode);
     };
-    // The token is used once; a second request with it (a double submit) is refused here.
-    let claimed = sqlx::query(
-        "UPDATE portal_mfa_challenges SET used_at = now()
-          WHERE id = $1 AND tenant_id = $2 AND used_at IS NULL",
-    )
-    .bind(open.id)
-    .bind(scope.id())
-    .execute(scope.pool())
-    .await?;
-    if claimed.rows_affected() != 1 {
-        return Err(ServiceError::MfaTokenInvalid);
-    }
-    let spent = spend(app, scope, meta, open.portal_user_id, &account, &proof).await?;
-    if !spent {
-        count_failure(&limits, scope, &attempt, Outcome::InvalidCode).await?;
-        return Err(ServiceError::InvalidCode);
+    let spent = spend(app, scope, meta, &found, account, &proof).await?;
+    match spent {
+        Spent::Yes => {}
+        // Used a moment ago by a request with the same token (a double submit).
+        Spent::TokenGone => return Err(ServiceError::MfaTokenInvalid),
+        // The same code used a moment ago by another login of this person.
+        Spent::CodeGone => {
+            count_failure(&limits, scope, &attempt, Outcome::InvalidCode).await?;
+            return Err(ServiceError::InvalidCode);
+        }
     }
     let method = match proof {
         Proof::Totp { .. } => Method::Totp,
@@ -201,14 +229,8 @@ pub async fn complete(
         method,
         enrolment_only: false,
     };
-    sessions::start(
-        scope,
-        limits.session_ttl,
-        &attempt,
-        open.portal_user_id,
-        opening,
-    )
-    .await
+    let user_id = found.portal_user_id;
+    sessions::start(scope, limits.session_ttl, &attempt, user_id, opening).await
 }
 
 /// Reads what `code` proves without spending it: six digits are taken for the app's code,
@@ -216,17 +238,20 @@ pub async fn complete(
 async fn proof(
     app: &App,
     scope: &TenantScope,
-    portal_user_id: Uuid,
+    found: &Found,
     code: &str,
 ) -> ServiceResult<Option<Proof>> {
+    let portal_user_id = found.portal_user_id;
     if totp::looks_like_code(code) {
-        let Some(kept) = factors::kept_key(app, scope, portal_user_id, true).await? else {
+        let Some((sealed, last_step)) = &found.totp else {
             return Ok(None);
         };
-        let step = kept
-            .key
+        let Some(key) = factors::open_key(app, scope, portal_user_id, sealed) else {
+            return Ok(None);
+        };
+        let step = key
             .matching_step(&totp::normalised(code), app.clock.now())
-            .filter(|step| *step > kept.last_step);
+            .filter(|step| step > last_step);
         return Ok(step.map(|step| Proof::Totp { step }));
     }
     let hash = recovery_codes::hash(&app.secret, scope.id(), portal_user_id, code);
@@ -243,61 +268,93 @@ async fn proof(
     Ok(unused.then_some(Proof::RecoveryCode { hash }))
 }
 
-/// Spends the proof, atomically against a concurrent use of the same code: the app's step
-/// is marked accepted; a recovery code is marked used and its use recorded as an event.
+/// Whether the second step's token and its code were spent by this request.
+enum Spent {
+    Yes,
+    TokenGone,
+    CodeGone,
+}
+
+/// Claims the token and spends the proof in one statement, atomically against a
+/// concurrent use of either: the app's step is marked accepted; a recovery code is marked
+/// used and its use then recorded as an event (if that commit fails, the code stays spent
+/// without its event: decision 33).
 async fn spend(
     app: &App,
     scope: &TenantScope,
     meta: &CommandMeta,
-    portal_user_id: Uuid,
+    found: &Found,
     account: &aggregates::portal_user::Account,
     proof: &Proof,
-) -> ServiceResult<bool> {
-    match proof {
-        Proof::Totp { step } => {
-            let marked = sqlx::query(
-                "UPDATE portal_totp SET last_step = $3
-                  WHERE tenant_id = $1 AND portal_user_id = $2 AND confirmed AND last_step < $3",
-            )
-            .bind(scope.id())
-            .bind(portal_user_id)
-            .bind(step)
-            .execute(scope.pool())
-            .await?;
-            Ok(marked.rows_affected() == 1)
+) -> ServiceResult<Spent> {
+    let spend_sql = match proof {
+        Proof::Totp { .. } => {
+            "UPDATE portal_totp SET last_step = $4
+              WHERE tenant_id = $2 AND portal_user_id = $3 AND confirmed AND last_step < $4
+                AND EXISTS (SELECT 1 FROM claimed)
+             RETURNING 1"
         }
-        Proof::RecoveryCode { hash } => {
-            let marked = sqlx::query(
-                "UPDATE portal_recovery_codes SET used_at = now()
-                  WHERE tenant_id = $1 AND portal_user_id = $2 AND code_hash = $3 AND used_at IS NULL",
-            )
-            .bind(scope.id())
-            .bind(portal_user_id)
-            .bind(hash)
-            .execute(scope.pool())
-            .await?;
-            if marked.rows_affected() != 1 {
-                return Ok(false);
-            }
-            let by_user = CommandMeta {
-                actor: Actor::new(
-                    ActorKind::PortalUser,
-                    Some(portal_user_id),
-                    Some(account.username.to_string()),
-                ),
-                ..meta.with_command("UseRecoveryCode")
-            };
-            app.store
-                .transact(&by_user, portal_user_id, |uow| {
-                    Box::pin(async move {
-                        let mut user = uow.load::<PortalUser>(portal_user_id).await?;
-                        uow.execute(&mut user, PortalUserCommand::UseRecoveryCode)
-                            .await?;
-                        Ok::<_, ServiceError>(())
-                    })
-                })
-                .await?;
-            Ok(true)
+        Proof::RecoveryCode { .. } => {
+            "UPDATE portal_recovery_codes SET used_at = now()
+              WHERE tenant_id = $2 AND portal_user_id = $3 AND code_hash = $5 AND used_at IS NULL
+                AND EXISTS (SELECT 1 FROM claimed)
+             RETURNING 1"
         }
+    };
+    let (step, hash) = match proof {
+        Proof::Totp { step } => (Some(*step), None),
+        Proof::RecoveryCode { hash } => (None, Some(hash.as_slice())),
+    };
+    let (claimed, spent): (bool, bool) = sqlx::query_as(&format!(
+        "WITH claimed AS (
+             UPDATE portal_mfa_challenges SET used_at = now()
+              WHERE id = $1 AND tenant_id = $2 AND used_at IS NULL
+             RETURNING 1),
+         spent AS ({spend_sql})
+         SELECT EXISTS (SELECT 1 FROM claimed), EXISTS (SELECT 1 FROM spent)"
+    ))
+    .bind(found.id)
+    .bind(scope.id())
+    .bind(found.portal_user_id)
+    .bind(step)
+    .bind(hash)
+    .fetch_one(scope.pool())
+    .await?;
+    if !claimed {
+        return Ok(Spent::TokenGone);
     }
+    if !spent {
+        return Ok(Spent::CodeGone);
+    }
+    if let Proof::RecoveryCode { .. } = proof {
+        record_recovery_code_use(app, meta, found.portal_user_id, account).await?;
+    }
+    Ok(Spent::Yes)
+}
+
+async fn record_recovery_code_use(
+    app: &App,
+    meta: &CommandMeta,
+    portal_user_id: Uuid,
+    account: &aggregates::portal_user::Account,
+) -> ServiceResult<()> {
+    let by_user = CommandMeta {
+        actor: Actor::new(
+            ActorKind::PortalUser,
+            Some(portal_user_id),
+            Some(account.username.to_string()),
+        ),
+        ..meta.with_command("UseRecoveryCode")
+    };
+    app.store
+        .transact(&by_user, portal_user_id, |uow| {
+            Box::pin(async move {
+                let mut user = uow.load::<PortalUser>(portal_user_id).await?;
+                uow.execute(&mut user, PortalUserCommand::UseRecoveryCode)
+                    .await?;
+                Ok::<_, ServiceError>(())
+            })
+        })
+        .await?;
+    Ok(())
 }
