@@ -158,7 +158,12 @@ async fn main() -> anyhow::Result<()> {
             ),
             ..meta.clone()
         };
-        portal_accounts::portal::factors::confirm_totp(&app, &by_user, &scope, user, &code).await?;
+        let login = portal_accounts::portal::factors::OwnLogin {
+            meta: by_user,
+            scope: &scope,
+            portal_user_id: user,
+        };
+        portal_accounts::portal::factors::confirm_totp(&app, &login, &code).await?;
         totp_users[n % CLIENTS].push((username, totp));
     }
 

@@ -100,6 +100,15 @@ impl PortalSession {
         ))
     }
 
+    /// The login as the owner of its second factors (`portal::factors`).
+    pub fn own_login(&self) -> crate::portal::factors::OwnLogin<'_> {
+        crate::portal::factors::OwnLogin {
+            meta: self.meta(),
+            scope: &self.tenant.scope,
+            portal_user_id: self.session.portal_user_id,
+        }
+    }
+
     /// Whether this login reaches the client's portal area (access is read from the log,
     /// so a revoked access stops working at once).
     pub fn reaches(&self, client_id: Uuid) -> bool {

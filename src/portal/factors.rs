@@ -16,6 +16,14 @@ use crate::sealing::SealingKey;
 use crate::services::rows;
 use crate::store::{CommandMeta, Committed};
 
+/// The signed-in login whose own factors change: its scope and id, and the metadata its
+/// commands are recorded with.
+pub struct OwnLogin<'a> {
+    pub meta: CommandMeta,
+    pub scope: &'a TenantScope,
+    pub portal_user_id: Uuid,
+}
+
 /// What sealed TOTP keys are bound to (`SealingKey::of`).
 const SEAL_PURPOSE: &str = "portal-totp";
 
@@ -126,12 +134,11 @@ fn invalid_code() -> ServiceError {
 /// be shown once). Sessions that could only set up a factor may do anything now.
 pub async fn confirm_totp(
     app: &App,
-    meta: &CommandMeta,
-    scope: &TenantScope,
-    portal_user_id: Uuid,
+    login: &OwnLogin<'_>,
     code: &str,
 ) -> ServiceResult<Committed<Vec<String>>> {
-    let meta = meta.with_command("AddSecondFactor");
+    let (scope, portal_user_id) = (login.scope, login.portal_user_id);
+    let meta = login.meta.with_command("AddSecondFactor");
     let Some(kept) = kept_key(app, scope, portal_user_id, false).await? else {
         return Err(ServiceError::Conflict {
             code: "no_totp_enrolment",
@@ -181,12 +188,11 @@ pub async fn confirm_totp(
 /// once). With it the last factor, the recovery codes go too.
 pub async fn remove_totp(
     app: &App,
-    meta: &CommandMeta,
-    scope: &TenantScope,
-    portal_user_id: Uuid,
+    login: &OwnLogin<'_>,
     code: &str,
 ) -> ServiceResult<Committed<()>> {
-    let meta = meta.with_command("RemoveSecondFactor");
+    let (scope, portal_user_id) = (login.scope, login.portal_user_id);
+    let meta = login.meta.with_command("RemoveSecondFactor");
     let Some(kept) = kept_key(app, scope, portal_user_id, true).await? else {
         return Err(DomainError::SecondFactorNotFound.into());
     };
@@ -221,11 +227,10 @@ pub async fn remove_totp(
 /// a factor; returned to be shown once.
 pub async fn new_recovery_codes(
     app: &App,
-    meta: &CommandMeta,
-    scope: &TenantScope,
-    portal_user_id: Uuid,
+    login: &OwnLogin<'_>,
 ) -> ServiceResult<Committed<Vec<String>>> {
-    let meta = meta.with_command("IssueRecoveryCodes");
+    let (scope, portal_user_id) = (login.scope, login.portal_user_id);
+    let meta = login.meta.with_command("IssueRecoveryCodes");
     let codes = recovery_codes::generate(aggregates::portal_user::factors::RECOVERY_CODES);
     let hashes = hashes(app, scope, portal_user_id, &codes);
     app.store

@@ -335,9 +335,7 @@ pub async fn start_totp(State(app): State<Edge>, form: PostedForm) -> Response {
 pub async fn confirm_totp(State(app): State<Edge>, mut form: PostedForm) -> Response {
     let code = form.take("code");
     factor_change(&app, form.firm, async |app, user, page| {
-        let s = &user.session;
-        let done = factors::confirm_totp(app, &s.meta(), &s.tenant.scope, s.session.portal_user_id, &code)
-            .await?;
+        let done = factors::confirm_totp(app, &user.session.own_login(), &code).await?;
         page.totp = true;
         page.enrolment_required = false;
         page.recovery_codes_left = done.value.len() as u32;
@@ -351,15 +349,7 @@ pub async fn confirm_totp(State(app): State<Edge>, mut form: PostedForm) -> Resp
 pub async fn remove_totp(State(app): State<Edge>, mut form: PostedForm) -> Response {
     let code = form.take("code");
     factor_change(&app, form.firm, async |app, user, page| {
-        let s = &user.session;
-        factors::remove_totp(
-            app,
-            &s.meta(),
-            &s.tenant.scope,
-            s.session.portal_user_id,
-            &code,
-        )
-        .await?;
+        factors::remove_totp(app, &user.session.own_login(), &code).await?;
         page.totp = false;
         page.recovery_codes_left = 0;
         page.layout.notice =
@@ -371,10 +361,7 @@ pub async fn remove_totp(State(app): State<Edge>, mut form: PostedForm) -> Respo
 
 pub async fn new_recovery_codes(State(app): State<Edge>, form: PostedForm) -> Response {
     factor_change(&app, form.firm, async |app, user, page| {
-        let s = &user.session;
-        let done =
-            factors::new_recovery_codes(app, &s.meta(), &s.tenant.scope, s.session.portal_user_id)
-                .await?;
+        let done = factors::new_recovery_codes(app, &user.session.own_login()).await?;
         page.recovery_codes_left = done.value.len() as u32;
         page.recovery_codes = done.value;
         page.layout.notice = Some("New recovery codes: the old ones no longer work.".into());

@@ -122,6 +122,15 @@ pub struct RecoveryCodes {
     pub position: i64,
 }
 
+impl From<crate::store::Committed<Vec<String>>> for RecoveryCodes {
+    fn from(done: crate::store::Committed<Vec<String>>) -> Self {
+        Self {
+            recovery_codes: done.value,
+            position: done.position,
+        }
+    }
+}
+
 /// Confirm the authenticator app with its code
 #[utoipa::path(post, path = "/portal/v1/{tenant_slug}/mfa/totp/confirm", tag = "portal",
     params(("tenant_slug" = String, Path)), request_body = CodeBody,
@@ -135,18 +144,8 @@ pub async fn confirm_totp(
     EnrollingSession(session): EnrollingSession,
     JsonBody(body): JsonBody<CodeBody>,
 ) -> AppResult<Json<RecoveryCodes>> {
-    let done = factors::confirm_totp(
-        &app,
-        &session.meta(),
-        &session.tenant.scope,
-        session.session.portal_user_id,
-        &body.code,
-    )
-    .await?;
-    Ok(Json(RecoveryCodes {
-        recovery_codes: done.value,
-        position: done.position,
-    }))
+    let done = factors::confirm_totp(&app, &session.own_login(), &body.code).await?;
+    Ok(Json(done.into()))
 }
 
 /// Remove the authenticator app, giving its current code
@@ -162,14 +161,7 @@ pub async fn remove_totp(
     EnrollingSession(session): EnrollingSession,
     JsonBody(body): JsonBody<CodeBody>,
 ) -> AppResult<Json<super::PositionOnly>> {
-    let done = factors::remove_totp(
-        &app,
-        &session.meta(),
-        &session.tenant.scope,
-        session.session.portal_user_id,
-        &body.code,
-    )
-    .await?;
+    let done = factors::remove_totp(&app, &session.own_login(), &body.code).await?;
     Ok(Json(done.into()))
 }
 
@@ -184,15 +176,6 @@ pub async fn new_recovery_codes(
     State(app): State<Edge>,
     EnrollingSession(session): EnrollingSession,
 ) -> AppResult<Json<RecoveryCodes>> {
-    let done = factors::new_recovery_codes(
-        &app,
-        &session.meta(),
-        &session.tenant.scope,
-        session.session.portal_user_id,
-    )
-    .await?;
-    Ok(Json(RecoveryCodes {
-        recovery_codes: done.value,
-        position: done.position,
-    }))
+    let done = factors::new_recovery_codes(&app, &session.own_login()).await?;
+    Ok(Json(done.into()))
 }
