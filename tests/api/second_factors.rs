@@ -122,6 +122,24 @@ async fn an_app_code_completes_a_login_once_and_recovery_codes_are_used_up() {
         methods,
         ["password", "totp", "recovery_code", "recovery_code"]
     );
+
+    // The factor events and the second steps' history rows chain like any other: once the
+    // sealer has reached them, the firm's chains verify.
+    let auditor = s.staff(&t.auditor);
+    let logins: i64 = sqlx::query_scalar("SELECT count(*) FROM portal_logins WHERE tenant_id = $1")
+        .bind(t.id)
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    let limit = std::time::Duration::from_secs(30);
+    let verified = common::eventually("the sealer to reach every row", limit, || async {
+        let v = auditor.verify_chain().await;
+        let rows = v.logins.as_ref().map_or(0, |l| l.checked);
+        (v.unsealed == 0 && rows == logins).then_some(v)
+    })
+    .await;
+    assert!(verified.ok, "{:?}", verified.problem);
+    assert!(verified.logins.unwrap().ok);
 }
 
 #[tokio::test]
