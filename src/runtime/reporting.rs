@@ -34,7 +34,8 @@ pub const VIEWS: &[&str] = &[
 const COLUMNS: &[(&str, &str)] = &[
     (
         "portal_logins",
-        "id, tenant_id, at, portal_user_id, outcome, session_id, client_ip, user_agent, request_id",
+        "id, tenant_id, at, portal_user_id, outcome, session_id, client_ip, user_agent, request_id, \
+         method",
     ),
     (
         "notifications",

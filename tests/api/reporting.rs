@@ -169,7 +169,7 @@ async fn the_documented_reports_answer_correctly() {
     // Every report runs as the firm's reporting role: no tenant filter of its own.
     let analyst = reporting_connection(&s, &t).await;
     let reports = documented_reports();
-    assert_eq!(reports.len(), 9, "{reports:?}");
+    assert_eq!(reports.len(), 11, "{reports:?}");
     for (name, sql) in &reports {
         let query = sqlx::query(sql);
         let query = if sql.contains("$1") {
@@ -262,6 +262,22 @@ async fn the_documented_reports_answer_correctly() {
                         ("invitation".into(), "pending".into(), 2)
                     ]
                 );
+            }
+            "Logins of the last 30 days by how they were completed" => {
+                let counts: (i64, i64, i64) = (
+                    rows[0].get("password_only"),
+                    rows[0].get("with_a_second_step"),
+                    rows[0].get("by_recovery_code"),
+                );
+                assert_eq!(counts, (1, 0, 0));
+            }
+            "Active logins with an authenticator app" => {
+                let counts: (i64, i64, i64) = (
+                    rows[0].get("with_an_app"),
+                    rows[0].get("few_codes_left"),
+                    rows[0].get("logins"),
+                );
+                assert_eq!(counts, (0, 0, 1));
             }
             "Failed logins per day" => {
                 assert_eq!(rows.len(), 1);
