@@ -293,7 +293,17 @@ async fn two_step_login_is_set_up_on_the_account_page_and_asked_for_at_login() {
         .text()
         .await
         .unwrap();
+    let qr = browser
+        .find(Locator::Css("div.qr svg[role=img]"))
+        .await
+        .unwrap();
+    let (_, _, width, _) = qr.rectangle().await.unwrap();
+    assert!(
+        width >= 150.0,
+        "the QR code is shown large enough to scan: {width}"
+    );
     audit(&browser, "account, setting up the app").await;
+    screenshot(&browser, "portal-two-step-setup").await;
     fill(&browser, "confirm_code", "000000").await;
     submit(&browser, "form[action$='/account/totp/confirm'] button").await;
     assert!(text(&browser)

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::page::{error_page, explain, Firm, PostedForm, SignedIn};
 use super::views::{
     status_words, AccountPage, ClientArea, ContractPage, ContractRow, ContractsPage, HomePage,
-    ItemView,
+    ItemView, TotpSetupView,
 };
 use crate::errors::service::ServiceError;
 use crate::http::error::AppError;
@@ -326,7 +326,7 @@ pub async fn start_totp(State(app): State<Edge>, form: PostedForm) -> Response {
         let s = &user.session;
         let setup =
             factors::start_totp(app, &s.tenant.scope, &s.account, s.session.portal_user_id).await?;
-        page.totp_setup = Some((setup.secret, setup.otpauth_uri));
+        page.totp_setup = Some(TotpSetupView::new(setup.secret, setup.otpauth_uri));
         Ok(())
     })
     .await

@@ -136,12 +136,50 @@ pub struct AccountPage {
     /// An authenticator app is set up.
     pub totp: bool,
     pub recovery_codes_left: u32,
-    /// The key being set up, shown until it is confirmed: (base32, otpauth address).
-    pub totp_setup: Option<(String, String)>,
+    /// The key being set up, shown until it is confirmed.
+    pub totp_setup: Option<TotpSetupView>,
     /// Recovery codes just issued, shown this once.
     pub recovery_codes: Vec<String>,
     /// The firm requires a second step and this login has none yet.
     pub enrolment_required: bool,
+}
+
+/// A key being set up, as the account page shows it: typed, opened, or scanned.
+pub struct TotpSetupView {
+    /// Base32, for typing into the app.
+    pub secret: String,
+    pub otpauth_uri: String,
+    /// The address as a QR code: an inline `<svg>` (markup the server made, no script).
+    pub qr_svg: String,
+}
+
+impl TotpSetupView {
+    pub fn new(secret: String, otpauth_uri: String) -> Self {
+        let qr_svg = qr_svg(&otpauth_uri);
+        Self {
+            secret,
+            otpauth_uri,
+            qr_svg,
+        }
+    }
+}
+
+/// `text` as a QR code in SVG, to stand inline in a page (named for screen readers).
+fn qr_svg(text: &str) -> String {
+    let Ok(code) = qrcode::QrCode::new(text.as_bytes()) else {
+        return String::new();
+    };
+    let svg = code
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(200, 200)
+        .build();
+    // Inline markup takes the element alone, without the XML declaration before it.
+    let element = svg.find("<svg").map_or("", |at| &svg[at..]);
+    element.replacen(
+        "<svg ",
+        "<svg role=\"img\" aria-label=\"QR code of the key, for the authenticator app to scan\" ",
+        1,
+    )
 }
 
 /// The second step of a login: a code from the authenticator app or a recovery code.
@@ -173,5 +211,19 @@ pub fn status_words(status: &str) -> &'static str {
         "signed" => "Signed",
         "voided" => "Withdrawn",
         _ => "Unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_qr_code_is_one_named_svg_element() {
+        let svg = super::qr_svg("otpauth://totp/Firm:jo?secret=GEZDGNBVGY3TQOJQ&issuer=Firm");
+        assert!(
+            svg.starts_with("<svg role=\"img\" aria-label="),
+            "{svg:.80}"
+        );
+        assert!(svg.ends_with("</svg>"));
+        assert!(!svg.contains("<?xml"));
     }
 }
