@@ -29,16 +29,18 @@ pub struct SideChain {
     text_sql: &'static str,
 }
 
-/// Portal login attempts.
+/// Portal login attempts. Rows without a `method` (failures, and logins from before it was
+/// kept) hash as they always did; the others add `method` to the array.
 pub const LOGINS: SideChain = SideChain {
     name: "portal_logins",
     checkpoint: "seal_portal_logins",
     table: "portal_logins",
     key: "id",
     text_sql:
-        "jsonb_build_array(id, tenant_id, portal_user_id, encode(username_key, 'hex'), outcome, \
+        "(jsonb_build_array(id, tenant_id, portal_user_id, encode(username_key, 'hex'), outcome, \
                session_id, client_ip, user_agent, request_id, \
-               (extract(epoch FROM at) * 1000000)::bigint)::text",
+               (extract(epoch FROM at) * 1000000)::bigint) \
+               || CASE WHEN method IS NULL THEN '[]'::jsonb ELSE jsonb_build_array(method) END)::text",
 };
 
 /// E-mails owed (what, to whom, for which event), not their delivery attempts. Rows from

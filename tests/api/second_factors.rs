@@ -140,6 +140,17 @@ async fn an_app_code_completes_a_login_once_and_recovery_codes_are_used_up() {
     .await;
     assert!(verified.ok, "{:?}", verified.problem);
     assert!(verified.logins.unwrap().ok);
+
+    // How a login was completed is in the chain: changing it afterwards is found.
+    common::tamper(
+        &s,
+        "UPDATE portal_logins SET method = 'password'
+          WHERE id = (SELECT max(id) FROM portal_logins WHERE tenant_id = $1 AND method = 'totp')",
+        t.id,
+    )
+    .await;
+    let logins = auditor.verify_chain().await.logins.unwrap();
+    assert!(!logins.ok, "an altered method breaks the login chain");
 }
 
 #[tokio::test]
