@@ -87,20 +87,23 @@ async fn main() -> anyhow::Result<()> {
     };
     let client = clients::register(&app, &meta, new).await?.value;
     let mut usernames = Vec::new();
-    for n in 0..CLIENTS {
-        let username = format!("storm{n}");
-        portal_users::create(
-            &app,
-            &meta,
-            portal_users::NewPortalUser {
+    // An active login of the client, named `username`, with the storm's password.
+    let active_login = |username: String| {
+        let (app, meta) = (&app, &meta);
+        async move {
+            let new = portal_users::NewPortalUser {
                 client_id: client,
-                email: Email::parse(&format!("storm{n}@bench.test")).unwrap(),
+                email: Email::parse(&format!("{username}@bench.test")).unwrap(),
                 username: Some(Username::parse(&username).unwrap()),
                 names: Default::default(),
                 password: Some(PASSWORD.into()),
-            },
-        )
-        .await?;
+            };
+            anyhow::Ok(portal_users::create(app, meta, new).await?.value.id)
+        }
+    };
+    for n in 0..CLIENTS {
+        let username = format!("storm{n}");
+        active_login(username.clone()).await?;
         usernames.push(username);
     }
 
@@ -110,20 +113,7 @@ async fn main() -> anyhow::Result<()> {
     let mut totp_users: Vec<Vec<(String, totp_rs::TOTP)>> = vec![Vec::new(); CLIENTS];
     for n in 0..CLIENTS * TOTP_LOGINS_PER_CLIENT {
         let username = format!("totp{n}");
-        let user = portal_users::create(
-            &app,
-            &meta,
-            portal_users::NewPortalUser {
-                client_id: client,
-                email: Email::parse(&format!("totp{n}@bench.test")).unwrap(),
-                username: Some(Username::parse(&username).unwrap()),
-                names: Default::default(),
-                password: Some(PASSWORD.into()),
-            },
-        )
-        .await?
-        .value
-        .id;
+        let user = active_login(username.clone()).await?;
         let scope = app
             .auth
             .portal_scope(&slug)

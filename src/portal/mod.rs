@@ -73,18 +73,12 @@ pub async fn login(
         portal_user_id: found.portal_user_id,
         now,
     };
-    if !found.portal_active {
-        record(scope, &attempt, Outcome::PortalInactive, None).await?;
-        return Err(portal_inactive());
-    }
-    if let Some(retry_after_secs) = found.locked_for {
-        record(scope, &attempt, Outcome::LockedOut, None).await?;
-        return Err(ServiceError::LockedOut { retry_after_secs });
-    }
-    if let Some(retry_after_secs) = found.address_locked_for {
-        record(scope, &attempt, Outcome::RateLimited, None).await?;
-        return Err(ServiceError::RateLimited { retry_after_secs });
-    }
+    let gate = Gate {
+        portal_active: found.portal_active,
+        locked_for: found.locked_for,
+        address_locked_for: found.address_locked_for,
+    };
+    gate.pass(scope, &attempt).await?;
     let user_id = found.portal_user_id;
     let status = found.account.as_ref().and_then(PortalUser::status);
     let stored_hash = found.password_hash;
@@ -123,6 +117,35 @@ pub async fn login(
         enrolment_only: found.policies.is_some_and(|p| p.mfa == MfaPolicy::Required),
     };
     sessions::start(scope, limits.session_ttl, &attempt, portal_user_id, opening).await
+}
+
+/// What refuses an attempt (a password, or a second step's code) before any secret is
+/// checked: the firm's portal switched off, a lock on the name, a lock on the address.
+struct Gate {
+    portal_active: bool,
+    /// Seconds until a lock on the typed name lifts, if it is locked.
+    locked_for: Option<u64>,
+    /// Seconds until a lock on the client's address lifts, if it is locked.
+    address_locked_for: Option<u64>,
+}
+
+impl Gate {
+    /// Refuses (and records the attempt) when closed or locked.
+    async fn pass(&self, scope: &TenantScope, attempt: &Attempt<'_>) -> ServiceResult<()> {
+        if !self.portal_active {
+            record(scope, attempt, Outcome::PortalInactive, None).await?;
+            return Err(portal_inactive());
+        }
+        if let Some(retry_after_secs) = self.locked_for {
+            record(scope, attempt, Outcome::LockedOut, None).await?;
+            return Err(ServiceError::LockedOut { retry_after_secs });
+        }
+        if let Some(retry_after_secs) = self.address_locked_for {
+            record(scope, attempt, Outcome::RateLimited, None).await?;
+            return Err(ServiceError::RateLimited { retry_after_secs });
+        }
+        Ok(())
+    }
 }
 
 /// The username of the one active login whose e-mail address is `typed`, when `typed`
@@ -205,21 +228,20 @@ async fn find_login(
                     {},
                     (SELECT c.password_hash FROM portal_credentials c, u
                       WHERE c.tenant_id = $1 AND c.portal_user_id = u.aggregate_id::uuid),
-                    (SELECT EXTRACT(EPOCH FROM (locked_until - $5))::float8 FROM portal_login_throttle
-                      WHERE tenant_id = $1 AND key = $3 AND locked_until > $5),
-                    (SELECT EXTRACT(EPOCH FROM (locked_until - $5))::float8 FROM portal_login_throttle
-                      WHERE tenant_id = $1 AND key = $4 AND locked_until > $5)",
+                    {}, {}",
             queries::login_by_username_sql("$1", "$2"),
             queries::stream_json_sql(Tenant::TYPE, "($1::uuid)::text", "$1"),
             queries::stream_json_sql(PortalUser::TYPE, "(SELECT aggregate_id FROM u)", "$1"),
+            throttle::seconds_locked_sql("$1", "$3", "$5"),
+            throttle::seconds_locked_sql("$1", "$4", "$5"),
         ))
-    .bind(scope.id())
-    .bind(username.trim())
-    .bind(username_key)
-    .bind(address_key)
-    .bind(now)
-    .fetch_one(scope.pool())
-    .await?;
+        .bind(scope.id())
+        .bind(username.trim())
+        .bind(username_key)
+        .bind(address_key)
+        .bind(now)
+        .fetch_one(scope.pool())
+        .await?;
     let account = match (&user_id, user_stream) {
         (Some(id), Some(events)) => Some(replay_json::<PortalUser>(id, events)?),
         _ => None,

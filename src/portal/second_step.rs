@@ -9,9 +9,9 @@ use cqrs_es::Aggregate;
 use eventlog::{queries, replay_json, Actor, ActorKind};
 use uuid::Uuid;
 
-use super::history::{record, Attempt, Outcome};
+use super::history::{Attempt, Outcome};
 use super::sessions::{self, Method, NewSession, Opening};
-use super::{count_failure, factors, portal_inactive, recovery_codes, totp};
+use super::{count_failure, factors, recovery_codes, throttle, totp, Gate};
 use crate::app::App;
 use crate::auth::TenantScope;
 use crate::errors::service::{MfaChallenge, ServiceError, ServiceResult};
@@ -72,14 +72,15 @@ struct Found {
     username_key: Vec<u8>,
     tenant: Tenant,
     user: PortalUser,
-    locked_for: Option<f64>,
-    address_locked_for: Option<f64>,
+    /// The firm's switch and the locks on the name and the address.
+    gate: Gate,
     /// The sealed key and the step of the last code it accepted.
     totp: Option<(Vec<u8>, i64)>,
 }
 
 async fn find(
     scope: &TenantScope,
+    id: Uuid,
     token: &str,
     address_key: Option<&[u8]>,
     now: chrono::DateTime<chrono::Utc>,
@@ -95,13 +96,6 @@ async fn find(
         Option<Vec<u8>>,
         Option<i64>,
     );
-    let id = mfa_token_id(token.trim()).ok_or(ServiceError::MfaTokenInvalid)?;
-    let throttled = |key: &str| {
-        format!(
-            "(SELECT EXTRACT(EPOCH FROM (locked_until - $3))::float8 FROM portal_login_throttle
-               WHERE tenant_id = $2 AND key = {key} AND locked_until > $3)"
-        )
-    };
     let row: Row = sqlx::query_as(&format!(
         "WITH c AS (
              SELECT portal_user_id, token_hash, username_key FROM portal_mfa_challenges
@@ -114,8 +108,8 @@ async fn find(
                 (SELECT secret_sealed FROM k), (SELECT last_step FROM k)",
         queries::stream_json_sql(Tenant::TYPE, "($2::uuid)::text", "$2"),
         queries::stream_json_sql(PortalUser::TYPE, "(SELECT portal_user_id::text FROM c)", "$2"),
-        throttled("(SELECT username_key FROM c)"),
-        throttled("$4"),
+        throttle::seconds_locked_sql("$2", "(SELECT username_key FROM c)", "$3"),
+        throttle::seconds_locked_sql("$2", "$4", "$3"),
     ))
     .bind(id)
     .bind(scope.id())
@@ -144,10 +138,13 @@ async fn find(
         id,
         portal_user_id,
         username_key,
-        tenant,
         user,
-        locked_for,
-        address_locked_for,
+        gate: Gate {
+            portal_active: !tenant.portal_inactive,
+            locked_for: locked_for.map(throttle::seconds),
+            address_locked_for: address_locked_for.map(throttle::seconds),
+        },
+        tenant,
         totp: sealed.zip(step),
     })
 }
@@ -179,28 +176,16 @@ pub async fn complete(
     // the count itself is atomic, so the lock still falls at the limit.)
     let challenge_id = mfa_token_id(mfa_token.trim()).ok_or(ServiceError::MfaTokenInvalid)?;
     let _queued = app.login_queues.queue(challenge_id.as_bytes()).await;
-    let found = find(scope, mfa_token, address_key.as_deref(), app.clock.now()).await?;
+    let now = app.clock.now();
+    let found = find(scope, challenge_id, mfa_token, address_key.as_deref(), now).await?;
     let attempt = Attempt {
         meta,
         username_key: &found.username_key,
         address_key: address_key.as_deref(),
         portal_user_id: Some(found.portal_user_id),
-        now: app.clock.now(),
+        now,
     };
-    if found.tenant.portal_inactive {
-        record(scope, &attempt, Outcome::PortalInactive, None).await?;
-        return Err(portal_inactive());
-    }
-    if let Some(left) = found.locked_for {
-        record(scope, &attempt, Outcome::LockedOut, None).await?;
-        let retry_after_secs = super::throttle::seconds(left);
-        return Err(ServiceError::LockedOut { retry_after_secs });
-    }
-    if let Some(left) = found.address_locked_for {
-        record(scope, &attempt, Outcome::RateLimited, None).await?;
-        let retry_after_secs = super::throttle::seconds(left);
-        return Err(ServiceError::RateLimited { retry_after_secs });
-    }
+    found.gate.pass(scope, &attempt).await?;
     let Some(account) = found.user.account.as_ref().filter(|a| a.can_log_in()) else {
         // Disabled or removed since the password was checked.
         return Err(ServiceError::MfaTokenInvalid);

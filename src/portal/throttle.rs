@@ -10,6 +10,15 @@ pub(super) fn seconds(remaining: f64) -> u64 {
     remaining.ceil().max(1.0) as u64
 }
 
+/// SQL for the seconds a lock on `key` has left at `now` (NULL while unlocked), to take
+/// along in a larger query; each argument is an SQL expression or placeholder.
+pub(super) fn seconds_locked_sql(tenant: &str, key: &str, now: &str) -> String {
+    format!(
+        "(SELECT EXTRACT(EPOCH FROM (locked_until - {now}))::float8 FROM portal_login_throttle
+           WHERE tenant_id = {tenant} AND key = {key} AND locked_until > {now})"
+    )
+}
+
 /// One more failure (or request) on a throttle key.
 pub struct Count<'a> {
     pub tenant_id: Uuid,
