@@ -350,6 +350,17 @@ pub fn mfa_token_id(token: &str) -> Option<Uuid> {
     prefixed_token_id(MFA_TOKEN_PREFIX, token)
 }
 
+/// Names a passkey ceremony in flight (registering, or logging in with a passkey).
+const PASSKEY_TOKEN_PREFIX: &str = "ppk_";
+
+pub fn new_passkey_token() -> (Uuid, String) {
+    new_prefixed_token(PASSKEY_TOKEN_PREFIX)
+}
+
+pub fn passkey_token_id(token: &str) -> Option<Uuid> {
+    prefixed_token_id(PASSKEY_TOKEN_PREFIX, token)
+}
+
 /// `{prefix}{id}_{32 random bytes}`: the id finds the row, the rest is compared by hash.
 fn new_prefixed_token(prefix: &str) -> (Uuid, String) {
     let id = Uuid::now_v7();

@@ -93,6 +93,8 @@ pub enum DomainError {
     SecondFactorNotFound,
     #[error("the portal login has no second factor")]
     NoSecondFactor,
+    #[error("this login already has as many passkeys as it may have: remove one first")]
+    TooManyPasskeys,
 }
 
 impl DomainError {
@@ -139,6 +141,7 @@ impl DomainError {
             Self::SecondFactorExists => "second_factor_exists",
             Self::SecondFactorNotFound => "second_factor_not_found",
             Self::NoSecondFactor => "no_second_factor",
+            Self::TooManyPasskeys => "too_many_passkeys",
         }
     }
 

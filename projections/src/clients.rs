@@ -38,6 +38,8 @@ impl Projection for Clients {
             U::PortalAccessRemoved,
             U::SecondFactorAdded,
             U::SecondFactorRemoved,
+            U::PasskeyAdded,
+            U::PasskeyRemoved,
             U::SecondFactorsReset,
             U::RecoveryCodesIssued,
             U::RecoveryCodeUsed,
@@ -334,13 +336,27 @@ async fn apply_user(
         PortalUserEvent::PortalAccessRemoved { .. } => {
             update(tx, e, Row::User, "removed = $4", true).await?
         }
-        // TOTP is the only factor so far: without it a login has none, so no codes.
+        // Recovery codes stand in for a factor: with the last factor gone they go too (the
+        // right-hand sides read the row as it was).
         PortalUserEvent::SecondFactorAdded { .. } => {
             update(tx, e, Row::User, "totp_enabled = $4", true).await?
         }
-        PortalUserEvent::SecondFactorRemoved { .. }
-        | PortalUserEvent::SecondFactorsReset { .. } => {
-            let set = "totp_enabled = $4, recovery_codes_left = 0";
+        PortalUserEvent::SecondFactorRemoved { .. } => {
+            let set = "totp_enabled = $4,
+                       recovery_codes_left = CASE WHEN passkeys > 0 THEN recovery_codes_left ELSE 0 END";
+            update(tx, e, Row::User, set, false).await?
+        }
+        PortalUserEvent::PasskeyAdded { .. } => {
+            update(tx, e, Row::User, "passkeys = passkeys + $4", 1).await?
+        }
+        PortalUserEvent::PasskeyRemoved { .. } => {
+            let set = "passkeys = passkeys - $4,
+                       recovery_codes_left = CASE WHEN totp_enabled OR passkeys > $4
+                                                  THEN recovery_codes_left ELSE 0 END";
+            update(tx, e, Row::User, set, 1).await?
+        }
+        PortalUserEvent::SecondFactorsReset { .. } => {
+            let set = "totp_enabled = $4, passkeys = 0, recovery_codes_left = 0";
             update(tx, e, Row::User, set, false).await?
         }
         PortalUserEvent::RecoveryCodesIssued { count: left }

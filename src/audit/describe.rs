@@ -177,6 +177,8 @@ fn portal_user(e: &PortalUserEvent) -> String {
         E::SecondFactorRemoved { method } => {
             format!("Second factor removed: {}", factor(*method))
         }
+        E::PasskeyAdded { passkey_id } => format!("Passkey {passkey_id} registered"),
+        E::PasskeyRemoved { passkey_id } => format!("Passkey {passkey_id} removed"),
         E::SecondFactorsReset { reason: r } => {
             format!("Every second factor and recovery code removed by staff (reason: {r})")
         }
@@ -188,6 +190,7 @@ fn portal_user(e: &PortalUserEvent) -> String {
 fn factor(method: aggregates::portal_user::FactorMethod) -> &'static str {
     match method {
         aggregates::portal_user::FactorMethod::Totp => "authenticator app",
+        aggregates::portal_user::FactorMethod::Passkey => "passkey",
     }
 }
 

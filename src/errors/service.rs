@@ -51,6 +51,12 @@ pub enum ServiceError {
     /// An `mfa_token` that is unknown, expired or used.
     #[error("the second step has expired or was already completed; log in again")]
     MfaTokenInvalid,
+    /// A `passkey_token` that is unknown, expired, used or someone else's.
+    #[error("the passkey request has expired or was already used; start again")]
+    PasskeyTokenInvalid,
+    /// An authenticator's answer that does not verify, or a passkey this firm does not know.
+    #[error("the passkey could not be verified")]
+    InvalidPasskey,
     #[error("no such {0}")]
     NotFound(&'static str),
     #[error("{detail}")]

@@ -70,9 +70,12 @@ impl AppError {
                 },
                 S::Validation(_) | S::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
                 S::BadRequest { .. } => StatusCode::BAD_REQUEST,
-                S::Unauthorized | S::InvalidCredentials | S::InvalidCode | S::MfaTokenInvalid => {
-                    StatusCode::UNAUTHORIZED
-                }
+                S::Unauthorized
+                | S::InvalidCredentials
+                | S::InvalidCode
+                | S::MfaTokenInvalid
+                | S::PasskeyTokenInvalid
+                | S::InvalidPasskey => StatusCode::UNAUTHORIZED,
                 S::MfaRequired(_) => StatusCode::FORBIDDEN,
                 S::LockedOut { .. } | S::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
                 S::Forbidden { .. } => StatusCode::FORBIDDEN,
@@ -98,6 +101,8 @@ impl AppError {
                 S::MfaRequired(_) => "mfa_required",
                 S::InvalidCode => "invalid_code",
                 S::MfaTokenInvalid => "mfa_token_invalid",
+                S::PasskeyTokenInvalid => "passkey_token_invalid",
+                S::InvalidPasskey => "invalid_passkey",
                 S::LockedOut { .. } => "locked_out",
                 S::RateLimited { .. } => "rate_limited",
                 S::Forbidden { code, .. } | S::Conflict { code, .. } => code,

@@ -234,7 +234,9 @@ impl Text {
                 let what = match due.detail("change").as_str() {
                     "totp_added" => "An authenticator app was set up as a second step for",
                     "totp_removed" => "The authenticator app was removed from",
-                    _ => "Every second step (authenticator app and recovery codes) was removed by the firm from",
+                    "passkey_added" => "A passkey was added to",
+                    "passkey_removed" => "A passkey was removed from",
+                    _ => "Every second step (authenticator app, passkeys and recovery codes) was removed by the firm from",
                 };
                 Self {
                     subject: format!("Security notice: your {firm} portal login"),

@@ -59,6 +59,8 @@ impl Projection for Notifications {
             W::WebhookDisabled,
             U::SecondFactorAdded,
             U::SecondFactorRemoved,
+            U::PasskeyAdded,
+            U::PasskeyRemoved,
             U::SecondFactorsReset,
         ],
         batch: apply_all,
@@ -237,6 +239,15 @@ fn security_change(event: &PortalUserEvent) -> Option<&'static str> {
         PortalUserEvent::SecondFactorRemoved {
             method: FactorMethod::Totp,
         } => Some("totp_removed"),
+        // Passkeys come and go under their own events.
+        PortalUserEvent::SecondFactorAdded {
+            method: FactorMethod::Passkey,
+        }
+        | PortalUserEvent::SecondFactorRemoved {
+            method: FactorMethod::Passkey,
+        } => None,
+        PortalUserEvent::PasskeyAdded { .. } => Some("passkey_added"),
+        PortalUserEvent::PasskeyRemoved { .. } => Some("passkey_removed"),
         PortalUserEvent::SecondFactorsReset { .. } => Some("reset"),
         _ => None,
     }

@@ -14,7 +14,7 @@ use crate::auth::TenantScope;
 use crate::errors::service::{ServiceError, ServiceResult};
 use crate::sealing::SealingKey;
 use crate::services::rows;
-use crate::store::{CommandMeta, Committed};
+use crate::store::{CommandMeta, Committed, SideWrite};
 
 /// The signed-in login whose own factors change: its scope and id, and the metadata its
 /// commands are recorded with.
@@ -149,12 +149,33 @@ pub async fn confirm_totp(
         .key
         .matching_step(&super::totp::normalised(code), app.clock.now())
         .ok_or_else(invalid_code)?;
+    let add = PortalUserCommand::AddSecondFactor {
+        method: FactorMethod::Totp,
+    };
+    let row = rows::ConfirmTotp {
+        portal_user_id,
+        step,
+    };
+    commit_new_factor(app, login, &meta, add, row).await
+}
+
+/// Commits a factor the person just proved: its command, its own row, the end of sessions
+/// that could only set one up, and — as the login's first factor — ten recovery codes,
+/// returned to be shown once (none otherwise).
+pub(super) async fn commit_new_factor<W: SideWrite + Clone>(
+    app: &App,
+    login: &OwnLogin<'_>,
+    meta: &CommandMeta,
+    command: PortalUserCommand,
+    row: W,
+) -> ServiceResult<Committed<Vec<String>>> {
+    let (scope, portal_user_id) = (login.scope, login.portal_user_id);
     let codes = recovery_codes::generate(aggregates::portal_user::factors::RECOVERY_CODES);
     let hashes = hashes(app, scope, portal_user_id, &codes);
     app.store
-        .transact(&meta, portal_user_id, |uow| {
-            let hashes = hashes.clone();
-            let codes = codes.clone();
+        .transact(meta, portal_user_id, |uow| {
+            let (hashes, codes) = (hashes.clone(), codes.clone());
+            let (command, row) = (command.clone(), row.clone());
             Box::pin(async move {
                 let mut user = uow.load::<PortalUser>(portal_user_id).await?;
                 let brings_codes = user
@@ -162,14 +183,8 @@ pub async fn confirm_totp(
                     .account
                     .as_ref()
                     .is_some_and(|a| a.factors.next_factor_brings_codes());
-                let add = PortalUserCommand::AddSecondFactor {
-                    method: FactorMethod::Totp,
-                };
-                uow.execute(&mut user, add).await?;
-                uow.side_write(rows::ConfirmTotp {
-                    portal_user_id,
-                    step,
-                });
+                uow.execute(&mut user, command).await?;
+                uow.side_write(row);
                 uow.side_write(rows::LiftEnrolmentOnly { portal_user_id });
                 if !brings_codes {
                     return Ok(Vec::new());
@@ -210,17 +225,26 @@ pub async fn remove_totp(
                 };
                 uow.execute(&mut user, remove).await?;
                 uow.side_write(rows::DeleteTotp { portal_user_id });
-                let none_left = user.state.account.as_ref().is_none_or(|a| !a.factors.any());
-                if none_left {
-                    uow.side_write(rows::ReplaceRecoveryCodes {
-                        portal_user_id,
-                        hashes: Vec::new(),
-                    });
-                }
+                drop_codes_with_last_factor(uow, &user, portal_user_id);
                 Ok(())
             })
         })
         .await
+}
+
+/// With the login's last factor gone, its recovery codes go too (as its events say).
+pub(super) fn drop_codes_with_last_factor(
+    uow: &mut crate::store::UnitOfWork,
+    user: &crate::store::Loaded<PortalUser>,
+    portal_user_id: Uuid,
+) {
+    let none_left = user.state.account.as_ref().is_none_or(|a| !a.factors.any());
+    if none_left {
+        uow.side_write(rows::ReplaceRecoveryCodes {
+            portal_user_id,
+            hashes: Vec::new(),
+        });
+    }
 }
 
 /// Ten new recovery codes in place of the old ones (which stop working), for a login with

@@ -19,6 +19,8 @@ pub(super) enum Outcome {
     MfaRequired,
     /// A wrong second-step code.
     InvalidCode,
+    /// A passkey answer that did not verify.
+    InvalidPasskey,
 }
 
 impl Outcome {
@@ -32,6 +34,7 @@ impl Outcome {
             Self::PortalInactive => "portal_inactive",
             Self::MfaRequired => "mfa_required",
             Self::InvalidCode => "invalid_code",
+            Self::InvalidPasskey => "invalid_passkey",
         }
     }
 }

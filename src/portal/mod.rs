@@ -4,6 +4,7 @@
 
 pub mod factors;
 mod history;
+pub mod passkeys;
 pub mod recovery_codes;
 pub mod second_step;
 pub mod self_service;
@@ -73,12 +74,7 @@ pub async fn login(
         portal_user_id: found.portal_user_id,
         now,
     };
-    let gate = Gate {
-        portal_active: found.portal_active,
-        locked_for: found.locked_for,
-        address_locked_for: found.address_locked_for,
-    };
-    gate.pass(scope, &attempt).await?;
+    found.gate().pass(scope, &attempt).await?;
     let user_id = found.portal_user_id;
     let status = found.account.as_ref().and_then(PortalUser::status);
     let stored_hash = found.password_hash;
@@ -200,6 +196,16 @@ struct FoundLogin {
     address_locked_for: Option<u64>,
     /// The firm's own policies, if it has set them.
     policies: Option<aggregates::policies::PortalPolicies>,
+}
+
+impl FoundLogin {
+    fn gate(&self) -> Gate {
+        Gate {
+            portal_active: self.portal_active,
+            locked_for: self.locked_for,
+            address_locked_for: self.address_locked_for,
+        }
+    }
 }
 
 /// Everything a login decides on, in one round trip: the portal switch, the login a typed

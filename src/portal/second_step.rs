@@ -1,7 +1,8 @@
 //! The second step of a portal login. A right password for a login with a factor earns a
-//! single-use `mfa_token` (five minutes, kept hashed); a code from the authenticator app or
-//! a recovery code then completes the login. Wrong codes count against the same lockout as
-//! wrong passwords; an app code is accepted once; a recovery code is used up.
+//! single-use `mfa_token` (five minutes, kept hashed); a code from the authenticator app, a
+//! recovery code or a passkey (`passkeys`) then completes the login. Wrong answers count
+//! against the same lockout as wrong passwords; an app code is accepted once; a recovery
+//! code is used up.
 
 use aggregates::portal_user::{Factors, PortalUser, PortalUserCommand};
 use aggregates::tenant::Tenant;
@@ -54,6 +55,9 @@ pub(super) async fn challenge(
     if factors.totp {
         methods.push("totp");
     }
+    if !factors.passkeys.is_empty() {
+        methods.push("passkey");
+    }
     if factors.recovery_codes_left > 0 {
         methods.push("recovery_code");
     }
@@ -81,7 +85,7 @@ struct Found {
 async fn find(
     scope: &TenantScope,
     id: Uuid,
-    token: &str,
+    token: Option<&str>,
     address_key: Option<&[u8]>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> ServiceResult<Found> {
@@ -123,7 +127,7 @@ async fn find(
     else {
         return Err(ServiceError::MfaTokenInvalid);
     };
-    if !token_matches(token.trim(), &hash) {
+    if token.is_some_and(|token| !token_matches(token.trim(), &hash)) {
         return Err(ServiceError::MfaTokenInvalid);
     }
     let tenant = match tenant {
@@ -155,6 +159,32 @@ enum Proof {
     Totp { step: i64 },
     /// An unused recovery code with this hash.
     RecoveryCode { hash: Vec<u8> },
+    /// A passkey of the login that signed this step's challenge, with its record as the
+    /// signature leaves it (the counter moved on).
+    Passkey(VerifiedPasskey),
+}
+
+/// A passkey that verified, as `passkeys` hands it over.
+pub(super) struct VerifiedPasskey {
+    pub id: Uuid,
+    pub record: serde_json::Value,
+}
+
+/// What answers the second step: a typed code, or a passkey's verified answer (`None`
+/// when it did not verify).
+pub(super) enum Answer<'a> {
+    Code(&'a str),
+    Passkey(Option<VerifiedPasskey>),
+}
+
+impl Answer<'_> {
+    /// How a wrong answer is recorded and refused.
+    fn refusal(&self) -> (Outcome, ServiceError) {
+        match self {
+            Answer::Code(_) => (Outcome::InvalidCode, ServiceError::InvalidCode),
+            Answer::Passkey(_) => (Outcome::InvalidPasskey, ServiceError::InvalidPasskey),
+        }
+    }
 }
 
 /// Completes a login with the second step's token and a code (the app's or a recovery
@@ -167,6 +197,45 @@ pub async fn complete(
     mfa_token: &str,
     code: &str,
 ) -> ServiceResult<NewSession> {
+    let challenge_id = mfa_token_id(mfa_token.trim()).ok_or(ServiceError::MfaTokenInvalid)?;
+    let answer = Answer::Code(code);
+    finish(app, scope, meta, challenge_id, Some(mfa_token), answer).await
+}
+
+/// The challenge an `mfa_token` names, open and unexpired, and the login it is for.
+pub(super) async fn open_challenge(
+    app: &App,
+    scope: &TenantScope,
+    mfa_token: &str,
+) -> ServiceResult<(Uuid, Uuid)> {
+    let id = mfa_token_id(mfa_token.trim()).ok_or(ServiceError::MfaTokenInvalid)?;
+    let row: Option<(Uuid, Vec<u8>)> = sqlx::query_as(
+        "SELECT portal_user_id, token_hash FROM portal_mfa_challenges
+          WHERE id = $1 AND tenant_id = $2 AND used_at IS NULL AND expires_at > $3",
+    )
+    .bind(id)
+    .bind(scope.id())
+    .bind(app.clock.now())
+    .fetch_optional(scope.pool())
+    .await?;
+    match row {
+        Some((portal_user_id, hash)) if token_matches(mfa_token.trim(), &hash) => {
+            Ok((id, portal_user_id))
+        }
+        _ => Err(ServiceError::MfaTokenInvalid),
+    }
+}
+
+/// Completes the second step `challenge_id` names with `answer`. `mfa_token` is checked
+/// when given; a passkey's answer comes through a ceremony the token already opened.
+pub(super) async fn finish(
+    app: &App,
+    scope: &TenantScope,
+    meta: &CommandMeta,
+    challenge_id: Uuid,
+    mfa_token: Option<&str>,
+    answer: Answer<'_>,
+) -> ServiceResult<NewSession> {
     let address_key = meta
         .client_ip
         .as_deref()
@@ -174,7 +243,6 @@ pub async fn complete(
     // Codes on one second step queue, so each sees the failures counted before it. (Several
     // second steps of one login, each earned with the password, may race by a request;
     // the count itself is atomic, so the lock still falls at the limit.)
-    let challenge_id = mfa_token_id(mfa_token.trim()).ok_or(ServiceError::MfaTokenInvalid)?;
     let _queued = app.login_queues.queue(challenge_id.as_bytes()).await;
     let now = app.clock.now();
     let found = find(scope, challenge_id, mfa_token, address_key.as_deref(), now).await?;
@@ -191,24 +259,31 @@ pub async fn complete(
         return Err(ServiceError::MfaTokenInvalid);
     };
     let limits = app.limits.for_firm(found.tenant.policies.as_ref());
-    let Some(proof) = proof(app, scope, &found, code).await? else {
-        count_failure(&limits, scope, &attempt, Outcome::InvalidCode).await?;
-        return Err(ServiceError::InvalidCode);
+    let (wrong, refused) = answer.refusal();
+    let proof = match answer {
+        Answer::Code(code) => proof(app, scope, &found, code).await?,
+        Answer::Passkey(verified) => verified.map(Proof::Passkey),
+    };
+    let Some(proof) = proof else {
+        count_failure(&limits, scope, &attempt, wrong).await?;
+        return Err(refused);
     };
     let spent = spend(app, scope, meta, &found, account, &proof).await?;
     match spent {
         Spent::Yes => {}
         // Used a moment ago by a request with the same token (a double submit).
         Spent::TokenGone => return Err(ServiceError::MfaTokenInvalid),
-        // The same code used a moment ago by another login of this person.
+        // The same code used a moment ago by another login of this person (or the passkey
+        // removed meanwhile).
         Spent::CodeGone => {
-            count_failure(&limits, scope, &attempt, Outcome::InvalidCode).await?;
-            return Err(ServiceError::InvalidCode);
+            count_failure(&limits, scope, &attempt, wrong).await?;
+            return Err(refused);
         }
     }
     let method = match proof {
         Proof::Totp { .. } => Method::Totp,
         Proof::RecoveryCode { .. } => Method::RecoveryCode,
+        Proof::Passkey(_) => Method::Passkey,
     };
     let opening = Opening {
         method,
@@ -285,10 +360,17 @@ async fn spend(
                 AND EXISTS (SELECT 1 FROM claimed)
              RETURNING 1"
         }
+        Proof::Passkey(_) => {
+            "UPDATE portal_passkeys SET passkey = $6, last_used_at = now()
+              WHERE tenant_id = $2 AND portal_user_id = $3 AND id = $7
+                AND EXISTS (SELECT 1 FROM claimed)
+             RETURNING 1"
+        }
     };
-    let (step, hash) = match proof {
-        Proof::Totp { step } => (Some(*step), None),
-        Proof::RecoveryCode { hash } => (None, Some(hash.as_slice())),
+    let (step, hash, passkey) = match proof {
+        Proof::Totp { step } => (Some(*step), None, None),
+        Proof::RecoveryCode { hash } => (None, Some(hash.as_slice()), None),
+        Proof::Passkey(verified) => (None, None, Some(verified)),
     };
     let (claimed, spent): (bool, bool) = sqlx::query_as(&format!(
         "WITH claimed AS (
@@ -303,6 +385,8 @@ async fn spend(
     .bind(found.portal_user_id)
     .bind(step)
     .bind(hash)
+    .bind(passkey.map(|p| &p.record))
+    .bind(passkey.map(|p| p.id))
     .fetch_one(scope.pool())
     .await?;
     if !claimed {

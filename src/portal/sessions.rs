@@ -35,6 +35,7 @@ pub enum Method {
     Password,
     Totp,
     RecoveryCode,
+    Passkey,
 }
 
 impl Method {
@@ -43,6 +44,7 @@ impl Method {
             Self::Password => "password",
             Self::Totp => "totp",
             Self::RecoveryCode => "recovery_code",
+            Self::Passkey => "passkey",
         }
     }
 }

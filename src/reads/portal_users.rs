@@ -33,7 +33,7 @@ pub struct PortalUserDetail {
 #[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct MfaSummary {
     pub totp: bool,
-    /// Passkeys are not offered yet: always 0.
+    /// How many passkeys the login has registered.
     pub passkeys: i32,
     pub recovery_codes_left: i32,
 }
@@ -50,7 +50,8 @@ pub async fn portal_user(
                 (SELECT max(t.locked_until) FROM portal_login_throttle t
                   WHERE t.tenant_id = s.tenant_id AND t.portal_user_id = s.portal_user_id
                     AND t.locked_until > $3) AS locked_until,
-                u.disabled_reason, u.first_name, u.last_name, u.totp_enabled, u.recovery_codes_left
+                u.disabled_reason, u.first_name, u.last_name, u.totp_enabled, u.recovery_codes_left,
+                u.passkeys
            FROM rm_portal_user_status s
            JOIN rm_portal_users u USING (tenant_id, portal_user_id)
           WHERE s.tenant_id = $1 AND s.portal_user_id = $2",
@@ -76,7 +77,7 @@ pub async fn portal_user(
             last_name: r.try_get("last_name")?,
             mfa: MfaSummary {
                 totp: r.try_get("totp_enabled")?,
-                passkeys: 0,
+                passkeys: r.try_get("passkeys")?,
                 recovery_codes_left: r.try_get("recovery_codes_left")?,
             },
         })

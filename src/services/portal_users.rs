@@ -334,6 +334,9 @@ pub async fn reset_second_factors(
                 uow.side_write(rows::DeleteTotp {
                     portal_user_id: user_id,
                 });
+                uow.side_write(rows::DeletePasskeys {
+                    portal_user_id: user_id,
+                });
                 uow.side_write(rows::ReplaceRecoveryCodes {
                     portal_user_id: user_id,
                     hashes: Vec::new(),

@@ -182,6 +182,16 @@ fn portal_user(e: &PortalUserEvent, user_id: Uuid) -> Option<(&'static str, Valu
             "portal_user.mfa_changed",
             user(json!({"change": "factor_removed", "method": method.as_str()})),
         ),
+        E::PasskeyAdded { passkey_id } => (
+            "portal_user.mfa_changed",
+            user(json!({"change": "factor_added", "method": "passkey", "passkey_id": passkey_id})),
+        ),
+        E::PasskeyRemoved { passkey_id } => (
+            "portal_user.mfa_changed",
+            user(
+                json!({"change": "factor_removed", "method": "passkey", "passkey_id": passkey_id}),
+            ),
+        ),
         E::SecondFactorsReset { .. } => {
             ("portal_user.mfa_changed", user(json!({"change": "reset"})))
         }
@@ -313,6 +323,14 @@ pub const CATALOGUED: &[(EventKind, &[&str])] = &[
     ),
     (
         EventKind::PortalUser(U::SecondFactorRemoved),
+        &["portal_user.mfa_changed"],
+    ),
+    (
+        EventKind::PortalUser(U::PasskeyAdded),
+        &["portal_user.mfa_changed"],
+    ),
+    (
+        EventKind::PortalUser(U::PasskeyRemoved),
         &["portal_user.mfa_changed"],
     ),
     (

@@ -21,6 +21,7 @@ mod idempotency;
 mod kept_streams;
 mod onboarding;
 mod operations;
+mod passkeys;
 mod portal_access;
 mod portal_invitations;
 mod portal_logins;

@@ -10,7 +10,7 @@ use common::portal_flow::*;
 use common::totp::code_at;
 use common::{event_count, Server, Tenant};
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// A login with a confirmed authenticator app: (session, secret, recovery codes); staff
 /// read models have caught up with it.
@@ -26,20 +26,6 @@ async fn with_totp(s: &Server, t: &Tenant, username: &str) -> (String, String, V
         .await;
     common::wait_for_position(s.pool(), codes.position, std::time::Duration::from_secs(30)).await;
     (session, setup.secret, codes.recovery_codes)
-}
-
-/// Logs in with the password, expecting the second step: its token and methods.
-async fn second_step(s: &Server, t: &Tenant, username: &str) -> (String, Value) {
-    let (status, body) = login(s, t, username, PASSWORD).await;
-    assert_eq!(
-        (status, body["code"].clone()),
-        (403, json!("mfa_required")),
-        "{body}"
-    );
-    (
-        body["mfa_token"].as_str().unwrap().to_string(),
-        body["methods"].clone(),
-    )
 }
 
 #[test]

@@ -119,13 +119,23 @@ impl Server {
 
     /// A server with connection limits of the test's choosing.
     pub async fn start_with_limits(
+        app: Edge,
+        limits: portal_accounts::http::listener::Limits,
+    ) -> Self {
+        Self::start_at(app, limits, "127.0.0.1").await
+    }
+
+    /// A server whose public URL names it `host` (passkeys need a domain name, so their
+    /// tests use "localhost"); it listens on 127.0.0.1 either way.
+    pub async fn start_at(
         mut app: Edge,
         limits: portal_accounts::http::listener::Limits,
+        host: &str,
     ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         app.public_url
-            .get_or_insert_with(|| format!("http://{addr}"));
+            .get_or_insert_with(|| format!("http://{host}:{}", addr.port()));
         let router = portal_accounts::http::router(app.clone());
         tokio::spawn(portal_accounts::http::listener::serve(
             listener,
@@ -150,7 +160,12 @@ impl Server {
     }
 
     pub async fn start_mailing_with(app: Edge, smtp_url: &str) -> Self {
-        let mut s = Self::start_with(app).await;
+        Self::start_mailing_at(app, smtp_url, "127.0.0.1").await
+    }
+
+    /// `start_mailing_with`, the public URL naming the server `host` (`start_at`).
+    pub async fn start_mailing_at(app: Edge, smtp_url: &str, host: &str) -> Self {
+        let mut s = Self::start_at(app, listener_limits(), host).await;
         s.start_background(Some(smtp_url.to_string()));
         s
     }

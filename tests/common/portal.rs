@@ -6,7 +6,9 @@ use aggregates::ids::{ClientId, ContractId, ItemId};
 use portal_accounts::http::portal_view::PortalContract;
 use portal_accounts::http::routes::portal::{Me, PortalUserRef, SessionIssued};
 use portal_accounts::http::routes::portal_content::{PortalContracts, PortalItems, Signed};
-use portal_accounts::http::routes::portal_mfa::{MfaStatus, RecoveryCodes, TotpSetup};
+use portal_accounts::http::routes::portal_mfa::{
+    MfaStatus, PasskeyAdded, PasskeyOptions, RecoveryCodes, TotpSetup,
+};
 use portal_accounts::http::routes::PositionOnly;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
@@ -226,5 +228,52 @@ impl<'a> Portal<'a> {
     pub async fn new_recovery_codes(&self) -> RecoveryCodes {
         let template = "/portal/v1/{tenant_slug}/mfa/recovery-codes";
         self.typed(Method::POST, template, &[], None).await
+    }
+
+    pub async fn passkey_options(&self) -> PasskeyOptions {
+        let template = "/portal/v1/{tenant_slug}/mfa/passkeys/options";
+        self.typed(Method::POST, template, &[], None).await
+    }
+
+    /// Registers a passkey: status and body, for the refusals tests probe.
+    pub async fn try_add_passkey(
+        &self,
+        token: &str,
+        name: &str,
+        credential: Value,
+    ) -> (u16, Value) {
+        let body = json!({"passkey_token": token, "name": name, "credential": credential});
+        let template = "/portal/v1/{tenant_slug}/mfa/passkeys";
+        self.call(Method::POST, template, &[], Some(body)).await
+    }
+
+    pub async fn add_passkey(&self, token: &str, name: &str, credential: Value) -> PasskeyAdded {
+        let body = json!({"passkey_token": token, "name": name, "credential": credential});
+        let template = "/portal/v1/{tenant_slug}/mfa/passkeys";
+        self.typed(Method::POST, template, &[], Some(body)).await
+    }
+
+    pub async fn try_remove_passkey(&self, id: uuid::Uuid) -> (u16, Value) {
+        let template = "/portal/v1/{tenant_slug}/mfa/passkeys/{passkey_id}";
+        self.call(Method::DELETE, template, &[&id], None).await
+    }
+
+    /// Options for a passkey login: the second step of `mfa_token`, or passwordless.
+    pub async fn try_login_passkey_options(&self, mfa_token: Option<&str>) -> (u16, Value) {
+        let body = json!({"mfa_token": mfa_token});
+        let template = "/portal/v1/{tenant_slug}/login/passkey/options";
+        self.call(Method::POST, template, &[], Some(body)).await
+    }
+
+    pub async fn login_passkey_options(&self, mfa_token: Option<&str>) -> PasskeyOptions {
+        let body = json!({"mfa_token": mfa_token});
+        let template = "/portal/v1/{tenant_slug}/login/passkey/options";
+        self.typed(Method::POST, template, &[], Some(body)).await
+    }
+
+    pub async fn try_login_passkey(&self, token: &str, credential: Value) -> (u16, Value) {
+        let body = json!({"passkey_token": token, "credential": credential});
+        let template = "/portal/v1/{tenant_slug}/login/passkey";
+        self.call(Method::POST, template, &[], Some(body)).await
     }
 }

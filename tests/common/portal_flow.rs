@@ -20,10 +20,18 @@ pub fn email(tag: &str) -> String {
 pub async fn mailing(
     tune: impl FnOnce(&mut portal_accounts::http::Edge),
 ) -> (SmtpSink, Server, Tenant) {
+    mailing_at("127.0.0.1", tune).await
+}
+
+/// `mailing`, the server's public URL naming it `host` (passkeys need "localhost").
+pub async fn mailing_at(
+    host: &str,
+    tune: impl FnOnce(&mut portal_accounts::http::Edge),
+) -> (SmtpSink, Server, Tenant) {
     let sink = SmtpSink::start().await;
     let mut app = super::app(super::fresh_database().await);
     tune(&mut app);
-    let s = Server::start_mailing_with(app, &sink.url()).await;
+    let s = Server::start_mailing_at(app, &sink.url(), host).await;
     let t = s.tenant().await;
     (sink, s, t)
 }
@@ -83,6 +91,20 @@ pub async fn login(s: &Server, t: &Tenant, username: &str, password: &str) -> (u
         Some(json!({"username": username, "password": password})),
     )
     .await
+}
+
+/// Logs in with the password, expecting the second step: its token and methods.
+pub async fn second_step(s: &Server, t: &Tenant, username: &str) -> (String, Value) {
+    let (status, body) = login(s, t, username, PASSWORD).await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (403, serde_json::json!("mfa_required")),
+        "{body}"
+    );
+    (
+        body["mfa_token"].as_str().unwrap().to_string(),
+        body["methods"].clone(),
+    )
 }
 
 pub async fn session(s: &Server, t: &Tenant, username: &str, password: &str) -> String {

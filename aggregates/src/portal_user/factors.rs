@@ -1,9 +1,13 @@
-//! A login's second factors as its events leave them — an authenticator app (TOTP) and
-//! how many recovery codes are left — and the rules for adding, removing and resetting
-//! them. The secrets themselves (the TOTP key, the codes' hashes) live outside the log.
+//! A login's second factors as its events leave them — an authenticator app (TOTP), its
+//! passkeys and how many recovery codes are left — and the rules for adding, removing and
+//! resetting them. The secrets and keys themselves (the TOTP key, the passkeys' public
+//! keys, the codes' hashes) live outside the log.
+
+use std::collections::BTreeSet;
 
 use cqrs_es::event_sink::EventSink;
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use super::{Account, PortalUser, PortalUserEvent as E};
 use crate::values::Reason;
@@ -14,18 +18,24 @@ type Done = Result<(), DomainError>;
 /// How many recovery codes a login gets at a time.
 pub const RECOVERY_CODES: u32 = 10;
 
+/// How many passkeys one login may have (a phone, a laptop, a security key or two…).
+pub const MAX_PASSKEYS: usize = 10;
+
 /// A kind of second factor a login can have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FactorMethod {
     /// An authenticator app's six-digit codes (RFC 6238).
     Totp,
+    /// A WebAuthn credential (several per login, each with its own id).
+    Passkey,
 }
 
 impl FactorMethod {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Totp => "totp",
+            Self::Passkey => "passkey",
         }
     }
 }
@@ -34,6 +44,9 @@ impl FactorMethod {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Factors {
     pub totp: bool,
+    /// The ids its passkeys are kept under (absent from states before passkeys).
+    #[serde(default)]
+    pub passkeys: BTreeSet<Uuid>,
     /// Unused recovery codes (issued with the first factor, or when regenerated).
     pub recovery_codes_left: u32,
 }
@@ -41,13 +54,7 @@ pub struct Factors {
 impl Factors {
     /// Whether a right password alone no longer logs this login in.
     pub fn any(&self) -> bool {
-        self.totp
-    }
-
-    fn has(&self, method: FactorMethod) -> bool {
-        match method {
-            FactorMethod::Totp => self.totp,
-        }
+        self.totp || !self.passkeys.is_empty()
     }
 
     /// Whether adding a factor now also issues recovery codes: the first factor brings
@@ -67,6 +74,15 @@ impl Factors {
                     self.recovery_codes_left = 0;
                 }
             }
+            E::PasskeyAdded { passkey_id } => {
+                self.passkeys.insert(*passkey_id);
+            }
+            E::PasskeyRemoved { passkey_id } => {
+                self.passkeys.remove(passkey_id);
+                if !self.any() {
+                    self.recovery_codes_left = 0;
+                }
+            }
             E::SecondFactorsReset { .. } => *self = Factors::default(),
             E::RecoveryCodesIssued { count } => self.recovery_codes_left = *count,
             E::RecoveryCodeUsed { left } => self.recovery_codes_left = *left,
@@ -77,6 +93,8 @@ impl Factors {
     fn set(&mut self, method: FactorMethod, on: bool) {
         match method {
             FactorMethod::Totp => self.totp = on,
+            // Passkeys come and go by id (`PasskeyAdded`, `PasskeyRemoved`).
+            FactorMethod::Passkey => {}
         }
     }
 }
@@ -89,15 +107,57 @@ impl PortalUser {
         method: FactorMethod,
         sink: &EventSink<Self>,
     ) -> Done {
-        if account.factors.has(method) {
+        if method != FactorMethod::Totp {
+            // A passkey is added by its own command, under its id.
+            return Err(DomainError::SecondFactorNotFound);
+        }
+        if account.factors.totp {
             return Err(DomainError::SecondFactorExists);
         }
         let brings_codes = account.factors.next_factor_brings_codes();
         sink.write(E::SecondFactorAdded { method }, self).await;
+        self.issue_first_codes(brings_codes, sink).await;
+        Ok(())
+    }
+
+    async fn issue_first_codes(&mut self, brings_codes: bool, sink: &EventSink<Self>) {
         if brings_codes {
             let count = RECOVERY_CODES;
             sink.write(E::RecoveryCodesIssued { count }, self).await;
         }
+    }
+
+    /// A registered passkey, up to `MAX_PASSKEYS`; as the first factor it brings recovery
+    /// codes like an app does.
+    pub(super) async fn add_passkey(
+        &mut self,
+        account: &Account,
+        passkey_id: Uuid,
+        sink: &EventSink<Self>,
+    ) -> Done {
+        let passkeys = &account.factors.passkeys;
+        if passkeys.contains(&passkey_id) {
+            return Err(DomainError::SecondFactorExists);
+        }
+        if passkeys.len() >= MAX_PASSKEYS {
+            return Err(DomainError::TooManyPasskeys);
+        }
+        let brings_codes = account.factors.next_factor_brings_codes();
+        sink.write(E::PasskeyAdded { passkey_id }, self).await;
+        self.issue_first_codes(brings_codes, sink).await;
+        Ok(())
+    }
+
+    pub(super) async fn remove_passkey(
+        &mut self,
+        account: &Account,
+        passkey_id: Uuid,
+        sink: &EventSink<Self>,
+    ) -> Done {
+        if !account.factors.passkeys.contains(&passkey_id) {
+            return Err(DomainError::SecondFactorNotFound);
+        }
+        sink.write(E::PasskeyRemoved { passkey_id }, self).await;
         Ok(())
     }
 
@@ -107,7 +167,7 @@ impl PortalUser {
         method: FactorMethod,
         sink: &EventSink<Self>,
     ) -> Done {
-        if !account.factors.has(method) {
+        if method != FactorMethod::Totp || !account.factors.totp {
             return Err(DomainError::SecondFactorNotFound);
         }
         sink.write(E::SecondFactorRemoved { method }, self).await;
@@ -263,6 +323,81 @@ mod tests {
             .when_async(C::UseRecoveryCode)
             .await
             .then_expect_error(DomainError::NoSecondFactor);
+    }
+
+    const KEY: Uuid = Uuid::from_u128(7);
+    fn with_passkey() -> Vec<E> {
+        vec![
+            created(),
+            E::PasskeyAdded { passkey_id: KEY },
+            E::RecoveryCodesIssued { count: 10 },
+        ]
+    }
+
+    #[tokio::test]
+    async fn a_first_passkey_brings_codes_and_a_later_one_does_not() {
+        Given::with(())
+            .given(vec![created()])
+            .when_async(C::AddPasskey { passkey_id: KEY })
+            .await
+            .then_expect_events(with_passkey()[1..].to_vec());
+        let other = Uuid::from_u128(8);
+        Given::with(())
+            .given(with_totp())
+            .when_async(C::AddPasskey { passkey_id: other })
+            .await
+            .then_expect_events(vec![E::PasskeyAdded { passkey_id: other }]);
+    }
+
+    #[tokio::test]
+    async fn a_passkey_id_is_added_once_and_removed_once() {
+        Given::with(())
+            .given(with_passkey())
+            .when_async(C::AddPasskey { passkey_id: KEY })
+            .await
+            .then_expect_error(DomainError::SecondFactorExists);
+        let mut removed = with_passkey();
+        removed.push(E::PasskeyRemoved { passkey_id: KEY });
+        Given::with(())
+            .given(removed)
+            .when_async(C::RemovePasskey { passkey_id: KEY })
+            .await
+            .then_expect_error(DomainError::SecondFactorNotFound);
+    }
+
+    #[tokio::test]
+    async fn a_login_has_at_most_ten_passkeys() {
+        let mut full = vec![created()];
+        full.extend((0..MAX_PASSKEYS as u128).map(|n| E::PasskeyAdded {
+            passkey_id: Uuid::from_u128(100 + n),
+        }));
+        Given::with(())
+            .given(full)
+            .when_async(C::AddPasskey {
+                passkey_id: Uuid::from_u128(1),
+            })
+            .await
+            .then_expect_error(DomainError::TooManyPasskeys);
+    }
+
+    #[test]
+    fn a_passkey_alone_asks_for_a_second_step_and_its_removal_takes_the_codes() {
+        let mut user = PortalUser::default();
+        for e in with_passkey() {
+            cqrs_es::Aggregate::apply(&mut user, e);
+        }
+        assert!(user.account.as_ref().unwrap().factors.any());
+        cqrs_es::Aggregate::apply(&mut user, E::PasskeyRemoved { passkey_id: KEY });
+        assert_eq!(user.account.unwrap().factors, Factors::default());
+    }
+
+    #[tokio::test]
+    async fn the_app_is_not_a_passkey() {
+        Given::with(())
+            .given(with_passkey())
+            .when_async(C::RemoveSecondFactor { method: TOTP })
+            .await
+            .then_expect_error(DomainError::SecondFactorNotFound);
     }
 
     #[tokio::test]

@@ -138,6 +138,14 @@ pub enum PortalUserCommand {
     RemoveSecondFactor {
         method: FactorMethod,
     },
+    /// A passkey the user registered (the caller verified the authenticator's answer and
+    /// keeps its public key under `passkey_id`).
+    AddPasskey {
+        passkey_id: Uuid,
+    },
+    RemovePasskey {
+        passkey_id: Uuid,
+    },
     /// Fresh recovery codes replace the old ones (made and kept hashed by the caller).
     IssueRecoveryCodes,
     /// A recovery code was used for a login (matched by the caller).
@@ -208,6 +216,13 @@ pub enum PortalUserEvent {
     },
     SecondFactorRemoved {
         method: FactorMethod,
+    },
+    /// A passkey was registered; its public key is kept outside the log under this id.
+    PasskeyAdded {
+        passkey_id: Uuid,
+    },
+    PasskeyRemoved {
+        passkey_id: Uuid,
     },
     /// Staff removed every factor and recovery code.
     SecondFactorsReset {
@@ -390,6 +405,8 @@ impl Aggregate for PortalUser {
             C::Remove => self.remove(a, sink).await,
             C::AddSecondFactor { method } => self.add_second_factor(a, method, sink).await,
             C::RemoveSecondFactor { method } => self.remove_second_factor(a, method, sink).await,
+            C::AddPasskey { passkey_id } => self.add_passkey(a, passkey_id, sink).await,
+            C::RemovePasskey { passkey_id } => self.remove_passkey(a, passkey_id, sink).await,
             C::IssueRecoveryCodes => self.issue_recovery_codes(a, sink).await,
             C::UseRecoveryCode => self.use_recovery_code(a, sink).await,
             C::ResetSecondFactors { reason } => self.reset_second_factors(a, reason, sink).await,
@@ -471,6 +488,8 @@ impl Aggregate for PortalUser {
             }
             E::SecondFactorAdded { .. }
             | E::SecondFactorRemoved { .. }
+            | E::PasskeyAdded { .. }
+            | E::PasskeyRemoved { .. }
             | E::SecondFactorsReset { .. }
             | E::RecoveryCodesIssued { .. }
             | E::RecoveryCodeUsed { .. } => account.factors.apply(&event),

@@ -6,6 +6,7 @@ use uuid::Uuid;
 use crate::store::{SideStatement, SideWrite};
 
 /// The authenticator key the person just proved they hold, from the step of that code on.
+#[derive(Clone)]
 pub struct ConfirmTotp {
     pub portal_user_id: Uuid,
     pub step: i64,
@@ -86,5 +87,62 @@ impl SideWrite for EndChallenges {
         )
         .bind(tenant_id)
         .bind(self.portal_user_id)
+    }
+}
+
+/// A passkey just registered: the relying party's record of it under the id its event
+/// names.
+#[derive(Clone)]
+pub struct InsertPasskey {
+    pub id: Uuid,
+    pub portal_user_id: Uuid,
+    pub credential_id: Vec<u8>,
+    pub name: String,
+    /// webauthn-rs's `Passkey`: the public key, counter and flags.
+    pub passkey: serde_json::Value,
+}
+
+impl SideWrite for InsertPasskey {
+    fn statement(&self, tenant_id: Uuid) -> SideStatement<'_> {
+        sqlx::query(
+            "INSERT INTO portal_passkeys (id, tenant_id, portal_user_id, credential_id, name, passkey)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(self.id)
+        .bind(tenant_id)
+        .bind(self.portal_user_id)
+        .bind(&self.credential_id)
+        .bind(&self.name)
+        .bind(&self.passkey)
+    }
+}
+
+/// One passkey goes (removed by its user).
+pub struct DeletePasskey {
+    pub portal_user_id: Uuid,
+    pub id: Uuid,
+}
+
+impl SideWrite for DeletePasskey {
+    fn statement(&self, tenant_id: Uuid) -> SideStatement<'_> {
+        sqlx::query(
+            "DELETE FROM portal_passkeys WHERE tenant_id = $1 AND portal_user_id = $2 AND id = $3",
+        )
+        .bind(tenant_id)
+        .bind(self.portal_user_id)
+        .bind(self.id)
+    }
+}
+
+/// Every passkey of the login goes (staff reset its factors).
+pub struct DeletePasskeys {
+    pub portal_user_id: Uuid,
+}
+
+impl SideWrite for DeletePasskeys {
+    fn statement(&self, tenant_id: Uuid) -> SideStatement<'_> {
+        sqlx::query("DELETE FROM portal_passkeys WHERE tenant_id = $1 AND portal_user_id = $2")
+            .bind(tenant_id)
+            .bind(self.portal_user_id)
     }
 }

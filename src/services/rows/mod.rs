@@ -9,7 +9,8 @@ mod tenants;
 mod webhooks;
 
 pub use factors::{
-    ConfirmTotp, DeleteTotp, EndChallenges, LiftEnrolmentOnly, ReplaceRecoveryCodes,
+    ConfirmTotp, DeletePasskey, DeletePasskeys, DeleteTotp, EndChallenges, InsertPasskey,
+    LiftEnrolmentOnly, ReplaceRecoveryCodes,
 };
 pub use item_images::ItemImage;
 pub use logins::{ClearLoginThrottle, Credential, EndOtherSessions, EndSessions};
