@@ -10,7 +10,10 @@ mod common;
 #[path = "pages/onboarding.rs"]
 mod onboarding;
 
-use browser::{click, fill, path, screenshot, serious_violations, submit, text, Driver};
+use browser::{
+    add_virtual_authenticator, click, fill, path, screenshot, serious_violations, submit, text,
+    Driver,
+};
 use common::portal_flow::{client_with_email, email, invite, mailing, PASSWORD};
 use common::totp::code_at;
 use common::{Server, Tenant};
@@ -344,6 +347,84 @@ async fn two_step_login_is_set_up_on_the_account_page_and_asked_for_at_login() {
     fill(&browser, "code", &code_at(&secret, s.app.clock.now())).await;
     submit(&browser, "main form button[type=submit]").await;
     assert_eq!(path(&browser).await, format!("/portal/{}/", t.slug));
+    browser.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_passkey_added_on_the_account_page_logs_in_alone_and_as_the_second_step() {
+    // Passkeys need a domain name: clients reach this server as http://localhost.
+    let app = common::app(common::pool().await);
+    let s = Server::start_at(app, common::listener_limits(), "localhost").await;
+    let t = s.tenant().await;
+    let site = format!("{}/portal/{}", s.app.public_url.as_deref().unwrap(), t.slug);
+    let login_page = s.http.get(format!("{site}/login")).send().await.unwrap();
+    let csp = login_page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    let html = login_page.text().await.unwrap();
+    assert_eq!(html.matches("<script").count(), 1, "{html}");
+    assert!(
+        html.contains("<script src=\"/portal/assets/passkeys.js\" defer></script>"),
+        "one same-origin script, nothing inline: {html}"
+    );
+
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    add_virtual_authenticator(&browser).await;
+    let username = active_login(&s, &t, &email("passkey")).await;
+    browser.goto(&format!("{site}/login")).await.unwrap();
+    fill(&browser, "username", &username).await;
+    fill(&browser, "password", PASSWORD).await;
+    submit(&browser, "form[action$='/login'] button[type=submit]").await;
+    browser.goto(&format!("{site}/account")).await.unwrap();
+    fill(&browser, "passkey_name", "This laptop").await;
+    submit(&browser, "form[data-passkey=register] button").await;
+    let page = text(&browser).await;
+    assert!(page.contains("The passkey is added"), "{page}");
+    assert!(page.contains("This laptop, added"), "{page}");
+    let codes = browser
+        .find_all(Locator::Css("ul.codes code"))
+        .await
+        .unwrap();
+    assert_eq!(codes.len(), 10, "the first factor brings recovery codes");
+    audit(&browser, "account, a passkey added").await;
+    screenshot(&browser, "portal-passkey-added").await;
+
+    // Passwordless: the login page's passkey button alone.
+    submit(&browser, "header form[action$='/logout'] button").await;
+    browser.goto(&format!("{site}/login")).await.unwrap();
+    audit(&browser, "login with the passkey button").await;
+    submit(&browser, "form[data-passkey=login] button").await;
+    assert_eq!(path(&browser).await, format!("/portal/{}/", t.slug));
+
+    // As the second step after the password.
+    submit(&browser, "header form[action$='/logout'] button").await;
+    browser.goto(&format!("{site}/login")).await.unwrap();
+    fill(&browser, "username", &username).await;
+    fill(&browser, "password", PASSWORD).await;
+    submit(&browser, "form[action$='/login'] button[type=submit]").await;
+    assert!(text(&browser).await.contains("Or use one of your passkeys"));
+    audit(&browser, "second step with a passkey").await;
+    submit(&browser, "form[data-passkey=login] button").await;
+    assert_eq!(path(&browser).await, format!("/portal/{}/", t.slug));
+    let methods: Vec<Option<String>> = sqlx::query_scalar(
+        "SELECT method FROM portal_logins WHERE tenant_id = $1 AND outcome = 'succeeded' ORDER BY id",
+    )
+    .bind(t.id)
+    .fetch_all(s.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        methods,
+        [Some("password"), Some("passkey"), Some("passkey")].map(|m| m.map(String::from))
+    );
+
+    // Removed on the account page, the passkey no longer logs in.
+    browser.goto(&format!("{site}/account")).await.unwrap();
+    submit(&browser, "ul.passkeys form button").await;
+    assert!(text(&browser).await.contains("The passkey is removed"));
     browser.close().await.unwrap();
 }
 

@@ -1,6 +1,7 @@
-//! No password, password hash, session token, link token or link appears in any event
-//! payload, event metadata, notification row or log line — checked by running every portal
-//! flow with debug logging captured, then scanning everything for every secret used.
+//! No password, password hash, session token, link token, link, TOTP key, recovery code,
+//! second-step token or passkey ceremony (token or challenge) appears in any event payload,
+//! event metadata, notification row or log line — checked by running every portal flow
+//! with debug logging captured, then scanning everything for every secret used.
 
 mod common;
 
@@ -11,7 +12,10 @@ use common::smtp::SmtpSink;
 use common::{id_of, send, Server};
 use reqwest::Method;
 use serde_json::json;
+use url::Url;
 use uuid::Uuid;
+use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+use webauthn_authenticator_rs::WebauthnAuthenticator;
 
 /// Every log line of this test process, as JSON, spans included.
 #[derive(Clone, Default)]
@@ -40,7 +44,9 @@ async fn no_secret_reaches_events_metadata_notifications_or_logs() {
         .init();
 
     let sink = SmtpSink::start().await;
-    let s = Server::start_mailing(&sink.url()).await;
+    // Reached as http://localhost, so that it offers passkeys.
+    let app = common::app(common::fresh_database().await);
+    let s = Server::start_mailing_at(app, &sink.url(), "localhost").await;
     let t = s.tenant().await;
     let mut secrets: Vec<String> = Vec::new();
     let portal = |path: &str| format!("{}/portal/v1/{}{path}", s.base, t.slug);
@@ -172,8 +178,35 @@ async fn no_secret_reaches_events_metadata_notifications_or_logs() {
     second.login_mfa(&mfa_token, &codes.recovery_codes[0]).await;
     secrets.extend([setup.secret.clone(), setup.otpauth_uri.clone(), mfa_token]);
     secrets.extend(codes.recovery_codes.iter().cloned());
-    // The security notice of the new factor is sent (so its row is in the log below).
-    sink.wait_for(&to, 4).await;
+    // A passkey on the same login (a software authenticator), then a login with it as the
+    // second step.
+    let mut device = WebauthnAuthenticator::new(SoftPasskey::new(true));
+    let origin = Url::parse(s.app.public_url.as_deref().unwrap()).unwrap();
+    let register = me.passkey_options().await;
+    let options = serde_json::from_value(json!({"publicKey": register.public_key})).unwrap();
+    let credential = device.do_registration(origin.clone(), options).unwrap();
+    let credential = serde_json::to_value(credential).unwrap();
+    me.add_passkey(&register.passkey_token, "Phone", credential)
+        .await;
+    let (_, challenge) = second.try_login("sam.second", staff_password).await;
+    let passkey_step = id_of(&challenge, "mfa_token");
+    let sign = second.login_passkey_options(Some(&passkey_step)).await;
+    let options = serde_json::from_value(json!({"publicKey": sign.public_key})).unwrap();
+    let answer = serde_json::to_value(device.do_authentication(origin, options).unwrap()).unwrap();
+    let (status, body) = second.try_login_passkey(&sign.passkey_token, answer).await;
+    assert_eq!(status, 200, "{body}");
+    for ceremony in [&register, &sign] {
+        secrets.push(ceremony.passkey_token.clone());
+        secrets.push(
+            ceremony.public_key["challenge"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    secrets.push(passkey_step);
+    // The security notices of the new factors are sent (so their rows are in the log below).
+    sink.wait_for(&to, 5).await;
 
     let hashes = common::password_hashes(s.pool(), t.id).await;
     assert_eq!(hashes.len(), 2);
@@ -198,7 +231,11 @@ async fn no_secret_reaches_events_metadata_notifications_or_logs() {
             None,
         )
         .await;
-    assert_eq!(notifications.len(), 4, "three links and a security notice");
+    assert_eq!(
+        notifications.len(),
+        5,
+        "three links and two security notices"
+    );
     let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     assert!(logged.lines().count() > 50, "logs were captured");
     assert!(

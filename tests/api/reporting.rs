@@ -264,20 +264,22 @@ async fn the_documented_reports_answer_correctly() {
                 );
             }
             "Logins of the last 30 days by how they were completed" => {
-                let counts: (i64, i64, i64) = (
+                let counts: (i64, i64, i64, i64) = (
                     rows[0].get("password_only"),
                     rows[0].get("with_a_second_step"),
                     rows[0].get("by_recovery_code"),
+                    rows[0].get("by_passkey"),
                 );
-                assert_eq!(counts, (1, 0, 0));
+                assert_eq!(counts, (1, 0, 0, 0));
             }
-            "Active logins with an authenticator app" => {
-                let counts: (i64, i64, i64) = (
+            "Active logins with a second factor" => {
+                let counts: (i64, i64, i64, i64) = (
                     rows[0].get("with_an_app"),
+                    rows[0].get("with_a_passkey"),
                     rows[0].get("few_codes_left"),
                     rows[0].get("logins"),
                 );
-                assert_eq!(counts, (0, 0, 1));
+                assert_eq!(counts, (0, 0, 0, 1));
             }
             "Failed logins per day" => {
                 assert_eq!(rows.len(), 1);

@@ -105,6 +105,38 @@ impl Driver {
     }
 }
 
+/// WebDriver's WebAuthn extension: a virtual platform authenticator in the browser that
+/// keeps discoverable credentials and verifies its user, so passkey ceremonies run headless.
+#[derive(Debug)]
+struct AddVirtualAuthenticator;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for AddVirtualAuthenticator {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        let session = session_id.unwrap_or_default();
+        base_url.join(&format!("session/{session}/webauthn/authenticator"))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        let authenticator = json!({
+            "protocol": "ctap2", "transport": "internal", "hasResidentKey": true,
+            "hasUserVerification": true, "isUserVerified": true, "isUserConsenting": true,
+        });
+        (http::Method::POST, Some(authenticator.to_string()))
+    }
+}
+
+/// Gives the browser a passkey authenticator (`AddVirtualAuthenticator`).
+pub async fn add_virtual_authenticator(browser: &Client) {
+    browser
+        .issue_cmd(AddVirtualAuthenticator)
+        .await
+        .expect("chromedriver adds a virtual authenticator");
+}
+
 /// Fills a field found by its id.
 pub async fn fill(browser: &Client, id: &str, value: &str) {
     let field = browser

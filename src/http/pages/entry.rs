@@ -18,6 +18,7 @@ use crate::http::extract::{checked, Checks};
 use crate::http::portal_auth::anonymous;
 use crate::http::Edge;
 use crate::portal;
+use crate::portal::passkeys::RelyingParty;
 use crate::portal::second_step;
 use crate::portal::self_service::{self as service, PasswordLink};
 
@@ -50,13 +51,30 @@ pub async fn login_form(
     if !open {
         layout.error = Some(closed_text(&firm.name));
     }
-    let page = LoginPage {
-        layout,
-        username: String::new(),
-        closed: !open,
-        next: next.unwrap_or_default(),
-    };
+    let page = login_page(&app, layout, String::new(), !open, next.unwrap_or_default());
     firm.render(StatusCode::OK, &page)
+}
+
+/// The login page with what it shows: the passkey button where the server offers passkeys.
+pub(super) fn login_page(
+    app: &Edge,
+    layout: super::views::Layout,
+    username: String,
+    closed: bool,
+    next: String,
+) -> LoginPage {
+    LoginPage {
+        layout,
+        username,
+        closed,
+        next,
+        passkeys: passkeys_offered(app),
+    }
+}
+
+/// Whether this server can offer passkeys (it is reached by a domain name).
+pub(super) fn passkeys_offered(app: &Edge) -> bool {
+    RelyingParty::for_public_url(app.public_url.as_deref()).is_ok()
 }
 
 /// What the login page says while the firm's portal is switched off (it shows no form).
@@ -85,6 +103,7 @@ pub async fn login(State(app): State<Edge>, mut form: PostedForm) -> Response {
             let page = SecondStepPage {
                 layout: firm.layout("Two-step login", &app),
                 mfa_token: challenge.mfa_token,
+                passkey: challenge.methods.contains(&"passkey") && passkeys_offered(&app),
                 next: next.unwrap_or_default(),
             };
             firm.render(StatusCode::OK, &page)
@@ -97,22 +116,33 @@ pub async fn login(State(app): State<Edge>, mut form: PostedForm) -> Response {
                 // none of them, which the person cannot otherwise guess.
                 text.push_str(SHARED_ADDRESS_HINT);
             }
-            let mut layout = firm.layout("Log in", &app);
-            layout.error = Some(text);
-            let page = LoginPage {
-                layout,
-                username,
-                closed: false,
-                next: next.unwrap_or_default(),
-            };
-            with_retry_after(firm.render(status, &page), retry_after)
+            login_refused(&app, firm, (status, text, retry_after), username, next)
         }
     }
 }
 
+/// The login page again, saying why the attempt was refused (`explain`'s status, text and
+/// any `Retry-After`), with what was typed.
+pub(super) fn login_refused(
+    app: &Edge,
+    mut firm: Firm,
+    (status, text, retry_after): (StatusCode, String, Option<u64>),
+    username: String,
+    next: Option<String>,
+) -> Response {
+    let mut layout = firm.layout("Log in", app);
+    layout.error = Some(text);
+    let page = login_page(app, layout, username, false, next.unwrap_or_default());
+    with_retry_after(firm.render(status, &page), retry_after)
+}
+
 /// A new session in the cookie, and on to the page asked for (the account page, to set up
 /// a factor, when that is all the session may do).
-fn signed_in(mut firm: Firm, session: portal::NewSession, next: Option<String>) -> Response {
+pub(super) fn signed_in(
+    mut firm: Firm,
+    session: portal::NewSession,
+    next: Option<String>,
+) -> Response {
     let to = if session.enrolment_required {
         firm.base() + "/account"
     } else {
@@ -128,6 +158,7 @@ pub async fn second_step(State(app): State<Edge>, mut form: PostedForm) -> Respo
     let mfa_token = form.take("mfa_token");
     let code = form.take("code");
     let next = form.take("next");
+    let passkey = form.take("passkey") == "1";
     let mut firm = form.firm;
     let next = Some(next).filter(|n| firm.is_own_page(n));
     let meta = firm.tenant.meta(anonymous());
@@ -147,21 +178,14 @@ pub async fn second_step(State(app): State<Edge>, mut form: PostedForm) -> Respo
             let page = SecondStepPage {
                 layout,
                 mfa_token,
+                passkey,
                 next: next.unwrap_or_default(),
             };
             firm.render(StatusCode::UNAUTHORIZED, &page)
         }
         Err(e) => {
-            let (status, text, retry_after) = explain(&AppError::from(e), &firm.name);
-            let mut layout = firm.layout("Log in", &app);
-            layout.error = Some(text);
-            let page = LoginPage {
-                layout,
-                username: String::new(),
-                closed: false,
-                next: next.unwrap_or_default(),
-            };
-            with_retry_after(firm.render(status, &page), retry_after)
+            let explained = explain(&AppError::from(e), &firm.name);
+            login_refused(&app, firm, explained, String::new(), next)
         }
     }
 }

@@ -1,9 +1,11 @@
 //! Hosted portal pages, per firm under `/portal/{tenant_slug}/`: server-rendered HTML forms
-//! (askama templates, no JavaScript) over the same services as the Portal API, with the
-//! session in an HttpOnly cookie and an anti-forgery token in every form.
+//! (askama templates; the one script runs passkey ceremonies) over the same services as the
+//! Portal API, with the session in an HttpOnly cookie and an anti-forgery token in every
+//! form.
 
 mod entry;
 mod page;
+mod passkeys;
 mod signed_in;
 mod views;
 
@@ -86,10 +88,25 @@ pub fn routes() -> Router<Edge> {
             &format!("{page}/login/second-step"),
             post(entry::second_step),
         )
+        .route(
+            &format!("{page}/login/passkey/options"),
+            post(passkeys::login_options),
+        )
+        .route(&format!("{page}/login/passkey"), post(passkeys::login))
+        .route(
+            &format!("{page}/account/passkeys/options"),
+            post(passkeys::register_options),
+        )
+        .route(&format!("{page}/account/passkeys"), post(passkeys::add))
+        .route(
+            &format!("{page}/account/passkeys/{{id}}/remove"),
+            post(passkeys::remove),
+        )
         .route(&format!("{page}/{{page}}"), get(unknown_page))
         .route(page, get(to_home))
         .layer(middleware::map_response(security_headers))
         .route("/portal/assets/portal.css", get(stylesheet))
+        .route("/portal/assets/passkeys.js", get(passkeys::script))
 }
 
 /// `/portal/acme` → `/portal/acme/`.
@@ -112,8 +129,8 @@ async fn stylesheet() -> Response {
         .into_response()
 }
 
-/// What every page carries: a strict CSP (no script at all, styles and images only from
-/// here, forms only to here), no framing, no sniffing, no Referer (link pages hold a token
+/// What every page carries: a strict CSP (scripts, styles, images and requests only from
+/// here — the one script is the passkey ceremony's — forms only to here), no framing, no sniffing, no Referer (link pages hold a token
 /// in their address), and no caching of pages with personal data.
 async fn security_headers(mut response: Response) -> Response {
     let not_modified = response.status() == StatusCode::NOT_MODIFIED;
@@ -121,8 +138,8 @@ async fn security_headers(mut response: Response) -> Response {
     let set = [
         (
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-             frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; \
+             img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),

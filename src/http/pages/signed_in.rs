@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::page::{error_page, explain, Firm, PostedForm, SignedIn};
 use super::views::{
     status_words, AccountPage, ClientArea, ContractPage, ContractRow, ContractsPage, HomePage,
-    ItemView, TotpSetupView,
+    ItemView, PasskeyRow, TotpSetupView,
 };
 use crate::errors::service::ServiceError;
 use crate::http::error::AppError;
@@ -22,7 +22,7 @@ use crate::portal;
 use crate::portal::factors;
 
 /// A path id that is not a UUID names nothing this user can see.
-fn path_id(raw: &str) -> Result<Uuid, AppError> {
+pub(super) fn path_id(raw: &str) -> Result<Uuid, AppError> {
     canonical_uuid(raw).ok_or(AppError::NotFound("page"))
 }
 
@@ -276,18 +276,32 @@ pub async fn sign(
     }
 }
 
-fn account_page(user: &mut SignedIn, app: &Edge) -> AccountPage {
-    let factors = &user.session.account.factors;
+/// The account page as the login's factors stand (its passkeys read now).
+async fn account_page(user: &mut SignedIn, app: &Edge) -> Result<AccountPage, AppError> {
+    let passkeys = passkey_rows(user).await?;
+    let layout = user.layout("Your account", app);
+    let session = &user.session;
+    let factors = &session.account.factors;
     let (totp, recovery_codes_left) = (factors.totp, factors.recovery_codes_left);
-    AccountPage {
-        layout: user.layout("Your account", app),
-        username: user.session.account.username.to_string(),
+    Ok(AccountPage {
+        layout,
+        username: session.account.username.to_string(),
         totp,
         recovery_codes_left,
         totp_setup: None,
         recovery_codes: Vec::new(),
-        enrolment_required: user.session.session.enrolment_only && !totp,
-    }
+        enrolment_required: session.session.enrolment_only && !totp && passkeys.is_empty(),
+        passkeys,
+        passkeys_offered: super::entry::passkeys_offered(app),
+    })
+}
+
+/// The signed-in login's passkeys as the account page lists them.
+pub(super) async fn passkey_rows(user: &SignedIn) -> Result<Vec<PasskeyRow>, AppError> {
+    let session = &user.session;
+    let listed =
+        portal::passkeys::list(&session.tenant.scope, session.session.portal_user_id).await?;
+    Ok(listed.into_iter().map(PasskeyRow::from).collect())
 }
 
 pub async fn account(State(app): State<Edge>, firm: Firm) -> Response {
@@ -296,13 +310,15 @@ pub async fn account(State(app): State<Edge>, firm: Firm) -> Response {
         Ok(user) => user,
         Err(response) => return response,
     };
-    let page = account_page(&mut user, &app);
-    user.firm.render(StatusCode::OK, &page)
+    match account_page(&mut user, &app).await {
+        Ok(page) => user.firm.render(StatusCode::OK, &page),
+        Err(e) => error_page(Some(&mut user.firm), &e),
+    }
 }
 
 /// A second-factor change on the account page: done by `change` with the signed-in user,
 /// the page shown again with what it says (or why it was refused).
-async fn factor_change<F>(app: &Edge, firm: Firm, change: F) -> Response
+pub(super) async fn factor_change<F>(app: &Edge, firm: Firm, change: F) -> Response
 where
     F: AsyncFnOnce(&Edge, &SignedIn, &mut AccountPage) -> Result<(), AppError>,
 {
@@ -310,7 +326,10 @@ where
         Ok(user) => user,
         Err(response) => return response,
     };
-    let mut page = account_page(&mut user, app);
+    let mut page = match account_page(&mut user, app).await {
+        Ok(page) => page,
+        Err(e) => return error_page(Some(&mut user.firm), &e),
+    };
     match change(app, &user, &mut page).await {
         Ok(()) => user.firm.render(StatusCode::OK, &page),
         Err(e) => {
@@ -388,7 +407,10 @@ pub async fn change_password(State(app): State<Edge>, mut form: PostedForm) -> R
         new,
     )
     .await;
-    let mut page = account_page(&mut user, &app);
+    let mut page = match account_page(&mut user, &app).await {
+        Ok(page) => page,
+        Err(e) => return error_page(Some(&mut user.firm), &e),
+    };
     let status = match outcome {
         Ok(_) => {
             page.layout.notice = Some(

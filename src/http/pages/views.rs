@@ -24,6 +24,8 @@ pub struct LoginPage {
     pub closed: bool,
     /// The page of this firm to return to after logging in (checked same-origin), or "".
     pub next: String,
+    /// The server can offer passkeys (it has a domain name): the passkey button is shown.
+    pub passkeys: bool,
 }
 
 /// "Forgot password" and "forgot username": one field, answered alike whatever was typed.
@@ -142,6 +144,37 @@ pub struct AccountPage {
     pub recovery_codes: Vec<String>,
     /// The firm requires a second step and this login has none yet.
     pub enrolment_required: bool,
+    /// The login's passkeys, oldest first.
+    pub passkeys: Vec<PasskeyRow>,
+    /// The server can offer passkeys (it has a domain name).
+    pub passkeys_offered: bool,
+}
+
+impl AccountPage {
+    /// Whether the login has any second factor (recovery codes then stand in for them).
+    pub fn has_factor(&self) -> bool {
+        self.totp || !self.passkeys.is_empty()
+    }
+}
+
+/// A passkey as the account page lists it.
+pub struct PasskeyRow {
+    pub id: uuid::Uuid,
+    pub name: String,
+    pub added: String,
+    pub last_used: Option<String>,
+}
+
+impl From<crate::portal::passkeys::PasskeyListed> for PasskeyRow {
+    fn from(p: crate::portal::passkeys::PasskeyListed) -> Self {
+        let day = |at: chrono::DateTime<chrono::Utc>| at.format("%-d %B %Y").to_string();
+        Self {
+            id: p.id,
+            name: p.name,
+            added: day(p.created_at),
+            last_used: p.last_used_at.map(day),
+        }
+    }
 }
 
 /// A key being set up, as the account page shows it: typed, opened, or scanned.
@@ -188,6 +221,8 @@ fn qr_svg(text: &str) -> String {
 pub struct SecondStepPage {
     pub layout: Layout,
     pub mfa_token: String,
+    /// The login has a passkey (and the server can offer them): the passkey button is shown.
+    pub passkey: bool,
     pub next: String,
 }
 
