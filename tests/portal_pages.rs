@@ -421,6 +421,18 @@ async fn a_passkey_added_on_the_account_page_logs_in_alone_and_as_the_second_ste
         [Some("password"), Some("passkey"), Some("passkey")].map(|m| m.map(String::from))
     );
 
+    // Another firm's login page: the browser offers the passkey (same site), but it opens
+    // nothing there.
+    let other = s.tenant().await;
+    let public = s.app.public_url.as_deref().unwrap();
+    browser
+        .goto(&format!("{public}/portal/{}/login", other.slug))
+        .await
+        .unwrap();
+    submit(&browser, "form[data-passkey=login] button").await;
+    let page = text(&browser).await;
+    assert!(page.contains("The passkey could not be verified"), "{page}");
+
     // Removed on the account page, the passkey no longer logs in.
     browser.goto(&format!("{site}/account")).await.unwrap();
     submit(&browser, "ul.passkeys form button").await;

@@ -82,20 +82,21 @@ async fn setup() -> Setup {
     }
 }
 
-/// Registers a passkey from `device` under `name`: its id and any recovery codes.
-async fn register(x: &Setup, device: &mut Authenticator, name: &str) -> (uuid::Uuid, Vec<String>) {
-    let me = x.s.portal(&x.t.slug).signed_in(&x.session);
+/// Registers a passkey from `device` under `name` for the login of `session` in the firm
+/// `slug`: its id and any recovery codes.
+async fn register(
+    s: &Server,
+    (slug, session): (&str, &str),
+    device: &mut Authenticator,
+    name: &str,
+) -> (uuid::Uuid, Vec<String>) {
+    let me = s.portal(slug).signed_in(session);
     let options = me.passkey_options().await;
     let credential = device.create(&options);
     let added = me
         .add_passkey(&options.passkey_token, name, credential)
         .await;
-    common::wait_for_position(
-        x.s.pool(),
-        added.position,
-        std::time::Duration::from_secs(30),
-    )
-    .await;
+    common::wait_for_position(s.pool(), added.position, std::time::Duration::from_secs(30)).await;
     (added.id, added.recovery_codes)
 }
 
@@ -334,10 +335,58 @@ async fn an_answer_that_does_not_verify_is_counted_and_bad_input_writes_nothing(
 }
 
 #[tokio::test]
+async fn another_logins_or_another_firms_passkey_does_not_answer_a_second_step() {
+    let x = setup().await;
+    let mut own = Authenticator::for_server(&x.s);
+    register(&x.s, (&x.t.slug, &x.session), &mut own, "Own").await;
+    // A login of another firm on the same server, with a passkey of its own.
+    let other_firm = x.s.tenant().await;
+    let (_c, _user, other_name, _a) = invited_and_accepted(&x.s, &x.sink, &other_firm).await;
+    let other_session = session(&x.s, &other_firm, &other_name, PASSWORD).await;
+    let mut theirs = Authenticator::for_server(&x.s);
+    let their_login = (other_firm.slug.as_str(), other_session.as_str());
+    register(&x.s, their_login, &mut theirs, "Theirs").await;
+
+    // The other login's answer to its own second step, sent to this login's ceremony: the
+    // challenge and the credential are not this login's.
+    let (their_step, _) = second_step(&x.s, &other_firm, &other_name).await;
+    let their_options =
+        x.s.portal(&other_firm.slug)
+            .login_passkey_options(Some(&their_step))
+            .await;
+    let their_answer = theirs.get(&their_options);
+    let (step, _) = second_step(&x.s, &x.t, &x.username).await;
+    let portal = x.s.portal(&x.t.slug);
+    let options = portal.login_passkey_options(Some(&step)).await;
+    let (status, body) = portal
+        .try_login_passkey(&options.passkey_token, their_answer)
+        .await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (401, json!("invalid_passkey")),
+        "{body}"
+    );
+    // And this login's answer does not open the other firm's login either.
+    let (their_step, _) = second_step(&x.s, &other_firm, &other_name).await;
+    let their_portal = x.s.portal(&other_firm.slug);
+    let their_options = their_portal.login_passkey_options(Some(&their_step)).await;
+    let (step, _) = second_step(&x.s, &x.t, &x.username).await;
+    let own_answer = own.get(&portal.login_passkey_options(Some(&step)).await);
+    let (status, body) = their_portal
+        .try_login_passkey(&their_options.passkey_token, own_answer)
+        .await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (401, json!("invalid_passkey")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn staff_reset_removes_the_passkeys_and_a_server_without_a_domain_offers_none() {
     let x = setup().await;
     let mut key = Authenticator::for_server(&x.s);
-    register(&x, &mut key, "Security key").await;
+    register(&x.s, (&x.t.slug, &x.session), &mut key, "Security key").await;
     let staff = x.s.staff(&x.t.staff);
     let reason = json!({"reason": "lost the key; identity checked by a call"});
     staff.on_login(x.user, "mfa-reset", Some(reason)).await;
