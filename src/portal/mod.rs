@@ -44,10 +44,7 @@ pub async fn login(
     let by_email = username_for_email(scope, typed).await?;
     let username = by_email.as_deref().unwrap_or(typed);
     let username_key = app.secret.username_key(meta.tenant_id, username);
-    let address_key = meta
-        .client_ip
-        .as_deref()
-        .map(|ip| app.secret.address_key("login", meta.tenant_id, ip));
+    let address_key = address_key(app, meta);
     // Attempts on one name queue here, so each sees the failures counted before it.
     let _queued = app.login_queues.queue(&username_key).await;
     let now = app.clock.now();
@@ -113,6 +110,13 @@ pub async fn login(
         enrolment_only: found.policies.is_some_and(|p| p.mfa == MfaPolicy::Required),
     };
     sessions::start(scope, limits.session_ttl, &attempt, portal_user_id, opening).await
+}
+
+/// The throttle key of the client's address for login attempts, when the address is known.
+fn address_key(app: &App, meta: &CommandMeta) -> Option<Vec<u8>> {
+    meta.client_ip
+        .as_deref()
+        .map(|ip| app.secret.address_key("login", meta.tenant_id, ip))
 }
 
 /// What refuses an attempt (a password, or a second step's code) before any secret is

@@ -22,7 +22,7 @@ use super::factors::{commit_new_factor, drop_codes_with_last_factor, OwnLogin};
 use super::history::{self, Attempt, Outcome};
 use super::second_step::{self, Answer, VerifiedPasskey};
 use super::sessions::{self, Method, NewSession, Opening};
-use super::{count_failure, find_login};
+use super::{address_key, count_failure, find_login};
 use crate::app::App;
 use crate::auth::TenantScope;
 use crate::errors::service::{ServiceError, ServiceResult};
@@ -520,10 +520,7 @@ async fn passwordless(
     };
     let username = account.username.as_str();
     let username_key = app.secret.username_key(meta.tenant_id, username);
-    let address_key = meta
-        .client_ip
-        .as_deref()
-        .map(|ip| app.secret.address_key("login", meta.tenant_id, ip));
+    let address_key = address_key(app, meta);
     let _queued = app.login_queues.queue(&username_key).await;
     let now = app.clock.now();
     let found = find_login(scope, username, &username_key, address_key.as_deref(), now).await?;

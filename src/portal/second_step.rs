@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::history::{Attempt, Outcome};
 use super::sessions::{self, Method, NewSession, Opening};
-use super::{count_failure, factors, recovery_codes, throttle, totp, Gate};
+use super::{address_key, count_failure, factors, recovery_codes, throttle, totp, Gate};
 use crate::app::App;
 use crate::auth::TenantScope;
 use crate::errors::service::{MfaChallenge, ServiceError, ServiceResult};
@@ -236,10 +236,7 @@ pub(super) async fn finish(
     mfa_token: Option<&str>,
     answer: Answer<'_>,
 ) -> ServiceResult<NewSession> {
-    let address_key = meta
-        .client_ip
-        .as_deref()
-        .map(|ip| app.secret.address_key("login", meta.tenant_id, ip));
+    let address_key = address_key(app, meta);
     // Codes on one second step queue, so each sees the failures counted before it. (Several
     // second steps of one login, each earned with the password, may race by a request;
     // the count itself is atomic, so the lock still falls at the limit.)
