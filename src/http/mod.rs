@@ -126,6 +126,7 @@ pub fn api_routes() -> OpenApiRouter<Edge> {
         .routes(routes!(checkpoints::emails))
         .routes(routes!(checkpoints::verify))
         .routes(routes!(clients::list_notifications))
+        .routes(routes!(clients::export_personal_data))
 }
 
 /// The Portal API, for the firms' clients (no staff token, no Idempotency-Key handling).

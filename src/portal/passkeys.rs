@@ -221,7 +221,7 @@ async fn kept_passkeys(scope: &TenantScope, portal_user_id: Uuid) -> ServiceResu
 }
 
 /// A passkey as its owner sees it listed.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct PasskeyListed {
     pub id: Uuid,
     pub name: String,
@@ -230,15 +230,18 @@ pub struct PasskeyListed {
 }
 
 /// The login's passkeys, oldest first (never their keys).
-pub async fn list(scope: &TenantScope, portal_user_id: Uuid) -> ServiceResult<Vec<PasskeyListed>> {
-    Ok(sqlx::query_as(
+pub async fn list(
+    scope: &TenantScope,
+    portal_user_id: Uuid,
+) -> Result<Vec<PasskeyListed>, sqlx::Error> {
+    sqlx::query_as(
         "SELECT id, name, created_at, last_used_at FROM portal_passkeys
           WHERE tenant_id = $1 AND portal_user_id = $2 ORDER BY created_at, id",
     )
     .bind(scope.id())
     .bind(portal_user_id)
     .fetch_all(scope.pool())
-    .await?)
+    .await
 }
 
 /// Options to register a new passkey for the signed-in login; the login's passkeys are

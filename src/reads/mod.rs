@@ -10,6 +10,7 @@ pub mod invitations;
 pub mod items;
 pub mod logins;
 pub mod notifications;
+pub mod personal_data;
 pub mod portal_users;
 pub mod staff;
 pub mod webhooks;

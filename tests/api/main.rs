@@ -22,6 +22,7 @@ mod kept_streams;
 mod onboarding;
 mod operations;
 mod passkeys;
+mod personal_data;
 mod portal_access;
 mod portal_invitations;
 mod portal_logins;

@@ -30,6 +30,7 @@ use portal_accounts::http::routes::{Created, PositionOnly};
 use portal_accounts::reads::catalogue::CatalogueItem;
 use portal_accounts::reads::clients::{ClientDetail, InvitationDashboard};
 use portal_accounts::reads::contract_detail::StaffContract;
+use portal_accounts::reads::personal_data::PersonalData;
 use portal_accounts::reads::portal_users::PortalUserDetail;
 use portal_accounts::reads::staff::StaffMemberView;
 use portal_accounts::reads::webhooks::{Feed, WebhookView};
@@ -206,6 +207,12 @@ impl Staff<'_> {
 
     pub async fn client_notifications(&self, client: ClientId) -> Notifications {
         self.read(fill("/api/v1/clients/{id}/notifications", &[&client]))
+            .await
+    }
+
+    /// A subject access request: everything held about the client and its logins.
+    pub async fn personal_data(&self, client: ClientId) -> PersonalData {
+        self.read(fill("/api/v1/clients/{id}/personal-data", &[&client]))
             .await
     }
 

@@ -231,3 +231,27 @@ pub async fn list_notifications(
         .ok_or(AppError::NotFound("client"))?;
     Ok(Json(Notifications { items }))
 }
+
+/// Everything held about a client and its logins (a subject access request)
+#[utoipa::path(get, path = "/api/v1/clients/{id}/personal-data", tag = "clients",
+    operation_id = "export_personal_data", params(("id" = Uuid, Path)),
+    responses((status = 200, body = crate::reads::personal_data::PersonalData,
+                description = "one document; docs/privacy.md names every part"),
+        (status = 403, description = "forbidden: admins only", body = Problem),
+        (status = 404, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn export_personal_data(
+    State(app): State<Edge>,
+    crate::http::auth::AdminReader(staff): crate::http::auth::AdminReader,
+    PathId(id): PathId,
+) -> AppResult<Json<crate::reads::personal_data::PersonalData>> {
+    let client = ClientId::from_uuid(id);
+    let document = reads::personal_data::of_client(&staff.scope, client, app.clock.now())
+        .await?
+        .ok_or(AppError::NotFound("client"))?;
+    // Who read a person's data is itself worth keeping (the export changes nothing, so it
+    // is not an event).
+    let (staff_id, token_id) = (staff.actor.id, staff.token_id);
+    tracing::info!(client_id = %id, ?staff_id, %token_id, "personal data exported");
+    Ok(Json(document))
+}
