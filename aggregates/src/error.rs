@@ -95,6 +95,10 @@ pub enum DomainError {
     NoSecondFactor,
     #[error("this login already has as many passkeys as it may have: remove one first")]
     TooManyPasskeys,
+    #[error("the client's records are already on legal hold")]
+    LegalHoldExists,
+    #[error("the client's records are not on legal hold")]
+    NoLegalHold,
 }
 
 impl DomainError {
@@ -142,6 +146,8 @@ impl DomainError {
             Self::SecondFactorNotFound => "second_factor_not_found",
             Self::NoSecondFactor => "no_second_factor",
             Self::TooManyPasskeys => "too_many_passkeys",
+            Self::LegalHoldExists => "legal_hold_exists",
+            Self::NoLegalHold => "no_legal_hold",
         }
     }
 

@@ -23,6 +23,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "invitation.accepted",
     "client.archived",
     "client.unarchived",
+    "client.legal_hold_changed",
     "item.assigned",
     "item.unassigned",
     "portal_user.created",

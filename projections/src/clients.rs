@@ -29,6 +29,8 @@ impl Projection for Clients {
             C::PortalUserDetached,
             C::ClientArchived,
             C::ClientUnarchived,
+            C::LegalHoldSet,
+            C::LegalHoldReleased,
             U::PortalUserCreated,
             U::PortalUserRenamed,
             U::PortalUserEmailChanged,
@@ -234,6 +236,14 @@ async fn apply_client(
         ClientEvent::ClientUnarchived {} => {
             update(tx, e, Row::Client, "archived = $4", false).await?;
         }
+        ClientEvent::LegalHoldSet { reason } => {
+            let set = "legal_hold_reason = $4, legal_hold_since = $5";
+            update(tx, e, Row::Client, set, reason.as_str().to_owned()).await?;
+        }
+        ClientEvent::LegalHoldReleased { .. } => {
+            let set = "legal_hold_reason = $4, legal_hold_since = NULL";
+            update(tx, e, Row::Client, set, None::<String>).await?;
+        }
         ClientEvent::ItemAssigned { .. } | ClientEvent::ItemUnassigned { .. } => {}
     }
     Ok(())
@@ -382,7 +392,8 @@ enum Row {
     User,
 }
 
-/// Sets one column (`set` uses `$4` for `value`) on the row of the event's stream.
+/// Sets one column (`set` uses `$4` for `value`, `$5` for the event's time) on the row of
+/// the event's stream.
 async fn update<T>(
     tx: &mut PgConnection,
     e: &Envelope,

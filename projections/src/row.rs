@@ -5,8 +5,9 @@ use sqlx::PgConnection;
 
 use crate::engine::ProjectionError;
 
-/// Sets one column (`set` uses `$4` for `value`) on the row of `table` keyed by the
-/// event's tenant and stream id (`key`), and records the event's position on it.
+/// Sets one column (`set` uses `$4` for `value`, and may use `$5` for the event's time) on
+/// the row of `table` keyed by the event's tenant and stream id (`key`), and records the
+/// event's position on it.
 pub(crate) async fn set_column<T>(
     tx: &mut PgConnection,
     e: &Envelope,
@@ -25,6 +26,7 @@ where
         .bind(e.stream_uuid()?)
         .bind(e.global_position)
         .bind(value)
+        .bind(e.recorded_at)
         .execute(tx)
         .await?;
     Ok(())

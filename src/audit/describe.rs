@@ -100,6 +100,10 @@ fn client(e: &ClientEvent) -> String {
         E::ItemUnassigned { item_id } => format!("Item {item_id} removed from the client's portal"),
         E::ClientArchived {} => "Client archived (out of lists and counts)".to_string(),
         E::ClientUnarchived {} => "Client brought back from the archive".to_string(),
+        E::LegalHoldSet { reason } => format!("Records put on legal hold (reason: {reason})"),
+        E::LegalHoldReleased { reason } => {
+            format!("Legal hold on the records released (reason: {reason})")
+        }
     }
 }
 

@@ -127,6 +127,10 @@ pub fn api_routes() -> OpenApiRouter<Edge> {
         .routes(routes!(checkpoints::verify))
         .routes(routes!(clients::list_notifications))
         .routes(routes!(clients::export_personal_data))
+        .routes(routes!(
+            clients::set_legal_hold,
+            clients::release_legal_hold
+        ))
 }
 
 /// The Portal API, for the firms' clients (no staff token, no Idempotency-Key handling).

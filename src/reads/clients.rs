@@ -121,6 +121,15 @@ pub struct ClientDetail {
     #[serde(flatten)]
     pub client: ClientSummary,
     pub portal_users: Vec<PortalUserBrief>,
+    /// Set while the client's records are on legal hold.
+    pub legal_hold: Option<LegalHold>,
+}
+
+/// Why a client's records are held, and since when.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema, sqlx::FromRow)]
+pub struct LegalHold {
+    pub reason: String,
+    pub since: DateTime<Utc>,
 }
 
 pub async fn client(scope: &TenantScope, id: ClientId) -> ReadResult<Option<ClientDetail>> {
@@ -153,9 +162,18 @@ pub async fn client(scope: &TenantScope, id: ClientId) -> ReadResult<Option<Clie
             })
         })
         .collect::<Result<_, sqlx::Error>>()?;
+    let legal_hold = sqlx::query_as(
+        "SELECT legal_hold_reason AS reason, legal_hold_since AS since FROM rm_clients
+          WHERE tenant_id = $1 AND client_id = $2 AND legal_hold_reason IS NOT NULL",
+    )
+    .bind(scope.id())
+    .bind(id.uuid())
+    .fetch_optional(scope.pool())
+    .await?;
     Ok(Some(ClientDetail {
         client: summary(&row)?,
         portal_users,
+        legal_hold,
     }))
 }
 

@@ -149,6 +149,26 @@ pub async fn set_archived(
         .await
 }
 
+/// Puts the client's records on legal hold (`held`) or releases them, saying why; an
+/// archived client may be held.
+pub async fn set_legal_hold(
+    app: &App,
+    meta: &CommandMeta,
+    id: Uuid,
+    held: bool,
+    reason: aggregates::values::Reason,
+) -> ServiceResult<Committed<()>> {
+    let (name, command) = if held {
+        ("SetLegalHold", ClientCommand::SetLegalHold { reason })
+    } else {
+        (
+            "ReleaseLegalHold",
+            ClientCommand::ReleaseLegalHold { reason },
+        )
+    };
+    run_on::<Client>(app, &meta.with_command(name), id, command).await
+}
+
 pub async fn revoke_invitation(
     app: &App,
     meta: &CommandMeta,

@@ -111,6 +111,15 @@ fn client(e: &ClientEvent, client_id: Uuid) -> Option<(&'static str, Value)> {
         ),
         E::ClientArchived {} => ("client.archived", json!({"client_id": client_id})),
         E::ClientUnarchived {} => ("client.unarchived", json!({"client_id": client_id})),
+        // The reason is staff's free text about a dispute: it stays in the audit trail.
+        E::LegalHoldSet { .. } => (
+            "client.legal_hold_changed",
+            json!({"client_id": client_id, "held": true}),
+        ),
+        E::LegalHoldReleased { .. } => (
+            "client.legal_hold_changed",
+            json!({"client_id": client_id, "held": false}),
+        ),
         // The login's own events say it (portal_user.access_granted / revoked).
         E::PortalUserAttached { .. } | E::PortalUserDetached { .. } => return None,
     })
@@ -272,6 +281,14 @@ pub const CATALOGUED: &[(EventKind, &[&str])] = &[
     (
         EventKind::Client(C::ClientUnarchived),
         &["client.unarchived"],
+    ),
+    (
+        EventKind::Client(C::LegalHoldSet),
+        &["client.legal_hold_changed"],
+    ),
+    (
+        EventKind::Client(C::LegalHoldReleased),
+        &["client.legal_hold_changed"],
     ),
     (
         EventKind::PortalUser(U::PortalUserCreated),

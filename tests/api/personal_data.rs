@@ -92,3 +92,83 @@ async fn the_export_holds_everything_about_the_client_and_nothing_of_others() {
     let unknown = format!("/api/v1/clients/{}/personal-data", uuid::Uuid::now_v7());
     assert_eq!(staff.status_of(Method::GET, &unknown, None).await, 404);
 }
+
+#[tokio::test]
+async fn a_legal_hold_is_set_and_released_by_admins_with_reasons_even_when_archived() {
+    let (s, t) = common::Server::reading_with_firm().await;
+    let admin = s.staff(&t.admin);
+    let client = admin
+        .register_client("Former Client Ltd", "organisation", None)
+        .await;
+    admin.archive_client(client).await;
+    let before = common::event_count(s.pool(), t.id).await;
+
+    // Refused, nothing written: no reason, a staff role, another firm, an unknown client,
+    // a release before any hold.
+    let (status, body) = admin.legal_hold(client, true, " ").await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (422, json!("validation_failed"))
+    );
+    let (status, _) = s.staff(&t.staff).legal_hold(client, true, "dispute").await;
+    assert_eq!(status, 403);
+    let other = s.tenant().await;
+    let (status, _) = s
+        .staff(&other.admin)
+        .legal_hold(client, true, "dispute")
+        .await;
+    assert_eq!(status, 404);
+    let unknown = aggregates::ids::ClientId::from_uuid(uuid::Uuid::now_v7());
+    assert_eq!(admin.legal_hold(unknown, true, "dispute").await.0, 404);
+    let (status, body) = admin.legal_hold(client, false, "nothing held").await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (409, json!("no_legal_hold"))
+    );
+    assert_eq!(common::event_count(s.pool(), t.id).await, before);
+
+    let reason = "tax dispute with HMRC, keep until settled";
+    let (status, set) = admin.legal_hold(client, true, reason).await;
+    assert_eq!(status, 200, "{set}");
+    let position = set["position"].as_i64().unwrap();
+    common::wait_for_position(s.pool(), position, WAIT).await;
+    let held = admin
+        .client(client)
+        .await
+        .legal_hold
+        .expect("the detail shows the hold");
+    assert_eq!(held.reason, reason);
+    let (status, body) = admin.legal_hold(client, true, "again").await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (409, json!("legal_hold_exists"))
+    );
+
+    let (status, released) = admin.legal_hold(client, false, "settled in March").await;
+    assert_eq!(status, 200, "{released}");
+    let position = released["position"].as_i64().unwrap();
+    common::wait_for_position(s.pool(), position, WAIT).await;
+    assert!(admin.client(client).await.legal_hold.is_none());
+
+    // The audit trail keeps both reasons and who gave them.
+    let events = common::events_of_tenant(s.pool(), t.id).await;
+    let reasons: Vec<(&str, &serde_json::Value, &serde_json::Value)> = events
+        .iter()
+        .filter(|e| e.event_type.starts_with("LegalHold"))
+        .map(|e| {
+            let payload = &e.payload[e.event_type.as_str()]["reason"];
+            (e.event_type.as_str(), payload, &e.metadata["actor"]["kind"])
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("LegalHoldSet", &json!(reason), &json!("staff")),
+            (
+                "LegalHoldReleased",
+                &json!("settled in March"),
+                &json!("staff")
+            ),
+        ]
+    );
+}

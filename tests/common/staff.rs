@@ -210,6 +210,14 @@ impl Staff<'_> {
             .await
     }
 
+    /// SetLegalHold (`held`) or ReleaseLegalHold, with `reason`: status and body.
+    pub async fn legal_hold(&self, client: ClientId, held: bool, reason: &str) -> (u16, Value) {
+        let method = if held { Method::POST } else { Method::DELETE };
+        let path = fill("/api/v1/clients/{id}/legal-hold", &[&client]);
+        self.call(method, &path, Some(json!({"reason": reason})))
+            .await
+    }
+
     /// A subject access request: everything held about the client and its logins.
     pub async fn personal_data(&self, client: ClientId) -> PersonalData {
         self.read(fill("/api/v1/clients/{id}/personal-data", &[&client]))

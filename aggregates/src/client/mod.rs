@@ -11,8 +11,9 @@ use strum::{EnumDiscriminants, IntoStaticStr, VariantArray};
 use uuid::Uuid;
 
 mod commands;
+mod legal_hold;
 
-use crate::values::{ClientKind, DisplayName, Email, ExternalRef};
+use crate::values::{ClientKind, DisplayName, Email, ExternalRef, Reason};
 use crate::{DomainError, EVENT_VERSION};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -62,6 +63,14 @@ pub enum ClientCommand {
         has_active_login: bool,
     },
     Unarchive,
+    /// Keeps the client's records from being erased until released (a dispute, a
+    /// regulator's request), saying why.
+    SetLegalHold {
+        reason: Reason,
+    },
+    ReleaseLegalHold {
+        reason: Reason,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,6 +124,12 @@ pub enum ClientEvent {
     },
     ClientArchived {},
     ClientUnarchived {},
+    LegalHoldSet {
+        reason: Reason,
+    },
+    LegalHoldReleased {
+        reason: Reason,
+    },
 }
 
 impl DomainEvent for ClientEvent {
@@ -160,6 +175,9 @@ pub struct Client {
     pub portal_users: BTreeSet<Uuid>,
     pub items: BTreeSet<Uuid>,
     pub archived: bool,
+    /// Why the records are held, while they are (absent from states before holds).
+    #[serde(default)]
+    pub legal_hold: Option<Reason>,
 }
 
 impl Client {
@@ -208,14 +226,16 @@ impl Aggregate for Client {
             return self.register(profile, sink).await;
         }
         let profile = self.profile()?.clone();
-        // An archived client takes no commands but being brought back and having access
-        // and items taken away.
+        // An archived client takes no commands but being brought back, having access and
+        // items taken away, and holds on its records (a former client's are the ones held).
         let cleanup = matches!(
             command,
             C::Unarchive
                 | C::DetachPortalUser { .. }
                 | C::UnassignItem { .. }
                 | C::RevokeInvitation
+                | C::SetLegalHold { .. }
+                | C::ReleaseLegalHold { .. }
         );
         if self.archived && !cleanup {
             return Err(DomainError::ClientArchived);
@@ -257,6 +277,8 @@ impl Aggregate for Client {
             }
             C::AssignItem { item_id } => self.assign_item(item_id, sink).await,
             C::UnassignItem { item_id } => self.unassign_item(item_id, sink).await,
+            C::SetLegalHold { reason } => self.set_legal_hold(reason, sink).await,
+            C::ReleaseLegalHold { reason } => self.release_legal_hold(reason, sink).await,
         }
     }
 
@@ -265,6 +287,8 @@ impl Aggregate for Client {
         match event {
             E::ClientArchived {} => self.archived = true,
             E::ClientUnarchived {} => self.archived = false,
+            E::LegalHoldSet { reason } => self.legal_hold = Some(reason),
+            E::LegalHoldReleased { .. } => self.legal_hold = None,
             E::ClientRegistered {
                 display_name,
                 kind,

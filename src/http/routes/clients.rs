@@ -255,3 +255,62 @@ pub async fn export_personal_data(
     tracing::info!(client_id = %id, ?staff_id, %token_id, "personal data exported");
     Ok(Json(document))
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LegalHoldBody {
+    /// Why (recorded in the audit trail): e.g. "tax dispute with HMRC, keep until settled".
+    #[schema(schema_with = crate::http::schema::reason)]
+    pub reason: String,
+}
+
+/// Sets (`held`) or releases a hold for the reason given (422 without one).
+async fn legal_hold(
+    app: &Edge,
+    meta: &crate::store::CommandMeta,
+    id: uuid::Uuid,
+    body: &LegalHoldBody,
+    held: bool,
+) -> AppResult<Json<PositionOnly>> {
+    let mut v = Checks::default();
+    let reason = v.field("reason", aggregates::values::Reason::parse(&body.reason));
+    v.finish()?;
+    let done = service::set_legal_hold(app, meta, id, held, checked(reason)).await?;
+    Ok(Json(done.into()))
+}
+
+/// Put a client's records on legal hold (admin)
+#[utoipa::path(post, path = "/api/v1/clients/{id}/legal-hold", tag = "clients",
+    operation_id = "set_legal_hold", params(("id" = Uuid, Path)), request_body = LegalHoldBody,
+    responses((status = 200, body = PositionOnly),
+        (status = 403, description = "forbidden: admins only", body = Problem),
+        (status = 404, body = Problem),
+        (status = 409, description = "legal_hold_exists", body = Problem),
+        (status = 422, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn set_legal_hold(
+    State(app): State<Edge>,
+    crate::http::auth::Admin(meta): crate::http::auth::Admin,
+    PathId(id): PathId,
+    JsonBody(body): JsonBody<LegalHoldBody>,
+) -> AppResult<Json<PositionOnly>> {
+    legal_hold(&app, &meta, id, &body, true).await
+}
+
+/// Release a client's records from legal hold (admin)
+#[utoipa::path(delete, path = "/api/v1/clients/{id}/legal-hold", tag = "clients",
+    operation_id = "release_legal_hold", params(("id" = Uuid, Path)), request_body = LegalHoldBody,
+    responses((status = 200, body = PositionOnly),
+        (status = 403, description = "forbidden: admins only", body = Problem),
+        (status = 404, body = Problem),
+        (status = 409, description = "no_legal_hold", body = Problem),
+        (status = 422, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn release_legal_hold(
+    State(app): State<Edge>,
+    crate::http::auth::Admin(meta): crate::http::auth::Admin,
+    PathId(id): PathId,
+    JsonBody(body): JsonBody<LegalHoldBody>,
+) -> AppResult<Json<PositionOnly>> {
+    legal_hold(&app, &meta, id, &body, false).await
+}
