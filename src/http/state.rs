@@ -76,6 +76,14 @@ impl Edge {
             .map(|base| format!("{}/portal/{tenant_slug}/login", base.trim_end_matches('/')))
     }
 
+    /// The passkeys' relying party: this server as its public URL names it (409
+    /// `passkeys_unavailable` when that is no domain name).
+    pub fn relying_party(
+        &self,
+    ) -> crate::errors::service::ServiceResult<crate::portal::passkeys::RelyingParty> {
+        crate::portal::passkeys::RelyingParty::for_public_url(self.public_url.as_deref())
+    }
+
     /// Whether clients reach this server over https (cookies are then `Secure`).
     pub fn serves_https(&self) -> bool {
         self.public_url

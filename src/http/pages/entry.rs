@@ -18,7 +18,6 @@ use crate::http::extract::{checked, Checks};
 use crate::http::portal_auth::anonymous;
 use crate::http::Edge;
 use crate::portal;
-use crate::portal::passkeys::RelyingParty;
 use crate::portal::second_step;
 use crate::portal::self_service::{self as service, PasswordLink};
 
@@ -74,7 +73,7 @@ pub(super) fn login_page(
 
 /// Whether this server can offer passkeys (it is reached by a domain name).
 pub(super) fn passkeys_offered(app: &Edge) -> bool {
-    RelyingParty::for_public_url(app.public_url.as_deref()).is_ok()
+    app.relying_party().is_ok()
 }
 
 /// What the login page says while the firm's portal is switched off (it shows no form).

@@ -16,7 +16,7 @@ use crate::http::error::AppError;
 use crate::http::portal_auth::anonymous;
 use crate::http::routes::portal_mfa::PasskeyOptions;
 use crate::http::Edge;
-use crate::portal::passkeys::{self, CeremonyStarted, RelyingParty};
+use crate::portal::passkeys::{self, CeremonyStarted};
 
 const SCRIPT: &str = include_str!("../../../templates/portal/passkeys.js");
 
@@ -29,10 +29,6 @@ pub async fn script() -> Response {
         SCRIPT,
     )
         .into_response()
-}
-
-fn relying_party(app: &Edge) -> ServiceResult<RelyingParty> {
-    RelyingParty::for_public_url(app.public_url.as_deref())
 }
 
 /// A ceremony's options for the script, or the problem it reports to the person.
@@ -61,7 +57,7 @@ pub async fn login_options(State(app): State<Edge>, mut form: PostedForm) -> Res
         if mfa_token.as_ref().is_some_and(|t| t.len() > 256) {
             return Err(ServiceError::MfaTokenInvalid);
         }
-        let rp = relying_party(&app)?;
+        let rp = app.relying_party()?;
         let scope = &form.firm.tenant.scope;
         passkeys::start_login(&app, &rp, scope, mfa_token.as_deref()).await
     }
@@ -80,7 +76,7 @@ pub async fn login(State(app): State<Edge>, mut form: PostedForm) -> Response {
     let meta = firm.tenant.meta(anonymous());
     let outcome = async {
         let credential = posted_credential(&credential)?;
-        let rp = relying_party(&app)?;
+        let rp = app.relying_party()?;
         passkeys::login(&app, &rp, &firm.tenant.scope, &meta, &token, &credential).await
     }
     .await;
@@ -100,7 +96,7 @@ pub async fn register_options(State(app): State<Edge>, form: PostedForm) -> Resp
         Err(response) => return response,
     };
     let outcome = async {
-        let rp = relying_party(&app)?;
+        let rp = app.relying_party()?;
         let session = &user.session;
         passkeys::start_registration(&app, &rp, &session.own_login(), &session.account).await
     }
@@ -117,7 +113,7 @@ pub async fn add(State(app): State<Edge>, mut form: PostedForm) -> Response {
     factor_change(&app, form.firm, async |app, user, page| {
         let name = passkeys::passkey_name(&name)?;
         let credential = posted_credential(&credential)?;
-        let rp = relying_party(app)?;
+        let rp = app.relying_party()?;
         let login = user.session.own_login();
         let done = passkeys::finish_registration(app, &rp, &login, &token, name, &credential)
             .await?

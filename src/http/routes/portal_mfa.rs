@@ -16,7 +16,7 @@ use crate::http::error::{AppResult, Problem};
 use crate::http::extract::JsonBody;
 use crate::http::portal_auth::{anonymous, EnrollingSession, PortalTenant};
 use crate::http::Edge;
-use crate::portal::passkeys::{self, CeremonyStarted, RelyingParty};
+use crate::portal::passkeys::{self, CeremonyStarted};
 use crate::portal::{factors, second_step};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -116,10 +116,6 @@ impl From<CeremonyStarted> for PasskeyOptions {
     }
 }
 
-fn relying_party(app: &Edge) -> Result<RelyingParty, crate::http::error::AppError> {
-    Ok(RelyingParty::for_public_url(app.public_url.as_deref())?)
-}
-
 /// Options to register a new passkey
 #[utoipa::path(post, path = "/portal/v1/{tenant_slug}/mfa/passkeys/options", tag = "portal",
     params(("tenant_slug" = String, Path)),
@@ -131,7 +127,7 @@ pub async fn passkey_options(
     State(app): State<Edge>,
     EnrollingSession(session): EnrollingSession,
 ) -> AppResult<Json<PasskeyOptions>> {
-    let rp = relying_party(&app)?;
+    let rp = app.relying_party()?;
     let started =
         passkeys::start_registration(&app, &rp, &session.own_login(), &session.account).await?;
     Ok(Json(started.into()))
@@ -188,7 +184,7 @@ pub async fn add_passkey(
 ) -> AppResult<(StatusCode, Json<PasskeyAdded>)> {
     let name = passkeys::passkey_name(&body.name)?;
     let credential = credential(body.credential)?;
-    let rp = relying_party(&app)?;
+    let rp = app.relying_party()?;
     let login = session.own_login();
     let done =
         passkeys::finish_registration(&app, &rp, &login, &body.passkey_token, name, &credential)
@@ -242,7 +238,7 @@ pub async fn login_passkey_options(
     if body.mfa_token.as_ref().is_some_and(|t| t.len() > 256) {
         return Err(ServiceError::MfaTokenInvalid.into());
     }
-    let rp = relying_party(&app)?;
+    let rp = app.relying_party()?;
     let mfa_token = body.mfa_token.as_deref();
     let started = passkeys::start_login(&app, &rp, &tenant.scope, mfa_token).await?;
     Ok(Json(started.into()))
@@ -274,7 +270,7 @@ pub async fn login_passkey(
     JsonBody(body): JsonBody<PasskeyLoginBody>,
 ) -> AppResult<Json<SessionIssued>> {
     let credential = credential(body.credential)?;
-    let rp = relying_party(&app)?;
+    let rp = app.relying_party()?;
     let meta = tenant.meta(anonymous());
     let session = passkeys::login(
         &app,
