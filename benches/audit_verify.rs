@@ -71,7 +71,7 @@ async fn main() -> anyhow::Result<()> {
 
     let started = Instant::now();
     // The operator edge hands out the tenant's scope, as `audit verify` does.
-    let scope = portal_accounts::auth::operator::tenant(&pool, &slug)
+    let scope = portal_accounts::auth::operator::tenant(&pool, app.keys(), &slug)
         .await?
         .expect("the bench tenant exists");
     let report = verify_tenant(&scope).await?;

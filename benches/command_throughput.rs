@@ -495,7 +495,8 @@ async fn main() -> anyhow::Result<()> {
     // BENCH_WITHOUT_RUNNERS=1 leaves them out, to see what they cost (not a real server).
     if std::env::var_os("BENCH_WITHOUT_RUNNERS").is_none() {
         tokio::spawn(
-            projections::Engine::new(pool.clone(), projections::all()).run(stopping.clone()),
+            projections::Engine::new(pool.clone(), app.keys().clone(), projections::all())
+                .run(stopping.clone()),
         );
         tokio::spawn(portal_accounts::audit::runner::run(
             pool.clone(),

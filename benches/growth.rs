@@ -163,7 +163,7 @@ async fn main() -> anyhow::Result<()> {
     let (db, app) = support::synthetic::bench_app(env!("CARGO_MANIFEST_DIR"), "growth").await?;
     let pool = db.pool.clone();
     let base = support::serve(&app).await?;
-    let (_stop, _) = support::start_runners(&pool);
+    let (_stop, _) = support::start_runners(&pool, app.keys());
 
     let loading = Instant::now();
     let small = firm(&app, &base, 1_000).await?;

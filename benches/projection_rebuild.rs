@@ -66,7 +66,7 @@ async fn main() -> anyhow::Result<()> {
         "the floor read {raw} of {total} events: not the log the rebuild reads"
     );
 
-    let engine = projections::Engine::new(pool.clone(), projections::all());
+    let engine = projections::Engine::new(pool.clone(), app.keys().clone(), projections::all());
     let started = Instant::now();
     for projection in projections::all() {
         let t = Instant::now();
@@ -100,8 +100,10 @@ async fn main() -> anyhow::Result<()> {
     // Projection lag under steady command load: 50 commands a second for 10 seconds, each
     // timed from its commit to the moment every read model includes it.
     let (stop, stopping) = tokio::sync::watch::channel(false);
-    let running =
-        tokio::spawn(projections::Engine::new(pool.clone(), projections::all()).run(stopping));
+    let running = tokio::spawn(
+        projections::Engine::new(pool.clone(), app.keys().clone(), projections::all())
+            .run(stopping),
+    );
     let tenant = create_tenant(
         &app,
         &format!("lag-{}", uuid::Uuid::now_v7().simple()),

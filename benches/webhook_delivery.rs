@@ -74,7 +74,7 @@ async fn main() -> anyhow::Result<()> {
     println!("raw SQL handler (pgbench, 16 conn)      {raw:>8.0}/s  ratio  1.00");
 
     let base = support::serve(&app).await?;
-    let (_stop, stopping) = support::start_runners(&pool);
+    let (_stop, stopping) = support::start_runners(&pool, app.keys());
     let _webhooks = portal_accounts::webhooks::spawn(&app.app, app.outbound, stopping);
 
     let slug = format!("hooks-{}", Uuid::now_v7().simple());

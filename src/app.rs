@@ -89,6 +89,7 @@ impl Limits {
             lockout_failures: i64::from(self.lockout_failures),
             lockout_minutes: self.lockout_duration.num_minutes(),
             mfa: aggregates::policies::MfaPolicy::Optional,
+            erase_archived_after_days: None,
         }
     }
 
@@ -123,9 +124,14 @@ impl Default for Limits {
 }
 
 impl App {
-    pub fn new(pool: PgPool, secret: ServerSecret) -> Self {
+    pub fn new(pool: PgPool, secret: ServerSecret, masters: Vec<eventlog::MasterKey>) -> Self {
+        let keys = eventlog::DataKeys::new(
+            pool.clone(),
+            masters,
+            secret.derived_key("username-reservation"),
+        );
         Self(std::sync::Arc::new(AppState {
-            store: EventStore::new(pool),
+            store: EventStore::new(pool, keys),
             hasher: PasswordHasher::default(),
             secret,
             limits: Limits::default(),
@@ -136,5 +142,10 @@ impl App {
 
     pub fn pool(&self) -> &PgPool {
         self.store.pool()
+    }
+
+    /// The keys that seal and open personal fields in events.
+    pub fn keys(&self) -> &eventlog::DataKeys {
+        self.store.keys()
     }
 }

@@ -376,6 +376,47 @@ fn prefixed_token_id(prefix: &str, token: &str) -> Option<Uuid> {
     Uuid::try_parse(id).ok()
 }
 
+/// The master keys that wrap the data keys of personal fields (`eventlog::personal`): the
+/// current one from `configured` (`PORTAL_DATA_KEY`, 64 hex digits) or the data directory's
+/// `data.key` (generated on first start), then `previous` ones (comma-separated,
+/// `PORTAL_DATA_KEY_PREVIOUS`) that still unwrap keys until `portal-accounts keys rewrap`.
+pub fn data_master_keys(
+    configured: Option<&str>,
+    previous: Option<&str>,
+    data_dir: &Path,
+) -> Result<Vec<eventlog::MasterKey>> {
+    fn parse(hex_key: &str) -> Result<eventlog::MasterKey> {
+        let bytes: [u8; 32] = hex::decode(hex_key.trim())
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .context("a data master key is 32 bytes written as 64 hex digits")?;
+        Ok(eventlog::MasterKey::from_bytes(&bytes))
+    }
+    let current = match configured {
+        Some(key) => parse(key)?,
+        None => {
+            let path = data_dir.join("data.key");
+            match std::fs::read_to_string(&path) {
+                Ok(existing) => parse(&existing).context("reading data.key")?,
+                Err(_) => {
+                    std::fs::create_dir_all(data_dir)?;
+                    let mut bytes = [0u8; 32];
+                    rand::rngs::OsRng.fill_bytes(&mut bytes);
+                    write_private(&path, hex::encode(bytes).as_bytes())?;
+                    eventlog::MasterKey::from_bytes(&bytes)
+                }
+            }
+        }
+    };
+    let mut keys = vec![current];
+    for old in previous.into_iter().flat_map(|p| p.split(',')) {
+        if !old.trim().is_empty() {
+            keys.push(parse(old)?);
+        }
+    }
+    Ok(keys)
+}
+
 pub(crate) fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;

@@ -99,6 +99,10 @@ pub enum DomainError {
     LegalHoldExists,
     #[error("the client's records are not on legal hold")]
     NoLegalHold,
+    #[error("the client's records are on legal hold: release the hold before erasing")]
+    UnderLegalHold,
+    #[error("the client's personal data has been erased")]
+    ClientErased,
 }
 
 impl DomainError {
@@ -148,6 +152,8 @@ impl DomainError {
             Self::TooManyPasskeys => "too_many_passkeys",
             Self::LegalHoldExists => "legal_hold_exists",
             Self::NoLegalHold => "no_legal_hold",
+            Self::UnderLegalHold => "legal_hold",
+            Self::ClientErased => "client_erased",
         }
     }
 

@@ -8,6 +8,7 @@ pub mod error;
 pub mod events;
 pub mod ids;
 pub mod item;
+pub mod personal;
 pub mod policies;
 pub mod portal_user;
 pub mod staff_member;

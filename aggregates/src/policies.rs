@@ -38,6 +38,15 @@ pub const LOCKOUT_MINUTES: Bound = Bound {
     default: 15,
 };
 
+/// How long after archiving a client its personal data is erased by the system (no
+/// default: a firm chooses to).
+pub const ERASE_ARCHIVED_AFTER_DAYS: Bound = Bound {
+    field: "erase_archived_after_days",
+    min: 1,
+    max: 3650,
+    default: 0,
+};
+
 /// Whether the firm's logins must have a second factor.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -78,6 +87,10 @@ pub struct PortalPolicies {
     /// Absent from policies set before second factors existed: optional.
     #[serde(default)]
     pub mfa: MfaPolicy,
+    /// Archived clients are erased this many days after archiving, unless held (absent
+    /// from policies set before retention existed: never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erase_archived_after_days: Option<i64>,
 }
 
 impl Default for PortalPolicies {
@@ -88,6 +101,7 @@ impl Default for PortalPolicies {
             lockout_failures: LOCKOUT_FAILURES.default,
             lockout_minutes: LOCKOUT_MINUTES.default,
             mfa: MfaPolicy::Optional,
+            erase_archived_after_days: None,
         }
     }
 }
@@ -100,6 +114,8 @@ pub struct PolicyChange {
     pub lockout_failures: Option<i64>,
     pub lockout_minutes: Option<i64>,
     pub mfa: Option<MfaPolicy>,
+    /// `Some(None)` turns retention off.
+    pub erase_archived_after_days: Option<Option<i64>>,
 }
 
 impl PolicyChange {
@@ -110,6 +126,10 @@ impl PolicyChange {
             (&SESSION_HOURS, self.session_hours),
             (&LOCKOUT_FAILURES, self.lockout_failures),
             (&LOCKOUT_MINUTES, self.lockout_minutes),
+            (
+                &ERASE_ARCHIVED_AFTER_DAYS,
+                self.erase_archived_after_days.flatten(),
+            ),
         ]
         .into_iter()
         .filter_map(|(bound, value)| {
@@ -135,6 +155,9 @@ impl PolicyChange {
             lockout_failures: self.lockout_failures.unwrap_or(current.lockout_failures),
             lockout_minutes: self.lockout_minutes.unwrap_or(current.lockout_minutes),
             mfa: self.mfa.unwrap_or(current.mfa),
+            erase_archived_after_days: self
+                .erase_archived_after_days
+                .unwrap_or(current.erase_archived_after_days),
         }
     }
 }

@@ -22,6 +22,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "invitation.revoked",
     "invitation.accepted",
     "client.archived",
+    "client.erased",
     "client.unarchived",
     "client.legal_hold_changed",
     "item.assigned",

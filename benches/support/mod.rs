@@ -28,12 +28,16 @@ pub async fn serve(app: &portal_accounts::http::Edge) -> anyhow::Result<String> 
 /// the returned sender is dropped; the receiver for other runners to stop with.
 pub fn start_runners(
     pool: &sqlx::PgPool,
+    keys: &eventlog::DataKeys,
 ) -> (
     tokio::sync::watch::Sender<bool>,
     tokio::sync::watch::Receiver<bool>,
 ) {
     let (stop, stopping) = tokio::sync::watch::channel(false);
-    tokio::spawn(projections::Engine::new(pool.clone(), projections::all()).run(stopping.clone()));
+    tokio::spawn(
+        projections::Engine::new(pool.clone(), keys.clone(), projections::all())
+            .run(stopping.clone()),
+    );
     tokio::spawn(portal_accounts::audit::runner::run(
         pool.clone(),
         None,

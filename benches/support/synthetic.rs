@@ -63,6 +63,7 @@ pub async fn bench_app(
     let db = portal_accounts::runtime::db::Database::connect(&config).await?;
     db.migrate().await?;
     let secret = portal_accounts::security::ServerSecret::from_config(None, &data_dir)?;
-    let app = portal_accounts::http::Edge::on(db.pool.clone(), secret);
+    let masters = portal_accounts::security::data_master_keys(None, None, &data_dir)?;
+    let app = portal_accounts::http::Edge::on(db.pool.clone(), secret, masters);
     Ok((db, app))
 }

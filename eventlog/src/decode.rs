@@ -98,9 +98,17 @@ pub fn decode<A: Aggregate>(
 /// An aggregate's state from its events given as a JSON array of
 /// `[sequence, event_type, event_version, payload]` (as `queries::stream_json_sql` builds
 /// them), for reads that fetch a stream inside a larger query.
-pub fn replay_json<A: Aggregate>(stream_id: &str, events: Value) -> Result<A, DecodeError> {
-    let rows: Vec<(i64, String, String, Value)> = serde_json::from_value(events)
+pub async fn replay_json<A: Aggregate>(
+    keys: &crate::DataKeys,
+    stream_id: &str,
+    events: Value,
+) -> Result<A, crate::LogError> {
+    let mut rows: Vec<(i64, String, String, Value)> = serde_json::from_value(events)
         .map_err(|e| Stored::error(A::TYPE, stream_id, 0, e.to_string()))?;
+    keys.prepare(rows.iter().map(|r| &r.3)).await?;
+    for row in &mut rows {
+        keys.open(&mut row.3);
+    }
     let mut state = A::default();
     for (sequence, event_type, event_version, payload) in rows {
         state.apply(decode::<A>(

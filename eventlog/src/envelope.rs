@@ -9,6 +9,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use crate::decode::Stored;
+use crate::personal::DataKeys;
 use crate::LogError;
 
 /// The columns `Envelope::from_row` reads, in a form to paste into a SELECT on `events`.
@@ -33,8 +34,8 @@ pub struct Envelope {
 }
 
 /// The event of a row with the columns `aggregate_type, aggregate_id, sequence, event_type,
-/// event_version, payload`, upcast and decoded.
-pub fn event_of_row(row: &PgRow) -> Result<AnyEvent, LogError> {
+/// event_version` and its opened `payload`, upcast and decoded.
+pub fn event_of_row(row: &PgRow, payload: Value) -> Result<AnyEvent, LogError> {
     let stream_type: String = row.try_get("aggregate_type")?;
     let stream_id: String = row.try_get("aggregate_id")?;
     Ok(Stored {
@@ -43,18 +44,43 @@ pub fn event_of_row(row: &PgRow) -> Result<AnyEvent, LogError> {
         sequence: row.try_get("sequence")?,
         event_type: row.try_get("event_type")?,
         event_version: row.try_get("event_version")?,
-        payload: row.try_get("payload")?,
+        payload,
     }
     .decode_any()?)
 }
 
+/// Each row's `payload` and `metadata` with their personal fields opened (one key query).
+pub async fn opened(keys: &DataKeys, rows: &[PgRow]) -> Result<Vec<(Value, Value)>, LogError> {
+    let mut opened = rows
+        .iter()
+        .map(|row| Ok((row.try_get("payload")?, row.try_get("metadata")?)))
+        .collect::<Result<Vec<(Value, Value)>, sqlx::Error>>()?;
+    keys.prepare(opened.iter().flat_map(|(p, m)| [p, m]))
+        .await?;
+    for (payload, metadata) in &mut opened {
+        keys.open(payload);
+        keys.open(metadata);
+    }
+    Ok(opened)
+}
+
 impl Envelope {
-    /// Reads a row selected with `ENVELOPE_COLUMNS`, upcasting and decoding its payload.
-    pub fn from_row(row: &PgRow) -> Result<Self, LogError> {
+    /// Reads rows selected with `ENVELOPE_COLUMNS`, opening personal fields, upcasting and
+    /// decoding each payload.
+    pub async fn from_rows(keys: &DataKeys, rows: &[PgRow]) -> Result<Vec<Self>, LogError> {
+        let opened = opened(keys, rows).await?;
+        rows.iter()
+            .zip(opened)
+            .map(|(row, (payload, metadata))| Self::from_row(row, payload, metadata))
+            .collect()
+    }
+
+    /// A row selected with `ENVELOPE_COLUMNS`, with its opened payload and metadata.
+    pub fn from_row(row: &PgRow, payload: Value, metadata: Value) -> Result<Self, LogError> {
         let stream_type: String = row.try_get("aggregate_type")?;
         let stream_id: String = row.try_get("aggregate_id")?;
         let sequence: i64 = row.try_get("sequence")?;
-        let event = event_of_row(row)?;
+        let event = event_of_row(row, payload)?;
         Ok(Self {
             global_position: row.try_get("global_position")?,
             tx_id: row.try_get("tx_text")?,
@@ -63,7 +89,7 @@ impl Envelope {
             stream_id,
             sequence,
             recorded_at: row.try_get("recorded_at")?,
-            metadata: row.try_get("metadata")?,
+            metadata,
             event,
         })
     }

@@ -6,12 +6,13 @@
 use aggregates::ids::TenantId;
 use sqlx::PgExecutor;
 
-use crate::{Envelope, LogError, ENVELOPE_COLUMNS};
+use crate::{DataKeys, Envelope, LogError, ENVELOPE_COLUMNS};
 
 /// Up to `limit` events of `event_types` after `after`, oldest commit first (the last
 /// one's position is where the next page continues).
 pub async fn events_after<'c>(
     db: impl PgExecutor<'c>,
+    keys: &DataKeys,
     tenant: TenantId,
     after: i64,
     event_types: &[&str],
@@ -39,5 +40,5 @@ pub async fn events_after<'c>(
     .bind(limit)
     .fetch_all(db)
     .await?;
-    rows.iter().map(Envelope::from_row).collect()
+    Envelope::from_rows(keys, &rows).await
 }

@@ -8,6 +8,7 @@ pub mod actor;
 pub mod decode;
 pub mod envelope;
 pub mod feed;
+pub mod personal;
 pub mod queries;
 pub mod statements;
 pub mod wake;
@@ -15,6 +16,7 @@ pub mod wake;
 pub use actor::{Actor, ActorKind};
 pub use decode::{decode, replay_json, upcast, DecodeError};
 pub use envelope::{event_of_row, Envelope, ENVELOPE_COLUMNS};
+pub use personal::{DataKeys, MasterKey, SealError};
 
 /// A failure reading the log: the database, or a stored event this code cannot read.
 #[derive(Debug, thiserror::Error)]

@@ -14,6 +14,7 @@ use sqlx::{PgExecutor, Row};
 use uuid::Uuid;
 
 use crate::decode::{DecodeError, Stored};
+use crate::personal::DataKeys;
 use crate::statements::CHAIN_BODY_SQL;
 use crate::LogError;
 
@@ -75,18 +76,21 @@ static INTACT_SQL: LazyLock<String> = LazyLock::new(|| {
 
 pub async fn load_streams<'c, A: Aggregate>(
     db: impl PgExecutor<'c>,
+    keys: &DataKeys,
     tenant: TenantId,
     ids: &[Uuid],
 ) -> Result<Vec<StreamEvent<A::Event>>, LogError> {
-    let keys: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    let stream_ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
     let rows = sqlx::query(&LOAD_STREAMS_SQL)
         .bind(A::TYPE)
-        .bind(&keys)
+        .bind(&stream_ids)
         .bind(tenant.uuid())
         .fetch_all(db)
         .await?;
+    let payloads = opened_payloads(keys, &rows).await?;
     rows.iter()
-        .map(|row| stream_event(row, |stored| stored.decode_as::<A>()))
+        .zip(payloads)
+        .map(|(row, payload)| stream_event(row, payload, |stored| stored.decode_as::<A>()))
         .collect()
 }
 
@@ -114,6 +118,15 @@ pub struct StoredEvent {
 }
 
 impl StoredEvent {
+    /// Opens the personal fields of a batch of stored events (keys read in one query).
+    pub async fn open_all(keys: &DataKeys, events: &mut [StoredEvent]) -> Result<(), LogError> {
+        keys.prepare(events.iter().map(|e| &e.payload)).await?;
+        for event in events {
+            keys.open(&mut event.payload);
+        }
+        Ok(())
+    }
+
     /// This event as an event of `A`, upcast to the current version.
     pub fn decode<A: Aggregate>(self) -> Result<StreamEvent<A::Event>, LogError> {
         if !self.intact {
@@ -204,11 +217,12 @@ pub async fn read_streams<'c>(
 /// The events of the given kinds in the given streams of one tenant, decoded, in stream order.
 pub async fn events_of_kinds<'c>(
     db: impl PgExecutor<'c>,
+    keys: &DataKeys,
     tenant: TenantId,
     stream_ids: &[Uuid],
     kinds: &[EventKind],
 ) -> Result<Vec<StreamEvent<AnyEvent>>, LogError> {
-    let keys: Vec<String> = stream_ids.iter().map(Uuid::to_string).collect();
+    let ids: Vec<String> = stream_ids.iter().map(Uuid::to_string).collect();
     let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
     // By stream key first, as `LOAD_STREAMS_SQL` (the kinds name the stream types, so the
     // primary key can be used).
@@ -223,20 +237,40 @@ pub async fn events_of_kinds<'c>(
           ORDER BY aggregate_id, sequence",
     )
     .bind(tenant.uuid())
-    .bind(&keys)
+    .bind(&ids)
     .bind(&names)
     .bind(stream_types(kinds))
     .fetch_all(db)
     .await?;
+    let payloads = opened_payloads(keys, &rows).await?;
     rows.iter()
-        .map(|row| stream_event(row, |stored| stored.decode_any()))
+        .zip(payloads)
+        .map(|(row, payload)| stream_event(row, payload, |stored| stored.decode_any()))
         .collect()
 }
 
+/// The `payload` column of each row with its personal fields opened (keys read in one
+/// query).
+pub async fn opened_payloads(
+    keys: &DataKeys,
+    rows: &[PgRow],
+) -> Result<Vec<serde_json::Value>, LogError> {
+    let mut payloads = rows
+        .iter()
+        .map(|row| row.try_get("payload"))
+        .collect::<Result<Vec<serde_json::Value>, _>>()?;
+    keys.prepare(payloads.iter()).await?;
+    for payload in &mut payloads {
+        keys.open(payload);
+    }
+    Ok(payloads)
+}
+
 /// One row of the two queries above (`aggregate_type, aggregate_id, sequence, event_type,
-/// event_version, payload, global_position, recorded_at`), decoded by `decode`.
+/// event_version, global_position, recorded_at`) with its opened payload, decoded by `decode`.
 fn stream_event<E>(
     row: &PgRow,
+    payload: serde_json::Value,
     decode: impl FnOnce(Stored<'_>) -> Result<E, DecodeError>,
 ) -> Result<StreamEvent<E>, LogError> {
     let stream_type: String = row.try_get("aggregate_type")?;
@@ -252,7 +286,7 @@ fn stream_event<E>(
         sequence,
         event_type: row.try_get("event_type")?,
         event_version: row.try_get("event_version")?,
-        payload: row.try_get("payload")?,
+        payload,
     })?;
     Ok(StreamEvent {
         stream_id: parse_id(&stream_type, &stream_id, sequence)?,
@@ -345,27 +379,32 @@ pub async fn recent_count<'c>(
 }
 
 /// SQL selecting the id (text) of the login whose username is `$username` in tenant
-/// `$tenant`, any case, through the index that keeps usernames unique. The one place the
-/// username lookup is written; `tenant` and `username` are the placeholders to use.
-pub fn login_by_username_sql(tenant: &str, username: &str) -> String {
+/// `$tenant`, any case, through the indexes that keep usernames unique: the keyed hash
+/// (`DataKeys::username_key`, placeholder `key`) of a sealed username, or the plaintext of a
+/// login made before usernames were sealed. The one place the username lookup is written.
+pub fn login_by_username_sql(tenant: &str, username: &str, key: &str) -> String {
     let created = EventKind::from(PortalUserEventKind::PortalUserCreated).name();
     let stream = <aggregates::portal_user::PortalUser as Aggregate>::TYPE;
     format!(
         "SELECT aggregate_id FROM events
           WHERE tenant_id = {tenant} AND aggregate_type = '{stream}' AND event_type = '{created}'
-            AND lower(payload #>> '{{{created},username}}') = lower({username})"
+            AND (payload #>> '{{{created},username_key}}' = {key}
+                 OR lower(payload #>> '{{{created},username}}') = lower({username}))
+          LIMIT 1"
     )
 }
 
 /// The login a typed username names in this tenant (any case).
 pub async fn login_by_username<'c>(
     db: impl PgExecutor<'c>,
+    keys: &DataKeys,
     tenant: TenantId,
     username: &str,
 ) -> Result<Option<PortalUserId>, LogError> {
-    let id: Option<String> = sqlx::query_scalar(&login_by_username_sql("$1", "$2"))
+    let id: Option<String> = sqlx::query_scalar(&login_by_username_sql("$1", "$2", "$3"))
         .bind(tenant.uuid())
         .bind(username.trim())
+        .bind(keys.username_key(tenant.uuid(), username))
         .fetch_optional(db)
         .await?;
     id.map(|s| parse_id("portal_user", &s, 0).map(PortalUserId::from_uuid))
@@ -411,6 +450,81 @@ pub fn client_history_sql() -> (String, String) {
           OR (aggregate_type = '{contract}' AND aggregate_id IN (SELECT id FROM contracts)))"
     );
     (ctes, condition)
+}
+
+/// How many events of a client's history (`client_history_sql`) have personal fields
+/// stored in the clear: written before personal fields were sealed.
+pub async fn plaintext_personal_events<'c>(
+    db: impl PgExecutor<'c>,
+    tenant: TenantId,
+    client_id: Uuid,
+) -> Result<i64, LogError> {
+    let personal: Vec<&str> = aggregates::events::all_event_type_names()
+        .into_iter()
+        .filter(|name| !aggregates::personal::fields(name).is_empty())
+        .collect();
+    let (related, in_history) = client_history_sql();
+    Ok(sqlx::query_scalar(&format!(
+        "WITH {related}
+         SELECT count(*) FROM events
+          WHERE tenant_id = $1 AND {in_history} AND event_type = ANY($3)
+            AND strpos(payload::text, '\"pd1:') = 0"
+    ))
+    .bind(tenant.uuid())
+    .bind(client_id.to_string())
+    .bind(&personal)
+    .fetch_one(db)
+    .await?)
+}
+
+/// Each firm that has set `erase_archived_after_days`, with its days (its latest policies).
+pub async fn retention_days<'c>(db: impl PgExecutor<'c>) -> Result<Vec<(TenantId, i64)>, LogError> {
+    use aggregates::tenant::{Tenant, TenantEventKind};
+    let changed = EventKind::from(TenantEventKind::PortalPoliciesChanged).name();
+    let rows: Vec<(Uuid, Option<i64>)> = sqlx::query_as(&format!(
+        "SELECT tenant_id, days FROM (
+             SELECT DISTINCT ON (tenant_id) tenant_id,
+                    (payload #>> '{{{changed},policies,erase_archived_after_days}}')::bigint AS days
+               FROM events WHERE aggregate_type = '{tenant}' AND event_type = '{changed}'
+              ORDER BY tenant_id, global_position DESC) latest
+          WHERE days IS NOT NULL",
+        tenant = Tenant::TYPE,
+    ))
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(tenant, days)| Some((TenantId::from_uuid(tenant), days?)))
+        .collect())
+}
+
+/// The firm's clients archived (and not brought back, nor erased) before `cutoff`.
+pub async fn archived_before<'c>(
+    db: impl PgExecutor<'c>,
+    tenant: TenantId,
+    cutoff: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<Uuid>, LogError> {
+    use aggregates::client::{Client, ClientEventKind as C};
+    let kinds: Vec<&str> = [C::ClientArchived, C::ClientUnarchived, C::ClientErased]
+        .into_iter()
+        .map(|k| EventKind::from(k).name())
+        .collect();
+    let archived = EventKind::from(C::ClientArchived).name();
+    let ids: Vec<String> = sqlx::query_scalar(&format!(
+        "SELECT aggregate_id FROM (
+             SELECT DISTINCT ON (aggregate_id) aggregate_id, event_type, recorded_at
+               FROM events
+              WHERE tenant_id = $1 AND aggregate_type = '{client}' AND event_type = ANY($2)
+              ORDER BY aggregate_id, global_position DESC) latest
+          WHERE event_type = '{archived}' AND recorded_at < $3",
+        client = Client::TYPE,
+    ))
+    .bind(tenant.uuid())
+    .bind(&kinds)
+    .bind(cutoff)
+    .fetch_all(db)
+    .await?;
+    ids.iter().map(|id| parse_id(Client::TYPE, id, 0)).collect()
 }
 
 fn parse_id(stream_type: &str, raw: &str, sequence: i64) -> Result<Uuid, LogError> {

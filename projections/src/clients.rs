@@ -31,6 +31,7 @@ impl Projection for Clients {
             C::ClientUnarchived,
             C::LegalHoldSet,
             C::LegalHoldReleased,
+            C::ClientErased,
             U::PortalUserCreated,
             U::PortalUserRenamed,
             U::PortalUserEmailChanged,
@@ -244,8 +245,33 @@ async fn apply_client(
             let set = "legal_hold_reason = $4, legal_hold_since = NULL";
             update(tx, e, Row::Client, set, None::<String>).await?;
         }
+        ClientEvent::ClientErased { .. } => erased(tx, e, client_id).await?,
         ClientEvent::ItemAssigned { .. } | ClientEvent::ItemUnassigned { .. } => {}
     }
+    Ok(())
+}
+
+/// An erased client and the logins attached to it keep their rows (ids, states, counts) and
+/// lose every personal field: events written before sealing still hold plaintext, and a
+/// rebuild must not bring it back.
+async fn erased(
+    tx: &mut PgConnection,
+    e: &Envelope,
+    client_id: Uuid,
+) -> Result<(), ProjectionError> {
+    let set = "display_name = '[erased]', email = NULL, external_ref = NULL, erased_at = $4";
+    update(tx, e, Row::Client, set, e.recorded_at).await?;
+    sqlx::query(
+        "UPDATE rm_portal_users u
+            SET username = '[erased]', email = '[erased]', first_name = NULL, last_name = NULL
+           FROM rm_portal_user_clients c
+          WHERE c.tenant_id = $1 AND c.client_id = $2
+            AND u.tenant_id = c.tenant_id AND u.portal_user_id = c.portal_user_id",
+    )
+    .bind(e.tenant.uuid())
+    .bind(client_id)
+    .execute(tx)
+    .await?;
     Ok(())
 }
 

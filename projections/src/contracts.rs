@@ -1,5 +1,6 @@
 //! Read model "contracts": each contract issued to a client and its signature status.
 
+use aggregates::client::{ClientEvent, ClientEventKind};
 use aggregates::contract::{ContractEvent, ContractEventKind as K};
 use aggregates::events::AnyEvent;
 use eventlog::Envelope;
@@ -17,11 +18,23 @@ impl Projection for Contracts {
             K::ContractIssued,
             K::ContractVoided,
             K::ContractSigned,
+            ClientEventKind::ClientErased,
         ],
     );
 }
 
 async fn apply(tx: &mut PgConnection, e: &Envelope) -> Result<(), ProjectionError> {
+    if let AnyEvent::Client(ClientEvent::ClientErased { .. }) = &e.event {
+        sqlx::query(
+            "UPDATE rm_contracts SET signed_by = '[erased]'
+              WHERE tenant_id = $1 AND client_id = $2 AND signed_by IS NOT NULL",
+        )
+        .bind(e.tenant.uuid())
+        .bind(e.stream_uuid()?)
+        .execute(tx)
+        .await?;
+        return Ok(());
+    }
     let AnyEvent::Contract(event) = &e.event else {
         return Ok(());
     };

@@ -24,6 +24,7 @@ impl Projection for History {
             C::ClientInvited,
             C::InvitationRevoked,
             C::InvitationAccepted,
+            C::ClientErased,
             I::ItemCreated,
             I::ItemPriceChanged,
         ],
@@ -35,8 +36,8 @@ async fn apply(tx: &mut PgConnection, e: &Envelope) -> Result<(), ProjectionErro
     apply_all(tx, std::slice::from_ref(e)).await
 }
 
-/// A batch in at most three statements: the new invitations, the ended ones, the new
-/// prices (each closing the price before it). Rebuilding a log of price changes is then
+/// A batch in at most four statements: the new invitations, the ended ones, the new
+/// prices (each closing the price before it), then the addresses of erased clients. Rebuilding a log of price changes is then
 /// bound by reading the log, not by a round trip per event.
 async fn apply_all(tx: &mut PgConnection, events: &[Envelope]) -> Result<(), ProjectionError> {
     let mut rows = Rows::default();
@@ -46,6 +47,18 @@ async fn apply_all(tx: &mut PgConnection, events: &[Envelope]) -> Result<(), Pro
     rows.invited.insert(tx).await?;
     rows.ended.update(tx).await?;
     rows.prices.insert(tx).await?;
+    if !rows.erased.is_empty() {
+        let (tenants, clients): (Vec<Uuid>, Vec<Uuid>) = rows.erased.into_iter().unzip();
+        sqlx::query(
+            "UPDATE rm_invitations r SET email = '[erased]'
+               FROM UNNEST($1::uuid[], $2::uuid[]) AS u(tenant_id, client_id)
+              WHERE r.tenant_id = u.tenant_id AND r.client_id = u.client_id",
+        )
+        .bind(tenants)
+        .bind(clients)
+        .execute(tx)
+        .await?;
+    }
     Ok(())
 }
 
@@ -54,6 +67,8 @@ struct Rows {
     invited: Invited,
     ended: Ended,
     prices: Prices,
+    /// Clients whose personal data was erased (tenant, client).
+    erased: Vec<(Uuid, Uuid)>,
 }
 
 impl Rows {
@@ -95,6 +110,9 @@ impl Rows {
                 ItemEvent::ItemCreated { unit_price, .. }
                 | ItemEvent::ItemPriceChanged { unit_price, .. },
             ) => self.prices.push(e, stream, unit_price),
+            AnyEvent::Client(ClientEvent::ClientErased { .. }) => {
+                self.erased.push((tenant, stream))
+            }
             _ => {}
         }
         Ok(())

@@ -104,6 +104,9 @@ fn client(e: &ClientEvent) -> String {
         E::LegalHoldReleased { reason } => {
             format!("Legal hold on the records released (reason: {reason})")
         }
+        E::ClientErased { reason } => {
+            format!("Personal data of the client and its logins erased (reason: {reason})")
+        }
     }
 }
 

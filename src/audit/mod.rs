@@ -73,13 +73,22 @@ macro_rules! columns {
 }
 const COLUMNS: &str = columns!();
 
-fn from_row(row: &PgRow) -> Result<AuditEvent, sqlx::Error> {
+/// Rows selected with `COLUMNS` as auditors read them: personal fields opened (or
+/// `"[erased]"`), keys read in one query.
+async fn audit_events(scope: &TenantScope, rows: &[PgRow]) -> ReadResult<Vec<AuditEvent>> {
+    let opened = eventlog::envelope::opened(scope.keys(), rows).await?;
+    Ok(rows
+        .iter()
+        .zip(opened)
+        .map(|(row, (payload, metadata))| from_row(row, payload, metadata))
+        .collect::<Result<_, _>>()?)
+}
+
+fn from_row(row: &PgRow, opened: Value, metadata: Value) -> Result<AuditEvent, sqlx::Error> {
     let event_type: String = row.try_get("event_type")?;
-    let stored: Value = row.try_get("payload")?;
-    let metadata: Value = row.try_get("metadata")?;
-    let payload = stored.get(&event_type).cloned().unwrap_or(stored);
+    let payload = opened.get(&event_type).cloned().unwrap_or(opened.clone());
     let actor = Actor::of_metadata(&metadata);
-    let summary = match eventlog::event_of_row(row) {
+    let summary = match eventlog::event_of_row(row, opened) {
         Ok(event) => describe::summary(&event),
         Err(e) => format!("{event_type} (not readable by this version: {e})"),
     };
@@ -176,7 +185,7 @@ pub async fn events_page(
     .bind(filter.to)
     .fetch_all(scope.pool())
     .await?;
-    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    audit_events(scope, &rows).await
 }
 
 /// Every event about a client: its own stream, every portal user that ever reached it, and
@@ -197,7 +206,7 @@ pub async fn client_history(
     .bind(client_id.to_string())
     .fetch_all(scope.pool())
     .await?;
-    let events: Vec<AuditEvent> = rows.iter().map(from_row).collect::<Result<_, _>>()?;
+    let events = audit_events(&scope.clone(), &rows).await?;
     let exists = events.iter().any(|e| e.stream_type == Client::TYPE);
     Ok(exists.then_some(events))
 }
@@ -239,19 +248,25 @@ pub fn export(
         .bind(scope.id())
         .bind(from)
         .fetch_owned(scope.pool().clone());
-        Ok::<_, ReadError>(rows.map_err(ReadError::from).and_then(|row| async move {
-            let event = from_row(&row)?;
-            let event = ExportLine {
-                chain_seq: Some(event.tenant_sequence),
-                event,
-                tenant_id: row.try_get("tenant_id")?,
-                recorded_at_us: row.try_get("recorded_at_us")?,
-                payload_text: row.try_get("payload_text")?,
-                metadata_text: row.try_get("metadata_text")?,
-            };
-            let mut line = serde_json::to_vec(&event).map_err(ReadError::internal)?;
-            line.push(b'\n');
-            Ok(line)
+        let keys = scope.clone();
+        Ok::<_, ReadError>(rows.map_err(ReadError::from).and_then(move |row| {
+            let keys = keys.clone();
+            async move {
+                let event = audit_events(&keys, std::slice::from_ref(&row))
+                    .await?
+                    .remove(0);
+                let event = ExportLine {
+                    chain_seq: Some(event.tenant_sequence),
+                    event,
+                    tenant_id: row.try_get("tenant_id")?,
+                    recorded_at_us: row.try_get("recorded_at_us")?,
+                    payload_text: row.try_get("payload_text")?,
+                    metadata_text: row.try_get("metadata_text")?,
+                };
+                let mut line = serde_json::to_vec(&event).map_err(ReadError::internal)?;
+                line.push(b'\n');
+                Ok(line)
+            }
         }))
     })
     .try_flatten()

@@ -59,7 +59,7 @@ pub async fn replay(
     stream_id: Uuid,
     as_of: AsOf,
 ) -> ReadResult<Option<ReplayedState>> {
-    let (pool, tenant_id) = (scope.pool(), scope.id());
+    let (pool, tenant_id) = ((scope.pool(), scope.keys()), scope.id());
     match stream_type {
         Client::TYPE => replay_as::<Client>(pool, tenant_id, stream_id, as_of).await,
         PortalUser::TYPE => replay_as::<PortalUser>(pool, tenant_id, stream_id, as_of).await,
@@ -71,7 +71,7 @@ pub async fn replay(
 }
 
 async fn replay_as<A: Aggregate>(
-    pool: &PgPool,
+    (pool, keys): (&PgPool, &eventlog::DataKeys),
     tenant_id: Uuid,
     stream_id: Uuid,
     as_of: AsOf,
@@ -92,14 +92,15 @@ async fn replay_as<A: Aggregate>(
     let Some(last) = rows.last() else {
         return Ok(None);
     };
+    let payloads = eventlog::queries::opened_payloads(keys, &rows).await?;
     let mut state = A::default();
-    for row in &rows {
+    for (row, payload) in rows.iter().zip(payloads) {
         let event = eventlog::decode::<A>(
             &stream_id.to_string(),
             row.try_get("sequence")?,
             row.try_get("event_type")?,
             row.try_get("event_version")?,
-            row.try_get("payload")?,
+            payload,
         )?;
         state.apply(event);
     }

@@ -21,15 +21,17 @@ use crate::infra::coalesce::Coalesced;
 #[derive(Clone)]
 pub struct Authenticator {
     pool: PgPool,
+    keys: eventlog::DataKeys,
     staff_tokens: Coalesced<Uuid, staff::TokenRow>,
     tenant_slugs: portal::TenantSlugs,
 }
 
 impl Authenticator {
     /// `lookups` is the store's pool for coalesced key lookups (`EventStore::lookup_pool`).
-    pub fn new(pool: PgPool, lookups: PgPool) -> Self {
+    pub fn new(pool: PgPool, keys: eventlog::DataKeys, lookups: PgPool) -> Self {
         Self {
             pool,
+            keys,
             staff_tokens: staff::token_lookups(lookups),
             tenant_slugs: portal::TenantSlugs::default(),
         }
@@ -37,6 +39,8 @@ impl Authenticator {
 
     /// The scope of the firm a portal address names, if there is one.
     pub async fn portal_scope(&self, slug: &str) -> Result<Option<TenantScope>, sqlx::Error> {
-        self.tenant_slugs.resolve(&self.pool, slug).await
+        self.tenant_slugs
+            .resolve(&self.pool, &self.keys, slug)
+            .await
     }
 }

@@ -20,6 +20,7 @@ impl TenantSlugs {
     pub async fn resolve(
         &self,
         pool: &PgPool,
+        keys: &eventlog::DataKeys,
         slug: &str,
     ) -> Result<Option<TenantScope>, sqlx::Error> {
         let cached = self.0.read().expect("slug cache").get(slug).copied();
@@ -34,6 +35,6 @@ impl TenantSlugs {
                 found
             }
         };
-        Ok(tenant.map(|t| TenantScope::new(pool.clone(), t)))
+        Ok(tenant.map(|t| TenantScope::new(pool.clone(), keys, t)))
     }
 }

@@ -1,20 +1,39 @@
 //! The tenant-scoped handle on the database that reads and queries take.
 
 use aggregates::ids::TenantId;
+use eventlog::DataKeys;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 /// One tenant's view of the database: queries made through it carry its tenant id. Only
 /// the authentication edges in `auth` can make one.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TenantScope {
     tenant: TenantId,
     pool: PgPool,
+    /// Open the personal fields of the events read through this scope.
+    keys: DataKeys,
+}
+
+impl std::fmt::Debug for TenantScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantScope")
+            .field("tenant", &self.tenant)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TenantScope {
-    pub(super) fn new(pool: PgPool, tenant: TenantId) -> Self {
-        Self { tenant, pool }
+    pub(super) fn new(pool: PgPool, keys: &DataKeys, tenant: TenantId) -> Self {
+        Self {
+            tenant,
+            pool,
+            keys: keys.clone(),
+        }
+    }
+
+    pub fn keys(&self) -> &DataKeys {
+        &self.keys
     }
 
     pub fn tenant(&self) -> TenantId {
@@ -35,6 +54,7 @@ impl TenantScope {
         Self {
             tenant: self.tenant,
             pool: pool.clone(),
+            keys: self.keys.clone(),
         }
     }
 }

@@ -129,7 +129,7 @@ pub async fn authenticate(
         return Err(ServiceError::Unauthorized);
     }
     let tenant = TenantId::from_uuid(row.tenant_id);
-    let scope = TenantScope::new(auth.pool.clone(), tenant);
+    let scope = TenantScope::new(auth.pool.clone(), &auth.keys, tenant);
     let token_role = role(&row.role)?;
     let (holder, label) = (row.holder, row.label);
     let own_member = match row.member_id {

@@ -134,6 +134,17 @@ where
     Option::<Whole>::deserialize(deserializer).map(|w| w.map(|Whole(n)| n))
 }
 
+/// `whole_number_or_null` for a field where `null` means something (turn it off) and absence
+/// another (leave it): with `#[serde(default)]`, absent is `None`, `null` is `Some(None)`.
+pub fn present_whole_number_or_null<'de, D>(
+    deserializer: D,
+) -> Result<Option<Option<i64>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    whole_number_or_null(deserializer).map(Some)
+}
+
 fn json_rejection(rejection: JsonRejection) -> AppError {
     match rejection {
         JsonRejection::BytesRejection(b) => bytes_rejection(b),

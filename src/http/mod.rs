@@ -131,6 +131,7 @@ pub fn api_routes() -> OpenApiRouter<Edge> {
             clients::set_legal_hold,
             clients::release_legal_hold
         ))
+        .routes(routes!(clients::erase_client))
 }
 
 /// The Portal API, for the firms' clients (no staff token, no Idempotency-Key handling).

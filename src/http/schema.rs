@@ -219,6 +219,8 @@ policy_value! {
     lockout_failures_or_null => aggregates::policies::LOCKOUT_FAILURES;
     /// Minutes a locked login stays locked.
     lockout_minutes_or_null => aggregates::policies::LOCKOUT_MINUTES;
+    /// Days after archiving that a client is erased (`null`: never).
+    retention_days_or_null => aggregates::policies::ERASE_ARCHIVED_AFTER_DAYS;
 }
 
 /// A token's lifetime in days, or `null` for the default.

@@ -50,7 +50,11 @@ impl Edge {
     pub fn new(app: App) -> Self {
         let pool = app.pool().clone();
         Self(std::sync::Arc::new(EdgeState {
-            auth: Authenticator::new(pool.clone(), app.store.lookup_pool().clone()),
+            auth: Authenticator::new(
+                pool.clone(),
+                app.keys().clone(),
+                app.store.lookup_pool().clone(),
+            ),
             reads: ReadPool::primary_only(pool),
             app,
             trust_forwarded_for: false,
@@ -65,8 +69,8 @@ impl Edge {
     }
 
     /// An edge over a new `App` on `pool`.
-    pub fn on(pool: PgPool, secret: ServerSecret) -> Self {
-        Self::new(App::new(pool, secret))
+    pub fn on(pool: PgPool, secret: ServerSecret, masters: Vec<eventlog::MasterKey>) -> Self {
+        Self::new(App::new(pool, secret, masters))
     }
 
     /// A firm's hosted login page, when this server knows its public address.

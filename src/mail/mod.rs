@@ -47,6 +47,7 @@ impl MailConfig {
 /// Starts the notifications consumer and the sender; both stop when `shutdown` turns true.
 pub fn spawn(
     pool: PgPool,
+    keys: eventlog::DataKeys,
     secret: ServerSecret,
     config: &MailConfig,
     shutdown: watch::Receiver<bool>,
@@ -57,8 +58,8 @@ pub fn spawn(
         public_url: config.public_url.clone(),
         from_address: config.from_address.clone(),
     };
-    let consumer =
-        projections::Engine::new(pool.clone(), vec![Arc::new(notifications::Notifications)]);
+    let owed = notifications::Notifications { keys: keys.clone() };
+    let consumer = projections::Engine::new(pool.clone(), keys, vec![Arc::new(owed)]);
     let sender = sender::Sender::new(pool, transport, composer, config);
     Ok(vec![
         tokio::spawn(consumer.run(shutdown.clone())),

@@ -16,7 +16,11 @@ use uuid::Uuid;
 
 use super::recipients::{Login, Recipients};
 
-pub struct Notifications;
+/// The e-mail log's projection; it reads recipients' names and addresses from their
+/// streams, so it holds the keys to open them.
+pub struct Notifications {
+    pub keys: eventlog::DataKeys,
+}
 
 pub const NAME: &str = "notifications";
 
@@ -63,18 +67,26 @@ impl Projection for Notifications {
             U::PasskeyRemoved,
             U::SecondFactorsReset,
         ],
-        batch: apply_all,
+        batch_with_self: apply_all,
     );
 }
 
-async fn apply(tx: &mut PgConnection, event: &Envelope) -> Result<(), ProjectionError> {
-    apply_all(tx, std::slice::from_ref(event)).await
+async fn apply(
+    owed: &Notifications,
+    tx: &mut PgConnection,
+    event: &Envelope,
+) -> Result<(), ProjectionError> {
+    apply_all(owed, tx, std::slice::from_ref(event)).await
 }
 
 /// The whole batch in a statement per tenant for the names of the clients and logins
 /// involved, then one INSERT for every e-mail.
-async fn apply_all(tx: &mut PgConnection, events: &[Envelope]) -> Result<(), ProjectionError> {
-    let recipients = Recipients::of(tx, events).await?;
+async fn apply_all(
+    owed: &Notifications,
+    tx: &mut PgConnection,
+    events: &[Envelope],
+) -> Result<(), ProjectionError> {
+    let recipients = Recipients::of(tx, &owed.keys, events).await?;
     let mut rows = Rows::default();
     for event in events {
         owed_by(event, &recipients, &mut rows)?;

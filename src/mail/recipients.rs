@@ -51,6 +51,7 @@ impl Recipients {
 
     pub(super) async fn of(
         tx: &mut PgConnection,
+        keys: &eventlog::DataKeys,
         events: &[Envelope],
     ) -> Result<Self, ProjectionError> {
         let mut streams: HashMap<TenantId, BTreeSet<Uuid>> = HashMap::new();
@@ -79,7 +80,9 @@ impl Recipients {
         let mut found = Self::default();
         for (tenant, ids) in streams {
             let ids: Vec<Uuid> = ids.into_iter().collect();
-            for e in eventlog::queries::events_of_kinds(&mut *tx, tenant, &ids, &kinds).await? {
+            for e in
+                eventlog::queries::events_of_kinds(&mut *tx, keys, tenant, &ids, &kinds).await?
+            {
                 found.learn(e.stream_id, e.event);
             }
         }

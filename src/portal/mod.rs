@@ -161,10 +161,11 @@ async fn username_for_email(scope: &TenantScope, typed: &str) -> ServiceResult<O
             AND u.activated_at IS NOT NULL AND NOT u.disabled AND NOT u.removed
             AND NOT EXISTS ({})
          HAVING count(*) = 1",
-        queries::login_by_username_sql("$1", "$2")
+        queries::login_by_username_sql("$1", "$2", "$3")
     ))
     .bind(scope.id())
     .bind(typed)
+    .bind(scope.keys().username_key(scope.id(), typed))
     .fetch_optional(scope.pool())
     .await?)
 }
@@ -239,7 +240,7 @@ async fn find_login(
                     (SELECT c.password_hash FROM portal_credentials c, u
                       WHERE c.tenant_id = $1 AND c.portal_user_id = u.aggregate_id::uuid),
                     {}, {}",
-            queries::login_by_username_sql("$1", "$2"),
+            queries::login_by_username_sql("$1", "$2", "$6"),
             queries::stream_json_sql(Tenant::TYPE, "($1::uuid)::text", "$1"),
             queries::stream_json_sql(PortalUser::TYPE, "(SELECT aggregate_id FROM u)", "$1"),
             throttle::seconds_locked_sql("$1", "$3", "$5"),
@@ -250,14 +251,17 @@ async fn find_login(
         .bind(username_key)
         .bind(address_key)
         .bind(now)
+        .bind(scope.keys().username_key(scope.id(), username))
         .fetch_one(scope.pool())
         .await?;
     let account = match (&user_id, user_stream) {
-        (Some(id), Some(events)) => Some(replay_json::<PortalUser>(id, events)?),
+        (Some(id), Some(events)) => {
+            Some(replay_json::<PortalUser>(scope.keys(), id, events).await?)
+        }
         _ => None,
     };
     let tenant: Tenant = match tenant_stream {
-        Some(events) => replay_json(&scope.id().to_string(), events)?,
+        Some(events) => replay_json(scope.keys(), &scope.id().to_string(), events).await?,
         None => Tenant::default(),
     };
     Ok(FoundLogin {

@@ -131,11 +131,11 @@ async fn find(
         return Err(ServiceError::MfaTokenInvalid);
     }
     let tenant = match tenant {
-        Some(events) => replay_json(&scope.id().to_string(), events)?,
+        Some(events) => replay_json(scope.keys(), &scope.id().to_string(), events).await?,
         None => Tenant::default(),
     };
     let user = match user {
-        Some(events) => replay_json(&portal_user_id.to_string(), events)?,
+        Some(events) => replay_json(scope.keys(), &portal_user_id.to_string(), events).await?,
         None => PortalUser::default(),
     };
     Ok(Found {

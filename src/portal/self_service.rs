@@ -356,7 +356,7 @@ async fn admit_from_address(app: &App, meta: &CommandMeta, purpose: &str) -> Ser
 pub async fn forgot_password(app: &App, meta: &CommandMeta, typed: &str) -> ServiceResult<()> {
     let meta = meta.with_command("RequestPasswordReset");
     let tenant = TenantId::from_uuid(meta.tenant_id);
-    let found = eventlog::queries::login_by_username(app.pool(), tenant, typed).await?;
+    let found = eventlog::queries::login_by_username(app.pool(), app.keys(), tenant, typed).await?;
     let logins = match found {
         Some(user_id) => vec![user_id.uuid()],
         None if typed.contains('@') => live_logins_of_address(app, &meta, typed).await?,

@@ -123,6 +123,10 @@ pub struct ClientDetail {
     pub portal_users: Vec<PortalUserBrief>,
     /// Set while the client's records are on legal hold.
     pub legal_hold: Option<LegalHold>,
+    /// Whether the client's personal data was erased: its names, addresses and reference
+    /// then read as `"[erased]"` or null.
+    pub erased: bool,
+    pub erased_at: Option<DateTime<Utc>>,
 }
 
 /// Why a client's records are held, and since when.
@@ -162,18 +166,24 @@ pub async fn client(scope: &TenantScope, id: ClientId) -> ReadResult<Option<Clie
             })
         })
         .collect::<Result<_, sqlx::Error>>()?;
-    let legal_hold = sqlx::query_as(
-        "SELECT legal_hold_reason AS reason, legal_hold_since AS since FROM rm_clients
-          WHERE tenant_id = $1 AND client_id = $2 AND legal_hold_reason IS NOT NULL",
-    )
-    .bind(scope.id())
-    .bind(id.uuid())
-    .fetch_optional(scope.pool())
-    .await?;
+    let (reason, since, erased_at): (Option<String>, Option<DateTime<Utc>>, Option<DateTime<Utc>>) =
+        sqlx::query_as(
+            "SELECT legal_hold_reason, legal_hold_since, erased_at FROM rm_clients
+              WHERE tenant_id = $1 AND client_id = $2",
+        )
+        .bind(scope.id())
+        .bind(id.uuid())
+        .fetch_one(scope.pool())
+        .await?;
+    let legal_hold = reason
+        .zip(since)
+        .map(|(reason, since)| LegalHold { reason, since });
     Ok(Some(ClientDetail {
         client: summary(&row)?,
         portal_users,
         legal_hold,
+        erased: erased_at.is_some(),
+        erased_at,
     }))
 }
 

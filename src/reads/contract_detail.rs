@@ -43,9 +43,14 @@ pub async fn detail(scope: &TenantScope, id: ContractId) -> ReadResult<Option<St
         ContractEventKind::ContractIssued.into(),
         ContractEventKind::ContractSigned.into(),
     ];
-    let events =
-        eventlog::queries::events_of_kinds(scope.pool(), scope.tenant(), &[id.uuid()], &kinds)
-            .await?;
+    let events = eventlog::queries::events_of_kinds(
+        scope.pool(),
+        scope.keys(),
+        scope.tenant(),
+        &[id.uuid()],
+        &kinds,
+    )
+    .await?;
     let (mut body, mut signature) = (String::new(), None);
     for e in events {
         match e.event {

@@ -84,6 +84,7 @@ pub async fn contract_text(
 ) -> ReadResult<Option<(String, String)>> {
     let issued = eventlog::queries::events_of_kinds(
         scope.pool(),
+        scope.keys(),
         scope.tenant(),
         &[id.uuid()],
         &[ContractEventKind::ContractIssued.into()],

@@ -126,9 +126,15 @@ pub async fn feed(
     let deadline = Instant::now() + wait;
     let stored = catalogue::stored_types_for(types);
     loop {
-        let events =
-            eventlog::feed::events_after(scope.pool(), scope.tenant(), after, &stored, limit)
-                .await?;
+        let events = eventlog::feed::events_after(
+            scope.pool(),
+            scope.keys(),
+            scope.tenant(),
+            after,
+            &stored,
+            limit,
+        )
+        .await?;
         let next_after = events.last().map_or(after, |e| e.global_position);
         let mut items = Vec::new();
         for event in &events {

@@ -50,6 +50,13 @@ pub struct ServeConfig {
     /// generated once and kept in the data dir (`audit-ed25519.key`).
     #[arg(long, env = "PORTAL_AUDIT_KEY", hide_env_values = true)]
     pub audit_key: Option<String>,
+    /// Master key (64 hex digits) wrapping the per-client keys of personal data in events.
+    /// Unset: generated once and kept in the data dir (`data.key`).
+    #[arg(long, env = "PORTAL_DATA_KEY", hide_env_values = true)]
+    pub data_key: Option<String>,
+    /// Former master keys (comma-separated) still unwrapping keys not yet rewrapped.
+    #[arg(long, env = "PORTAL_DATA_KEY_PREVIOUS", hide_env_values = true)]
+    pub data_key_previous: Option<String>,
     /// A directory each new signed checkpoint is also written to, as
     /// `<tenant id>/<chain_seq>.json` (mount it from elsewhere, or ship it to the firms'
     /// auditors), so rewriting history unnoticed needs that copy too. Unset: none.

@@ -316,7 +316,7 @@ fn fallback_dir(prefix: &str, data_dir: &Path) -> PathBuf {
 }
 
 /// The newest installed PostgreSQL's bin directory (`PORTAL_PG_BIN` overrides).
-fn find_bin_dir() -> Result<PathBuf> {
+pub fn find_bin_dir() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("PORTAL_PG_BIN") {
         return Ok(PathBuf::from(dir));
     }

@@ -8,4 +8,5 @@ pub mod embedded_pg;
 pub mod housekeeping;
 pub mod logging;
 pub mod reporting;
+pub mod retention;
 pub mod server;

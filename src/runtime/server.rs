@@ -15,7 +15,12 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
     let db = Database::connect(&config.database).await?;
     db.migrate().await?;
     let secret = ServerSecret::from_config(config.secret.as_deref(), &config.database.data_dir)?;
-    let mut app = Edge::on(db.pool.clone(), secret);
+    let masters = crate::security::data_master_keys(
+        config.data_key.as_deref(),
+        config.data_key_previous.as_deref(),
+        &config.database.data_dir,
+    )?;
+    let mut app = Edge::on(db.pool.clone(), secret, masters);
     app.audit_key = crate::audit::key::AuditKey::from_config(
         config.audit_key.as_deref(),
         &config.database.data_dir,
@@ -93,7 +98,8 @@ pub struct Background {
 impl Background {
     pub fn start(app: &Edge, mail: &MailConfig) -> Result<Self> {
         let (stop, stopping) = tokio::sync::watch::channel(false);
-        let engine = projections::Engine::new(app.pool().clone(), projections::all());
+        let engine =
+            projections::Engine::new(app.pool().clone(), app.keys().clone(), projections::all());
         let mut tasks = vec![
             tokio::spawn(engine.run(stopping.clone())),
             tokio::spawn(crate::audit::runner::run(
@@ -108,6 +114,10 @@ impl Background {
                 app.pool().clone(),
                 stopping.clone(),
             )),
+            tokio::spawn(crate::runtime::retention::run(
+                app.app.clone(),
+                stopping.clone(),
+            )),
         ];
         tasks.extend(crate::webhooks::spawn(
             &app.app,
@@ -116,6 +126,7 @@ impl Background {
         ));
         tasks.extend(crate::mail::spawn(
             app.pool().clone(),
+            app.keys().clone(),
             app.secret.clone(),
             mail,
             stopping,

@@ -4,6 +4,7 @@
 pub mod client_items;
 pub mod clients;
 pub mod contracts;
+pub mod erasure;
 pub mod items;
 pub mod notifications;
 pub mod portal_users;

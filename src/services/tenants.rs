@@ -51,7 +51,7 @@ pub async fn create_tenant(app: &App, slug: &str, name: &str) -> ServiceResult<U
 }
 
 pub async fn tenant_id_by_slug(app: &App, slug: &str) -> ServiceResult<Option<Uuid>> {
-    let scope = crate::auth::operator::tenant(app.pool(), slug).await?;
+    let scope = crate::auth::operator::tenant(app.pool(), app.keys(), slug).await?;
     Ok(scope.map(|s| s.id()))
 }
 

@@ -25,7 +25,7 @@ impl CommitError {
         };
         match constraint.as_deref() {
             Some("events_pkey") => Self::Conflict,
-            Some("events_username_unique") => {
+            Some("events_username_unique" | "events_username_key_unique") => {
                 Self::Refused(StoreError::Refused(DomainError::UsernameTaken))
             }
             Some("events_sku_unique") => Self::Refused(StoreError::Refused(DomainError::SkuTaken)),

@@ -85,6 +85,8 @@ pub struct EventStore {
     /// Streams this process wrote recently, as decided (`recent`); `None` only to measure
     /// what keeping them saves.
     recent: Option<RecentStreams>,
+    /// Seal personal fields as events are written and open them as streams are loaded.
+    keys: eventlog::DataKeys,
 }
 
 /// One-stream reads of concurrent commands, read in one statement (`infra::coalesce`):
@@ -102,9 +104,10 @@ fn stream_reads(lookup_pool: PgPool) -> StreamReads {
 }
 
 impl EventStore {
-    pub fn new(pool: PgPool) -> Self {
+    pub fn new(pool: PgPool, keys: eventlog::DataKeys) -> Self {
         let lookup_pool = generic_plan_pool(&pool);
         Self {
+            keys,
             group: GroupCommit::new(pool.clone()),
             stream_reads: stream_reads(lookup_pool.clone()),
             lookup_pool,
@@ -123,6 +126,10 @@ impl EventStore {
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    pub fn keys(&self) -> &eventlog::DataKeys {
+        &self.keys
     }
 
     /// The pool for coalesced lookups (generic plans), shared with the token lookups.
@@ -144,6 +151,7 @@ impl EventStore {
     fn unit_of_work(&self, meta: &CommandMeta, use_recent: bool) -> UnitOfWork {
         UnitOfWork::new(
             self.pool.clone(),
+            self.keys.clone(),
             self.stream_reads.clone(),
             self.recent.clone().filter(|_| use_recent),
             meta.clone(),
@@ -179,6 +187,15 @@ impl EventStore {
         F: for<'u> Fn(&'u mut UnitOfWork) -> BoxFuture<'u, Result<T, E>>,
     {
         self.attempts(meta, work).await
+    }
+
+    /// After an erasure: the subjects' keys are forgotten at once in this process, and with
+    /// them every stream of the firm kept in memory (their states hold the plaintext).
+    pub fn forget_erased(&self, tenant: Uuid, subjects: &[Uuid]) {
+        self.keys.forget(subjects);
+        if let Some(recent) = &self.recent {
+            recent.forget_tenant(tenant);
+        }
     }
 
     fn forget(&self, streams: Vec<StreamKey>) {

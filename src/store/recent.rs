@@ -106,6 +106,20 @@ impl RecentStreams {
         }
     }
 
+    /// Forgets every stream of `tenant` kept here (after an erasure: kept states hold the
+    /// plaintext the log no longer gives).
+    pub(super) fn forget_tenant(&self, tenant: uuid::Uuid) {
+        let mut kept = self.kept.lock().expect("recent streams");
+        let keys: Vec<StreamKey> = kept
+            .iter()
+            .filter(|(key, _)| key.tenant == tenant)
+            .map(|(key, _)| *key)
+            .collect();
+        for key in keys {
+            kept.pop(&key);
+        }
+    }
+
     pub(super) fn forget(&self, keys: impl IntoIterator<Item = StreamKey>) {
         let mut kept = self.kept.lock().expect("recent streams");
         for key in keys {

@@ -4,10 +4,11 @@
 use std::collections::HashMap;
 
 use aggregates::ids::TenantId;
+use aggregates::personal::DataSubject;
 use aggregates::DomainError;
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
-use eventlog::Actor;
+use eventlog::{Actor, ActorKind, DataKeys, SealError};
 use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -70,13 +71,18 @@ impl<A: Aggregate> Loaded<A> {
     }
 }
 
-/// What a stream needs to be kept between commands (`recent`); every aggregate has it.
-pub trait Keepable: Aggregate + Clone + PartialEq + std::fmt::Debug + 'static {}
-impl<A: Aggregate + Clone + PartialEq + std::fmt::Debug + 'static> Keepable for A {}
+/// What a stream needs to be kept between commands (`recent`) and written (whose personal
+/// data it holds); every aggregate has it.
+pub trait Keepable:
+    Aggregate + DataSubject + Clone + PartialEq + std::fmt::Debug + 'static
+{
+}
+impl<A: Aggregate + DataSubject + Clone + PartialEq + std::fmt::Debug + 'static> Keepable for A {}
 
 /// The events and side rows one command produces, committed atomically.
 pub struct UnitOfWork {
     pool: PgPool,
+    keys: DataKeys,
     /// One-stream reads, read together with those of concurrent commands.
     stream_reads: StreamReads,
     /// Streams this process wrote recently; `None` when this unit must read what is stored.
@@ -90,17 +96,22 @@ pub struct UnitOfWork {
     side_writes: Vec<Box<dyn SideWrite>>,
     /// Highest position among the events loaded: the answer when nothing new is written.
     seen_position: i64,
+    /// The data subject of the first event staged that has one: whose key seals where a
+    /// visitor without a login came from (`seal_metadata`).
+    first_subject: Option<Uuid>,
 }
 
 impl UnitOfWork {
     pub(super) fn new(
         pool: PgPool,
+        keys: DataKeys,
         stream_reads: StreamReads,
         recent: Option<RecentStreams>,
         meta: CommandMeta,
     ) -> Self {
         Self {
             pool,
+            keys,
             stream_reads,
             recent,
             from_recent: Vec::new(),
@@ -109,6 +120,7 @@ impl UnitOfWork {
             events: Vec::new(),
             side_writes: Vec::new(),
             seen_position: 0,
+            first_subject: None,
         }
     }
 
@@ -164,17 +176,18 @@ impl UnitOfWork {
         let tenant = TenantId::from_uuid(self.meta.tenant_id);
         let stored = match ids {
             [id] => {
-                let events = self
+                let mut events = self
                     .stream_reads
                     .get(self.key::<A>(*id))
                     .await?
                     .unwrap_or_default();
+                StoredEvent::open_all(&self.keys, &mut events).await?;
                 events
                     .into_iter()
                     .map(StoredEvent::decode::<A>)
                     .collect::<Result<Vec<_>, _>>()?
             }
-            _ => eventlog::queries::load_streams::<A>(&self.pool, tenant, ids).await?,
+            _ => eventlog::queries::load_streams::<A>(&self.pool, &self.keys, tenant, ids).await?,
         };
         let mut by_id: HashMap<Uuid, Loaded<A>> = HashMap::new();
         for e in stored {
@@ -266,9 +279,17 @@ impl UnitOfWork {
             let state = Box::new(target.state.clone());
             self.decided.insert(key, Decided { key, state, stored });
         }
+        let subject = target.state.data_subject(target.id);
         for event in events {
             target.staged += 1;
-            let payload = serde_json::to_value(&event).map_err(StoreError::internal)?;
+            let mut payload = serde_json::to_value(&event).map_err(StoreError::internal)?;
+            if let Some(subject) = subject {
+                self.keys
+                    .seal_payload(self.meta.tenant_id, subject, &mut payload)
+                    .await
+                    .map_err(refused_if_erased)?;
+                self.first_subject.get_or_insert(subject);
+            }
             self.events.push(StagedEvent {
                 aggregate_type: A::TYPE,
                 aggregate_id: target.id.to_string(),
@@ -301,9 +322,16 @@ impl UnitOfWork {
             .await
             .map_err(CommitError::Sql)?;
         let decided: Vec<Decided> = self.decided.into_values().collect();
+        let mut metadata = self.meta.to_json();
+        if let Some(subject) = visitor_subject(&self.meta.actor, self.first_subject) {
+            self.keys
+                .seal_metadata(self.meta.tenant_id, subject, &mut metadata)
+                .await
+                .map_err(|e| CommitError::Refused(refused_if_erased(e)))?;
+        }
         let write = Write {
             tenant_id: self.meta.tenant_id,
-            metadata: self.meta.to_json(),
+            metadata,
             events: self.events,
             side_writes: self.side_writes,
             seen_position: self.seen_position,
@@ -325,6 +353,23 @@ impl UnitOfWork {
                 commit_claimed(&self.pool, write, &claim).await
             }
         }
+    }
+}
+
+/// Whose key seals where a change came from: the login's own when a portal login made it,
+/// the data subject written about when a visitor without a login did (accepting an
+/// invitation, asking for a reset link); none for staff, operators and the system.
+fn visitor_subject(actor: &Actor, first_subject: Option<Uuid>) -> Option<Uuid> {
+    match actor.kind {
+        ActorKind::PortalUser => actor.id.or(first_subject),
+        _ => None,
+    }
+}
+
+fn refused_if_erased(e: SealError) -> StoreError {
+    match e {
+        SealError::Erased => StoreError::Refused(DomainError::ClientErased),
+        SealError::Sql(e) => e.into(),
     }
 }
 

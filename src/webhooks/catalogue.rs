@@ -110,6 +110,7 @@ fn client(e: &ClientEvent, client_id: Uuid) -> Option<(&'static str, Value)> {
             json!({"client_id": client_id, "item_id": item_id}),
         ),
         E::ClientArchived {} => ("client.archived", json!({"client_id": client_id})),
+        E::ClientErased { .. } => ("client.erased", json!({"client_id": client_id})),
         E::ClientUnarchived {} => ("client.unarchived", json!({"client_id": client_id})),
         // The reason is staff's free text about a dispute: it stays in the audit trail.
         E::LegalHoldSet { .. } => (
@@ -278,6 +279,7 @@ pub const CATALOGUED: &[(EventKind, &[&str])] = &[
     (EventKind::Client(C::ItemAssigned), &["item.assigned"]),
     (EventKind::Client(C::ItemUnassigned), &["item.unassigned"]),
     (EventKind::Client(C::ClientArchived), &["client.archived"]),
+    (EventKind::Client(C::ClientErased), &["client.erased"]),
     (
         EventKind::Client(C::ClientUnarchived),
         &["client.unarchived"],

@@ -22,7 +22,11 @@ pub fn spawn(
     policy: OutboundPolicy,
     shutdown: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
-    let outbox = projections::Engine::new(app.pool().clone(), vec![Arc::new(outbox::Outbox)]);
+    let outbox = projections::Engine::new(
+        app.pool().clone(),
+        app.keys().clone(),
+        vec![Arc::new(outbox::Outbox)],
+    );
     let dispatcher = dispatch::Dispatcher::new(app.clone(), policy);
     vec![
         tokio::spawn(outbox.run(shutdown.clone())),

@@ -22,7 +22,7 @@ async fn seal_count(pool: &sqlx::PgPool, tenant: uuid::Uuid) -> (i64, i64, i64) 
 }
 
 async fn verified(s: &Server, t: &Tenant) -> portal_accounts::audit::verify::Verification {
-    let scope = portal_accounts::auth::operator::tenant(s.pool(), &t.slug)
+    let scope = portal_accounts::auth::operator::tenant(s.pool(), s.app.keys(), &t.slug)
         .await
         .unwrap()
         .unwrap();

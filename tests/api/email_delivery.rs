@@ -204,11 +204,13 @@ async fn a_failed_email_is_listed_firm_wide_and_sent_again_on_request() {
 /// held for the claim's lease), marked with the presence key its database session held.
 async fn claimed_by_a_sender(s: &Server, t: &Tenant) -> sqlx::PgConnection {
     use sqlx::Connection;
+    let owed = || portal_accounts::mail::notifications::Notifications {
+        keys: s.app.keys().clone(),
+    };
     let engine = projections::Engine::new(
         s.pool().clone(),
-        vec![std::sync::Arc::new(
-            portal_accounts::mail::notifications::Notifications,
-        )],
+        s.app.keys().clone(),
+        vec![std::sync::Arc::new(owed())],
     );
     // Caught up until the e-mail is owed: a catch-up stops short of events whose
     // transactions other sessions (the sealer, say) could still precede.
@@ -216,10 +218,7 @@ async fn claimed_by_a_sender(s: &Server, t: &Tenant) -> sqlx::PgConnection {
         "the invitation's e-mail owed",
         Duration::from_secs(10),
         || async {
-            engine
-                .catch_up(&portal_accounts::mail::notifications::Notifications)
-                .await
-                .unwrap();
+            engine.catch_up(&owed()).await.unwrap();
             let owed: i64 = sqlx::query_scalar(
                 "SELECT count(*) FROM notifications WHERE tenant_id = $1 AND status = 'pending'",
             )

@@ -16,15 +16,11 @@ fn registration(name: &str) -> Value {
 }
 
 async fn registered(s: &Server, t: &Tenant, name: &str) -> i64 {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM events WHERE tenant_id = $1 AND event_type = 'ClientRegistered'
-            AND payload #>> '{ClientRegistered,display_name}' = $2",
-    )
-    .bind(t.id)
-    .bind(name)
-    .fetch_one(s.pool())
-    .await
-    .unwrap()
+    let events = common::events_of_tenant(s.pool(), t.id).await;
+    let named = |e: &&common::Row| {
+        e.event_type == "ClientRegistered" && e.payload["ClientRegistered"]["display_name"] == name
+    };
+    events.iter().filter(named).count() as i64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,6 +16,7 @@ mod connections;
 mod cors;
 mod database_pool;
 mod email_delivery;
+mod erasure;
 mod group_commit;
 mod idempotency;
 mod kept_streams;

@@ -212,7 +212,7 @@ async fn an_event_that_commits_after_a_later_numbered_one_is_still_projected() {
     // earlier one's transaction is open; it must not move past that event for good.
     let quick = s.staff(&late.staff);
     let quick = quick.register_client("Quick", "individual", None).await;
-    let engine = Engine::new(s.pool().clone(), projections::all());
+    let engine = Engine::new(s.pool().clone(), s.app.keys().clone(), projections::all());
     let catch_up = || async {
         for projection in projections::all() {
             engine.catch_up(projection.as_ref()).await.unwrap();
@@ -305,7 +305,12 @@ async fn two_engines_on_one_database_apply_every_event_once() {
     let engines: Vec<_> = (0..2)
         .map(|_| {
             let (stop, stopping) = tokio::sync::watch::channel(false);
-            let engine = Engine::new(s.pool().clone(), vec![counting.clone()]).with_batch_size(7);
+            let engine = Engine::new(
+                s.pool().clone(),
+                s.app.keys().clone(),
+                vec![counting.clone()],
+            )
+            .with_batch_size(7);
             (stop, tokio::spawn(engine.run(stopping)))
         })
         .collect();
@@ -343,7 +348,12 @@ async fn an_engine_killed_between_batches_resumes_without_duplicates_or_gaps() {
     // Start and kill the engine again and again, mid-work.
     for round in 0..12u64 {
         let (_stop, stopping) = tokio::sync::watch::channel(false);
-        let engine = Engine::new(s.pool().clone(), vec![counting.clone()]).with_batch_size(5);
+        let engine = Engine::new(
+            s.pool().clone(),
+            s.app.keys().clone(),
+            vec![counting.clone()],
+        )
+        .with_batch_size(5);
         let task = tokio::spawn(engine.run(stopping));
         tokio::time::sleep(Duration::from_millis(3 + round * 4)).await;
         task.abort();
@@ -351,7 +361,12 @@ async fn an_engine_killed_between_batches_resumes_without_duplicates_or_gaps() {
     }
     // Catching up stops at the commit horizon, which a transaction still open elsewhere in
     // the cluster (another test's) may hold back for a moment: catch up until all are in.
-    let engine = Engine::new(s.pool().clone(), vec![counting.clone()]).with_batch_size(5);
+    let engine = Engine::new(
+        s.pool().clone(),
+        s.app.keys().clone(),
+        vec![counting.clone()],
+    )
+    .with_batch_size(5);
     let limit = Duration::from_secs(20);
     eventually("catching up to apply every event", limit, || async {
         engine.catch_up(counting.as_ref()).await.unwrap();
@@ -579,7 +594,8 @@ async fn the_history_keeps_every_price_and_invitation_however_events_are_batched
             .unwrap()
     };
     for batch in [1, 1_000] {
-        let engine = Engine::new(s.pool().clone(), vec![history()]).with_batch_size(batch);
+        let engine = Engine::new(s.pool().clone(), s.app.keys().clone(), vec![history()])
+            .with_batch_size(batch);
         engine.rebuild(history().as_ref()).await.unwrap();
         assert_eq!(
             history_rows(&s, t.id).await,

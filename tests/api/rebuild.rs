@@ -41,7 +41,9 @@ async fn snapshot(pool: &PgPool, tenant: Option<Uuid>) -> Vec<(String, Vec<Value
 /// through its projection's one-event path, while a rebuild reads 500 at a time and takes
 /// the batched statements — so comparing the two checks one against the other.
 async fn caught_up(pool: &PgPool) {
-    let engine = projections::Engine::new(pool.clone(), projections::all()).with_batch_size(1);
+    let engine =
+        projections::Engine::new(pool.clone(), common::data_keys(pool), projections::all())
+            .with_batch_size(1);
     let names: Vec<&str> = engine.names();
     let newest: i64 = sqlx::query_scalar("SELECT COALESCE(max(global_position), 0) FROM events")
         .fetch_one(pool)
@@ -59,7 +61,8 @@ async fn caught_up(pool: &PgPool) {
 }
 
 async fn rebuild_all(pool: &PgPool) {
-    let engine = projections::Engine::new(pool.clone(), projections::all());
+    let engine =
+        projections::Engine::new(pool.clone(), common::data_keys(pool), projections::all());
     for projection in projections::all() {
         engine.rebuild(projection.as_ref()).await.unwrap();
     }

@@ -160,8 +160,10 @@ async fn the_documented_reports_answer_correctly() {
         .await;
 
     // What the mail consumer makes of the link-issuing events (no sender runs here).
-    let notifications = portal_accounts::mail::notifications::Notifications;
-    projections::Engine::new(s.pool().clone(), vec![])
+    let notifications = portal_accounts::mail::notifications::Notifications {
+        keys: s.app.keys().clone(),
+    };
+    projections::Engine::new(s.pool().clone(), s.app.keys().clone(), vec![])
         .catch_up(&notifications)
         .await
         .unwrap();
@@ -352,8 +354,10 @@ async fn a_reporting_role_sees_only_its_firm_reads_no_secret_and_cannot_write() 
             None,
         )
         .await;
-    let notifications = portal_accounts::mail::notifications::Notifications;
-    projections::Engine::new(s.pool().clone(), vec![])
+    let notifications = portal_accounts::mail::notifications::Notifications {
+        keys: s.app.keys().clone(),
+    };
+    projections::Engine::new(s.pool().clone(), s.app.keys().clone(), vec![])
         .catch_up(&notifications)
         .await
         .unwrap();

@@ -25,7 +25,7 @@ async fn settings_are_read_by_staff_and_changed_by_admins_within_bounds() {
             settings,
             json!({"portal_active": true, "portal_login_url": format!("{}/portal/{}/login", s.base, t.slug), "invitation_ttl_days": 14,
                    "session_hours": 8, "lockout_failures": 5, "lockout_minutes": 15,
-                   "checkpoint_email": null, "mfa": "optional"})
+                   "checkpoint_email": null, "mfa": "optional", "erase_archived_after_days": null})
         );
     }
     let before = event_count(s.pool(), t.id).await;

@@ -74,11 +74,28 @@ pub async fn fresh_database() -> PgPool {
     fresh
 }
 
+fn test_secret() -> ServerSecret {
+    ServerSecret::from_config(Some(&"s".repeat(32)), &test_data_dir()).unwrap()
+}
+
+/// One master key for every test process, as for the audit key (`app`).
+fn test_master_keys() -> Vec<eventlog::MasterKey> {
+    portal_accounts::security::data_master_keys(Some(&"5a".repeat(32)), None, &test_data_dir())
+        .unwrap()
+}
+
+/// The data keys a test server on `pool` seals and opens personal fields with, for tests
+/// that read the log without one (a rebuild, a projection run by hand).
+pub fn data_keys(pool: &PgPool) -> eventlog::DataKeys {
+    eventlog::DataKeys::new(
+        pool.clone(),
+        test_master_keys(),
+        test_secret().derived_key("username-reservation"),
+    )
+}
+
 pub fn app(pool: PgPool) -> Edge {
-    let mut app = Edge::on(
-        pool,
-        ServerSecret::from_config(Some(&"s".repeat(32)), &test_data_dir()).unwrap(),
-    );
+    let mut app = Edge::on(pool, test_secret(), test_master_keys());
     // One audit key for every test process, as every server of a deployment shares one:
     // test processes share a cluster, and any of them may sign any firm's checkpoint.
     app.audit_key = portal_accounts::audit::key::AuditKey::from_config(
@@ -197,7 +214,8 @@ impl Server {
     pub async fn start_reading_with(app: Edge) -> Self {
         let mut s = Self::start_with(app).await;
         let (stop, stopping) = tokio::sync::watch::channel(false);
-        let engine = projections::Engine::new(s.pool().clone(), projections::all());
+        let engine =
+            projections::Engine::new(s.pool().clone(), s.app.keys().clone(), projections::all());
         tokio::spawn(engine.run(stopping));
         s._stop_projections = Some(stop);
         let newest: i64 =
@@ -378,7 +396,20 @@ pub struct Row {
     pub position: i64,
 }
 
+/// The tenant's events as stored, their personal fields opened (as every reader sees them).
 pub async fn events_of_tenant(pool: &PgPool, tenant: Uuid) -> Vec<Row> {
+    let mut rows = stored_events_of_tenant(pool, tenant).await;
+    let keys = data_keys(pool);
+    let mut values: Vec<&mut Value> = rows
+        .iter_mut()
+        .flat_map(|r| [&mut r.payload, &mut r.metadata])
+        .collect();
+    keys.open_all(&mut values).await.unwrap();
+    rows
+}
+
+/// The tenant's events exactly as stored (personal fields sealed).
+pub async fn stored_events_of_tenant(pool: &PgPool, tenant: Uuid) -> Vec<Row> {
     let rows: Vec<(String, String, i64, String, Value, Value, i64)> = sqlx::query_as(
         "SELECT aggregate_type, aggregate_id, sequence, event_type, payload, metadata, global_position
            FROM events WHERE tenant_id = $1 ORDER BY global_position",

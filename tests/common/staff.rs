@@ -218,6 +218,13 @@ impl Staff<'_> {
             .await
     }
 
+    /// EraseClient: status and body (the erasure, or a problem).
+    pub async fn erase(&self, client: ClientId, reason: &str) -> (u16, Value) {
+        let path = fill("/api/v1/clients/{id}/erase", &[&client]);
+        self.call(Method::POST, &path, Some(json!({"reason": reason})))
+            .await
+    }
+
     /// A subject access request: everything held about the client and its logins.
     pub async fn personal_data(&self, client: ClientId) -> PersonalData {
         self.read(fill("/api/v1/clients/{id}/personal-data", &[&client]))

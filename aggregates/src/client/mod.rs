@@ -11,6 +11,7 @@ use strum::{EnumDiscriminants, IntoStaticStr, VariantArray};
 use uuid::Uuid;
 
 mod commands;
+mod erasure;
 mod legal_hold;
 
 use crate::values::{ClientKind, DisplayName, Email, ExternalRef, Reason};
@@ -69,6 +70,10 @@ pub enum ClientCommand {
         reason: Reason,
     },
     ReleaseLegalHold {
+        reason: Reason,
+    },
+    /// EraseClient: makes the client's personal data (and its logins') unreadable for good.
+    Erase {
         reason: Reason,
     },
 }
@@ -130,6 +135,11 @@ pub enum ClientEvent {
     LegalHoldReleased {
         reason: Reason,
     },
+    /// The client's personal data was erased (its data keys destroyed): who and when are in
+    /// the metadata; the reason says why, and holds no personal field.
+    ClientErased {
+        reason: Reason,
+    },
 }
 
 impl DomainEvent for ClientEvent {
@@ -178,6 +188,9 @@ pub struct Client {
     /// Why the records are held, while they are (absent from states before holds).
     #[serde(default)]
     pub legal_hold: Option<Reason>,
+    /// Whether its personal data was erased: it then takes no command.
+    #[serde(default)]
+    pub erased: bool,
 }
 
 impl Client {
@@ -226,6 +239,9 @@ impl Aggregate for Client {
             return self.register(profile, sink).await;
         }
         let profile = self.profile()?.clone();
+        if self.erased {
+            return Err(DomainError::ClientErased);
+        }
         // An archived client takes no commands but being brought back, having access and
         // items taken away, and holds on its records (a former client's are the ones held).
         let cleanup = matches!(
@@ -236,6 +252,7 @@ impl Aggregate for Client {
                 | C::RevokeInvitation
                 | C::SetLegalHold { .. }
                 | C::ReleaseLegalHold { .. }
+                | C::Erase { .. }
         );
         if self.archived && !cleanup {
             return Err(DomainError::ClientArchived);
@@ -279,6 +296,7 @@ impl Aggregate for Client {
             C::UnassignItem { item_id } => self.unassign_item(item_id, sink).await,
             C::SetLegalHold { reason } => self.set_legal_hold(reason, sink).await,
             C::ReleaseLegalHold { reason } => self.release_legal_hold(reason, sink).await,
+            C::Erase { reason } => self.erase(reason, sink).await,
         }
     }
 
@@ -289,6 +307,7 @@ impl Aggregate for Client {
             E::ClientUnarchived {} => self.archived = false,
             E::LegalHoldSet { reason } => self.legal_hold = Some(reason),
             E::LegalHoldReleased { .. } => self.legal_hold = None,
+            E::ClientErased { .. } => self.erased = true,
             E::ClientRegistered {
                 display_name,
                 kind,

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use eventlog::{statements, Envelope, LogError};
+use eventlog::{statements, DataKeys, Envelope, LogError};
 use futures::future::BoxFuture;
 use sqlx::{PgConnection, PgPool, Row};
 use tokio::sync::watch;
@@ -66,7 +66,7 @@ pub trait Projection: Send + Sync {
 /// `async fn f(tx, events)`.
 #[macro_export]
 macro_rules! projection_basics {
-    ($name:expr, tables: [$($table:literal),* $(,)?], events: [$($kind:expr),* $(,)?] $(,)?) => {
+    (@names $name:expr, tables: [$($table:literal),* $(,)?], events: [$($kind:expr),* $(,)?]) => {
         fn name(&self) -> &'static str {
             $name
         }
@@ -78,6 +78,30 @@ macro_rules! projection_basics {
         fn event_types(&self) -> Vec<&'static str> {
             aggregates::event_names![$($kind),*]
         }
+    };
+    // A projection with state of its own (e.g. the keys to open personal fields with): its
+    // `apply(self, tx, event)` and batch function take it first.
+    ($name:expr, tables: $tables:tt, events: $events:tt, batch_with_self: $batch:ident $(,)?) => {
+        $crate::projection_basics!(@names $name, tables: $tables, events: $events);
+
+        fn apply<'a>(
+            &'a self,
+            tx: &'a mut sqlx::PgConnection,
+            event: &'a eventlog::Envelope,
+        ) -> futures::future::BoxFuture<'a, Result<(), $crate::ProjectionError>> {
+            Box::pin(apply(self, tx, event))
+        }
+
+        fn apply_batch<'a>(
+            &'a self,
+            tx: &'a mut sqlx::PgConnection,
+            events: &'a [eventlog::Envelope],
+        ) -> futures::future::BoxFuture<'a, Result<(), $crate::ProjectionError>> {
+            Box::pin($batch(self, tx, events))
+        }
+    };
+    ($name:expr, tables: $tables:tt, events: $events:tt $(,)?) => {
+        $crate::projection_basics!(@names $name, tables: $tables, events: $events);
 
         fn apply<'a>(
             &'a self,
@@ -195,6 +219,8 @@ impl<'a> Target<'a> {
 
 pub struct Engine {
     pool: PgPool,
+    /// Opens the personal fields of the events read.
+    keys: DataKeys,
     projections: Vec<Arc<dyn Projection>>,
     batch_size: i64,
     rebuild_batch_size: i64,
@@ -211,9 +237,10 @@ pub const REBUILD_BATCH: i64 = 5_000;
 const POLL: Duration = Duration::from_millis(250);
 
 impl Engine {
-    pub fn new(pool: PgPool, projections: Vec<Arc<dyn Projection>>) -> Self {
+    pub fn new(pool: PgPool, keys: DataKeys, projections: Vec<Arc<dyn Projection>>) -> Self {
         Self {
             pool,
+            keys,
             projections,
             batch_size: DEFAULT_BATCH,
             rebuild_batch_size: REBUILD_BATCH,
@@ -320,7 +347,7 @@ impl Engine {
                 full: false,
             }));
         };
-        let decoded = decode(&rows)?;
+        let decoded = decode(&self.keys, &rows).await?;
         let count = decoded.len();
         let full = count as i64 == batch_size;
         if isolate {
@@ -454,13 +481,17 @@ async fn apply_one_by_one(
 /// A batch's rows, each with its place (position, event type) and its event, or why it does
 /// not decode: a row that does not decode is a poisoned event like one that does not apply.
 #[allow(clippy::type_complexity)]
-fn decode(
+async fn decode(
+    keys: &DataKeys,
     rows: &[sqlx::postgres::PgRow],
-) -> Result<Vec<((i64, String), Result<Envelope, LogError>)>, sqlx::Error> {
-    rows.iter()
-        .map(|row| {
+) -> Result<Vec<((i64, String), Result<Envelope, LogError>)>, ProjectionError> {
+    let opened = eventlog::envelope::opened(keys, rows).await?;
+    Ok(rows
+        .iter()
+        .zip(opened)
+        .map(|(row, (payload, metadata))| {
             let place = (row.try_get("global_position")?, row.try_get("event_type")?);
-            Ok((place, Envelope::from_row(row)))
+            Ok((place, Envelope::from_row(row, payload, metadata)))
         })
-        .collect()
+        .collect::<Result<_, sqlx::Error>>()?)
 }

@@ -314,3 +314,38 @@ pub async fn release_legal_hold(
 ) -> AppResult<Json<PositionOnly>> {
     legal_hold(&app, &meta, id, &body, false).await
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EraseBody {
+    /// Why (recorded in the audit trail, so no personal data): e.g. "erasure request of
+    /// 2026-11-30, ticket 4411".
+    #[schema(schema_with = crate::http::schema::reason)]
+    pub reason: String,
+}
+
+/// Erase a client's personal data and its logins' (admin)
+///
+/// Destroys the keys their personal fields in events are sealed with, ends and disables
+/// their logins, and scrubs the read models, login history and e-mail log. The events stay,
+/// chained, with `"[erased]"` in their personal fields. Not undone.
+#[utoipa::path(post, path = "/api/v1/clients/{id}/erase", tag = "clients",
+    operation_id = "erase_client", params(("id" = Uuid, Path)), request_body = EraseBody,
+    responses((status = 200, body = crate::services::erasure::Erasure),
+        (status = 403, description = "forbidden: admins only", body = Problem),
+        (status = 404, body = Problem),
+        (status = 409, description = "legal_hold, client_erased", body = Problem),
+        (status = 422, body = Problem)),
+    security(("staff_token" = [])))]
+pub async fn erase_client(
+    State(app): State<Edge>,
+    crate::http::auth::Admin(meta): crate::http::auth::Admin,
+    PathId(id): PathId,
+    JsonBody(body): JsonBody<EraseBody>,
+) -> AppResult<Json<crate::services::erasure::Erasure>> {
+    let mut v = Checks::default();
+    let reason = v.field("reason", aggregates::values::Reason::parse(&body.reason));
+    v.finish()?;
+    let done = crate::services::erasure::erase(&app, &meta, id, checked(reason)).await?;
+    Ok(Json(done))
+}

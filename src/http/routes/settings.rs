@@ -34,6 +34,9 @@ pub struct Settings {
     pub checkpoint_email: Option<String>,
     /// `required`: a login without a second factor gets a session that can only set one up.
     pub mfa: String,
+    /// Archived clients are erased by the system this many days after archiving, unless
+    /// on legal hold; `null`: never.
+    pub erase_archived_after_days: Option<i64>,
 }
 
 async fn current(app: &Edge, meta: &crate::store::CommandMeta) -> AppResult<Settings> {
@@ -51,6 +54,7 @@ async fn current(app: &Edge, meta: &crate::store::CommandMeta) -> AppResult<Sett
         lockout_minutes: policies.lockout_minutes,
         checkpoint_email: tenant.checkpoint_recipient.map(|e| e.to_string()),
         mfa: policies.mfa.as_str().to_string(),
+        erase_archived_after_days: policies.erase_archived_after_days,
     })
 }
 
@@ -105,6 +109,14 @@ pub struct SettingsBody {
     #[serde(default)]
     #[schema(schema_with = crate::http::named_enums::mfa_policy_or_null)]
     pub mfa: Option<String>,
+    /// 1–3650 days after archiving, archived clients are erased; `null` turns it off,
+    /// absent leaves it.
+    #[serde(
+        default,
+        deserialize_with = "crate::http::extract::present_whole_number_or_null"
+    )]
+    #[schema(schema_with = crate::http::schema::retention_days_or_null)]
+    pub erase_archived_after_days: Option<Option<i64>>,
 }
 
 /// Change the firm's portal policies
@@ -124,6 +136,7 @@ pub async fn change_settings(
         lockout_failures: body.lockout_failures,
         lockout_minutes: body.lockout_minutes,
         mfa: mfa.clone().unwrap_or_default(),
+        erase_archived_after_days: body.erase_archived_after_days,
     };
     let mut refused = change.out_of_bounds();
     if let Err(message) = mfa {

@@ -112,7 +112,7 @@ fn verify_export(
 async fn verify(tenant: Option<String>, database: &DatabaseConfig) -> Result<()> {
     let all_ok = with_app(database, |app| async move {
         let mut all_ok = true;
-        for (scope, slug) in crate::auth::operator::every_tenant(app.pool()).await? {
+        for (scope, slug) in crate::auth::operator::every_tenant(app.pool(), app.keys()).await? {
             if tenant.as_ref().is_some_and(|t| t != &slug) {
                 continue;
             }

@@ -1,9 +1,10 @@
 //! The operator command line: `serve`, `migrate`, and a module per group of subcommands
-//! (`tenant`, `token`, `projections`, `audit`, `db`, `reporting`). Logging is set up once,
+//! (`tenant`, `token`, `projections`, `audit`, `db`, `reporting`, `keys`). Logging is set up once,
 //! here.
 
 mod audit;
 mod db;
+mod keys;
 mod projections;
 mod reporting;
 mod tenants;
@@ -11,6 +12,7 @@ mod tokens;
 
 pub use audit::AuditCommand;
 pub use db::DbCommand;
+pub use keys::KeysCommand;
 pub use projections::ProjectionsCommand;
 pub use reporting::ReportingCommand;
 pub use tenants::TenantCommand;
@@ -59,6 +61,9 @@ pub enum Command {
     /// Reporting connections for a firm's analysts.
     #[command(subcommand)]
     Reporting(ReportingCommand),
+    /// The master key of personal data: rewrap the data keys after a rotation.
+    #[command(subcommand)]
+    Keys(KeysCommand),
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
@@ -84,6 +89,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Audit(command) => command.run().await,
         Command::Db(command) => command.run().await,
         Command::Reporting(command) => command.run().await,
+        Command::Keys(command) => command.run().await,
     }
 }
 
@@ -97,7 +103,12 @@ where
     let result = async {
         db.migrate().await?;
         let secret = ServerSecret::from_config(None, &database.data_dir)?;
-        work(App::new(db.pool.clone(), secret)).await
+        let masters = crate::security::data_master_keys(
+            std::env::var("PORTAL_DATA_KEY").ok().as_deref(),
+            std::env::var("PORTAL_DATA_KEY_PREVIOUS").ok().as_deref(),
+            &database.data_dir,
+        )?;
+        work(App::new(db.pool.clone(), secret, masters)).await
     }
     .await;
     db.shutdown().await;

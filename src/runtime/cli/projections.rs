@@ -55,7 +55,11 @@ impl ProjectionsCommand {
                         "no projection is called {}",
                         name.unwrap_or_default()
                     );
-                    let engine = projections::Engine::new(app.pool().clone(), all.clone());
+                    let engine = projections::Engine::new(
+                        app.pool().clone(),
+                        app.keys().clone(),
+                        all.clone(),
+                    );
                     for projection in chosen {
                         let started = std::time::Instant::now();
                         let applied = engine.rebuild(projection.as_ref()).await?;

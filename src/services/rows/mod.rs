@@ -1,6 +1,7 @@
 //! The rows the commands write beside their events (`store::SideWrite`), one file per
 //! feature's tables: a new feature adds its rows here, not in `store/`.
 
+pub mod erasure;
 mod factors;
 mod item_images;
 mod logins;
