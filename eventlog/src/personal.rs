@@ -132,27 +132,31 @@ impl DataKeys {
     }
 
     /// Seals the personal fields of an event `payload` under `subject`'s key (made on first
-    /// use), adding the username reservation to a login's creation.
+    /// use), adding the username reservation to a login's creation. Refused for an erased
+    /// subject whatever the event: nothing more is written about it.
+    /// `new_subject`: the subject was made by this very event's stream (a new client or
+    /// login), so no key can be stored for it yet and none is looked for first.
     pub async fn seal_payload(
         &self,
         tenant: Uuid,
         subject: Uuid,
+        new_subject: bool,
         payload: &mut Value,
     ) -> Result<(), SealError> {
+        let cipher = match new_subject {
+            true => self.new_key(tenant, subject).await?,
+            false => self.key_for(tenant, subject).await?,
+        };
         let Some((kind, body)) = variant_mut(payload) else {
             return Ok(());
         };
         let fields = personal::fields(&kind);
-        if fields.is_empty() {
-            return Ok(());
-        }
         if kind == "PortalUserCreated" {
             if let Some(name) = body.get("username").and_then(Value::as_str) {
                 let key = self.username_key(tenant, name);
                 body.insert("username_key".into(), Value::String(key));
             }
         }
-        let cipher = self.key_for(tenant, subject).await?;
         for field in fields {
             seal_field(&cipher, subject, field, body.get_mut(*field));
         }
@@ -204,7 +208,7 @@ impl DataKeys {
             }
         }
         if !missing.is_empty() {
-            self.load(&missing).await?;
+            self.load(&missing, true).await?;
         }
         Ok(())
     }
@@ -253,9 +257,32 @@ impl DataKeys {
     /// sealed with it commits (on its own, so two first writers agree on one key); a key
     /// whose event then rolls back is an unused row.
     async fn key_for(&self, tenant: Uuid, subject: Uuid) -> Result<XChaCha20Poly1305, SealError> {
-        if self.cached(subject).is_none() && self.load(&[subject]).await? == 0 {
-            self.create(tenant, subject).await?;
-            self.load(&[subject]).await?;
+        if self.cached(subject).is_none() && self.load(&[subject], false).await? == 0 {
+            return self.new_key(tenant, subject).await;
+        }
+        match self.cached(subject) {
+            Some(Slot::Live(cipher, _)) => Ok(*cipher),
+            _ => Err(SealError::Erased),
+        }
+    }
+
+    /// A key for a subject that cannot have one yet: made and stored in one round trip (a
+    /// key already there after all, from a retried command, is read instead).
+    async fn new_key(&self, tenant: Uuid, subject: Uuid) -> Result<XChaCha20Poly1305, SealError> {
+        if self.cached(subject).is_none() {
+            match self.create(tenant, subject).await? {
+                Some(cipher) => {
+                    let slot = Slot::Live(Box::new(cipher), Instant::now());
+                    self.0
+                        .cache
+                        .write()
+                        .expect("key cache")
+                        .insert(subject, slot);
+                }
+                None => {
+                    self.load(&[subject], true).await?;
+                }
+            }
         }
         match self.cached(subject) {
             Some(Slot::Live(cipher, _)) => Ok(*cipher),
@@ -271,11 +298,16 @@ impl DataKeys {
         }
     }
 
-    async fn create(&self, tenant: Uuid, subject: Uuid) -> Result<(), sqlx::Error> {
+    /// Stores a new key for `subject` unless one is stored: the new key, if it was.
+    async fn create(
+        &self,
+        tenant: Uuid,
+        subject: Uuid,
+    ) -> Result<Option<XChaCha20Poly1305>, sqlx::Error> {
         let mut key = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut key);
         let master = &self.0.masters[0];
-        sqlx::query(
+        let stored = sqlx::query(
             "INSERT INTO secrets.data_keys (subject_id, tenant_id, wrapped, master_key_id)
              VALUES ($1, $2, $3, $4) ON CONFLICT (subject_id) DO NOTHING",
         )
@@ -284,12 +316,15 @@ impl DataKeys {
         .bind(master.wrap(&key, subject))
         .bind(master.id())
         .execute(&self.0.pool)
-        .await?;
-        Ok(())
+        .await?
+        .rows_affected();
+        Ok((stored == 1).then(|| XChaCha20Poly1305::new(&key.into())))
     }
 
-    /// Reads the stored keys of `subjects` into the cache; how many rows there were.
-    async fn load(&self, subjects: &[Uuid]) -> Result<usize, sqlx::Error> {
+    /// Reads the stored keys of `subjects` into the cache; how many rows there were. A
+    /// subject without a row is cached as erased when `missing_erased` (its ciphertext can
+    /// never be opened), and left uncached otherwise (a key may be made for it).
+    async fn load(&self, subjects: &[Uuid], missing_erased: bool) -> Result<usize, sqlx::Error> {
         let rows: Vec<(Uuid, Option<Vec<u8>>, String)> = sqlx::query_as(
             "SELECT subject_id, wrapped, master_key_id FROM secrets.data_keys
               WHERE subject_id = ANY($1)",
@@ -299,7 +334,7 @@ impl DataKeys {
         .await?;
         let now = Instant::now();
         let mut cache = self.0.cache.write().expect("key cache");
-        for subject in subjects {
+        for subject in subjects.iter().filter(|_| missing_erased) {
             cache.insert(*subject, Slot::Erased);
         }
         for (subject, wrapped, master_id) in &rows {

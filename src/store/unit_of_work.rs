@@ -280,12 +280,15 @@ impl UnitOfWork {
             self.decided.insert(key, Decided { key, state, stored });
         }
         let subject = target.state.data_subject(target.id);
-        for event in events {
+        // This stream is new and is its own data subject (a new client, a new login).
+        let new_subject = target.stored + target.staged == 0 && subject == Some(target.id);
+        for (n, event) in events.into_iter().enumerate() {
             target.staged += 1;
             let mut payload = serde_json::to_value(&event).map_err(StoreError::internal)?;
             if let Some(subject) = subject {
+                let new_subject = new_subject && n == 0;
                 self.keys
-                    .seal_payload(self.meta.tenant_id, subject, &mut payload)
+                    .seal_payload(self.meta.tenant_id, subject, new_subject, &mut payload)
                     .await
                     .map_err(refused_if_erased)?;
                 self.first_subject.get_or_insert(subject);

@@ -47,6 +47,7 @@ struct Browser {
 /// Everything personal the test gave one client: what must be gone after its erasure.
 struct Personal {
     client: aggregates::ids::ClientId,
+    login_id: aggregates::ids::PortalUserId,
     name: String,
     signer: String,
     username: String,
@@ -63,7 +64,7 @@ async fn a_client_with_history(
     t: &Tenant,
     n: u8,
 ) -> Personal {
-    let (client, _, username, address) = invited_and_accepted(s, sink, t).await;
+    let (client, login_id, username, address) = invited_and_accepted(s, sink, t).await;
     let word = ["Alpha", "Bravo", "Charlie"][usize::from(n / 10 - 1)];
     let (name, signer) = (format!("Erin {word} Ltd"), format!("Hannah {word}"));
     s.staff(&t.admin)
@@ -99,6 +100,7 @@ async fn a_client_with_history(
     assert_eq!(status, 200, "{body}");
     Personal {
         client,
+        login_id,
         name,
         signer,
         username,
@@ -214,6 +216,20 @@ async fn an_erased_client_leaves_no_personal_data_and_a_chain_that_verifies() {
         (status, body["code"].clone()),
         (409, json!("client_erased"))
     );
+    // Nothing more is written about the client or its login.
+    let rename = json!({"display_name": "Someone New"});
+    let path = format!("/api/v1/clients/{}", gone.client);
+    let (status, body) = admin.call(Method::PATCH, &path, Some(rename)).await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (409, json!("client_erased"))
+    );
+    let path = format!("/api/v1/portal-users/{}/disable", gone.login_id);
+    let (status, body) = admin.call(Method::POST, &path, Some(json!({}))).await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (409, json!("client_erased"))
+    );
     assert_eq!(common::event_count(s.pool(), t.id).await, events + 1);
     common::wait_for_position(s.pool(), position, WAIT).await;
 
@@ -247,8 +263,10 @@ async fn an_erased_client_leaves_no_personal_data_and_a_chain_that_verifies() {
         .events
         .iter()
         .any(|e| e.event_type == "ClientErased"));
-    s.checkpoint_now(&t, None).await;
     let auditor = s.staff(&t.auditor);
+    let replayed = auditor.stream_as_of("client", gone.client.uuid(), "").await;
+    assert_eq!(replayed.state["profile"]["display_name"], json!("[erased]"));
+    s.checkpoint_now(&t, None).await;
     let verified = auditor.verify_chain().await;
     assert!(verified.ok, "{verified:?}");
     for side in [&verified.logins, &verified.notifications] {
@@ -302,7 +320,7 @@ async fn a_new_master_key_rewraps_every_data_key_and_the_old_one_is_no_longer_ne
     let (tenant, subject) = (Uuid::now_v7(), Uuid::now_v7());
     let mut sealed = json!({"ClientRenamed": {"display_name": "Jo Rotated"}});
     keys(vec![old_key.clone()])
-        .seal_payload(tenant, subject, &mut sealed)
+        .seal_payload(tenant, subject, true, &mut sealed)
         .await
         .unwrap();
     assert!(!sealed.to_string().contains("Jo Rotated"));
