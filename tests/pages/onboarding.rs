@@ -130,7 +130,20 @@ async fn a_contract_link_returns_to_its_contract_after_logging_in_and_only_on_th
     let to = email("return");
     let username = active_login(&s, &t, &to).await;
     let staff = s.staff(&t.staff);
-    let client = staff.list_clients("q=Lee").await.items[0].id;
+    // The staff list follows the log: wait for the projection to list the new client.
+    let client = common::eventually(
+        "the client in the staff list",
+        Duration::from_secs(10),
+        || async {
+            staff
+                .list_clients("q=Lee")
+                .await
+                .items
+                .first()
+                .map(|c| c.id)
+        },
+    )
+    .await;
     let body = "1. Scope\nWe will keep your books.\n2. Fees\nAs agreed.\n\nSigned for the firm.";
     let issued = staff
         .ok(

@@ -44,7 +44,8 @@ pub async fn assign_item(
 /// Take an item off a client's portal
 #[utoipa::path(delete, path = "/api/v1/clients/{id}/items/{item_id}", tag = "items",
     params(("id" = Uuid, Path), ("item_id" = Uuid, Path)),
-    responses((status = 200, body = PositionOnly), (status = 404, description = "unknown client or item_not_assigned", body = Problem)),
+    responses((status = 200, body = PositionOnly), (status = 404, description = "unknown client or item_not_assigned", body = Problem),
+        (status = 409, description = "client_erased", body = Problem)),
     security(("staff_token" = [])))]
 pub async fn unassign_item(
     State(app): State<Edge>,

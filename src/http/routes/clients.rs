@@ -200,7 +200,8 @@ pub async fn archive_client(
 /// Bring an archived client back
 #[utoipa::path(post, path = "/api/v1/clients/{id}/unarchive", tag = "clients",
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = PositionOnly), (status = 404, body = Problem)),
+    responses((status = 200, body = PositionOnly), (status = 404, body = Problem),
+        (status = 409, description = "client_erased", body = Problem)),
     security(("staff_token" = [])))]
 pub async fn unarchive_client(
     State(app): State<Edge>,
