@@ -16,7 +16,7 @@ pub mod wake;
 pub use actor::{Actor, ActorKind};
 pub use decode::{decode, replay_json, upcast, DecodeError};
 pub use envelope::{event_of_row, Envelope, ENVELOPE_COLUMNS};
-pub use personal::{DataKeys, MasterKey, SealError};
+pub use personal::{DataKeys, FreshKey, MasterKey, SealError};
 
 /// A failure reading the log: the database, or a stored event this code cannot read.
 #[derive(Debug, thiserror::Error)]

@@ -80,6 +80,28 @@ fn open_bytes(cipher: &XChaCha20Poly1305, sealed: &[u8], aad: &[u8]) -> Option<V
         .ok()
 }
 
+/// A subject's new key, to be stored in the transaction of the write that uses it.
+#[derive(Clone)]
+pub struct FreshKey {
+    subject: Uuid,
+    wrapped: Vec<u8>,
+    master_key_id: String,
+    cipher: XChaCha20Poly1305,
+}
+
+impl FreshKey {
+    /// `(subject_id, wrapped, master_key_id)` for its row in `secrets.data_keys`.
+    pub fn row(&self) -> (Uuid, &[u8], &str) {
+        (self.subject, &self.wrapped, &self.master_key_id)
+    }
+}
+
+/// The statement storing a `FreshKey` (binds tenant, subject, wrapped key, master key id):
+/// no `ON CONFLICT`, as a key stored already would not be the one its events are sealed with.
+pub const INSERT_FRESH_KEY_SQL: &str =
+    "INSERT INTO secrets.data_keys (subject_id, tenant_id, wrapped, master_key_id) \
+     VALUES ($2, $1, $3, $4)";
+
 #[derive(Clone)]
 enum Slot {
     Live(Box<XChaCha20Poly1305>, Instant),
@@ -134,18 +156,17 @@ impl DataKeys {
     /// Seals the personal fields of an event `payload` under `subject`'s key (made on first
     /// use), adding the username reservation to a login's creation. Refused for an erased
     /// subject whatever the event: nothing more is written about it.
-    /// `new_subject`: the subject was made by this very event's stream (a new client or
-    /// login), so no key can be stored for it yet and none is looked for first.
+    /// `fresh`: the subject's key made for this write (`fresh`), not stored yet.
     pub async fn seal_payload(
         &self,
         tenant: Uuid,
         subject: Uuid,
-        new_subject: bool,
+        fresh: Option<&FreshKey>,
         payload: &mut Value,
     ) -> Result<(), SealError> {
-        let cipher = match new_subject {
-            true => self.new_key(tenant, subject).await?,
-            false => self.key_for(tenant, subject).await?,
+        let cipher = match fresh {
+            Some(key) => key.cipher.clone(),
+            None => self.key_for(tenant, subject).await?,
         };
         let Some((kind, body)) = variant_mut(payload) else {
             return Ok(());
@@ -169,9 +190,13 @@ impl DataKeys {
         &self,
         tenant: Uuid,
         subject: Uuid,
+        fresh: Option<&FreshKey>,
         metadata: &mut Value,
     ) -> Result<(), SealError> {
-        let cipher = self.key_for(tenant, subject).await?;
+        let cipher = match fresh {
+            Some(key) => key.cipher.clone(),
+            None => self.key_for(tenant, subject).await?,
+        };
         for field in METADATA_FIELDS {
             seal_field(&cipher, subject, field, metadata.get_mut(*field));
         }
@@ -266,8 +291,30 @@ impl DataKeys {
         }
     }
 
-    /// A key for a subject that cannot have one yet: made and stored in one round trip (a
-    /// key already there after all, from a retried command, is read instead).
+    /// A key for a subject that cannot have one yet (a stream this write creates): made
+    /// here, stored by the write's own transaction (`INSERT_FRESH_KEY_SQL`), so a write
+    /// that rolls back leaves no key and its retry makes its own.
+    pub fn fresh(&self, subject: Uuid) -> FreshKey {
+        let mut key = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        let master = &self.0.masters[0];
+        FreshKey {
+            subject,
+            wrapped: master.wrap(&key, subject),
+            master_key_id: master.id().to_string(),
+            cipher: XChaCha20Poly1305::new(&key.into()),
+        }
+    }
+
+    /// Keeps a fresh key once its write committed (until then no reader may see it).
+    pub fn remember(&self, key: &FreshKey) {
+        let slot = Slot::Live(Box::new(key.cipher.clone()), Instant::now());
+        let mut cache = self.0.cache.write().expect("key cache");
+        cache.insert(key.subject, slot);
+    }
+
+    /// A key for a subject that has none stored: made and stored on its own, so that two
+    /// first writers agree on one (a key already there after all is read instead).
     async fn new_key(&self, tenant: Uuid, subject: Uuid) -> Result<XChaCha20Poly1305, SealError> {
         if self.cached(subject).is_none() {
             match self.create(tenant, subject).await? {

@@ -8,7 +8,7 @@ use aggregates::personal::DataSubject;
 use aggregates::DomainError;
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
-use eventlog::{Actor, ActorKind, DataKeys, SealError};
+use eventlog::{Actor, ActorKind, DataKeys, FreshKey, SealError};
 use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -99,6 +99,8 @@ pub struct UnitOfWork {
     /// The data subject of the first event staged that has one: whose key seals where a
     /// visitor without a login came from (`seal_metadata`).
     first_subject: Option<Uuid>,
+    /// Keys of the subjects this unit creates, stored by its transaction.
+    fresh_keys: HashMap<Uuid, FreshKey>,
 }
 
 impl UnitOfWork {
@@ -121,6 +123,7 @@ impl UnitOfWork {
             side_writes: Vec::new(),
             seen_position: 0,
             first_subject: None,
+            fresh_keys: HashMap::new(),
         }
     }
 
@@ -280,15 +283,18 @@ impl UnitOfWork {
             self.decided.insert(key, Decided { key, state, stored });
         }
         let subject = target.state.data_subject(target.id);
-        // This stream is new and is its own data subject (a new client, a new login).
-        let new_subject = target.stored + target.staged == 0 && subject == Some(target.id);
-        for (n, event) in events.into_iter().enumerate() {
+        // A stream this unit creates that is its own data subject (a new client, a new
+        // login) gets its key here, stored by this unit's transaction.
+        if subject == Some(target.id) && target.stored + target.staged == 0 {
+            self.fresh_key(target.id);
+        }
+        for event in events {
             target.staged += 1;
             let mut payload = serde_json::to_value(&event).map_err(StoreError::internal)?;
             if let Some(subject) = subject {
-                let new_subject = new_subject && n == 0;
+                let fresh = self.fresh_keys.get(&subject);
                 self.keys
-                    .seal_payload(self.meta.tenant_id, subject, new_subject, &mut payload)
+                    .seal_payload(self.meta.tenant_id, subject, fresh, &mut payload)
                     .await
                     .map_err(refused_if_erased)?;
                 self.first_subject.get_or_insert(subject);
@@ -303,6 +309,15 @@ impl UnitOfWork {
             });
         }
         Ok(())
+    }
+
+    /// Makes `subject`'s key, to be stored with this unit's events (once per unit).
+    fn fresh_key(&mut self, subject: Uuid) {
+        if !self.fresh_keys.contains_key(&subject) {
+            let key = self.keys.fresh(subject);
+            self.side_write(StoreFreshKey(key.clone()));
+            self.fresh_keys.insert(subject, key);
+        }
     }
 
     /// A row to write in this unit's transaction (see `SideWrite`).
@@ -327,8 +342,9 @@ impl UnitOfWork {
         let decided: Vec<Decided> = self.decided.into_values().collect();
         let mut metadata = self.meta.to_json();
         if let Some(subject) = visitor_subject(&self.meta.actor, self.first_subject) {
+            let fresh = self.fresh_keys.get(&subject);
             self.keys
-                .seal_metadata(self.meta.tenant_id, subject, &mut metadata)
+                .seal_metadata(self.meta.tenant_id, subject, fresh, &mut metadata)
                 .await
                 .map_err(|e| CommitError::Refused(refused_if_erased(e)))?;
         }
@@ -345,6 +361,7 @@ impl UnitOfWork {
                 if let Some(recent) = &self.recent {
                     recent.keep(decided, position);
                 }
+                self.fresh_keys.values().for_each(|k| self.keys.remember(k));
                 Ok(position)
             }
             KeyStep::Claim(claim) => {
@@ -366,6 +383,20 @@ fn visitor_subject(actor: &Actor, first_subject: Option<Uuid>) -> Option<Uuid> {
     match actor.kind {
         ActorKind::PortalUser => actor.id.or(first_subject),
         _ => None,
+    }
+}
+
+/// A fresh data key's row, written with the events sealed under it.
+struct StoreFreshKey(FreshKey);
+
+impl SideWrite for StoreFreshKey {
+    fn statement(&self, tenant_id: Uuid) -> super::SideStatement<'_> {
+        let (subject, wrapped, master_key_id) = self.0.row();
+        sqlx::query(eventlog::personal::INSERT_FRESH_KEY_SQL)
+            .bind(tenant_id)
+            .bind(subject)
+            .bind(wrapped)
+            .bind(master_key_id)
     }
 }
 

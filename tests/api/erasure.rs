@@ -320,7 +320,7 @@ async fn a_new_master_key_rewraps_every_data_key_and_the_old_one_is_no_longer_ne
     let (tenant, subject) = (Uuid::now_v7(), Uuid::now_v7());
     let mut sealed = json!({"ClientRenamed": {"display_name": "Jo Rotated"}});
     keys(vec![old_key.clone()])
-        .seal_payload(tenant, subject, true, &mut sealed)
+        .seal_payload(tenant, subject, None, &mut sealed)
         .await
         .unwrap();
     assert!(!sealed.to_string().contains("Jo Rotated"));
