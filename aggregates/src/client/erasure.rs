@@ -27,21 +27,13 @@ mod tests {
     use cqrs_es::test::TestFramework;
 
     use super::*;
+    use crate::client::fixtures::{reason, registered};
     use crate::client::ClientCommand as C;
-    use crate::values::{ClientKind, DisplayName};
 
     type Given = TestFramework<Client>;
 
-    fn registered() -> E {
-        E::ClientRegistered {
-            display_name: DisplayName::parse("Former Client Ltd").unwrap(),
-            kind: ClientKind::Organisation,
-            email: None,
-            external_ref: None,
-        }
-    }
     fn why() -> Reason {
-        Reason::parse("erasure request received 2026-11-30").unwrap()
+        reason("erasure request received 2026-11-30")
     }
     fn erase() -> C {
         C::Erase { reason: why() }

@@ -12,6 +12,8 @@ use uuid::Uuid;
 
 mod commands;
 mod erasure;
+#[cfg(test)]
+mod fixtures;
 mod legal_hold;
 
 use crate::values::{ClientKind, DisplayName, Email, ExternalRef, Reason};
