@@ -249,17 +249,9 @@ async fn the_export_is_ndjson_in_commit_order_and_resumes_after_a_position() {
     }
     let middle = lines[4]["position"].as_i64().unwrap();
     let rest = s
-        .request(
-            Method::GET,
-            &format!("/api/v1/audit/export?after={middle}"),
-            &t.auditor,
-        )
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .staff(&t.auditor)
+        .export_text(&format!("after={middle}"))
+        .await;
     assert_eq!(rest.lines().count(), lines.len() - 5);
 }
 

@@ -179,13 +179,7 @@ async fn a_recomputed_rewrite_passes_verify_but_not_an_earlier_checkpoint() {
 }
 
 async fn export(s: &Server, t: &Tenant) -> String {
-    s.request(Method::GET, "/api/v1/audit/export", &t.auditor)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    s.staff(&t.auditor).export_text("").await
 }
 
 #[tokio::test]

@@ -277,14 +277,7 @@ async fn an_erased_client_leaves_no_personal_data_and_a_chain_that_verifies() {
         .verify_checkpoint(serde_json::to_value(&checkpoint).unwrap())
         .await;
     assert!(verdict.ok, "{verdict:?}");
-    let export = s
-        .request(Method::GET, "/api/v1/audit/export", &t.auditor)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let export = auditor.export_text("").await;
     let public = s.app.audit_key.public_key();
     let report = verify_export(export.as_bytes(), Some((&checkpoint, &public))).unwrap();
     assert_eq!(report.broken, None, "{report:?}");

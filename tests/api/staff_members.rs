@@ -503,14 +503,7 @@ async fn an_auditor_learns_which_person_disabled_a_login() {
     assert_eq!(problem["errors"].as_array().unwrap().len(), 2);
 
     // The export names the person too.
-    let export = s
-        .request(Method::GET, "/api/v1/audit/export", &t.auditor)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let export = s.staff(&t.auditor).export_text("").await;
     let line: Value = export
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())

@@ -524,13 +524,18 @@ impl Staff<'_> {
 
     /// The firm's export: its NDJSON lines.
     pub async fn export(&self, query: &str) -> Vec<Value> {
-        let path = with_query(fill("/api/v1/audit/export", &[]), query);
-        let response = self.server.request(Method::GET, &path, self.token);
-        let response = response.send().await.unwrap().error_for_status().unwrap();
-        let text = response.text().await.unwrap();
+        let text = self.export_text(query).await;
         text.lines()
             .map(|line| serde_json::from_str(line).unwrap())
             .collect()
+    }
+
+    /// The firm's export as sent (NDJSON), for the offline check.
+    pub async fn export_text(&self, query: &str) -> String {
+        let path = with_query(fill("/api/v1/audit/export", &[]), query);
+        let response = self.server.request(Method::GET, &path, self.token);
+        let response = response.send().await.unwrap().error_for_status().unwrap();
+        response.text().await.unwrap()
     }
 
     pub async fn verify_chain(&self) -> Verification {
