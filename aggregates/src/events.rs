@@ -37,15 +37,41 @@ pub enum DecodeError {
     },
 }
 
+/// A stored payload in either form it is read in.
+trait Payload {
+    fn into_event<E: DeserializeOwned>(self) -> Result<E, serde_json::Error>;
+}
+
+impl Payload for serde_json::Value {
+    fn into_event<E: DeserializeOwned>(self) -> Result<E, serde_json::Error> {
+        serde_json::from_value(self)
+    }
+}
+
+impl Payload for &str {
+    fn into_event<E: DeserializeOwned>(self) -> Result<E, serde_json::Error> {
+        serde_json::from_str(self)
+    }
+}
+
 impl AnyEvent {
     /// Decodes a stored payload (`{"<EventType>": {...}}`, already upcast) of a stream of
     /// `aggregate_type`.
     pub fn decode(aggregate_type: &str, payload: serde_json::Value) -> Result<Self, DecodeError> {
-        fn of<A: Aggregate>(payload: serde_json::Value) -> Result<A::Event, DecodeError>
+        Self::decode_from(aggregate_type, payload)
+    }
+
+    /// `decode`, straight from the payload's JSON text (no intermediate value).
+    pub fn decode_str(aggregate_type: &str, payload: &str) -> Result<Self, DecodeError> {
+        Self::decode_from(aggregate_type, payload)
+    }
+
+    fn decode_from(aggregate_type: &str, payload: impl Payload) -> Result<Self, DecodeError> {
+        fn of<A: Aggregate>(payload: impl Payload) -> Result<A::Event, DecodeError>
         where
             A::Event: DeserializeOwned,
         {
-            serde_json::from_value(payload).map_err(|source| DecodeError::Payload {
+            payload.into_event().map_err(|source| DecodeError::Payload {
                 aggregate_type: A::TYPE.to_string(),
                 source,
             })

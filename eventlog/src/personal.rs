@@ -22,6 +22,8 @@ use uuid::Uuid;
 
 /// How a sealed field is stored: `pd1:<subject id>:<base64url(nonce ‖ ciphertext ‖ tag)>`.
 const PREFIX: &str = "pd1:";
+/// What every sealed field's stored text begins with, as it appears in a payload's JSON.
+pub(crate) const SEALED_PREFIX: &str = "\"pd1:";
 const NONCE: usize = 24;
 /// A portal login's name as its metadata's actor carries it.
 const ACTOR_FIELDS: &[&str] = &["name"];

@@ -54,7 +54,7 @@ impl Projection for Clients {
 /// Registrations and renames are what a busy firm writes most: each run of them is one
 /// statement (for renames the last name per client in the run wins, as replaying them
 /// one by one would leave it); anything else is applied event by event.
-async fn apply_runs(tx: &mut PgConnection, events: &[Envelope]) -> Result<(), ProjectionError> {
+async fn apply_runs(tx: &mut PgConnection, events: &[&Envelope]) -> Result<(), ProjectionError> {
     for run in events.chunk_by(crate::engine::same_kind) {
         let kind = run[0].event.kind();
         if run.len() > 1 && kind == C::ClientRegistered.into() {
@@ -71,7 +71,7 @@ async fn apply_runs(tx: &mut PgConnection, events: &[Envelope]) -> Result<(), Pr
 }
 
 /// A run of `ClientRegistered`: one INSERT.
-async fn registrations(tx: &mut PgConnection, run: &[Envelope]) -> Result<(), ProjectionError> {
+async fn registrations(tx: &mut PgConnection, run: &[&Envelope]) -> Result<(), ProjectionError> {
     let n = run.len();
     let (mut tenants, mut ids, mut names, mut kinds) = (
         Vec::with_capacity(n),
@@ -122,7 +122,7 @@ async fn registrations(tx: &mut PgConnection, run: &[Envelope]) -> Result<(), Pr
 }
 
 /// A run of `ClientRenamed`: one UPDATE, with each client's last name in the run.
-async fn renames(tx: &mut PgConnection, run: &[Envelope]) -> Result<(), ProjectionError> {
+async fn renames(tx: &mut PgConnection, run: &[&Envelope]) -> Result<(), ProjectionError> {
     let mut latest: HashMap<(Uuid, Uuid), (&str, i64)> = HashMap::new();
     for e in run {
         if let AnyEvent::Client(ClientEvent::ClientRenamed { display_name }) = &e.event {

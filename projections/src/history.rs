@@ -1,6 +1,6 @@
 //! Read model "history", for reporting: every invitation with its state and times
-//! (`rm_invitations`), and every price an item has had with its validity period
-//! (`rm_item_prices`). Staff screens read current state elsewhere; this is what analysts ask
+//! (`rm_invitations`), and every price an item has had (`rm_item_price_changes`; the view
+//! `rm_item_prices` gives each its validity period). Staff screens read current state elsewhere; this is what analysts ask
 //! "how did it go" and "what did it cost then" of.
 
 use aggregates::client::{ClientEvent, ClientEventKind as C, RevocationReason};
@@ -19,7 +19,7 @@ pub struct History;
 impl Projection for History {
     crate::projection_basics!(
         "history",
-        tables: ["rm_invitations", "rm_item_prices"],
+        tables: ["rm_invitations", "rm_item_price_changes"],
         events: [
             C::ClientInvited,
             C::InvitationRevoked,
@@ -33,13 +33,14 @@ impl Projection for History {
 }
 
 async fn apply(tx: &mut PgConnection, e: &Envelope) -> Result<(), ProjectionError> {
-    apply_all(tx, std::slice::from_ref(e)).await
+    apply_all(tx, std::slice::from_ref(&e)).await
 }
 
 /// A batch in at most four statements: the new invitations, the ended ones, the new
-/// prices (each closing the price before it), then the addresses of erased clients. Rebuilding a log of price changes is then
-/// bound by reading the log, not by a round trip per event.
-async fn apply_all(tx: &mut PgConnection, events: &[Envelope]) -> Result<(), ProjectionError> {
+/// prices, then the addresses of erased clients. A price change is one row written once
+/// (its end is the next one's start, read through the view), so rebuilding a log of price
+/// changes is bound by reading the log, not by a round trip per event or by updates.
+async fn apply_all(tx: &mut PgConnection, events: &[&Envelope]) -> Result<(), ProjectionError> {
     let mut rows = Rows::default();
     for e in events {
         rows.take(e)?;
@@ -201,80 +202,44 @@ impl Ended {
     }
 }
 
-/// New prices in log order. Within the batch each closes at the next one of its item; the
-/// price open before the batch closes at the item's first new one.
+/// New prices, each a row of its own.
 #[derive(Default)]
 struct Prices {
-    rows: Vec<Price>,
-}
-
-struct Price {
-    tenant: Uuid,
-    item: Uuid,
-    amount_minor: i64,
-    currency: String,
-    valid_from: DateTime<Utc>,
-    position: i64,
+    tenants: Vec<Uuid>,
+    items: Vec<Uuid>,
+    amounts: Vec<i64>,
+    currencies: Vec<String>,
+    valid_from: Vec<DateTime<Utc>>,
+    positions: Vec<i64>,
 }
 
 impl Prices {
     fn push(&mut self, e: &Envelope, item: Uuid, price: &Money) {
-        self.rows.push(Price {
-            tenant: e.tenant.uuid(),
-            item,
-            amount_minor: price.amount_minor,
-            currency: price.currency.clone(),
-            valid_from: e.recorded_at,
-            position: e.global_position,
-        });
+        self.tenants.push(e.tenant.uuid());
+        self.items.push(item);
+        self.amounts.push(price.amount_minor);
+        self.currencies.push(price.currency.clone());
+        self.valid_from.push(e.recorded_at);
+        self.positions.push(e.global_position);
     }
 
-    async fn insert(mut self, tx: &mut PgConnection) -> Result<(), ProjectionError> {
-        if self.rows.is_empty() {
+    /// A plain INSERT: each event is applied once (its batch commits with the checkpoint),
+    /// and its position is the row's key. (`ON CONFLICT` would make every row a speculative
+    /// insertion, twice the cost of a rebuild's bulk of price rows.)
+    async fn insert(self, tx: &mut PgConnection) -> Result<(), ProjectionError> {
+        if self.positions.is_empty() {
             return Ok(());
         }
-        // An item's events are in stream order in the log; sorting by item keeps that order.
-        self.rows.sort_by_key(|p| (p.tenant, p.item, p.position));
-        let mut valid_to: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(self.rows.len());
-        let mut first = Vec::new();
-        for (i, row) in self.rows.iter().enumerate() {
-            let next = self.rows.get(i + 1);
-            let same = |p: &Price| p.tenant == row.tenant && p.item == row.item;
-            valid_to.push(next.filter(|n| same(n)).map(|n| n.valid_from));
-            let previous = i.checked_sub(1).map(|j| &self.rows[j]);
-            if !previous.is_some_and(same) {
-                first.push(i);
-            }
-        }
-        let column = |f: fn(&Price) -> Uuid, only: &[usize]| -> Vec<Uuid> {
-            only.iter().map(|&i| f(&self.rows[i])).collect()
-        };
-        let all: Vec<usize> = (0..self.rows.len()).collect();
         sqlx::query(
-            "WITH firsts AS (
-                 SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::timestamptz[], $4::bigint[])
-                          AS f(tenant_id, item_id, valid_from, position)),
-             closed AS (
-                 UPDATE rm_item_prices p SET valid_to = f.valid_from
-                   FROM firsts f
-                  WHERE p.tenant_id = f.tenant_id AND p.item_id = f.item_id
-                    AND p.valid_to IS NULL AND p.position < f.position)
-             INSERT INTO rm_item_prices (tenant_id, item_id, amount_minor, currency, valid_from, valid_to, position)
-             SELECT * FROM UNNEST($5::uuid[], $6::uuid[], $7::bigint[], $8::text[], $9::timestamptz[],
-                                  $10::timestamptz[], $11::bigint[])
-             ON CONFLICT DO NOTHING",
+            "INSERT INTO rm_item_price_changes (tenant_id, item_id, amount_minor, currency, valid_from, position)
+             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::timestamptz[], $6::bigint[])",
         )
-        .bind(column(|p| p.tenant, &first))
-        .bind(column(|p| p.item, &first))
-        .bind(first.iter().map(|&i| self.rows[i].valid_from).collect::<Vec<_>>())
-        .bind(first.iter().map(|&i| self.rows[i].position).collect::<Vec<_>>())
-        .bind(column(|p| p.tenant, &all))
-        .bind(column(|p| p.item, &all))
-        .bind(self.rows.iter().map(|p| p.amount_minor).collect::<Vec<_>>())
-        .bind(self.rows.iter().map(|p| p.currency.clone()).collect::<Vec<_>>())
-        .bind(self.rows.iter().map(|p| p.valid_from).collect::<Vec<_>>())
-        .bind(valid_to)
-        .bind(self.rows.iter().map(|p| p.position).collect::<Vec<_>>())
+        .bind(self.tenants)
+        .bind(self.items)
+        .bind(self.amounts)
+        .bind(self.currencies)
+        .bind(self.valid_from)
+        .bind(self.positions)
         .execute(tx)
         .await?;
         Ok(())

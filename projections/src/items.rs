@@ -36,7 +36,7 @@ impl Projection for Items {
 
 /// Price changes are the bulk of an item log: each run of them becomes one UPDATE (the
 /// last price per item in the run wins, as replaying them one by one would leave it).
-async fn apply_runs(tx: &mut PgConnection, events: &[Envelope]) -> Result<(), ProjectionError> {
+async fn apply_runs(tx: &mut PgConnection, events: &[&Envelope]) -> Result<(), ProjectionError> {
     for run in events.chunk_by(crate::engine::same_kind) {
         if run.len() > 1 && run[0].event.kind() == I::ItemPriceChanged.into() {
             price_changes(tx, run).await?;
@@ -49,7 +49,7 @@ async fn apply_runs(tx: &mut PgConnection, events: &[Envelope]) -> Result<(), Pr
     Ok(())
 }
 
-async fn price_changes(tx: &mut PgConnection, run: &[Envelope]) -> Result<(), ProjectionError> {
+async fn price_changes(tx: &mut PgConnection, run: &[&Envelope]) -> Result<(), ProjectionError> {
     let mut latest: HashMap<(Uuid, Uuid), (&Money, i64)> = HashMap::new();
     for e in run {
         if let AnyEvent::Item(ItemEvent::ItemPriceChanged { unit_price, .. }) = &e.event {
@@ -108,7 +108,7 @@ async fn apply(tx: &mut PgConnection, e: &Envelope) -> Result<(), ProjectionErro
             .await?;
         }
         AnyEvent::Item(ItemEvent::ItemPriceChanged { .. }) => {
-            price_changes(tx, std::slice::from_ref(e)).await?;
+            price_changes(tx, std::slice::from_ref(&e)).await?;
         }
         AnyEvent::Item(ItemEvent::ItemImageSet { .. }) => {
             sqlx::query("UPDATE rm_items SET has_image = true, last_position = $3 WHERE tenant_id = $1 AND item_id = $2")

@@ -76,7 +76,7 @@ async fn apply(
     tx: &mut PgConnection,
     event: &Envelope,
 ) -> Result<(), ProjectionError> {
-    apply_all(owed, tx, std::slice::from_ref(event)).await
+    apply_all(owed, tx, std::slice::from_ref(&event)).await
 }
 
 /// The whole batch in a statement per tenant for the names of the clients and logins
@@ -84,7 +84,7 @@ async fn apply(
 async fn apply_all(
     owed: &Notifications,
     tx: &mut PgConnection,
-    events: &[Envelope],
+    events: &[&Envelope],
 ) -> Result<(), ProjectionError> {
     let recipients = Recipients::of(tx, &owed.keys, events).await?;
     let mut rows = Rows::default();

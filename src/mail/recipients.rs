@@ -52,7 +52,7 @@ impl Recipients {
     pub(super) async fn of(
         tx: &mut PgConnection,
         keys: &eventlog::DataKeys,
-        events: &[Envelope],
+        events: &[&Envelope],
     ) -> Result<Self, ProjectionError> {
         let mut streams: HashMap<TenantId, BTreeSet<Uuid>> = HashMap::new();
         for event in events {

@@ -19,7 +19,6 @@ pub const TABLES: &[&str] = &[
     "rm_client_items",
     "rm_contracts",
     "rm_invitations",
-    "rm_item_prices",
 ];
 
 /// The reporting views (they run with the role's own rights).
@@ -28,6 +27,7 @@ pub const VIEWS: &[&str] = &[
     "rm_portal_user_status",
     "rm_logins",
     "rm_notifications",
+    "rm_item_prices",
 ];
 
 /// Columns of tables behind the views that the role may read (never a key, link or hash).
@@ -41,6 +41,10 @@ const COLUMNS: &[(&str, &str)] = &[
         "notifications",
         "id, tenant_id, kind, client_id, portal_user_id, to_address, recipient_name, status, \
          attempts, last_error, next_attempt_at, created_at, sent_at",
+    ),
+    (
+        "rm_item_price_changes",
+        "tenant_id, item_id, amount_minor, currency, valid_from, position",
     ),
     (
         "portal_login_throttle",

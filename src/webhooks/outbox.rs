@@ -54,13 +54,13 @@ impl Projection for Outbox {
         tx: &'a mut PgConnection,
         event: &'a Envelope,
     ) -> futures::future::BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(apply_all(tx, std::slice::from_ref(event)))
+        Box::pin(async move { apply_all(tx, std::slice::from_ref(&event)).await })
     }
 
     fn apply_batch<'a>(
         &'a self,
         tx: &'a mut PgConnection,
-        events: &'a [Envelope],
+        events: &'a [&'a Envelope],
     ) -> futures::future::BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(apply_all(tx, events))
     }
@@ -95,7 +95,7 @@ struct Deliveries {
 
 /// The batch in three statements whatever its size: read the batch's tenants'
 /// subscriptions, write the changed ones back, insert every owed delivery.
-async fn apply_all(tx: &mut PgConnection, events: &[Envelope]) -> Result<(), ProjectionError> {
+async fn apply_all(tx: &mut PgConnection, events: &[&Envelope]) -> Result<(), ProjectionError> {
     let mut tenants: Vec<Uuid> = events.iter().map(|e| e.tenant.uuid()).collect();
     tenants.sort_unstable();
     tenants.dedup();

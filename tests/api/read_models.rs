@@ -454,7 +454,9 @@ async fn item_lists_show_the_current_price_and_contracts_their_status() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poisoned_event_is_recorded_and_does_not_stall_the_read_model() {
-    let (s, t) = Server::reading_with_firm().await;
+    // A database of its own: the test rebuilds every read model in it.
+    let s = Server::start_reading_with(app(fresh_database().await)).await;
+    let t = s.tenant().await;
     let client = s
         .staff(&t.staff)
         .register_client("Before", "individual", None)
@@ -517,6 +519,36 @@ async fn a_poisoned_event_is_recorded_and_does_not_stall_the_read_model() {
         "{metrics}"
     );
     assert!(metrics.contains("projection_lag_positions{projection=\"clients\"}"));
+
+    // A rebuild of every read model meets the same event in its one pass: recorded again
+    // for each read model that reads it, skipped, and the rest rebuilt.
+    sqlx::query("DELETE FROM projection_failures WHERE global_position = $1")
+        .bind(poisoned)
+        .execute(s.pool())
+        .await
+        .unwrap();
+    let all = projections::all();
+    let chosen: Vec<&dyn Projection> = all.iter().map(|p| p.as_ref()).collect();
+    Engine::new(s.pool().clone(), s.app.keys().clone(), all.clone())
+        .rebuild(&chosen)
+        .await
+        .unwrap();
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT display_name FROM rm_clients WHERE tenant_id = $1 ORDER BY display_name",
+    )
+    .bind(t.id)
+    .fetch_all(s.pool())
+    .await
+    .unwrap();
+    assert_eq!(names, ["After", "Before"]);
+    let failed: Vec<String> = sqlx::query_scalar(
+        "SELECT projection FROM projection_failures WHERE global_position = $1 ORDER BY projection",
+    )
+    .bind(poisoned)
+    .fetch_all(s.pool())
+    .await
+    .unwrap();
+    assert_eq!(failed, ["clients", "history"]);
 }
 
 /// The reporting history, as analysts read it: rows of `rm_item_prices` and `rm_invitations`
@@ -596,7 +628,7 @@ async fn the_history_keeps_every_price_and_invitation_however_events_are_batched
     for batch in [1, 1_000] {
         let engine = Engine::new(s.pool().clone(), s.app.keys().clone(), vec![history()])
             .with_batch_size(batch);
-        engine.rebuild(history().as_ref()).await.unwrap();
+        engine.rebuild(&[history().as_ref()]).await.unwrap();
         assert_eq!(
             history_rows(&s, t.id).await,
             (prices.clone(), invitations.clone()),

@@ -23,6 +23,12 @@ pub enum ProjectionError {
     Sql(#[from] sqlx::Error),
     #[error(transparent)]
     Log(#[from] LogError),
+    /// An event of a batch that does not decode (the batch is then applied event by event).
+    #[error("{0}")]
+    Decoding(String),
+    /// Another process is rebuilding the same read models.
+    #[error("a rebuild of {0} is already running")]
+    RebuildRunning(String),
 }
 
 impl From<eventlog::DecodeError> for ProjectionError {
@@ -49,7 +55,7 @@ pub trait Projection: Send + Sync {
     fn apply_batch<'a>(
         &'a self,
         tx: &'a mut PgConnection,
-        events: &'a [Envelope],
+        events: &'a [&'a Envelope],
     ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(async move {
             for event in events {
@@ -95,7 +101,7 @@ macro_rules! projection_basics {
         fn apply_batch<'a>(
             &'a self,
             tx: &'a mut sqlx::PgConnection,
-            events: &'a [eventlog::Envelope],
+            events: &'a [&'a eventlog::Envelope],
         ) -> futures::future::BoxFuture<'a, Result<(), $crate::ProjectionError>> {
             Box::pin($batch(self, tx, events))
         }
@@ -117,7 +123,7 @@ macro_rules! projection_basics {
         fn apply_batch<'a>(
             &'a self,
             tx: &'a mut sqlx::PgConnection,
-            events: &'a [eventlog::Envelope],
+            events: &'a [&'a eventlog::Envelope],
         ) -> futures::future::BoxFuture<'a, Result<(), $crate::ProjectionError>> {
             Box::pin($batch(tx, events))
         }
@@ -126,7 +132,7 @@ macro_rules! projection_basics {
 
 /// Whether two events are of one kind: splits a batch into runs (`chunk_by`) that a
 /// projection can apply as one statement each.
-pub fn same_kind(a: &Envelope, b: &Envelope) -> bool {
+pub fn same_kind(a: &&Envelope, b: &&Envelope) -> bool {
     a.event.kind() == b.event.kind()
 }
 
@@ -201,22 +207,6 @@ struct Progress {
     full: bool,
 }
 
-/// Where a batch goes: the live tables and checkpoint, or a rebuild's.
-#[derive(Clone, Copy)]
-struct Target<'a> {
-    checkpoint: &'a str,
-    schema: Option<&'a str>,
-}
-
-impl<'a> Target<'a> {
-    fn live(projection: &'a dyn Projection) -> Self {
-        Self {
-            checkpoint: projection.name(),
-            schema: None,
-        }
-    }
-}
-
 pub struct Engine {
     pool: PgPool,
     /// Opens the personal fields of the events read.
@@ -264,34 +254,22 @@ impl Engine {
         &self,
         projection: &dyn Projection,
     ) -> Result<Option<usize>, ProjectionError> {
-        self.step_into(projection, Target::live(projection)).await
-    }
-
-    async fn step_into(
-        &self,
-        projection: &dyn Projection,
-        target: Target<'_>,
-    ) -> Result<Option<usize>, ProjectionError> {
-        ensure_checkpoint(&self.pool, target.checkpoint).await?;
-        Ok(self
-            .batch_or_isolate(projection, target)
-            .await?
-            .map(|p| p.covered))
+        ensure_checkpoint(&self.pool, projection.name()).await?;
+        Ok(self.batch_or_isolate(projection).await?.map(|p| p.covered))
     }
 
     /// A batch; when it fails, the same events again one at a time.
     async fn batch_or_isolate(
         &self,
         projection: &dyn Projection,
-        target: Target<'_>,
     ) -> Result<Option<Progress>, ProjectionError> {
-        match self.batch(projection, target, false).await {
+        match self.batch(projection, false).await {
             Ok(n) => Ok(n),
             Err(e) => {
                 // Apply the batch again one event at a time, so a poisoned event is recorded
                 // and skipped while the rest still apply. (A lost connection fails here too.)
                 tracing::warn!(projection = projection.name(), error = %e, "batch failed; isolating the event");
-                self.batch(projection, target, true).await
+                self.batch(projection, true).await
             }
         }
     }
@@ -299,25 +277,15 @@ impl Engine {
     async fn batch(
         &self,
         projection: &dyn Projection,
-        target: Target<'_>,
         isolate: bool,
     ) -> Result<Option<Progress>, ProjectionError> {
-        let batch_size = match target.schema {
-            Some(_) => self.rebuild_batch_size,
-            None => self.batch_size,
-        };
+        let batch_size = self.batch_size;
         let mut tx = begin_derived(&self.pool).await?;
-        if let Some(schema) = target.schema {
-            // The projection's unqualified table names now mean the rebuild's fresh tables.
-            sqlx::query(&format!("SET LOCAL search_path TO {schema}, public"))
-                .execute(&mut *tx)
-                .await?;
-        }
         let Some(Claimed {
             last_tx,
             last_position,
             horizon,
-        }) = claim(&mut tx, target.checkpoint).await?
+        }) = claim(&mut tx, projection.name()).await?
         else {
             return Ok(None);
         };
@@ -351,16 +319,17 @@ impl Engine {
         let count = decoded.len();
         let full = count as i64 == batch_size;
         if isolate {
-            apply_one_by_one(&mut tx, projection, decoded).await?;
+            apply_one_by_one(&mut tx, projection, &decoded).await?;
         } else {
             let events = decoded
-                .into_iter()
-                .map(|(_, event)| event)
-                .collect::<Result<Vec<_>, _>>()?;
+                .iter()
+                .map(|(_, event)| event.as_ref())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ProjectionError::Decoding(e.to_string()))?;
             projection.apply_batch(&mut tx, &events).await?;
         }
         sqlx::query("UPDATE projection_checkpoints SET last_tx = $2::xid8, last_position = $3, updated_at = now() WHERE name = $1")
-            .bind(target.checkpoint)
+            .bind(projection.name())
             .bind(&end_tx)
             .bind(end_position)
             .execute(&mut *tx)
@@ -397,10 +366,7 @@ impl Engine {
         &self,
         projection: &dyn Projection,
     ) -> Result<(), ProjectionError> {
-        while let Some(Progress { full: true, .. }) = self
-            .batch_or_isolate(projection, Target::live(projection))
-            .await?
-        {}
+        while let Some(Progress { full: true, .. }) = self.batch_or_isolate(projection).await? {}
         Ok(())
     }
 
@@ -445,16 +411,16 @@ impl Engine {
 
 /// Applies a batch's events one at a time, each behind a savepoint: an event that does not
 /// decode or apply is recorded in `projection_failures` and skipped; the rest apply.
-async fn apply_one_by_one(
+async fn apply_one_by_one<'a>(
     tx: &mut PgConnection,
     projection: &dyn Projection,
-    decoded: Vec<((i64, String), Result<Envelope, LogError>)>,
+    decoded: impl IntoIterator<Item = &'a Decoded>,
 ) -> Result<(), ProjectionError> {
     for ((position, event_type), event) in decoded {
         sqlx::query("SAVEPOINT one_event").execute(&mut *tx).await?;
         let applied = match event {
-            Ok(event) => projection.apply(tx, &event).await,
-            Err(e) => Err(ProjectionError::Log(e)),
+            Ok(event) => projection.apply(tx, event).await,
+            Err(e) => Err(ProjectionError::Decoding(e.to_string())),
         };
         if let Err(e) = applied {
             sqlx::query("ROLLBACK TO SAVEPOINT one_event")
@@ -469,7 +435,7 @@ async fn apply_one_by_one(
             )
             .bind(projection.name())
             .bind(position)
-            .bind(&event_type)
+            .bind(event_type)
             .bind(e.to_string())
             .execute(&mut *tx)
             .await?;
@@ -478,20 +444,22 @@ async fn apply_one_by_one(
     Ok(())
 }
 
-/// A batch's rows, each with its place (position, event type) and its event, or why it does
-/// not decode: a row that does not decode is a poisoned event like one that does not apply.
-#[allow(clippy::type_complexity)]
+/// A row of a batch: its place (position, event type) and its event, or why it does not
+/// decode (a row that does not decode is a poisoned event like one that does not apply).
+type Decoded = ((i64, String), Result<Envelope, LogError>);
+
+/// A batch's rows, decoded.
 async fn decode(
     keys: &DataKeys,
     rows: &[sqlx::postgres::PgRow],
-) -> Result<Vec<((i64, String), Result<Envelope, LogError>)>, ProjectionError> {
-    let opened = eventlog::envelope::opened(keys, rows).await?;
+) -> Result<Vec<Decoded>, ProjectionError> {
+    let events = Envelope::each_of_rows(keys, rows).await?;
     Ok(rows
         .iter()
-        .zip(opened)
-        .map(|(row, (payload, metadata))| {
+        .zip(events)
+        .map(|(row, event)| {
             let place = (row.try_get("global_position")?, row.try_get("event_type")?);
-            Ok((place, Envelope::from_row(row, payload, metadata)))
+            Ok((place, event))
         })
         .collect::<Result<_, sqlx::Error>>()?)
 }

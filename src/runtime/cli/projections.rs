@@ -46,8 +46,9 @@ impl ProjectionsCommand {
             Self::Rebuild { name, database } => {
                 with_app(&database, |app| async move {
                     let all = projections::all();
-                    let chosen: Vec<_> = all
+                    let chosen: Vec<&dyn projections::Projection> = all
                         .iter()
+                        .map(|p| p.as_ref())
                         .filter(|p| name.as_deref().is_none_or(|n| n == p.name()))
                         .collect();
                     anyhow::ensure!(
@@ -60,15 +61,14 @@ impl ProjectionsCommand {
                         app.keys().clone(),
                         all.clone(),
                     );
-                    for projection in chosen {
-                        let started = std::time::Instant::now();
-                        let applied = engine.rebuild(projection.as_ref()).await?;
-                        println!(
-                            "{}\trebuilt from {applied} events in {:.1} s",
-                            projection.name(),
-                            started.elapsed().as_secs_f64()
-                        );
-                    }
+                    let started = std::time::Instant::now();
+                    let read = engine.rebuild(&chosen).await?;
+                    let names: Vec<&str> = chosen.iter().map(|p| p.name()).collect();
+                    println!(
+                        "{}\trebuilt from {read} events in {:.1} s",
+                        names.join(", "),
+                        started.elapsed().as_secs_f64()
+                    );
                     Ok(())
                 })
                 .await
