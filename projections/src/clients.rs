@@ -1,6 +1,6 @@
 //! Read model "clients": each client with its invitation, each portal user with its
 //! status, and which user reaches which client — behind the client list, client and
-//! portal-user detail and the invitation dashboard.
+//! portal-user detail and the invitation dashboard (its counters: `dashboard`).
 
 use aggregates::client::{ClientEvent, ClientEventKind as C};
 use aggregates::events::AnyEvent;
@@ -17,7 +17,13 @@ pub struct Clients;
 impl Projection for Clients {
     crate::projection_basics!(
         "clients",
-        tables: ["rm_clients", "rm_portal_users", "rm_portal_user_clients"],
+        tables: [
+            "rm_clients",
+            "rm_portal_users",
+            "rm_portal_user_clients",
+            "rm_client_buckets",
+            "rm_client_counts",
+        ],
         events: [
             C::ClientRegistered,
             C::ClientRenamed,
@@ -63,11 +69,11 @@ async fn apply_runs(tx: &mut PgConnection, events: &[&Envelope]) -> Result<(), P
             renames(tx, run).await?;
         } else {
             for event in run {
-                apply(tx, event).await?;
+                apply_event(tx, event).await?;
             }
         }
     }
-    Ok(())
+    crate::dashboard::recount(tx, events).await
 }
 
 /// A run of `ClientRegistered`: one INSERT.
@@ -155,6 +161,11 @@ async fn renames(tx: &mut PgConnection, run: &[&Envelope]) -> Result<(), Project
 }
 
 async fn apply(tx: &mut PgConnection, e: &Envelope) -> Result<(), ProjectionError> {
+    apply_event(tx, e).await?;
+    crate::dashboard::recount(tx, &[e]).await
+}
+
+async fn apply_event(tx: &mut PgConnection, e: &Envelope) -> Result<(), ProjectionError> {
     match &e.event {
         AnyEvent::Client(event) => apply_client(tx, e, event).await,
         AnyEvent::PortalUser(event) => apply_user(tx, e, event).await,

@@ -211,38 +211,23 @@ pub async fn known(scope: &TenantScope, client: ClientId) -> ReadResult<bool> {
     Ok(known)
 }
 
-/// The dashboard's counts in one pass over the firm: its logins grouped by client (a
-/// hash join, not a lookup per client as the status view's list pages want), then each
-/// client's status by the same SQL rules the views use (`client_status`,
-/// `portal_user_status`; a locked login counts as active, so the lock is not looked up).
+/// The dashboard from the counters the `clients` read model keeps per firm and bucket
+/// (`projections::dashboard`): a few rows, whatever the firm's size. The one split that
+/// depends on the clock — open invitations that have expired — is counted here from an
+/// index over the open invitations' expiries (it reads only the expired ones).
 pub async fn dashboard(scope: &TenantScope) -> ReadResult<InvitationDashboard> {
     let row = sqlx::query(
-        "WITH logins AS (
-             SELECT pc.client_id,
-                    count(*) FILTER (WHERE s.status = 'active') AS active,
-                    count(*) FILTER (WHERE s.status = 'disabled') AS disabled,
-                    count(*) FILTER (WHERE s.status = 'pending_activation') AS pending
-               FROM rm_portal_user_clients pc
-               JOIN rm_portal_users u USING (tenant_id, portal_user_id)
-               CROSS JOIN LATERAL (SELECT portal_user_status(u.removed, u.disabled,
-                                                             u.activated_at, false) AS status) s
-              WHERE pc.tenant_id = $1
-              GROUP BY pc.client_id),
-         clients AS (
-             SELECT c.email IS NOT NULL AS has_email,
-                    client_status(COALESCE(l.active, 0), COALESCE(l.disabled, 0),
-                                  COALESCE(l.pending, 0), c.invitation_state,
-                                  c.invitation_expires_at) AS status
-               FROM rm_clients c LEFT JOIN logins l USING (client_id)
-              WHERE c.tenant_id = $1 AND NOT c.archived)
-         SELECT count(*) AS total_clients,
-                count(*) FILTER (WHERE status = 'not_invited') AS not_invited,
-                count(*) FILTER (WHERE status = 'not_invited' AND NOT has_email) AS not_invited_without_email,
-                count(*) FILTER (WHERE status = 'invited') AS invited,
-                count(*) FILTER (WHERE status = 'invitation_expired') AS invitation_expired,
-                count(*) FILTER (WHERE status = 'active') AS active,
-                count(*) FILTER (WHERE status = 'disabled') AS disabled
-           FROM clients",
+        "SELECT COALESCE(sum(clients), 0)::bigint AS total_clients,
+                COALESCE(sum(clients) FILTER (WHERE bucket IN ('not_invited', 'not_invited_without_email')), 0)::bigint AS not_invited,
+                COALESCE(sum(clients) FILTER (WHERE bucket = 'not_invited_without_email'), 0)::bigint AS not_invited_without_email,
+                COALESCE(sum(clients) FILTER (WHERE bucket IN ('open_invitation', 'invited')), 0)::bigint - x.expired AS invited,
+                x.expired AS invitation_expired,
+                COALESCE(sum(clients) FILTER (WHERE bucket = 'active'), 0)::bigint AS active,
+                COALESCE(sum(clients) FILTER (WHERE bucket = 'disabled'), 0)::bigint AS disabled
+           FROM (SELECT count(*) AS expired FROM rm_client_buckets
+                  WHERE tenant_id = $1 AND bucket = 'open_invitation' AND invitation_expires_at <= now()) x
+           LEFT JOIN rm_client_counts k ON k.tenant_id = $1
+          GROUP BY x.expired",
     )
     .bind(scope.id())
     .fetch_one(scope.pool())

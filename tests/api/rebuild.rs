@@ -60,6 +60,35 @@ async fn caught_up(pool: &PgPool) {
     .await
 }
 
+/// The invitation dashboard counted from scratch over every client of the firm, by the
+/// status rule the list views use (`client_status`): what the kept counters must equal.
+async fn dashboard_by_scan(
+    pool: &PgPool,
+    tenant: Uuid,
+) -> portal_accounts::reads::clients::InvitationDashboard {
+    let counts: Vec<(String, bool)> = sqlx::query_as(
+        "SELECT s.status, c.email IS NOT NULL
+           FROM rm_client_status s JOIN rm_clients c USING (tenant_id, client_id)
+          WHERE s.tenant_id = $1 AND NOT c.archived",
+    )
+    .bind(tenant)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let count = |f: &dyn Fn(&str, bool) -> bool| {
+        counts.iter().filter(|(s, e)| f(s.as_str(), *e)).count() as i64
+    };
+    portal_accounts::reads::clients::InvitationDashboard {
+        total_clients: counts.len() as i64,
+        not_invited: count(&|s, _| s == "not_invited"),
+        not_invited_without_email: count(&|s, e| s == "not_invited" && !e),
+        invited: count(&|s, _| s == "invited"),
+        invitation_expired: count(&|s, _| s == "invitation_expired"),
+        active: count(&|s, _| s == "active"),
+        disabled: count(&|s, _| s == "disabled"),
+    }
+}
+
 async fn rebuild_all(pool: &PgPool) {
     let engine =
         projections::Engine::new(pool.clone(), common::data_keys(pool), projections::all());
@@ -332,6 +361,48 @@ proptest! {
             rebuild_all(&pool).await;
             let rebuilt = snapshot(&pool, Some(tenant)).await;
             assert_eq!(live, rebuilt);
+            let scope = portal_accounts::auth::operator::tenant(&pool, app.keys(), &slug).await.unwrap().unwrap();
+            let kept = portal_accounts::reads::clients::dashboard(&scope).await.unwrap();
+            assert_eq!(kept, dashboard_by_scan(&pool, tenant).await, "after {ops:?}");
         });
     }
+}
+
+#[tokio::test]
+async fn a_rebuild_of_a_read_model_already_being_rebuilt_stops_at_once() {
+    let pool = fresh_database().await;
+    let engine =
+        projections::Engine::new(pool.clone(), common::data_keys(&pool), projections::all());
+    let all = projections::all();
+    let chosen: Vec<&dyn projections::Projection> = all.iter().map(|p| p.as_ref()).collect();
+
+    // Another process is rebuilding `history`: it holds that read model's lock.
+    let mut other = pool.acquire().await.unwrap();
+    let taken: bool = sqlx::query_scalar(projections::engine::REBUILD_LOCK_SQL)
+        .bind(vec!["history"])
+        .fetch_one(&mut *other)
+        .await
+        .unwrap();
+    assert!(taken);
+    let refused = engine.rebuild(&chosen).await.unwrap_err();
+    assert!(
+        matches!(&refused, projections::ProjectionError::RebuildRunning(names) if names.contains("history")),
+        "{refused}"
+    );
+    let scratch: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'rebuild_%'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        scratch, 0,
+        "the refused rebuild touched nothing of the running one"
+    );
+
+    // Once the other rebuild is over, this one runs.
+    sqlx::query("SELECT pg_advisory_unlock_all()")
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    engine.rebuild(&chosen).await.unwrap();
 }

@@ -12,6 +12,8 @@ use sqlx::{PgConnection, PgPool, Row};
 use tokio::sync::watch;
 
 mod rebuild;
+
+pub use rebuild::REBUILD_LOCK_SQL;
 mod status;
 
 pub use status::{includes, status, ProjectionStatus};

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use eventlog::{statements, DataKeys, Envelope};
-use sqlx::{PgPool, Row};
+use sqlx::{Connection, PgPool, Row};
 use tokio::sync::mpsc;
 
 use super::{
@@ -15,6 +15,12 @@ use super::{
 /// Batches read ahead of the one being applied: one is enough to keep the reader and the
 /// writer busy at once; more would only hold memory.
 const READ_AHEAD: usize = 1;
+
+/// Takes the advisory lock `rebuild:<name>` of each read model named in `$1`; true when
+/// every one was free. Operators see a running rebuild's locks in `pg_locks`.
+pub const REBUILD_LOCK_SQL: &str =
+    "SELECT bool_and(pg_try_advisory_lock(hashtextextended('rebuild:' || name, 0)))
+       FROM UNNEST($1::text[]) AS name";
 
 /// What a rebuild writes: per read model a schema of fresh tables and a checkpoint.
 struct Plan<'a> {
@@ -68,6 +74,17 @@ impl Engine {
     /// until the commit and the new ones after it, and never wait. Returns the events read.
     pub async fn rebuild(&self, chosen: &[&dyn Projection]) -> Result<usize, ProjectionError> {
         let plan = Plan::new(chosen);
+        // Held by a connection of its own until the rebuild ends (closing it frees the
+        // locks, also when this returns early): one rebuild of a read model at a time.
+        let mut running = self.pool.acquire().await?.detach();
+        let names: Vec<&str> = plan.chosen.iter().map(|p| p.name()).collect();
+        let free: bool = sqlx::query_scalar(REBUILD_LOCK_SQL)
+            .bind(&names)
+            .fetch_one(&mut running)
+            .await?;
+        if !free {
+            return Err(ProjectionError::RebuildRunning(names.join(", ")));
+        }
         let start = self.prepare(&plan).await?;
         let (sender, mut batches) = mpsc::channel(READ_AHEAD);
         let reader = tokio::spawn(read_ahead(
@@ -90,6 +107,7 @@ impl Engine {
         }
         reader.await.expect("the rebuild's reader does not panic");
         self.swap(&plan).await?;
+        running.close().await?;
         Ok(read)
     }
 
