@@ -3,7 +3,8 @@
 //! through the service's own commands, the log grown by other firms' events to `--events`
 //! (default 200,000; written straight into `events`, through the hash-chain trigger, and
 //! sealed by the running sealer), then:
-//! - registrations at 16 connections on the grown log, beside the raw SQL handler;
+//! - registrations at 16 connections on the log before it grows and on the grown log, each
+//!   beside the raw SQL handler run just before it;
 //! - staff reads, median and p99 per request, on the big firm beside the same on the
 //!   small one: a client-list page, a search by a name fragment, the invitation dashboard,
 //!   one client's history;
@@ -165,6 +166,16 @@ async fn main() -> anyhow::Result<()> {
     let base = support::serve(&app).await?;
     let (_stop, _) = support::start_runners(&pool, app.keys());
 
+    // The same load on the log as it is before the firms and the growth (an empty log on a
+    // fresh bench cluster): what the grown log's figure is held against.
+    let raw_empty = raw_handler_tps(&libpq_url(&pool).await?, seconds)?;
+    let early = firm(&app, &base, 0).await?;
+    let (empty, _) = support::load::registrations(&base, &early.token, seconds).await;
+    let empty_log: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await?;
+    let rss_early = rss_mib();
+
     let loading = Instant::now();
     let small = firm(&app, &base, 1_000).await?;
     let big = firm(&app, &base, big_clients).await?;
@@ -188,10 +199,19 @@ async fn main() -> anyhow::Result<()> {
 
     let raw = raw_handler_tps(&libpq_url(&pool).await?, seconds)?;
     let (grown, _) = support::load::registrations(&base, &big.token, seconds).await;
-    println!("raw SQL handler (pgbench, 16 conn)   {raw:>8.0}/s  ratio  1.00");
+    println!("raw SQL handler, before the growth   {raw_empty:>8.0}/s  ratio  1.00");
+    println!(
+        "register on the log of {empty_log:>9} events {empty:>8.0}/s  ratio {:>5.2}",
+        empty / raw_empty
+    );
+    println!("raw SQL handler, on the grown log    {raw:>8.0}/s  ratio  1.00");
     println!(
         "register on the grown log, big firm  {grown:>8.0}/s  ratio {:>5.2}",
         grown / raw
+    );
+    println!(
+        "grown / early, each to its raw       {:>14.2}",
+        (grown / raw) / (empty / raw_empty)
     );
 
     println!(
@@ -202,6 +222,10 @@ async fn main() -> anyhow::Result<()> {
         (
             "search by a name fragment",
             "/api/v1/clients?q=00042&limit=50",
+        ),
+        (
+            "search by an e-mail fragment",
+            "/api/v1/clients?q=client424%40&limit=50",
         ),
         ("invitation dashboard", "/api/v1/dashboard/invitations"),
         (
@@ -220,7 +244,8 @@ async fn main() -> anyhow::Result<()> {
     .fetch_one(&pool)
     .await?;
     println!(
-        "on disk per event: events with indexes {:.0} B, seals {:.0} B; process RSS {:.0} MiB",
+        "on disk per event: events with indexes {:.0} B, seals {:.0} B; process RSS {:.0} MiB \
+         (before the growth {rss_early:.0} MiB)",
         events_bytes as f64 / total as f64,
         seals_bytes as f64 / total as f64,
         rss_mib()
