@@ -1,7 +1,7 @@
 -- Item prices stored as the changes that set them. A price's end (`valid_to`) is the next
 -- change's start, computed when read by the `rm_item_prices` view (same columns as the
 -- table it replaces), so a price change is one INSERT: no earlier row is updated, and a
--- rebuild writes every row once (decisions.md, "Read models rebuilt in one pass").
+-- rebuild writes every row once (decisions.md, record 36).
 
 CREATE TABLE rm_item_price_changes (
     tenant_id     uuid NOT NULL,

@@ -3,8 +3,9 @@
 -- clock; the only clock-dependent split (an open invitation that has expired) is counted at
 -- read time from an index over the open invitations' expiries.
 
--- A client's bucket by the same rules as `client_status` (migration 19) but the expiry:
--- NULL for an archived client (not on the dashboard).
+-- A client's bucket: its portal status but for the expiry of an open invitation (which
+-- depends on the clock), split by whether it has an e-mail address; NULL for an archived
+-- client (not on the dashboard). `client_status` (below) is this with the clock applied.
 CREATE FUNCTION client_bucket(active bigint, disabled bigint, pending bigint,
                               invitation_state text, has_email boolean, archived boolean)
 RETURNS text LANGUAGE sql IMMUTABLE AS $$
@@ -15,6 +16,18 @@ RETURNS text LANGUAGE sql IMMUTABLE AS $$
                 WHEN pending > 0 THEN 'invited'
                 WHEN has_email THEN 'not_invited'
                 ELSE 'not_invited_without_email' END
+$$;
+
+-- The views' status is the bucket with the clock applied: the rule lives once.
+CREATE OR REPLACE FUNCTION client_status(active bigint, disabled bigint, pending bigint,
+                                         invitation_state text, invitation_expires_at timestamptz)
+RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT CASE b WHEN 'open_invitation' THEN
+                      CASE WHEN invitation_expires_at <= now() THEN 'invitation_expired'
+                           ELSE 'invited' END
+                  WHEN 'not_invited_without_email' THEN 'not_invited'
+                  ELSE b END
+      FROM client_bucket(active, disabled, pending, invitation_state, true, false) AS b
 $$;
 
 -- A client's logins by status (a locked login counts as active, as in `client_status`).
