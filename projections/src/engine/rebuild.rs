@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use eventlog::{statements, DataKeys, Envelope};
-use sqlx::{Connection, PgPool, Row};
+use sqlx::{Connection, PgConnection, PgPool, Row};
 use tokio::sync::mpsc;
 
 use super::{
@@ -153,50 +153,16 @@ impl Engine {
         isolate: bool,
     ) -> Result<(), ProjectionError> {
         let mut tx = begin_derived(&self.pool).await?;
-        // The read models' unqualified table names now mean the rebuild's fresh tables.
-        sqlx::query(&format!(
-            "SET LOCAL search_path TO {}, public",
-            plan.schemas.join(", ")
-        ))
-        .execute(&mut *tx)
-        .await?;
-        let held: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT last_tx::text, last_position FROM projection_checkpoints
-              WHERE name = ANY($1) FOR UPDATE SKIP LOCKED",
-        )
-        .bind(&plan.checkpoints)
-        .fetch_all(&mut *tx)
-        .await?;
-        if held.len() != plan.checkpoints.len() || held.iter().any(|h| *h != batch.from) {
-            let names: Vec<&str> = plan.chosen.iter().map(|p| p.name()).collect();
-            return Err(ProjectionError::RebuildRunning(names.join(", ")));
-        }
-        for (projection, reads) in plan.chosen.iter().zip(&plan.reads) {
-            let mine = batch
-                .events
-                .iter()
-                .filter(|((_, event_type), _)| reads.contains(event_type.as_str()));
-            if isolate {
-                apply_one_by_one(&mut tx, *projection, mine).await?;
-            } else {
-                let events = mine
-                    .map(|(_, event)| event.as_ref())
-                    .collect::<Result<Vec<&Envelope>, _>>()
-                    .map_err(|e| ProjectionError::Decoding(e.to_string()))?;
-                projection.apply_batch(&mut tx, &events).await?;
+        match apply_in(&mut tx, plan, batch, isolate).await {
+            Ok(()) => Ok(tx.commit().await?),
+            Err(e) => {
+                // Rolled back here, not on drop: a dropped transaction's rollback waits for
+                // its connection's next use, and until then its row locks would make the
+                // retry's checkpoint claim skip the rows ("already running").
+                tx.rollback().await?;
+                Err(e)
             }
         }
-        sqlx::query(
-            "UPDATE projection_checkpoints SET last_tx = $2::xid8, last_position = $3, updated_at = now()
-              WHERE name = ANY($1)",
-        )
-        .bind(&plan.checkpoints)
-        .bind(&batch.end.0)
-        .bind(batch.end.1)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
     }
 
     /// Swaps the fresh tables in and hands each live runner the rebuild's place.
@@ -247,6 +213,58 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// `Engine::apply_rebuilt`'s work inside its transaction.
+async fn apply_in(
+    tx: &mut PgConnection,
+    plan: &Plan<'_>,
+    batch: &Batch,
+    isolate: bool,
+) -> Result<(), ProjectionError> {
+    // The read models' unqualified table names now mean the rebuild's fresh tables.
+    sqlx::query(&format!(
+        "SET LOCAL search_path TO {}, public",
+        plan.schemas.join(", ")
+    ))
+    .execute(&mut *tx)
+    .await?;
+    let held: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT last_tx::text, last_position FROM projection_checkpoints
+          WHERE name = ANY($1) FOR UPDATE SKIP LOCKED",
+    )
+    .bind(&plan.checkpoints)
+    .fetch_all(&mut *tx)
+    .await?;
+    if held.len() != plan.checkpoints.len() || held.iter().any(|h| *h != batch.from) {
+        let names: Vec<&str> = plan.chosen.iter().map(|p| p.name()).collect();
+        return Err(ProjectionError::RebuildRunning(names.join(", ")));
+    }
+    for (projection, reads) in plan.chosen.iter().zip(&plan.reads) {
+        let mine = batch
+            .events
+            .iter()
+            .filter(|((_, event_type), _)| reads.contains(event_type.as_str()));
+        if isolate {
+            apply_one_by_one(tx, *projection, mine).await?;
+        } else {
+            let events = mine
+                .map(|(_, event)| event.as_ref())
+                .collect::<Result<Vec<&Envelope>, _>>()
+                .map_err(|e| ProjectionError::Decoding(e.to_string()))?;
+            projection.apply_batch(tx, &events).await?;
+        }
+    }
+    sqlx::query(
+        "UPDATE projection_checkpoints SET last_tx = $2::xid8, last_position = $3, updated_at = now()
+          WHERE name = ANY($1)",
+    )
+    .bind(&plan.checkpoints)
+    .bind(&batch.end.0)
+    .bind(batch.end.1)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 /// Reads the log from `from` in batches of `size` events of `types`, each decoded, until a
