@@ -50,7 +50,13 @@ impl Stored<'_> {
         (serialized.aggregate_type, self.sequence, serialized.payload)
     }
 
-    fn error(stream_type: &str, stream_id: &str, sequence: i64, reason: String) -> DecodeError {
+    /// The error for a stored event that does not decode, naming its place.
+    pub(crate) fn error(
+        stream_type: &str,
+        stream_id: &str,
+        sequence: i64,
+        reason: String,
+    ) -> DecodeError {
         DecodeError {
             stream_type: stream_type.to_string(),
             stream_id: stream_id.to_string(),

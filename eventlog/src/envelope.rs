@@ -53,12 +53,13 @@ pub fn event_of_row(row: &PgRow, payload: Value) -> Result<AnyEvent, LogError> {
 /// Why a row's payload does not decode, with the row's place.
 fn decode_error(row: &PgRow, reason: String) -> LogError {
     let text = |column: &str| row.try_get::<String, _>(column).unwrap_or_default();
-    crate::DecodeError {
-        stream_type: text("aggregate_type"),
-        stream_id: text("aggregate_id"),
-        sequence: row.try_get("sequence").unwrap_or_default(),
+    let sequence = row.try_get("sequence").unwrap_or_default();
+    Stored::error(
+        &text("aggregate_type"),
+        &text("aggregate_id"),
+        sequence,
         reason,
-    }
+    )
     .into()
 }
 
