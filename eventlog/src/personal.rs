@@ -92,17 +92,12 @@ pub struct FreshKey {
 }
 
 impl FreshKey {
-    /// `(subject_id, wrapped, master_key_id)` for its row in `secrets.data_keys`.
+    /// `(subject_id, wrapped, master_key_id)` for its row in `secrets.data_keys`, written by
+    /// the statement that appends the events sealed under it (`statements::APPEND_WITH_KEYS_SQL`).
     pub fn row(&self) -> (Uuid, &[u8], &str) {
         (self.subject, &self.wrapped, &self.master_key_id)
     }
 }
-
-/// The statement storing a `FreshKey` (binds tenant, subject, wrapped key, master key id):
-/// no `ON CONFLICT`, as a key stored already would not be the one its events are sealed with.
-pub const INSERT_FRESH_KEY_SQL: &str =
-    "INSERT INTO secrets.data_keys (subject_id, tenant_id, wrapped, master_key_id) \
-     VALUES ($2, $1, $3, $4)";
 
 #[derive(Clone)]
 enum Slot {

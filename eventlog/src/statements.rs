@@ -13,6 +13,18 @@ pub const APPEND_SQL: &str = "INSERT INTO events (aggregate_type, aggregate_id, 
      SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])
      RETURNING aggregate_type, aggregate_id, sequence, global_position";
 
+/// `APPEND_SQL` storing, in the same statement, the data keys the events are sealed under
+/// (`$8` subjects, `$9` tenants, `$10` wrapped keys, `$11` master key ids): one statement
+/// is its own transaction, so a registration's key and events commit together without a
+/// BEGIN and COMMIT. No `ON CONFLICT`: a key stored already would not be the one its events
+/// are sealed with.
+pub const APPEND_WITH_KEYS_SQL: &str = "WITH keys AS (
+         INSERT INTO secrets.data_keys (subject_id, tenant_id, wrapped, master_key_id)
+         SELECT * FROM UNNEST($8::uuid[], $9::uuid[], $10::bytea[], $11::text[]))
+     INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+     SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])
+     RETURNING aggregate_type, aggregate_id, sequence, global_position";
+
 /// The hashed fields of an event after its `chain_seq`, joined by line feeds, as PostgreSQL
 /// renders them (`recorded_at` in microseconds since the Unix epoch; payload and metadata as
 /// jsonb text). Its link is `sha256(prev_hash || chain_seq || '\n' || this)`.

@@ -6,7 +6,8 @@
 //! Nothing waits to gather a batch: a unit goes into a queue, and a few drainer tasks take
 //! whatever has queued up while they were writing. Under no load a batch is one unit and
 //! costs what a unit alone always did, less the BEGIN and COMMIT round trips when it has
-//! only events (one statement is its own transaction).
+//! only events and the data keys they are sealed under (one statement is its own
+//! transaction).
 //!
 //! Each command's outcome is its own: when a batch fails (a concurrent append to a stream,
 //! a username taken, a lost connection), its units are written again one by one and each
@@ -23,6 +24,7 @@ use uuid::Uuid;
 
 use super::commit::CommitError;
 use super::side_writes::SideWrite;
+use eventlog::FreshKey;
 
 /// An event decided on and not yet written.
 pub(super) struct StagedEvent {
@@ -39,6 +41,8 @@ pub(super) struct Write {
     pub tenant_id: Uuid,
     pub metadata: Value,
     pub events: Vec<StagedEvent>,
+    /// Keys of data subjects new with these events, stored by the statement appending them.
+    pub fresh_keys: Vec<FreshKey>,
     pub side_writes: Vec<Box<dyn SideWrite>>,
     /// The answer when it writes no event: the newest position it read.
     pub seen_position: i64,
@@ -175,7 +179,8 @@ impl Drop for DrainerSlot {
 /// Writes `writes` in one transaction: the position each one answers with.
 async fn write_together(pool: &PgPool, writes: &[&Write]) -> Result<Vec<i64>, CommitError> {
     let stored = if writes.iter().all(|w| w.side_writes.is_empty()) {
-        // One statement is a transaction of its own: no BEGIN and COMMIT round trips.
+        // One statement (events and their fresh keys) is a transaction of its own: no BEGIN
+        // and COMMIT round trips.
         let mut conn = pool.acquire().await.map_err(CommitError::Sql)?;
         insert_events(&mut conn, writes).await?
     } else {
@@ -253,14 +258,40 @@ async fn insert_events(
             metadatas.push(&write.metadata);
         }
     }
-    sqlx::query_as(eventlog::statements::APPEND_SQL)
+    let mut key_subjects = Vec::new();
+    let mut key_tenants = Vec::new();
+    let mut key_wrapped = Vec::new();
+    let mut key_masters = Vec::new();
+    for write in writes {
+        for key in &write.fresh_keys {
+            let (subject, wrapped, master_key_id) = key.row();
+            key_subjects.push(subject);
+            key_tenants.push(write.tenant_id);
+            key_wrapped.push(wrapped);
+            key_masters.push(master_key_id);
+        }
+    }
+    let statement = if key_subjects.is_empty() {
+        eventlog::statements::APPEND_SQL
+    } else {
+        eventlog::statements::APPEND_WITH_KEYS_SQL
+    };
+    let mut query = sqlx::query_as(statement)
         .bind(&types)
         .bind(&ids)
         .bind(&seqs)
         .bind(&event_types)
         .bind(&versions)
         .bind(&payloads)
-        .bind(&metadatas)
+        .bind(&metadatas);
+    if !key_subjects.is_empty() {
+        query = query
+            .bind(&key_subjects)
+            .bind(&key_tenants)
+            .bind(&key_wrapped)
+            .bind(&key_masters);
+    }
+    query
         .fetch_all(&mut *conn)
         .await
         .map_err(CommitError::from_insert)

@@ -99,7 +99,7 @@ pub struct UnitOfWork {
     /// The data subject of the first event staged that has one: whose key seals where a
     /// visitor without a login came from (`seal_metadata`).
     first_subject: Option<Uuid>,
-    /// Keys of the subjects this unit creates, stored by its transaction.
+    /// Keys of the subjects this unit creates, stored by the statement appending its events.
     fresh_keys: HashMap<Uuid, FreshKey>,
 }
 
@@ -314,9 +314,7 @@ impl UnitOfWork {
     /// Makes `subject`'s key, to be stored with this unit's events (once per unit).
     fn fresh_key(&mut self, subject: Uuid) {
         if !self.fresh_keys.contains_key(&subject) {
-            let key = self.keys.fresh(subject);
-            self.side_write(StoreFreshKey(key.clone()));
-            self.fresh_keys.insert(subject, key);
+            self.fresh_keys.insert(subject, self.keys.fresh(subject));
         }
     }
 
@@ -352,6 +350,7 @@ impl UnitOfWork {
             tenant_id: self.meta.tenant_id,
             metadata,
             events: self.events,
+            fresh_keys: self.fresh_keys.values().cloned().collect(),
             side_writes: self.side_writes,
             seen_position: self.seen_position,
         };
@@ -383,20 +382,6 @@ fn visitor_subject(actor: &Actor, first_subject: Option<Uuid>) -> Option<Uuid> {
     match actor.kind {
         ActorKind::PortalUser => actor.id.or(first_subject),
         _ => None,
-    }
-}
-
-/// A fresh data key's row, written with the events sealed under it.
-struct StoreFreshKey(FreshKey);
-
-impl SideWrite for StoreFreshKey {
-    fn statement(&self, tenant_id: Uuid) -> super::SideStatement<'_> {
-        let (subject, wrapped, master_key_id) = self.0.row();
-        sqlx::query(eventlog::personal::INSERT_FRESH_KEY_SQL)
-            .bind(tenant_id)
-            .bind(subject)
-            .bind(wrapped)
-            .bind(master_key_id)
     }
 }
 

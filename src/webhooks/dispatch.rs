@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use super::{catalogue, schedule, signature};
 use crate::app::App;
+use crate::infra::coalesce::generic_plan_pool;
 use crate::infra::outbound::{OutboundPolicy, ANSWER_READ};
 use crate::infra::presence::{Presence, OWNER_GONE};
 use crate::infra::wakeups::Wakeups;
@@ -37,6 +38,10 @@ pub struct Dispatcher {
     app: App,
     policy: OutboundPolicy,
     client: reqwest::Client,
+    /// Every statement of the dispatcher finds its rows by key: on a pool that plans only
+    /// so (`generic_plan_pool`), a plan cached while the deliveries table was small does not
+    /// go on scanning it whole for every batch as it grows.
+    by_key: PgPool,
     /// Endpoints with a worker running in this process.
     busy: Arc<Mutex<HashSet<Uuid>>>,
 }
@@ -77,6 +82,7 @@ enum Answer {
 impl Dispatcher {
     pub fn new(app: App, policy: OutboundPolicy) -> Self {
         Self {
+            by_key: generic_plan_pool(app.pool()),
             app,
             policy,
             client: policy.client(),
@@ -117,7 +123,7 @@ impl Dispatcher {
                        AND (d.next_attempt_at <= $1 OR {OWNER_GONE}))"
         ))
         .bind(self.app.clock.now())
-        .fetch_all(self.pool())
+        .fetch_all(&self.by_key)
         .await?;
         for webhook_id in due {
             if !self.busy.lock().expect("not poisoned").insert(webhook_id) {
@@ -197,7 +203,7 @@ impl Dispatcher {
         .bind(owner)
         .bind(LEASE.as_secs_f64())
         .bind(BATCH)
-        .fetch_all(self.pool())
+        .fetch_all(&self.by_key)
         .await
     }
 
@@ -344,7 +350,7 @@ impl Dispatcher {
         .bind(&errors)
         .bind(&next)
         .bind(&untried)
-        .execute(self.pool())
+        .execute(&self.by_key)
         .await?;
         Ok(())
     }
@@ -369,7 +375,7 @@ impl Dispatcher {
             )
             .bind(due.webhook_id)
             .bind(due.occurred_at)
-            .fetch_one(self.pool())
+            .fetch_one(&self.by_key)
             .await;
             matches!(delivered_since, Ok(false)).then_some(DisabledReason::Failing)
         } else {

@@ -39,12 +39,13 @@ async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) {
     }
 }
 
-/// Appends waiting on the lock: one per occupied drainer.
+/// Appends waiting on the lock (with or without the data keys they store): one per occupied
+/// drainer.
 async fn blocked_appends(pool: &PgPool) -> i64 {
     sqlx::query_scalar(
         "SELECT count(*) FROM pg_stat_activity
           WHERE datname = current_database() AND wait_event_type = 'Lock'
-            AND query LIKE 'INSERT INTO events%'",
+            AND (query LIKE 'INSERT INTO events%' OR query LIKE 'WITH keys AS%')",
     )
     .fetch_one(pool)
     .await
@@ -193,6 +194,20 @@ async fn commands_queued_together_commit_together_and_a_refused_one_fails_alone(
             .await
             .unwrap();
     assert_eq!(logins, 1, "the refused login wrote nothing");
+    // Nor its data key: keys are stored by the statement appending their events.
+    let keys_without_events: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM secrets.data_keys k
+          WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.aggregate_id = k.subject_id::text)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(keys_without_events, 0, "a key stored without its events");
+    let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM secrets.data_keys")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(keys >= 18, "every registration stored its key: {keys}");
 }
 
 /// A client to give logins to.
