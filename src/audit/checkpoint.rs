@@ -90,12 +90,17 @@ pub async fn sign_due(
 ) -> Result<usize, sqlx::Error> {
     let key = &signer.key;
     let due = sqlx::query(
+        // Each due head's seal looked up by key (the LIMIT keeps the subquery a lookup per
+        // head): as a join, a plan made when the heads table looked large hash-joined every
+        // seal in the log at each round.
         "SELECT h.tenant_id, h.last_seq, h.last_hash, s.global_position
            FROM audit_chain_heads h
-           JOIN audit_seals s ON s.tenant_id = h.tenant_id AND s.chain_seq = h.last_seq
            LEFT JOIN LATERAL (
                 SELECT chain_seq, created_at FROM audit_checkpoints c
                  WHERE c.tenant_id = h.tenant_id ORDER BY chain_seq DESC LIMIT 1) c ON true
+          CROSS JOIN LATERAL (
+                SELECT s.global_position FROM audit_seals s
+                 WHERE s.tenant_id = h.tenant_id AND s.chain_seq = h.last_seq LIMIT 1) s
           WHERE c.chain_seq IS NULL
              OR (h.last_seq > c.chain_seq AND c.created_at <= now() - make_interval(secs => $1))",
     )
