@@ -6,7 +6,7 @@
 
 pub mod clients;
 pub mod contracts;
-mod dashboard;
+pub mod dashboard;
 pub mod engine;
 pub mod history;
 pub mod items;

@@ -73,8 +73,21 @@ pub(crate) fn from_row(row: &sqlx::postgres::PgRow) -> Result<Checkpoint, sqlx::
     })
 }
 
-/// Signs a checkpoint at the head of every chain that grew since its last checkpoint, if
-/// that checkpoint is at least `min_age` old (or there is none). Returns how many.
+/// The heads of the chains that grew since their last checkpoint, once that checkpoint is
+/// `$1` seconds old (or there is none), each with its seal's position. Each due head's seal
+/// is looked up by key (the LIMIT keeps the subquery a lookup per head): as a join, a plan
+/// made when the heads table looked large hash-joined every seal in the log at each round.
+pub const DUE_HEADS_SQL: &str = "SELECT h.tenant_id, h.last_seq, h.last_hash, s.global_position
+   FROM audit_chain_heads h
+   LEFT JOIN LATERAL (
+        SELECT chain_seq, created_at FROM audit_checkpoints c
+         WHERE c.tenant_id = h.tenant_id ORDER BY chain_seq DESC LIMIT 1) c ON true
+  CROSS JOIN LATERAL (
+        SELECT s.global_position FROM audit_seals s
+         WHERE s.tenant_id = h.tenant_id AND s.chain_seq = h.last_seq LIMIT 1) s
+  WHERE c.chain_seq IS NULL
+     OR (h.last_seq > c.chain_seq AND c.created_at <= now() - make_interval(secs => $1))";
+
 /// What signs checkpoints, and where else each new one goes.
 #[derive(Clone)]
 pub struct Signer {
@@ -83,30 +96,18 @@ pub struct Signer {
     pub deliver_to: Option<std::path::PathBuf>,
 }
 
+/// Signs a checkpoint at the head of every chain that grew since its last checkpoint, if
+/// that checkpoint is at least `min_age` old (or there is none). Returns how many.
 pub async fn sign_due(
     pool: &PgPool,
     signer: &Signer,
     min_age: std::time::Duration,
 ) -> Result<usize, sqlx::Error> {
     let key = &signer.key;
-    let due = sqlx::query(
-        // Each due head's seal looked up by key (the LIMIT keeps the subquery a lookup per
-        // head): as a join, a plan made when the heads table looked large hash-joined every
-        // seal in the log at each round.
-        "SELECT h.tenant_id, h.last_seq, h.last_hash, s.global_position
-           FROM audit_chain_heads h
-           LEFT JOIN LATERAL (
-                SELECT chain_seq, created_at FROM audit_checkpoints c
-                 WHERE c.tenant_id = h.tenant_id ORDER BY chain_seq DESC LIMIT 1) c ON true
-          CROSS JOIN LATERAL (
-                SELECT s.global_position FROM audit_seals s
-                 WHERE s.tenant_id = h.tenant_id AND s.chain_seq = h.last_seq LIMIT 1) s
-          WHERE c.chain_seq IS NULL
-             OR (h.last_seq > c.chain_seq AND c.created_at <= now() - make_interval(secs => $1))",
-    )
-    .bind(min_age.as_secs_f64())
-    .fetch_all(pool)
-    .await?;
+    let due = sqlx::query(DUE_HEADS_SQL)
+        .bind(min_age.as_secs_f64())
+        .fetch_all(pool)
+        .await?;
     let now = Utc::now();
     // Stored with microseconds; signed as stored.
     let created_at = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);

@@ -217,3 +217,109 @@ async fn a_search_looks_fragments_up_in_trigram_indexes_not_the_whole_firm() {
         "a search reads a table whole: {text}"
     );
 }
+
+/// The checkpoint signer finds each due head's seal by key, even by a plan made while the
+/// seals were none and nothing was analysed: as a join, such a plan hashed every seal in the
+/// log at each round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn due_checkpoints_find_their_seals_by_key_even_by_a_plan_made_on_an_empty_log() {
+    let db = fresh_database().await;
+    let mut conn = db.acquire().await.unwrap();
+    sqlx::raw_sql(&format!(
+        "SET plan_cache_mode = force_generic_plan; PREPARE due(float8) AS {}",
+        portal_accounts::audit::checkpoint::DUE_HEADS_SQL
+    ))
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    sqlx::raw_sql("EXPLAIN EXECUTE due(60)")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+
+    // 20 chains of 5,000 seals each; no ANALYZE comes to invalidate the plan.
+    sqlx::raw_sql(
+        "INSERT INTO audit_seals (global_position, tenant_id, chain_seq, prev_hash, event_hash)
+         SELECT g, md5((g % 20)::text)::uuid, g / 20 + 1, '\\x00', '\\x00'
+           FROM generate_series(0, 99999) g;
+         INSERT INTO audit_chain_heads (tenant_id, last_seq, last_hash)
+         SELECT md5(t::text)::uuid, 5000, '\\x00' FROM generate_series(0, 19) t",
+    )
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    let plan: Vec<String> = sqlx::query_scalar("EXPLAIN EXECUTE due(60)")
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+    let plan = plan.join("\n");
+    assert!(
+        plan.contains("audit_seals_tenant_id_chain_seq_key"),
+        "{plan}"
+    );
+    assert!(!plan.contains("Seq Scan on audit_seals"), "{plan}");
+    assert!(!plan.contains("Hash Join"), "{plan}");
+    // And what it answers: every head without a checkpoint, with its seal's position.
+    let due: Vec<(Uuid, i64)> = sqlx::query_as::<_, (Uuid, i64, Vec<u8>, i64)>(
+        portal_accounts::audit::checkpoint::DUE_HEADS_SQL,
+    )
+    .bind(60.0)
+    .fetch_all(&db)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|row| (row.0, row.3))
+    .collect();
+    assert_eq!(due.len(), 20);
+    assert!(
+        due.iter().all(|(_, p)| (99_980..100_000).contains(p)),
+        "{due:?}"
+    );
+}
+
+/// The dashboard recount, planned at each batch, looks the touched clients up by key on a
+/// firm the statistics know nothing of (a generic plan cached while the read model was
+/// empty hash-joined every client of every firm for each batch).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_recount_finds_clients_by_key_in_a_read_model_never_analysed() {
+    let db = fresh_database().await;
+    let (firm, client) = (Uuid::now_v7(), Uuid::now_v7());
+    sqlx::query(
+        "INSERT INTO rm_clients (tenant_id, client_id, display_name, kind, registered_at, last_position)
+         SELECT $1, CASE g WHEN 1 THEN $2 ELSE md5(g::text)::uuid END, 'C' || g, 'organisation', now(), g
+           FROM generate_series(1, 50000) g",
+    )
+    .bind(firm)
+    .bind(client)
+    .execute(&db)
+    .await
+    .unwrap();
+    let mut tx = db.begin().await.unwrap();
+    let plan: Vec<String> =
+        sqlx::query_scalar(&format!("EXPLAIN {}", projections::dashboard::RECOUNT_SQL))
+            .persistent(false)
+            .bind(vec![firm])
+            .bind(vec![client])
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+    let plan = plan.join("\n");
+    assert!(plan.contains("rm_clients_pkey"), "{plan}");
+    assert!(!plan.contains("Seq Scan on rm_clients"), "{plan}");
+    assert!(!plan.contains("Hash Join"), "{plan}");
+    // And the count it keeps: the client, now in its bucket.
+    sqlx::query(projections::dashboard::RECOUNT_SQL)
+        .persistent(false)
+        .bind(vec![firm])
+        .bind(vec![client])
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let counted: Vec<(String, i64)> =
+        sqlx::query_as("SELECT bucket, clients FROM rm_client_counts WHERE tenant_id = $1")
+            .bind(firm)
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+    assert_eq!(counted, vec![("not_invited_without_email".to_string(), 1)]);
+}
