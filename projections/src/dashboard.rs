@@ -27,14 +27,23 @@ pub(crate) async fn recount(
     if streams.is_empty() {
         return Ok(());
     }
-    // Planned afresh at each batch (an unnamed statement), with the tables' sizes as they
-    // are: a generic plan cached while the read model was small and unanalysed (a new
-    // database) hash-joined the whole `rm_clients` table for every batch, and kept doing
-    // so; forcing joins by index instead still let such a plan pick the wrong index.
+    // Planned afresh at each batch (an unnamed statement), with the tables as they are, and
+    // only by index: a plan cached while the read model was small and unanalysed (a new
+    // database) hash-joined the whole `rm_clients` table for every batch and kept doing so;
+    // forcing index joins on such a cached plan could still pick a firm-wide index, and
+    // planning without the restriction took a scan of a table of thousands for cheaper
+    // than a few dozen lookups (decisions.md, record 38).
+    let before: (String, String, String) = sqlx::query_as(PLAN_BY_KEY).fetch_one(&mut *tx).await?;
     sqlx::query(RECOUNT_SQL)
         .persistent(false)
         .bind(&tenants)
         .bind(streams)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(PLAN_AS_BEFORE)
+        .bind(before.0)
+        .bind(before.1)
+        .bind(before.2)
         .execute(&mut *tx)
         .await?;
     // An emptied bucket has no row, as in a count made from scratch.
@@ -44,6 +53,19 @@ pub(crate) async fn recount(
         .await?;
     Ok(())
 }
+
+/// For the statements after it in the transaction: joins by nested loops of index lookups.
+/// Answers the settings it found, to be put back by `PLAN_AS_BEFORE`.
+pub const PLAN_BY_KEY: &str = "WITH before AS MATERIALIZED (
+        SELECT current_setting('enable_seqscan') AS seqscan,
+               current_setting('enable_hashjoin') AS hashjoin,
+               current_setting('enable_mergejoin') AS mergejoin)
+    SELECT seqscan, hashjoin, mergejoin FROM before
+     WHERE set_config('enable_seqscan', 'off', true) IS NOT NULL
+       AND set_config('enable_hashjoin', 'off', true) IS NOT NULL
+       AND set_config('enable_mergejoin', 'off', true) IS NOT NULL";
+pub const PLAN_AS_BEFORE: &str = "SELECT set_config('enable_seqscan', $1, true),
+        set_config('enable_hashjoin', $2, true), set_config('enable_mergejoin', $3, true)";
 
 /// `$1`, `$2`: the touched streams (tenant, id), clients or logins (a login's id matches no
 /// client row, so `fresh` keeps only clients).

@@ -277,13 +277,16 @@ async fn due_checkpoints_find_their_seals_by_key_even_by_a_plan_made_on_an_empty
     );
 }
 
-/// The dashboard recount, planned at each batch, looks the touched clients up by key on a
-/// firm the statistics know nothing of (a generic plan cached while the read model was
-/// empty hash-joined every client of every firm for each batch).
+/// The dashboard recount, planned at each batch and only by index, looks the touched clients
+/// up by key in a read model never analysed (a generic plan cached while it was small
+/// hash-joined every client of every firm for each batch), and leaves the transaction's
+/// planner settings as it found them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_recount_finds_clients_by_key_in_a_read_model_never_analysed() {
+    use projections::dashboard::{PLAN_AS_BEFORE, PLAN_BY_KEY, RECOUNT_SQL};
     let db = fresh_database().await;
     let (firm, client) = (Uuid::now_v7(), Uuid::now_v7());
+    let mut tx = db.begin().await.unwrap();
     sqlx::query(
         "INSERT INTO rm_clients (tenant_id, client_id, display_name, kind, registered_at, last_position)
          SELECT $1, CASE g WHEN 1 THEN $2 ELSE md5(g::text)::uuid END, 'C' || g, 'organisation', now(), g
@@ -291,30 +294,47 @@ async fn the_dashboard_recount_finds_clients_by_key_in_a_read_model_never_analys
     )
     .bind(firm)
     .bind(client)
-    .execute(&db)
+    .execute(&mut *tx)
     .await
     .unwrap();
-    let mut tx = db.begin().await.unwrap();
-    let plan: Vec<String> =
-        sqlx::query_scalar(&format!("EXPLAIN {}", projections::dashboard::RECOUNT_SQL))
-            .persistent(false)
-            .bind(vec![firm])
-            .bind(vec![client])
-            .fetch_all(&mut *tx)
-            .await
-            .unwrap();
+    let before: (String, String, String) = sqlx::query_as(PLAN_BY_KEY)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    let plan: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {RECOUNT_SQL}"))
+        .persistent(false)
+        .bind(vec![firm])
+        .bind(vec![client])
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
     let plan = plan.join("\n");
     assert!(plan.contains("rm_clients_pkey"), "{plan}");
     assert!(!plan.contains("Seq Scan on rm_clients"), "{plan}");
     assert!(!plan.contains("Hash Join"), "{plan}");
-    // And the count it keeps: the client, now in its bucket.
-    sqlx::query(projections::dashboard::RECOUNT_SQL)
+    sqlx::query(RECOUNT_SQL)
         .persistent(false)
         .bind(vec![firm])
         .bind(vec![client])
         .execute(&mut *tx)
         .await
         .unwrap();
+    sqlx::query(PLAN_AS_BEFORE)
+        .bind(&before.0)
+        .bind(&before.1)
+        .bind(&before.2)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let after: (String, String, String) = sqlx::query_as(
+        "SELECT current_setting('enable_seqscan'), current_setting('enable_hashjoin'),
+                current_setting('enable_mergejoin')",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    assert_eq!(after, before, "the planner settings are put back");
+    // And the count it keeps: the client, now in its bucket.
     let counted: Vec<(String, i64)> =
         sqlx::query_as("SELECT bucket, clients FROM rm_client_counts WHERE tenant_id = $1")
             .bind(firm)
