@@ -27,12 +27,8 @@ pub(crate) async fn recount(
     if streams.is_empty() {
         return Ok(());
     }
-    // Planned afresh at each batch (an unnamed statement), with the tables as they are, and
-    // only by index: a plan cached while the read model was small and unanalysed (a new
-    // database) hash-joined the whole `rm_clients` table for every batch and kept doing so;
-    // forcing index joins on such a cached plan could still pick a firm-wide index, and
-    // planning without the restriction took a scan of a table of thousands for cheaper
-    // than a few dozen lookups (decisions.md, record 38).
+    // Planned at each batch (unnamed) and by index only: a plan cached on a new, unanalysed
+    // read model scanned the whole firm for every batch (decisions.md, record 38).
     let before: (String, String, String) = sqlx::query_as(PLAN_BY_KEY).fetch_one(&mut *tx).await?;
     sqlx::query(RECOUNT_SQL)
         .persistent(false)
