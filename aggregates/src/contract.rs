@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
+use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use strum::{EnumDiscriminants, IntoStaticStr, VariantArray};
@@ -107,17 +107,12 @@ pub struct Contract {
     pub issued: Option<IssuedContract>,
 }
 
-impl Aggregate for Contract {
-    const TYPE: &'static str = "contract";
-    type Command = ContractCommand;
-    type Event = ContractEvent;
-    type Error = DomainError;
-    type Services = ();
+crate::domain_aggregate!(Contract, "contract", ContractCommand, ContractEvent);
 
-    async fn handle(
+impl Contract {
+    async fn decide(
         &mut self,
         command: ContractCommand,
-        _services: &(),
         sink: &EventSink<Self>,
     ) -> Result<(), DomainError> {
         if let ContractCommand::Issue {
@@ -191,7 +186,7 @@ impl Aggregate for Contract {
         Ok(())
     }
 
-    fn apply(&mut self, event: ContractEvent) {
+    fn evolve(&mut self, event: ContractEvent) {
         match event {
             ContractEvent::ContractIssued {
                 client_id,
@@ -232,6 +227,7 @@ impl Contract {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::Check;
     use chrono::TimeZone;
     use cqrs_es::test::TestFramework;
 
@@ -239,6 +235,16 @@ mod tests {
 
     fn title() -> ContractTitle {
         ContractTitle::parse("Letter of engagement").unwrap()
+    }
+    /// Issue of client 1's contract `title()`/`body()`.
+    fn issue(client_archived: bool, signers: Vec<Uuid>) -> ContractCommand {
+        ContractCommand::Issue {
+            client_id: Uuid::from_u128(1),
+            title: title(),
+            body: body(),
+            client_archived,
+            signers,
+        }
     }
     fn body() -> ContractBody {
         ContractBody::parse("We will prepare your tax return.").unwrap()
@@ -296,58 +302,35 @@ mod tests {
 
     #[tokio::test]
     async fn issuing_records_the_content_hash() {
-        Given::with(())
-            .given_no_previous_events()
-            .when_async(ContractCommand::Issue {
-                client_id: Uuid::from_u128(1),
-                title: title(),
-                body: body(),
-                client_archived: false,
-                signers: vec![],
-            })
-            .await
-            .then_expect_events(vec![issued()]);
-        Given::with(())
-            .given_no_previous_events()
-            .when_async(ContractCommand::Issue {
-                client_id: Uuid::from_u128(1),
-                title: title(),
-                body: body(),
-                client_archived: false,
-                signers: vec![Uuid::from_u128(2)],
-            })
-            .await
-            .then_expect_events(vec![
+        Given::writes(vec![], issue(false, vec![]), vec![issued()]).await;
+        Given::writes(
+            vec![],
+            issue(false, vec![Uuid::from_u128(2)]),
+            vec![
                 issued(),
                 ContractEvent::SignatureRequested {
                     portal_user_ids: vec![Uuid::from_u128(2)],
                 },
-            ]);
-        Given::with(())
-            .given_no_previous_events()
-            .when_async(ContractCommand::Issue {
-                client_id: Uuid::from_u128(1),
-                title: title(),
-                body: body(),
-                client_archived: true,
-                signers: vec![],
-            })
-            .await
-            .then_expect_error(DomainError::ClientArchived);
+            ],
+        )
+        .await;
+        Given::refuses(vec![], issue(true, vec![]), DomainError::ClientArchived).await;
     }
 
     #[tokio::test]
     async fn signing_needs_the_current_content_hash() {
-        Given::with(())
-            .given(vec![issued()])
-            .when_async(sign("0".repeat(64)))
-            .await
-            .then_expect_error(DomainError::ContentChanged);
-        Given::with(())
-            .given(vec![issued()])
-            .when_async(sign(content_sha256(&title(), &body())))
-            .await
-            .then_expect_events(vec![signed()]);
+        Given::refuses(
+            vec![issued()],
+            sign("0".repeat(64)),
+            DomainError::ContentChanged,
+        )
+        .await;
+        Given::writes(
+            vec![issued()],
+            sign(content_sha256(&title(), &body())),
+            vec![signed()],
+        )
+        .await;
     }
 
     #[tokio::test]
@@ -362,41 +345,38 @@ mod tests {
             ip: Some("127.0.0.1".into()),
             user_agent: None,
         };
-        Given::with(())
-            .given(vec![issued()])
-            .when_async(untyped(Some("Jo Smith")))
-            .await
-            .then_expect_events(vec![signed()]);
-        Given::with(())
-            .given(vec![issued()])
-            .when_async(untyped(None))
-            .await
-            .then_expect_error(DomainError::SignerNameRequired);
+        Given::writes(vec![issued()], untyped(Some("Jo Smith")), vec![signed()]).await;
+        Given::refuses(
+            vec![issued()],
+            untyped(None),
+            DomainError::SignerNameRequired,
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn a_signed_contract_cannot_be_voided_or_signed_again() {
-        Given::with(())
-            .given(vec![issued(), signed()])
-            .when_async(ContractCommand::Void { reason: None })
-            .await
-            .then_expect_error(DomainError::ContractAlreadySigned);
-        Given::with(())
-            .given(vec![issued(), signed()])
-            .when_async(sign(content_sha256(&title(), &body())))
-            .await
-            .then_expect_error(DomainError::ContractAlreadySigned);
+        Given::refuses(
+            vec![issued(), signed()],
+            ContractCommand::Void { reason: None },
+            DomainError::ContractAlreadySigned,
+        )
+        .await;
+        Given::refuses(
+            vec![issued(), signed()],
+            sign(content_sha256(&title(), &body())),
+            DomainError::ContractAlreadySigned,
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn a_voided_contract_cannot_be_signed() {
-        Given::with(())
-            .given(vec![
-                issued(),
-                ContractEvent::ContractVoided { reason: None },
-            ])
-            .when_async(sign(content_sha256(&title(), &body())))
-            .await
-            .then_expect_error(DomainError::ContractVoided);
+        Given::refuses(
+            vec![issued(), ContractEvent::ContractVoided { reason: None }],
+            sign(content_sha256(&title(), &body())),
+            DomainError::ContractVoided,
+        )
+        .await;
     }
 }

@@ -13,18 +13,6 @@ use crate::staff_member::{StaffMember, StaffMemberEvent, StaffMemberEventKind};
 use crate::tenant::{Tenant, TenantEvent, TenantEventKind};
 use crate::webhook::{Webhook, WebhookEvent, WebhookEventKind};
 
-/// An event of any aggregate.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AnyEvent {
-    Client(ClientEvent),
-    PortalUser(PortalUserEvent),
-    Item(ItemEvent),
-    Contract(ContractEvent),
-    Tenant(TenantEvent),
-    StaffMember(StaffMemberEvent),
-    Webhook(WebhookEvent),
-}
-
 /// Why a stored payload is not an event this code knows.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
@@ -58,34 +46,12 @@ impl AnyEvent {
     /// Decodes a stored payload (`{"<EventType>": {...}}`, already upcast) of a stream of
     /// `aggregate_type`.
     pub fn decode(aggregate_type: &str, payload: serde_json::Value) -> Result<Self, DecodeError> {
-        Self::decode_from(aggregate_type, payload)
+        decode_any(aggregate_type, payload)
     }
 
     /// `decode`, straight from the payload's JSON text (no intermediate value).
     pub fn decode_str(aggregate_type: &str, payload: &str) -> Result<Self, DecodeError> {
-        Self::decode_from(aggregate_type, payload)
-    }
-
-    fn decode_from(aggregate_type: &str, payload: impl Payload) -> Result<Self, DecodeError> {
-        fn of<A: Aggregate>(payload: impl Payload) -> Result<A::Event, DecodeError>
-        where
-            A::Event: DeserializeOwned,
-        {
-            payload.into_event().map_err(|source| DecodeError::Payload {
-                aggregate_type: A::TYPE.to_string(),
-                source,
-            })
-        }
-        Ok(match aggregate_type {
-            Client::TYPE => Self::Client(of::<Client>(payload)?),
-            PortalUser::TYPE => Self::PortalUser(of::<PortalUser>(payload)?),
-            Item::TYPE => Self::Item(of::<Item>(payload)?),
-            Contract::TYPE => Self::Contract(of::<Contract>(payload)?),
-            Tenant::TYPE => Self::Tenant(of::<Tenant>(payload)?),
-            StaffMember::TYPE => Self::StaffMember(of::<StaffMember>(payload)?),
-            Webhook::TYPE => Self::Webhook(of::<Webhook>(payload)?),
-            other => return Err(DecodeError::UnknownStreamType(other.to_string())),
-        })
+        decode_any(aggregate_type, payload)
     }
 
     /// The stored event type name (`ClientRegistered`, …).
@@ -94,75 +60,81 @@ impl AnyEvent {
     }
 
     pub fn kind(&self) -> EventKind {
-        match self {
-            Self::Client(e) => EventKind::Client(e.into()),
-            Self::PortalUser(e) => EventKind::PortalUser(e.into()),
-            Self::Item(e) => EventKind::Item(e.into()),
-            Self::Contract(e) => EventKind::Contract(e.into()),
-            Self::Tenant(e) => EventKind::Tenant(e.into()),
-            Self::StaffMember(e) => EventKind::StaffMember(e.into()),
-            Self::Webhook(e) => EventKind::Webhook(e.into()),
-        }
+        kind_of(self)
     }
 }
 
-/// The kind of an event without its fields: what a reader declares it reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EventKind {
-    Client(ClientEventKind),
-    PortalUser(PortalUserEventKind),
-    Item(ItemEventKind),
-    Contract(ContractEventKind),
-    Tenant(TenantEventKind),
-    StaffMember(StaffMemberEventKind),
-    Webhook(WebhookEventKind),
-}
-
-impl EventKind {
-    /// The name events of this kind are stored under (the `event_type` column).
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Client(k) => k.into(),
-            Self::PortalUser(k) => k.into(),
-            Self::Item(k) => k.into(),
-            Self::Contract(k) => k.into(),
-            Self::Tenant(k) => k.into(),
-            Self::StaffMember(k) => k.into(),
-            Self::Webhook(k) => k.into(),
+/// Declares `AnyEvent` and `EventKind`, one variant per aggregate (named as the
+/// aggregate), with their decoding, names and conversions.
+macro_rules! every_aggregate {
+    ($($aggregate:ident($event:ty, $kind:ty)),* $(,)?) => {
+        /// An event of any aggregate.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum AnyEvent {
+            $($aggregate($event)),*
         }
-    }
 
-    /// The stream type events of this kind belong to.
-    pub fn stream_type(self) -> &'static str {
-        match self {
-            Self::Client(_) => Client::TYPE,
-            Self::PortalUser(_) => PortalUser::TYPE,
-            Self::Item(_) => Item::TYPE,
-            Self::Contract(_) => Contract::TYPE,
-            Self::Tenant(_) => Tenant::TYPE,
-            Self::StaffMember(_) => StaffMember::TYPE,
-            Self::Webhook(_) => Webhook::TYPE,
+        fn decode_any(aggregate_type: &str, payload: impl Payload) -> Result<AnyEvent, DecodeError> {
+            fn of<A: Aggregate>(payload: impl Payload) -> Result<A::Event, DecodeError>
+            where
+                A::Event: DeserializeOwned,
+            {
+                payload.into_event().map_err(|source| DecodeError::Payload {
+                    aggregate_type: A::TYPE.to_string(),
+                    source,
+                })
+            }
+            Ok(match aggregate_type {
+                $($aggregate::TYPE => AnyEvent::$aggregate(of::<$aggregate>(payload)?),)*
+                other => return Err(DecodeError::UnknownStreamType(other.to_string())),
+            })
         }
-    }
-}
 
-macro_rules! kind_from {
-    ($($variant:ident($kind:ty)),*) => {$(
-        impl From<$kind> for EventKind {
-            fn from(kind: $kind) -> Self {
-                Self::$variant(kind)
+        fn kind_of(event: &AnyEvent) -> EventKind {
+            match event {
+                $(AnyEvent::$aggregate(e) => EventKind::$aggregate(e.into())),*
             }
         }
-    )*};
+
+        /// The kind of an event without its fields: what a reader declares it reads.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum EventKind {
+            $($aggregate($kind)),*
+        }
+
+        impl EventKind {
+            /// The name events of this kind are stored under (the `event_type` column).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Self::$aggregate(k) => k.into()),*
+                }
+            }
+
+            /// The stream type events of this kind belong to.
+            pub fn stream_type(self) -> &'static str {
+                match self {
+                    $(Self::$aggregate(_) => $aggregate::TYPE),*
+                }
+            }
+        }
+
+        $(
+            impl From<$kind> for EventKind {
+                fn from(kind: $kind) -> Self {
+                    Self::$aggregate(kind)
+                }
+            }
+        )*
+    };
 }
-kind_from!(
-    Client(ClientEventKind),
-    PortalUser(PortalUserEventKind),
-    Item(ItemEventKind),
-    Contract(ContractEventKind),
-    Tenant(TenantEventKind),
-    StaffMember(StaffMemberEventKind),
-    Webhook(WebhookEventKind)
+every_aggregate!(
+    Client(ClientEvent, ClientEventKind),
+    PortalUser(PortalUserEvent, PortalUserEventKind),
+    Item(ItemEvent, ItemEventKind),
+    Contract(ContractEvent, ContractEventKind),
+    Tenant(TenantEvent, TenantEventKind),
+    StaffMember(StaffMemberEvent, StaffMemberEventKind),
+    Webhook(WebhookEvent, WebhookEventKind),
 );
 
 /// Every stored event type name of every aggregate.

@@ -2,7 +2,7 @@
 //! image. The image bytes live outside the log; the event records their SHA-256.
 
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
+use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 use strum::{EnumDiscriminants, IntoStaticStr, VariantArray};
 
@@ -101,17 +101,12 @@ impl Item {
     }
 }
 
-impl Aggregate for Item {
-    const TYPE: &'static str = "item";
-    type Command = ItemCommand;
-    type Event = ItemEvent;
-    type Error = DomainError;
-    type Services = ();
+crate::domain_aggregate!(Item, "item", ItemCommand, ItemEvent);
 
-    async fn handle(
+impl Item {
+    async fn decide(
         &mut self,
         command: ItemCommand,
-        _services: &(),
         sink: &EventSink<Self>,
     ) -> Result<(), DomainError> {
         match (command, self.details.clone()) {
@@ -183,7 +178,7 @@ impl Aggregate for Item {
         }
     }
 
-    fn apply(&mut self, event: ItemEvent) {
+    fn evolve(&mut self, event: ItemEvent) {
         match event {
             ItemEvent::ItemCreated {
                 sku,
@@ -231,6 +226,7 @@ impl Aggregate for Item {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::Check;
     use cqrs_es::test::TestFramework;
 
     type Given = TestFramework<Item>;
@@ -248,100 +244,109 @@ mod tests {
 
     #[tokio::test]
     async fn a_price_change_records_the_previous_price() {
-        Given::with(())
-            .given(vec![created()])
-            .when_async(ItemCommand::ChangePrice {
+        Given::writes(
+            vec![created()],
+            ItemCommand::ChangePrice {
                 unit_price: gbp(27500),
-            })
-            .await
-            .then_expect_events(vec![ItemEvent::ItemPriceChanged {
+            },
+            vec![ItemEvent::ItemPriceChanged {
                 unit_price: gbp(27500),
                 previous: gbp(25000),
-            }]);
+            }],
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn the_same_price_or_image_again_writes_nothing() {
-        Given::with(())
-            .given(vec![created()])
-            .when_async(ItemCommand::ChangePrice {
+        Given::writes(
+            vec![created()],
+            ItemCommand::ChangePrice {
                 unit_price: gbp(25000),
-            })
-            .await
-            .then_expect_events(vec![]);
-        Given::with(())
-            .given(vec![
+            },
+            vec![],
+        )
+        .await;
+        Given::writes(
+            vec![
                 created(),
                 ItemEvent::ItemImageSet {
                     sha256: "ab".into(),
                     size_bytes: 3,
                     content_type: "image/png".into(),
                 },
-            ])
-            .when_async(ItemCommand::SetImage {
+            ],
+            ItemCommand::SetImage {
                 sha256: "ab".into(),
                 size_bytes: 3,
-            })
-            .await
-            .then_expect_events(vec![]);
+            },
+            vec![],
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn a_price_stays_in_the_items_currency() {
-        Given::with(())
-            .given(vec![created()])
-            .when_async(ItemCommand::ChangePrice {
+        Given::refuses(
+            vec![created()],
+            ItemCommand::ChangePrice {
                 unit_price: Money::parse(25000, "EUR").unwrap(),
-            })
-            .await
-            .then_expect_error(DomainError::CurrencyMismatch);
+            },
+            DomainError::CurrencyMismatch,
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn renaming_and_describing_write_only_what_changes() {
         let description = ItemDescription::parse("Your annual return, filed.").unwrap();
-        Given::with(())
-            .given(vec![created()])
-            .when_async(ItemCommand::Describe {
+        Given::writes(
+            vec![created()],
+            ItemCommand::Describe {
                 name: Some(ItemName::parse("Tax return").unwrap()),
                 description: Some(Some(description.clone())),
-            })
-            .await
-            .then_expect_events(vec![ItemEvent::ItemDescriptionChanged {
+            },
+            vec![ItemEvent::ItemDescriptionChanged {
                 description: Some(description),
-            }]);
+            }],
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn an_archived_item_cannot_be_assigned_until_unarchived() {
-        Given::with(())
-            .given(vec![created()])
-            .when_async(ItemCommand::Archive)
-            .await
-            .then_expect_events(vec![ItemEvent::ItemArchived {}]);
+        Given::writes(
+            vec![created()],
+            ItemCommand::Archive,
+            vec![ItemEvent::ItemArchived {}],
+        )
+        .await;
         let mut item = Item::default();
-        item.apply(created());
+        item.evolve(created());
         assert_eq!(item.ensure_assignable(), Ok(()));
-        item.apply(ItemEvent::ItemArchived {});
+        item.evolve(ItemEvent::ItemArchived {});
         assert_eq!(item.ensure_assignable(), Err(DomainError::ItemArchived));
-        Given::with(())
-            .given(vec![created(), ItemEvent::ItemArchived {}])
-            .when_async(ItemCommand::Archive)
-            .await
-            .then_expect_events(vec![]);
-        Given::with(())
-            .given(vec![created(), ItemEvent::ItemArchived {}])
-            .when_async(ItemCommand::Unarchive)
-            .await
-            .then_expect_events(vec![ItemEvent::ItemUnarchived {}]);
+        Given::writes(
+            vec![created(), ItemEvent::ItemArchived {}],
+            ItemCommand::Archive,
+            vec![],
+        )
+        .await;
+        Given::writes(
+            vec![created(), ItemEvent::ItemArchived {}],
+            ItemCommand::Unarchive,
+            vec![ItemEvent::ItemUnarchived {}],
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn unknown_items_are_not_found() {
-        Given::with(())
-            .given_no_previous_events()
-            .when_async(ItemCommand::ChangePrice { unit_price: gbp(1) })
-            .await
-            .then_expect_error(DomainError::NotFound("item"));
+        Given::refuses(
+            vec![],
+            ItemCommand::ChangePrice { unit_price: gbp(1) },
+            DomainError::NotFound("item"),
+        )
+        .await;
     }
 }

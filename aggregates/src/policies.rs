@@ -13,39 +13,24 @@ pub struct Bound {
     pub default: i64,
 }
 
-pub const INVITATION_TTL_DAYS: Bound = Bound {
-    field: "invitation_ttl_days",
-    min: 1,
-    max: 90,
-    default: 14,
-};
-pub const SESSION_HOURS: Bound = Bound {
-    field: "session_hours",
-    min: 1,
-    max: 168,
-    default: 8,
-};
-pub const LOCKOUT_FAILURES: Bound = Bound {
-    field: "lockout_failures",
-    min: 3,
-    max: 20,
-    default: 5,
-};
-pub const LOCKOUT_MINUTES: Bound = Bound {
-    field: "lockout_minutes",
-    min: 1,
-    max: 1440,
-    default: 15,
-};
+impl Bound {
+    const fn new(field: &'static str, min: i64, max: i64, default: i64) -> Self {
+        Self {
+            field,
+            min,
+            max,
+            default,
+        }
+    }
+}
 
+pub const INVITATION_TTL_DAYS: Bound = Bound::new("invitation_ttl_days", 1, 90, 14);
+pub const SESSION_HOURS: Bound = Bound::new("session_hours", 1, 168, 8);
+pub const LOCKOUT_FAILURES: Bound = Bound::new("lockout_failures", 3, 20, 5);
+pub const LOCKOUT_MINUTES: Bound = Bound::new("lockout_minutes", 1, 1440, 15);
 /// How long after archiving a client its personal data is erased by the system (no
 /// default: a firm chooses to).
-pub const ERASE_ARCHIVED_AFTER_DAYS: Bound = Bound {
-    field: "erase_archived_after_days",
-    min: 1,
-    max: 3650,
-    default: 0,
-};
+pub const ERASE_ARCHIVED_AFTER_DAYS: Bound = Bound::new("erase_archived_after_days", 1, 3650, 0);
 
 /// Whether the firm's logins must have a second factor.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

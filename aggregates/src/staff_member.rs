@@ -3,7 +3,7 @@
 //! can name the person behind it.
 
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
+use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 use strum::{EnumDiscriminants, IntoStaticStr, VariantArray};
 
@@ -78,17 +78,17 @@ impl StaffMember {
     }
 }
 
-impl Aggregate for StaffMember {
-    const TYPE: &'static str = "staff_member";
-    type Command = StaffMemberCommand;
-    type Event = StaffMemberEvent;
-    type Error = DomainError;
-    type Services = ();
+crate::domain_aggregate!(
+    StaffMember,
+    "staff_member",
+    StaffMemberCommand,
+    StaffMemberEvent
+);
 
-    async fn handle(
+impl StaffMember {
+    async fn decide(
         &mut self,
         command: StaffMemberCommand,
-        _services: &(),
         sink: &EventSink<Self>,
     ) -> Result<(), DomainError> {
         use StaffMemberCommand as C;
@@ -122,7 +122,7 @@ impl Aggregate for StaffMember {
         Ok(())
     }
 
-    fn apply(&mut self, event: StaffMemberEvent) {
+    fn evolve(&mut self, event: StaffMemberEvent) {
         use StaffMemberEvent as E;
         match event {
             E::StaffMemberCreated { name, email, role } => {
@@ -152,6 +152,7 @@ impl Aggregate for StaffMember {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::Check;
     use cqrs_es::test::TestFramework;
 
     type Given = TestFramework<StaffMember>;
@@ -179,72 +180,64 @@ mod tests {
             email: email("sam@firm.example"),
             role: StaffRole::Staff,
         };
-        Given::with(())
-            .given_no_previous_events()
-            .when_async(create.clone())
-            .await
-            .then_expect_events(vec![created()]);
-        Given::with(())
-            .given(vec![created()])
-            .when_async(create)
-            .await
-            .then_expect_error(DomainError::AlreadyExists("staff member"));
+        Given::creates_once(create, created(), "staff member").await;
     }
 
     #[tokio::test]
     async fn a_change_writes_only_what_differs() {
-        Given::with(())
-            .given(vec![created()])
-            .when_async(C::Change {
+        Given::writes(
+            vec![created()],
+            C::Change {
                 name: Some(name("Sam Clerk")),
                 email: Some(email("samuel@firm.example")),
                 role: Some(StaffRole::Admin),
-            })
-            .await
-            .then_expect_events(vec![
+            },
+            vec![
                 E::StaffMemberEmailChanged {
                     email: email("samuel@firm.example"),
                 },
                 E::StaffMemberRoleChanged {
                     role: StaffRole::Admin,
                 },
-            ]);
+            ],
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn renaming_an_unknown_member_is_refused() {
-        Given::with(())
-            .given_no_previous_events()
-            .when_async(C::Change {
+        Given::refuses(
+            vec![],
+            C::Change {
                 name: Some(name("X")),
                 email: None,
                 role: None,
-            })
-            .await
-            .then_expect_error(DomainError::NotFound("staff member"));
+            },
+            DomainError::NotFound("staff member"),
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn disabling_and_enabling_go_back_and_forth_once_each() {
-        Given::with(())
-            .given(vec![created()])
-            .when_async(C::Disable)
-            .await
-            .then_expect_events(vec![E::StaffMemberDisabled {}]);
-        Given::with(())
-            .given(vec![created(), E::StaffMemberDisabled {}])
-            .when_async(C::Disable)
-            .await
-            .then_expect_error(DomainError::StaffMemberAlreadyDisabled);
-        Given::with(())
-            .given(vec![created(), E::StaffMemberDisabled {}])
-            .when_async(C::Enable)
-            .await
-            .then_expect_events(vec![E::StaffMemberEnabled {}]);
-        Given::with(())
-            .given(vec![created()])
-            .when_async(C::Enable)
-            .await
-            .then_expect_error(DomainError::StaffMemberNotDisabled);
+        Given::writes(vec![created()], C::Disable, vec![E::StaffMemberDisabled {}]).await;
+        Given::refuses(
+            vec![created(), E::StaffMemberDisabled {}],
+            C::Disable,
+            DomainError::StaffMemberAlreadyDisabled,
+        )
+        .await;
+        Given::writes(
+            vec![created(), E::StaffMemberDisabled {}],
+            C::Enable,
+            vec![E::StaffMemberEnabled {}],
+        )
+        .await;
+        Given::refuses(
+            vec![created()],
+            C::Enable,
+            DomainError::StaffMemberNotDisabled,
+        )
+        .await;
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
+use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 use strum::{EnumDiscriminants, IntoStaticStr, VariantArray};
 use uuid::Uuid;
@@ -161,17 +161,12 @@ pub struct Tenant {
     pub checkpoint_recipient: Option<Email>,
 }
 
-impl Aggregate for Tenant {
-    const TYPE: &'static str = "tenant";
-    type Command = TenantCommand;
-    type Event = TenantEvent;
-    type Error = DomainError;
-    type Services = ();
+crate::domain_aggregate!(Tenant, "tenant", TenantCommand, TenantEvent);
 
-    async fn handle(
+impl Tenant {
+    async fn decide(
         &mut self,
         command: TenantCommand,
-        _services: &(),
         sink: &EventSink<Self>,
     ) -> Result<(), DomainError> {
         let exists = self.slug.is_some();
@@ -247,7 +242,7 @@ impl Aggregate for Tenant {
         }
     }
 
-    fn apply(&mut self, event: TenantEvent) {
+    fn evolve(&mut self, event: TenantEvent) {
         match event {
             TenantEvent::TenantCreated { slug, .. } => self.slug = Some(slug),
             TenantEvent::PortalActivationChanged { active } => self.portal_inactive = !active,
@@ -282,6 +277,7 @@ pub fn parse_slug(raw: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::Check;
     use cqrs_es::test::TestFramework;
 
     type Given = TestFramework<Tenant>;
@@ -295,16 +291,18 @@ mod tests {
 
     #[tokio::test]
     async fn switching_the_portal_off_and_on() {
-        Given::with(())
-            .given(vec![created()])
-            .when_async(TenantCommand::SetPortalActive { active: true })
-            .await
-            .then_expect_events(vec![]);
-        Given::with(())
-            .given(vec![created()])
-            .when_async(TenantCommand::SetPortalActive { active: false })
-            .await
-            .then_expect_events(vec![TenantEvent::PortalActivationChanged { active: false }]);
+        Given::writes(
+            vec![created()],
+            TenantCommand::SetPortalActive { active: true },
+            vec![],
+        )
+        .await;
+        Given::writes(
+            vec![created()],
+            TenantCommand::SetPortalActive { active: false },
+            vec![TenantEvent::PortalActivationChanged { active: false }],
+        )
+        .await;
     }
 
     fn issued(token: u128) -> TenantEvent {
@@ -322,29 +320,27 @@ mod tests {
         let revoke = TenantCommand::RevokeStaffToken {
             token_id: Uuid::from_u128(7),
         };
-        Given::with(())
-            .given(vec![created(), issued(7)])
-            .when_async(revoke.clone())
-            .await
-            .then_expect_events(vec![TenantEvent::StaffTokenRevoked {
+        Given::writes(
+            vec![created(), issued(7)],
+            revoke.clone(),
+            vec![TenantEvent::StaffTokenRevoked {
                 token_id: Uuid::from_u128(7),
-            }]);
-        Given::with(())
-            .given(vec![
+            }],
+        )
+        .await;
+        Given::writes(
+            vec![
                 created(),
                 issued(7),
                 TenantEvent::StaffTokenRevoked {
                     token_id: Uuid::from_u128(7),
                 },
-            ])
-            .when_async(revoke.clone())
-            .await
-            .then_expect_events(vec![]);
-        Given::with(())
-            .given(vec![created()])
-            .when_async(revoke)
-            .await
-            .then_expect_error(DomainError::NotFound("token"));
+            ],
+            revoke.clone(),
+            vec![],
+        )
+        .await;
+        Given::refuses(vec![created()], revoke, DomainError::NotFound("token")).await;
     }
 
     #[test]
@@ -373,39 +369,42 @@ mod tests {
 
     #[tokio::test]
     async fn an_unknown_tenant_takes_no_settings() {
-        Given::with(())
-            .given_no_previous_events()
-            .when_async(TenantCommand::SetPortalActive { active: false })
-            .await
-            .then_expect_error(DomainError::NotFound("tenant"));
+        Given::refuses(
+            vec![],
+            TenantCommand::SetPortalActive { active: false },
+            DomainError::NotFound("tenant"),
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn the_checkpoint_recipient_is_recorded_only_when_it_changes() {
         let auditor = || Some(Email::parse("audit@firm.example").unwrap());
         let set = || TenantEvent::CheckpointRecipientChanged { email: auditor() };
-        Given::with(())
-            .given(vec![created()])
-            .when_async(TenantCommand::SetCheckpointRecipient { email: auditor() })
-            .await
-            .then_expect_events(vec![set()]);
-        Given::with(())
-            .given(vec![created(), set()])
-            .when_async(TenantCommand::SetCheckpointRecipient { email: auditor() })
-            .await
-            .then_expect_events(vec![]);
-        Given::with(())
-            .given(vec![created(), set()])
-            .when_async(TenantCommand::SetCheckpointRecipient { email: None })
-            .await
-            .then_expect_events(vec![TenantEvent::CheckpointRecipientChanged {
-                email: None,
-            }]);
-        Given::with(())
-            .given(vec![created()])
-            .when_async(TenantCommand::SetCheckpointRecipient { email: None })
-            .await
-            .then_expect_events(vec![]);
+        Given::writes(
+            vec![created()],
+            TenantCommand::SetCheckpointRecipient { email: auditor() },
+            vec![set()],
+        )
+        .await;
+        Given::writes(
+            vec![created(), set()],
+            TenantCommand::SetCheckpointRecipient { email: auditor() },
+            vec![],
+        )
+        .await;
+        Given::writes(
+            vec![created(), set()],
+            TenantCommand::SetCheckpointRecipient { email: None },
+            vec![TenantEvent::CheckpointRecipientChanged { email: None }],
+        )
+        .await;
+        Given::writes(
+            vec![created()],
+            TenantCommand::SetCheckpointRecipient { email: None },
+            vec![],
+        )
+        .await;
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
+use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 use strum::{EnumDiscriminants, IntoStaticStr, VariantArray};
 
@@ -226,17 +226,12 @@ pub struct Webhook {
     pub deleted: bool,
 }
 
-impl Aggregate for Webhook {
-    const TYPE: &'static str = "webhook";
-    type Command = WebhookCommand;
-    type Event = WebhookEvent;
-    type Error = DomainError;
-    type Services = ();
+crate::domain_aggregate!(Webhook, "webhook", WebhookCommand, WebhookEvent);
 
-    async fn handle(
+impl Webhook {
+    async fn decide(
         &mut self,
         command: WebhookCommand,
-        _services: &(),
         sink: &EventSink<Self>,
     ) -> Result<(), DomainError> {
         use WebhookCommand as C;
@@ -303,7 +298,7 @@ impl Aggregate for Webhook {
         Ok(())
     }
 
-    fn apply(&mut self, event: WebhookEvent) {
+    fn evolve(&mut self, event: WebhookEvent) {
         use WebhookEvent as E;
         match event {
             E::WebhookCreated {
@@ -343,6 +338,7 @@ impl Aggregate for Webhook {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::Check;
     use cqrs_es::test::TestFramework;
 
     type Given = TestFramework<Webhook>;
@@ -399,82 +395,66 @@ mod tests {
             event_types: types(&["client.invited"]),
             description: None,
         };
-        Given::with(())
-            .given_no_previous_events()
-            .when_async(create.clone())
-            .await
-            .then_expect_events(vec![created()]);
-        Given::with(())
-            .given(vec![created()])
-            .when_async(create)
-            .await
-            .then_expect_error(DomainError::AlreadyExists("webhook"));
+        Given::creates_once(create, created(), "webhook").await;
     }
 
     #[tokio::test]
     async fn a_change_writes_only_what_differs() {
-        Given::with(())
-            .given(vec![created()])
-            .when_async(C::Change {
+        Given::writes(
+            vec![created()],
+            C::Change {
                 url: Some(url("https://hooks.example.com/portal")),
                 event_types: Some(types(&["*"])),
                 description: None,
-            })
-            .await
-            .then_expect_events(vec![E::WebhookEventTypesChanged {
+            },
+            vec![E::WebhookEventTypesChanged {
                 event_types: types(&["*"]),
-            }]);
+            }],
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn disabling_names_why_and_happens_once() {
-        Given::with(())
-            .given(vec![created()])
-            .when_async(C::Disable {
+        Given::writes(
+            vec![created()],
+            C::Disable {
                 reason: DisabledReason::Gone,
-            })
-            .await
-            .then_expect_events(vec![E::WebhookDisabled {
+            },
+            vec![E::WebhookDisabled {
                 reason: DisabledReason::Gone,
-            }]);
+            }],
+        )
+        .await;
         let disabled = E::WebhookDisabled {
             reason: DisabledReason::Failing,
         };
-        Given::with(())
-            .given(vec![created(), disabled.clone()])
-            .when_async(C::Disable {
+        Given::refuses(
+            vec![created(), disabled.clone()],
+            C::Disable {
                 reason: DisabledReason::Staff,
-            })
-            .await
-            .then_expect_error(DomainError::WebhookAlreadyDisabled);
-        Given::with(())
-            .given(vec![created(), disabled])
-            .when_async(C::Enable)
-            .await
-            .then_expect_events(vec![E::WebhookEnabled {}]);
-        Given::with(())
-            .given(vec![created()])
-            .when_async(C::Enable)
-            .await
-            .then_expect_error(DomainError::WebhookNotDisabled);
+            },
+            DomainError::WebhookAlreadyDisabled,
+        )
+        .await;
+        Given::writes(
+            vec![created(), disabled],
+            C::Enable,
+            vec![E::WebhookEnabled {}],
+        )
+        .await;
+        Given::refuses(vec![created()], C::Enable, DomainError::WebhookNotDisabled).await;
     }
 
     #[tokio::test]
     async fn a_deleted_endpoint_takes_no_more_commands() {
-        Given::with(())
-            .given(vec![created()])
-            .when_async(C::Delete)
-            .await
-            .then_expect_events(vec![E::WebhookDeleted {}]);
-        Given::with(())
-            .given(vec![created(), E::WebhookDeleted {}])
-            .when_async(C::Enable)
-            .await
-            .then_expect_error(DomainError::NotFound("webhook"));
-        Given::with(())
-            .given_no_previous_events()
-            .when_async(C::Delete)
-            .await
-            .then_expect_error(DomainError::NotFound("webhook"));
+        Given::writes(vec![created()], C::Delete, vec![E::WebhookDeleted {}]).await;
+        Given::refuses(
+            vec![created(), E::WebhookDeleted {}],
+            C::Enable,
+            DomainError::NotFound("webhook"),
+        )
+        .await;
+        Given::refuses(vec![], C::Delete, DomainError::NotFound("webhook")).await;
     }
 }

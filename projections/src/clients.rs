@@ -61,14 +61,13 @@ impl Projection for Clients {
 /// statement (for renames the last name per client in the run wins, as replaying them
 /// one by one would leave it); anything else is applied event by event.
 async fn apply_runs(tx: &mut PgConnection, events: &[&Envelope]) -> Result<(), ProjectionError> {
-    for run in events.chunk_by(crate::engine::same_kind) {
-        let kind = run[0].event.kind();
-        if run.len() > 1 && kind == C::ClientRegistered.into() {
-            registrations(tx, run).await?;
-        } else if run.len() > 1 && kind == C::ClientRenamed.into() {
-            renames(tx, run).await?;
+    for run in crate::engine::runs(events) {
+        if run.is_many(C::ClientRegistered) {
+            registrations(tx, run.events).await?;
+        } else if run.is_many(C::ClientRenamed) {
+            renames(tx, run.events).await?;
         } else {
-            for event in run {
+            for event in run.events {
                 apply_event(tx, event).await?;
             }
         }

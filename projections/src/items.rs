@@ -37,11 +37,11 @@ impl Projection for Items {
 /// Price changes are the bulk of an item log: each run of them becomes one UPDATE (the
 /// last price per item in the run wins, as replaying them one by one would leave it).
 async fn apply_runs(tx: &mut PgConnection, events: &[&Envelope]) -> Result<(), ProjectionError> {
-    for run in events.chunk_by(crate::engine::same_kind) {
-        if run.len() > 1 && run[0].event.kind() == I::ItemPriceChanged.into() {
-            price_changes(tx, run).await?;
+    for run in crate::engine::runs(events) {
+        if run.is_many(I::ItemPriceChanged) {
+            price_changes(tx, run.events).await?;
         } else {
-            for event in run {
+            for event in run.events {
                 apply(tx, event).await?;
             }
         }

@@ -28,6 +28,26 @@ use sessions::Opening;
 pub use sessions::{Method, NewSession, SessionUser};
 use throttle::{seconds, Count};
 
+/// The row of a one-time token's table (a second step, a passkey ceremony) that `select`
+/// reads by `id = $1 AND tenant_id = $2 AND used_at IS NULL AND expires_at > $3`: the
+/// token's own row while it is this firm's, unused and unexpired.
+async fn open_token_row<R>(
+    app: &App,
+    scope: &TenantScope,
+    select: &'static str,
+    id: Uuid,
+) -> ServiceResult<Option<R>>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    Ok(sqlx::query_as(select)
+        .bind(id)
+        .bind(scope.id())
+        .bind(app.clock.now())
+        .fetch_optional(scope.pool())
+        .await?)
+}
+
 /// Checks a username and password. Unknown usernames, logins without a password yet,
 /// removed logins and wrong passwords all answer `invalid_credentials` after the same
 /// Argon2id work; a disabled login is only named once the password was right.

@@ -154,16 +154,10 @@ async fn claim_ceremony(app: &App, scope: &TenantScope, token: &str) -> ServiceR
     let token = token.trim();
     let id = passkey_token_id(token).ok_or(ServiceError::PasskeyTokenInvalid)?;
     type Row = (Vec<u8>, String, Option<Uuid>, Option<Uuid>, Vec<u8>);
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT token_hash, purpose, portal_user_id, mfa_challenge_id, state_sealed
+    const OPEN: &str = "SELECT token_hash, purpose, portal_user_id, mfa_challenge_id, state_sealed
            FROM portal_passkey_ceremonies
-          WHERE id = $1 AND tenant_id = $2 AND used_at IS NULL AND expires_at > $3",
-    )
-    .bind(id)
-    .bind(scope.id())
-    .bind(app.clock.now())
-    .fetch_optional(scope.pool())
-    .await?;
+          WHERE id = $1 AND tenant_id = $2 AND used_at IS NULL AND expires_at > $3";
+    let row: Option<Row> = super::open_token_row(app, scope, OPEN, id).await?;
     let Some((hash, purpose, portal_user_id, mfa_challenge_id, sealed)) = row else {
         return Err(ServiceError::PasskeyTokenInvalid);
     };

@@ -209,15 +209,9 @@ pub(super) async fn open_challenge(
     mfa_token: &str,
 ) -> ServiceResult<(Uuid, Uuid)> {
     let id = mfa_token_id(mfa_token.trim()).ok_or(ServiceError::MfaTokenInvalid)?;
-    let row: Option<(Uuid, Vec<u8>)> = sqlx::query_as(
-        "SELECT portal_user_id, token_hash FROM portal_mfa_challenges
-          WHERE id = $1 AND tenant_id = $2 AND used_at IS NULL AND expires_at > $3",
-    )
-    .bind(id)
-    .bind(scope.id())
-    .bind(app.clock.now())
-    .fetch_optional(scope.pool())
-    .await?;
+    const OPEN: &str = "SELECT portal_user_id, token_hash FROM portal_mfa_challenges
+          WHERE id = $1 AND tenant_id = $2 AND used_at IS NULL AND expires_at > $3";
+    let row: Option<(Uuid, Vec<u8>)> = super::open_token_row(app, scope, OPEN, id).await?;
     match row {
         Some((portal_user_id, hash)) if token_matches(mfa_token.trim(), &hash) => {
             Ok((id, portal_user_id))

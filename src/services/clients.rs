@@ -30,18 +30,13 @@ pub async fn register(
     new: NewClient,
 ) -> ServiceResult<Committed<Uuid>> {
     let meta = meta.with_command("RegisterClient");
-    let id = Uuid::now_v7();
     let command = ClientCommand::Register {
         display_name: new.display_name,
         kind: new.kind,
         email: new.email,
         external_ref: new.external_ref,
     };
-    let done = start::<Client>(app, &meta, id, command).await?;
-    Ok(Committed {
-        value: id,
-        position: done.position,
-    })
+    start::<Client>(app, &meta, command).await
 }
 
 /// `email`: `None` leaves it, `Some(None)` clears it.

@@ -19,22 +19,12 @@ pub async fn create(
     unit_price: Money,
 ) -> ServiceResult<Committed<Uuid>> {
     let meta = meta.with_command("CreateItem");
-    let id = Uuid::now_v7();
-    let done = start::<Item>(
-        app,
-        &meta,
-        id,
-        ItemCommand::Create {
-            sku,
-            name,
-            unit_price,
-        },
-    )
-    .await?;
-    Ok(Committed {
-        value: id,
-        position: done.position,
-    })
+    let command = ItemCommand::Create {
+        sku,
+        name,
+        unit_price,
+    };
+    start::<Item>(app, &meta, command).await
 }
 
 pub async fn change_price(

@@ -50,14 +50,18 @@ pub(crate) async fn run_on<A: SimpleAggregate>(
     one_command::<A>(app, meta, id, command, Stream::Existing).await
 }
 
-/// The first command of a new stream whose id was just generated.
+/// The first command of a new stream under a fresh id; the id is what it answers.
 pub(crate) async fn start<A: SimpleAggregate>(
     app: &App,
     meta: &CommandMeta,
-    id: Uuid,
     command: A::Command,
-) -> ServiceResult<Committed<()>> {
-    one_command::<A>(app, meta, id, command, Stream::New).await
+) -> ServiceResult<Committed<Uuid>> {
+    let id = Uuid::now_v7();
+    let done = one_command::<A>(app, meta, id, command, Stream::New).await?;
+    Ok(Committed {
+        value: id,
+        position: done.position,
+    })
 }
 
 /// Gives a closure the signature the store's `transact` wants (inference alone does not

@@ -24,6 +24,7 @@ impl Client {
 
 #[cfg(test)]
 mod tests {
+    use crate::testing::Check;
     use cqrs_es::test::TestFramework;
 
     use super::*;
@@ -41,59 +42,62 @@ mod tests {
 
     #[tokio::test]
     async fn a_client_is_erased_once_archived_or_not() {
-        Given::with(())
-            .given(vec![registered()])
-            .when_async(erase())
-            .await
-            .then_expect_events(vec![E::ClientErased { reason: why() }]);
-        Given::with(())
-            .given(vec![registered(), E::ClientArchived {}])
-            .when_async(erase())
-            .await
-            .then_expect_events(vec![E::ClientErased { reason: why() }]);
-        Given::with(())
-            .given(vec![registered(), E::ClientErased { reason: why() }])
-            .when_async(erase())
-            .await
-            .then_expect_error(DomainError::ClientErased);
+        Given::writes(
+            vec![registered()],
+            erase(),
+            vec![E::ClientErased { reason: why() }],
+        )
+        .await;
+        Given::writes(
+            vec![registered(), E::ClientArchived {}],
+            erase(),
+            vec![E::ClientErased { reason: why() }],
+        )
+        .await;
+        Given::refuses(
+            vec![registered(), E::ClientErased { reason: why() }],
+            erase(),
+            DomainError::ClientErased,
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn a_held_client_is_not_erased_until_released() {
         let hold = E::LegalHoldSet { reason: why() };
-        Given::with(())
-            .given(vec![registered(), hold.clone()])
-            .when_async(erase())
-            .await
-            .then_expect_error(DomainError::UnderLegalHold);
+        Given::refuses(
+            vec![registered(), hold.clone()],
+            erase(),
+            DomainError::UnderLegalHold,
+        )
+        .await;
         let released = E::LegalHoldReleased { reason: why() };
-        Given::with(())
-            .given(vec![registered(), hold, released])
-            .when_async(erase())
-            .await
-            .then_expect_events(vec![E::ClientErased { reason: why() }]);
+        Given::writes(
+            vec![registered(), hold, released],
+            erase(),
+            vec![E::ClientErased { reason: why() }],
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn an_erased_client_takes_no_command() {
-        Given::with(())
-            .given(vec![registered(), E::ClientErased { reason: why() }])
-            .when_async(C::Unarchive)
-            .await
-            .then_expect_error(DomainError::ClientErased);
-        Given::with(())
-            .given(vec![registered(), E::ClientErased { reason: why() }])
-            .when_async(C::SetLegalHold { reason: why() })
-            .await
-            .then_expect_error(DomainError::ClientErased);
+        Given::refuses(
+            vec![registered(), E::ClientErased { reason: why() }],
+            C::Unarchive,
+            DomainError::ClientErased,
+        )
+        .await;
+        Given::refuses(
+            vec![registered(), E::ClientErased { reason: why() }],
+            C::SetLegalHold { reason: why() },
+            DomainError::ClientErased,
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn an_unknown_client_is_not_found() {
-        Given::with(())
-            .given_no_previous_events()
-            .when_async(erase())
-            .await
-            .then_expect_error(DomainError::NotFound("client"));
+        Given::refuses(vec![], erase(), DomainError::NotFound("client")).await;
     }
 }

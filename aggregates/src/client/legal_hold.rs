@@ -33,6 +33,7 @@ impl Client {
 
 #[cfg(test)]
 mod tests {
+    use crate::testing::Check;
     use cqrs_es::test::TestFramework;
 
     use super::*;
@@ -47,38 +48,43 @@ mod tests {
 
     #[tokio::test]
     async fn a_hold_is_set_once_even_on_an_archived_client() {
-        Given::with(())
-            .given(vec![registered(), E::ClientArchived {}])
-            .when_async(C::SetLegalHold { reason: why() })
-            .await
-            .then_expect_events(vec![E::LegalHoldSet { reason: why() }]);
-        Given::with(())
-            .given(vec![registered(), E::LegalHoldSet { reason: why() }])
-            .when_async(C::SetLegalHold { reason: why() })
-            .await
-            .then_expect_error(DomainError::LegalHoldExists);
+        Given::writes(
+            vec![registered(), E::ClientArchived {}],
+            C::SetLegalHold { reason: why() },
+            vec![E::LegalHoldSet { reason: why() }],
+        )
+        .await;
+        Given::refuses(
+            vec![registered(), E::LegalHoldSet { reason: why() }],
+            C::SetLegalHold { reason: why() },
+            DomainError::LegalHoldExists,
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn only_a_set_hold_is_released() {
-        Given::with(())
-            .given(vec![registered()])
-            .when_async(C::ReleaseLegalHold { reason: why() })
-            .await
-            .then_expect_error(DomainError::NoLegalHold);
-        Given::with(())
-            .given(vec![registered(), E::LegalHoldSet { reason: why() }])
-            .when_async(C::ReleaseLegalHold { reason: why() })
-            .await
-            .then_expect_events(vec![E::LegalHoldReleased { reason: why() }]);
+        Given::refuses(
+            vec![registered()],
+            C::ReleaseLegalHold { reason: why() },
+            DomainError::NoLegalHold,
+        )
+        .await;
+        Given::writes(
+            vec![registered(), E::LegalHoldSet { reason: why() }],
+            C::ReleaseLegalHold { reason: why() },
+            vec![E::LegalHoldReleased { reason: why() }],
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn an_unknown_client_cannot_be_held() {
-        Given::with(())
-            .given_no_previous_events()
-            .when_async(C::SetLegalHold { reason: why() })
-            .await
-            .then_expect_error(DomainError::NotFound("client"));
+        Given::refuses(
+            vec![],
+            C::SetLegalHold { reason: why() },
+            DomainError::NotFound("client"),
+        )
+        .await;
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
+use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 use strum::{EnumDiscriminants, IntoStaticStr, VariantArray};
 use uuid::Uuid;
@@ -211,17 +211,12 @@ impl Client {
     }
 }
 
-impl Aggregate for Client {
-    const TYPE: &'static str = "client";
-    type Command = ClientCommand;
-    type Event = ClientEvent;
-    type Error = DomainError;
-    type Services = ();
+crate::domain_aggregate!(Client, "client", ClientCommand, ClientEvent);
 
-    async fn handle(
+impl Client {
+    async fn decide(
         &mut self,
         command: ClientCommand,
-        _services: &(),
         sink: &EventSink<Self>,
     ) -> Result<(), DomainError> {
         use ClientCommand as C;
@@ -302,7 +297,7 @@ impl Aggregate for Client {
         }
     }
 
-    fn apply(&mut self, event: ClientEvent) {
+    fn evolve(&mut self, event: ClientEvent) {
         use ClientEvent as E;
         match event {
             E::ClientArchived {} => self.archived = true,
@@ -378,6 +373,7 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::Check;
     use chrono::TimeZone;
     use cqrs_es::test::TestFramework;
 
@@ -393,6 +389,21 @@ mod tests {
     }
     fn email() -> Email {
         Email::parse("jo@example.org").unwrap()
+    }
+    fn attach(n: u128) -> C {
+        C::AttachPortalUser {
+            portal_user_id: id(n),
+        }
+    }
+    fn attached(n: u128) -> E {
+        E::PortalUserAttached {
+            portal_user_id: id(n),
+        }
+    }
+    fn detached(n: u128) -> E {
+        E::PortalUserDetached {
+            portal_user_id: id(n),
+        }
     }
     fn registered(kind: ClientKind, email: Option<Email>) -> E {
         E::ClientRegistered {
@@ -420,34 +431,32 @@ mod tests {
 
     #[tokio::test]
     async fn registering_twice_is_refused() {
-        Given::with(())
-            .given(vec![registered(ClientKind::Individual, None)])
-            .when_async(C::Register {
+        Given::refuses(
+            vec![registered(ClientKind::Individual, None)],
+            C::Register {
                 display_name: DisplayName::parse("X").unwrap(),
                 kind: ClientKind::Individual,
                 email: None,
                 external_ref: None,
-            })
-            .await
-            .then_expect_error(DomainError::AlreadyExists("client"));
+            },
+            DomainError::AlreadyExists("client"),
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn commands_on_an_unregistered_client_are_not_found() {
-        Given::with(())
-            .given_no_previous_events()
-            .when_async(invite(1, false))
-            .await
-            .then_expect_error(DomainError::NotFound("client"));
+        Given::refuses(vec![], invite(1, false), DomainError::NotFound("client")).await;
     }
 
     #[tokio::test]
     async fn a_client_with_an_email_is_invited() {
-        Given::with(())
-            .given(vec![registered(ClientKind::Individual, Some(email()))])
-            .when_async(invite(1, false))
-            .await
-            .then_expect_events(vec![invited(1)]);
+        Given::writes(
+            vec![registered(ClientKind::Individual, Some(email()))],
+            invite(1, false),
+            vec![invited(1)],
+        )
+        .await;
     }
 
     #[tokio::test]
@@ -458,105 +467,109 @@ mod tests {
             has_active_login: false,
             portal_active: false,
         };
-        Given::with(())
-            .given(vec![registered(ClientKind::Individual, Some(email()))])
-            .when_async(closed)
-            .await
-            .then_expect_error(DomainError::PortalInactive);
+        Given::refuses(
+            vec![registered(ClientKind::Individual, Some(email()))],
+            closed,
+            DomainError::PortalInactive,
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn a_client_without_email_cannot_be_invited() {
-        Given::with(())
-            .given(vec![registered(ClientKind::Organisation, None)])
-            .when_async(invite(1, false))
-            .await
-            .then_expect_error(DomainError::ClientHasNoEmail);
+        Given::refuses(
+            vec![registered(ClientKind::Organisation, None)],
+            invite(1, false),
+            DomainError::ClientHasNoEmail,
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn a_client_with_an_active_login_is_not_invited() {
-        Given::with(())
-            .given(vec![registered(ClientKind::Organisation, Some(email()))])
-            .when_async(invite(1, true))
-            .await
-            .then_expect_error(DomainError::ClientAlreadyActive);
+        Given::refuses(
+            vec![registered(ClientKind::Organisation, Some(email()))],
+            invite(1, true),
+            DomainError::ClientAlreadyActive,
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn an_individual_with_a_portal_user_is_not_invited() {
-        Given::with(())
-            .given(vec![
+        Given::refuses(
+            vec![
                 registered(ClientKind::Individual, Some(email())),
-                E::PortalUserAttached {
-                    portal_user_id: id(9),
-                },
-            ])
-            .when_async(invite(1, false))
-            .await
-            .then_expect_error(DomainError::IndividualClientHasUser);
+                attached(9),
+            ],
+            invite(1, false),
+            DomainError::IndividualClientHasUser,
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn inviting_again_replaces_the_open_invitation() {
-        Given::with(())
-            .given(vec![
+        Given::writes(
+            vec![
                 registered(ClientKind::Individual, Some(email())),
                 invited(1),
-            ])
-            .when_async(invite(2, false))
-            .await
-            .then_expect_events(vec![
+            ],
+            invite(2, false),
+            vec![
                 E::InvitationRevoked {
                     invitation_id: id(1),
                     reason: RevocationReason::Replaced,
                 },
                 invited(2),
-            ]);
+            ],
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn revoking_needs_an_open_invitation() {
-        Given::with(())
-            .given(vec![registered(ClientKind::Individual, Some(email()))])
-            .when_async(C::RevokeInvitation)
-            .await
-            .then_expect_error(DomainError::NoOpenInvitation);
-        Given::with(())
-            .given(vec![
+        Given::refuses(
+            vec![registered(ClientKind::Individual, Some(email()))],
+            C::RevokeInvitation,
+            DomainError::NoOpenInvitation,
+        )
+        .await;
+        Given::writes(
+            vec![
                 registered(ClientKind::Individual, Some(email())),
                 invited(1),
-            ])
-            .when_async(C::RevokeInvitation)
-            .await
-            .then_expect_events(vec![E::InvitationRevoked {
+            ],
+            C::RevokeInvitation,
+            vec![E::InvitationRevoked {
                 invitation_id: id(1),
                 reason: RevocationReason::Revoked,
-            }]);
+            }],
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn accepting_the_current_invitation_attaches_the_user() {
-        Given::with(())
-            .given(vec![
+        Given::writes(
+            vec![
                 registered(ClientKind::Individual, Some(email())),
                 invited(1),
-            ])
-            .when_async(C::AcceptInvitation {
+            ],
+            C::AcceptInvitation {
                 invitation_id: id(1),
                 portal_user_id: id(7),
                 now: t(2),
-            })
-            .await
-            .then_expect_events(vec![
+            },
+            vec![
                 E::InvitationAccepted {
                     invitation_id: id(1),
                     portal_user_id: id(7),
                 },
-                E::PortalUserAttached {
-                    portal_user_id: id(7),
-                },
-            ]);
+                attached(7),
+            ],
+        )
+        .await;
     }
 
     #[tokio::test]
@@ -613,162 +626,149 @@ mod tests {
             (base(), accept(99, t(2))),
         ];
         for (given, when) in cases {
-            Given::with(())
-                .given(given)
-                .when_async(when)
-                .await
-                .then_expect_error(DomainError::InvitationInvalid);
+            Given::refuses(given, when, DomainError::InvitationInvalid).await;
         }
     }
 
     #[tokio::test]
     async fn an_individual_client_takes_one_portal_user() {
-        Given::with(())
-            .given(vec![
+        Given::refuses(
+            vec![
                 registered(ClientKind::Individual, Some(email())),
-                E::PortalUserAttached {
-                    portal_user_id: id(1),
-                },
-            ])
-            .when_async(C::AttachPortalUser {
-                portal_user_id: id(2),
-            })
-            .await
-            .then_expect_error(DomainError::IndividualClientHasUser);
+                attached(1),
+            ],
+            attach(2),
+            DomainError::IndividualClientHasUser,
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn an_individual_whose_user_was_detached_takes_a_new_one() {
-        Given::with(())
-            .given(vec![
+        Given::writes(
+            vec![
                 registered(ClientKind::Individual, Some(email())),
-                E::PortalUserAttached {
-                    portal_user_id: id(1),
-                },
-                E::PortalUserDetached {
-                    portal_user_id: id(1),
-                },
-            ])
-            .when_async(C::AttachPortalUser {
-                portal_user_id: id(2),
-            })
-            .await
-            .then_expect_events(vec![E::PortalUserAttached {
-                portal_user_id: id(2),
-            }]);
+                attached(1),
+                detached(1),
+            ],
+            attach(2),
+            vec![attached(2)],
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn an_organisation_takes_many_portal_users() {
-        Given::with(())
-            .given(vec![
-                registered(ClientKind::Organisation, None),
-                E::PortalUserAttached {
-                    portal_user_id: id(1),
-                },
-            ])
-            .when_async(C::AttachPortalUser {
-                portal_user_id: id(2),
-            })
-            .await
-            .then_expect_events(vec![E::PortalUserAttached {
-                portal_user_id: id(2),
-            }]);
+        Given::writes(
+            vec![registered(ClientKind::Organisation, None), attached(1)],
+            attach(2),
+            vec![attached(2)],
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn items_are_assigned_once_and_unassigned_only_when_assigned() {
         let base = vec![registered(ClientKind::Organisation, None)];
-        Given::with(())
-            .given(base.clone())
-            .when_async(C::AssignItem { item_id: id(3) })
-            .await
-            .then_expect_events(vec![E::ItemAssigned { item_id: id(3) }]);
-        Given::with(())
-            .given([base.clone(), vec![E::ItemAssigned { item_id: id(3) }]].concat())
-            .when_async(C::AssignItem { item_id: id(3) })
-            .await
-            .then_expect_error(DomainError::ItemAlreadyAssigned);
-        Given::with(())
-            .given(base)
-            .when_async(C::UnassignItem { item_id: id(3) })
-            .await
-            .then_expect_error(DomainError::ItemNotAssigned);
+        Given::writes(
+            base.clone(),
+            C::AssignItem { item_id: id(3) },
+            vec![E::ItemAssigned { item_id: id(3) }],
+        )
+        .await;
+        Given::refuses(
+            [base.clone(), vec![E::ItemAssigned { item_id: id(3) }]].concat(),
+            C::AssignItem { item_id: id(3) },
+            DomainError::ItemAlreadyAssigned,
+        )
+        .await;
+        Given::refuses(
+            base,
+            C::UnassignItem { item_id: id(3) },
+            DomainError::ItemNotAssigned,
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn unchanged_details_write_nothing() {
-        Given::with(())
-            .given(vec![registered(ClientKind::Individual, Some(email()))])
-            .when_async(C::ChangeEmail {
+        Given::writes(
+            vec![registered(ClientKind::Individual, Some(email()))],
+            C::ChangeEmail {
                 email: Some(email()),
-            })
-            .await
-            .then_expect_events(vec![]);
-        Given::with(())
-            .given(vec![registered(ClientKind::Individual, Some(email()))])
-            .when_async(C::ChangeEmail { email: None })
-            .await
-            .then_expect_events(vec![E::ClientEmailChanged { email: None }]);
+            },
+            vec![],
+        )
+        .await;
+        Given::writes(
+            vec![registered(ClientKind::Individual, Some(email()))],
+            C::ChangeEmail { email: None },
+            vec![E::ClientEmailChanged { email: None }],
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn archiving_revokes_the_open_invitation_and_stops_commands_until_unarchived() {
         let org = || registered(ClientKind::Organisation, Some(email()));
-        Given::with(())
-            .given(vec![org(), invited(1)])
-            .when_async(C::Archive {
+        Given::writes(
+            vec![org(), invited(1)],
+            C::Archive {
                 has_active_login: false,
-            })
-            .await
-            .then_expect_events(vec![
+            },
+            vec![
                 E::InvitationRevoked {
                     invitation_id: id(1),
                     reason: RevocationReason::Revoked,
                 },
                 E::ClientArchived {},
-            ]);
-        Given::with(())
-            .given(vec![org()])
-            .when_async(C::Archive {
+            ],
+        )
+        .await;
+        Given::refuses(
+            vec![org()],
+            C::Archive {
                 has_active_login: true,
-            })
-            .await
-            .then_expect_error(DomainError::ClientHasActiveLogins);
+            },
+            DomainError::ClientHasActiveLogins,
+        )
+        .await;
         for refused in [
             invite(2, false),
             C::AssignItem { item_id: id(9) },
-            C::AttachPortalUser {
-                portal_user_id: id(7),
-            },
+            attach(7),
             C::Rename {
                 display_name: DisplayName::parse("Renamed").unwrap(),
             },
         ] {
-            Given::with(())
-                .given(vec![org(), E::ClientArchived {}])
-                .when_async(refused)
-                .await
-                .then_expect_error(DomainError::ClientArchived);
+            Given::refuses(
+                vec![org(), E::ClientArchived {}],
+                refused,
+                DomainError::ClientArchived,
+            )
+            .await;
         }
-        Given::with(())
-            .given(vec![
+        Given::writes(
+            vec![
                 org(),
                 E::ItemAssigned { item_id: id(9) },
                 E::ClientArchived {},
-            ])
-            .when_async(C::UnassignItem { item_id: id(9) })
-            .await
-            .then_expect_events(vec![E::ItemUnassigned { item_id: id(9) }]);
-        Given::with(())
-            .given(vec![org(), E::ClientArchived {}])
-            .when_async(C::Unarchive)
-            .await
-            .then_expect_events(vec![E::ClientUnarchived {}]);
-        Given::with(())
-            .given(vec![org(), E::ClientArchived {}, E::ClientUnarchived {}])
-            .when_async(invite(3, false))
-            .await
-            .then_expect_events(vec![invited(3)]);
+            ],
+            C::UnassignItem { item_id: id(9) },
+            vec![E::ItemUnassigned { item_id: id(9) }],
+        )
+        .await;
+        Given::writes(
+            vec![org(), E::ClientArchived {}],
+            C::Unarchive,
+            vec![E::ClientUnarchived {}],
+        )
+        .await;
+        Given::writes(
+            vec![org(), E::ClientArchived {}, E::ClientUnarchived {}],
+            invite(3, false),
+            vec![invited(3)],
+        )
+        .await;
     }
 }

@@ -220,6 +220,7 @@ impl PortalUser {
 
 #[cfg(test)]
 mod tests {
+    use crate::testing::Check;
     use cqrs_es::test::TestFramework;
     use uuid::Uuid;
 
@@ -254,34 +255,38 @@ mod tests {
 
     #[tokio::test]
     async fn the_first_factor_brings_ten_recovery_codes() {
-        Given::with(())
-            .given(vec![created()])
-            .when_async(C::AddSecondFactor { method: TOTP })
-            .await
-            .then_expect_events(with_totp()[1..].to_vec());
+        Given::writes(
+            vec![created()],
+            C::AddSecondFactor { method: TOTP },
+            with_totp()[1..].to_vec(),
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn a_factor_is_added_once() {
-        Given::with(())
-            .given(with_totp())
-            .when_async(C::AddSecondFactor { method: TOTP })
-            .await
-            .then_expect_error(DomainError::SecondFactorExists);
+        Given::refuses(
+            with_totp(),
+            C::AddSecondFactor { method: TOTP },
+            DomainError::SecondFactorExists,
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn removing_needs_the_factor() {
-        Given::with(())
-            .given(vec![created()])
-            .when_async(C::RemoveSecondFactor { method: TOTP })
-            .await
-            .then_expect_error(DomainError::SecondFactorNotFound);
-        Given::with(())
-            .given(with_totp())
-            .when_async(C::RemoveSecondFactor { method: TOTP })
-            .await
-            .then_expect_events(vec![E::SecondFactorRemoved { method: TOTP }]);
+        Given::refuses(
+            vec![created()],
+            C::RemoveSecondFactor { method: TOTP },
+            DomainError::SecondFactorNotFound,
+        )
+        .await;
+        Given::writes(
+            with_totp(),
+            C::RemoveSecondFactor { method: TOTP },
+            vec![E::SecondFactorRemoved { method: TOTP }],
+        )
+        .await;
     }
 
     #[test]
@@ -297,32 +302,31 @@ mod tests {
 
     #[tokio::test]
     async fn recovery_codes_are_regenerated_only_behind_a_factor() {
-        Given::with(())
-            .given(vec![created()])
-            .when_async(C::IssueRecoveryCodes)
-            .await
-            .then_expect_error(DomainError::NoSecondFactor);
-        Given::with(())
-            .given(with_totp())
-            .when_async(C::IssueRecoveryCodes)
-            .await
-            .then_expect_events(vec![E::RecoveryCodesIssued { count: 10 }]);
+        Given::refuses(
+            vec![created()],
+            C::IssueRecoveryCodes,
+            DomainError::NoSecondFactor,
+        )
+        .await;
+        Given::writes(
+            with_totp(),
+            C::IssueRecoveryCodes,
+            vec![E::RecoveryCodesIssued { count: 10 }],
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn a_used_code_counts_down_and_none_left_refuses() {
-        Given::with(())
-            .given(with_totp())
-            .when_async(C::UseRecoveryCode)
-            .await
-            .then_expect_events(vec![E::RecoveryCodeUsed { left: 9 }]);
+        Given::writes(
+            with_totp(),
+            C::UseRecoveryCode,
+            vec![E::RecoveryCodeUsed { left: 9 }],
+        )
+        .await;
         let mut spent = with_totp();
         spent.push(E::RecoveryCodeUsed { left: 0 });
-        Given::with(())
-            .given(spent)
-            .when_async(C::UseRecoveryCode)
-            .await
-            .then_expect_error(DomainError::NoSecondFactor);
+        Given::refuses(spent, C::UseRecoveryCode, DomainError::NoSecondFactor).await;
     }
 
     const KEY: Uuid = Uuid::from_u128(7);
@@ -336,33 +340,37 @@ mod tests {
 
     #[tokio::test]
     async fn a_first_passkey_brings_codes_and_a_later_one_does_not() {
-        Given::with(())
-            .given(vec![created()])
-            .when_async(C::AddPasskey { passkey_id: KEY })
-            .await
-            .then_expect_events(with_passkey()[1..].to_vec());
+        Given::writes(
+            vec![created()],
+            C::AddPasskey { passkey_id: KEY },
+            with_passkey()[1..].to_vec(),
+        )
+        .await;
         let other = Uuid::from_u128(8);
-        Given::with(())
-            .given(with_totp())
-            .when_async(C::AddPasskey { passkey_id: other })
-            .await
-            .then_expect_events(vec![E::PasskeyAdded { passkey_id: other }]);
+        Given::writes(
+            with_totp(),
+            C::AddPasskey { passkey_id: other },
+            vec![E::PasskeyAdded { passkey_id: other }],
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn a_passkey_id_is_added_once_and_removed_once() {
-        Given::with(())
-            .given(with_passkey())
-            .when_async(C::AddPasskey { passkey_id: KEY })
-            .await
-            .then_expect_error(DomainError::SecondFactorExists);
+        Given::refuses(
+            with_passkey(),
+            C::AddPasskey { passkey_id: KEY },
+            DomainError::SecondFactorExists,
+        )
+        .await;
         let mut removed = with_passkey();
         removed.push(E::PasskeyRemoved { passkey_id: KEY });
-        Given::with(())
-            .given(removed)
-            .when_async(C::RemovePasskey { passkey_id: KEY })
-            .await
-            .then_expect_error(DomainError::SecondFactorNotFound);
+        Given::refuses(
+            removed,
+            C::RemovePasskey { passkey_id: KEY },
+            DomainError::SecondFactorNotFound,
+        )
+        .await;
     }
 
     #[tokio::test]
@@ -371,13 +379,14 @@ mod tests {
         full.extend((0..MAX_PASSKEYS as u128).map(|n| E::PasskeyAdded {
             passkey_id: Uuid::from_u128(100 + n),
         }));
-        Given::with(())
-            .given(full)
-            .when_async(C::AddPasskey {
+        Given::refuses(
+            full,
+            C::AddPasskey {
                 passkey_id: Uuid::from_u128(1),
-            })
-            .await
-            .then_expect_error(DomainError::TooManyPasskeys);
+            },
+            DomainError::TooManyPasskeys,
+        )
+        .await;
     }
 
     #[test]
@@ -393,24 +402,27 @@ mod tests {
 
     #[tokio::test]
     async fn the_app_is_not_a_passkey() {
-        Given::with(())
-            .given(with_passkey())
-            .when_async(C::RemoveSecondFactor { method: TOTP })
-            .await
-            .then_expect_error(DomainError::SecondFactorNotFound);
+        Given::refuses(
+            with_passkey(),
+            C::RemoveSecondFactor { method: TOTP },
+            DomainError::SecondFactorNotFound,
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn staff_reset_a_login_with_factors_only() {
-        Given::with(())
-            .given(vec![created()])
-            .when_async(C::ResetSecondFactors { reason: reason() })
-            .await
-            .then_expect_error(DomainError::NoSecondFactor);
-        Given::with(())
-            .given(with_totp())
-            .when_async(C::ResetSecondFactors { reason: reason() })
-            .await
-            .then_expect_events(vec![E::SecondFactorsReset { reason: reason() }]);
+        Given::refuses(
+            vec![created()],
+            C::ResetSecondFactors { reason: reason() },
+            DomainError::NoSecondFactor,
+        )
+        .await;
+        Given::writes(
+            with_totp(),
+            C::ResetSecondFactors { reason: reason() },
+            vec![E::SecondFactorsReset { reason: reason() }],
+        )
+        .await;
     }
 }

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
+use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 use strum::{EnumDiscriminants, IntoStaticStr, VariantArray};
 use uuid::Uuid;
@@ -311,17 +311,17 @@ impl PortalUser {
     }
 }
 
-impl Aggregate for PortalUser {
-    const TYPE: &'static str = "portal_user";
-    type Command = PortalUserCommand;
-    type Event = PortalUserEvent;
-    type Error = DomainError;
-    type Services = ();
+crate::domain_aggregate!(
+    PortalUser,
+    "portal_user",
+    PortalUserCommand,
+    PortalUserEvent
+);
 
-    async fn handle(
+impl PortalUser {
+    async fn decide(
         &mut self,
         command: PortalUserCommand,
-        _services: &(),
         sink: &EventSink<Self>,
     ) -> Result<(), DomainError> {
         use PortalUserCommand as C;
@@ -413,7 +413,7 @@ impl Aggregate for PortalUser {
         }
     }
 
-    fn apply(&mut self, event: PortalUserEvent) {
+    fn evolve(&mut self, event: PortalUserEvent) {
         use PortalUserEvent as E;
         if let E::PortalUserCreated {
             client_id,
@@ -500,6 +500,7 @@ impl Aggregate for PortalUser {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::Check;
     use chrono::TimeZone;
     use cqrs_es::test::TestFramework;
     use PortalUserCommand as C;
@@ -551,27 +552,27 @@ mod tests {
     #[tokio::test]
     async fn changing_details_writes_only_what_differs() {
         let joanna = PersonName::parse("Joanna").unwrap();
-        Given::with(())
-            .given(vec![created(true)])
-            .when_async(C::ChangeDetails {
+        Given::writes(
+            vec![created(true)],
+            C::ChangeDetails {
                 first_name: Some(Some(joanna.clone())),
                 last_name: None,
                 email: Some(Email::parse("jo@example.org").unwrap()),
-            })
-            .await
-            .then_expect_events(vec![E::PortalUserRenamed {
+            },
+            vec![E::PortalUserRenamed {
                 first_name: Some(joanna),
                 last_name: jo_smith().last_name,
-            }]);
-        Given::with(())
-            .given(vec![created(true)])
-            .when_async(C::ChangeDetails {
+            }],
+        )
+        .await;
+        Given::writes(
+            vec![created(true)],
+            C::ChangeDetails {
                 first_name: Some(jo_smith().first_name),
                 last_name: Some(None),
                 email: Some(Email::parse("joanna@example.org").unwrap()),
-            })
-            .await
-            .then_expect_events(vec![
+            },
+            vec![
                 E::PortalUserRenamed {
                     first_name: jo_smith().first_name,
                     last_name: None,
@@ -579,50 +580,56 @@ mod tests {
                 E::PortalUserEmailChanged {
                     email: Email::parse("joanna@example.org").unwrap(),
                 },
-            ]);
-        Given::with(())
-            .given(vec![created(true)])
-            .when_async(C::ChangeDetails {
+            ],
+        )
+        .await;
+        Given::writes(
+            vec![created(true)],
+            C::ChangeDetails {
                 first_name: None,
                 last_name: None,
                 email: Some(Email::parse("joanna@example.org").unwrap()),
-            })
-            .await
-            .then_expect_events(vec![E::PortalUserEmailChanged {
+            },
+            vec![E::PortalUserEmailChanged {
                 email: Email::parse("joanna@example.org").unwrap(),
-            }]);
+            }],
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn a_removed_login_keeps_its_details() {
-        Given::with(())
-            .given(vec![
+        Given::refuses(
+            vec![
                 created(true),
                 E::PortalAccessRemoved {
                     client_ids: vec![id(1)],
                 },
-            ])
-            .when_async(C::ChangeDetails {
+            ],
+            C::ChangeDetails {
                 first_name: None,
                 last_name: None,
                 email: Some(Email::parse("new@example.org").unwrap()),
-            })
-            .await
-            .then_expect_error(DomainError::PortalUserRemoved);
+            },
+            DomainError::PortalUserRemoved,
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn a_username_reminder_goes_to_live_enabled_logins_only() {
-        Given::with(())
-            .given(vec![created(true)])
-            .when_async(C::RemindUsername)
-            .await
-            .then_expect_events(vec![E::UsernameReminderIssued {}]);
-        Given::with(())
-            .given(vec![created(true), E::LoginDisabled { reason: None }])
-            .when_async(C::RemindUsername)
-            .await
-            .then_expect_error(DomainError::AlreadyDisabled);
+        Given::writes(
+            vec![created(true)],
+            C::RemindUsername,
+            vec![E::UsernameReminderIssued {}],
+        )
+        .await;
+        Given::refuses(
+            vec![created(true), E::LoginDisabled { reason: None }],
+            C::RemindUsername,
+            DomainError::AlreadyDisabled,
+        )
+        .await;
     }
 
     #[test]
@@ -647,6 +654,21 @@ mod tests {
         }
     }
 
+    /// Activate with the link of `pending()` on `day`.
+    fn activate(day: u32) -> C {
+        C::Activate {
+            activation_id: id(50),
+            now: t(day),
+        }
+    }
+    /// CompleteReset of link 60 on `day`.
+    fn complete_reset(day: u32) -> C {
+        C::CompleteReset {
+            reset_id: id(60),
+            now: t(day),
+        }
+    }
+
     fn pending() -> Vec<E> {
         vec![
             created(false),
@@ -659,58 +681,37 @@ mod tests {
 
     #[tokio::test]
     async fn with_a_password_the_login_is_active_at_once() {
-        Given::with(())
-            .given_no_previous_events()
-            .when_async(create(true))
-            .await
-            .then_expect_events(vec![created(true)]);
+        Given::writes(vec![], create(true), vec![created(true)]).await;
     }
 
     #[tokio::test]
     async fn without_a_password_an_activation_link_is_issued() {
-        Given::with(())
-            .given_no_previous_events()
-            .when_async(create(false))
-            .await
-            .then_expect_events(pending());
+        Given::writes(vec![], create(false), pending()).await;
     }
 
     #[tokio::test]
     async fn activation_works_once_and_not_after_expiry() {
-        Given::with(())
-            .given(pending())
-            .when_async(C::Activate {
-                activation_id: id(50),
-                now: t(2),
-            })
-            .await
-            .then_expect_events(vec![E::PortalUserActivated {
+        Given::writes(
+            pending(),
+            activate(2),
+            vec![E::PortalUserActivated {
                 method: PasswordMethod::ActivationLink,
-            }]);
-        Given::with(())
-            .given(pending())
-            .when_async(C::Activate {
-                activation_id: id(50),
-                now: t(10),
-            })
-            .await
-            .then_expect_error(DomainError::ActivationInvalid);
-        Given::with(())
-            .given(
-                [
-                    pending(),
-                    vec![E::PortalUserActivated {
-                        method: PasswordMethod::ActivationLink,
-                    }],
-                ]
-                .concat(),
-            )
-            .when_async(C::Activate {
-                activation_id: id(50),
-                now: t(2),
-            })
-            .await
-            .then_expect_error(DomainError::ActivationInvalid);
+            }],
+        )
+        .await;
+        Given::refuses(pending(), activate(10), DomainError::ActivationInvalid).await;
+        Given::refuses(
+            [
+                pending(),
+                vec![E::PortalUserActivated {
+                    method: PasswordMethod::ActivationLink,
+                }],
+            ]
+            .concat(),
+            activate(2),
+            DomainError::ActivationInvalid,
+        )
+        .await;
     }
 
     #[tokio::test]
@@ -719,50 +720,45 @@ mod tests {
             reset_id: id(n),
             expires_at: t(10),
         };
-        Given::with(())
-            .given(vec![created(true), issued(60), issued(61)])
-            .when_async(C::CompleteReset {
-                reset_id: id(60),
-                now: t(2),
-            })
-            .await
-            .then_expect_error(DomainError::ResetLinkInvalid);
-        Given::with(())
-            .given(vec![
+        Given::refuses(
+            vec![created(true), issued(60), issued(61)],
+            complete_reset(2),
+            DomainError::ResetLinkInvalid,
+        )
+        .await;
+        Given::refuses(
+            vec![
                 created(true),
                 issued(60),
                 E::PasswordChanged {
                     method: PasswordMethod::SetByStaff,
                 },
-            ])
-            .when_async(C::CompleteReset {
-                reset_id: id(60),
-                now: t(2),
-            })
-            .await
-            .then_expect_error(DomainError::ResetLinkInvalid);
-        Given::with(())
-            .given(vec![created(true), issued(60)])
-            .when_async(C::CompleteReset {
-                reset_id: id(60),
-                now: t(2),
-            })
-            .await
-            .then_expect_events(vec![E::PasswordChanged {
+            ],
+            complete_reset(2),
+            DomainError::ResetLinkInvalid,
+        )
+        .await;
+        Given::writes(
+            vec![created(true), issued(60)],
+            complete_reset(2),
+            vec![E::PasswordChanged {
                 method: PasswordMethod::ResetLink,
-            }]);
+            }],
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn reset_by_email_link_for_a_pending_user_resends_activation() {
-        Given::with(())
-            .given(pending())
-            .when_async(reset_link(70))
-            .await
-            .then_expect_events(vec![E::ActivationLinkIssued {
+        Given::writes(
+            pending(),
+            reset_link(70),
+            vec![E::ActivationLinkIssued {
                 activation_id: id(70),
                 expires_at: t(1) + chrono::Duration::days(7),
-            }]);
+            }],
+        )
+        .await;
     }
 
     #[test]
@@ -785,113 +781,107 @@ mod tests {
 
     #[tokio::test]
     async fn staff_resend_a_pending_logins_activation_link_replacing_the_last() {
-        Given::with(())
-            .given(pending())
-            .when_async(resend(72))
-            .await
-            .then_expect_events(vec![E::ActivationLinkIssued {
+        Given::writes(
+            pending(),
+            resend(72),
+            vec![E::ActivationLinkIssued {
                 activation_id: id(72),
                 expires_at: t(1) + chrono::Duration::days(7),
-            }]);
+            }],
+        )
+        .await;
         let mut replaced = pending();
         replaced.push(E::ActivationLinkIssued {
             activation_id: id(72),
             expires_at: t(8),
         });
-        Given::with(())
-            .given(replaced)
-            .when_async(C::Activate {
-                activation_id: id(50),
-                now: t(2),
-            })
-            .await
-            .then_expect_error(DomainError::ActivationInvalid);
+        Given::refuses(replaced, activate(2), DomainError::ActivationInvalid).await;
     }
 
     #[tokio::test]
     async fn only_a_login_waiting_for_activation_gets_an_activation_link() {
-        Given::with(())
-            .given(vec![created(true)])
-            .when_async(resend(73))
-            .await
-            .then_expect_error(DomainError::NotPending);
+        Given::refuses(vec![created(true)], resend(73), DomainError::NotPending).await;
     }
 
     #[tokio::test]
     async fn reset_by_email_link_for_an_active_user_lasts_as_long_as_a_reset_link() {
-        Given::with(())
-            .given(vec![created(true)])
-            .when_async(reset_link(71))
-            .await
-            .then_expect_events(vec![E::PasswordResetLinkIssued {
+        Given::writes(
+            vec![created(true)],
+            reset_link(71),
+            vec![E::PasswordResetLinkIssued {
                 reset_id: id(71),
                 expires_at: t(1) + chrono::Duration::hours(2),
-            }]);
+            }],
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn staff_setting_a_pending_users_password_activates_it() {
-        Given::with(())
-            .given(pending())
-            .when_async(C::SetPasswordByStaff)
-            .await
-            .then_expect_events(vec![
+        Given::writes(
+            pending(),
+            C::SetPasswordByStaff,
+            vec![
                 E::PasswordChanged {
                     method: PasswordMethod::SetByStaff,
                 },
                 E::PortalUserActivated {
                     method: PasswordMethod::SetByStaff,
                 },
-            ]);
+            ],
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn a_user_changes_their_password_once_activated() {
-        Given::with(())
-            .given(vec![created(false)])
-            .when_async(C::ChangePassword)
-            .await
-            .then_expect_error(DomainError::NotActivated);
-        Given::with(())
-            .given(vec![created(true)])
-            .when_async(C::ChangePassword)
-            .await
-            .then_expect_events(vec![E::PasswordChanged {
+        Given::refuses(
+            vec![created(false)],
+            C::ChangePassword,
+            DomainError::NotActivated,
+        )
+        .await;
+        Given::writes(
+            vec![created(true)],
+            C::ChangePassword,
+            vec![E::PasswordChanged {
                 method: PasswordMethod::ChangedByUser,
-            }]);
+            }],
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn only_a_locked_login_is_unlocked() {
-        Given::with(())
-            .given(vec![created(true)])
-            .when_async(C::Unlock { locked: false })
-            .await
-            .then_expect_error(DomainError::NotLocked);
-        Given::with(())
-            .given(vec![created(true)])
-            .when_async(C::Unlock { locked: true })
-            .await
-            .then_expect_events(vec![E::LoginUnlocked {}]);
+        Given::refuses(
+            vec![created(true)],
+            C::Unlock { locked: false },
+            DomainError::NotLocked,
+        )
+        .await;
+        Given::writes(
+            vec![created(true)],
+            C::Unlock { locked: true },
+            vec![E::LoginUnlocked {}],
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn disable_and_enable_alternate() {
-        Given::with(())
-            .given(vec![created(true)])
-            .when_async(C::Enable)
-            .await
-            .then_expect_error(DomainError::NotDisabled);
-        Given::with(())
-            .given(vec![created(true), E::LoginDisabled { reason: None }])
-            .when_async(C::Disable { reason: None })
-            .await
-            .then_expect_error(DomainError::AlreadyDisabled);
-        Given::with(())
-            .given(vec![created(true), E::LoginDisabled { reason: None }])
-            .when_async(C::Enable)
-            .await
-            .then_expect_events(vec![E::LoginEnabled {}]);
+        Given::refuses(vec![created(true)], C::Enable, DomainError::NotDisabled).await;
+        Given::refuses(
+            vec![created(true), E::LoginDisabled { reason: None }],
+            C::Disable { reason: None },
+            DomainError::AlreadyDisabled,
+        )
+        .await;
+        Given::writes(
+            vec![created(true), E::LoginDisabled { reason: None }],
+            C::Enable,
+            vec![E::LoginEnabled {}],
+        )
+        .await;
     }
 
     #[tokio::test]
@@ -908,56 +898,51 @@ mod tests {
             C::Remove,
             C::GrantClientAccess { client_id: id(2) },
         ] {
-            Given::with(())
-                .given(removed.clone())
-                .when_async(cmd)
-                .await
-                .then_expect_error(DomainError::PortalUserRemoved);
+            Given::refuses(removed.clone(), cmd, DomainError::PortalUserRemoved).await;
         }
     }
 
     #[tokio::test]
     async fn removal_records_the_clients_it_reached() {
-        Given::with(())
-            .given(vec![
-                created(true),
-                E::ClientAccessGranted { client_id: id(2) },
-            ])
-            .when_async(C::Remove)
-            .await
-            .then_expect_events(vec![E::PortalAccessRemoved {
+        Given::writes(
+            vec![created(true), E::ClientAccessGranted { client_id: id(2) }],
+            C::Remove,
+            vec![E::PortalAccessRemoved {
                 client_ids: vec![id(1), id(2)],
-            }]);
+            }],
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn group_access_is_granted_once_and_the_last_client_is_kept() {
-        Given::with(())
-            .given(vec![created(true)])
-            .when_async(C::GrantClientAccess { client_id: id(1) })
-            .await
-            .then_expect_error(DomainError::ClientAccessExists);
-        Given::with(())
-            .given(vec![created(true)])
-            .when_async(C::RevokeClientAccess { client_id: id(1) })
-            .await
-            .then_expect_error(DomainError::LastClientAccess);
-        Given::with(())
-            .given(vec![
-                created(true),
-                E::ClientAccessGranted { client_id: id(2) },
-            ])
-            .when_async(C::RevokeClientAccess { client_id: id(1) })
-            .await
-            .then_expect_events(vec![E::ClientAccessRevoked { client_id: id(1) }]);
+        Given::refuses(
+            vec![created(true)],
+            C::GrantClientAccess { client_id: id(1) },
+            DomainError::ClientAccessExists,
+        )
+        .await;
+        Given::refuses(
+            vec![created(true)],
+            C::RevokeClientAccess { client_id: id(1) },
+            DomainError::LastClientAccess,
+        )
+        .await;
+        Given::writes(
+            vec![created(true), E::ClientAccessGranted { client_id: id(2) }],
+            C::RevokeClientAccess { client_id: id(1) },
+            vec![E::ClientAccessRevoked { client_id: id(1) }],
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn unknown_users_are_not_found() {
-        Given::with(())
-            .given_no_previous_events()
-            .when_async(C::Disable { reason: None })
-            .await
-            .then_expect_error(DomainError::NotFound("portal user"));
+        Given::refuses(
+            vec![],
+            C::Disable { reason: None },
+            DomainError::NotFound("portal user"),
+        )
+        .await;
     }
 }

@@ -87,55 +87,63 @@ macro_rules! projection_basics {
             aggregates::event_names![$($kind),*]
         }
     };
+    // `apply` and `apply_batch` handing on to the module's functions, `$first` (`self,` for
+    // a projection with state of its own) before the transaction. `self` is passed in so
+    // that the receiver and its use come from one expansion (macro hygiene).
+    (@apply $self:tt [$($first:tt)*]) => {
+        fn apply<'a>(
+            &'a $self,
+            tx: &'a mut sqlx::PgConnection,
+            event: &'a eventlog::Envelope,
+        ) -> futures::future::BoxFuture<'a, Result<(), $crate::ProjectionError>> {
+            Box::pin(apply($($first)* tx, event))
+        }
+    };
+    (@batch $self:tt $batch:ident [$($first:tt)*]) => {
+        fn apply_batch<'a>(
+            &'a $self,
+            tx: &'a mut sqlx::PgConnection,
+            events: &'a [&'a eventlog::Envelope],
+        ) -> futures::future::BoxFuture<'a, Result<(), $crate::ProjectionError>> {
+            Box::pin($batch($($first)* tx, events))
+        }
+    };
     // A projection with state of its own (e.g. the keys to open personal fields with): its
     // `apply(self, tx, event)` and batch function take it first.
     ($name:expr, tables: $tables:tt, events: $events:tt, batch_with_self: $batch:ident $(,)?) => {
         $crate::projection_basics!(@names $name, tables: $tables, events: $events);
-
-        fn apply<'a>(
-            &'a self,
-            tx: &'a mut sqlx::PgConnection,
-            event: &'a eventlog::Envelope,
-        ) -> futures::future::BoxFuture<'a, Result<(), $crate::ProjectionError>> {
-            Box::pin(apply(self, tx, event))
-        }
-
-        fn apply_batch<'a>(
-            &'a self,
-            tx: &'a mut sqlx::PgConnection,
-            events: &'a [&'a eventlog::Envelope],
-        ) -> futures::future::BoxFuture<'a, Result<(), $crate::ProjectionError>> {
-            Box::pin($batch(self, tx, events))
-        }
+        $crate::projection_basics!(@apply self [self,]);
+        $crate::projection_basics!(@batch self $batch [self,]);
     };
     ($name:expr, tables: $tables:tt, events: $events:tt $(,)?) => {
         $crate::projection_basics!(@names $name, tables: $tables, events: $events);
-
-        fn apply<'a>(
-            &'a self,
-            tx: &'a mut sqlx::PgConnection,
-            event: &'a eventlog::Envelope,
-        ) -> futures::future::BoxFuture<'a, Result<(), $crate::ProjectionError>> {
-            Box::pin(apply(tx, event))
-        }
+        $crate::projection_basics!(@apply self []);
     };
     ($name:expr, tables: $tables:tt, events: $events:tt, batch: $batch:ident $(,)?) => {
-        $crate::projection_basics!($name, tables: $tables, events: $events);
-
-        fn apply_batch<'a>(
-            &'a self,
-            tx: &'a mut sqlx::PgConnection,
-            events: &'a [&'a eventlog::Envelope],
-        ) -> futures::future::BoxFuture<'a, Result<(), $crate::ProjectionError>> {
-            Box::pin($batch(tx, events))
-        }
+        $crate::projection_basics!(@names $name, tables: $tables, events: $events);
+        $crate::projection_basics!(@apply self []);
+        $crate::projection_basics!(@batch self $batch []);
     };
 }
 
-/// Whether two events are of one kind: splits a batch into runs (`chunk_by`) that a
-/// projection can apply as one statement each.
-pub fn same_kind(a: &&Envelope, b: &&Envelope) -> bool {
-    a.event.kind() == b.event.kind()
+/// A batch split into runs of events of one kind, in log order: what a projection may
+/// apply as one statement each.
+pub fn runs<'a>(events: &'a [&'a Envelope]) -> impl Iterator<Item = Run<'a>> {
+    events
+        .chunk_by(|a, b| a.event.kind() == b.event.kind())
+        .map(|events| Run { events })
+}
+
+/// Consecutive events of one kind.
+pub struct Run<'a> {
+    pub events: &'a [&'a Envelope],
+}
+
+impl Run<'_> {
+    /// More than one event, of `kind`: worth a statement of its own.
+    pub fn is_many(&self, kind: impl Into<aggregates::events::EventKind>) -> bool {
+        self.events.len() > 1 && self.events[0].event.kind() == kind.into()
+    }
 }
 
 /// A runner's place in the log, claimed for one transaction.

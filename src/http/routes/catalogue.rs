@@ -5,7 +5,7 @@ use aggregates::ids::ItemId;
 use aggregates::values::{ItemDescription, ItemName};
 use axum::extract::{Query, State};
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::{MinPosition, Page, PositionOnly};
@@ -13,7 +13,6 @@ use crate::http::auth::{Reader, Writer};
 use crate::http::error::{AppError, AppResult, Problem};
 use crate::http::extract::{checked, double_option, Checks, JsonBody, PathId};
 use crate::http::Edge;
-use crate::reads;
 use crate::reads::catalogue::{self, CatalogueItem, CatalogueQuery};
 use crate::services::items as service;
 
@@ -27,11 +26,7 @@ pub struct CatalogueParams {
     pub archived: Option<String>,
 }
 
-#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
-pub struct CataloguePage {
-    pub items: Vec<CatalogueItem>,
-    pub next_cursor: Option<String>,
-}
+super::list_page!(CataloguePage of CatalogueItem);
 
 /// List and search the item catalogue
 #[utoipa::path(get, path = "/api/v1/items", tag = "items", params(CatalogueParams, Page, MinPosition),
@@ -51,10 +46,9 @@ pub async fn list_items(
         .map(|a| a.unwrap_or(false));
     let search = v.optional("q", p.q.as_deref(), super::search_text);
     v.finish()?;
-    let min_position = checked(page.min_position);
-    reads::wait_for(app.reads.pool(), app.reads.primary(), min_position).await?;
+    super::wait_until(&app, checked(page.min_position)).await?;
     let query = CatalogueQuery {
-        search: checked(search).filter(|s| !s.is_empty()),
+        search: checked(search).flatten(),
         archived: checked(archived),
         limit: checked(page.limit),
         after: checked(page.after),

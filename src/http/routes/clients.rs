@@ -122,11 +122,7 @@ pub struct ListClientsQuery {
     pub has_email: Option<String>,
 }
 
-#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
-pub struct ClientPage {
-    pub items: Vec<ClientSummary>,
-    pub next_cursor: Option<String>,
-}
+super::list_page!(ClientPage of ClientSummary);
 
 /// List clients by status, search and page
 #[utoipa::path(get, path = "/api/v1/clients", tag = "clients", params(ListClientsQuery, Page, MinPosition),
@@ -150,11 +146,10 @@ pub async fn list_clients(
     let archived = v.optional("archived", q.archived.as_deref(), super::true_or_false);
     let has_email = v.optional("has_email", q.has_email.as_deref(), super::true_or_false);
     v.finish()?;
-    let min_position = checked(page.min_position);
-    reads::wait_for(app.reads.pool(), app.reads.primary(), min_position).await?;
+    super::wait_until(&app, checked(page.min_position)).await?;
     let query = reads::clients::ClientQuery {
         status: checked(status),
-        search: checked(search).filter(|s| !s.is_empty()),
+        search: checked(search).flatten(),
         limit: checked(page.limit),
         after: checked(page.after),
         archived: checked(archived).unwrap_or(false),

@@ -211,7 +211,7 @@ pub async fn list_invitations(
         super::page_size(q.limit.as_deref(), 100, MAX_LONG_PAGE),
     );
     v.finish()?;
-    reads::wait_for(app.reads.pool(), app.reads.primary(), checked(min_position)).await?;
+    super::wait_until(&app, checked(min_position)).await?;
     let state = checked(state);
     let items = invitations::of_firm(
         &staff.scope,

@@ -92,6 +92,19 @@ pub fn cursor(raw: &str) -> Result<(String, uuid::Uuid), String> {
     reads::decode_cursor(raw).ok_or_else(|| "is not a cursor this API gave out".to_string())
 }
 
+/// Declares what a staff list answers: one page of `items`, and the `next_cursor` that asks
+/// for the next page (`null` on the last).
+macro_rules! list_page {
+    ($name:ident of $item:ty) => {
+        #[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        pub struct $name {
+            pub items: Vec<$item>,
+            pub next_cursor: Option<String>,
+        }
+    };
+}
+pub(crate) use list_page;
+
 /// The page a staff list answers, the same on every list: its size and where it starts.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 pub struct Page {
@@ -121,10 +134,10 @@ impl Page {
     }
 }
 
-/// A `q` search parameter: at most 200 characters, trimmed.
-pub fn search_text(raw: &str) -> Result<String, String> {
+/// A `q` search parameter: at most 200 characters, trimmed; blank searches for nothing.
+pub fn search_text(raw: &str) -> Result<Option<String>, String> {
     (raw.chars().count() <= 200)
-        .then(|| raw.trim().to_string())
+        .then(|| Some(raw.trim().to_string()).filter(|s| !s.is_empty()))
         .ok_or_else(|| "must be at most 200 characters".to_string())
 }
 
@@ -148,6 +161,11 @@ impl MinPosition {
     pub async fn wait(&self, app: &Edge) -> AppResult<()> {
         let position = parse_position(self.min_position.as_deref())
             .map_err(|m| AppError::invalid("min_position", m))?;
-        Ok(reads::wait_for(app.reads.pool(), app.reads.primary(), position).await?)
+        wait_until(app, position).await
     }
+}
+
+/// Waits (≤ 5 s) until the read models include `position`, if one is asked for.
+pub async fn wait_until(app: &Edge, position: Option<i64>) -> AppResult<()> {
+    Ok(reads::wait_for(app.reads.pool(), app.reads.primary(), position).await?)
 }

@@ -30,11 +30,7 @@ pub struct NotificationsQuery {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
-pub struct NotificationPage {
-    pub items: Vec<Notification>,
-    pub next_cursor: Option<String>,
-}
+super::list_page!(NotificationPage of Notification);
 
 /// The firm's e-mail log by status and kind
 #[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications", operation_id = "list_firm_notifications", params(NotificationsQuery),

@@ -236,11 +236,7 @@ pub struct DeliveriesQuery {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct DeliveryPage {
-    pub items: Vec<DeliveryView>,
-    pub next_cursor: Option<String>,
-}
+super::list_page!(DeliveryPage of DeliveryView);
 
 const STATUSES: &[&str] = &["pending", "delivered", "failed"];
 
