@@ -111,9 +111,9 @@ pub async fn replay_json<A: Aggregate>(
 ) -> Result<A, crate::LogError> {
     let mut rows: Vec<(i64, String, String, Value)> = serde_json::from_value(events)
         .map_err(|e| Stored::error(A::TYPE, stream_id, 0, e.to_string()))?;
-    keys.prepare(rows.iter().map(|r| &r.3)).await?;
+    let opener = keys.prepare(rows.iter().map(|r| &r.3)).await?;
     for row in &mut rows {
-        keys.open(&mut row.3);
+        opener.open(&mut row.3);
     }
     let mut state = A::default();
     for (sequence, event_type, event_version, payload) in rows {

@@ -69,11 +69,12 @@ pub async fn opened(keys: &DataKeys, rows: &[PgRow]) -> Result<Vec<(Value, Value
         .iter()
         .map(|row| Ok((row.try_get("payload")?, row.try_get("metadata")?)))
         .collect::<Result<Vec<(Value, Value)>, sqlx::Error>>()?;
-    keys.prepare(opened.iter().flat_map(|(p, m)| [p, m]))
+    let opener = keys
+        .prepare(opened.iter().flat_map(|(p, m)| [p, m]))
         .await?;
     for (payload, metadata) in &mut opened {
-        keys.open(payload);
-        keys.open(metadata);
+        opener.open(payload);
+        opener.open(metadata);
     }
     Ok(opened)
 }
@@ -118,9 +119,9 @@ impl Envelope {
             })();
             events.push(decoded);
         }
-        keys.prepare(to_open.iter().map(|(_, v)| v)).await?;
+        let opener = keys.prepare(to_open.iter().map(|(_, v)| v)).await?;
         for (i, mut payload) in to_open {
-            keys.open(&mut payload);
+            opener.open(&mut payload);
             events[i] = event_of_row(&rows[i], payload).map(Some);
         }
         Ok(rows

@@ -8,6 +8,7 @@ pub mod actor;
 pub mod decode;
 pub mod envelope;
 pub mod feed;
+mod key_cache;
 pub mod personal;
 pub mod queries;
 pub mod statements;
@@ -16,7 +17,7 @@ pub mod wake;
 pub use actor::{Actor, ActorKind};
 pub use decode::{decode, replay_json, upcast, DecodeError};
 pub use envelope::{event_of_row, Envelope, ENVELOPE_COLUMNS};
-pub use personal::{DataKeys, FreshKey, MasterKey, SealError};
+pub use personal::{BatchKeys, DataKeys, FreshKey, MasterKey, SealError};
 
 /// A failure reading the log: the database, or a stored event this code cannot read.
 #[derive(Debug, thiserror::Error)]

@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::key_cache::{KeyCache, Slot};
+
 use aggregates::personal::{self, ERASED, METADATA_FIELDS};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
@@ -99,12 +101,6 @@ impl FreshKey {
     }
 }
 
-#[derive(Clone)]
-enum Slot {
-    Live(Box<XChaCha20Poly1305>, Instant),
-    Erased,
-}
-
 /// Why a personal field could not be sealed.
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
@@ -113,6 +109,32 @@ pub enum SealError {
     Erased,
     #[error(transparent)]
     Sql(#[from] sqlx::Error),
+}
+
+/// The keys of one batch of stored values, read by `DataKeys::prepare`.
+pub struct BatchKeys(HashMap<Uuid, Slot>);
+
+impl BatchKeys {
+    /// Replaces the sealed personal fields of a payload or metadata with their plaintext, or
+    /// `"[erased]"` where the key is gone. A subject whose key was never stored, or that
+    /// was not in the values prepared, reads as erased.
+    pub fn open(&self, value: &mut Value) {
+        for_each_sealed_mut(value, |field, text| {
+            let Some((subject, sealed)) = parse_sealed(text) else {
+                return;
+            };
+            let opened = match self.0.get(&subject) {
+                Some(Slot::Live(cipher)) => {
+                    open_bytes(cipher, &sealed, &aad(subject, field)).map(String::from_utf8)
+                }
+                _ => None,
+            };
+            *text = match opened {
+                Some(Ok(plain)) => plain,
+                _ => ERASED.to_string(),
+            };
+        });
+    }
 }
 
 /// The data keys of one database: seals and opens personal fields, caching unwrapped keys.
@@ -126,7 +148,7 @@ struct Inner {
     masters: Vec<MasterKey>,
     /// Keys the username reservation (`username_key`) without the name itself.
     username_mac: [u8; 32],
-    cache: RwLock<HashMap<Uuid, Slot>>,
+    cache: RwLock<KeyCache>,
 }
 
 impl DataKeys {
@@ -136,7 +158,7 @@ impl DataKeys {
             pool,
             masters,
             username_mac,
-            cache: RwLock::default(),
+            cache: RwLock::new(KeyCache::new(KEY_TTL)),
         }))
     }
 
@@ -205,63 +227,46 @@ impl DataKeys {
         Ok(())
     }
 
-    /// Reads the keys of every subject whose sealed fields appear in `values` (payloads or
-    /// metadata) and are not cached, in one query: call before `open` on a batch.
+    /// The keys of every subject whose sealed fields appear in `values` (payloads or
+    /// metadata): from the cache, and those not in it read in one query. Opening with them
+    /// does not depend on the cache keeping them.
     pub async fn prepare<'a>(
         &self,
         values: impl IntoIterator<Item = &'a Value>,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<BatchKeys, sqlx::Error> {
+        let mut keys = HashMap::new();
         let mut missing: Vec<Uuid> = Vec::new();
         {
+            let now = Instant::now();
             let cache = self.0.cache.read().expect("key cache");
             for value in values {
                 for_each_sealed(value, |sealed| {
-                    if let Some((subject, _)) = parse_sealed(sealed) {
-                        let fresh = match cache.get(&subject) {
-                            Some(Slot::Live(_, read_at)) => read_at.elapsed() < KEY_TTL,
-                            Some(Slot::Erased) => true,
-                            None => false,
-                        };
-                        if !fresh && !missing.contains(&subject) {
-                            missing.push(subject);
+                    let Some((subject, _)) = parse_sealed(sealed) else {
+                        return;
+                    };
+                    if keys.contains_key(&subject) || missing.contains(&subject) {
+                        return;
+                    }
+                    match cache.get(&subject, now) {
+                        Some(slot) => {
+                            keys.insert(subject, slot.clone());
                         }
+                        None => missing.push(subject),
                     }
                 });
             }
         }
         if !missing.is_empty() {
-            self.load(&missing, true).await?;
+            keys.extend(self.load(&missing, true).await?.1);
         }
-        Ok(())
-    }
-
-    /// Replaces the sealed personal fields of a payload or metadata with their plaintext, or
-    /// `"[erased]"` where the key is gone. Keys must have been `prepare`d; a subject whose key
-    /// was never stored reads as erased.
-    pub fn open(&self, value: &mut Value) {
-        let cache = self.0.cache.read().expect("key cache");
-        for_each_sealed_mut(value, |field, text| {
-            let Some((subject, sealed)) = parse_sealed(text) else {
-                return;
-            };
-            let opened = match cache.get(&subject) {
-                Some(Slot::Live(cipher, _)) => {
-                    open_bytes(cipher, &sealed, &aad(subject, field)).map(String::from_utf8)
-                }
-                _ => None,
-            };
-            *text = match opened {
-                Some(Ok(plain)) => plain,
-                _ => ERASED.to_string(),
-            };
-        });
+        Ok(BatchKeys(keys))
     }
 
     /// `prepare` then `open` for a batch.
     pub async fn open_all(&self, values: &mut [&mut Value]) -> Result<(), sqlx::Error> {
-        self.prepare(values.iter().map(|v| &**v)).await?;
+        let keys = self.prepare(values.iter().map(|v| &**v)).await?;
         for value in values.iter_mut() {
-            self.open(value);
+            keys.open(value);
         }
         Ok(())
     }
@@ -269,9 +274,10 @@ impl DataKeys {
     /// Forgets the keys of erased subjects in this process at once (the database rows are
     /// destroyed in the erasing transaction).
     pub fn forget(&self, subjects: &[Uuid]) {
+        let now = Instant::now();
         let mut cache = self.0.cache.write().expect("key cache");
         for subject in subjects {
-            cache.insert(*subject, Slot::Erased);
+            cache.insert(*subject, Slot::Erased, now);
         }
     }
 
@@ -279,11 +285,11 @@ impl DataKeys {
     /// sealed with it commits (on its own, so two first writers agree on one key); a key
     /// whose event then rolls back is an unused row.
     async fn key_for(&self, tenant: Uuid, subject: Uuid) -> Result<XChaCha20Poly1305, SealError> {
-        if self.cached(subject).is_none() && self.load(&[subject], false).await? == 0 {
+        if self.cached(subject).is_none() && self.load(&[subject], false).await?.0 == 0 {
             return self.new_key(tenant, subject).await;
         }
         match self.cached(subject) {
-            Some(Slot::Live(cipher, _)) => Ok(*cipher),
+            Some(Slot::Live(cipher)) => Ok(*cipher),
             _ => Err(SealError::Erased),
         }
     }
@@ -305,9 +311,9 @@ impl DataKeys {
 
     /// Keeps a fresh key once its write committed (until then no reader may see it).
     pub fn remember(&self, key: &FreshKey) {
-        let slot = Slot::Live(Box::new(key.cipher.clone()), Instant::now());
+        let slot = Slot::Live(Box::new(key.cipher.clone()));
         let mut cache = self.0.cache.write().expect("key cache");
-        cache.insert(key.subject, slot);
+        cache.insert(key.subject, slot, Instant::now());
     }
 
     /// A key for a subject that has none stored: made and stored on its own, so that two
@@ -316,12 +322,12 @@ impl DataKeys {
         if self.cached(subject).is_none() {
             match self.create(tenant, subject).await? {
                 Some(cipher) => {
-                    let slot = Slot::Live(Box::new(cipher), Instant::now());
+                    let slot = Slot::Live(Box::new(cipher));
                     self.0
                         .cache
                         .write()
                         .expect("key cache")
-                        .insert(subject, slot);
+                        .insert(subject, slot, Instant::now());
                 }
                 None => {
                     self.load(&[subject], true).await?;
@@ -329,17 +335,14 @@ impl DataKeys {
             }
         }
         match self.cached(subject) {
-            Some(Slot::Live(cipher, _)) => Ok(*cipher),
+            Some(Slot::Live(cipher)) => Ok(*cipher),
             _ => Err(SealError::Erased),
         }
     }
 
     fn cached(&self, subject: Uuid) -> Option<Slot> {
         let cache = self.0.cache.read().expect("key cache");
-        match cache.get(&subject)? {
-            Slot::Live(_, read_at) if read_at.elapsed() >= KEY_TTL => None,
-            slot => Some(slot.clone()),
-        }
+        cache.get(&subject, Instant::now()).cloned()
     }
 
     /// Stores a new key for `subject` unless one is stored: the new key, if it was.
@@ -365,10 +368,14 @@ impl DataKeys {
         Ok((stored == 1).then(|| XChaCha20Poly1305::new(&key.into())))
     }
 
-    /// Reads the stored keys of `subjects` into the cache; how many rows there were. A
-    /// subject without a row is cached as erased when `missing_erased` (its ciphertext can
-    /// never be opened), and left uncached otherwise (a key may be made for it).
-    async fn load(&self, subjects: &[Uuid], missing_erased: bool) -> Result<usize, sqlx::Error> {
+    /// Reads the stored keys of `subjects` into the cache: how many rows there were, and
+    /// what was read. A subject without a row is erased when `missing_erased` (its
+    /// ciphertext can never be opened), and left out otherwise (a key may be made for it).
+    async fn load(
+        &self,
+        subjects: &[Uuid],
+        missing_erased: bool,
+    ) -> Result<(usize, Vec<(Uuid, Slot)>), sqlx::Error> {
         let rows: Vec<(Uuid, Option<Vec<u8>>, String)> = sqlx::query_as(
             "SELECT subject_id, wrapped, master_key_id FROM secrets.data_keys
               WHERE subject_id = ANY($1)",
@@ -376,10 +383,9 @@ impl DataKeys {
         .bind(subjects)
         .fetch_all(&self.0.pool)
         .await?;
-        let now = Instant::now();
-        let mut cache = self.0.cache.write().expect("key cache");
-        for subject in subjects.iter().filter(|_| missing_erased) {
-            cache.insert(*subject, Slot::Erased);
+        let mut read: HashMap<Uuid, Slot> = HashMap::new();
+        if missing_erased {
+            read.extend(subjects.iter().map(|s| (*s, Slot::Erased)));
         }
         for (subject, wrapped, master_id) in &rows {
             let key = wrapped.as_deref().and_then(|w| {
@@ -387,7 +393,7 @@ impl DataKeys {
                 master.unwrap(w, *subject)
             });
             let slot = match key {
-                Some(key) => Slot::Live(Box::new(XChaCha20Poly1305::new(&key.into())), now),
+                Some(key) => Slot::Live(Box::new(XChaCha20Poly1305::new(&key.into()))),
                 // Wrapped by a master key this process was not given: unreadable here.
                 None if wrapped.is_some() => {
                     tracing::error!(%subject, master_id, "a data key's master key is missing");
@@ -395,9 +401,14 @@ impl DataKeys {
                 }
                 None => Slot::Erased,
             };
-            cache.insert(*subject, slot);
+            read.insert(*subject, slot);
         }
-        Ok(rows.len())
+        let now = Instant::now();
+        let mut cache = self.0.cache.write().expect("key cache");
+        for (subject, slot) in &read {
+            cache.insert(*subject, slot.clone(), now);
+        }
+        Ok((rows.len(), read.into_iter().collect()))
     }
 
     /// Rewraps every data key not under the current master key (rotation): no event changes.

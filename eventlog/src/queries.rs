@@ -120,9 +120,9 @@ pub struct StoredEvent {
 impl StoredEvent {
     /// Opens the personal fields of a batch of stored events (keys read in one query).
     pub async fn open_all(keys: &DataKeys, events: &mut [StoredEvent]) -> Result<(), LogError> {
-        keys.prepare(events.iter().map(|e| &e.payload)).await?;
+        let opener = keys.prepare(events.iter().map(|e| &e.payload)).await?;
         for event in events {
-            keys.open(&mut event.payload);
+            opener.open(&mut event.payload);
         }
         Ok(())
     }
@@ -259,9 +259,9 @@ pub async fn opened_payloads(
         .iter()
         .map(|row| row.try_get("payload"))
         .collect::<Result<Vec<serde_json::Value>, _>>()?;
-    keys.prepare(payloads.iter()).await?;
+    let opener = keys.prepare(payloads.iter()).await?;
     for payload in &mut payloads {
-        keys.open(payload);
+        opener.open(payload);
     }
     Ok(payloads)
 }
