@@ -426,7 +426,10 @@ pub fn stream_json_sql(stream_type: &str, stream_id: &str, tenant: &str) -> Stri
 
 /// SQL for a client's history (`$1` the tenant, `$2` the client id as text): the CTEs
 /// naming the portal users it ever had attached and the contracts issued to it, and the
-/// condition on `events` that selects the client's own stream and those.
+/// condition on `events` that selects the client's own stream and those. The condition
+/// names the streams by their key (`history_streams`), so each is read through the
+/// primary key: as an OR over stream types, the planner read every login's and contract's
+/// event of the log and kept the firm's.
 pub fn client_history_sql() -> (String, String) {
     use aggregates::client::{Client, ClientEventKind};
     use aggregates::contract::{Contract, ContractEventKind};
@@ -442,13 +445,14 @@ pub fn client_history_sql() -> (String, String) {
          contracts AS (
              SELECT aggregate_id AS id FROM events
               WHERE tenant_id = $1 AND event_type = '{issued}'
-                AND payload #>> '{{{issued},client_id}}' = $2)"
+                AND payload #>> '{{{issued},client_id}}' = $2),
+         history_streams AS (
+             SELECT '{client}' AS stream_type, $2 AS id
+             UNION ALL SELECT '{user}', id FROM users
+             UNION ALL SELECT '{contract}', id FROM contracts)"
     );
-    let condition = format!(
-        "((aggregate_type = '{client}' AND aggregate_id = $2)
-          OR (aggregate_type = '{user}' AND aggregate_id IN (SELECT id FROM users))
-          OR (aggregate_type = '{contract}' AND aggregate_id IN (SELECT id FROM contracts)))"
-    );
+    let condition =
+        "(aggregate_type, aggregate_id) IN (SELECT stream_type, id FROM history_streams)".into();
     (ctes, condition)
 }
 

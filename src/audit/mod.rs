@@ -188,6 +188,17 @@ pub async fn events_page(
     audit_events(scope, &rows).await
 }
 
+/// The statement `client_history` reads with (`$1` the tenant, `$2` the client id as text).
+pub fn client_history_statement() -> String {
+    let (related, in_history) = eventlog::queries::client_history_sql();
+    format!(
+        "WITH {related}
+         SELECT {COLUMNS} FROM sealed_events
+          WHERE tenant_id = $1 AND {in_history}
+          ORDER BY chain_seq"
+    )
+}
+
 /// Every event about a client: its own stream, every portal user that ever reached it, and
 /// its contracts, in commit order. `None` when the tenant has no such client.
 pub async fn client_history(
@@ -195,17 +206,11 @@ pub async fn client_history(
     client_id: ClientId,
 ) -> ReadResult<Option<Vec<AuditEvent>>> {
     seal_committed(scope).await?;
-    let (related, in_history) = eventlog::queries::client_history_sql();
-    let rows = sqlx::query(&format!(
-        "WITH {related}
-         SELECT {COLUMNS} FROM sealed_events
-          WHERE tenant_id = $1 AND {in_history}
-          ORDER BY chain_seq"
-    ))
-    .bind(scope.id())
-    .bind(client_id.to_string())
-    .fetch_all(scope.pool())
-    .await?;
+    let rows = sqlx::query(&client_history_statement())
+        .bind(scope.id())
+        .bind(client_id.to_string())
+        .fetch_all(scope.pool())
+        .await?;
     let events = audit_events(&scope.clone(), &rows).await?;
     let exists = events.iter().any(|e| e.stream_type == Client::TYPE);
     Ok(exists.then_some(events))

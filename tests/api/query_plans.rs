@@ -343,3 +343,41 @@ async fn the_dashboard_recount_finds_clients_by_key_in_a_read_model_never_analys
             .unwrap();
     assert_eq!(counted, vec![("not_invited_without_email".to_string(), 1)]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clients_history_reads_its_streams_by_key_however_many_logins_and_contracts_the_log_holds(
+) {
+    let pool = established_log().await;
+    // The firm's logins and contracts: many streams of the types a history reaches.
+    let tenant = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         SELECT CASE WHEN g % 2 = 0 THEN 'portal_user' ELSE 'contract' END,
+                md5(('s' || g)::text)::uuid::text, 1,
+                CASE WHEN g % 2 = 0 THEN 'PortalUserActivated' ELSE 'ContractIssued' END, '1.0',
+                CASE WHEN g % 2 = 0 THEN '{\"PortalUserActivated\": {}}'::jsonb
+                     ELSE jsonb_build_object('ContractIssued',
+                              jsonb_build_object('client_id', md5(('c' || g)::text)::uuid::text))
+                END,
+                jsonb_build_object('tenant_id', $1::text)
+           FROM generate_series(0, 19999) g",
+    )
+    .bind(tenant)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE events").execute(&pool).await.unwrap();
+    let plan: serde_json::Value = sqlx::query_scalar(&format!(
+        "EXPLAIN (FORMAT JSON) {}",
+        portal_accounts::audit::client_history_statement()
+    ))
+    .bind(tenant)
+    .bind(Uuid::now_v7().to_string())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let plan = plan.to_string();
+    assert!(plan.contains("events_pkey"), "{plan}");
+    assert!(!plan.contains("events_tenant_order"), "{plan}");
+    assert!(!plan.contains("Seq Scan"), "{plan}");
+}
