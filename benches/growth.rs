@@ -1,13 +1,16 @@
 //! Benchmark: what the work costs as the log grows. One run on one PostgreSQL: a small firm
-//! (1,000 clients) and a big one (`--clients`, default 10,000) registered and half invited
-//! through the service's own commands, the log grown by other firms' events to `--events`
+//! (1,000 clients) and a big one (`--clients`, default 10,000) set up through the service's
+//! own commands — half of the clients with an e-mail address, of those one in five with a
+//! portal login and the others invited; one in five with an item of the firm's catalogue
+//! of 20, one in ten with a contract to sign — the log grown by other firms' events to `--events`
 //! (default 200,000; written straight into `events`, through the hash-chain trigger, and
 //! sealed by the running sealer), then:
 //! - registrations at 16 connections on the log before it grows and on the grown log, each
 //!   beside the raw SQL handler run just before it;
 //! - staff reads, median and p99 per request, on the big firm beside the same on the
-//!   small one: a client-list page, a search by a name fragment, the invitation dashboard,
-//!   one client's history;
+//!   small one: a client-list page, searches by a fragment of a name, an e-mail address and
+//!   a username, the invitation dashboard, the catalogue, one client's items, contracts
+//!   and history;
 //! - bytes on disk per event (events, their indexes and seals) and the process's RSS.
 //!
 //! Run it:
@@ -50,37 +53,51 @@ struct Firm {
     clients: Vec<String>,
 }
 
-/// A firm of `clients` clients registered over HTTP at 16 connections, every other one
-/// with an e-mail address and invited.
+/// Items in each firm's catalogue.
+const CATALOGUE: usize = 20;
+
+/// A firm of `clients` clients set up over HTTP at 16 connections: every other one with an
+/// e-mail address, of those one in five given a portal login (`user{n:06}`, waiting for
+/// activation) and the rest invited; one in five with an item, one in ten with a contract.
 async fn firm(app: &portal_accounts::app::App, base: &str, clients: usize) -> anyhow::Result<Firm> {
     let slug = format!("growth-{}", Uuid::now_v7().simple());
     create_tenant(app, &slug, "Growth Bench").await?;
     let token = issue_staff_token(app, &slug, aggregates::tenant::StaffRole::Admin, None).await?;
+    let http = reqwest::Client::new();
+    let mut items = Vec::new();
+    for i in 0..CATALOGUE {
+        let body = json!({"sku": format!("SKU-{i:03}"), "name": format!("Service {i}"),
+                          "unit_price": {"amount_minor": 1000 + i, "currency": "GBP"}});
+        let created = post(&http, &format!("{base}/api/v1/items"), &token, body).await?;
+        items.push(created["id"].as_str().unwrap_or_default().to_string());
+    }
     let mut makers = Vec::new();
     for worker in 0..CONNECTIONS {
-        let (base, token) = (base.to_string(), token.clone());
+        let (base, token, items) = (base.to_string(), token.clone(), items.clone());
         makers.push(tokio::spawn(async move {
             let http = reqwest::Client::new();
             let mut ids = Vec::new();
             for n in (worker..clients).step_by(CONNECTIONS) {
                 let email = (n % 2 == 0).then(|| format!("client{n}@example.test"));
-                let created: Value = http
-                    .post(format!("{base}/api/v1/clients"))
-                    .bearer_auth(&token)
-                    .json(
-                        &json!({"display_name": format!("Client {n:06} {:x}", n * 7919),
-                                  "kind": "individual", "email": email}),
-                    )
-                    .send()
-                    .await?
-                    .json()
-                    .await?;
+                let body = json!({"display_name": format!("Client {n:06} {:x}", n * 7919),
+                                  "kind": "individual", "email": email});
+                let created = post(&http, &format!("{base}/api/v1/clients"), &token, body).await?;
                 let id = created["id"].as_str().unwrap_or_default().to_string();
-                if email.is_some() {
-                    http.post(format!("{base}/api/v1/clients/{id}/invitations"))
-                        .bearer_auth(&token)
-                        .send()
-                        .await?;
+                let client = format!("{base}/api/v1/clients/{id}");
+                if n % 10 == 0 {
+                    let login = json!({"email": email, "username": format!("user{n:06}")});
+                    post(&http, &format!("{client}/portal-users"), &token, login).await?;
+                } else if email.is_some() {
+                    post(&http, &format!("{client}/invitations"), &token, Value::Null).await?;
+                }
+                if n % 5 == 1 {
+                    let item = json!({"item_id": items[n % CATALOGUE]});
+                    post(&http, &format!("{client}/items"), &token, item).await?;
+                }
+                if n % 10 == 3 {
+                    let contract = json!({"title": format!("Engagement letter {n}"),
+                                          "body": "We act for you in the year's accounts."});
+                    post(&http, &format!("{client}/contracts"), &token, contract).await?;
                 }
                 ids.push(id);
             }
@@ -95,6 +112,26 @@ async fn firm(app: &portal_accounts::app::App, base: &str, clients: usize) -> an
         token,
         clients: ids,
     })
+}
+
+/// POSTs `body` (none for `Null`) as the firm's admin; the answer's JSON, or why it failed.
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    body: Value,
+) -> anyhow::Result<Value> {
+    let request = http.post(url).bearer_auth(token);
+    let request = if body.is_null() {
+        request
+    } else {
+        request.json(&body)
+    };
+    let answer = request.send().await?;
+    let status = answer.status();
+    let body: Value = answer.json().await.unwrap_or(Value::Null);
+    anyhow::ensure!(status.is_success(), "POST {url}: {status} {body}");
+    Ok(body)
 }
 
 /// Median and p99 (ms) of `READS` GETs of `path` (`{client}` filled in turn).
@@ -186,6 +223,7 @@ async fn main() -> anyhow::Result<()> {
         support::synthetic::append_events(&pool, Uuid::now_v7(), events - have, 300).await?;
     }
     caught_up(&pool).await?;
+    let rss_grown = rss_mib();
     sqlx::query("ANALYZE").execute(&pool).await?;
     let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
         .fetch_one(&pool)
@@ -227,7 +265,14 @@ async fn main() -> anyhow::Result<()> {
             "search by an e-mail fragment",
             "/api/v1/clients?q=client424%40&limit=50",
         ),
+        (
+            "search by a username fragment",
+            "/api/v1/clients?q=user0004&limit=50",
+        ),
         ("invitation dashboard", "/api/v1/dashboard/invitations"),
+        ("item catalogue, first page", "/api/v1/items?limit=50"),
+        ("a client's items", "/api/v1/clients/{client}/items"),
+        ("a client's contracts", "/api/v1/clients/{client}/contracts"),
         (
             "a client's history",
             "/api/v1/audit/clients/{client}/history",
@@ -245,7 +290,7 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     println!(
         "on disk per event: events with indexes {:.0} B, seals {:.0} B; process RSS {:.0} MiB \
-         (before the growth {rss_early:.0} MiB)",
+         (before the growth {rss_early:.0} MiB, once grown {rss_grown:.0} MiB)",
         events_bytes as f64 / total as f64,
         seals_bytes as f64 / total as f64,
         rss_mib()
