@@ -44,6 +44,19 @@ fn item(row: &PgRow) -> Result<CatalogueItem, sqlx::Error> {
     sqlx::FromRow::from_row(row)
 }
 
+/// The statement a catalogue page is read with (`$1` the firm, `$2` archived or not, `$3`
+/// a search pattern, `$4`/`$5` the cursor, `$6` the page size and one).
+pub fn list_statement() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM rm_items i
+          WHERE i.tenant_id = $1 AND i.archived = $2
+            AND ($3::text IS NULL OR i.sku ILIKE $3 OR i.name ILIKE $3)
+            AND ($4::text IS NULL OR (lower(i.name), i.item_id) > ($4, $5))
+          ORDER BY lower(i.name), i.item_id
+          LIMIT $6"
+    )
+}
+
 /// A page of the catalogue by name, and the cursor of the next page.
 pub async fn list(
     scope: &TenantScope,
@@ -51,22 +64,15 @@ pub async fn list(
 ) -> ReadResult<(Vec<CatalogueItem>, Option<String>)> {
     let pattern = q.search.as_deref().map(super::contains_pattern);
     let (after_name, after_id) = q.after.clone().unzip();
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM rm_items i
-          WHERE i.tenant_id = $1 AND i.archived = $2
-            AND ($3::text IS NULL OR i.sku ILIKE $3 OR i.name ILIKE $3)
-            AND ($4::text IS NULL OR (lower(i.name), i.item_id) > ($4, $5))
-          ORDER BY lower(i.name), i.item_id
-          LIMIT $6"
-    ))
-    .bind(scope.id())
-    .bind(q.archived)
-    .bind(pattern)
-    .bind(after_name)
-    .bind(after_id)
-    .bind(q.limit + 1)
-    .fetch_all(scope.pool())
-    .await?;
+    let rows = sqlx::query(&list_statement())
+        .bind(scope.id())
+        .bind(q.archived)
+        .bind(pattern)
+        .bind(after_name)
+        .bind(after_id)
+        .bind(q.limit + 1)
+        .fetch_all(scope.pool())
+        .await?;
     Ok(super::page_of(&rows, q.limit, "item_id", item)?)
 }
 

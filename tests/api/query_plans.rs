@@ -381,3 +381,38 @@ async fn a_clients_history_reads_its_streams_by_key_however_many_logins_and_cont
     assert!(!plan.contains("events_tenant_order"), "{plan}");
     assert!(!plan.contains("Seq Scan"), "{plan}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_catalogue_counts_an_items_clients_from_that_items_assignments_only() {
+    let pool = fresh_database().await;
+    // A big firm's assignments: 20,000 clients, 20 to each item of its catalogue of 1,000.
+    let firm = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO rm_client_items (tenant_id, client_id, item_id, assigned_at)
+         SELECT $1, gen_random_uuid(), md5((g % 1000)::text)::uuid, now()
+           FROM generate_series(1, 20000) g",
+    )
+    .bind(firm)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE rm_client_items")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let plan: serde_json::Value = sqlx::query_scalar(&format!(
+        "EXPLAIN (FORMAT JSON) {}",
+        portal_accounts::reads::catalogue::list_statement()
+    ))
+    .bind(firm)
+    .bind(false)
+    .bind(None::<String>)
+    .bind(None::<String>)
+    .bind(None::<Uuid>)
+    .bind(51_i64)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let plan = plan.to_string();
+    assert!(plan.contains("rm_client_items_by_item"), "{plan}");
+}
