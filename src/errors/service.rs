@@ -1,7 +1,6 @@
 //! What a command (or a login) can answer besides success: the domain's refusals and the
 //! service's own. No HTTP here: `http::error` maps each to a status and a problem+json.
 
-use crate::store::StoreError;
 use aggregates::DomainError;
 
 /// One invalid input field and why.
@@ -103,15 +102,3 @@ impl ServiceError {
 }
 
 eventlog::database_errors_into!(ServiceError);
-
-impl From<StoreError> for ServiceError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Refused(domain) => Self::Domain(domain),
-            StoreError::Conflict { code, detail } => Self::Conflict { code, detail },
-            StoreError::Unavailable => Self::Unavailable,
-            StoreError::Integrity(e) => Self::Integrity(e),
-            StoreError::Internal(e) => Self::Internal(e),
-        }
-    }
-}

@@ -1,5 +1,5 @@
 //! The one error type of the HTTP edge, and its problem+json (RFC 9457) rendering. The
-//! layers below answer with their own errors (`ServiceError`, `ReadError`, `StoreError`);
+//! layers below answer with their own errors (`ServiceError`, `ReadError`);
 //! only here do they become statuses.
 
 use aggregates::error::RefusalKind;
@@ -10,7 +10,6 @@ use serde::Serialize;
 
 use crate::errors::read::ReadError;
 use crate::errors::service::ServiceError;
-use crate::store::StoreError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -148,12 +147,6 @@ impl From<ReadError> for AppError {
             ReadError::Integrity(e) => ServiceError::Integrity(e).into(),
             ReadError::Internal(e) => ServiceError::Internal(e).into(),
         }
-    }
-}
-
-impl From<StoreError> for AppError {
-    fn from(e: StoreError) -> Self {
-        ServiceError::from(e).into()
     }
 }
 

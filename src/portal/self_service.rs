@@ -414,7 +414,7 @@ async fn send_reset_link(app: &App, meta: &CommandMeta, user_id: Uuid) -> Servic
                     return Ok(());
                 }
                 let command = limits.reset_link_command(now);
-                Ok(uow.execute(&mut user, command).await?)
+                uow.execute(&mut user, command).await
             })
         })
         .await;

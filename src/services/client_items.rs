@@ -25,9 +25,8 @@ pub async fn assign_item(
                 let mut client = registered_client(uow, client_id).await?;
                 let item = uow.load::<Item>(item_id).await?;
                 item.state.ensure_assignable()?;
-                Ok(uow
-                    .execute(&mut client, ClientCommand::AssignItem { item_id })
-                    .await?)
+                uow.execute(&mut client, ClientCommand::AssignItem { item_id })
+                    .await
             })
         })
         .await

@@ -39,25 +39,30 @@ pub async fn register(
     start::<Client>(app, &meta, command).await
 }
 
-/// `email`: `None` leaves it, `Some(None)` clears it.
+/// What a PATCH of a client changes: `None` leaves a field, `email: Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct ClientChange {
+    pub display_name: Option<DisplayName>,
+    pub email: Option<Option<Email>>,
+}
+
 pub async fn change_details(
     app: &App,
     meta: &CommandMeta,
     id: Uuid,
-    display_name: Option<DisplayName>,
-    email: Option<Option<Email>>,
+    change: ClientChange,
 ) -> ServiceResult<Committed<()>> {
     let meta = meta.with_command("ChangeClientDetails");
     app.store
         .transact(&meta, id, |uow| {
-            let (display_name, email) = (display_name.clone(), email.clone());
+            let change = change.clone();
             Box::pin(async move {
                 let mut client = registered_client(uow, id).await?;
-                if let Some(display_name) = display_name {
+                if let Some(display_name) = change.display_name {
                     uow.execute(&mut client, ClientCommand::Rename { display_name })
                         .await?;
                 }
-                if let Some(email) = email {
+                if let Some(email) = change.email {
                     uow.execute(&mut client, ClientCommand::ChangeEmail { email })
                         .await?;
                 }
@@ -320,7 +325,7 @@ async fn invite_chunk(
                 client_id: client.id,
                 invitation_id,
             }),
-            Err(crate::store::StoreError::Refused(e)) => {
+            Err(ServiceError::Domain(e)) => {
                 let reason = match e {
                     aggregates::DomainError::ClientHasNoEmail => "no_email",
                     aggregates::DomainError::ClientAlreadyActive => "already_active",
@@ -333,7 +338,7 @@ async fn invite_chunk(
                     reason: reason.into(),
                 });
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
     }
     Ok(outcome)

@@ -149,7 +149,7 @@ pub async fn sign(
                     ip: meta.client_ip,
                     user_agent: meta.user_agent,
                 };
-                Ok(uow.execute(&mut contract, command).await?)
+                uow.execute(&mut contract, command).await
             })
         })
         .await

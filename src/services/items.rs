@@ -49,20 +49,17 @@ pub async fn describe(
     run_on::<Item>(app, &meta, id, ItemCommand::Describe { name, description }).await
 }
 
-/// ArchiveItem / UnarchiveItem: an archived item stays on the portals it is on, and cannot
-/// be put on new ones.
-pub async fn set_archived(
-    app: &App,
-    meta: &CommandMeta,
-    id: Uuid,
-    archived: bool,
-) -> ServiceResult<Committed<()>> {
-    let (name, command) = if archived {
-        ("ArchiveItem", ItemCommand::Archive)
-    } else {
-        ("UnarchiveItem", ItemCommand::Unarchive)
-    };
-    run_on::<Item>(app, &meta.with_command(name), id, command).await
+/// ArchiveItem: an archived item stays on the portals it is on, and cannot be put on new
+/// ones.
+pub async fn archive(app: &App, meta: &CommandMeta, id: Uuid) -> ServiceResult<Committed<()>> {
+    let meta = meta.with_command("ArchiveItem");
+    run_on::<Item>(app, &meta, id, ItemCommand::Archive).await
+}
+
+/// UnarchiveItem: the item can be put on portals again.
+pub async fn unarchive(app: &App, meta: &CommandMeta, id: Uuid) -> ServiceResult<Committed<()>> {
+    let meta = meta.with_command("UnarchiveItem");
+    run_on::<Item>(app, &meta, id, ItemCommand::Unarchive).await
 }
 
 /// Stores a PNG that the caller has already checked is one.

@@ -95,7 +95,7 @@ async fn one_command<A: SimpleAggregate>(
                 Stream::Existing => uow.load::<A>(id).await?,
                 Stream::New => uow.new_stream(id),
             };
-            Ok(uow.execute(&mut target, command).await?)
+            uow.execute(&mut target, command).await
         })
     });
     match stream {

@@ -186,7 +186,7 @@ async fn change_client_access(
                 let mut user = existing_user(uow, user_id).await?;
                 let mut client = registered_client(uow, client_id).await?;
                 uow.execute(&mut user, user_command).await?;
-                Ok(uow.execute(&mut client, client_command).await?)
+                uow.execute(&mut client, client_command).await
             })
         })
         .await
@@ -215,7 +215,7 @@ pub async fn resend_activation(
             let command = command.clone();
             Box::pin(async move {
                 let mut user = existing_user(uow, user_id).await?;
-                Ok(uow.execute(&mut user, command).await?)
+                uow.execute(&mut user, command).await
             })
         })
         .await
@@ -237,7 +237,7 @@ pub async fn reset_password(
                     Box::pin(async move {
                         let mut user = existing_user(uow, user_id).await?;
                         let command = limits.reset_link_command(now);
-                        Ok(uow.execute(&mut user, command).await?)
+                        uow.execute(&mut user, command).await
                     })
                 })
                 .await
@@ -408,7 +408,7 @@ pub async fn change_details(
                     last_name: change.last_name,
                     email: change.email,
                 };
-                Ok(uow.execute(&mut user, command).await?)
+                uow.execute(&mut user, command).await
             })
         })
         .await

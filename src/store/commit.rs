@@ -3,13 +3,13 @@
 
 use aggregates::DomainError;
 
-use super::StoreError;
+use crate::errors::service::ServiceError;
 
 pub(super) enum CommitError {
     /// Another writer appended to one of our streams first: reload and try again.
     Conflict,
     /// A uniqueness rule spanning aggregates refused the command.
-    Refused(StoreError),
+    Refused(ServiceError),
     Sql(sqlx::Error),
     /// The commit was under way when the runtime stopped: it may or may not have happened.
     OutcomeUnknown,
@@ -26,10 +26,10 @@ impl CommitError {
         match constraint.as_deref() {
             Some("events_pkey") => Self::Conflict,
             Some("events_username_unique" | "events_username_key_unique") => {
-                Self::Refused(StoreError::Refused(DomainError::UsernameTaken))
+                Self::Refused(ServiceError::Domain(DomainError::UsernameTaken))
             }
-            Some("events_sku_unique") => Self::Refused(StoreError::Refused(DomainError::SkuTaken)),
-            Some("tenants_slug_key") => Self::Refused(StoreError::Conflict {
+            Some("events_sku_unique") => Self::Refused(ServiceError::Domain(DomainError::SkuTaken)),
+            Some("tenants_slug_key") => Self::Refused(ServiceError::Conflict {
                 code: "tenant_slug_taken",
                 detail: "a tenant with this slug already exists".into(),
             }),

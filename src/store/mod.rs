@@ -17,12 +17,12 @@ mod unit_of_work;
 
 use std::time::Duration;
 
-use aggregates::DomainError;
 use futures::future::BoxFuture;
 use rand::Rng;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::errors::service::ServiceError;
 use crate::infra::coalesce::{generic_plan_pool, Coalesced};
 use commit::CommitError;
 use eventlog::queries::{StoredEvent, StreamKey};
@@ -33,33 +33,9 @@ pub use side_writes::{SideStatement, SideWrite};
 use stripes::Stripes;
 pub use unit_of_work::{CommandMeta, Keepable, Loaded, UnitOfWork};
 
-/// Why the store could not load or commit.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The domain refused the command (or a uniqueness rule spanning aggregates did).
-    #[error(transparent)]
-    Refused(DomainError),
-    #[error("{detail}")]
-    Conflict { code: &'static str, detail: String },
-    #[error("the database is unreachable")]
-    Unavailable,
-    /// A stored event of the streams involved does not decode: the log was altered or
-    /// holds what this code cannot read (docs/decisions.md, "An unreadable event").
-    #[error("an event of this firm's log cannot be read")]
-    Integrity(#[source] eventlog::DecodeError),
-    #[error("internal error")]
-    Internal(#[source] anyhow::Error),
-}
-
-pub type StoreResult<T> = Result<T, StoreError>;
-
-impl StoreError {
-    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
-        Self::Internal(e.into())
-    }
-}
-
-eventlog::database_errors_into!(StoreError);
+/// The store answers in the service's own error (`errors`, the layer below): a refusal
+/// is `ServiceError::Domain`, a cross-aggregate uniqueness rule a `Conflict`.
+pub type StoreResult<T> = Result<T, ServiceError>;
 
 /// A command's outcome: what it returns, and the global position of its last event (or of
 /// the newest event it read, when it wrote nothing).
@@ -167,7 +143,7 @@ impl EventStore {
         work: F,
     ) -> Result<Committed<T>, E>
     where
-        E: From<StoreError>,
+        E: From<ServiceError>,
         F: for<'u> Fn(&'u mut UnitOfWork) -> BoxFuture<'u, Result<T, E>>,
     {
         let _queued = self.stripes.queue(&lock_key).await;
@@ -183,7 +159,7 @@ impl EventStore {
         work: F,
     ) -> Result<Committed<T>, E>
     where
-        E: From<StoreError>,
+        E: From<ServiceError>,
         F: for<'u> Fn(&'u mut UnitOfWork) -> BoxFuture<'u, Result<T, E>>,
     {
         self.attempts(meta, work).await
@@ -206,7 +182,7 @@ impl EventStore {
 
     async fn attempts<T, E, F>(&self, meta: &CommandMeta, work: F) -> Result<Committed<T>, E>
     where
-        E: From<StoreError>,
+        E: From<ServiceError>,
         F: for<'u> Fn(&'u mut UnitOfWork) -> BoxFuture<'u, Result<T, E>>,
     {
         let mut use_recent = true;
@@ -240,16 +216,16 @@ impl EventStore {
                     tokio::time::sleep(Duration::from_millis(pause)).await;
                 }
                 Err(CommitError::Refused(e)) => return Err(e.into()),
-                Err(CommitError::Sql(e)) => return Err(StoreError::from(e).into()),
+                Err(CommitError::Sql(e)) => return Err(ServiceError::from(e).into()),
                 Err(CommitError::OutcomeUnknown) => {
-                    return Err(StoreError::internal(anyhow::anyhow!(
+                    return Err(ServiceError::internal(anyhow::anyhow!(
                         "the server stopped while the command was committing"
                     ))
                     .into())
                 }
             }
         }
-        Err(StoreError::Conflict {
+        Err(ServiceError::Conflict {
             code: "concurrent_modification",
             detail: "the record kept changing while this command ran; try again".into(),
         }

@@ -18,7 +18,8 @@ use super::group_commit::{positions, write_rows, GroupCommit, StagedEvent, Write
 use super::idempotency::{self, Claim, KeyStep};
 use super::recent::{Decided, RecentStreams};
 use super::side_writes::SideWrite;
-use super::{StoreError, StoreResult, StreamReads};
+use super::{StoreResult, StreamReads};
+use crate::errors::service::ServiceError;
 use eventlog::queries::{StoredEvent, StreamKey};
 
 /// Who asked for a change, and from where: stored as each event's metadata.
@@ -274,7 +275,7 @@ impl UnitOfWork {
             .state
             .handle(command, &(), &sink)
             .await
-            .map_err(StoreError::Refused)?;
+            .map_err(ServiceError::Domain)?;
         let events = sink.collect().await;
         if !events.is_empty() && self.recent.is_some() {
             let key = self.key::<A>(target.id);
@@ -290,7 +291,7 @@ impl UnitOfWork {
         }
         for event in events {
             target.staged += 1;
-            let mut payload = serde_json::to_value(&event).map_err(StoreError::internal)?;
+            let mut payload = serde_json::to_value(&event).map_err(ServiceError::internal)?;
             if let Some(subject) = subject {
                 let fresh = self.fresh_keys.get(&subject);
                 self.keys
@@ -385,9 +386,9 @@ fn visitor_subject(actor: &Actor, first_subject: Option<Uuid>) -> Option<Uuid> {
     }
 }
 
-fn refused_if_erased(e: SealError) -> StoreError {
+fn refused_if_erased(e: SealError) -> ServiceError {
     match e {
-        SealError::Erased => StoreError::Refused(DomainError::ClientErased),
+        SealError::Erased => ServiceError::Domain(DomainError::ClientErased),
         SealError::Sql(e) => e.into(),
     }
 }
@@ -401,7 +402,7 @@ async fn commit_claimed(pool: &PgPool, write: Write, claim: &Claim) -> Result<i6
         .await
         .map_err(CommitError::Sql)?
     {
-        return Err(CommitError::Refused(StoreError::Conflict {
+        return Err(CommitError::Refused(ServiceError::Conflict {
             code: "idempotency_key_in_use",
             detail: "a request with this Idempotency-Key already ran".into(),
         }));

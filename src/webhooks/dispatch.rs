@@ -15,10 +15,11 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use super::{catalogue, schedule, signature};
+use super::send::{self, Answer, Due};
+use super::{schedule, signature};
 use crate::app::App;
 use crate::infra::coalesce::generic_plan_pool;
-use crate::infra::outbound::{OutboundPolicy, ANSWER_READ};
+use crate::infra::outbound::OutboundPolicy;
 use crate::infra::presence::{Presence, OWNER_GONE};
 use crate::infra::wakeups::Wakeups;
 use crate::services::webhooks::{disable_by_system, sealing_key};
@@ -46,23 +47,6 @@ pub struct Dispatcher {
     busy: Arc<Mutex<HashSet<Uuid>>>,
 }
 
-/// A claimed delivery with what it needs to be sent.
-#[derive(sqlx::FromRow)]
-struct Due {
-    id: Uuid,
-    tenant_id: Uuid,
-    webhook_id: Uuid,
-    message_id: String,
-    event_type: String,
-    occurred_at: DateTime<Utc>,
-    data: serde_json::Value,
-    attempts: i32,
-    url: String,
-    secret_sealed: Vec<u8>,
-    previous_secret_sealed: Option<Vec<u8>>,
-    previous_valid_until: Option<DateTime<Utc>>,
-}
-
 /// What one attempt came to.
 struct Outcome {
     status: &'static str,
@@ -73,10 +57,35 @@ struct Outcome {
     untried: bool,
 }
 
-/// What a receiver answered, or why there was no answer.
-enum Answer {
-    Status(u16, Option<chrono::Duration>),
-    NoAnswer(String),
+/// A claimed batch, and whether the presence held when it was claimed.
+struct Claim {
+    batch: Vec<Due>,
+    confirmed: bool,
+}
+
+/// A sent batch whose outcomes are not recorded yet.
+struct Sent {
+    batch: Vec<Due>,
+    outcomes: Vec<Outcome>,
+}
+
+impl Sent {
+    /// A message failed for good: the endpoint may have to be disabled.
+    fn may_disable(&self) -> bool {
+        self.outcomes.iter().any(|o| o.status == "failed")
+    }
+
+    /// Nothing more goes to the endpoint from this worker: it answered 410, or the
+    /// presence was lost.
+    fn stops(&self) -> bool {
+        self.outcomes.iter().any(|o| o.untried || o.is_gone())
+    }
+}
+
+impl Outcome {
+    fn is_gone(&self) -> bool {
+        self.status == "failed" && self.code == Some(410)
+    }
 }
 
 impl Dispatcher {
@@ -144,37 +153,110 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Sends the endpoint's due deliveries, a batch at a time, until none is due.
+    /// Sends the endpoint's due deliveries, a batch at a time, until none is due. While a
+    /// batch goes out (one message at a time, in log order) the previous batch's outcomes
+    /// are recorded and the next batch is claimed: the receiver's round trips set the pace,
+    /// not the database's. A batch in which a message failed for good is settled (it may
+    /// disable the endpoint) before anything more is sent.
     async fn drain(
         &self,
         webhook_id: Uuid,
         presence: &tokio::sync::Mutex<Presence>,
     ) -> Result<(), sqlx::Error> {
+        let mut claim = self.claim_confirmed(webhook_id, presence).await?;
+        let mut unrecorded: Option<Sent> = None;
         loop {
-            let owner = presence.lock().await.key();
-            let batch = self.claim(webhook_id, owner).await?;
-            if batch.is_empty() {
-                return Ok(());
-            }
-            let mut outcomes = Vec::with_capacity(batch.len());
-            // Once per batch: a dispatcher whose presence was lost hands its claims back,
-            // as they may be another's by now.
-            let mut stop = !presence.lock().await.confirm(self.pool()).await;
-            for due in &batch {
-                if stop {
-                    outcomes.push(self.untried());
-                    continue;
+            if let Some(sent) = unrecorded.take_if(|sent| sent.may_disable()) {
+                if self.finish(&sent).await? {
+                    return self.hand_back(&claim.batch).await;
                 }
-                let outcome = self.attempt(due).await;
-                stop = outcome.status == "failed" && outcome.code == Some(410);
-                outcomes.push(outcome);
             }
-            self.record(&batch, &outcomes).await?;
-            self.settle_endpoint(&batch, &outcomes).await;
-            if stop {
-                return Ok(());
+            if claim.batch.is_empty() {
+                let Some(sent) = unrecorded.take() else {
+                    return Ok(());
+                };
+                self.finish(&sent).await?;
+                // That claim was made while the last batch went out: look once more.
+                claim = self.claim_confirmed(webhook_id, presence).await?;
+                continue;
+            }
+            let (outcomes, recorded, next) = tokio::join!(
+                self.send(&claim.batch, claim.confirmed),
+                self.record_sent(unrecorded.take()),
+                self.claim_confirmed(webhook_id, presence),
+            );
+            let sent = Sent {
+                batch: claim.batch,
+                outcomes,
+            };
+            match (recorded, next) {
+                (Ok(()), Ok(next)) if !sent.stops() => {
+                    unrecorded = Some(sent);
+                    claim = next;
+                }
+                (recorded, next) => {
+                    self.finish(&sent).await?;
+                    if let Ok(next) = &next {
+                        self.hand_back(&next.batch).await?;
+                    }
+                    return recorded.and(next.map(|_| ()));
+                }
             }
         }
+    }
+
+    /// The next batch, and whether this dispatcher's presence held after claiming it (a
+    /// dispatcher whose presence was lost hands its claims back: they may be another's).
+    async fn claim_confirmed(
+        &self,
+        webhook_id: Uuid,
+        presence: &tokio::sync::Mutex<Presence>,
+    ) -> Result<Claim, sqlx::Error> {
+        let owner = presence.lock().await.key();
+        let batch = self.claim(webhook_id, owner).await?;
+        let confirmed = batch.is_empty() || presence.lock().await.confirm(self.pool()).await;
+        Ok(Claim { batch, confirmed })
+    }
+
+    /// The batch's messages one at a time; none once a receiver answered 410 or when the
+    /// presence was lost. The signing keys are read once: a batch is one endpoint's.
+    async fn send(&self, batch: &[Due], confirmed: bool) -> Vec<Outcome> {
+        let now = self.app.clock.now();
+        let keys = batch.first().and_then(|due| self.keys(due, now));
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut stop = !confirmed;
+        for due in batch {
+            if stop {
+                outcomes.push(self.untried());
+                continue;
+            }
+            let outcome = self.attempt(due, keys.as_deref()).await;
+            stop = outcome.is_gone();
+            outcomes.push(outcome);
+        }
+        outcomes
+    }
+
+    async fn record_sent(&self, sent: Option<Sent>) -> Result<(), sqlx::Error> {
+        match sent {
+            Some(sent) => self.record(&sent.batch, &sent.outcomes).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Records a sent batch and settles its endpoint; whether the endpoint was disabled.
+    async fn finish(&self, sent: &Sent) -> Result<bool, sqlx::Error> {
+        self.record(&sent.batch, &sent.outcomes).await?;
+        Ok(self.settle_endpoint(&sent.batch, &sent.outcomes).await)
+    }
+
+    /// Claims handed back untried (the endpoint stopped taking messages).
+    async fn hand_back(&self, batch: &[Due]) -> Result<(), sqlx::Error> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let untried: Vec<Outcome> = batch.iter().map(|_| self.untried()).collect();
+        self.record(batch, &untried).await
     }
 
     async fn claim(&self, webhook_id: Uuid, owner: Option<i64>) -> Result<Vec<Due>, sqlx::Error> {
@@ -218,9 +300,14 @@ impl Dispatcher {
     }
 
     /// One POST of one message, and what it leaves the delivery in.
-    async fn attempt(&self, due: &Due) -> Outcome {
+    async fn attempt(&self, due: &Due, keys: Option<&[Vec<u8>]>) -> Outcome {
         let now = self.app.clock.now();
-        let answer = self.post(due, now).await;
+        let answer = match keys {
+            Some(keys) => send::post(&self.client, &self.policy, due, keys, now).await,
+            None => Answer::NoAnswer(
+                "the endpoint's secret cannot be read with this server's key".into(),
+            ),
+        };
         let (code, retry_after, error) = match answer {
             Answer::Status(code, _) if (200..300).contains(&code) => {
                 metrics::counter!("webhook_deliveries_total", "outcome" => "delivered")
@@ -258,52 +345,6 @@ impl Dispatcher {
             error: error.map(|e| e.chars().take(ERROR_MAX).collect()),
             next_attempt_at: next.unwrap_or(now),
             untried: false,
-        }
-    }
-
-    async fn post(&self, due: &Due, now: DateTime<Utc>) -> Answer {
-        if let Err(why) = self.policy.check_form(&due.url) {
-            return Answer::NoAnswer(format!("the URL may not be sent to: {why}"));
-        }
-        let Some(keys) = self.keys(due, now) else {
-            return Answer::NoAnswer(
-                "the endpoint's secret cannot be read with this server's key".into(),
-            );
-        };
-        let body = catalogue::body(&due.event_type, due.occurred_at, &due.data).to_string();
-        let timestamp = now.timestamp();
-        let request = self
-            .client
-            .post(&due.url)
-            .header("content-type", "application/json")
-            .header("webhook-id", &due.message_id)
-            .header("webhook-timestamp", timestamp.to_string())
-            .header(
-                "webhook-signature",
-                signature::header(&keys, &due.message_id, timestamp, body.as_bytes()),
-            )
-            .body(body);
-        match request.send().await {
-            Ok(mut response) => {
-                let retry_after = response
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| schedule::parse_retry_after(v, now));
-                let status = response.status().as_u16();
-                // Read a bounded part of the answer so the connection can be kept; the
-                // rest is dropped with it.
-                let mut read = 0;
-                while let Ok(Some(chunk)) = response.chunk().await {
-                    read += chunk.len();
-                    if read > ANSWER_READ {
-                        break;
-                    }
-                }
-                Answer::Status(status, retry_after)
-            }
-            Err(e) if e.is_timeout() => Answer::NoAnswer("no answer within 15 s".into()),
-            Err(e) => Answer::NoAnswer(describe(&e.without_url())),
         }
     }
 
@@ -357,8 +398,10 @@ impl Dispatcher {
 
     /// Disables the endpoint if the receiver answered 410, or if a message failed for good
     /// and nothing reached the receiver since that message's first attempt.
-    async fn settle_endpoint(&self, batch: &[Due], outcomes: &[Outcome]) {
-        let Some(first) = batch.first() else { return };
+    async fn settle_endpoint(&self, batch: &[Due], outcomes: &[Outcome]) -> bool {
+        let Some(first) = batch.first() else {
+            return false;
+        };
         let reason = if outcomes
             .iter()
             .any(|o| o.code == Some(410) && o.status == "failed")
@@ -381,24 +424,15 @@ impl Dispatcher {
         } else {
             None
         };
-        if let Some(reason) = reason {
-            tracing::warn!(webhook = %first.webhook_id, reason = reason.as_str(), "webhook disabled");
-            if let Err(e) =
-                disable_by_system(&self.app, first.tenant_id, first.webhook_id, reason).await
-            {
-                tracing::warn!(webhook = %first.webhook_id, error = %e, "could not disable the webhook");
-            }
+        let Some(reason) = reason else {
+            return false;
+        };
+        tracing::warn!(webhook = %first.webhook_id, reason = reason.as_str(), "webhook disabled");
+        if let Err(e) =
+            disable_by_system(&self.app, first.tenant_id, first.webhook_id, reason).await
+        {
+            tracing::warn!(webhook = %first.webhook_id, error = %e, "could not disable the webhook");
         }
+        true
     }
-}
-
-/// A transport error in words, without the URL (it is on the endpoint already).
-fn describe(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text = format!("{text}: {s}");
-        source = s.source();
-    }
-    text
 }

@@ -6,6 +6,7 @@ pub mod catalogue;
 pub mod dispatch;
 pub mod outbox;
 pub mod schedule;
+mod send;
 pub mod signature;
 
 use std::sync::Arc;

@@ -229,8 +229,11 @@ async fn run(app: &App, meta: &CommandMeta, ops: &[Op]) {
                 }
                 Op::Rename(i) => {
                     if let Some(c) = pick(&cs, i) {
-                        let name = DisplayName::parse(&format!("R{n}")).unwrap();
-                        clients::change_details(app, meta, c, Some(name), None).await?;
+                        let change = clients::ClientChange {
+                            display_name: Some(DisplayName::parse(&format!("R{n}")).unwrap()),
+                            email: None,
+                        };
+                        clients::change_details(app, meta, c, change).await?;
                     }
                 }
                 Op::Invite(i) => {

@@ -120,9 +120,7 @@ pub async fn archive_item(
     Writer(meta): Writer,
     PathId(id): PathId,
 ) -> AppResult<Json<PositionOnly>> {
-    Ok(Json(
-        service::set_archived(&app, &meta, id, true).await?.into(),
-    ))
+    Ok(Json(service::archive(&app, &meta, id).await?.into()))
 }
 
 /// Bring an archived item back
@@ -134,7 +132,5 @@ pub async fn unarchive_item(
     Writer(meta): Writer,
     PathId(id): PathId,
 ) -> AppResult<Json<PositionOnly>> {
-    Ok(Json(
-        service::set_archived(&app, &meta, id, false).await?.into(),
-    ))
+    Ok(Json(service::unarchive(&app, &meta, id).await?.into()))
 }

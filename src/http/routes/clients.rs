@@ -99,8 +99,11 @@ pub async fn change_client(
         Some(Some(raw)) => v.field("email", Email::parse(&raw)).map(|e| Some(Some(e))),
     };
     v.finish()?;
-    let done =
-        service::change_details(&app, &meta, id, checked(display_name), checked(email)).await?;
+    let change = service::ClientChange {
+        display_name: checked(display_name),
+        email: checked(email),
+    };
+    let done = service::change_details(&app, &meta, id, change).await?;
     Ok(Json(done.into()))
 }
 
