@@ -15,6 +15,8 @@ pub const OWNER_GONE: &str = "(claimed_by IS NOT NULL AND pg_try_advisory_xact_l
 pub struct Presence {
     key: i64,
     session: Option<PgConnection>,
+    /// Counts the sessions taken: a lock held through an earlier session is gone.
+    generation: u64,
 }
 
 impl Presence {
@@ -23,7 +25,11 @@ impl Presence {
     pub async fn announce(pool: &PgPool) -> Self {
         let key = new_key();
         let session = Self::hold(pool, key).await;
-        Self { key, session }
+        Self {
+            key,
+            session,
+            generation: 0,
+        }
     }
 
     async fn hold(pool: &PgPool, key: i64) -> Option<PgConnection> {
@@ -55,7 +61,43 @@ impl Presence {
         }
         self.key = new_key();
         self.session = Self::hold(pool, self.key).await;
+        self.generation += 1;
         false
+    }
+
+    /// The session's number: it changes when a lost session is taken again.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Takes `key` too on the presence's session, if no session anywhere holds it: work
+    /// only one worker of all processes may do at a time, freed with the session when the
+    /// process dies. Whether it was taken.
+    pub async fn try_take(&mut self, key: i64) -> bool {
+        let Some(session) = self.session.as_mut() else {
+            return false;
+        };
+        sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(key)
+            .fetch_one(session)
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Frees a key taken with `try_take` in this generation.
+    pub async fn free(&mut self, key: i64, generation: u64) {
+        if generation != self.generation {
+            return;
+        }
+        if let Some(session) = self.session.as_mut() {
+            if let Err(e) = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(key)
+                .execute(session)
+                .await
+            {
+                tracing::warn!(error = %e, "could not free an advisory lock; it goes with the session");
+            }
+        }
     }
 }
 

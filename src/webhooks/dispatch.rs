@@ -1,9 +1,11 @@
 //! Sends owed webhook messages. One worker per endpoint with something due, so a slow or
-//! dead receiver holds up only itself; each worker claims its endpoint's due deliveries
-//! oldest message first (first attempts go out in log order), posts them one by one over a
-//! kept-alive connection, and records the outcomes of the batch in one statement. Claims
-//! carry the dispatcher's presence: after a crash another dispatcher takes them over at
-//! once and sends them again under the same `webhook-id`.
+//! dead receiver holds up only itself; each worker takes its endpoint (an advisory lock on
+//! the dispatcher's presence session: one worker of all processes per endpoint), reads its
+//! due deliveries oldest message first (first attempts go out in log order), posts them one
+//! by one over a kept-alive connection, and records the outcomes of the batch in one
+//! statement. Nothing is written to claim a delivery: after a crash the lock goes with the
+//! session and another dispatcher sends what was not recorded again, under the same
+//! `webhook-id`.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -20,15 +22,13 @@ use super::{schedule, signature};
 use crate::app::App;
 use crate::infra::coalesce::generic_plan_pool;
 use crate::infra::outbound::OutboundPolicy;
-use crate::infra::presence::{Presence, OWNER_GONE};
+use crate::infra::presence::Presence;
 use crate::infra::wakeups::Wakeups;
 use crate::services::webhooks::{disable_by_system, sealing_key};
 
-/// Deliveries one worker claims at a time. With the 15 s deadline a batch to a receiver
-/// that never answers takes at most 12.5 minutes, inside the lease.
+/// Deliveries one worker reads at a time (a batch to a receiver that never answers takes
+/// 50 × the 15 s deadline before its outcomes are recorded).
 const BATCH: i64 = 50;
-/// How long a live dispatcher's claim is reserved (a dead one's is taken over at once).
-const LEASE: Duration = Duration::from_secs(20 * 60);
 /// How often to look for due retries when no NOTIFY arrives.
 const POLL: Duration = Duration::from_secs(1);
 /// The longest error text kept on a delivery.
@@ -57,7 +57,21 @@ struct Outcome {
     untried: bool,
 }
 
-/// A claimed batch, and whether the presence held when it was claimed.
+/// An endpoint this dispatcher holds: the presence session its lock is on.
+struct Taken<'a> {
+    webhook_id: Uuid,
+    presence: &'a tokio::sync::Mutex<Presence>,
+    generation: u64,
+}
+
+/// The advisory lock key of an endpoint: its id folded to 64 bits (uuid v7 ids differ in
+/// their random half, so both halves count).
+fn endpoint_key(webhook_id: Uuid) -> i64 {
+    let (high, low) = webhook_id.as_u64_pair();
+    (high ^ low) as i64
+}
+
+/// A read batch, and whether the endpoint was still this dispatcher's when it was read.
 struct Claim {
     batch: Vec<Due>,
     confirmed: bool,
@@ -124,13 +138,13 @@ impl Dispatcher {
         &self,
         presence: &Arc<tokio::sync::Mutex<Presence>>,
     ) -> Result<(), sqlx::Error> {
-        let due: Vec<Uuid> = sqlx::query_scalar(&format!(
+        let due: Vec<Uuid> = sqlx::query_scalar(
             "SELECT w.id FROM webhooks w
               WHERE w.enabled AND EXISTS (
                     SELECT 1 FROM webhook_deliveries d
                      WHERE d.webhook_id = w.id AND d.status = 'pending'
-                       AND (d.next_attempt_at <= $1 OR {OWNER_GONE}))"
-        ))
+                       AND d.next_attempt_at <= $1)",
+        )
         .bind(self.app.clock.now())
         .fetch_all(&self.by_key)
         .await?;
@@ -140,7 +154,7 @@ impl Dispatcher {
             }
             let (worker, presence) = (self.clone(), presence.clone());
             tokio::spawn(async move {
-                if let Err(e) = worker.drain(webhook_id, &presence).await {
+                if let Err(e) = worker.serve(webhook_id, &presence).await {
                     tracing::warn!(webhook = %webhook_id, error = %e, "webhook worker stopped");
                 }
                 worker
@@ -153,22 +167,47 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Sends the endpoint's due deliveries, a batch at a time, until none is due. While a
-    /// batch goes out (one message at a time, in log order) the previous batch's outcomes
-    /// are recorded and the next batch is claimed: the receiver's round trips set the pace,
-    /// not the database's. A batch in which a message failed for good is settled (it may
-    /// disable the endpoint) before anything more is sent.
-    async fn drain(
+    /// Drains the endpoint if no dispatcher anywhere is at it.
+    async fn serve(
         &self,
         webhook_id: Uuid,
         presence: &tokio::sync::Mutex<Presence>,
     ) -> Result<(), sqlx::Error> {
-        let mut claim = self.claim_confirmed(webhook_id, presence).await?;
+        let key = endpoint_key(webhook_id);
+        let taken = {
+            let mut presence = presence.lock().await;
+            presence.try_take(key).await.then(|| presence.generation())
+        };
+        let Some(generation) = taken else {
+            return Ok(());
+        };
+        let drained = self.drain(webhook_id, presence, generation).await;
+        presence.lock().await.free(key, generation).await;
+        drained
+    }
+
+    /// Sends the endpoint's due deliveries, a batch at a time, until none is due. While a
+    /// batch goes out (one message at a time, in log order) the previous batch's outcomes
+    /// are recorded and the next batch is read (past the messages still in flight): the
+    /// receiver's round trips set the pace, not the database's. A batch in which a message
+    /// failed for good is settled (it may disable the endpoint) before anything more is sent.
+    async fn drain(
+        &self,
+        webhook_id: Uuid,
+        presence: &tokio::sync::Mutex<Presence>,
+        generation: u64,
+    ) -> Result<(), sqlx::Error> {
+        let taken = Taken {
+            webhook_id,
+            presence,
+            generation,
+        };
+        let mut claim = self.claim(&taken, &[]).await?;
         let mut unrecorded: Option<Sent> = None;
         loop {
             if let Some(sent) = unrecorded.take_if(|sent| sent.may_disable()) {
                 if self.finish(&sent).await? {
-                    return self.hand_back(&claim.batch).await;
+                    return Ok(());
                 }
             }
             if claim.batch.is_empty() {
@@ -176,14 +215,20 @@ impl Dispatcher {
                     return Ok(());
                 };
                 self.finish(&sent).await?;
-                // That claim was made while the last batch went out: look once more.
-                claim = self.claim_confirmed(webhook_id, presence).await?;
+                // That batch was read while the last one went out: look once more.
+                claim = self.claim(&taken, &[]).await?;
                 continue;
             }
+            let in_flight: Vec<Uuid> = claim
+                .batch
+                .iter()
+                .chain(unrecorded.iter().flat_map(|sent| &sent.batch))
+                .map(|due| due.id)
+                .collect();
             let (outcomes, recorded, next) = tokio::join!(
                 self.send(&claim.batch, claim.confirmed),
                 self.record_sent(unrecorded.take()),
-                self.claim_confirmed(webhook_id, presence),
+                self.claim(&taken, &in_flight),
             );
             let sent = Sent {
                 batch: claim.batch,
@@ -196,26 +241,10 @@ impl Dispatcher {
                 }
                 (recorded, next) => {
                     self.finish(&sent).await?;
-                    if let Ok(next) = &next {
-                        self.hand_back(&next.batch).await?;
-                    }
                     return recorded.and(next.map(|_| ()));
                 }
             }
         }
-    }
-
-    /// The next batch, and whether this dispatcher's presence held after claiming it (a
-    /// dispatcher whose presence was lost hands its claims back: they may be another's).
-    async fn claim_confirmed(
-        &self,
-        webhook_id: Uuid,
-        presence: &tokio::sync::Mutex<Presence>,
-    ) -> Result<Claim, sqlx::Error> {
-        let owner = presence.lock().await.key();
-        let batch = self.claim(webhook_id, owner).await?;
-        let confirmed = batch.is_empty() || presence.lock().await.confirm(self.pool()).await;
-        Ok(Claim { batch, confirmed })
     }
 
     /// The batch's messages one at a time; none once a receiver answered 410 or when the
@@ -250,43 +279,32 @@ impl Dispatcher {
         Ok(self.settle_endpoint(&sent.batch, &sent.outcomes).await)
     }
 
-    /// Claims handed back untried (the endpoint stopped taking messages).
-    async fn hand_back(&self, batch: &[Due]) -> Result<(), sqlx::Error> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let untried: Vec<Outcome> = batch.iter().map(|_| self.untried()).collect();
-        self.record(batch, &untried).await
-    }
-
-    async fn claim(&self, webhook_id: Uuid, owner: Option<i64>) -> Result<Vec<Due>, sqlx::Error> {
-        let now = self.app.clock.now();
-        sqlx::query_as(&format!(
-            "WITH claimed AS (
-                 UPDATE webhook_deliveries d
-                    SET attempts = attempts + 1, claimed_by = $3,
-                        next_attempt_at = $2 + make_interval(secs => $4)
-                  WHERE d.id IN (SELECT id FROM webhook_deliveries
-                                  WHERE webhook_id = $1 AND status = 'pending'
-                                    AND (next_attempt_at <= $2 OR {OWNER_GONE})
-                                    AND EXISTS (SELECT 1 FROM webhooks
-                                                 WHERE id = $1 AND enabled)
-                                  ORDER BY position NULLS FIRST, id
-                                  LIMIT $5 FOR UPDATE SKIP LOCKED)
-              RETURNING d.*)
-             SELECT c.id, c.tenant_id, c.webhook_id, c.message_id, c.event_type, c.occurred_at,
-                    c.data, c.attempts, w.url, w.secret_sealed, w.previous_secret_sealed,
-                    w.previous_valid_until
-               FROM claimed c JOIN webhooks w ON w.id = c.webhook_id AND w.enabled
-              ORDER BY c.position NULLS FIRST, c.id"
-        ))
-        .bind(webhook_id)
-        .bind(now)
-        .bind(owner)
-        .bind(LEASE.as_secs_f64())
+    /// The endpoint's next due deliveries but those in flight, and whether the endpoint
+    /// is still this dispatcher's (its presence session, which holds the endpoint's lock,
+    /// is the one the lock was taken on). The attempt each would be is `attempts + 1`.
+    async fn claim(&self, taken: &Taken<'_>, in_flight: &[Uuid]) -> Result<Claim, sqlx::Error> {
+        let batch: Vec<Due> = sqlx::query_as(
+            "SELECT d.id, d.tenant_id, d.webhook_id, d.message_id, d.event_type, d.occurred_at,
+                    d.data, d.attempts + 1 AS attempts, w.url, w.secret_sealed,
+                    w.previous_secret_sealed, w.previous_valid_until
+               FROM webhooks w
+               JOIN webhook_deliveries d ON d.webhook_id = w.id
+              WHERE w.id = $1 AND w.enabled AND d.status = 'pending'
+                AND d.next_attempt_at <= $2 AND d.id <> ALL($3)
+              ORDER BY d.position NULLS FIRST, d.id
+              LIMIT $4",
+        )
+        .bind(taken.webhook_id)
+        .bind(self.app.clock.now())
+        .bind(in_flight)
         .bind(BATCH)
         .fetch_all(&self.by_key)
-        .await
+        .await?;
+        let confirmed = batch.is_empty() || {
+            let mut presence = taken.presence.lock().await;
+            presence.confirm(self.pool()).await && presence.generation() == taken.generation
+        };
+        Ok(Claim { batch, confirmed })
     }
 
     fn untried(&self) -> Outcome {
@@ -366,31 +384,33 @@ impl Dispatcher {
         Some(keys)
     }
 
-    /// The batch's outcomes in one statement.
+    /// The batch's outcomes in one statement; a message not tried is left as it was.
     async fn record(&self, batch: &[Due], outcomes: &[Outcome]) -> Result<(), sqlx::Error> {
-        let ids: Vec<Uuid> = batch.iter().map(|d| d.id).collect();
-        let statuses: Vec<&str> = outcomes.iter().map(|o| o.status).collect();
-        let codes: Vec<Option<i32>> = outcomes.iter().map(|o| o.code).collect();
-        let errors: Vec<Option<String>> = outcomes.iter().map(|o| o.error.clone()).collect();
-        let next: Vec<DateTime<Utc>> = outcomes.iter().map(|o| o.next_attempt_at).collect();
-        let untried: Vec<bool> = outcomes.iter().map(|o| o.untried).collect();
+        let tried = || batch.iter().zip(outcomes).filter(|(_, o)| !o.untried);
+        if tried().next().is_none() {
+            return Ok(());
+        }
+        let ids: Vec<Uuid> = tried().map(|(d, _)| d.id).collect();
+        let attempts: Vec<i32> = tried().map(|(d, _)| d.attempts).collect();
+        let statuses: Vec<&str> = tried().map(|(_, o)| o.status).collect();
+        let codes: Vec<Option<i32>> = tried().map(|(_, o)| o.code).collect();
+        let errors: Vec<Option<String>> = tried().map(|(_, o)| o.error.clone()).collect();
+        let next: Vec<DateTime<Utc>> = tried().map(|(_, o)| o.next_attempt_at).collect();
         sqlx::query(
             "UPDATE webhook_deliveries d
                 SET status = o.status, claimed_by = NULL, next_attempt_at = o.next_attempt_at,
-                    attempts = d.attempts - o.untried::int,
-                    last_status_code = CASE WHEN o.untried THEN d.last_status_code ELSE o.code END,
-                    last_error = CASE WHEN o.untried THEN d.last_error ELSE o.error END,
+                    attempts = o.attempts, last_status_code = o.code, last_error = o.error,
                     delivered_at = CASE WHEN o.status = 'delivered' THEN o.next_attempt_at END
-               FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::timestamptz[], $6::bool[])
-                    AS o (id, status, code, error, next_attempt_at, untried)
+               FROM unnest($1::uuid[], $2::int[], $3::text[], $4::int[], $5::text[], $6::timestamptz[])
+                    AS o (id, attempts, status, code, error, next_attempt_at)
               WHERE d.id = o.id",
         )
         .bind(&ids)
+        .bind(&attempts)
         .bind(&statuses)
         .bind(&codes)
         .bind(&errors)
         .bind(&next)
-        .bind(&untried)
         .execute(&self.by_key)
         .await?;
         Ok(())

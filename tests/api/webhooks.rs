@@ -667,7 +667,9 @@ async fn a_backlog_of_several_batches_goes_out_once_each_in_log_order() {
     let _ = server.wait();
     assert_eq!(settled.len(), total);
     assert!(
-        settled.iter().all(|(_, attempts, free)| *attempts == 1 && *free),
+        settled
+            .iter()
+            .all(|(_, attempts, free)| *attempts == 1 && *free),
         "one attempt each, no claim left: {settled:?}"
     );
     let received = r.received();
@@ -679,4 +681,53 @@ async fn a_backlog_of_several_batches_goes_out_once_each_in_log_order() {
     assert!(seen.windows(2).all(|w| w[0] < w[1]), "log order: {seen:?}");
     assert!(received.iter().all(|m| signed_by(&secret, m)));
     let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_dispatchers_send_each_message_once_in_log_order() {
+    // Two real binaries dispatch from one database while commands arrive: an endpoint is
+    // one dispatcher's at a time, so no message goes out twice and none out of order.
+    let pool = common::fresh_database().await;
+    let s = Server::start_with(common::app(pool.clone())).await;
+    let t = s.tenant().await;
+    let r = Receiver::start().await;
+    let (webhook_id, _) = webhook(&s, &t, &r.url("/"), json!(["client.registered"])).await;
+    let url = database_url(&pool);
+    let dirs: Vec<_> = (0..2)
+        .map(|i| {
+            common::test_data_dir().join(format!("pair-{i}-{}", uuid::Uuid::now_v7().simple()))
+        })
+        .collect();
+    let mut servers: Vec<_> = dirs.iter().map(|d| spawn_server(&url, d)).collect();
+    let total = 150;
+    for i in 0..total {
+        s.register_client(&t, &format!("Pair {i}")).await;
+    }
+    r.wait_for(total).await;
+    eventually("every delivery recorded", WAIT, || async {
+        let pending: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM webhook_deliveries
+              WHERE webhook_id = $1::uuid AND status <> 'delivered'",
+        )
+        .bind(&webhook_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        (pending == 0).then_some(())
+    })
+    .await;
+    for server in &mut servers {
+        let _ = server.kill();
+        let _ = server.wait();
+    }
+    let received = r.received();
+    assert_eq!(received.len(), total, "each message once");
+    let seen: Vec<i64> = received
+        .iter()
+        .map(|m| m.json()["data"]["position"].as_i64().unwrap())
+        .collect();
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "log order: {seen:?}");
+    for dir in dirs {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
