@@ -547,6 +547,43 @@ fn database_url(pool: &sqlx::PgPool) -> String {
     url
 }
 
+/// Commands through a server in this process that dispatches nothing, on a database of its
+/// own, with a firm, a receiver and an endpoint on `client.registered`: real binaries on the
+/// same database do the delivering.
+struct Undispatched {
+    pool: sqlx::PgPool,
+    s: Server,
+    t: Tenant,
+    r: Receiver,
+    webhook_id: String,
+    secret: String,
+}
+
+async fn undispatched() -> Undispatched {
+    let pool = common::fresh_database().await;
+    let s = Server::start_with(common::app(pool.clone())).await;
+    let t = s.tenant().await;
+    let r = Receiver::start().await;
+    let (webhook_id, secret) = webhook(&s, &t, &r.url("/"), json!(["client.registered"])).await;
+    Undispatched {
+        pool,
+        s,
+        t,
+        r,
+        webhook_id,
+        secret,
+    }
+}
+
+/// Each message's event after the one before it.
+fn assert_in_log_order(received: &[Received]) {
+    let seen: Vec<i64> = received
+        .iter()
+        .map(|m| m.json()["data"]["position"].as_i64().unwrap())
+        .collect();
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "log order: {seen:?}");
+}
+
 /// The real binary serving (and dispatching) on `database_url`.
 fn spawn_server(database_url: &str, data_dir: &std::path::Path) -> std::process::Child {
     std::process::Command::new(env!("CARGO_BIN_EXE_portal-accounts"))
@@ -566,11 +603,14 @@ fn spawn_server(database_url: &str, data_dir: &std::path::Path) -> std::process:
 async fn a_dispatcher_killed_mid_delivery_loses_nothing_and_never_renames_a_message() {
     // Commands go through a server in this process that dispatches nothing; the real
     // binary on the same database does the delivering, and is killed with SIGKILL.
-    let pool = common::fresh_database().await;
-    let s = Server::start_with(common::app(pool.clone())).await;
-    let t = s.tenant().await;
-    let r = Receiver::start().await;
-    let (_, secret) = webhook(&s, &t, &r.url("/"), json!(["client.registered"])).await;
+    let Undispatched {
+        pool,
+        s,
+        t,
+        r,
+        secret,
+        ..
+    } = undispatched().await;
     let url = database_url(&pool);
     let data_dir = common::test_data_dir().join(format!("crash-{}", uuid::Uuid::now_v7().simple()));
     let mut first = spawn_server(&url, &data_dir);
@@ -636,11 +676,14 @@ async fn a_dispatcher_killed_mid_delivery_loses_nothing_and_never_renames_a_mess
 async fn a_backlog_of_several_batches_goes_out_once_each_in_log_order() {
     // The backlog is written through a server that dispatches nothing; the real binary then
     // sends it in batches, each claimed while the one before was going out.
-    let pool = common::fresh_database().await;
-    let s = Server::start_with(common::app(pool.clone())).await;
-    let t = s.tenant().await;
-    let r = Receiver::start().await;
-    let (webhook_id, secret) = webhook(&s, &t, &r.url("/"), json!(["client.registered"])).await;
+    let Undispatched {
+        pool,
+        s,
+        t,
+        r,
+        webhook_id,
+        secret,
+    } = undispatched().await;
     let total = 130;
     for i in 0..total {
         s.register_client(&t, &format!("Backlog {i}")).await;
@@ -674,11 +717,7 @@ async fn a_backlog_of_several_batches_goes_out_once_each_in_log_order() {
     );
     let received = r.received();
     assert_eq!(received.len(), total, "each message once");
-    let seen: Vec<i64> = received
-        .iter()
-        .map(|m| m.json()["data"]["position"].as_i64().unwrap())
-        .collect();
-    assert!(seen.windows(2).all(|w| w[0] < w[1]), "log order: {seen:?}");
+    assert_in_log_order(&received);
     assert!(received.iter().all(|m| signed_by(&secret, m)));
     let _ = std::fs::remove_dir_all(&data_dir);
 }
@@ -687,11 +726,14 @@ async fn a_backlog_of_several_batches_goes_out_once_each_in_log_order() {
 async fn two_dispatchers_send_each_message_once_in_log_order() {
     // Two real binaries dispatch from one database while commands arrive: an endpoint is
     // one dispatcher's at a time, so no message goes out twice and none out of order.
-    let pool = common::fresh_database().await;
-    let s = Server::start_with(common::app(pool.clone())).await;
-    let t = s.tenant().await;
-    let r = Receiver::start().await;
-    let (webhook_id, _) = webhook(&s, &t, &r.url("/"), json!(["client.registered"])).await;
+    let Undispatched {
+        pool,
+        s,
+        t,
+        r,
+        webhook_id,
+        ..
+    } = undispatched().await;
     let url = database_url(&pool);
     let dirs: Vec<_> = (0..2)
         .map(|i| {
@@ -722,11 +764,7 @@ async fn two_dispatchers_send_each_message_once_in_log_order() {
     }
     let received = r.received();
     assert_eq!(received.len(), total, "each message once");
-    let seen: Vec<i64> = received
-        .iter()
-        .map(|m| m.json()["data"]["position"].as_i64().unwrap())
-        .collect();
-    assert!(seen.windows(2).all(|w| w[0] < w[1]), "log order: {seen:?}");
+    assert_in_log_order(&received);
     for dir in dirs {
         let _ = std::fs::remove_dir_all(dir);
     }
