@@ -48,8 +48,9 @@ pub(super) struct Write {
     pub seen_position: i64,
 }
 
-/// Drainers writing at once: enough to overlap one batch's commit with the next batch's
-/// statement, few enough that batches still form under load.
+/// Drainers writing at once. One: with two or four, batches stayed small and commands
+/// slower (decisions.md, record 4); a second drainer measured again on a noisy host was
+/// within the noise of one.
 pub const DRAINERS: usize = 1;
 /// Units per batch at most (bounds one statement's size and one failure's redo).
 const MOST_PER_BATCH: usize = 64;

@@ -176,6 +176,9 @@ impl Dispatcher {
         let key = endpoint_key(webhook_id);
         let taken = {
             let mut presence = presence.lock().await;
+            // A session lost while no worker ran is taken again here, not left to fail
+            // every lock attempt.
+            presence.confirm(self.pool()).await;
             presence.try_take(key).await.then(|| presence.generation())
         };
         let Some(generation) = taken else {

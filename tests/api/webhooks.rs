@@ -769,3 +769,29 @@ async fn two_dispatchers_send_each_message_once_in_log_order() {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
+
+#[tokio::test]
+async fn a_dispatcher_whose_session_was_cut_takes_it_again_and_delivers() {
+    let (_sink, s, t, r) = setup().await;
+    webhook(&s, &t, &r.url("/hooks"), json!(["client.registered"])).await;
+    s.register_client(&t, "Before").await;
+    r.wait_for(1).await;
+    // The workers' presence sessions (they hold advisory locks) go away, as when
+    // PostgreSQL restarts or a proxy drops idle connections.
+    let cut: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_locks
+          WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database
+                                                      WHERE datname = current_database())",
+    )
+    .fetch_all(s.pool())
+    .await
+    .unwrap();
+    assert!(
+        !cut.is_empty() && cut.iter().all(|&c| c),
+        "presence sessions cut"
+    );
+    s.register_client(&t, "After").await;
+    let received = r.wait_for(2).await;
+    assert_eq!(received.len(), 2);
+    assert_in_log_order(&received);
+}
