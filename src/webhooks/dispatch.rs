@@ -53,7 +53,8 @@ struct Outcome {
     code: Option<i32>,
     error: Option<String>,
     next_attempt_at: DateTime<Utc>,
-    /// The claim is handed back untried (the endpoint went away mid-batch).
+    /// Not tried (the endpoint answered 410 earlier in the batch, or the lock was lost): the
+    /// delivery is left as it was.
     untried: bool,
 }
 
